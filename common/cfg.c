@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loading the config file: libconfig parses it, then the top-level schema (runtime_dir,
+ * state_dir, log_level, metrics, clients, restart, sessions) is checked completely, and the
+ * checks that span groups run last. The session block lives in cfg_session.c, the schema
+ * walker in cfg_read.c, value syntax in cfg_check.c. See docs/configuration.md for the keys.
+ */
+#include "cfg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "cfg_read.h"
+
+/* Defaults, with the reasons in docs/configuration.md. */
+#define DEFAULT_RUNTIME_DIR	 "/run/mqttmux"
+#define DEFAULT_STATE_DIR	 "/var/lib/mqttmux"
+#define DEFAULT_CLIENT_RING_SIZE (4u * 1024 * 1024)
+
+static const char *const log_level_names[] = { "error", "warning", "info", "debug", NULL };
+static const char *const on_full_names[] = { "drop", "block", NULL };
+
+/* Name of level <l> as written in the config, or "?" when out of range. */
+const char *mm_cfg_log_level_to_string(enum mm_cfg_log_level l)
+{
+	if ((unsigned int)l >= _MM_CFG_LOG_LEVEL_MAX)
+		return "?";
+	return log_level_names[l];
+}
+
+/* Name of policy <f> as written in the config, or "?" when out of range. */
+const char *mm_cfg_on_full_to_string(enum mm_cfg_on_full f)
+{
+	if ((unsigned int)f >= _MM_CFG_ON_FULL_MAX)
+		return "?";
+	return on_full_names[f];
+}
+
+/* Read an array of user or group ids (0 .. 2^32 - 2) into a new array of unsigned int. */
+static void ids_read(struct mm_cfg_ctx *c, const config_setting_t *s, const char *key,
+		     unsigned int **ret, size_t *ret_n)
+{
+	unsigned int n = (unsigned int)config_setting_length(s), *ids;
+	const config_setting_t *e;
+	long long v;
+
+	if (!mm_cfg_is_seq(s)) {
+		mm_cfg_bad(c, s, key, "expected an array of integers [ 0, 1000 ], got %s",
+			   mm_cfg_type_name(config_setting_type(s)));
+		return;
+	}
+	ids = calloc(n ? n : 1, sizeof(*ids));
+	if (!ids) {
+		mm_cfg_oom(c);
+		return;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, i);
+		v = mm_cfg_is_int(e) ? config_setting_get_int64(e) : -1;
+		if (v < 0 || v > (long long)UINT_MAX - 1)
+			mm_cfg_bad(c, e, key, "element %u must be an id from 0 to %u", i,
+				   UINT_MAX - 1);
+		else
+			ids[i] = (unsigned int)v;
+	}
+	free(*ret);
+	*ret = ids;
+	*ret_n = n;
+}
+
+static void uids_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj)
+{
+	struct mm_cfg_clients *cl = obj;
+
+	_Static_assert(sizeof(uid_t) == sizeof(unsigned int), "uid_t is an unsigned int");
+	ids_read(c, s, "allow_uids", &cl->allow_uids, &cl->n_allow_uids);
+}
+
+static void gids_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj)
+{
+	struct mm_cfg_clients *cl = obj;
+
+	_Static_assert(sizeof(gid_t) == sizeof(unsigned int), "gid_t is an unsigned int");
+	ids_read(c, s, "allow_gids", &cl->allow_gids, &cl->n_allow_gids);
+}
+
+/* metrics.http = "host:port": the port is required, a bracketed IPv6 host is fine. */
+static void http_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj)
+{
+	struct mm_cfg_metrics *m = obj;
+	char host[MM_CFG_HOST_MAX + 1], why[MM_CFG_WHY_MAX];
+	uint16_t port;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		mm_cfg_bad(c, s, "http", "expected a string \"host:port\", got %s",
+			   mm_cfg_type_name(config_setting_type(s)));
+		return;
+	}
+	if (mm_cfg_hostport_parse(config_setting_get_string(s), -1, host, &port, why, sizeof(why)) <
+	    0) {
+		mm_cfg_bad(c, s, "http", "'%.200s' %s", config_setting_get_string(s), why);
+		return;
+	}
+	free(m->http_host);
+	m->http_host = strdup(host);
+	if (!m->http_host)
+		mm_cfg_oom(c);
+	m->http_port = port;
+}
+
+static void restart_check(struct mm_cfg_ctx *c, const config_setting_t *g, void *obj)
+{
+	const struct mm_cfg_restart *r = obj;
+
+	mm_cfg_check_range(c, g, "initial", r->initial > 0, "greater than 0", r->initial);
+	mm_cfg_check_range(c, g, "max", r->max >= r->initial, "at least restart.initial", r->max);
+	mm_cfg_check_range(c, g, "window", r->window > 0, "greater than 0", r->window);
+}
+
+static const struct mm_cfg_key metrics_keys[] = {
+	{ .name = "textfile",
+	  .kind = MM_CFG_K_PATH,
+	  .off = offsetof(struct mm_cfg_metrics, textfile) },
+	{ .name = "http", .kind = MM_CFG_K_CUSTOM, .read = http_read },
+	{ .name = NULL },
+};
+
+static const struct mm_cfg_key clients_keys[] = {
+	{ .name = "allow_uids", .kind = MM_CFG_K_CUSTOM, .read = uids_read },
+	{ .name = "allow_gids", .kind = MM_CFG_K_CUSTOM, .read = gids_read },
+	{ .name = "ring_size",
+	  .kind = MM_CFG_K_U64,
+	  .off = offsetof(struct mm_cfg_clients, ring_size),
+	  .pow2 = true,
+	  .min = MM_CFG_RING_MIN,
+	  .max = MM_CFG_RING_MAX },
+	{ .name = "on_full",
+	  .kind = MM_CFG_K_ENUM,
+	  .off = offsetof(struct mm_cfg_clients, on_full),
+	  .names = on_full_names },
+	{ .name = NULL },
+};
+
+static const struct mm_cfg_key restart_keys[] = {
+#define R(f) .off = offsetof(struct mm_cfg_restart, f)
+	{ .name = "initial", .kind = MM_CFG_K_DOUBLE, R(initial), .max = MM_CFG_SECONDS_MAX },
+	{ .name = "max", .kind = MM_CFG_K_DOUBLE, R(max), .max = MM_CFG_SECONDS_MAX },
+	{ .name = "burst", .kind = MM_CFG_K_INT, R(burst), .min = 1, .max = 1000 },
+	{ .name = "window", .kind = MM_CFG_K_DOUBLE, R(window), .max = MM_CFG_SECONDS_MAX },
+	{ .name = NULL },
+#undef R
+};
+
+static const struct mm_cfg_key top_keys[] = {
+#define C(f) .off = offsetof(struct mm_cfg, f)
+	{ .name = "runtime_dir", .kind = MM_CFG_K_PATH, C(runtime_dir) },
+	{ .name = "state_dir", .kind = MM_CFG_K_PATH, C(state_dir) },
+	{ .name = "log_level", .kind = MM_CFG_K_ENUM, C(log_level), .names = log_level_names },
+	{ .name = "metrics", .kind = MM_CFG_K_GROUP, C(metrics), .sub = metrics_keys },
+	{ .name = "clients", .kind = MM_CFG_K_GROUP, C(clients), .sub = clients_keys },
+	{ .name = "restart",
+	  .kind = MM_CFG_K_GROUP,
+	  C(restart),
+	  .sub = restart_keys,
+	  .read = restart_check },
+	{ .name = "sessions", .kind = MM_CFG_K_CUSTOM, .read = mm_cfg_sessions_read },
+	{ .name = NULL },
+#undef C
+};
+
+/* A config holding only the defaults, or NULL. */
+static struct mm_cfg *cfg_new(const char *path)
+{
+	struct mm_cfg *cfg = calloc(1, sizeof(*cfg));
+
+	if (!cfg)
+		return NULL;
+	cfg->path = strdup(path);
+	cfg->runtime_dir = strdup(DEFAULT_RUNTIME_DIR);
+	cfg->state_dir = strdup(DEFAULT_STATE_DIR);
+	cfg->log_level = MM_CFG_LOG_INFO;
+	cfg->clients.ring_size = DEFAULT_CLIENT_RING_SIZE;
+	cfg->clients.on_full = MM_CFG_ON_FULL_DROP;
+	cfg->restart =
+		(struct mm_cfg_restart){ .initial = 0.1, .max = 30.0, .burst = 5, .window = 10.0 };
+	if (!cfg->path || !cfg->runtime_dir || !cfg->state_dir) {
+		mm_cfg_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+/*
+ * The router copies every message of every session into client rings, so the largest
+ * message of each session must also fit in half a client ring.
+ */
+static void clients_ring_check(struct mm_cfg_ctx *c, const config_setting_t *root,
+			       const struct mm_cfg *cfg)
+{
+	const config_setting_t *list = config_setting_get_member(root, "sessions"), *g, *s;
+	uint64_t limit = cfg->clients.ring_size / 2 - MM_CFG_RING_RESERVE;
+
+	for (size_t i = 0; i < cfg->n_sessions; i++) {
+		if (cfg->sessions[i].perf.max_message_size < limit || !cfg->sessions[i].name)
+			continue;
+		g = config_setting_get_elem(list, (unsigned int)i);
+		s = config_setting_get_member(g, "performance");
+		s = s ? config_setting_get_member(s, "max_message_size") : NULL;
+		(void)snprintf(c->where, sizeof(c->where), " in session '%s'",
+			       cfg->sessions[i].name);
+		mm_cfg_bad(c, s ? s : g, "performance.max_message_size",
+			   "must be below clients.ring_size / 2 - %u = %llu (got %s%u)",
+			   MM_CFG_RING_RESERVE, (unsigned long long)limit, s ? "" : "the default ",
+			   cfg->sessions[i].perf.max_message_size);
+	}
+	c->where[0] = '\0';
+}
+
+/* The absolute directory of <path> into *ret (malloc'd). Returns 0 or -errno. */
+static int config_dir(const char *path, char **ret)
+{
+	char *copy = strdup(path), *dir;
+	int r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	dir = realpath(dirname(copy), NULL);
+	if (!dir)
+		r = -errno;
+	free(copy);
+	if (r == 0)
+		*ret = dir;
+	return r;
+}
+
+/*
+ * Whether <path> can be read at all, as -errno: libconfig only says "file I/O error". A
+ * directory gives -EISDIR.
+ */
+static int file_probe(const char *path)
+{
+	struct stat st;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1)
+		return -errno;
+	if (fstat(fd, &st) == -1)
+		r = -errno;
+	else if (S_ISDIR(st.st_mode))
+		r = -EISDIR;
+	close(fd);
+	return r;
+}
+
+/* Parse <path> into <lc>: 0, -EINVAL with the syntax error in the diag, or -errno. */
+static int parse(struct mm_cfg_ctx *c, config_t *lc, const char *path)
+{
+	const char *file;
+	int r;
+
+	/* @include "x" names a file relative to the config file's directory, like every path. */
+	config_set_include_dir(lc, c->dir);
+	if (config_read_file(lc, path) == CONFIG_TRUE)
+		return 0;
+	if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
+		return -EIO;
+	file = config_error_file(lc) ? config_error_file(lc) : path;
+	r = mm_cfg_diag_add(c->diag, "%s:%d: %s", file, config_error_line(lc),
+			    config_error_text(lc));
+	return r < 0 ? r : -EINVAL;
+}
+
+/* Parse and check the whole file into cfg. Returns 0, -EINVAL or another -errno. */
+static int load(struct mm_cfg_ctx *c, const char *path, struct mm_cfg *cfg)
+{
+	config_t lc;
+	int r;
+
+	config_init(&lc);
+	r = parse(c, &lc, path);
+	if (r == 0) {
+		mm_cfg_read_group(c, config_root_setting(&lc), top_keys, cfg);
+		clients_ring_check(c, config_root_setting(&lc), cfg);
+		r = c->err ? c->err : c->problems ? -EINVAL : 0;
+	}
+	config_destroy(&lc);
+	return r;
+}
+
+/*
+ * Load and check the config file <path>. Every problem found (syntax error, unknown key, wrong
+ * type, bad value, missing or unsafe file) is appended to <diag> (initialised by the caller with
+ * mm_cfg_diag_init(); may be NULL) as "file:line: message", and checking goes on after each
+ * one. Relative file names in the config are resolved against the directory of <path>.
+ * Returns 0 with *ret set (free it with mm_cfg_free()), -EINVAL if problems were found (*ret
+ * untouched), -ENOMEM, or the -errno of opening <path> (nothing is added to <diag> then).
+ * Reads the password files, so call it with the privileges the daemon will use.
+ */
+int mm_cfg_load(const char *path, struct mm_cfg **ret, struct mm_cfg_diag *diag)
+{
+	struct mm_cfg_ctx c = { .path = path };
+	struct mm_cfg_diag scratch;
+	struct mm_cfg *cfg;
+	char *dir = NULL;
+	int r;
+
+	r = file_probe(path);
+	if (r < 0)
+		return r;
+	r = config_dir(path, &dir);
+	if (r < 0)
+		return r;
+	mm_cfg_diag_init(&scratch);
+	c.diag = diag ? diag : &scratch;
+	c.dir = dir;
+	cfg = cfg_new(path);
+	r = cfg ? load(&c, path, cfg) : -ENOMEM;
+	if (r == 0)
+		*ret = cfg;
+	else
+		mm_cfg_free(cfg);
+	mm_cfg_diag_done(&scratch);
+	free(dir);
+	return r;
+}
+
+/* Free <cfg> and everything it owns, wiping passwords; NULL is fine. */
+void mm_cfg_free(struct mm_cfg *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->n_sessions; i++)
+		mm_cfg_session_done(&cfg->sessions[i]);
+	free(cfg->sessions);
+	free(cfg->clients.allow_uids);
+	free(cfg->clients.allow_gids);
+	free(cfg->metrics.textfile);
+	free(cfg->metrics.http_host);
+	free(cfg->runtime_dir);
+	free(cfg->state_dir);
+	free(cfg->path);
+	free(cfg);
+}
+
+/* The session called <name> in <cfg>, or NULL. The result lives as long as <cfg>. */
+const struct mm_cfg_session *mm_cfg_session_find(const struct mm_cfg *cfg, const char *name)
+{
+	if (!cfg || !name)
+		return NULL;
+	for (size_t i = 0; i < cfg->n_sessions; i++) {
+		if (cfg->sessions[i].name && strcmp(cfg->sessions[i].name, name) == 0)
+			return &cfg->sessions[i];
+	}
+	return NULL;
+}

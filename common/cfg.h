@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The mqttmuxd configuration file (libconfig syntax): load it, validate it completely, and hand
+ * the supervisor and the workers plain structs. Every key, its type, default and constraints are
+ * documented in docs/configuration.md; keep the two in step.
+ *
+ * Loading never stops at the first problem: every problem found is appended to a struct
+ * mm_cfg_diag as one "file:line: message" string, so that `mqttmuxd --check` can print them all.
+ * Messages name the offending key ('tls.ca_file' in session 'plant') and never contain secrets.
+ *
+ * Library code: no logging, no globals; -errno returns.
+ */
+#ifndef MM_CFG_H
+#define MM_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define MM_CFG_NAME_MAX	     64	   /* session name: 1..64 of [A-Za-z0-9._-] */
+#define MM_CFG_STR_MAX	     65535 /* MQTT strings (client id, username, topics) */
+#define MM_CFG_HOST_MAX	     253   /* DNS name length limit */
+#define MM_CFG_UNIX_PATH_MAX 107   /* sizeof(sun_path) - 1 */
+#define MM_CFG_PORT_MQTT     1883
+#define MM_CFG_PORT_MQTTS    8883
+
+/* Ring sizes (clients.ring_size, performance.ring_size): powers of two in this range. */
+#define MM_CFG_RING_MIN	    (64u * 1024)
+#define MM_CFG_RING_MAX	    (1024u * 1024 * 1024)
+/* A message must fit in half a ring minus this much room for the record and its metadata. */
+#define MM_CFG_RING_RESERVE 64u
+/* Largest MQTT packet (the Remaining Length limit). */
+#define MM_CFG_MESSAGE_MAX  268435455u
+/* Upper bound of every duration (seconds) and of reconnect.factor. */
+#define MM_CFG_SECONDS_MAX  86400
+
+/* Room for the reason mm_cfg_broker_parse() refused a URL. */
+#define MM_CFG_WHY_MAX 160
+
+/* The problems found by mm_cfg_load(): "file:line: message", in the order they were found. */
+struct mm_cfg_diag {
+	char **lines;
+	size_t n;
+	size_t cap;
+};
+
+enum mm_cfg_log_level {
+	MM_CFG_LOG_ERROR = 0,
+	MM_CFG_LOG_WARNING,
+	MM_CFG_LOG_INFO,
+	MM_CFG_LOG_DEBUG,
+	_MM_CFG_LOG_LEVEL_MAX
+};
+
+/* What the router does when a client's delivery ring is full (DESIGN.md §4). */
+enum mm_cfg_on_full {
+	MM_CFG_ON_FULL_DROP = 0, /* skip that client, count the loss, deliver a GAP record */
+	MM_CFG_ON_FULL_BLOCK,	 /* stop draining the session: backpressure to the broker */
+	_MM_CFG_ON_FULL_MAX
+};
+
+enum mm_cfg_protocol {
+	MM_CFG_PROTOCOL_311 = 0, /* "3.1.1" */
+	MM_CFG_PROTOCOL_5,	 /* "5" */
+	_MM_CFG_PROTOCOL_MAX
+};
+
+/* URL scheme as written; several schemes mean the same transport (see the tls flag). */
+enum mm_cfg_scheme {
+	MM_CFG_SCHEME_TCP = 0,
+	MM_CFG_SCHEME_MQTT,
+	MM_CFG_SCHEME_SSL,
+	MM_CFG_SCHEME_MQTTS,
+	MM_CFG_SCHEME_TLS,
+	MM_CFG_SCHEME_UNIX,
+	_MM_CFG_SCHEME_MAX
+};
+
+/* One parsed broker URL. Fixed buffers: no memory to free. */
+struct mm_cfg_broker {
+	enum mm_cfg_scheme scheme;
+	bool tls;			/* ssl://, mqtts://, tls:// */
+	char host[MM_CFG_HOST_MAX + 1]; /* name or IP literal, IPv6 without brackets; "" for unix */
+	uint16_t port;			/* 1..65535; 0 for unix */
+	char path[MM_CFG_UNIX_PATH_MAX + 1]; /* absolute socket path for unix, else "" */
+};
+
+struct mm_cfg_sub {
+	char *topic; /* a valid topic filter (mm_cfg_topic_filter_valid) */
+	int qos;     /* 0..2 */
+};
+
+struct mm_cfg_will {
+	bool set;      /* a will block was given */
+	char *topic;   /* a valid topic name, no wildcards */
+	char *payload; /* "" when omitted; at most 65535 bytes */
+	int qos;
+	bool retain;
+};
+
+/* File names are absolute (resolved against the config file's directory) or NULL. */
+struct mm_cfg_tls {
+	char *ca_file;	   /* NULL: the system trust store */
+	char *cert_file;   /* with key_file, or neither */
+	char *key_file;	   /* not accessible by others */
+	char *server_name; /* NULL: the broker URL's host */
+	bool skip_verify;
+};
+
+/* Reconnect timing of the worker (seconds; delay *= factor, +- jitter, capped at max). */
+struct mm_cfg_reconnect {
+	double initial; /* > 0 */
+	double max;	/* >= initial */
+	double factor;	/* >= 1 */
+	double jitter;	/* 0 <= jitter < 1, a fraction of the delay */
+};
+
+struct mm_cfg_perf {
+	uint64_t ring_size;	   /* in-ring bytes: power of two, MM_CFG_RING_MIN..MAX */
+	uint32_t max_message_size; /* < ring_size / 2 - MM_CFG_RING_RESERVE */
+	int max_pending;	   /* 1..65535 publishes in flight */
+};
+
+struct mm_cfg_session {
+	char *name; /* [A-Za-z0-9._-]{1,64}, unique in the file */
+	struct mm_cfg_broker *brokers;
+	size_t n_brokers; /* >= 1, tried in order */
+	char *client_id;  /* non-empty UTF-8 */
+	char *username;	  /* NULL if not set */
+	char *password_file;
+	/*
+	 * The contents of password_file minus one trailing newline, NUL-terminated; NULL if no
+	 * password_file. A secret: never print it. Wiped by mm_cfg_free().
+	 */
+	char *password;
+	size_t password_len;
+	enum mm_cfg_protocol protocol;
+	int keepalive; /* seconds, 0..65535; 0 disables pings */
+	bool clean_session;
+	bool auto_reconnect;
+	bool persistent;
+	bool resume_subs;
+	struct mm_cfg_reconnect reconnect;
+	struct mm_cfg_sub *subs;
+	size_t n_subs;
+	struct mm_cfg_will will;
+	struct mm_cfg_tls tls;
+	struct mm_cfg_perf perf;
+};
+
+struct mm_cfg_metrics {
+	char *textfile;	 /* absolute path, or NULL: no textfile dump on SIGUSR1 */
+	char *http_host; /* NULL: no HTTP listener */
+	uint16_t http_port;
+};
+
+struct mm_cfg_clients {
+	uid_t *allow_uids;
+	size_t n_allow_uids;
+	gid_t *allow_gids;
+	size_t n_allow_gids;
+	uint64_t ring_size; /* per-client delivery ring: power of two, MM_CFG_RING_MIN..MAX */
+	enum mm_cfg_on_full on_full;
+};
+
+/* Restart policy of the supervisor for every child (seconds). */
+struct mm_cfg_restart {
+	double initial; /* first backoff delay, > 0 */
+	double max;	/* backoff cap, >= initial */
+	int burst;	/* more than burst starts in window seconds: failed */
+	double window;	/* > 0 */
+};
+
+struct mm_cfg {
+	char *path;	   /* the file as given to mm_cfg_load() */
+	char *runtime_dir; /* absolute */
+	char *state_dir;   /* absolute */
+	enum mm_cfg_log_level log_level;
+	struct mm_cfg_metrics metrics;
+	struct mm_cfg_clients clients;
+	struct mm_cfg_restart restart;
+	struct mm_cfg_session *sessions;
+	size_t n_sessions;
+};
+
+int mm_cfg_load(const char *path, struct mm_cfg **ret, struct mm_cfg_diag *diag);
+void mm_cfg_free(struct mm_cfg *cfg);
+const struct mm_cfg_session *mm_cfg_session_find(const struct mm_cfg *cfg, const char *name);
+bool mm_cfg_session_equal(const struct mm_cfg_session *a, const struct mm_cfg_session *b);
+
+void mm_cfg_diag_init(struct mm_cfg_diag *d);
+void mm_cfg_diag_done(struct mm_cfg_diag *d);
+int mm_cfg_diag_add(struct mm_cfg_diag *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+size_t mm_cfg_diag_count(const struct mm_cfg_diag *d);
+const char *mm_cfg_diag_line(const struct mm_cfg_diag *d, size_t i);
+int mm_cfg_diag_print(const struct mm_cfg_diag *d, FILE *f);
+
+int mm_cfg_broker_parse(const char *url, struct mm_cfg_broker *ret, char *why, size_t why_size);
+int mm_cfg_broker_format(const struct mm_cfg_broker *b, char *buf, size_t size);
+bool mm_cfg_topic_filter_valid(const char *filter);
+bool mm_cfg_topic_name_valid(const char *topic);
+bool mm_cfg_session_name_valid(const char *name);
+
+const char *mm_cfg_log_level_to_string(enum mm_cfg_log_level l);
+const char *mm_cfg_on_full_to_string(enum mm_cfg_on_full f);
+const char *mm_cfg_protocol_to_string(enum mm_cfg_protocol p);
+const char *mm_cfg_scheme_to_string(enum mm_cfg_scheme s);
+
+#endif /* MM_CFG_H */

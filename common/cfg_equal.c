@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Field-by-field comparison of two session blocks, for reload: the supervisor restarts a
+ * session's worker only when mm_cfg_session_equal() says its block changed. Every field of
+ * struct mm_cfg_session takes part; a field added there must be added here.
+ */
+#include <string.h>
+
+#include "cfg.h"
+
+static bool str_eq(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static bool broker_eq(const struct mm_cfg_broker *a, const struct mm_cfg_broker *b)
+{
+	return a->scheme == b->scheme && a->tls == b->tls && a->port == b->port &&
+	       strcmp(a->host, b->host) == 0 && strcmp(a->path, b->path) == 0;
+}
+
+static bool brokers_eq(const struct mm_cfg_session *a, const struct mm_cfg_session *b)
+{
+	if (a->n_brokers != b->n_brokers)
+		return false;
+	for (size_t i = 0; i < a->n_brokers; i++) {
+		if (!broker_eq(&a->brokers[i], &b->brokers[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Same filters with the same QoS in the same order (the order is the subscribe order). */
+static bool subs_eq(const struct mm_cfg_session *a, const struct mm_cfg_session *b)
+{
+	if (a->n_subs != b->n_subs)
+		return false;
+	for (size_t i = 0; i < a->n_subs; i++) {
+		if (!str_eq(a->subs[i].topic, b->subs[i].topic) || a->subs[i].qos != b->subs[i].qos)
+			return false;
+	}
+	return true;
+}
+
+static bool will_eq(const struct mm_cfg_will *a, const struct mm_cfg_will *b)
+{
+	return a->set == b->set && str_eq(a->topic, b->topic) && str_eq(a->payload, b->payload) &&
+	       a->qos == b->qos && a->retain == b->retain;
+}
+
+static bool tls_eq(const struct mm_cfg_tls *a, const struct mm_cfg_tls *b)
+{
+	return str_eq(a->ca_file, b->ca_file) && str_eq(a->cert_file, b->cert_file) &&
+	       str_eq(a->key_file, b->key_file) && str_eq(a->server_name, b->server_name) &&
+	       a->skip_verify == b->skip_verify;
+}
+
+/* Exact comparison of the doubles is intended: both sides were parsed from text the same way. */
+static bool reconnect_eq(const struct mm_cfg_reconnect *a, const struct mm_cfg_reconnect *b)
+{
+	return a->initial == b->initial && a->max == b->max && a->factor == b->factor &&
+	       a->jitter == b->jitter;
+}
+
+static bool perf_eq(const struct mm_cfg_perf *a, const struct mm_cfg_perf *b)
+{
+	return a->ring_size == b->ring_size && a->max_message_size == b->max_message_size &&
+	       a->max_pending == b->max_pending;
+}
+
+static bool auth_eq(const struct mm_cfg_session *a, const struct mm_cfg_session *b)
+{
+	if (!str_eq(a->username, b->username) || !str_eq(a->password_file, b->password_file))
+		return false;
+	if (a->password_len != b->password_len || !a->password != !b->password)
+		return false;
+	return !a->password || memcmp(a->password, b->password, a->password_len) == 0;
+}
+
+/*
+ * True if sessions <a> and <b> would behave the same: every field equal, lists in the same
+ * order, the password compared by content (so a changed password file counts as a change).
+ * Contents of the TLS files are not compared, only their names. Two NULLs are equal.
+ */
+bool mm_cfg_session_equal(const struct mm_cfg_session *a, const struct mm_cfg_session *b)
+{
+	if (!a || !b)
+		return a == b;
+	return str_eq(a->name, b->name) && brokers_eq(a, b) && str_eq(a->client_id, b->client_id) &&
+	       auth_eq(a, b) && a->protocol == b->protocol && a->keepalive == b->keepalive &&
+	       a->clean_session == b->clean_session && a->auto_reconnect == b->auto_reconnect &&
+	       a->persistent == b->persistent && a->resume_subs == b->resume_subs &&
+	       reconnect_eq(&a->reconnect, &b->reconnect) && subs_eq(a, b) &&
+	       will_eq(&a->will, &b->will) && tls_eq(&a->tls, &b->tls) &&
+	       perf_eq(&a->perf, &b->perf);
+}
