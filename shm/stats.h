@@ -11,7 +11,12 @@
  *   64      counters (u64)      messages, bytes, events            worker
  *   192     timestamps (u64)    ns since the epoch (REALTIME)      worker
  *   256     gauges (u32)        flags and enum codes               worker
- *   4096    end
+ *   4096    unacked bitmap      one bit per MQTT packet id         worker
+ *   12288   end
+ *
+ * The unacked bitmap has bit <mid> set while a QoS >= 1 message with packet id <mid> is in the
+ * in-ring but its PUBACK/PUBREC may not have left the worker. A worker that starts finds the
+ * bits its killed predecessor left, and flags the broker's redelivery of those ids as DUP.
  */
 #ifndef MM_SHM_STATS_H
 #define MM_SHM_STATS_H
@@ -19,10 +24,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MM_STATS_MAGIC	   0x5354534du /* "MSTS" little-endian */
-#define MM_STATS_VER_MAJOR 1
-#define MM_STATS_VER_MINOR 0
-#define MM_STATS_SIZE	   4096u
+#define MM_STATS_MAGIC	     0x5354534du /* "MSTS" little-endian */
+#define MM_STATS_VER_MAJOR   1
+#define MM_STATS_VER_MINOR   0
+#define MM_STATS_SIZE	     12288u
+#define MM_STATS_UNACKED_OFF 4096u
 
 /* Session states as the worker reports them (stats.state). */
 enum mm_sess_state {
@@ -71,12 +77,20 @@ struct mm_stats_block {
 	_Atomic uint32_t subscriptions;		 /* filters currently subscribed */
 	_Atomic int32_t last_err_code;		 /* -errno or MQTT reason of the last error */
 	_Atomic uint32_t worker_pid;		 /* informational */
+	_Atomic uint64_t dup_flagged;		 /* messages we flagged DUP (redelivered) */
+	uint8_t pad1[4096 - 288];
+
+	/* bit <mid>: committed to the in-ring, ack maybe not sent (see above) */
+	_Atomic uint64_t unacked[65536 / 64];
 };
 
 _Static_assert(offsetof(struct mm_stats_block, msgs_in) == 64, "stats block is ABI");
 _Static_assert(offsetof(struct mm_stats_block, last_msg_ns) == 192, "stats block is ABI");
 _Static_assert(offsetof(struct mm_stats_block, connected) == 256, "stats block is ABI");
-_Static_assert(sizeof(struct mm_stats_block) <= MM_STATS_SIZE, "stats block fits");
+_Static_assert(offsetof(struct mm_stats_block, dup_flagged) == 280, "stats block is ABI");
+_Static_assert(offsetof(struct mm_stats_block, unacked) == MM_STATS_UNACKED_OFF,
+	       "stats block is ABI");
+_Static_assert(sizeof(struct mm_stats_block) == MM_STATS_SIZE, "stats block fits");
 
 int mm_shm_stats_create(const char *name, int *ret_fd);
 int mm_shm_stats_attach(int fd, struct mm_stats_block **ret);

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mqttmux-worker: one MQTT session in one process.
+ *
+ *   mqttmux-worker --config FILE --session NAME [--inherit-fds] [--loop auto|uring|epoll]
+ *
+ * With --inherit-fds the rings, doorbells and stats block arrive at the fixed descriptors of
+ * enum mm_wrk_fd (from the supervisor, or a test acting as one). Without it the worker runs
+ * standalone for debugging: it creates its own rings and prints every record it writes to
+ * stdout, one line each. Exit codes: 0 stopped, 1 runtime failure, 64 usage, 78 config.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "wrk.h"
+
+struct args {
+	const char *config, *session;
+	bool inherit;
+	enum mm_wrk_backend backend;
+	enum mm_log_level level;
+};
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: mqttmux-worker --config FILE --session NAME [--inherit-fds]\n"
+			"                      [--loop auto|uring|epoll] [--verbose]\n");
+	return EX_USAGE;
+}
+
+static int parse_loop(const char *s, enum mm_wrk_backend *ret)
+{
+	static const char *const names[] = { "auto", "uring", "epoll" };
+
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(s, names[i])) {
+			*ret = (enum mm_wrk_backend)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "session", required_argument, NULL, 's' },
+		{ "inherit-fds", no_argument, NULL, 'i' },
+		{ "loop", required_argument, NULL, 'l' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*a = (struct args){ .level = MM_LOG_INFO };
+	while ((c = getopt_long(argc, argv, "c:s:il:v", opts, NULL)) != -1) {
+		if (c == 'c')
+			a->config = optarg;
+		else if (c == 's')
+			a->session = optarg;
+		else if (c == 'i')
+			a->inherit = true;
+		else if (c == 'v')
+			a->level = MM_LOG_DEBUG;
+		else if (c != 'l' || parse_loop(optarg, &a->backend) < 0)
+			return -EINVAL;
+	}
+	if (optind != argc || !a->config || !a->session)
+		return -EINVAL;
+	return 0;
+}
+
+/* Create the session's rings and stats block ourselves (standalone mode). */
+static int make_own_fds(const struct mm_cfg_session *s)
+{
+	int fds[_MM_WRK_FD_END], rc;
+
+	rc = mm_shm_ring_create("in", s->perf.ring_size, 1, &fds[MM_WRK_FD_IN_RING]);
+	if (rc == 0)
+		rc = mm_shm_ring_create("cmd", 1u << 16, 1, &fds[MM_WRK_FD_CMD_RING]);
+	if (rc == 0)
+		rc = mm_shm_stats_create("stats", &fds[MM_WRK_FD_STATS]);
+	for (int i = MM_WRK_FD_IN_DATA; rc == 0 && i < _MM_WRK_FD_END; i++)
+		if (i != MM_WRK_FD_CMD_RING && i != MM_WRK_FD_STATS)
+			rc = (fds[i] = mm_shm_ring_doorbell_open()) < 0 ? fds[i] : 0;
+	/* Move everything out of the way first: a new fd may already sit on a target number. */
+	for (int i = MM_WRK_FD_IN_RING; rc == 0 && i < _MM_WRK_FD_END; i++) {
+		int high = fcntl(fds[i], F_DUPFD_CLOEXEC, 100);
+
+		if (high == -1 || close(fds[i]) == -1)
+			rc = -errno;
+		fds[i] = high;
+	}
+	for (int i = MM_WRK_FD_IN_RING; rc == 0 && i < _MM_WRK_FD_END; i++)
+		if (dup3(fds[i], i, O_CLOEXEC) == -1 || close(fds[i]) == -1)
+			rc = -errno;
+	return rc;
+}
+
+static int attach_fds(struct mm_wrk *w)
+{
+	char why[MM_SHM_RING_WHY_MAX] = "";
+	int rc;
+
+	rc = mm_shm_ring_attach(&w->in, MM_WRK_FD_IN_RING, MM_SHM_RING_PRODUCER, MM_WRK_FD_IN_DATA,
+				MM_WRK_FD_IN_SPACE, why, sizeof(why));
+	if (rc < 0)
+		return mm_log_errno(rc, "in-ring refused (%s)", why);
+	rc = mm_shm_ring_attach(&w->cmd, MM_WRK_FD_CMD_RING, MM_SHM_RING_CONSUMER,
+				MM_WRK_FD_CMD_DATA, MM_WRK_FD_CMD_SPACE, why, sizeof(why));
+	if (rc < 0)
+		return mm_log_errno(rc, "cmd-ring refused (%s)", why);
+	rc = mm_shm_stats_attach(MM_WRK_FD_STATS, &w->stats);
+	if (rc < 0)
+		return mm_log_errno(rc, "stats block refused");
+	atomic_fetch_add_explicit(&w->stats->starts, 1, memory_order_relaxed);
+	mm_wrk_unacked_inherit(w);
+	atomic_store_explicit(&w->stats->worker_pid, (uint32_t)getpid(), memory_order_relaxed);
+	return 0;
+}
+
+/* Standalone mode: print what we wrote to the in-ring, as the router would receive it. */
+static void print_record(const struct mm_shm_rec *r)
+{
+	struct mm_rec_event e;
+	struct mm_rec_msg m;
+
+	if (r->type == MM_REC_MSG && mm_rec_msg_unpack(r->data, r->len, &m) == 0)
+		printf("msg %.*s q%u%s %.*s\n", (int)m.topic.len, (const char *)m.topic.p, m.qos,
+		       m.flags & MM_REC_F_RETAIN ? " retain" : "", (int)m.payload.len,
+		       (const char *)m.payload.p);
+	else if (r->type == MM_REC_EVENT && mm_rec_event_unpack(r->data, r->len, &e) == 0)
+		printf("event %s code=%" PRId32 " attempt=%" PRIu32 " delay_ms=%" PRIu32 " %.*s\n",
+		       mm_event_kind_to_string(e.kind), e.code, e.attempt, e.delay_ms,
+		       (int)e.text.len, (const char *)e.text.p);
+	else
+		printf("record type %u, %u bytes\n", r->type, r->len);
+}
+
+static void drain_to_stdout(struct mm_wrk *w)
+{
+	static struct mm_shm_ring cons;
+	struct mm_shm_rec r;
+
+	if (!cons.hdr && mm_shm_ring_attach_twin(&cons, &w->in, MM_SHM_RING_CONSUMER) < 0)
+		return;
+	while (mm_shm_ring_peek(&cons, &r) == 1) {
+		print_record(&r);
+		mm_shm_ring_pop(&cons);
+	}
+	(void)mm_shm_ring_release(&cons);
+	fflush(stdout);
+}
+
+static int block_signals(void)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		return -errno;
+	(void)signal(SIGPIPE, SIG_IGN);
+	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return fd == -1 ? -errno : fd;
+}
+
+static int load_session(const struct args *a, struct mm_cfg **cfg,
+			const struct mm_cfg_session **ret)
+{
+	struct mm_cfg_diag diag;
+	int rc;
+
+	mm_cfg_diag_init(&diag);
+	rc = mm_cfg_load(a->config, cfg, &diag);
+	if (rc < 0) {
+		if (diag.n)
+			mm_cfg_diag_print(&diag, stderr);
+		else
+			mm_log_errno(rc, "cannot read config '%s'", a->config);
+		mm_cfg_diag_done(&diag);
+		return EX_CONFIG;
+	}
+	mm_cfg_diag_done(&diag);
+	*ret = mm_cfg_session_find(*cfg, a->session);
+	if (!*ret) {
+		mm_log(MM_LOG_ERROR, "session '%s' is not in '%s'", a->session, a->config);
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
+static int setup(struct mm_wrk *w, const struct args *a)
+{
+	char why[256] = "";
+	const char *fallback = NULL;
+	int rc;
+
+	if (!a->inherit && (rc = make_own_fds(w->cfg)) < 0)
+		return mm_log_errno(rc, "creating the rings failed"), 1;
+	if (attach_fds(w) < 0)
+		return 1;
+	w->standalone = !a->inherit;
+	w->max_rec = 24 + w->cfg->perf.max_message_size;
+	w->n_pending_cap = (size_t)w->cfg->perf.max_pending * 2 + 64;
+	w->pending = calloc(w->n_pending_cap, sizeof(*w->pending));
+	w->rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull | 1;
+	w->sock = -1;
+	rc = mm_wrk_loop_new(&w->loop, a->backend, &fallback);
+	if (rc < 0 || !w->pending)
+		return mm_log_errno(rc < 0 ? rc : -ENOMEM, "event loop"), 1;
+	if (fallback)
+		mm_log(MM_LOG_WARNING, "io_uring unavailable (%s): using epoll", fallback);
+	atomic_store_explicit(&w->stats->backend, mm_wrk_loop_backend(w->loop),
+			      memory_order_relaxed);
+	for (size_t i = 0; i < w->cfg->n_subs; i++)
+		if (mm_wrk_filter_add(w, w->cfg->subs[i].topic, strlen(w->cfg->subs[i].topic),
+				      w->cfg->subs[i].qos, true) < 0)
+			return 1;
+	if (mm_wrk_mqtt_new(w, why, sizeof(why)) < 0)
+		return mm_log(MM_LOG_ERROR, "session '%s': %s", w->cfg->name, why), EX_CONFIG;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct mm_cfg_session *sess = NULL;
+	struct mm_cfg *cfg = NULL;
+	struct mm_wrk w = { 0 };
+	struct args a;
+	int rc;
+
+	if (parse_args(argc, argv, &a) < 0)
+		return usage();
+	(void)prctl(PR_SET_DUMPABLE, 0); /* the password is in our memory */
+	mm_log_init("mqttmux-worker", a.level);
+	rc = load_session(&a, &cfg, &sess);
+	if (rc)
+		return rc;
+	w.cfg = sess;
+	w.sig_fd = block_signals();
+	mosquitto_lib_init();
+	rc = w.sig_fd < 0 ? 1 : setup(&w, &a);
+	if (rc == 0)
+		rc = mm_wrk_run(&w, a.inherit ? MM_WRK_FD_CHAN : -1,
+				w.standalone ? drain_to_stdout : NULL);
+	mm_wrk_mqtt_free(&w);
+	mosquitto_lib_cleanup();
+	mm_wrk_loop_free(w.loop);
+	free(w.pending);
+	for (size_t i = 0; i < w.n_filters; i++)
+		free(w.filters[i].topic);
+	free(w.filters);
+	mm_cfg_free(cfg);
+	return rc;
+}

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The worker: one MQTT session in one process. State shared by the worker's files
+ * (wrk_mqtt.c: libmosquitto glue and reconnects; wrk_bridge.c: records in and out of the
+ * rings; wrk_run.c: the event loop driver). Process-local; nothing here is shared memory.
+ */
+#ifndef MM_WRK_H
+#define MM_WRK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <mosquitto.h>
+
+#include "cfg.h"
+#include "records.h"
+#include "ring.h"
+#include "stats.h"
+#include "wrk_loop.h"
+
+/* Descriptors a supervisor (or a test acting as one) passes at fixed numbers (--inherit-fds). */
+enum mm_wrk_fd {
+	MM_WRK_FD_CHAN = 3,	 /* control channel socket, or closed */
+	MM_WRK_FD_IN_RING = 4,	 /* in-ring memfd: we produce */
+	MM_WRK_FD_IN_DATA = 5,	 /* in-ring data doorbell (eventfd): we ring it */
+	MM_WRK_FD_IN_SPACE = 6,	 /* in-ring space doorbell: we wait on it when full */
+	MM_WRK_FD_CMD_RING = 7,	 /* cmd-ring memfd: we consume */
+	MM_WRK_FD_CMD_DATA = 8,	 /* cmd-ring data doorbell: we wait on it */
+	MM_WRK_FD_CMD_SPACE = 9, /* cmd-ring space doorbell: we ring it */
+	MM_WRK_FD_STATS = 10,	 /* stats block memfd */
+	_MM_WRK_FD_END
+};
+
+/* Loop tokens: kind in the top byte, a generation below it for the broker socket. */
+#define MM_WRK_TOK(kind, gen) ((uint64_t)(kind) << 56 | ((uint64_t)(gen)&0xffffffffffffffull))
+#define MM_WRK_TOK_KIND(tok)  ((unsigned)((tok) >> 56))
+enum mm_wrk_tok_kind {
+	MM_WRK_TOK_SOCK = 1,
+	MM_WRK_TOK_CMD,
+	MM_WRK_TOK_SPACE,
+	MM_WRK_TOK_SIGNAL,
+	MM_WRK_TOK_CHAN,
+	MM_WRK_TOK_MISC,
+	MM_WRK_TOK_RECONNECT,
+	MM_WRK_TOK_STOP,
+};
+
+/* A filter the worker keeps subscribed: from the config or from a SUB command. */
+struct mm_wrk_filter {
+	char *topic;
+	int qos;
+	bool from_cfg;
+	bool acked; /* SUBACK seen on the current connection */
+};
+
+/* A request waiting for the broker: publish (by mid) or subscribe/unsubscribe (by mid). */
+struct mm_wrk_pending {
+	int mid;	 /* 0: free slot */
+	uint16_t cmd;	 /* MM_REC_CMD_* */
+	uint64_t req_id; /* 0: internal (resubscribe), no completion */
+	uint32_t bytes;	 /* publish payload bytes, for stats */
+	uint8_t qos;	 /* publish QoS: QoS 0 dies with the connection, QoS >= 1 is resent */
+};
+
+struct mm_wrk {
+	const struct mm_cfg_session *cfg;
+	struct mosquitto *mosq;
+	struct mm_wrk_loop *loop;
+	struct mm_shm_ring in, cmd;
+	struct mm_stats_block *stats;
+	uint32_t max_rec;  /* largest in-ring record a message can need */
+	uint64_t sock_gen; /* generation of the watched broker socket */
+	int sock;	   /* the watched socket, or -1 */
+	uint32_t sock_events;
+	bool paused;	  /* not reading: the in-ring lacks room */
+	bool connected;	  /* CONNACK accepted on the current socket */
+	bool stopping;	  /* SIGTERM: disconnecting */
+	bool uncommitted; /* records reserved in the in-ring, not yet committed */
+	bool lost;	  /* the connection was declared lost; ignore its socket until reconnect */
+	bool standalone;  /* no supervisor: we also drain our own in-ring to stdout */
+	int sig_fd;
+	size_t broker;	  /* index of the broker in use or tried next */
+	uint32_t attempt; /* connection attempts since the last success; 0 before the first */
+	uint64_t connected_ns;
+	uint32_t sub_waiting; /* SUBACKs outstanding before READY */
+	struct mm_wrk_filter *filters;
+	size_t n_filters, cap_filters;
+	struct mm_wrk_pending *pending;
+	size_t n_pending_cap;
+	uint64_t rng;
+	uint64_t inherited[65536 / 64]; /* unacked bits a killed predecessor left */
+	uint16_t to_clear[4096];	/* unacked bits to clear once the acks are written */
+	size_t n_to_clear;
+	int exit_code;
+	bool done;
+};
+
+/* wrk_mqtt.c */
+int mm_wrk_mqtt_new(struct mm_wrk *w, char *why, size_t why_size);
+void mm_wrk_mqtt_free(struct mm_wrk *w);
+void mm_wrk_connect(struct mm_wrk *w);
+void mm_wrk_schedule_reconnect(struct mm_wrk *w, int code, const char *reason);
+int mm_wrk_resubscribe(struct mm_wrk *w);
+void mm_wrk_set_state(struct mm_wrk *w, enum mm_sess_state st);
+
+/* wrk_bridge.c */
+void mm_wrk_emit_event(struct mm_wrk *w, enum mm_event_kind kind, int32_t code, const char *text);
+void mm_wrk_emit_reconnecting(struct mm_wrk *w, uint32_t attempt, uint32_t delay_ms);
+void mm_wrk_emit_completion(struct mm_wrk *w, uint16_t cmd, uint64_t req_id, int32_t result,
+			    int32_t reason);
+void mm_wrk_on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg,
+		       const mosquitto_property *props);
+bool mm_wrk_handle_commands(struct mm_wrk *w);
+struct mm_wrk_pending *mm_wrk_pending_take(struct mm_wrk *w, int mid);
+int mm_wrk_pending_add(struct mm_wrk *w, int mid, uint16_t cmd, uint64_t req_id, uint32_t bytes,
+		       uint8_t qos);
+void mm_wrk_pending_fail_all(struct mm_wrk *w, int32_t result);
+int mm_wrk_filter_add(struct mm_wrk *w, const char *topic, size_t len, int qos, bool from_cfg);
+int mm_wrk_filter_remove(struct mm_wrk *w, const char *topic, size_t len);
+void mm_wrk_commit(struct mm_wrk *w);
+void mm_wrk_unacked_inherit(struct mm_wrk *w);
+void mm_wrk_unacked_flush(struct mm_wrk *w);
+
+/* wrk_run.c */
+int mm_wrk_run(struct mm_wrk *w, int chan_fd, void (*after)(struct mm_wrk *w));
+void mm_wrk_sock_sync(struct mm_wrk *w);
+uint64_t mm_wrk_now_ns(void);
+uint64_t mm_wrk_realtime_ns(void);
+uint64_t mm_wrk_rand(struct mm_wrk *w);
+
+#endif /* MM_WRK_H */

@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libmosquitto glue for the worker: the client object and its options, connection attempts
+ * through the broker list with our own backoff timer, and the callbacks that turn protocol
+ * events into session state, events and completions. Messages themselves are handled in
+ * wrk_bridge.c; the loop that drives libmosquitto is wrk_run.c.
+ */
+#include <errno.h>
+#include <math.h>
+#include <mqtt_protocol.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "wrk.h"
+
+#define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+#define RESET_AFTER_NS	 (30ull * 1000000000ull) /* connected this long: backoff starts over */
+
+static const char *mosq_why(int rc)
+{
+	return rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
+}
+
+void mm_wrk_set_state(struct mm_wrk *w, enum mm_sess_state st)
+{
+	atomic_store_explicit(&w->stats->state, st, memory_order_relaxed);
+	atomic_store_explicit(&w->stats->connected, st == MM_SESS_CONNECTED || st == MM_SESS_READY,
+			      memory_order_relaxed);
+}
+
+static void count_error(struct mm_wrk *w, int32_t code)
+{
+	atomic_fetch_add_explicit(&w->stats->errors, 1, memory_order_relaxed);
+	atomic_store_explicit(&w->stats->last_err_ns, mm_wrk_realtime_ns(), memory_order_relaxed);
+	atomic_store_explicit(&w->stats->last_err_code, code, memory_order_relaxed);
+}
+
+static void on_connect(struct mosquitto *m, void *ud, int rc, int flags,
+		       const mosquitto_property *props)
+{
+	struct mm_wrk *w = ud;
+	const struct mm_cfg_broker *b = &w->cfg->brokers[w->broker];
+
+	(void)m;
+	(void)flags;
+	(void)props;
+	if (rc != 0) {
+		count_error(w, rc);
+		mm_log(MM_LOG_WARNING, "broker '%s' refused the connection: %s", b->host,
+		       mosquitto_reason_string(rc));
+		mm_wrk_emit_event(w, MM_EV_DISCONNECTED, rc, mosquitto_reason_string(rc));
+		return; /* libmosquitto closes the socket; wrk_run notices and reconnects */
+	}
+	w->connected = true;
+	w->connected_ns = mm_wrk_now_ns();
+	atomic_fetch_add_explicit(&w->stats->connects, 1, memory_order_relaxed);
+	atomic_store_explicit(&w->stats->connected_since_ns, mm_wrk_realtime_ns(),
+			      memory_order_relaxed);
+	mm_wrk_set_state(w, MM_SESS_CONNECTED);
+	mm_wrk_emit_event(w, MM_EV_CONNECTED, 0, b->tls ? "tls" : "tcp");
+	mm_log(MM_LOG_INFO, "connected to '%s' port %u", b->path[0] ? b->path : b->host, b->port);
+	if (mm_wrk_resubscribe(w) < 0)
+		mm_log(MM_LOG_WARNING, "resubscribing failed, will retry on the next connection");
+}
+
+static void on_disconnect(struct mosquitto *m, void *ud, int rc, const mosquitto_property *props)
+{
+	struct mm_wrk *w = ud;
+
+	(void)m;
+	(void)props;
+	/* Pitfall 5: may fire twice for one loss; the socket watch in wrk_run is what counts. */
+	if (rc != 0)
+		mm_log(MM_LOG_INFO, "disconnected: %s", mosquitto_reason_string(rc));
+	w->connected = false;
+}
+
+static void on_publish(struct mosquitto *m, void *ud, int mid, int reason,
+		       const mosquitto_property *props)
+{
+	struct mm_wrk *w = ud;
+	struct mm_wrk_pending *p = mm_wrk_pending_take(w, mid);
+	bool ok = reason < 0x80;
+
+	(void)m;
+	(void)props;
+	if (!p)
+		return;
+	atomic_fetch_add_explicit(ok ? &w->stats->pub_ok : &w->stats->pub_failed, 1,
+				  memory_order_relaxed);
+	if (ok) {
+		atomic_fetch_add_explicit(&w->stats->msgs_out, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&w->stats->bytes_out, p->bytes, memory_order_relaxed);
+	}
+	mm_wrk_emit_completion(w, MM_REC_CMD_PUB, p->req_id, ok ? 0 : -EREMOTEIO, reason);
+}
+
+static bool granted_ok(int qos_count, const int *granted)
+{
+	for (int i = 0; i < qos_count; i++)
+		if (granted[i] >= 0x80)
+			return false;
+	return true;
+}
+
+static void on_subscribe(struct mosquitto *m, void *ud, int mid, int qos_count, const int *granted,
+			 const mosquitto_property *props)
+{
+	struct mm_wrk *w = ud;
+	struct mm_wrk_pending *p = mm_wrk_pending_take(w, mid);
+	bool ok = granted_ok(qos_count, granted);
+
+	(void)m;
+	(void)props;
+	if (!p)
+		return;
+	if (!ok) {
+		count_error(w, qos_count ? granted[0] : -EIO);
+		mm_wrk_emit_event(w, MM_EV_SUB_FAILED, qos_count ? granted[0] : 0, "refused");
+	}
+	if (p->req_id)
+		mm_wrk_emit_completion(w, MM_REC_CMD_SUB, p->req_id, ok ? 0 : -EREMOTEIO,
+				       qos_count ? granted[0] : 0);
+	if (w->sub_waiting && --w->sub_waiting == 0) {
+		mm_wrk_set_state(w, MM_SESS_READY);
+		mm_wrk_emit_event(w, MM_EV_READY, 0, w->cfg->brokers[w->broker].host);
+	}
+}
+
+static void on_unsubscribe(struct mosquitto *m, void *ud, int mid, const mosquitto_property *props)
+{
+	struct mm_wrk *w = ud;
+	struct mm_wrk_pending *p = mm_wrk_pending_take(w, mid);
+
+	(void)m;
+	(void)props;
+	if (p && p->req_id)
+		mm_wrk_emit_completion(w, MM_REC_CMD_UNSUB, p->req_id, 0, 0);
+}
+
+static int set_will(struct mm_wrk *w)
+{
+	const struct mm_cfg_will *wl = &w->cfg->will;
+
+	if (!wl->set)
+		return MOSQ_ERR_SUCCESS;
+	return mosquitto_will_set(w->mosq, wl->topic, (int)strlen(wl->payload), wl->payload,
+				  wl->qos, wl->retain);
+}
+
+static bool any_tls(const struct mm_cfg_session *c)
+{
+	for (size_t i = 0; i < c->n_brokers; i++)
+		if (c->brokers[i].tls)
+			return true;
+	return false;
+}
+
+static int set_tls(struct mm_wrk *w, char *why, size_t why_size)
+{
+	const struct mm_cfg_tls *t = &w->cfg->tls;
+	const char *ca = t->ca_file ? t->ca_file : SYSTEM_CA_BUNDLE;
+	int rc;
+
+	if (!any_tls(w->cfg))
+		return 0;
+	rc = mosquitto_tls_set(w->mosq, ca, NULL, t->cert_file, t->key_file, NULL);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		snprintf(why, why_size, "tls: ca_file/cert_file/key_file refused: %s",
+			 mosq_why(rc));
+		return -EINVAL;
+	}
+	if (t->skip_verify) {
+		mm_log(MM_LOG_WARNING,
+		       "session '%s': tls.skip_verify is set: the broker's "
+		       "certificate and host name are NOT verified",
+		       w->cfg->name);
+		(void)mosquitto_tls_opts_set(w->mosq, 0, NULL, NULL);
+		(void)mosquitto_tls_insecure_set(w->mosq, true);
+	}
+	return 0;
+}
+
+static void set_callbacks(struct mosquitto *m)
+{
+	mosquitto_connect_v5_callback_set(m, on_connect);
+	mosquitto_disconnect_v5_callback_set(m, on_disconnect);
+	mosquitto_publish_v5_callback_set(m, on_publish);
+	mosquitto_message_v5_callback_set(m, mm_wrk_on_message);
+	mosquitto_subscribe_v5_callback_set(m, on_subscribe);
+	mosquitto_unsubscribe_v5_callback_set(m, on_unsubscribe);
+}
+
+/*
+ * Create the session's client with every option of its config block. Returns 0, or -EINVAL
+ * with the option at fault in <why> (the caller exits with EX_CONFIG), or -ENOMEM.
+ */
+int mm_wrk_mqtt_new(struct mm_wrk *w, char *why, size_t why_size)
+{
+	const struct mm_cfg_session *c = w->cfg;
+	int rc;
+
+	w->mosq = mosquitto_new(c->client_id, c->clean_session, w);
+	if (!w->mosq) {
+		snprintf(why, why_size, "client_id: refused by libmosquitto: %s", strerror(errno));
+		return errno == ENOMEM ? -ENOMEM : -EINVAL;
+	}
+	(void)mosquitto_threaded_set(w->mosq, true); /* ack after commit: see DESIGN.md §4 */
+	(void)mosquitto_int_option(w->mosq, MOSQ_OPT_PROTOCOL_VERSION,
+				   c->protocol == MM_CFG_PROTOCOL_5 ? MQTT_PROTOCOL_V5
+								    : MQTT_PROTOCOL_V311);
+	(void)mosquitto_int_option(w->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+	set_callbacks(w->mosq);
+	if (c->username &&
+	    mosquitto_username_pw_set(w->mosq, c->username, c->password) != MOSQ_ERR_SUCCESS) {
+		snprintf(why, why_size, "username/password_file: refused by libmosquitto");
+		return -EINVAL;
+	}
+	rc = set_will(w);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		snprintf(why, why_size, "will: refused by libmosquitto: %s", mosq_why(rc));
+		return -EINVAL;
+	}
+	return set_tls(w, why, why_size);
+}
+
+void mm_wrk_mqtt_free(struct mm_wrk *w)
+{
+	if (w->mosq)
+		mosquitto_destroy(w->mosq);
+	w->mosq = NULL;
+}
+
+/* CONNECT properties for MQTT 5: session expiry for persistent sessions, packet size cap. */
+static mosquitto_property *connect_props(const struct mm_cfg_session *c)
+{
+	mosquitto_property *p = NULL;
+
+	if (c->protocol != MM_CFG_PROTOCOL_5)
+		return NULL;
+	if (c->persistent && !c->clean_session)
+		(void)mosquitto_property_add_int32(&p, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+						   UINT32_MAX);
+	(void)mosquitto_property_add_int32(&p, MQTT_PROP_MAXIMUM_PACKET_SIZE,
+					   c->perf.max_message_size);
+	return p;
+}
+
+/* Start one connection attempt to the current broker; on failure schedule the next one. */
+void mm_wrk_connect(struct mm_wrk *w)
+{
+	const struct mm_cfg_broker *b = &w->cfg->brokers[w->broker];
+	mosquitto_property *props = connect_props(w->cfg);
+	const char *host = b->path[0] ? b->path : b->host;
+	int rc;
+
+	w->connected = false;
+	w->sub_waiting = 0;
+	mm_wrk_set_state(w, MM_SESS_CONNECTING);
+	mm_wrk_emit_event(w, MM_EV_CONNECTING, (int32_t)w->attempt, host);
+	if (w->attempt > 0)
+		atomic_fetch_add_explicit(&w->stats->reconnects, 1, memory_order_relaxed);
+	w->attempt++;
+	/*
+	 * libmosquitto 2.0 has no asynchronous connect that takes CONNECT properties, so the TCP
+	 * (or Unix socket) connect itself blocks this worker; the socket is non-blocking from
+	 * then on, and the TLS handshake runs in the loop. Only this session waits.
+	 */
+	rc = mosquitto_connect_bind_v5(w->mosq, host, b->path[0] ? 0 : b->port, w->cfg->keepalive,
+				       NULL, props);
+	mosquitto_property_free_all(&props);
+	mm_wrk_sock_sync(w);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		count_error(w, rc == MOSQ_ERR_ERRNO ? -errno : -EIO);
+		mm_wrk_schedule_reconnect(w, rc == MOSQ_ERR_ERRNO ? -errno : -EIO, mosq_why(rc));
+	}
+}
+
+static uint64_t backoff_ms(struct mm_wrk *w)
+{
+	const struct mm_cfg_reconnect *r = &w->cfg->reconnect;
+	double d = r->initial * pow(r->factor, w->attempt > 1 ? w->attempt - 1 : 0);
+	double u = (double)(mm_wrk_rand(w) % 2000001) / 1000000.0 - 1.0; /* -1 .. 1 */
+
+	if (d > r->max)
+		d = r->max;
+	d *= 1.0 + r->jitter * u;
+	return (uint64_t)(d * 1000.0);
+}
+
+/*
+ * The connection is gone (or an attempt failed): report it and arm the reconnect timer for
+ * the next broker in the list, unless the session does not reconnect or is stopping.
+ */
+void mm_wrk_schedule_reconnect(struct mm_wrk *w, int code, const char *reason)
+{
+	uint64_t ms;
+
+	if (w->connected_ns && mm_wrk_now_ns() - w->connected_ns >= RESET_AFTER_NS)
+		w->attempt = 1;
+	w->connected = false;
+	w->connected_ns = 0;
+	mm_wrk_set_state(w, MM_SESS_DISCONNECTED);
+	mm_wrk_emit_event(w, MM_EV_DISCONNECTED, code, reason);
+	mm_wrk_pending_fail_all(w, -ECONNRESET);
+	if (w->stopping || !w->cfg->auto_reconnect) {
+		w->done = w->stopping;
+		return;
+	}
+	w->broker = (w->broker + 1) % w->cfg->n_brokers;
+	ms = backoff_ms(w);
+	mm_wrk_set_state(w, MM_SESS_RECONNECTING);
+	mm_wrk_emit_reconnecting(w, w->attempt, (uint32_t)ms);
+	(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_RECONNECT, 0), ms * 1000000ull);
+}
+
+/*
+ * Subscribe every filter (config and commands) on the fresh connection; READY is reported
+ * when the last SUBACK arrives (or now, if there is nothing to subscribe). Returns 0 or a
+ * negative error from libmosquitto.
+ */
+int mm_wrk_resubscribe(struct mm_wrk *w)
+{
+	int rc = 0;
+
+	w->sub_waiting = 0;
+	for (size_t i = 0; i < w->n_filters; i++) {
+		struct mm_wrk_filter *f = &w->filters[i];
+		int mid, r;
+
+		r = mosquitto_subscribe(w->mosq, &mid, f->topic, f->qos);
+		if (r != MOSQ_ERR_SUCCESS ||
+		    mm_wrk_pending_add(w, mid, MM_REC_CMD_SUB, 0, 0, 0) < 0) {
+			rc = -EIO;
+			continue;
+		}
+		w->sub_waiting++;
+	}
+	atomic_store_explicit(&w->stats->subscriptions, (uint32_t)w->n_filters,
+			      memory_order_relaxed);
+	if (w->sub_waiting == 0) {
+		mm_wrk_set_state(w, MM_SESS_READY);
+		mm_wrk_emit_event(w, MM_EV_READY, 0, w->cfg->brokers[w->broker].host);
+	}
+	return rc;
+}

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/* MQTT 5 properties <-> the wire-format bytes carried in ring records (see wrk_props.c). */
+#ifndef MM_WRK_PROPS_H
+#define MM_WRK_PROPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <mosquitto.h>
+
+ssize_t mm_wrk_props_encode(const mosquitto_property *props, uint8_t *buf, size_t cap);
+int mm_wrk_props_decode_publish(const uint8_t *buf, size_t len, mosquitto_property **ret);
+
+#endif /* MM_WRK_PROPS_H */

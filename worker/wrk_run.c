@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The worker's loop driver: waits on the loop (broker socket, cmd-ring doorbell, in-ring
+ * space doorbell, signals, timers) and drives libmosquitto by hand: loop_read until EAGAIN
+ * while the in-ring has room for a maximum-size message, commit, then loop_write. The socket
+ * libmosquitto uses is re-read after every call into it (it is replaced at every reconnect,
+ * often with the same number), and watched under a new generation each time.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "wrk.h"
+
+#define MISC_NS	    1000000000ull /* mosquitto_loop_misc: keepalive pings and timeouts */
+#define STOP_NS	    3000000000ull /* graceful DISCONNECT must be done by then */
+#define READ_BUDGET 64		  /* packets per wake-up, so signals and commands get a turn */
+#define ROOM_SLACK  4096u	  /* in-ring room for events and completions besides a message */
+
+uint64_t mm_wrk_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t mm_wrk_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t mm_wrk_rand(struct mm_wrk *w)
+{
+	w->rng ^= w->rng << 13;
+	w->rng ^= w->rng >> 7;
+	w->rng ^= w->rng << 17;
+	return w->rng;
+}
+
+static uint32_t room_needed(const struct mm_wrk *w)
+{
+	uint64_t need = (uint64_t)w->max_rec + ROOM_SLACK;
+
+	return need > w->in.max_len ? (uint32_t)w->in.max_len : (uint32_t)need;
+}
+
+static uint32_t sock_events(struct mm_wrk *w)
+{
+	uint32_t ev = w->paused ? 0 : MM_WRK_EV_IN;
+
+	if (mosquitto_want_write(w->mosq))
+		ev |= MM_WRK_EV_OUT;
+	return ev;
+}
+
+static void unwatch_sock(struct mm_wrk *w)
+{
+	if (w->sock < 0)
+		return;
+	(void)mm_wrk_loop_unwatch(w->loop, MM_WRK_TOK(MM_WRK_TOK_SOCK, w->sock_gen));
+	w->sock = -1;
+}
+
+static void lost(struct mm_wrk *w, int code, const char *reason)
+{
+	unwatch_sock(w);
+	if (w->lost)
+		return;
+	w->lost = true;
+	mm_log(w->stopping ? MM_LOG_INFO : MM_LOG_WARNING, "connection lost: %s", reason);
+	mm_wrk_schedule_reconnect(w, code, reason);
+}
+
+/*
+ * Match the socket watch to libmosquitto's current socket and wants. Called after every call
+ * into libmosquitto. A socket that went to -1 is a lost connection (pitfall 5: a server
+ * DISCONNECT is not an error return).
+ */
+void mm_wrk_sock_sync(struct mm_wrk *w)
+{
+	int s = mosquitto_socket(w->mosq);
+	uint32_t ev;
+
+	if (w->sock >= 0 && s != w->sock)
+		lost(w, -ECONNRESET, "connection closed");
+	if (s < 0 || w->lost)
+		return;
+	ev = sock_events(w);
+	if (w->sock < 0) {
+		w->sock = s;
+		w->sock_gen++;
+		if (mm_wrk_loop_watch(w->loop, s, ev, MM_WRK_TOK(MM_WRK_TOK_SOCK, w->sock_gen)) < 0)
+			lost(w, -EIO, "cannot watch the broker socket");
+		w->sock_events = ev;
+	} else if (ev != w->sock_events) {
+		(void)mm_wrk_loop_modify(w->loop, MM_WRK_TOK(MM_WRK_TOK_SOCK, w->sock_gen), ev);
+		w->sock_events = ev;
+	}
+}
+
+static void do_write(struct mm_wrk *w)
+{
+	int rc;
+
+	if (w->sock < 0 || !mosquitto_want_write(w->mosq))
+		return;
+	rc = mosquitto_loop_write(w->mosq, 1);
+	if (rc != MOSQ_ERR_SUCCESS)
+		lost(w, rc == MOSQ_ERR_ERRNO ? -errno : -ECONNRESET, mosquitto_strerror(rc));
+	else if (!mosquitto_want_write(w->mosq))
+		mm_wrk_unacked_flush(w);
+}
+
+/* The in-ring cannot take a maximum-size message: stop reading until the router frees room. */
+static bool pause_reading(struct mm_wrk *w)
+{
+	int rc = mm_shm_ring_producer_arm(&w->in, room_needed(w));
+
+	if (rc != 0)
+		return false; /* room appeared meanwhile (or the ring is corrupt: keep going) */
+	if (!w->paused) {
+		w->paused = true;
+		atomic_fetch_add_explicit(&w->stats->ring_full_waits, 1, memory_order_relaxed);
+		(void)mm_wrk_loop_watch(w->loop, w->in.efd_space, MM_WRK_EV_IN,
+					MM_WRK_TOK(MM_WRK_TOK_SPACE, 0));
+	}
+	return true;
+}
+
+static void do_read(struct mm_wrk *w)
+{
+	int rc;
+
+	for (int budget = READ_BUDGET; budget > 0 && w->sock >= 0; budget--) {
+		if (mm_shm_ring_has_room(&w->in, room_needed(w)) != 1 && pause_reading(w))
+			break;
+		errno = 0;
+		rc = mosquitto_loop_read(w->mosq, 1);
+		if (rc != MOSQ_ERR_SUCCESS) {
+			mm_wrk_commit(w);
+			lost(w, rc == MOSQ_ERR_ERRNO ? -errno : -ECONNRESET,
+			     mosquitto_strerror(rc));
+			return;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK || mosquitto_socket(w->mosq) != w->sock)
+			break;
+	}
+	/* Ack after commit: the messages are in the ring before their PUBACKs are written. */
+	mm_wrk_commit(w);
+	do_write(w);
+}
+
+static void resume_reading(struct mm_wrk *w)
+{
+	(void)mm_shm_ring_doorbell_drain(w->in.efd_space);
+	mm_shm_ring_producer_disarm(&w->in);
+	if (mm_shm_ring_has_room(&w->in, room_needed(w)) != 1) {
+		(void)pause_reading(w);
+		return;
+	}
+	w->paused = false;
+	(void)mm_wrk_loop_unwatch(w->loop, MM_WRK_TOK(MM_WRK_TOK_SPACE, 0));
+	if (w->sock >= 0)
+		do_read(w);
+	(void)mm_wrk_handle_commands(w);
+}
+
+static void on_commands(struct mm_wrk *w)
+{
+	(void)mm_shm_ring_doorbell_drain(w->cmd.efd_data);
+	mm_shm_ring_consumer_disarm(&w->cmd);
+	/* Re-arm before sleeping; arm says 1 when commands slipped in meanwhile. */
+	while (mm_wrk_handle_commands(w) && !w->done && mm_shm_ring_consumer_arm(&w->cmd) == 1)
+		;
+	do_write(w);
+}
+
+static void start_stop(struct mm_wrk *w)
+{
+	if (w->stopping)
+		return;
+	w->stopping = true;
+	mm_log(MM_LOG_INFO, "stopping");
+	if (!w->connected || w->sock < 0) {
+		w->done = true;
+		return;
+	}
+	(void)mosquitto_disconnect(w->mosq);
+	do_write(w);
+	(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_STOP, 0), STOP_NS);
+}
+
+static void on_signal(struct mm_wrk *w)
+{
+	struct signalfd_siginfo si;
+
+	while (read(w->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			start_stop(w);
+}
+
+static void on_misc(struct mm_wrk *w)
+{
+	if (w->sock >= 0)
+		(void)mosquitto_loop_misc(w->mosq);
+	(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_MISC, 0), MISC_NS);
+}
+
+static void on_sock(struct mm_wrk *w, uint64_t token, uint32_t events)
+{
+	if (token != MM_WRK_TOK(MM_WRK_TOK_SOCK, w->sock_gen) || w->sock < 0)
+		return; /* a stale event for a socket we already replaced */
+	/* While TLS shakes hands, any readiness must go to loop_read (pitfall 6). */
+	if (events & (MM_WRK_EV_IN | MM_WRK_EV_ERR) || !w->connected)
+		do_read(w);
+	if (events & MM_WRK_EV_OUT)
+		do_write(w);
+}
+
+static void dispatch(struct mm_wrk *w, const struct mm_wrk_event *ev)
+{
+	switch (MM_WRK_TOK_KIND(ev->token)) {
+	case MM_WRK_TOK_SOCK:
+		on_sock(w, ev->token, ev->events);
+		break;
+	case MM_WRK_TOK_CMD:
+		on_commands(w);
+		break;
+	case MM_WRK_TOK_SPACE:
+		resume_reading(w);
+		break;
+	case MM_WRK_TOK_SIGNAL:
+		on_signal(w);
+		break;
+	case MM_WRK_TOK_MISC:
+		on_misc(w);
+		break;
+	case MM_WRK_TOK_RECONNECT:
+		w->lost = false;
+		mm_wrk_connect(w);
+		break;
+	case MM_WRK_TOK_STOP:
+		w->done = true;
+		break;
+	case MM_WRK_TOK_CHAN:
+		start_stop(w); /* no channel protocol yet: readable means EOF or STOP */
+		break;
+	}
+}
+
+static int watch_sources(struct mm_wrk *w, int chan_fd)
+{
+	int rc;
+
+	rc = mm_wrk_loop_watch(w->loop, w->cmd.efd_data, MM_WRK_EV_IN,
+			       MM_WRK_TOK(MM_WRK_TOK_CMD, 0));
+	if (rc == 0)
+		rc = mm_wrk_loop_watch(w->loop, w->sig_fd, MM_WRK_EV_IN,
+				       MM_WRK_TOK(MM_WRK_TOK_SIGNAL, 0));
+	if (rc == 0 && chan_fd >= 0)
+		rc = mm_wrk_loop_watch(w->loop, chan_fd, MM_WRK_EV_IN,
+				       MM_WRK_TOK(MM_WRK_TOK_CHAN, 0));
+	if (rc == 0)
+		rc = mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_MISC, 0), MISC_NS);
+	return rc;
+}
+
+/*
+ * Run the session until SIGTERM/SIGINT (or the channel closes) and the DISCONNECT is out.
+ * <chan_fd> is the supervisor channel or -1. Returns the process exit code.
+ */
+int mm_wrk_run(struct mm_wrk *w, int chan_fd, void (*after)(struct mm_wrk *w))
+{
+	struct mm_wrk_event evs[32];
+	int n, rc = watch_sources(w, chan_fd);
+
+	if (rc < 0)
+		return mm_log_errno(rc, "setting up the event loop failed"), 1;
+	mm_wrk_connect(w);
+	on_commands(w);
+	while (!w->done) {
+		n = mm_wrk_loop_wait(w->loop, evs, 32, -1);
+		if (n < 0)
+			return mm_log_errno(n, "waiting for events failed"), 1;
+		for (int i = 0; i < n && !w->done; i++)
+			dispatch(w, &evs[i]);
+		do_write(w);
+		mm_wrk_sock_sync(w);
+		mm_wrk_commit(w);
+		if (after)
+			after(w);
+	}
+	mm_wrk_set_state(w, MM_SESS_STOPPED);
+	mm_wrk_commit(w);
+	return w->exit_code;
+}
