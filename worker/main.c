@@ -256,8 +256,9 @@ int main(int argc, char **argv)
 	mosquitto_lib_init();
 	rc = w.sig_fd < 0 ? 1 : setup(&w, &a);
 	if (rc == 0)
-		rc = mm_wrk_run(&w, a.inherit ? MM_WRK_FD_CHAN : -1,
-				w.standalone ? drain_to_stdout : NULL);
+		rc = mm_wrk_run(
+			&w, a.inherit && fcntl(MM_WRK_FD_CHAN, F_GETFD) != -1 ? MM_WRK_FD_CHAN : -1,
+			w.standalone ? drain_to_stdout : NULL);
 	mm_wrk_mqtt_free(&w);
 	mosquitto_lib_cleanup();
 	mm_wrk_loop_free(w.loop);

@@ -80,6 +80,7 @@ struct mm_wrk {
 	bool lost;	  /* the connection was declared lost; ignore its socket until reconnect */
 	bool standalone;  /* no supervisor: we also drain our own in-ring to stdout */
 	int sig_fd;
+	int chan_fd;	  /* control channel to the supervisor, or -1 */
 	size_t broker;	  /* index of the broker in use or tried next */
 	uint32_t attempt; /* connection attempts since the last success; 0 before the first */
 	uint64_t connected_ns;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chan.h"
 #include "log.h"
 #include "wrk.h"
 
@@ -208,8 +209,32 @@ static void on_signal(struct mm_wrk *w)
 			start_stop(w);
 }
 
+static void on_chan(struct mm_wrk *w)
+{
+	struct mm_chan_msg m;
+	int rc;
+
+	while ((rc = mm_chan_recv(w->chan_fd, &m)) != -EAGAIN) {
+		if (rc == 1 && m.cmd != MM_CHAN_STOP)
+			continue;
+		if (rc < 0 && rc != -EBADMSG)
+			mm_log_errno(rc, "control channel failed");
+		if (rc == -EBADMSG) {
+			mm_log(MM_LOG_WARNING, "control channel: malformed record, ignoring");
+			continue;
+		}
+		if (rc == 0)
+			mm_log(MM_LOG_INFO, "control channel closed: the supervisor is gone");
+		(void)mm_wrk_loop_unwatch(w->loop, MM_WRK_TOK(MM_WRK_TOK_CHAN, 0));
+		start_stop(w);
+		return;
+	}
+}
+
 static void on_misc(struct mm_wrk *w)
 {
+	if (w->chan_fd >= 0)
+		(void)mm_chan_send(w->chan_fd, MM_CHAN_HEARTBEAT, 0, mm_wrk_now_ns());
 	if (w->sock >= 0)
 		(void)mosquitto_loop_misc(w->mosq);
 	(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_MISC, 0), MISC_NS);
@@ -252,12 +277,12 @@ static void dispatch(struct mm_wrk *w, const struct mm_wrk_event *ev)
 		w->done = true;
 		break;
 	case MM_WRK_TOK_CHAN:
-		start_stop(w); /* no channel protocol yet: readable means EOF or STOP */
+		on_chan(w);
 		break;
 	}
 }
 
-static int watch_sources(struct mm_wrk *w, int chan_fd)
+static int watch_sources(struct mm_wrk *w)
 {
 	int rc;
 
@@ -266,8 +291,8 @@ static int watch_sources(struct mm_wrk *w, int chan_fd)
 	if (rc == 0)
 		rc = mm_wrk_loop_watch(w->loop, w->sig_fd, MM_WRK_EV_IN,
 				       MM_WRK_TOK(MM_WRK_TOK_SIGNAL, 0));
-	if (rc == 0 && chan_fd >= 0)
-		rc = mm_wrk_loop_watch(w->loop, chan_fd, MM_WRK_EV_IN,
+	if (rc == 0 && w->chan_fd >= 0)
+		rc = mm_wrk_loop_watch(w->loop, w->chan_fd, MM_WRK_EV_IN,
 				       MM_WRK_TOK(MM_WRK_TOK_CHAN, 0));
 	if (rc == 0)
 		rc = mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_MISC, 0), MISC_NS);
@@ -281,11 +306,16 @@ static int watch_sources(struct mm_wrk *w, int chan_fd)
 int mm_wrk_run(struct mm_wrk *w, int chan_fd, void (*after)(struct mm_wrk *w))
 {
 	struct mm_wrk_event evs[32];
-	int n, rc = watch_sources(w, chan_fd);
+	int n, rc;
 
+	w->chan_fd = chan_fd;
+	rc = watch_sources(w);
 	if (rc < 0)
 		return mm_log_errno(rc, "setting up the event loop failed"), 1;
 	mm_wrk_connect(w);
+	if (w->chan_fd >= 0)
+		(void)mm_chan_send(w->chan_fd, MM_CHAN_READY, mm_wrk_loop_backend(w->loop),
+				   (uint64_t)getpid());
 	on_commands(w);
 	while (!w->done) {
 		n = mm_wrk_loop_wait(w->loop, evs, 32, -1);
