@@ -23,7 +23,8 @@ void mm_log_init(const char *ident, enum mm_log_level max)
 	log_max = max;
 }
 
-static void vlog(enum mm_log_level lvl, const char *suffix, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void vlog(enum mm_log_level lvl, const char *suffix,
+						       const char *fmt, va_list ap)
 {
 	char line[1024];
 	int n;
