@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mqttmuxd: the supervisor daemon.
+ *
+ *   mqttmuxd -c FILE [-f] [--check]
+ *
+ * --check validates the config, prints every problem as file:line and exits 78 (EX_CONFIG)
+ * if there is any, else prints "config OK" and exits 0. Otherwise mqttmuxd runs in the
+ * foreground (-f is accepted for habit; it never daemonizes: systemd style), creates
+ * runtime_dir, takes its lock, and supervises one worker per session until SIGTERM/SIGINT.
+ * Exit codes: 0 stopped cleanly, 1 runtime failure (also: another instance holds the lock),
+ * 64 usage, 78 config. See docs/operations.md.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "log.h"
+#include "sup.h"
+
+struct args {
+	const char *config;
+	bool check;
+};
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: mqttmuxd -c FILE [-f] [--check]\n");
+	return EX_USAGE;
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*a = (struct args){ 0 };
+	while ((c = getopt_long(argc, argv, "c:fh", opts, NULL)) != -1) {
+		if (c == 'c')
+			a->config = optarg;
+		else if (c == 'C')
+			a->check = true;
+		else if (c != 'f')
+			return -EINVAL;
+	}
+	return optind != argc || !a->config ? -EINVAL : 0;
+}
+
+/* Load and validate the config; every problem goes to stderr. Returns 0 or EX_CONFIG. */
+static int load(const char *path, struct mm_cfg **ret)
+{
+	struct mm_cfg_diag diag;
+	int r;
+
+	mm_cfg_diag_init(&diag);
+	r = mm_cfg_load(path, ret, &diag);
+	if (r < 0) {
+		if (mm_cfg_diag_count(&diag))
+			(void)mm_cfg_diag_print(&diag, stderr);
+		else
+			mm_log_errno(r, "cannot read config '%s'", path);
+	}
+	mm_cfg_diag_done(&diag);
+	return r < 0 ? EX_CONFIG : 0;
+}
+
+static int prepare(const struct mm_cfg *cfg, int *lock_fd)
+{
+	int r = mm_sup_mkdir_p(cfg->runtime_dir, 0750);
+
+	if (r < 0)
+		return mm_log_errno(r, "cannot create runtime_dir '%s'", cfg->runtime_dir);
+	r = mm_sup_lock(cfg->runtime_dir, lock_fd);
+	if (r == -EWOULDBLOCK)
+		mm_log(MM_LOG_ERROR, "another mqttmuxd is running on '%s' (it holds '%s/%s')",
+		       cfg->runtime_dir, cfg->runtime_dir, MM_SUP_LOCK_NAME);
+	else if (r < 0)
+		mm_log_errno(r, "cannot lock '%s/%s'", cfg->runtime_dir, MM_SUP_LOCK_NAME);
+	return r;
+}
+
+/* Run the daemon; takes ownership of <cfg>. Returns the exit code. */
+static int run(struct mm_cfg *cfg, const char *config_path)
+{
+	struct mm_sup sup;
+	int lock_fd = -1, sig_fd, r;
+
+	if (prepare(cfg, &lock_fd) < 0) {
+		mm_cfg_free(cfg);
+		return 1;
+	}
+	sig_fd = mm_sup_signals_open();
+	if (sig_fd < 0) {
+		mm_cfg_free(cfg);
+		close(lock_fd);
+		return mm_log_errno(sig_fd, "signalfd"), 1;
+	}
+	r = mm_sup_init(&sup, cfg, config_path, sig_fd);
+	if (r == 0)
+		r = mm_sup_run(&sup);
+	mm_sup_done(&sup);
+	close(sig_fd);
+	close(lock_fd);
+	return r < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	char config_path[PATH_MAX];
+	struct mm_cfg *cfg = NULL;
+	struct args a;
+	int r;
+
+	if (parse_args(argc, argv, &a) < 0)
+		return usage();
+	mm_log_init("mqttmuxd", MM_LOG_INFO);
+	r = load(a.config, &cfg);
+	if (a.check || r) {
+		if (!r)
+			printf("config OK\n");
+		mm_cfg_free(cfg);
+		return r;
+	}
+	mm_log_init("mqttmuxd", (enum mm_log_level)cfg->log_level);
+	/* Workers read the same file; they must find it whatever their working directory. */
+	if (!realpath(a.config, config_path)) {
+		mm_log_errno(-errno, "realpath('%s')", a.config);
+		mm_cfg_free(cfg);
+		return EX_CONFIG;
+	}
+	return run(cfg, config_path);
+}

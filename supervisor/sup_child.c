@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Spawning, signalling and forgetting one worker process (see sup_child.h). The worker's
+ * control channel doubles as the death pipe: the worker stops as soon as it reads EOF on it,
+ * which happens when the supervisor dies for any reason; PR_SET_PDEATHSIG(SIGKILL) is the
+ * second net for a worker that is not reading its channel.
+ */
+#include "sup_child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "ring.h"
+#include "stats.h"
+
+/* Descriptors are moved above this number before being placed at their targets. */
+#define HIGH_FD 100
+
+/*
+ * Create the session's rings, doorbells and stats block into c->fds, all close-on-exec.
+ * Returns 0, -ENOMEM or the -errno of the failing call; on error mm_sup_child_done() cleans up.
+ */
+int mm_sup_child_init(struct mm_sup_child *c, const struct mm_cfg_session *s)
+{
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	c->pidfd = -1;
+	c->chan_fd = -1;
+	for (int i = 0; i < _MM_SUP_FD_END; i++)
+		c->fds[i] = -1;
+	mm_sup_fsm_init(&c->fsm);
+	c->ring_size = s->perf.ring_size;
+	c->name = strdup(s->name);
+	if (!c->name)
+		return -ENOMEM;
+	r = mm_shm_ring_create("mqttmux-in", s->perf.ring_size, 1, &c->fds[MM_SUP_FD_IN_RING]);
+	if (r == 0)
+		r = mm_shm_ring_create("mqttmux-cmd", MM_SUP_CMD_RING_SIZE, 1,
+				       &c->fds[MM_SUP_FD_CMD_RING]);
+	if (r == 0)
+		r = mm_shm_stats_create("mqttmux-stats", &c->fds[MM_SUP_FD_STATS]);
+	for (int i = MM_SUP_FD_IN_DATA; r == 0 && i < _MM_SUP_FD_END; i++) {
+		if (i == MM_SUP_FD_CMD_RING || i == MM_SUP_FD_STATS)
+			continue;
+		c->fds[i] = mm_shm_ring_doorbell_open();
+		r = c->fds[i] < 0 ? c->fds[i] : 0;
+	}
+	return r;
+}
+
+/* Release what mm_sup_child_init() created. The process must already be reaped. Idempotent. */
+void mm_sup_child_done(struct mm_sup_child *c)
+{
+	for (int i = 0; i < _MM_SUP_FD_END; i++) {
+		if (c->fds[i] >= 0)
+			close(c->fds[i]);
+		c->fds[i] = -1;
+	}
+	mm_sup_child_reaped(c, c->wstatus);
+	free(c->name);
+	c->name = NULL;
+}
+
+/* In the forked child: never returns. Only async-signal-safe calls from here on. */
+static __attribute__((noreturn)) void child_exec(const struct mm_sup_child *c, int chan,
+						 pid_t parent, char *const argv[])
+{
+	int tmp[_MM_SUP_FD_END];
+	sigset_t none;
+
+	/* A source may already sit on a target number: move everything above them first. */
+	tmp[MM_SUP_FD_CHAN] = fcntl(chan, F_DUPFD_CLOEXEC, HIGH_FD);
+	for (int i = MM_SUP_FD_IN_RING; i < _MM_SUP_FD_END; i++)
+		tmp[i] = fcntl(c->fds[i], F_DUPFD_CLOEXEC, HIGH_FD);
+	for (int i = MM_SUP_FD_CHAN; i < _MM_SUP_FD_END; i++)
+		if (tmp[i] < 0 || dup2(tmp[i], i) == -1)
+			_exit(127);
+	/* Only the documented descriptors (and stdio) cross exec. */
+	(void)close_range(_MM_SUP_FD_END, ~0u, 0);
+
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		(void)signal(sig, SIG_DFL);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+		_exit(127);
+	execv(argv[0], argv);
+	_exit(127);
+}
+
+static int pidfd_open_compat(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/*
+ * Fork and exec <worker> (absolute path) as "--config <config> --session <name> --inherit-fds"
+ * with a new channel at fd 3 and the session descriptors at 4..10. The worker inherits our
+ * stderr. On success c->pid, c->pidfd and c->chan_fd are set and 0 is returned; -errno
+ * otherwise (nothing is left behind). An exec failure shows up later as exit status 127.
+ */
+int mm_sup_child_spawn(struct mm_sup_child *c, const char *worker, const char *config)
+{
+	static char opt_config[] = "--config", opt_session[] = "--session",
+		    opt_inherit[] = "--inherit-fds";
+	char *argv[] = { (char *)worker, opt_config, (char *)config, opt_session, (char *)c->name,
+			 opt_inherit,	 NULL };
+	pid_t parent = getpid(), pid;
+	int sp[2], r;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) == -1)
+		return -errno;
+	pid = fork();
+	if (pid == -1) {
+		r = -errno;
+		close(sp[0]);
+		close(sp[1]);
+		return r;
+	}
+	if (pid == 0)
+		child_exec(c, sp[1], parent, argv);
+	close(sp[1]);
+	c->pid = pid;
+	c->chan_fd = sp[0];
+	c->pidfd = pidfd_open_compat(pid);
+	return 0;
+}
+
+/* Send <sig> to the running process (through its pidfd when we have one). Returns 0 or -errno. */
+int mm_sup_child_signal(struct mm_sup_child *c, int sig)
+{
+	if (c->pid <= 0)
+		return -ESRCH;
+	if (c->pidfd >= 0)
+		return syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0) == -1 ? -errno : 0;
+	return kill(c->pid, sig) == -1 ? -errno : 0;
+}
+
+/* Ask the process to stop gracefully: MM_CHAN_STOP, and SIGTERM for a worker not reading. */
+int mm_sup_child_stop(struct mm_sup_child *c)
+{
+	if (c->chan_fd >= 0)
+		(void)mm_chan_send(c->chan_fd, MM_CHAN_STOP, 0, 0);
+	return mm_sup_child_signal(c, SIGTERM);
+}
+
+/* Forget the reaped process: close its pidfd and channel. Accepts a child with no process. */
+void mm_sup_child_reaped(struct mm_sup_child *c, int wstatus)
+{
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	if (c->chan_fd >= 0)
+		close(c->chan_fd);
+	c->pidfd = -1;
+	c->chan_fd = -1;
+	c->pid = 0;
+	c->wstatus = wstatus;
+}
+
+/*
+ * Path of the worker binary into <buf>: $MQTTMUX_WORKER if set, else "mqttmux-worker" in the
+ * directory of our own executable. Returns 0, -ENAMETOOLONG or the -errno of readlink.
+ */
+int mm_sup_worker_path(char *buf, size_t size)
+{
+	const char *env = getenv("MQTTMUX_WORKER");
+	char self[PATH_MAX], *slash;
+	ssize_t n;
+
+	if (env && *env)
+		return (size_t)snprintf(buf, size, "%s", env) >= size ? -ENAMETOOLONG : 0;
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n == -1)
+		return -errno;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = '\0';
+	return (size_t)snprintf(buf, size, "%s/mqttmux-worker", self) >= size ? -ENAMETOOLONG : 0;
+}

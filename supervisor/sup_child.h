@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One supervised worker process and the session resources it is given: the in-ring, the
+ * cmd-ring, their doorbells and the stats block. The supervisor creates those once per session
+ * (mm_sup_child_init) and keeps them across worker restarts, so counters and unread ring
+ * contents survive a crash; each spawn hands them to the new worker at the fixed descriptors
+ * below, with a fresh control channel at fd 3.
+ *
+ * Process code of mqttmuxd (single-threaded). The router child is not spawned yet: TODO(#4).
+ */
+#ifndef MM_SUP_CHILD_H
+#define MM_SUP_CHILD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cfg.h"
+#include "sup_fsm.h"
+
+/* Descriptor numbers in the worker; must match enum mm_wrk_fd in worker/wrk.h. */
+enum mm_sup_fd {
+	MM_SUP_FD_CHAN = 3,
+	MM_SUP_FD_IN_RING = 4,
+	MM_SUP_FD_IN_DATA = 5,
+	MM_SUP_FD_IN_SPACE = 6,
+	MM_SUP_FD_CMD_RING = 7,
+	MM_SUP_FD_CMD_DATA = 8,
+	MM_SUP_FD_CMD_SPACE = 9,
+	MM_SUP_FD_STATS = 10,
+	_MM_SUP_FD_END
+};
+
+#define MM_SUP_CMD_RING_SIZE (1u << 16)
+
+struct mm_sup_child {
+	char *name;  /* session name (owned) */
+	pid_t pid;   /* running process, 0 when none */
+	int pidfd;   /* pidfd of pid, or -1 (signals go through it: no pid reuse race) */
+	int chan_fd; /* our end of the control channel, or -1 */
+	int fds[_MM_SUP_FD_END]; /* session descriptors by target number; [0..3] unused (-1) */
+	int wstatus;		 /* wait status of the last process reaped */
+	uint64_t ring_size;	 /* in-ring size the rings were created with */
+	bool remove;		 /* reload: gone from the config; forgotten once down */
+	bool respawn;		 /* reload: its block changed; started again once down */
+	struct mm_sup_fsm fsm;
+};
+
+int mm_sup_child_init(struct mm_sup_child *c, const struct mm_cfg_session *s);
+void mm_sup_child_done(struct mm_sup_child *c);
+int mm_sup_child_spawn(struct mm_sup_child *c, const char *worker, const char *config);
+int mm_sup_child_signal(struct mm_sup_child *c, int sig);
+int mm_sup_child_stop(struct mm_sup_child *c);
+void mm_sup_child_reaped(struct mm_sup_child *c, int wstatus);
+int mm_sup_worker_path(char *buf, size_t size);
+
+#endif /* MM_SUP_CHILD_H */

@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The supervisor loop: poll(2) over the signalfd and every child's control channel, with a
+ * deadline recomputed each turn from the children's restart timers (the s6 pattern). Events
+ * go through the state machine of sup_fsm.c; this file carries out the actions it returns and
+ * logs every decision (exits, restarts, crash loops, permanent failures).
+ *
+ * Not here yet: the router child (TODO(#4)), the control socket and the metrics dump on
+ * SIGUSR1 (#5). Reload on SIGHUP is in sup_reload.c.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "log.h"
+#include "sup.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * MM_SUP_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t next_rand(struct mm_sup *s)
+{
+	s->rng ^= s->rng >> 12;
+	s->rng ^= s->rng << 25;
+	s->rng ^= s->rng >> 27;
+	return s->rng * 2685821657736338717ull;
+}
+
+/*
+ * Create the resources of session <sess> in a new child record (not spawned yet). Returns 0 or
+ * -errno. May move s->children: pointers into it are stale afterwards.
+ */
+int mm_sup_child_add(struct mm_sup *s, const struct mm_cfg_session *sess)
+{
+	int r;
+
+	if (s->n_children == s->cap_children) {
+		size_t cap = s->cap_children ? 2 * s->cap_children : 8;
+		struct mm_sup_child *n = reallocarray(s->children, cap, sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		s->children = n;
+		s->cap_children = cap;
+	}
+	r = mm_sup_child_init(&s->children[s->n_children], sess);
+	s->n_children++;
+	if (r < 0)
+		return mm_log_errno(r, "session '%s': creating rings failed", sess->name);
+	return 0;
+}
+
+/*
+ * Create every session's resources; mm_sup_run() spawns the workers. <s> owns <cfg> from now
+ * on; <config_path> must outlive it. Returns 0 or -errno (mm_sup_done() still cleans up).
+ */
+int mm_sup_init(struct mm_sup *s, struct mm_cfg *cfg, const char *config_path, int sig_fd)
+{
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->config_path = config_path;
+	s->sig_fd = sig_fd;
+	s->rng = ((uint64_t)getpid() << 32 ^ now_ns()) | 1;
+	mm_sup_policy_from_cfg(&s->policy, &cfg->restart);
+	r = mm_sup_worker_path(s->worker, sizeof(s->worker));
+	if (r < 0)
+		return mm_log_errno(r, "cannot locate mqttmux-worker");
+	for (size_t i = 0; i < cfg->n_sessions; i++) {
+		r = mm_sup_child_add(s, &cfg->sessions[i]);
+		if (r < 0)
+			return r;
+	}
+	/* TODO(#4): create the router's socket and spawn mqttmux-router as a child here. */
+	return 0;
+}
+
+/* Kill and reap whatever is left (only after an error), then release everything. */
+void mm_sup_done(struct mm_sup *s)
+{
+	for (size_t i = 0; i < s->n_children; i++) {
+		struct mm_sup_child *c = &s->children[i];
+		int st = 0;
+
+		if (c->pid > 0) {
+			(void)mm_sup_child_signal(c, SIGKILL);
+			(void)waitpid(c->pid, &st, 0);
+		}
+		mm_sup_child_done(c);
+	}
+	free(s->children);
+	free(s->pfd);
+	mm_cfg_free(s->cfg);
+	memset(s, 0, sizeof(*s));
+	s->sig_fd = -1;
+}
+
+static enum mm_sup_act feed(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev)
+{
+	enum mm_child_state before = c->fsm.state;
+	enum mm_sup_act act = mm_sup_fsm_feed(&c->fsm, &s->policy, ev, now_ns(), next_rand(s));
+
+	mm_log(MM_LOG_DEBUG, "session '%s': %s + %s -> %s (%s)", c->name,
+	       mm_child_state_to_string(before), mm_child_ev_to_string(ev),
+	       mm_child_state_to_string(c->fsm.state), mm_sup_act_to_string(act));
+	return act;
+}
+
+/* Spawn the worker of <c> until it works or the state machine schedules a retry. */
+void mm_sup_spawn(struct mm_sup *s, struct mm_sup_child *c)
+{
+	enum mm_sup_act act = MM_SUP_ACT_SPAWN;
+
+	while (act == MM_SUP_ACT_SPAWN) {
+		int r = mm_sup_child_spawn(c, s->worker, s->config_path);
+
+		if (r == 0) {
+			(void)feed(s, c, MM_CHILD_EV_SPAWNED);
+			mm_log(c->fsm.starts > 1 ? MM_LOG_INFO : MM_LOG_DEBUG,
+			       "session '%s': worker [%ld] started (start %u)", c->name,
+			       (long)c->pid, c->fsm.starts);
+			return;
+		}
+		mm_log_errno(r, "session '%s': spawning '%s' failed", c->name, s->worker);
+		act = feed(s, c, MM_CHILD_EV_EXITED);
+	}
+}
+
+/* A session removed by a reload goes away; one whose block changed starts again. */
+static void after_down(struct mm_sup *s, struct mm_sup_child *c)
+{
+	const struct mm_cfg_session *sess;
+
+	if (c->remove) {
+		mm_log(MM_LOG_INFO, "session '%s' removed", c->name);
+		mm_sup_child_done(c);
+		return;
+	}
+	if (!c->respawn)
+		return;
+	c->respawn = false;
+	sess = mm_cfg_session_find(s->cfg, c->name);
+	if (sess && sess->perf.ring_size != c->ring_size) {
+		/* A new ring size means new rings: the session starts afresh. */
+		mm_sup_child_done(c);
+		if (mm_sup_child_init(c, sess) < 0) {
+			mm_log(MM_LOG_ERROR, "session '%s': new rings failed, dropped", sess->name);
+			mm_sup_child_done(c);
+			return;
+		}
+	}
+	mm_sup_spawn(s, c);
+}
+
+static const char *kill_reason(const struct mm_sup_child *c, enum mm_child_ev ev)
+{
+	if (ev == MM_CHILD_EV_HUNG)
+		return "missed its heartbeats";
+	if (c->fsm.state == MM_CHILD_STOPPING)
+		return "did not stop in time";
+	return "did not become ready in time";
+}
+
+/*
+ * Feed <ev> to the machine of <c> and carry out the resulting action; a child brought down by
+ * a reload is then forgotten or started again. <c> may be a dead slot afterwards (name NULL).
+ */
+void mm_sup_apply(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev)
+{
+	bool was_failed = c->fsm.failed;
+	enum mm_sup_act act = feed(s, c, ev);
+
+	if (c->fsm.failed && !was_failed)
+		mm_log(MM_LOG_WARNING,
+		       "session '%s' failed: more than %u starts in %.1f s; retrying every %.1f s",
+		       c->name, s->policy.burst, s->cfg->restart.window, s->cfg->restart.max);
+	else if (!c->fsm.failed && was_failed)
+		mm_log(MM_LOG_INFO, "session '%s' recovered from its crash loop", c->name);
+	if (act == MM_SUP_ACT_SPAWN)
+		mm_sup_spawn(s, c);
+	else if (act == MM_SUP_ACT_STOP)
+		(void)mm_sup_child_stop(c);
+	else if (act == MM_SUP_ACT_KILL && mm_sup_child_signal(c, SIGKILL) == 0)
+		mm_log(MM_LOG_WARNING, "session '%s': worker [%ld] %s: killed", c->name,
+		       (long)c->pid, kill_reason(c, ev));
+	else if (act == MM_SUP_ACT_NONE && ev != MM_CHILD_EV_EXIT_CONFIG &&
+		 c->fsm.state == MM_CHILD_BACKOFF)
+		mm_log(MM_LOG_INFO, "session '%s': restarting in %llu ms", c->name,
+		       (unsigned long long)(c->fsm.last_delay_ns / 1000000));
+	if (c->fsm.state == MM_CHILD_DOWN && !s->stopping)
+		after_down(s, c);
+}
+
+static struct mm_sup_child *find_pid(struct mm_sup *s, pid_t pid)
+{
+	for (size_t i = 0; i < s->n_children; i++)
+		if (s->children[i].pid == pid)
+			return &s->children[i];
+	return NULL;
+}
+
+static enum mm_child_ev exit_event(struct mm_sup_child *c, int st)
+{
+	if (WIFSIGNALED(st)) {
+		mm_log(MM_LOG_WARNING, "session '%s': worker [%ld] killed by signal %d (%s)",
+		       c->name, (long)c->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
+		return MM_CHILD_EV_EXITED;
+	}
+	if (WEXITSTATUS(st) == 64 || WEXITSTATUS(st) == 78) {
+		mm_log(MM_LOG_ERROR,
+		       "session '%s': worker [%ld] exited with status %d (%s): not restarted",
+		       c->name, (long)c->pid, WEXITSTATUS(st),
+		       WEXITSTATUS(st) == 64 ? "usage" : "configuration");
+		return MM_CHILD_EV_EXIT_CONFIG;
+	}
+	mm_log(WEXITSTATUS(st) || c->fsm.state != MM_CHILD_STOPPING ? MM_LOG_WARNING : MM_LOG_INFO,
+	       "session '%s': worker [%ld] exited with status %d", c->name, (long)c->pid,
+	       WEXITSTATUS(st));
+	return MM_CHILD_EV_EXITED;
+}
+
+static void reap(struct mm_sup *s)
+{
+	pid_t pid;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		struct mm_sup_child *c = find_pid(s, pid);
+		enum mm_child_ev ev;
+
+		if (!c)
+			continue;
+		ev = exit_event(c, st);
+		mm_sup_child_reaped(c, st);
+		mm_sup_apply(s, c, ev);
+	}
+}
+
+static void stop_all(struct mm_sup *s)
+{
+	if (s->stopping)
+		return;
+	s->stopping = true;
+	mm_log(MM_LOG_INFO, "stopping %zu session(s)", s->n_children);
+	for (size_t i = 0; i < s->n_children; i++)
+		if (s->children[i].name)
+			mm_sup_apply(s, &s->children[i], MM_CHILD_EV_STOP_REQ);
+}
+
+static void read_signals(struct mm_sup *s)
+{
+	struct signalfd_siginfo si;
+
+	while (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			reap(s);
+		else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			stop_all(s);
+		else if (si.ssi_signo == SIGHUP && s->stopping)
+			mm_log(MM_LOG_WARNING, "SIGHUP while stopping, ignoring");
+		else if (si.ssi_signo == SIGHUP)
+			mm_sup_reload(s);
+		else if (si.ssi_signo == SIGUSR1)
+			mm_log(MM_LOG_WARNING,
+			       "SIGUSR1: metrics dump is not implemented yet (#5), ignoring");
+	}
+	/* A SIGCHLD may have been merged with another one already read: reap regardless. */
+	reap(s);
+}
+
+static void read_chan(struct mm_sup *s, struct mm_sup_child *c)
+{
+	struct mm_chan_msg m;
+	int r;
+
+	while (c->chan_fd >= 0 && (r = mm_chan_recv(c->chan_fd, &m)) != -EAGAIN) {
+		if (r == 1 && m.cmd == MM_CHAN_READY) {
+			mm_log(MM_LOG_INFO, "session '%s': worker [%ld] ready", c->name,
+			       (long)c->pid);
+			mm_sup_apply(s, c, MM_CHILD_EV_READY);
+		} else if (r == 1 && m.cmd == MM_CHAN_HEARTBEAT) {
+			mm_sup_apply(s, c, MM_CHILD_EV_HEARTBEAT);
+		} else if (r <= 0) {
+			/* EOF or a broken channel: the process is going away. */
+			close(c->chan_fd);
+			c->chan_fd = -1;
+			mm_sup_apply(s, c, MM_CHILD_EV_CHAN_EOF);
+		}
+	}
+}
+
+static void run_timers(struct mm_sup *s)
+{
+	for (size_t i = 0; i < s->n_children; i++) {
+		struct mm_sup_child *c = &s->children[i];
+		enum mm_child_ev ev;
+
+		while (mm_sup_fsm_due(&c->fsm, now_ns(), &ev))
+			mm_sup_apply(s, c, ev);
+	}
+}
+
+/* Milliseconds until the earliest timer of any child; at most 1000, at least 0. */
+static int poll_timeout(const struct mm_sup *s)
+{
+	uint64_t now = now_ns(), best = now + MM_SUP_NS_PER_SEC;
+
+	for (size_t i = 0; i < s->n_children; i++) {
+		uint64_t t = mm_sup_fsm_next_ns(&s->children[i].fsm);
+
+		if (t && t < best)
+			best = t;
+	}
+	return best <= now ? 0 : (int)((best - now + 999999) / 1000000);
+}
+
+static bool all_reaped(const struct mm_sup *s)
+{
+	for (size_t i = 0; i < s->n_children; i++)
+		if (s->children[i].pid > 0)
+			return false;
+	return true;
+}
+
+/* Drop the dead slots left by removed sessions, keeping the others in order. */
+static void compact(struct mm_sup *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_children; i++)
+		if (s->children[i].name)
+			s->children[n++] = s->children[i];
+	s->n_children = n;
+}
+
+static int pfd_reserve(struct mm_sup *s)
+{
+	struct pollfd *p = reallocarray(s->pfd, s->cap_children + 1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	s->pfd = p;
+	return 0;
+}
+
+/* One turn of the loop. Children added by a reload during it are polled from the next turn. */
+static int poll_once(struct mm_sup *s)
+{
+	size_t n;
+
+	compact(s);
+	if (pfd_reserve(s) < 0)
+		return -ENOMEM;
+	n = s->n_children;
+	s->pfd[0] = (struct pollfd){ .fd = s->sig_fd, .events = POLLIN };
+	for (size_t i = 0; i < n; i++)
+		s->pfd[i + 1] = (struct pollfd){ .fd = s->children[i].chan_fd, .events = POLLIN };
+	if (poll(s->pfd, n + 1, poll_timeout(s)) == -1 && errno != EINTR)
+		return -errno;
+	if (s->pfd[0].revents)
+		read_signals(s);
+	for (size_t i = 0; i < n; i++)
+		if (s->pfd[i + 1].fd >= 0 && s->pfd[i + 1].revents)
+			read_chan(s, &s->children[i]);
+	run_timers(s);
+	return 0;
+}
+
+/*
+ * Start every session's worker and supervise them until SIGTERM/SIGINT has stopped them all.
+ * Returns 0 after a clean stop, or -errno if poll(2) failed.
+ */
+int mm_sup_run(struct mm_sup *s)
+{
+	int r = 0;
+
+	mm_log(MM_LOG_INFO, "supervising %zu session(s) with '%s'", s->n_children, s->worker);
+	for (size_t i = 0; i < s->n_children; i++)
+		mm_sup_spawn(s, &s->children[i]);
+	while (r == 0 && !(s->stopping && all_reaped(s)))
+		r = poll_once(s);
+	if (r == 0)
+		mm_log(MM_LOG_INFO, "all workers stopped");
+	return r;
+}
