@@ -1,0 +1,591 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Prometheus text exposition 0.0.4 (see metrics.h): the buffer, escaping, number formatting,
+ * families, samples and histograms, the sliding-window rate helper, and mm_metrics_render(),
+ * which writes every family of docs/metrics.md in a fixed order. Numbers are formatted with
+ * snprintf, so the process must stay in the "C" locale (the daemon never calls setlocale).
+ */
+#include "metrics.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const type_names[_MM_METRICS_TYPE_MAX] = {
+	[MM_METRICS_COUNTER] = "counter",
+	[MM_METRICS_GAUGE] = "gauge",
+	[MM_METRICS_HISTOGRAM] = "histogram",
+};
+
+void mm_metrics_buf_init(struct mm_metrics_buf *b, char *mem, size_t cap)
+{
+	*b = (struct mm_metrics_buf){ .data = mem, .cap = mem ? cap : 0 };
+	if (b->cap)
+		b->data[0] = '\0';
+}
+
+void mm_metrics_buf_init_dyn(struct mm_metrics_buf *b)
+{
+	*b = (struct mm_metrics_buf){ .growable = true };
+}
+
+/* Frees a growable buffer's memory; a caller buffer is left alone. Safe to call twice. */
+void mm_metrics_buf_done(struct mm_metrics_buf *b)
+{
+	if (b->growable) {
+		free(b->data);
+		b->data = NULL;
+		b->cap = 0;
+	}
+	b->len = 0;
+}
+
+int mm_metrics_buf_err(const struct mm_metrics_buf *b)
+{
+	return b->err;
+}
+
+static void buf_fail(struct mm_metrics_buf *b, int err)
+{
+	if (!b->err)
+		b->err = err;
+}
+
+/* Make room for <n> more bytes plus the NUL. */
+static bool buf_reserve(struct mm_metrics_buf *b, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (b->err)
+		return false;
+	if (b->cap - b->len > n)
+		return true;
+	if (!b->growable) {
+		buf_fail(b, -ENOSPC);
+		return false;
+	}
+	cap = b->cap ? b->cap : 4096;
+	while (cap - b->len <= n)
+		cap *= 2;
+	p = realloc(b->data, cap);
+	if (!p) {
+		buf_fail(b, -ENOMEM);
+		return false;
+	}
+	b->data = p;
+	b->cap = cap;
+	return true;
+}
+
+void mm_metrics_put(struct mm_metrics_buf *b, const char *s, size_t len)
+{
+	if (!buf_reserve(b, len))
+		return;
+	memcpy(b->data + b->len, s, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+}
+
+static void put_str(struct mm_metrics_buf *b, const char *s)
+{
+	mm_metrics_put(b, s, strlen(s));
+}
+
+void mm_metrics_escape(struct mm_metrics_buf *b, const char *s, char mode)
+{
+	const char *run = s;
+
+	for (; *s; s++) {
+		if (*s != '\\' && *s != '\n' && (*s != '"' || mode != 'l'))
+			continue;
+		mm_metrics_put(b, run, (size_t)(s - run));
+		mm_metrics_put(b, *s == '\n' ? "\\n" : *s == '"' ? "\\\"" : "\\\\", 2);
+		run = s + 1;
+	}
+	mm_metrics_put(b, run, (size_t)(s - run));
+}
+
+static bool is_name_char(char c, bool first, bool colon)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_')
+		return true;
+	if (c == ':')
+		return colon;
+	return !first && c >= '0' && c <= '9';
+}
+
+/* Metric names allow ':'; label names do not, and "__" is reserved for Prometheus. */
+static bool name_ok(const char *s, bool metric)
+{
+	if (!s || !*s || (!metric && s[0] == '_' && s[1] == '_'))
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!is_name_char(*p, p == s, metric))
+			return false;
+	return true;
+}
+
+static void put_name(struct mm_metrics_buf *b, const char *name, bool metric)
+{
+	if (!name_ok(name, metric)) {
+		buf_fail(b, -EINVAL);
+		return;
+	}
+	put_str(b, name);
+}
+
+void mm_metrics_family(struct mm_metrics_buf *b, const char *name, enum mm_metrics_type type,
+		       const char *help)
+{
+	if ((unsigned)type >= _MM_METRICS_TYPE_MAX) {
+		buf_fail(b, -EINVAL);
+		return;
+	}
+	put_str(b, "# HELP ");
+	put_name(b, name, true);
+	put_str(b, " ");
+	mm_metrics_escape(b, help ? help : "", 'h');
+	put_str(b, "\n# TYPE ");
+	put_str(b, name);
+	put_str(b, " ");
+	put_str(b, type_names[type]);
+	put_str(b, "\n");
+}
+
+static void put_label(struct mm_metrics_buf *b, const struct mm_metrics_label *l, bool first)
+{
+	if (!first)
+		put_str(b, ",");
+	put_name(b, l->name, false);
+	put_str(b, "=\"");
+	mm_metrics_escape(b, l->value ? l->value : "", 'l');
+	put_str(b, "\"");
+}
+
+/* "<name><suffix>{labels,extra} ", or without braces when there is no label at all. */
+static void put_head(struct mm_metrics_buf *b, const char *name, const char *suffix,
+		     const struct mm_metrics_label *labels, size_t n,
+		     const struct mm_metrics_label *extra)
+{
+	put_name(b, name, true);
+	put_str(b, suffix);
+	if (n || extra) {
+		put_str(b, "{");
+		for (size_t i = 0; i < n; i++)
+			put_label(b, &labels[i], i == 0);
+		if (extra)
+			put_label(b, extra, n == 0);
+		put_str(b, "}");
+	}
+	put_str(b, " ");
+}
+
+size_t mm_metrics_fmt_f64(char *buf, size_t cap, double v)
+{
+	int n = 0;
+
+	if (isnan(v))
+		n = snprintf(buf, cap, "NaN");
+	else if (isinf(v))
+		n = snprintf(buf, cap, v > 0 ? "+Inf" : "-Inf");
+	else if (fabs(v) < 9007199254740992.0 && v == (double)(int64_t)v) /* exact below 2^53 */
+		n = snprintf(buf, cap, "%" PRId64, (int64_t)v);
+	else
+		for (int prec = 15; prec <= 17; prec++) {
+			n = snprintf(buf, cap, "%.*g", prec, v);
+			if (strtod(buf, NULL) == v)
+				break;
+		}
+	return n < 0 ? 0 : (size_t)n;
+}
+
+void mm_metrics_sample_u64(struct mm_metrics_buf *b, const char *name,
+			   const struct mm_metrics_label *labels, size_t nlabels, uint64_t v)
+{
+	char num[32];
+	int n;
+
+	put_head(b, name, "", labels, nlabels, NULL);
+	n = snprintf(num, sizeof(num), "%" PRIu64 "\n", v);
+	mm_metrics_put(b, num, (size_t)n);
+}
+
+void mm_metrics_sample_f64(struct mm_metrics_buf *b, const char *name,
+			   const struct mm_metrics_label *labels, size_t nlabels, double v)
+{
+	char num[40];
+
+	put_head(b, name, "", labels, nlabels, NULL);
+	mm_metrics_put(b, num, mm_metrics_fmt_f64(num, sizeof(num), v));
+	put_str(b, "\n");
+}
+
+static void put_bucket(struct mm_metrics_buf *b, const char *name,
+		       const struct mm_metrics_label *labels, size_t nlabels, const char *le,
+		       uint64_t cum)
+{
+	struct mm_metrics_label l = { "le", le };
+	char num[32];
+	int n;
+
+	put_head(b, name, "_bucket", labels, nlabels, &l);
+	n = snprintf(num, sizeof(num), "%" PRIu64 "\n", cum);
+	mm_metrics_put(b, num, (size_t)n);
+}
+
+void mm_metrics_histogram(struct mm_metrics_buf *b, const char *name,
+			  const struct mm_metrics_label *labels, size_t nlabels,
+			  const struct mm_metrics_hist *h)
+{
+	uint64_t cum = 0;
+	char le[40];
+
+	for (size_t i = 0; i < h->nbounds; i++) {
+		if (!isfinite(h->bounds[i]) || (i && h->bounds[i] <= h->bounds[i - 1])) {
+			buf_fail(b, -EINVAL);
+			return;
+		}
+		cum += h->counts[i];
+		mm_metrics_fmt_f64(le, sizeof(le), h->bounds[i]);
+		put_bucket(b, name, labels, nlabels, le, cum);
+	}
+	cum += h->counts[h->nbounds];
+	put_bucket(b, name, labels, nlabels, "+Inf", cum);
+	put_head(b, name, "_sum", labels, nlabels, NULL);
+	mm_metrics_put(b, le, mm_metrics_fmt_f64(le, sizeof(le), h->sum));
+	put_str(b, "\n");
+	put_head(b, name, "_count", labels, nlabels, NULL);
+	snprintf(le, sizeof(le), "%" PRIu64 "\n", cum);
+	put_str(b, le);
+}
+
+void mm_metrics_rate_init(struct mm_metrics_rate *r, double window_s, double now_s,
+			  uint64_t counter)
+{
+	*r = (struct mm_metrics_rate){ .n = 1, .window = window_s, .t0 = now_s, .v0 = counter };
+	r->t[0] = now_s;
+	r->v[0] = counter;
+}
+
+static unsigned rate_idx(const struct mm_metrics_rate *r, unsigned back)
+{
+	return (r->head + MM_METRICS_RATE_SLOTS - back) % MM_METRICS_RATE_SLOTS;
+}
+
+/* Returns 0, or -EINVAL (sample older than the newest one: ignored). */
+int mm_metrics_rate_push(struct mm_metrics_rate *r, double now_s, uint64_t counter)
+{
+	double spacing = r->window / (MM_METRICS_RATE_SLOTS - 2);
+
+	if (now_s < r->t[r->head])
+		return -EINVAL;
+	/* keep kept samples >= spacing apart so SLOTS of them span the window */
+	if (r->n < 2 || now_s - r->t[rate_idx(r, 1)] >= spacing) {
+		r->head = rate_idx(r, MM_METRICS_RATE_SLOTS - 1);
+		if (r->n < MM_METRICS_RATE_SLOTS)
+			r->n++;
+	}
+	r->t[r->head] = now_s;
+	r->v[r->head] = counter;
+	return 0;
+}
+
+static double rate_between(double t1, uint64_t v1, double t2, uint64_t v2)
+{
+	if (t2 <= t1 || v2 < v1)
+		return 0.0;
+	return (double)(v2 - v1) / (t2 - t1);
+}
+
+double mm_metrics_rate_current(const struct mm_metrics_rate *r)
+{
+	double tn = r->t[r->head];
+	unsigned base = r->n - 1;
+
+	/* the newest sample at or before the window's start, else the oldest one kept */
+	for (unsigned back = 1; back < r->n; back++)
+		if (r->t[rate_idx(r, back)] <= tn - r->window) {
+			base = back;
+			break;
+		}
+	base = rate_idx(r, base);
+	return rate_between(r->t[base], r->v[base], tn, r->v[r->head]);
+}
+
+double mm_metrics_rate_average(const struct mm_metrics_rate *r)
+{
+	return rate_between(r->t0, r->v0, r->t[r->head], r->v[r->head]);
+}
+
+/* --- mm_metrics_render(): the families of docs/metrics.md, in that order --- */
+
+enum field_kind { K_U64 = 0, K_F64, K_UINT, K_BOOL };
+
+/* A family whose value is one field of each input object (session, client or router). */
+struct field_family {
+	const char *name;
+	const char *help;
+	enum mm_metrics_type type;
+	enum field_kind kind;
+	size_t off;
+};
+
+#define SF(n, t, k, f, h)                                                           \
+	{                                                                           \
+		n, h, MM_METRICS_##t, K_##k, offsetof(struct mm_metrics_session, f) \
+	}
+#define CF(n, t, f, h)                                                             \
+	{                                                                          \
+		n, h, MM_METRICS_##t, K_U64, offsetof(struct mm_metrics_client, f) \
+	}
+#define RF(n, f, h)                                                                    \
+	{                                                                              \
+		n, h, MM_METRICS_COUNTER, K_U64, offsetof(struct mm_metrics_router, f) \
+	}
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The seed's names, in the seed's order, then the three rates the seed never emitted. */
+static const struct field_family seed_families[] = {
+	SF("mqtt_session_messages_sent_total", COUNTER, U64, msgs_out,
+	   "Messages the session published to its broker."),
+	SF("mqtt_session_messages_received_total", COUNTER, U64, msgs_in,
+	   "Messages the session received from its broker."),
+	SF("mqtt_session_bytes_sent_total", COUNTER, U64, bytes_out,
+	   "Payload bytes the session published to its broker."),
+	SF("mqtt_session_bytes_received_total", COUNTER, U64, bytes_in,
+	   "Payload bytes the session received from its broker."),
+	SF("mqtt_session_errors_total", COUNTER, U64, errors,
+	   "Connect failures, protocol and TLS errors, and broker refusals."),
+	SF("mqtt_session_reconnects_total", COUNTER, U64, reconnects,
+	   "Connection attempts after the first."),
+	SF("mqtt_session_connected", GAUGE, BOOL, connected,
+	   "1 if the session is connected to its broker, else 0."),
+	SF("mqtt_session_subscriptions", GAUGE, UINT, subscriptions,
+	   "Topic filters the session currently holds at its broker."),
+	SF("mqtt_session_last_message_timestamp_seconds", GAUGE, F64, last_msg_s,
+	   "Unix time of the last message received, 0 if none yet."),
+	SF("mqtt_session_last_error_timestamp_seconds", GAUGE, F64, last_err_s,
+	   "Unix time of the last error, 0 if none yet."),
+	SF("mqtt_session_persistent", GAUGE, BOOL, persistent,
+	   "1 if the session is configured persistent, else 0."),
+	SF("mqtt_session_clean_session", GAUGE, BOOL, clean_session,
+	   "1 if the session connects with clean_session, else 0."),
+	SF("mqtt_session_auto_reconnect", GAUGE, BOOL, auto_reconnect,
+	   "1 if the session reconnects by itself, else 0."),
+	SF("mqtt_session_status", GAUGE, UINT, state,
+	   "Session state: 0 stopped, 1 connecting, 2 connected, 3 ready, 4 disconnected, "
+	   "5 reconnecting."),
+	SF("mqtt_session_message_rate", GAUGE, F64, msg_rate,
+	   "Messages per second, sent plus received, over the last 10 seconds."),
+	SF("mqtt_session_avg_message_rate", GAUGE, F64, avg_msg_rate,
+	   "Messages per second, sent plus received, since the session was added."),
+	SF("mqtt_session_bytes_rate", GAUGE, F64, bytes_rate,
+	   "Payload bytes per second, sent plus received, over the last 10 seconds."),
+};
+
+static const struct field_family own_session_families[] = {
+	SF("mqttmux_session_worker_restarts_total", COUNTER, U64, restarts,
+	   "Worker processes started for the session after the first."),
+	SF("mqttmux_session_failed", GAUGE, BOOL, failed,
+	   "1 if the supervisor gave up restarting the session's worker, else 0."),
+	SF("mqttmux_session_in_ring_size_bytes", GAUGE, U64, ring_size,
+	   "Capacity of the session's in-ring."),
+	SF("mqttmux_session_in_ring_fill_bytes", GAUGE, U64, ring_fill,
+	   "Bytes written to the session's in-ring and not yet consumed by the router."),
+	SF("mqttmux_session_in_ring_high_water_bytes", GAUGE, U64, ring_hwm,
+	   "Highest in-ring fill seen since the daemon started."),
+	SF("mqttmux_session_oversize_dropped_total", COUNTER, U64, dropped_oversize,
+	   "Messages dropped because they exceed max_message_size."),
+};
+
+static const struct field_family client_families[] = {
+	CF("mqttmux_client_messages_matched_total", COUNTER, matched,
+	   "Messages that matched one of the client's routes."),
+	CF("mqttmux_client_messages_delivered_total", COUNTER, delivered,
+	   "Matched messages the client consumed from its ring."),
+	CF("mqttmux_client_messages_dropped_total", COUNTER, dropped,
+	   "Matched messages dropped because the client's ring was full."),
+	CF("mqttmux_client_gaps_total", COUNTER, gaps,
+	   "Gap records the client was sent (one per run of drops)."),
+	CF("mqttmux_client_messages_queued", GAUGE, queued,
+	   "Matched messages in the client's ring, not yet consumed."),
+};
+
+static const struct field_family router_families[] = {
+	RF("mqttmux_router_messages_total", msgs_in, "Messages the router read from in-rings."),
+	RF("mqttmux_router_fanout_total", fanout, "Message copies the router wrote to clients."),
+	RF("mqttmux_router_unrouted_total", unrouted, "Messages that matched no client route."),
+	RF("mqttmux_router_restarts_total", restarts, "Router processes started after the first."),
+};
+
+static const char *obj_name(const void *obj)
+{
+	const char *name;
+
+	memcpy(&name, obj, sizeof(name)); /* every input struct starts with its name */
+	return name ? name : "";
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(obj_name(*(const void *const *)a), obj_name(*(const void *const *)b));
+}
+
+/* A heap array of pointers to the n objects of <size> bytes at base, sorted by name. */
+static const void **sort_objs(const void *base, size_t n, size_t size)
+{
+	const void **v = malloc((n ? n : 1) * sizeof(*v));
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		v[i] = (const char *)base + i * size;
+	qsort(v, n, sizeof(*v), cmp_name);
+	return v;
+}
+
+static void put_field(struct mm_metrics_buf *b, const struct field_family *f, const void *obj,
+		      const struct mm_metrics_label *l, size_t nl)
+{
+	const char *p = (const char *)obj + f->off;
+	unsigned u;
+	uint64_t x;
+	double d;
+	bool t;
+
+	switch (f->kind) {
+	case K_U64:
+		memcpy(&x, p, sizeof(x));
+		break;
+	case K_F64:
+		memcpy(&d, p, sizeof(d));
+		mm_metrics_sample_f64(b, f->name, l, nl, d);
+		return;
+	case K_UINT:
+		memcpy(&u, p, sizeof(u));
+		x = u;
+		break;
+	default:
+		memcpy(&t, p, sizeof(t));
+		x = t;
+		break;
+	}
+	mm_metrics_sample_u64(b, f->name, l, nl, x);
+}
+
+/* Each family of <tab>, one sample per object labelled <label>="name" (no label if NULL). */
+static void put_fields(struct mm_metrics_buf *b, const struct field_family *tab, size_t ntab,
+		       const void *const *objs, size_t n, const char *label)
+{
+	struct mm_metrics_label l = { label, NULL };
+
+	for (size_t i = 0; i < ntab; i++) {
+		mm_metrics_family(b, tab[i].name, tab[i].type, tab[i].help);
+		for (size_t j = 0; j < n; j++) {
+			l.value = label ? obj_name(objs[j]) : NULL;
+			put_field(b, &tab[i], objs[j], &l, label ? 1 : 0);
+		}
+	}
+}
+
+static void put_manager(struct mm_metrics_buf *b, const struct mm_metrics_input *in)
+{
+	uint64_t msgs = in->retired_msgs, bytes = in->retired_bytes;
+	uint64_t errs = in->retired_errors, reconns = in->retired_reconnects;
+	struct mm_metrics_label l = { "version", in->version ? in->version : "unknown" };
+	const struct mm_metrics_session *s;
+
+	for (size_t i = 0; i < in->nsessions; i++) {
+		s = &in->sessions[i];
+		msgs += s->msgs_in + s->msgs_out;
+		bytes += s->bytes_in + s->bytes_out;
+		errs += s->errors;
+		reconns += s->reconnects;
+	}
+	/* monotonic sums, but gauges: the seed's names lack _total, which counters need */
+	mm_metrics_family(b, "mqtt_active_sessions", MM_METRICS_GAUGE, "Sessions configured.");
+	mm_metrics_sample_u64(b, "mqtt_active_sessions", NULL, 0, in->nsessions);
+	mm_metrics_family(b, "mqtt_total_messages", MM_METRICS_GAUGE,
+			  "Messages sent plus received by all sessions, ever (monotonic).");
+	mm_metrics_sample_u64(b, "mqtt_total_messages", NULL, 0, msgs);
+	mm_metrics_family(b, "mqtt_total_bytes", MM_METRICS_GAUGE,
+			  "Payload bytes sent plus received by all sessions, ever (monotonic).");
+	mm_metrics_sample_u64(b, "mqtt_total_bytes", NULL, 0, bytes);
+	mm_metrics_family(b, "mqtt_error_count", MM_METRICS_GAUGE,
+			  "Errors of all sessions, ever (monotonic).");
+	mm_metrics_sample_u64(b, "mqtt_error_count", NULL, 0, errs);
+	mm_metrics_family(b, "mqtt_reconnect_count", MM_METRICS_GAUGE,
+			  "Reconnection attempts of all sessions, ever (monotonic).");
+	mm_metrics_sample_u64(b, "mqtt_reconnect_count", NULL, 0, reconns);
+	mm_metrics_family(b, "mqttmux_uptime_seconds", MM_METRICS_GAUGE,
+			  "Seconds since the supervisor started.");
+	mm_metrics_sample_f64(b, "mqttmux_uptime_seconds", NULL, 0, in->uptime_s);
+	mm_metrics_family(b, "mqttmux_build_info", MM_METRICS_GAUGE,
+			  "Always 1; the version label is mqttmux's version.");
+	mm_metrics_sample_u64(b, "mqttmux_build_info", &l, 1, 1);
+}
+
+/* Publish completions by result, and the event loop of each running worker. */
+static void put_session_labelled(struct mm_metrics_buf *b, const void *const *objs, size_t n)
+{
+	static const char pub[] = "mqttmux_session_publish_completions_total";
+	static const char loop[] = "mqttmux_session_event_loop_info";
+	const struct mm_metrics_session *s;
+	struct mm_metrics_label l[2] = { { "session", NULL }, { "result", NULL } };
+
+	mm_metrics_family(b, pub, MM_METRICS_COUNTER,
+			  "Publishes completed, by result (ok, error).");
+	for (size_t i = 0; i < n; i++) {
+		s = objs[i];
+		l[0].value = obj_name(s);
+		l[1].value = "error";
+		mm_metrics_sample_u64(b, pub, l, 2, s->pub_failed);
+		l[1].value = "ok";
+		mm_metrics_sample_u64(b, pub, l, 2, s->pub_ok);
+	}
+	l[1].name = "backend";
+	mm_metrics_family(b, loop, MM_METRICS_GAUGE,
+			  "Always 1; the backend label is the running worker's event loop.");
+	for (size_t i = 0; i < n; i++) {
+		s = objs[i];
+		if (!s->backend)
+			continue;
+		l[0].value = obj_name(s);
+		l[1].value = s->backend;
+		mm_metrics_sample_u64(b, loop, l, 2, 1);
+	}
+}
+
+int mm_metrics_render(struct mm_metrics_buf *b, const struct mm_metrics_input *in)
+{
+	static const char lat[] = "mqttmux_delivery_latency_seconds";
+	const void **sess, **cli, *rtr = in->router;
+	int r = -ENOMEM;
+
+	sess = sort_objs(in->sessions, in->nsessions, sizeof(*in->sessions));
+	cli = sort_objs(in->clients, in->nclients, sizeof(*in->clients));
+	if (!sess || !cli)
+		goto out_free;
+	put_fields(b, seed_families, NELEM(seed_families), sess, in->nsessions, "session");
+	put_manager(b, in);
+	put_fields(b, own_session_families, NELEM(own_session_families), sess, in->nsessions,
+		   "session");
+	put_session_labelled(b, sess, in->nsessions);
+	put_fields(b, client_families, NELEM(client_families), cli, in->nclients, "client");
+	if (rtr)
+		put_fields(b, router_families, NELEM(router_families), &rtr, 1, NULL);
+	if (in->latency) {
+		mm_metrics_family(b, lat, MM_METRICS_HISTOGRAM,
+				  "Time from broker receive to client delivery.");
+		mm_metrics_histogram(b, lat, NULL, 0, in->latency);
+	}
+	r = mm_metrics_buf_err(b);
+out_free:
+	free(sess);
+	free(cli);
+	return r;
+}
