@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The router process: state shared by its files. rtr_loop.c (setup, epoll loop, channel,
+ * signals), rtr_client.c (router.sock: credentials, registration, frames), rtr_fanout.c
+ * (in-ring -> delivery rings: DELIVER, GAP, block), rtr_pub.c (pub-rings and SUB/UNSUB/PUB
+ * into the worker cmd-rings, completions back as PUB_DONE). docs/router.md has the rules.
+ * Process-local; nothing here is shared memory.
+ */
+#ifndef MM_RTR_H
+#define MM_RTR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cfg.h"
+#include "proto.h"
+#include "ring.h"
+#include "rtr_sub.h"
+
+/* Descriptors per session after the channel (fd 3), in this order (--inherit-fds N). */
+enum mm_rtr_sess_fd {
+	MM_RTR_SFD_IN_RING = 0, /* in-ring memfd: we consume */
+	MM_RTR_SFD_IN_DATA,	/* in-ring data doorbell: we wait on it */
+	MM_RTR_SFD_IN_SPACE,	/* in-ring space doorbell: we ring it */
+	MM_RTR_SFD_CMD_RING,	/* cmd-ring memfd: we produce */
+	MM_RTR_SFD_CMD_DATA,	/* cmd-ring data doorbell: we ring it */
+	MM_RTR_SFD_CMD_SPACE,	/* cmd-ring space doorbell: we wait on it when full */
+	MM_RTR_SFD_N
+};
+
+#define MM_RTR_FD_CHAN	    3
+#define MM_RTR_FD_FIRST	    4	 /* session 0's in-ring memfd */
+#define MM_RTR_BATCH	    256	 /* records drained per ring per wake-up */
+#define MM_RTR_MAX_ROUTES   4096 /* per client */
+#define MM_RTR_PEND_BUCKETS 1024
+
+/* epoll tokens: kind in the top byte, an index or client id below. */
+#define MM_RTR_TOK(kind, v) ((uint64_t)(kind) << 56 | (uint64_t)(v))
+#define MM_RTR_TOK_KIND(t)  ((unsigned)((t) >> 56))
+#define MM_RTR_TOK_VAL(t)   ((uint32_t)(t))
+enum mm_rtr_tok {
+	MM_RTR_T_LISTEN = 1,
+	MM_RTR_T_SIGNAL,
+	MM_RTR_T_CHAN,
+	MM_RTR_T_IN_DATA,   /* value: session index */
+	MM_RTR_T_CMD_SPACE, /* value: session index */
+	MM_RTR_T_SOCK,	    /* value: client id */
+	MM_RTR_T_PUB_DATA,  /* value: client id */
+	MM_RTR_T_DLV_SPACE, /* value: client id */
+};
+
+struct mm_rtr_session {
+	const char *name; /* the config's */
+	uint32_t idx;
+	int fds[MM_RTR_SFD_N];
+	struct mm_shm_ring in;	/* consumer */
+	struct mm_shm_ring cmd; /* producer */
+	bool blocked;		/* a BLOCK client lacks room for the next message */
+	bool dead;		/* a ring refused: not drained any more */
+	uint8_t state;		/* last worker event kind, 0xff: none yet */
+	bool cmd_dirty;		/* cmd records reserved, not yet committed */
+	uint64_t cmd_lost;	/* SUB/UNSUB that found the cmd-ring full */
+	uint64_t msgs, events;
+};
+
+struct mm_rtr_client {
+	uint32_t id;
+	int sock;
+	uid_t uid;
+	bool registered; /* HELLO accepted, rings passed */
+	bool dirty;	 /* delivery records reserved, not yet committed */
+	bool pub_stalled;
+	bool dead;			/* its ring was refused: drop it after the current batch */
+	int fds[MM_PROTO_WELCOME_NFDS]; /* our copies of the WELCOME descriptors */
+	struct mm_shm_ring dlv;		/* producer */
+	struct mm_shm_ring pub;		/* consumer (untrusted producer) */
+	uint32_t nroutes;
+	uint64_t lost;	       /* not yet reported in a GAP */
+	uint32_t lost_session; /* or MM_PROTO_SESSION_ANY */
+	uint64_t delivered, dropped;
+	char name[MM_PROTO_NAME_MAX + 1];
+};
+
+/* A publish in flight: router req_id -> (client, the client's req_id). */
+struct mm_rtr_pend {
+	uint64_t rreq, creq;
+	uint32_t client;
+	struct mm_rtr_pend *next;
+};
+
+struct mm_rtr {
+	const struct mm_cfg *cfg;
+	const char *runtime_dir;
+	struct mm_rtr_sub sub;
+	struct mm_rtr_session *sess;
+	size_t nsess;
+	struct mm_rtr_client **cl;
+	size_t ncl, cl_cap;
+	struct mm_rtr_pend *pend[MM_RTR_PEND_BUCKETS];
+	uint8_t *scratch; /* private copy of an untrusted record / a frame */
+	size_t scratch_cap;
+	int epfd, lsock, sigfd, chan;
+	uint32_t next_client;
+	uint64_t next_req;
+	uint64_t next_heartbeat_ns;
+	bool stop;
+	uint64_t malformed, refused; /* counters */
+};
+
+/* rtr_loop.c */
+int mm_rtr_init(struct mm_rtr *r, const struct mm_cfg *cfg, const char *runtime_dir, int first_fd);
+int mm_rtr_run(struct mm_rtr *r);
+void mm_rtr_done(struct mm_rtr *r);
+int mm_rtr_watch(struct mm_rtr *r, int fd, unsigned kind, uint32_t val);
+
+/* rtr_client.c */
+int mm_rtr_listen(struct mm_rtr *r);
+void mm_rtr_accept(struct mm_rtr *r);
+void mm_rtr_client_input(struct mm_rtr *r, struct mm_rtr_client *c);
+void mm_rtr_client_drop(struct mm_rtr *r, struct mm_rtr_client *c, int err, const char *why);
+struct mm_rtr_client *mm_rtr_client_find(struct mm_rtr *r, uint32_t id);
+int mm_rtr_send_error(int sock, uint32_t seq, int code, bool fatal, const char *text);
+
+/* rtr_frames.c */
+int mm_rtr_on_frame(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t *buf, size_t len);
+
+/* rtr_fanout.c */
+void mm_rtr_drain_session(struct mm_rtr *r, struct mm_rtr_session *s);
+void mm_rtr_unblock(struct mm_rtr *r, struct mm_rtr_client *c);
+void mm_rtr_commit_clients(struct mm_rtr *r);
+int mm_rtr_put_pub_done(struct mm_rtr_client *c, uint64_t req_id, int32_t result, int32_t reason);
+
+/* rtr_pub.c */
+void mm_rtr_sub_changed(void *arg, uint32_t session, const char *filter, int old_qos, int new_qos);
+void mm_rtr_drain_pub(struct mm_rtr *r, struct mm_rtr_client *c);
+void mm_rtr_cmd_space(struct mm_rtr *r, struct mm_rtr_session *s);
+void mm_rtr_completion(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_shm_rec *rec);
+void mm_rtr_pend_drop_all(struct mm_rtr *r);
+int mm_rtr_session_find(const struct mm_rtr *r, const struct mm_proto_bytes *name);
+
+#endif /* MM_RTR_H */

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * router.sock: the listening socket, peer credentials, the HELLO/WELCOME registration (the
+ * client's two rings and four doorbells), ROUTE_ADD/ROUTE_DEL/PING/SESSIONS_LIST, and the
+ * disconnection of a client (EOF or garbage), which frees its rings and routes at once.
+ * Everything a client sends is untrusted: each datagram is unpacked field by field.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "rtr.h"
+
+struct mm_rtr_client *mm_rtr_client_find(struct mm_rtr *r, uint32_t id)
+{
+	for (size_t i = 0; i < r->ncl; i++)
+		if (r->cl[i]->id == id)
+			return r->cl[i];
+	return NULL;
+}
+
+int mm_rtr_send_error(int sock, uint32_t seq, int code, bool fatal, const char *text)
+{
+	struct mm_proto_error e = { .seq = seq,
+				    .flags = fatal ? MM_PROTO_F_FATAL : 0,
+				    .code = code };
+	uint8_t buf[MM_PROTO_HDR_SIZE + 8 + MM_PROTO_TEXT_MAX];
+	ssize_t n;
+
+	e.text.p = (const uint8_t *)text;
+	e.text.len = (uint32_t)strnlen(text, MM_PROTO_TEXT_MAX);
+	n = mm_proto_pack_error(buf, sizeof(buf), &e);
+	return n < 0 ? (int)n : mm_proto_send(sock, buf, (size_t)n, NULL, 0);
+}
+
+/* The runtime directory must exist and be writable by nobody but its owner. */
+static int check_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0750) == -1 && errno != EEXIST)
+		return mm_log_errno(-errno, "cannot create runtime dir '%s'", dir);
+	if (stat(dir, &st) == -1)
+		return mm_log_errno(-errno, "runtime dir '%s'", dir);
+	if (!S_ISDIR(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH)))
+		return mm_log_errno(-EPERM,
+				    "runtime dir '%s' is not a directory writable only "
+				    "by its owner",
+				    dir);
+	return 0;
+}
+
+/* Create <runtime_dir>/router.sock (0660), listen, and watch it. Returns 0 or -errno. */
+int mm_rtr_listen(struct mm_rtr *r)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int rc = check_dir(r->runtime_dir), n;
+
+	if (rc < 0)
+		return rc;
+	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/router.sock", r->runtime_dir);
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+		return mm_log_errno(-ENAMETOOLONG, "router.sock path");
+	r->lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (r->lsock == -1)
+		return mm_log_errno(-errno, "socket");
+	(void)unlink(sa.sun_path);
+	mode_t old = umask(0117);
+
+	rc = bind(r->lsock, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc == -1 || chmod(sa.sun_path, 0660) == -1 || listen(r->lsock, 64) == -1)
+		return mm_log_errno(-errno, "cannot listen on '%s'", sa.sun_path);
+	mm_log(MM_LOG_INFO, "listening on %s", sa.sun_path);
+	return mm_rtr_watch(r, r->lsock, MM_RTR_T_LISTEN, 0);
+}
+
+/* Root, our own uid, clients.allow_uids, and a primary gid in clients.allow_gids. */
+static bool peer_allowed(const struct mm_rtr *r, const struct ucred *cr)
+{
+	const struct mm_cfg_clients *c = &r->cfg->clients;
+
+	if (cr->uid == 0 || cr->uid == geteuid())
+		return true;
+	for (size_t i = 0; i < c->n_allow_uids; i++)
+		if (c->allow_uids[i] == cr->uid)
+			return true;
+	for (size_t i = 0; i < c->n_allow_gids; i++)
+		if (c->allow_gids[i] == cr->gid)
+			return true;
+	return false;
+}
+
+static int add_client(struct mm_rtr *r, int sock, uid_t uid)
+{
+	struct mm_rtr_client *c;
+
+	if (r->ncl == r->cl_cap) {
+		size_t cap = r->cl_cap ? r->cl_cap * 2 : 16;
+		void *p = realloc(r->cl, cap * sizeof(*r->cl));
+
+		if (!p)
+			return -ENOMEM;
+		r->cl = p;
+		r->cl_cap = cap;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->id = r->next_client++;
+	c->sock = sock;
+	c->uid = uid;
+	c->lost_session = MM_PROTO_SESSION_ANY;
+	for (int i = 0; i < MM_PROTO_WELCOME_NFDS; i++)
+		c->fds[i] = -1;
+	r->cl[r->ncl++] = c;
+	return mm_rtr_watch(r, sock, MM_RTR_T_SOCK, c->id);
+}
+
+void mm_rtr_accept(struct mm_rtr *r)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	int s;
+
+	while ((s = accept4(r->lsock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+		if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1 ||
+		    !peer_allowed(r, &cr)) {
+			r->refused++;
+			mm_log(MM_LOG_WARNING, "refused peer uid %u gid %u pid %d", cr.uid, cr.gid,
+			       cr.pid);
+			(void)mm_rtr_send_error(s, 0, EACCES, true,
+						"permission denied: uid not allowed by "
+						"clients.allow_uids/allow_gids");
+			close(s);
+			continue;
+		}
+		if (add_client(r, s, cr.uid) < 0) {
+			(void)mm_rtr_send_error(s, 0, ENOMEM, true, "out of memory");
+			close(s);
+		}
+	}
+}
+
+void mm_rtr_client_drop(struct mm_rtr *r, struct mm_rtr_client *c, int err, const char *why)
+{
+	size_t i;
+
+	if (err) {
+		r->malformed++;
+		mm_log(MM_LOG_WARNING, "client %u ('%s'): %s: disconnected", c->id, c->name, why);
+	} else if (why) {
+		mm_log(MM_LOG_INFO, "client %u ('%s'): %s", c->id, c->name, why);
+	}
+	for (i = 0; i < r->ncl && r->cl[i] != c; i++)
+		;
+	if (i < r->ncl)
+		r->cl[i] = r->cl[--r->ncl];
+	(void)mm_rtr_sub_remove_client(&r->sub, c->id);
+	mm_shm_ring_detach(&c->dlv);
+	mm_shm_ring_detach(&c->pub);
+	for (int k = 0; k < MM_PROTO_WELCOME_NFDS; k++)
+		if (c->fds[k] >= 0)
+			close(c->fds[k]);
+	close(c->sock);
+	free(c);
+	mm_rtr_unblock(r, NULL);
+}
+
+/* Read every pending datagram of <c> and act on it; drop <c> at EOF or on garbage. */
+static const char *input_one(struct mm_rtr *r, struct mm_rtr_client *c, int *err)
+{
+	int fds[MM_PROTO_MAX_FDS], nfds = MM_PROTO_MAX_FDS, rc;
+	ssize_t n = mm_proto_recv(c->sock, r->scratch, MM_PROTO_MAX_FRAME, fds, &nfds);
+
+	*err = 0;
+	if (n == -EAGAIN || n == -EINTR)
+		return "";
+	if (n == 0)
+		return "end of stream";
+	if (n < 0 || nfds > 0) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		(void)mm_rtr_send_error(c->sock, 0, EPROTO, true, "malformed datagram");
+		*err = EPROTO;
+		return "malformed datagram";
+	}
+	rc = mm_rtr_on_frame(r, c, r->scratch, (size_t)n);
+	if (rc < 0)
+		*err = -rc;
+	return rc < 0 ? "protocol error" : rc > 0 ? "closed after a fatal error" : NULL;
+}
+
+void mm_rtr_client_input(struct mm_rtr *r, struct mm_rtr_client *c)
+{
+	for (int budget = 64; budget > 0; budget--) {
+		int err;
+		const char *why = input_one(r, c, &err);
+
+		if (why && *why)
+			mm_rtr_client_drop(r, c, err, why);
+		if (why)
+			return;
+	}
+}

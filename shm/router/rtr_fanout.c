@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fan-out: drain a session's in-ring in batches and write each message once into the delivery
+ * ring of every client with a matching route (DELIVER with the matching route ids). A full
+ * ring: policy drop counts the loss and writes a GAP before the client's next record; policy
+ * block stops draining the session at that message until the client makes room. Delivery
+ * rings are committed once per batch, so a busy pipeline makes no system call per message.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+#include "records.h"
+#include "rtr.h"
+
+/* Writes a GAP record for the losses of <c> not yet reported. Returns 0 or -EAGAIN etc. */
+static int put_gap(struct mm_rtr *r, struct mm_rtr_client *c)
+{
+	struct mm_proto_gap g = { .lost = c->lost, .session_idx = c->lost_session };
+	void *p;
+	size_t sz;
+	int rc;
+
+	if (g.session_idx != MM_PROTO_SESSION_ANY) {
+		g.session.p = (const uint8_t *)r->sess[g.session_idx].name;
+		g.session.len = (uint32_t)strlen(r->sess[g.session_idx].name);
+	}
+	sz = mm_proto_gap_size(&g);
+	rc = mm_shm_ring_reserve(&c->dlv, (uint32_t)sz, MM_REC_GAP, 0, &p);
+	if (rc < 0)
+		return rc;
+	(void)mm_proto_pack_gap(p, sz, &g);
+	c->lost = 0;
+	c->lost_session = MM_PROTO_SESSION_ANY;
+	c->dirty = true;
+	return 0;
+}
+
+static void count_lost(struct mm_rtr_client *c, uint32_t session)
+{
+	if (c->lost == 0)
+		c->lost_session = session;
+	else if (c->lost_session != session)
+		c->lost_session = MM_PROTO_SESSION_ANY;
+	c->lost++;
+	c->dropped++;
+}
+
+static void fill_deliver(struct mm_proto_deliver *d, const struct mm_rtr_session *s,
+			 const struct mm_rec_msg *m, const struct mm_rtr_match *mt)
+{
+	*d = (struct mm_proto_deliver){
+		.recv_ns = m->recv_ns,
+		.mid = m->mid,
+		.session_idx = s->idx,
+		.qos = m->qos,
+		.flags = (uint8_t)(m->flags & (MM_PROTO_MSG_F_RETAIN | MM_PROTO_MSG_F_DUP)),
+		.routes = { .n = (uint16_t)mt->nids, .host = mt->ids },
+		.session = { (const uint8_t *)s->name, (uint32_t)strlen(s->name) },
+		.topic = { m->topic.p, m->topic.len },
+		.payload = { m->payload.p, m->payload.len },
+		.props = { m->props.p, m->props.len },
+	};
+}
+
+/* Room a client needs for message <d>, with a GAP in front of it if losses are pending. */
+static uint32_t need_for(const struct mm_rtr_client *c, const struct mm_proto_deliver *d)
+{
+	size_t n = mm_proto_deliver_size(d);
+
+	if (c->lost)
+		n += 16 + MM_PROTO_NAME_MAX + 16;
+	return (uint32_t)n;
+}
+
+/* Write one DELIVER (after a pending GAP) into <c>'s ring, or count it lost. */
+static void deliver_one(struct mm_rtr *r, struct mm_rtr_client *c, const struct mm_rtr_session *s,
+			const struct mm_proto_deliver *d)
+{
+	size_t sz = mm_proto_deliver_size(d);
+	void *p;
+	int rc = 0;
+
+	if (c->lost && mm_shm_ring_has_room(&c->dlv, need_for(c, d)) != 1)
+		rc = -EAGAIN; /* no GAP without the message it comes before */
+	else if (c->lost)
+		rc = put_gap(r, c);
+	if (rc == 0)
+		rc = mm_shm_ring_reserve(&c->dlv, (uint32_t)sz, MM_REC_DELIVER, 0, &p);
+	if (rc == -EPROTO) {
+		c->dead = true;
+		return;
+	}
+	if (rc < 0) {
+		count_lost(c, s->idx);
+		return;
+	}
+	(void)mm_proto_pack_deliver(p, sz, d);
+	c->dirty = true;
+	c->delivered++;
+}
+
+/* A BLOCK client without room for <d>: arm its space doorbell and return it; else NULL. */
+static struct mm_rtr_client *find_blocker(struct mm_rtr *r, const struct mm_rtr_session *s,
+					  const struct mm_rec_msg *m, const struct mm_rtr_match *mt,
+					  int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct mm_rtr_client *c = mm_rtr_client_find(r, mt[i].client);
+		struct mm_proto_deliver d;
+		uint32_t need;
+
+		if (!c || c->dead || mt[i].on_full != MM_CFG_ON_FULL_BLOCK)
+			continue;
+		fill_deliver(&d, s, m, &mt[i]);
+		need = need_for(c, &d);
+		if (mm_shm_ring_has_room(&c->dlv, need) != 0)
+			continue; /* room, or never fits (-EMSGSIZE: dropped and counted) */
+		if (mm_shm_ring_producer_arm(&c->dlv, need) == 0)
+			return c;
+		mm_shm_ring_producer_disarm(&c->dlv);
+	}
+	return NULL;
+}
+
+/* Fan one MSG record out. Returns 0, or -EAGAIN when a BLOCK client lacks room (not popped). */
+static int on_msg(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_shm_rec *rec)
+{
+	const struct mm_rtr_match *mt;
+	struct mm_rec_msg m;
+	struct mm_rtr_client *blocker;
+	int n;
+
+	if (mm_rec_msg_unpack(rec->data, rec->len, &m) < 0) {
+		mm_log(MM_LOG_WARNING, "session '%s': malformed MSG record skipped", s->name);
+		return 0;
+	}
+	n = mm_rtr_sub_match(&r->sub, s->idx, (const char *)m.topic.p, m.topic.len, &mt);
+	if (n <= 0)
+		return 0;
+	blocker = find_blocker(r, s, &m, mt, n);
+	if (blocker) {
+		s->blocked = true;
+		return -EAGAIN;
+	}
+	for (int i = 0; i < n; i++) {
+		struct mm_rtr_client *c = mm_rtr_client_find(r, mt[i].client);
+		struct mm_proto_deliver d;
+
+		if (!c || c->dead)
+			continue;
+		fill_deliver(&d, s, &m, &mt[i]);
+		deliver_one(r, c, s, &d);
+	}
+	s->msgs++;
+	return 0;
+}
+
+static void on_event(struct mm_rtr_session *s, const struct mm_shm_rec *rec)
+{
+	struct mm_rec_event e;
+
+	if (mm_rec_event_unpack(rec->data, rec->len, &e) < 0)
+		return;
+	s->state = (uint8_t)e.kind;
+	s->events++;
+	mm_log(MM_LOG_DEBUG, "session '%s': %s", s->name, mm_event_kind_to_string(e.kind));
+}
+
+/* Drain up to MM_RTR_BATCH records of <s>'s in-ring; commit and release once. */
+void mm_rtr_drain_session(struct mm_rtr *r, struct mm_rtr_session *s)
+{
+	struct mm_shm_rec rec;
+	int rc = 0;
+
+	for (int i = 0; i < MM_RTR_BATCH && !s->dead && !s->blocked; i++) {
+		rc = mm_shm_ring_peek(&s->in, &rec);
+		if (rc <= 0)
+			break;
+		if (rec.type == MM_REC_MSG && on_msg(r, s, &rec) < 0)
+			break;
+		if (rec.type == MM_REC_EVENT)
+			on_event(s, &rec);
+		else if (rec.type == MM_REC_COMPLETION)
+			mm_rtr_completion(r, s, &rec);
+		mm_shm_ring_pop(&s->in);
+	}
+	if (rc < 0) {
+		s->dead = true;
+		mm_log_errno(rc, "session '%s': in-ring corrupt, no longer drained", s->name);
+	}
+	mm_rtr_commit_clients(r);
+	(void)mm_shm_ring_release(&s->in);
+}
+
+/* Publish what the batch wrote into each delivery ring; drop clients whose ring failed. */
+void mm_rtr_commit_clients(struct mm_rtr *r)
+{
+	for (size_t i = 0; i < r->ncl;) {
+		struct mm_rtr_client *c = r->cl[i];
+
+		if (c->dirty && mm_shm_ring_commit(&c->dlv) >= 0)
+			c->dirty = false;
+		if (c->dead) {
+			mm_rtr_client_drop(r, c, EPROTO, "delivery ring corrupt");
+			continue;
+		}
+		i++;
+	}
+}
+
+/* <c> (or, with NULL, a client that went away) made room: blocked sessions may go on. */
+void mm_rtr_unblock(struct mm_rtr *r, struct mm_rtr_client *c)
+{
+	if (c)
+		mm_shm_ring_producer_disarm(&c->dlv);
+	for (size_t i = 0; i < r->nsess; i++)
+		r->sess[i].blocked = false; /* the loop re-checks their rings before sleeping */
+}
+
+/* Tell <c> that its publish <req_id> completed; committed at once. */
+int mm_rtr_put_pub_done(struct mm_rtr_client *c, uint64_t req_id, int32_t result, int32_t reason)
+{
+	struct mm_proto_pub_done d = { .req_id = req_id, .result = result, .reason = reason };
+	size_t sz = mm_proto_pub_done_size();
+	void *p;
+	int rc = mm_shm_ring_reserve(&c->dlv, (uint32_t)sz, MM_REC_PUB_DONE, 0, &p);
+
+	if (rc < 0)
+		return rc;
+	(void)mm_proto_pack_pub_done(p, sz, &d);
+	c->dirty = true;
+	return 0;
+}

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The router's setup and its epoll loop: the inherited session rings, router.sock, the signalfd
+ * and the supervisor channel. One thread, one epoll; everything is edge-free (level-triggered)
+ * and every handler drains what it was woken for, in batches.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "log.h"
+#include "rtr.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int mm_rtr_watch(struct mm_rtr *r, int fd, unsigned kind, uint32_t val)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = MM_RTR_TOK(kind, val) };
+
+	return epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) == -1 ? -errno : 0;
+}
+
+/* Attach session <i>'s rings from the descriptors starting at <fd>. */
+static int attach_session(struct mm_rtr *r, size_t i, int fd)
+{
+	struct mm_rtr_session *s = &r->sess[i];
+	char why[MM_SHM_RING_WHY_MAX] = "";
+	int rc;
+
+	s->name = r->cfg->sessions[i].name;
+	s->idx = (uint32_t)i;
+	for (int k = 0; k < MM_RTR_SFD_N; k++)
+		s->fds[k] = fd + k;
+	rc = mm_shm_ring_attach(&s->in, s->fds[MM_RTR_SFD_IN_RING], MM_SHM_RING_CONSUMER,
+				s->fds[MM_RTR_SFD_IN_DATA], s->fds[MM_RTR_SFD_IN_SPACE], why,
+				sizeof(why));
+	if (rc < 0)
+		return mm_log_errno(rc, "session '%s': in-ring refused (%s)", s->name, why);
+	rc = mm_shm_ring_attach(&s->cmd, s->fds[MM_RTR_SFD_CMD_RING], MM_SHM_RING_PRODUCER,
+				s->fds[MM_RTR_SFD_CMD_DATA], s->fds[MM_RTR_SFD_CMD_SPACE], why,
+				sizeof(why));
+	if (rc < 0)
+		return mm_log_errno(rc, "session '%s': cmd-ring refused (%s)", s->name, why);
+	rc = mm_rtr_sub_session_added(&r->sub, s->idx);
+	if (rc == 0)
+		rc = mm_rtr_watch(r, s->fds[MM_RTR_SFD_IN_DATA], MM_RTR_T_IN_DATA, s->idx);
+	if (rc == 0)
+		rc = mm_rtr_watch(r, s->fds[MM_RTR_SFD_CMD_SPACE], MM_RTR_T_CMD_SPACE, s->idx);
+	return rc;
+}
+
+static int open_signals(void)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		return -errno;
+	(void)signal(SIGPIPE, SIG_IGN);
+	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return fd == -1 ? -errno : fd;
+}
+
+/*
+ * Set the router up: <cfg> gives the sessions (in order) whose 6 descriptors each start at
+ * <first_fd>; a channel is expected at MM_RTR_FD_CHAN when r->chan is set >= 0 by the caller.
+ * Returns 0 or -errno (logged).
+ */
+int mm_rtr_init(struct mm_rtr *r, const struct mm_cfg *cfg, const char *runtime_dir, int first_fd)
+{
+	int rc;
+
+	r->cfg = cfg;
+	r->runtime_dir = runtime_dir;
+	r->lsock = r->sigfd = -1;
+	r->next_client = 1;
+	r->next_req = 1;
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (r->epfd == -1)
+		return mm_log_errno(-errno, "epoll_create1");
+	r->scratch_cap = cfg->clients.ring_size > MM_PROTO_MAX_FRAME ? cfg->clients.ring_size
+								     : MM_PROTO_MAX_FRAME;
+	r->scratch = malloc(r->scratch_cap);
+	if (!r->scratch)
+		return -ENOMEM;
+	rc = mm_rtr_sub_init(&r->sub, mm_rtr_sub_changed, r);
+	if (rc < 0)
+		return rc;
+	r->nsess = cfg->n_sessions;
+	r->sess = calloc(r->nsess ? r->nsess : 1, sizeof(*r->sess));
+	if (!r->sess)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->nsess; i++) {
+		rc = attach_session(r, i, first_fd + (int)i * MM_RTR_SFD_N);
+		if (rc < 0)
+			return rc;
+	}
+	r->sigfd = open_signals();
+	if (r->sigfd < 0)
+		return mm_log_errno(r->sigfd, "signalfd");
+	rc = mm_rtr_watch(r, r->sigfd, MM_RTR_T_SIGNAL, 0);
+	if (rc == 0 && r->chan >= 0)
+		rc = mm_rtr_watch(r, r->chan, MM_RTR_T_CHAN, 0);
+	if (rc == 0)
+		rc = mm_rtr_listen(r);
+	return rc;
+}
+
+static void on_chan(struct mm_rtr *r)
+{
+	struct mm_chan_msg m;
+	int rc;
+
+	while ((rc = mm_chan_recv(r->chan, &m)) != -EAGAIN) {
+		if (rc == -EBADMSG) {
+			mm_log(MM_LOG_WARNING, "control channel: malformed record, ignoring");
+			continue;
+		}
+		if (rc <= 0) {
+			mm_log(MM_LOG_INFO, "control channel closed: the supervisor is gone");
+			r->stop = true;
+			return;
+		}
+		if (m.cmd == MM_CHAN_STOP) {
+			mm_log(MM_LOG_INFO, "stop requested by the supervisor");
+			r->stop = true;
+		}
+	}
+}
+
+static void on_signal(struct mm_rtr *r)
+{
+	struct signalfd_siginfo si;
+
+	while (read(r->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		mm_log(MM_LOG_INFO, "signal %u: stopping", si.ssi_signo);
+		r->stop = true;
+	}
+}
+
+static void heartbeat(struct mm_rtr *r)
+{
+	uint64_t now = now_ns();
+
+	if (r->chan < 0 || now < r->next_heartbeat_ns)
+		return;
+	(void)mm_chan_send(r->chan, MM_CHAN_HEARTBEAT, 0, now);
+	r->next_heartbeat_ns = now + 1000000000ull;
+}
+
+static void on_client_event(struct mm_rtr *r, unsigned kind, uint32_t id)
+{
+	struct mm_rtr_client *c = mm_rtr_client_find(r, id);
+
+	if (!c)
+		return;
+	if (kind == MM_RTR_T_SOCK) {
+		mm_rtr_client_input(r, c);
+	} else if (kind == MM_RTR_T_PUB_DATA) {
+		(void)mm_shm_ring_doorbell_drain(c->fds[MM_PROTO_FD_PUB_DATA]);
+		mm_rtr_drain_pub(r, c);
+	} else {
+		(void)mm_shm_ring_doorbell_drain(c->fds[MM_PROTO_FD_DLV_SPACE]);
+		mm_rtr_unblock(r, c);
+	}
+}
+
+static void dispatch(struct mm_rtr *r, uint64_t tok)
+{
+	unsigned kind = MM_RTR_TOK_KIND(tok);
+	uint32_t v = MM_RTR_TOK_VAL(tok);
+
+	switch (kind) {
+	case MM_RTR_T_LISTEN:
+		mm_rtr_accept(r);
+		break;
+	case MM_RTR_T_SIGNAL:
+		on_signal(r);
+		break;
+	case MM_RTR_T_CHAN:
+		on_chan(r);
+		break;
+	case MM_RTR_T_IN_DATA:
+		(void)mm_shm_ring_doorbell_drain(r->sess[v].fds[MM_RTR_SFD_IN_DATA]);
+		mm_shm_ring_consumer_disarm(&r->sess[v].in);
+		mm_rtr_drain_session(r, &r->sess[v]);
+		break;
+	case MM_RTR_T_CMD_SPACE:
+		mm_rtr_cmd_space(r, &r->sess[v]);
+		break;
+	default:
+		on_client_event(r, kind, v);
+	}
+}
+
+/* Before sleeping: every in-ring that is empty gets its consumer flag set (then re-checked). */
+static bool arm_all(struct mm_rtr *r)
+{
+	bool pending = false;
+
+	for (size_t i = 0; i < r->nsess; i++) {
+		struct mm_rtr_session *s = &r->sess[i];
+
+		if (s->dead || s->blocked)
+			continue;
+		if (mm_shm_ring_consumer_arm(&s->in) == 1) {
+			mm_rtr_drain_session(r, s);
+			pending = true;
+		}
+	}
+	for (size_t i = 0; i < r->ncl; i++) {
+		struct mm_rtr_client *c = r->cl[i];
+
+		if (c->registered && !c->pub_stalled && mm_shm_ring_consumer_arm(&c->pub) == 1) {
+			mm_rtr_drain_pub(r, c);
+			pending = true;
+		}
+	}
+	return pending;
+}
+
+/* Run until SIGTERM/SIGINT, a STOP or EOF on the channel. Returns the exit code. */
+int mm_rtr_run(struct mm_rtr *r)
+{
+	struct epoll_event evs[64];
+
+	if (r->chan >= 0)
+		(void)mm_chan_send(r->chan, MM_CHAN_READY, 0, (uint64_t)getpid());
+	for (size_t i = 0; i < r->nsess; i++)
+		mm_rtr_drain_session(r, &r->sess[i]);
+	while (!r->stop) {
+		int n, timeout = arm_all(r) ? 0 : 1000;
+
+		n = epoll_wait(r->epfd, evs, 64, timeout);
+		if (n == -1 && errno != EINTR)
+			return mm_log_errno(-errno, "epoll_wait"), 1;
+		for (int i = 0; i < n && !r->stop; i++)
+			dispatch(r, evs[i].data.u64);
+		heartbeat(r);
+	}
+	return 0;
+}
+
+void mm_rtr_done(struct mm_rtr *r)
+{
+	while (r->ncl)
+		mm_rtr_client_drop(r, r->cl[r->ncl - 1], 0, NULL);
+	mm_rtr_pend_drop_all(r);
+	for (size_t i = 0; r->sess && i < r->nsess; i++) {
+		mm_shm_ring_detach(&r->sess[i].in);
+		mm_shm_ring_detach(&r->sess[i].cmd);
+	}
+	free(r->sess);
+	free(r->cl);
+	free(r->scratch);
+	mm_rtr_sub_done(&r->sub);
+	if (r->lsock >= 0)
+		close(r->lsock);
+	if (r->sigfd >= 0)
+		close(r->sigfd);
+	if (r->epfd >= 0)
+		close(r->epfd);
+}

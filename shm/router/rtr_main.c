@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mqttmux-router: the shared-memory fan-out between the session workers and local clients.
+ *
+ *   mqttmux-router --config FILE [--runtime-dir DIR] --inherit-fds N [--verbose]
+ *
+ * Inherited descriptors (from mqttmuxd, or a test acting as it): fd 3 is the control channel
+ * (or closed), then for each of the N sessions of the config, in config order, 6 descriptors
+ * (enum mm_rtr_sess_fd) starting at fd 4. N must equal the number of sessions in the config.
+ * Exit codes: 0 stopped, 1 runtime failure, 64 usage, 78 config.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "rtr.h"
+
+struct args {
+	const char *config, *runtime_dir;
+	long nfds;
+	enum mm_log_level level;
+};
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: mqttmux-router --config FILE [--runtime-dir DIR] --inherit-fds N"
+			" [--verbose]\n");
+	return EX_USAGE;
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "runtime-dir", required_argument, NULL, 'd' },
+		{ "inherit-fds", required_argument, NULL, 'i' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	int c;
+
+	*a = (struct args){ .nfds = -1, .level = MM_LOG_INFO };
+	while ((c = getopt_long(argc, argv, "c:d:i:v", opts, NULL)) != -1) {
+		if (c == 'c') {
+			a->config = optarg;
+		} else if (c == 'd') {
+			a->runtime_dir = optarg;
+		} else if (c == 'i') {
+			a->nfds = strtol(optarg, &end, 10);
+			if (*end || a->nfds < 0 || a->nfds > MM_RTR_SESSION_MAX)
+				return -EINVAL;
+		} else if (c == 'v') {
+			a->level = MM_LOG_DEBUG;
+		} else {
+			return -EINVAL;
+		}
+	}
+	return optind != argc || !a->config || a->nfds < 0 ? -EINVAL : 0;
+}
+
+static int load(const struct args *a, struct mm_cfg **cfg)
+{
+	struct mm_cfg_diag diag;
+	int rc;
+
+	mm_cfg_diag_init(&diag);
+	rc = mm_cfg_load(a->config, cfg, &diag);
+	if (rc < 0) {
+		if (diag.n)
+			mm_cfg_diag_print(&diag, stderr);
+		else
+			mm_log_errno(rc, "cannot read config '%s'", a->config);
+	}
+	mm_cfg_diag_done(&diag);
+	if (rc < 0)
+		return EX_CONFIG;
+	if ((size_t)a->nfds != (*cfg)->n_sessions) {
+		mm_log(MM_LOG_ERROR, "--inherit-fds %ld but the config has %zu sessions", a->nfds,
+		       (*cfg)->n_sessions);
+		return EX_USAGE;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct mm_rtr r = { .chan = -1, .epfd = -1 };
+	struct mm_cfg *cfg = NULL;
+	struct args a;
+	int rc;
+
+	if (parse_args(argc, argv, &a) < 0)
+		return usage();
+	mm_log_init("mqttmux-router", a.level);
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	rc = load(&a, &cfg);
+	if (rc)
+		return rc;
+	if (fcntl(MM_RTR_FD_CHAN, F_GETFD) != -1) {
+		r.chan = MM_RTR_FD_CHAN;
+		(void)fcntl(r.chan, F_SETFD, FD_CLOEXEC);
+	}
+	rc = mm_rtr_init(&r, cfg, a.runtime_dir ? a.runtime_dir : cfg->runtime_dir,
+			 MM_RTR_FD_FIRST);
+	rc = rc < 0 ? 1 : mm_rtr_run(&r);
+	mm_rtr_done(&r);
+	mm_cfg_free(cfg);
+	return rc;
+}

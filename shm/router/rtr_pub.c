@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Towards the workers: SUB/UNSUB records when a filter's reference count changes, client
+ * publishes from the (untrusted) pub-rings into the target session's cmd-ring under a
+ * router-assigned req_id, and the workers' COMPLETION records back to the issuing client as
+ * PUB_DONE.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "records.h"
+#include "rtr.h"
+
+#define INTERNAL_REQ (1ull << 63) /* req_id of a SUB/UNSUB the router issues for itself */
+
+void mm_rtr_sub_changed(void *arg, uint32_t session, const char *filter, int old_qos, int new_qos)
+{
+	struct mm_rtr *r = arg;
+	struct mm_rtr_session *s = &r->sess[session];
+	bool unsub = new_qos == MM_RTR_SUB_INACTIVE;
+	struct mm_rec_sub rec = { .req_id = INTERNAL_REQ | r->next_req++,
+				  .qos = (uint8_t)(unsub ? 0 : new_qos),
+				  .filter = { (const uint8_t *)filter, (uint32_t)strlen(filter) } };
+	void *p;
+	int rc;
+
+	(void)old_qos;
+	if (session >= r->nsess || s->dead)
+		return;
+	rc = mm_shm_ring_reserve(&s->cmd, (uint32_t)mm_rec_sub_size(&rec),
+				 unsub ? MM_REC_CMD_UNSUB : MM_REC_CMD_SUB, 0, &p);
+	if (rc < 0) {
+		s->cmd_lost++;
+		mm_log_errno(rc, "session '%s': cannot queue %s '%s'", s->name,
+			     unsub ? "UNSUBSCRIBE" : "SUBSCRIBE", filter);
+		return;
+	}
+	mm_rec_sub_pack(p, &rec);
+	(void)mm_shm_ring_commit(&s->cmd);
+	mm_log(MM_LOG_DEBUG, "session '%s': %s '%s' q%d", s->name, unsub ? "unsub" : "sub", filter,
+	       new_qos);
+}
+
+static int pend_add(struct mm_rtr *r, uint64_t rreq, uint32_t client, uint64_t creq)
+{
+	struct mm_rtr_pend *p = malloc(sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	*p = (struct mm_rtr_pend){ .rreq = rreq, .creq = creq, .client = client };
+	p->next = r->pend[rreq % MM_RTR_PEND_BUCKETS];
+	r->pend[rreq % MM_RTR_PEND_BUCKETS] = p;
+	return 0;
+}
+
+/* Remove and return the publish <rreq> (the caller frees it), or NULL. */
+static struct mm_rtr_pend *pend_take(struct mm_rtr *r, uint64_t rreq)
+{
+	struct mm_rtr_pend **pp = &r->pend[rreq % MM_RTR_PEND_BUCKETS];
+
+	for (; *pp; pp = &(*pp)->next)
+		if ((*pp)->rreq == rreq) {
+			struct mm_rtr_pend *p = *pp;
+
+			*pp = p->next;
+			return p;
+		}
+	return NULL;
+}
+
+void mm_rtr_pend_drop_all(struct mm_rtr *r)
+{
+	for (size_t i = 0; i < MM_RTR_PEND_BUCKETS; i++)
+		while (r->pend[i]) {
+			struct mm_rtr_pend *p = r->pend[i];
+
+			r->pend[i] = p->next;
+			free(p);
+		}
+}
+
+void mm_rtr_completion(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_shm_rec *rec)
+{
+	struct mm_rec_completion c;
+	struct mm_rtr_pend *p;
+	struct mm_rtr_client *cl;
+
+	if (mm_rec_completion_unpack(rec->data, rec->len, &c) < 0)
+		return;
+	if (c.req_id & INTERNAL_REQ) {
+		if (c.result < 0)
+			mm_log(MM_LOG_WARNING, "session '%s': command %u failed: %d", s->name,
+			       c.cmd, c.result);
+		return;
+	}
+	p = pend_take(r, c.req_id);
+	if (!p)
+		return;
+	cl = mm_rtr_client_find(r, p->client);
+	if (cl && mm_rtr_put_pub_done(cl, p->creq, c.result, c.reason) < 0)
+		mm_log(MM_LOG_WARNING, "client %u: delivery ring full, PUB_DONE lost", cl->id);
+	free(p);
+}
+
+int mm_rtr_session_find(const struct mm_rtr *r, const struct mm_proto_bytes *name)
+{
+	for (size_t i = 0; i < r->nsess; i++)
+		if (strlen(r->sess[i].name) == name->len &&
+		    !memcmp(r->sess[i].name, name->p, name->len))
+			return (int)i;
+	return -ENOENT;
+}
+
+static int done_lost(struct mm_rtr_client *c)
+{
+	mm_log(MM_LOG_WARNING, "client %u: delivery ring full, PUB_DONE lost", c->id);
+	return 0;
+}
+
+/*
+ * Forward one CLIENT_PUB to its session's cmd-ring. Returns 0 (done: popped), -EAGAIN (the
+ * cmd-ring is full: retry later, not popped) or -EPROTO (garbage).
+ */
+static int forward_pub(struct mm_rtr *r, struct mm_rtr_client *c, const struct mm_shm_rec *rec)
+{
+	struct mm_proto_client_pub cp;
+	struct mm_rec_pub wp;
+	struct mm_rtr_session *s;
+	void *p;
+	int idx, rc;
+
+	if (rec->type != MM_REC_CLIENT_PUB || rec->len > r->scratch_cap)
+		return -EPROTO;
+	memcpy(r->scratch, rec->data, rec->len); /* a private copy: the client may rewrite it */
+	if (mm_proto_unpack_client_pub(r->scratch, rec->len, &cp) < 0)
+		return -EPROTO;
+	if (cp.flags & MM_PROTO_PUB_F_ALL)
+		return mm_rtr_put_pub_done(c, cp.req_id, -EOPNOTSUPP, 0) < 0 ? done_lost(c) : 0;
+	idx = mm_rtr_session_find(r, &cp.session);
+	if (idx < 0 || r->sess[idx].dead)
+		return mm_rtr_put_pub_done(c, cp.req_id, -ENOENT, 0) < 0 ? done_lost(c) : 0;
+	s = &r->sess[idx];
+	wp = (struct mm_rec_pub){ .req_id = r->next_req,
+				  .qos = cp.qos,
+				  .flags = cp.flags & MM_PROTO_MSG_F_RETAIN ? MM_REC_F_RETAIN : 0,
+				  .topic = { cp.topic.p, cp.topic.len },
+				  .payload = { cp.payload.p, cp.payload.len },
+				  .props = { cp.props.p, cp.props.len } };
+	rc = mm_shm_ring_reserve(&s->cmd, (uint32_t)mm_rec_pub_size(&wp), MM_REC_CMD_PUB, 0, &p);
+	if (rc == -EAGAIN && mm_shm_ring_producer_arm(&s->cmd, (uint32_t)mm_rec_pub_size(&wp)) == 0)
+		return -EAGAIN;
+	if (rc == -EAGAIN)
+		rc = mm_shm_ring_reserve(&s->cmd, (uint32_t)mm_rec_pub_size(&wp), MM_REC_CMD_PUB, 0,
+					 &p);
+	if (rc == 0)
+		rc = pend_add(r, r->next_req++, c->id, cp.req_id);
+	if (rc < 0)
+		return mm_rtr_put_pub_done(c, cp.req_id, rc, 0) < 0 ? done_lost(c) : 0;
+	mm_rec_pub_pack(p, &wp);
+	s->cmd_dirty = true;
+	return 0;
+}
+
+static void commit_cmds(struct mm_rtr *r)
+{
+	for (size_t i = 0; i < r->nsess; i++)
+		if (r->sess[i].cmd_dirty) {
+			(void)mm_shm_ring_commit(&r->sess[i].cmd);
+			r->sess[i].cmd_dirty = false;
+		}
+}
+
+/* Drain up to MM_RTR_BATCH publishes of <c>; garbage disconnects it. */
+void mm_rtr_drain_pub(struct mm_rtr *r, struct mm_rtr_client *c)
+{
+	struct mm_shm_rec rec;
+	int rc = 0;
+
+	for (int i = 0; i < MM_RTR_BATCH && !c->pub_stalled; i++) {
+		rc = mm_shm_ring_peek(&c->pub, &rec);
+		if (rc <= 0)
+			break;
+		rc = forward_pub(r, c, &rec);
+		if (rc == -EAGAIN) {
+			c->pub_stalled = true;
+			rc = 0;
+			break;
+		}
+		if (rc < 0)
+			break;
+		mm_shm_ring_pop(&c->pub);
+	}
+	commit_cmds(r);
+	if (rc < 0) {
+		(void)mm_rtr_send_error(c->sock, 0, EPROTO, true, "malformed pub-ring record");
+		mm_rtr_client_drop(r, c, EPROTO, "malformed pub-ring record");
+	} else {
+		(void)mm_shm_ring_release(&c->pub);
+	}
+	mm_rtr_commit_clients(r);
+}
+
+/* A worker made room in its cmd-ring: stalled publishers may go on. */
+void mm_rtr_cmd_space(struct mm_rtr *r, struct mm_rtr_session *s)
+{
+	(void)mm_shm_ring_doorbell_drain(s->fds[MM_RTR_SFD_CMD_SPACE]);
+	mm_shm_ring_producer_disarm(&s->cmd);
+	for (size_t i = 0; i < r->ncl; i++)
+		r->cl[i]->pub_stalled = false;
+}

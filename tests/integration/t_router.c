@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/* Test-side worker rings and raw protocol client for mqttmux-router (see t_router.h). */
+#include "t_router.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "records.h"
+#include "t_helpers.h"
+
+void t_make_session(struct t_rsess *s)
+{
+	cr_assert_eq(mm_shm_ring_create("in", 1u << 20, 1, &s->fds[0]), 0);
+	cr_assert_eq(mm_shm_ring_create("cmd", 1u << 16, 1, &s->fds[3]), 0);
+	for (int i = 0; i < 6; i++)
+		if (i != 0 && i != 3)
+			cr_assert_geq(s->fds[i] = mm_shm_ring_doorbell_open(), 0);
+	cr_assert_eq(mm_shm_ring_attach(&s->in, s->fds[0], MM_SHM_RING_PRODUCER, s->fds[1],
+					s->fds[2], NULL, 0),
+		     0);
+	cr_assert_eq(mm_shm_ring_attach(&s->cmd, s->fds[3], MM_SHM_RING_CONSUMER, s->fds[4],
+					s->fds[5], NULL, 0),
+		     0);
+}
+
+/* ---- the test-side client ---- */
+
+int t_cl_connect(struct t_rclient *c, const char *run)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	memset(c, 0, sizeof(*c));
+	for (int i = 0; i < MM_PROTO_WELCOME_NFDS; i++)
+		c->fds[i] = -1;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/router.sock", run);
+	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->sock < 0 || connect(c->sock, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+		return -errno;
+	return 0;
+}
+
+/* Receive one frame (at most <tmo> ms); returns its length, 0 at EOF, or -errno. */
+ssize_t t_cl_recv(struct t_rclient *c, uint8_t *buf, int *fds, int *nfds, int tmo)
+{
+	struct pollfd p = { .fd = c->sock, .events = POLLIN };
+	int dummy = MM_PROTO_MAX_FDS;
+
+	if (!nfds)
+		nfds = &dummy;
+	*nfds = MM_PROTO_MAX_FDS;
+	if (poll(&p, 1, tmo) != 1)
+		return -ETIMEDOUT;
+	return mm_proto_recv(c->sock, buf, MM_PROTO_MAX_FRAME, fds ? fds : (int[8]){ 0 }, nfds);
+}
+
+int t_cl_send_hello(struct t_rclient *c, uint16_t major)
+{
+	struct mm_proto_hello h = { .seq = ++c->seq,
+				    .major = major,
+				    .name = { (const uint8_t *)"t", 1 } };
+	uint8_t buf[64];
+	ssize_t n = mm_proto_pack_hello(buf, sizeof(buf), &h);
+
+	return n < 0 ? (int)n : mm_proto_send(c->sock, buf, (size_t)n, NULL, 0);
+}
+
+/* Expect an ERROR frame with <code> and no descriptor, then EOF. */
+void t_cl_expect_error(struct t_rclient *c, int code)
+{
+	uint8_t buf[MM_PROTO_MAX_FRAME];
+	struct mm_proto_error e;
+	int fds[8], nfds;
+	ssize_t n = t_cl_recv(c, buf, fds, &nfds, TMO);
+
+	cr_assert_gt(n, 0, "no ERROR frame: %zd", n);
+	cr_assert_eq(nfds, 0);
+	cr_assert_eq(mm_proto_unpack_error(buf, (size_t)n, &e), 0);
+	cr_assert_eq(e.code, code, "ERROR code %d, want %d", e.code, code);
+	cr_assert(e.flags & MM_PROTO_F_FATAL);
+	cr_assert_eq(t_cl_recv(c, buf, NULL, NULL, TMO), 0, "connection not closed");
+}
+
+void t_cl_register(struct t_rclient *c, const char *run)
+{
+	uint8_t buf[MM_PROTO_MAX_FRAME];
+	struct mm_proto_welcome w;
+	int nfds;
+	ssize_t n;
+
+	cr_assert_eq(t_cl_connect(c, run), 0);
+	cr_assert_eq(t_cl_send_hello(c, MM_PROTO_VERSION_MAJOR), 0);
+	n = t_cl_recv(c, buf, c->fds, &nfds, TMO);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(mm_proto_unpack_welcome(buf, (size_t)n, &w), 0);
+	cr_assert_eq(nfds, MM_PROTO_WELCOME_NFDS);
+	cr_assert_neq(w.client_id, 0);
+	cr_assert_eq(mm_shm_ring_attach(&c->dlv, c->fds[0], MM_SHM_RING_CONSUMER, c->fds[1],
+					c->fds[2], NULL, 0),
+		     0);
+	cr_assert_eq(mm_shm_ring_attach(&c->pub, c->fds[3], MM_SHM_RING_PRODUCER, c->fds[4],
+					c->fds[5], NULL, 0),
+		     0);
+	cr_assert_eq(w.dlv_size, c->dlv.cap);
+}
+
+void t_cl_close(struct t_rclient *c)
+{
+	mm_shm_ring_detach(&c->dlv);
+	mm_shm_ring_detach(&c->pub);
+	for (int i = 0; i < MM_PROTO_WELCOME_NFDS; i++)
+		if (c->fds[i] >= 0)
+			close(c->fds[i]);
+	if (c->sock >= 0)
+		close(c->sock);
+	c->sock = -1;
+}
+
+/* ROUTE_ADD; returns 0 on ROUTE_ACK or the ERROR's code. */
+int t_cl_route(struct t_rclient *c, uint32_t id, const char *session, const char *filter,
+	       int on_full)
+{
+	uint8_t buf[MM_PROTO_MAX_FRAME];
+	struct mm_proto_route_add a = {
+		.seq = ++c->seq,
+		.route_id = id,
+		.qos = 1,
+		.on_full = (uint8_t)on_full,
+		.session = { (const uint8_t *)session, (uint32_t)strlen(session) },
+		.filter = { (const uint8_t *)filter, (uint32_t)strlen(filter) },
+	};
+	struct mm_proto_route_ack ack;
+	struct mm_proto_error e;
+	ssize_t n = mm_proto_pack_route_add(buf, sizeof(buf), &a);
+
+	cr_assert_gt(n, 0);
+	cr_assert_eq(mm_proto_send(c->sock, buf, (size_t)n, NULL, 0), 0);
+	n = t_cl_recv(c, buf, NULL, NULL, TMO);
+	cr_assert_gt(n, 0);
+	if (mm_proto_unpack_error(buf, (size_t)n, &e) == 0)
+		return e.code;
+	cr_assert_eq(mm_proto_unpack_route_ack(buf, (size_t)n, &ack), 0);
+	cr_assert_eq(ack.route_id, id);
+	cr_assert_eq(ack.seq, a.seq);
+	return 0;
+}
+
+/* Next record of the delivery ring within <tmo> ms; false if none. */
+bool t_cl_read(struct t_rclient *c, struct t_rrec *t, int tmo)
+{
+	struct mm_shm_rec r;
+	struct mm_proto_deliver d;
+	struct mm_proto_gap g;
+	struct mm_proto_pub_done pd;
+
+	memset(t, 0, sizeof(*t));
+	if (mm_shm_ring_peek(&c->dlv, &r) != 1 &&
+	    (mm_shm_ring_wait_data(&c->dlv, tmo) != 1 || mm_shm_ring_peek(&c->dlv, &r) != 1))
+		return false;
+	t->type = r.type;
+	if (r.type == MM_REC_DELIVER) {
+		cr_assert_eq(mm_proto_unpack_deliver(r.data, r.len, &d), 0);
+		snprintf(t->topic, sizeof(t->topic), "%.*s", (int)d.topic.len, d.topic.p);
+		snprintf(t->session, sizeof(t->session), "%.*s", (int)d.session.len, d.session.p);
+		t->session_idx = d.session_idx;
+		t->nids = d.routes.n;
+		for (unsigned i = 0; i < d.routes.n && i < 8; i++)
+			t->ids[i] = mm_proto_ids_get(&d.routes, i);
+	} else if (r.type == MM_REC_GAP) {
+		cr_assert_eq(mm_proto_unpack_gap(r.data, r.len, &g), 0);
+		t->lost = g.lost;
+		t->session_idx = g.session_idx;
+	} else if (r.type == MM_REC_PUB_DONE) {
+		cr_assert_eq(mm_proto_unpack_pub_done(r.data, r.len, &pd), 0);
+		t->req_id = pd.req_id;
+		t->result = pd.result;
+	}
+	mm_shm_ring_pop(&c->dlv);
+	(void)mm_shm_ring_release(&c->dlv);
+	return true;
+}
+
+/* ---- the test-side worker ---- */
+
+void t_put_msg(struct t_rsess *s, const char *topic, const void *payload, uint32_t len)
+{
+	struct mm_rec_msg m = { .recv_ns = 1,
+				.qos = 1,
+				.topic = { (const uint8_t *)topic, (uint32_t)strlen(topic) },
+				.payload = { payload, len } };
+	void *p;
+
+	cr_assert_eq(mm_shm_ring_reserve(&s->in, (uint32_t)mm_rec_msg_size(&m), MM_REC_MSG, 0, &p),
+		     0);
+	mm_rec_msg_pack(p, &m);
+	cr_assert_geq(mm_shm_ring_commit(&s->in), 0);
+}
+
+static bool t_drained_cond(void *ud)
+{
+	return mm_shm_ring_fill_bytes(ud) == 0;
+}
+
+/* Wait until the router consumed everything we wrote into <s>'s in-ring. */
+void t_wait_drained(struct t_rsess *s)
+{
+	cr_assert(t_wait_for(t_drained_cond, &s->in, TMO), "router did not drain the in-ring");
+}
+
+/* Next cmd-ring record: its type, filter (SUB/UNSUB) or topic (PUB), req_id. */
+int t_next_cmd(struct t_rsess *s, char *text, size_t cap, uint64_t *req_id, int tmo)
+{
+	struct mm_shm_rec r;
+	struct mm_rec_sub sub;
+	struct mm_rec_pub pub;
+	int type;
+
+	if (mm_shm_ring_peek(&s->cmd, &r) != 1 &&
+	    (mm_shm_ring_wait_data(&s->cmd, tmo) != 1 || mm_shm_ring_peek(&s->cmd, &r) != 1))
+		return 0;
+	type = r.type;
+	if (type == MM_REC_CMD_PUB) {
+		cr_assert_eq(mm_rec_pub_unpack(r.data, r.len, &pub), 0);
+		snprintf(text, cap, "%.*s", (int)pub.topic.len, pub.topic.p);
+		*req_id = pub.req_id;
+	} else {
+		cr_assert_eq(mm_rec_sub_unpack(r.data, r.len, &sub), 0);
+		snprintf(text, cap, "%.*s", (int)sub.filter.len, sub.filter.p);
+		*req_id = sub.req_id;
+	}
+	mm_shm_ring_pop(&s->cmd);
+	(void)mm_shm_ring_release(&s->cmd);
+	return type;
+}
+
+void t_expect_cmd(struct t_rsess *s, int type, const char *text)
+{
+	char got[256];
+	uint64_t req;
+	int t = t_next_cmd(s, got, sizeof(got), &req, TMO);
+
+	cr_assert_eq(t, type, "cmd type %d, want %d (%s)", t, type, text);
+	cr_assert_str_eq(got, text);
+}
+
+void t_expect_no_cmd(struct t_rsess *s)
+{
+	char got[256];
+	uint64_t req;
+
+	cr_assert_eq(t_next_cmd(s, got, sizeof(got), &req, 200), 0, "unexpected command '%s'", got);
+}
