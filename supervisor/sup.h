@@ -15,6 +15,7 @@
 
 #include "cfg.h"
 #include "sup_child.h"
+#include "sup_ctl.h"
 #include "sup_fsm.h"
 
 #define MM_SUP_LOCK_NAME "mqttmuxd.lock"
@@ -27,9 +28,10 @@ struct mm_sup {
 	struct mm_sup_child *children; /* one per session, in config order */
 	size_t n_children;
 	size_t cap_children;
-	struct pollfd *pfd; /* poll set: signalfd, then one channel per child */
-	int sig_fd;	    /* signalfd: SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 */
-	bool stopping;	    /* SIGTERM/SIGINT seen: stop everything, then return */
+	struct pollfd *pfd;	/* poll set: signalfd, one channel per child, control socket */
+	int sig_fd;		/* signalfd: SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 */
+	bool stopping;		/* SIGTERM/SIGINT seen: stop everything, then return */
+	struct mm_sup_ctl *ctl; /* control socket (sup_ctl.c); NULL until mm_sup_init() made it */
 	uint64_t rng;
 };
 

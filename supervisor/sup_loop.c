@@ -5,8 +5,9 @@
  * go through the state machine of sup_fsm.c; this file carries out the actions it returns and
  * logs every decision (exits, restarts, crash loops, permanent failures).
  *
- * Not here yet: the router child (TODO(#4)), the control socket and the metrics dump on
- * SIGUSR1 (#5). Reload on SIGHUP is in sup_reload.c.
+ * The control socket's listener and connections are polled here too (sup_ctl.c). Not here
+ * yet: the router child (TODO(#4)) and the metrics dump on SIGUSR1 (#5). Reload on SIGHUP is
+ * in sup_reload.c.
  */
 #include <errno.h>
 #include <poll.h>
@@ -85,12 +86,13 @@ int mm_sup_init(struct mm_sup *s, struct mm_cfg *cfg, const char *config_path, i
 			return r;
 	}
 	/* TODO(#4): create the router's socket and spawn mqttmux-router as a child here. */
-	return 0;
+	return mm_sup_ctl_open(s);
 }
 
 /* Kill and reap whatever is left (only after an error), then release everything. */
 void mm_sup_done(struct mm_sup *s)
 {
+	mm_sup_ctl_close(s);
 	for (size_t i = 0; i < s->n_children; i++) {
 		struct mm_sup_child *c = &s->children[i];
 		int st = 0;
@@ -348,7 +350,7 @@ static void compact(struct mm_sup *s)
 
 static int pfd_reserve(struct mm_sup *s)
 {
-	struct pollfd *p = reallocarray(s->pfd, s->cap_children + 1, sizeof(*p));
+	struct pollfd *p = reallocarray(s->pfd, s->cap_children + 1 + MM_CTL_NFDS, sizeof(*p));
 
 	if (!p)
 		return -ENOMEM;
@@ -368,13 +370,16 @@ static int poll_once(struct mm_sup *s)
 	s->pfd[0] = (struct pollfd){ .fd = s->sig_fd, .events = POLLIN };
 	for (size_t i = 0; i < n; i++)
 		s->pfd[i + 1] = (struct pollfd){ .fd = s->children[i].chan_fd, .events = POLLIN };
-	if (poll(s->pfd, n + 1, poll_timeout(s)) == -1 && errno != EINTR)
+	mm_sup_ctl_pollfds(s, &s->pfd[n + 1]);
+	if (poll(s->pfd, n + 1 + MM_CTL_NFDS, mm_sup_ctl_timeout(s, poll_timeout(s))) == -1 &&
+	    errno != EINTR)
 		return -errno;
 	if (s->pfd[0].revents)
 		read_signals(s);
 	for (size_t i = 0; i < n; i++)
 		if (s->pfd[i + 1].fd >= 0 && s->pfd[i + 1].revents)
 			read_chan(s, &s->children[i]);
+	mm_sup_ctl_dispatch(s, &s->pfd[n + 1]);
 	run_timers(s);
 	return 0;
 }

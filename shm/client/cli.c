@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mqttmux: the command-line client of mqttmuxd.
+ *
+ *   mqttmux [-d DIR] status [--json]
+ *   mqttmux [-d DIR] wait [-s SESSION] [-t SECONDS]
+ *   mqttmux [-d DIR] ping | reload | restart NAME
+ *
+ * DIR is the daemon's runtime_dir: -d, else $MQTTMUX_RUNTIME_DIR, else /run/mqttmux. Each
+ * command is one line on DIR/control.sock and one JSON line back (docs/operations.md,
+ * "Control socket"). For now this talks to the socket directly; libmqttmux comes later.
+ * Exit codes: 0 ok, 1 failure (daemon error, timeout, unknown session, no daemon), 64 usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_DIR   "/run/mqttmux"
+#define SOCK_NAME     "control.sock"
+#define REPLY_MAX     (64u << 20)
+#define CALL_TIMEOUT  10000 /* ms, for every command but wait */
+#define WAIT_DEFAULT  30.0  /* seconds */
+#define WAIT_SLACK_MS 5000  /* the daemon answers a wait at its deadline; allow for that */
+
+static const char *Dir;
+
+static int usage(void)
+{
+	fprintf(stderr,
+		"usage: mqttmux [-d DIR] status [--json]\n"
+		"       mqttmux [-d DIR] wait [-s SESSION] [-t SECONDS]\n"
+		"       mqttmux [-d DIR] ping | reload | restart NAME\n"
+		"DIR: the daemon's runtime_dir (default $MQTTMUX_RUNTIME_DIR, else %s)\n",
+		DEFAULT_DIR);
+	return EX_USAGE;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Connect to DIR/control.sock; prints why not. Returns the socket or -1. */
+static int ctl_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", Dir, SOCK_NAME) >=
+	    sizeof(sa.sun_path)) {
+		fprintf(stderr, "mqttmux: cannot connect to %s/%s: %s\n", Dir, SOCK_NAME,
+			strerror(ENAMETOOLONG));
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		fprintf(stderr, "mqttmux: cannot connect to %s: %s%s\n", sa.sun_path,
+			strerror(errno),
+			errno == ENOENT || errno == ECONNREFUSED ? " (is mqttmuxd running? see -d)"
+								 : "");
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -errno;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Read one line (the reply) within <timeout_ms>. Returns a malloc'd string or NULL (errno). */
+static char *read_line(int fd, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	size_t len = 0, cap = 0;
+	char *buf = NULL;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline - now_ms();
+		ssize_t n;
+
+		if (len == cap) {
+			char *nb =
+				cap < REPLY_MAX ? realloc(buf, cap = cap ? 2 * cap : 4096) : NULL;
+
+			if (!nb)
+				break;
+			buf = nb;
+		}
+		if (left <= 0 || poll(&p, 1, (int)left) == 0) {
+			errno = ETIMEDOUT;
+			break;
+		}
+		n = recv(fd, buf + len, cap - len, 0);
+		if (n <= 0 && !(n == -1 && errno == EINTR)) {
+			errno = n == 0 ? ECONNRESET : errno;
+			break;
+		}
+		len += n > 0 ? (size_t)n : 0;
+		if (memchr(buf, '\n', len)) {
+			*(char *)memchr(buf, '\n', len) = '\0';
+			return buf;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/* A failed reload lists the problems of the file ("file:line: message"). */
+static void print_problems(json_object *o)
+{
+	json_object *p;
+
+	if (!json_object_object_get_ex(o, "problems", &p) ||
+	    !json_object_is_type(p, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(p); i++)
+		fprintf(stderr, "  %s\n", json_object_get_string(json_object_array_get_idx(p, i)));
+}
+
+/*
+ * Send <line>, read and parse the reply. Prints what went wrong and returns NULL; a reply
+ * {"ok": false, "error": ...} is printed as "mqttmux: <cmd>: <error>" and also NULL.
+ */
+static json_object *call(const char *cmd, const char *line, int timeout_ms, char **raw)
+{
+	int fd = ctl_connect();
+	json_object *o = NULL, *ok, *err;
+	char *text = NULL;
+
+	if (fd < 0)
+		return NULL;
+	if (send_all(fd, line, strlen(line)) < 0 || !(text = read_line(fd, timeout_ms)))
+		fprintf(stderr, "mqttmux: %s: no reply from mqttmuxd: %s\n", cmd, strerror(errno));
+	else if (!(o = json_tokener_parse(text)))
+		fprintf(stderr, "mqttmux: %s: the reply is not JSON: %.200s\n", cmd, text);
+	close(fd);
+	if (o && json_object_is_type(o, json_type_object) &&
+	    json_object_object_get_ex(o, "ok", &ok) && !json_object_get_boolean(ok)) {
+		json_object_object_get_ex(o, "error", &err);
+		fprintf(stderr, "mqttmux: %s: %s\n", cmd,
+			err ? json_object_get_string(err) : "failed");
+		print_problems(o);
+		json_object_put(o);
+		o = NULL;
+	}
+	if (o && raw)
+		*raw = text;
+	else
+		free(text);
+	return o;
+}
+
+static const char *str(json_object *row, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(row, key, &v) || json_object_is_type(v, json_type_null))
+		return "-";
+	return json_object_get_string(v);
+}
+
+static void print_table(json_object *a)
+{
+	printf("%-16s %-12s %-28s %7s %8s %9s %9s %11s %11s %6s  %s\n", "NAME", "STATE", "BROKER",
+	       "PID", "RESTARTS", "MSGS_IN", "MSGS_OUT", "BYTES_IN", "BYTES_OUT", "RECONN",
+	       "LAST_ERROR");
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		json_object *r = json_object_array_get_idx(a, i);
+
+		printf("%-16s %-12s %-28s %7s %8s %9s %9s %11s %11s %6s  %s\n", str(r, "name"),
+		       str(r, "state"), str(r, "broker"), str(r, "pid"), str(r, "restarts"),
+		       str(r, "messages_received"), str(r, "messages_sent"),
+		       str(r, "bytes_received"), str(r, "bytes_sent"), str(r, "reconnects"),
+		       str(r, "last_error"));
+	}
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
+					      { NULL, 0, NULL, 0 } };
+	bool json = false;
+	char *raw = NULL;
+	json_object *a;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+j", opts, NULL)) != -1)
+		if (c == 'j')
+			json = true;
+		else
+			return usage();
+	if (optind != argc)
+		return usage();
+	a = call("status", "status\n", CALL_TIMEOUT, &raw);
+	if (!a || !json_object_is_type(a, json_type_array)) {
+		if (a)
+			fprintf(stderr, "mqttmux: status: unexpected reply\n");
+		json_object_put(a);
+		free(raw);
+		return 1;
+	}
+	if (json)
+		printf("%s\n", raw);
+	else
+		print_table(a);
+	json_object_put(a);
+	free(raw);
+	return 0;
+}
+
+static int parse_seconds(const char *s, double *ret)
+{
+	char *end;
+
+	errno = 0;
+	*ret = strtod(s, &end);
+	return errno || end == s || *end || !(*ret >= 0 && *ret <= 86400) ? -EINVAL : 0;
+}
+
+static int cmd_wait(int argc, char **argv)
+{
+	const char *session = "*";
+	double secs = WAIT_DEFAULT;
+	char line[256];
+	json_object *o;
+	int c;
+
+	while ((c = getopt(argc, argv, "+s:t:")) != -1) {
+		if (c == 's' && optarg[0] && strlen(optarg) < 128 && !strpbrk(optarg, " \t\r\n"))
+			session = optarg;
+		else if (c != 't' || parse_seconds(optarg, &secs) < 0)
+			return usage();
+	}
+	if (optind != argc)
+		return usage();
+	snprintf(line, sizeof(line), "wait %s %.3f\n", session, secs);
+	o = call("wait", line, (int)(secs * 1000) + WAIT_SLACK_MS, NULL);
+	json_object_put(o);
+	return o ? 0 : 1;
+}
+
+/* ping, reload, restart NAME: print nothing on success. */
+static int cmd_simple(int argc, char **argv)
+{
+	char line[256];
+	json_object *o;
+	bool restart = !strcmp(argv[0], "restart");
+
+	if (argc != (restart ? 2 : 1) ||
+	    (restart && (strlen(argv[1]) > 64 || strpbrk(argv[1], " \t\r\n"))))
+		return usage();
+	snprintf(line, sizeof(line), "%s%s%s\n", argv[0], restart ? " " : "",
+		 restart ? argv[1] : "");
+	o = call(argv[0], line, CALL_TIMEOUT, NULL);
+	if (o && !strcmp(argv[0], "ping"))
+		printf("pong\n");
+	json_object_put(o);
+	return o ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+	int c;
+
+	Dir = getenv("MQTTMUX_RUNTIME_DIR");
+	if (!Dir || !Dir[0])
+		Dir = DEFAULT_DIR;
+	while ((c = getopt(argc, argv, "+d:h")) != -1)
+		if (c == 'd')
+			Dir = optarg;
+		else
+			return usage();
+	if (optind >= argc)
+		return usage();
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	optind = 0; /* glibc: start a fresh scan of the command's arguments */
+	if (!strcmp(cmd, "status"))
+		return cmd_status(argc, argv);
+	if (!strcmp(cmd, "wait"))
+		return cmd_wait(argc, argv);
+	if (!strcmp(cmd, "ping") || !strcmp(cmd, "reload") || !strcmp(cmd, "restart"))
+		return cmd_simple(argc, argv);
+	return usage();
+}

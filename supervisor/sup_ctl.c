@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control socket: listening, SO_PEERCRED checks, and non-blocking line I/O for up to
+ * MM_CTL_MAX_CONNS connections (see sup_ctl.h). A connection reads only while it has no reply
+ * pending and no `wait` in progress, so a client that never reads its replies costs one reply
+ * of memory and nothing else; the loop never blocks on a client.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sup.h"
+
+uint64_t mm_sup_ctl_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * MM_SUP_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static int listen_at(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old;
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	/* We hold the runtime_dir lock: a socket file left there is a dead daemon's. */
+	(void)unlink(path);
+	old = umask(0117);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r == 0)
+		r = chmod(path, 0660);
+	if (r == 0)
+		r = listen(fd, 64);
+	if (r == -1) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Create <runtime_dir>/control.sock. Returns 0 or -errno (logged). */
+int mm_sup_ctl_open(struct mm_sup *s)
+{
+	struct mm_sup_ctl *ctl = calloc(1, sizeof(*ctl));
+	int fd;
+
+	if (!ctl)
+		return -ENOMEM;
+	for (size_t i = 0; i < MM_CTL_MAX_CONNS; i++)
+		ctl->conns[i].fd = -1;
+	if ((size_t)snprintf(ctl->path, sizeof(ctl->path), "%s/%s", s->cfg->runtime_dir,
+			     MM_CTL_SOCK_NAME) >= sizeof(ctl->path))
+		fd = -ENAMETOOLONG;
+	else
+		fd = listen_at(ctl->path);
+	if (fd < 0) {
+		mm_log_errno(fd, "cannot create control socket '%s'", ctl->path);
+		free(ctl);
+		return fd;
+	}
+	ctl->fd = fd;
+	s->ctl = ctl;
+	mm_log(MM_LOG_DEBUG, "control socket '%s'", ctl->path);
+	return 0;
+}
+
+static void conn_close(struct mm_ctl_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->out);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+/* Close every connection and the socket, and remove the socket file. */
+void mm_sup_ctl_close(struct mm_sup *s)
+{
+	struct mm_sup_ctl *ctl = s->ctl;
+
+	if (!ctl)
+		return;
+	for (size_t i = 0; i < MM_CTL_MAX_CONNS; i++)
+		conn_close(&ctl->conns[i]);
+	close(ctl->fd);
+	(void)unlink(ctl->path);
+	free(ctl);
+	s->ctl = NULL;
+}
+
+/* Serialize <o> (consumed) as one line into the reply buffer of <c>. */
+void mm_sup_ctl_reply(struct mm_ctl_conn *c, struct json_object *o)
+{
+	const char *text = o ? json_object_to_json_string_ext(
+				       o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+			     : NULL;
+	size_t len = text ? strlen(text) : 0;
+	char *buf = text ? realloc(c->out, c->out_len + len + 1) : NULL;
+
+	if (!buf) {
+		/* Out of memory: nothing sensible to say; drop the client. */
+		c->closing = true;
+		json_object_put(o);
+		return;
+	}
+	memcpy(buf + c->out_len, text, len);
+	buf[c->out_len + len] = '\n';
+	c->out = buf;
+	c->out_len += len + 1;
+	json_object_put(o);
+}
+
+/* Reply {"ok": false, "error": "<message>"}. */
+void mm_sup_ctl_error(struct mm_ctl_conn *c, const char *fmt, ...)
+{
+	struct json_object *o = json_object_new_object();
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (o) {
+		json_object_object_add(o, "ok", json_object_new_boolean(0));
+		json_object_object_add(o, "error", json_object_new_string(msg));
+	}
+	mm_sup_ctl_reply(c, o);
+}
+
+static bool peer_allowed(const struct mm_cfg *cfg, const struct ucred *uc)
+{
+	if (uc->uid == 0 || uc->uid == geteuid())
+		return true;
+	for (size_t i = 0; i < cfg->clients.n_allow_uids; i++)
+		if (cfg->clients.allow_uids[i] == uc->uid)
+			return true;
+	for (size_t i = 0; i < cfg->clients.n_allow_gids; i++)
+		if (cfg->clients.allow_gids[i] == uc->gid)
+			return true;
+	return false;
+}
+
+/* Tell a client we will not serve it (best effort, never blocks) and close it. */
+static void refuse(int fd, const char *why)
+{
+	struct mm_ctl_conn tmp = { .fd = -1 };
+
+	mm_sup_ctl_error(&tmp, "%s", why);
+	if (tmp.out)
+		(void)send(fd, tmp.out, tmp.out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	free(tmp.out);
+	close(fd);
+}
+
+static struct mm_ctl_conn *free_slot(struct mm_sup_ctl *ctl)
+{
+	for (size_t i = 0; i < MM_CTL_MAX_CONNS; i++)
+		if (ctl->conns[i].fd < 0)
+			return &ctl->conns[i];
+	return NULL;
+}
+
+static void accept_one(struct mm_sup *s, int fd)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	struct mm_ctl_conn *c;
+	char why[128];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == -1) {
+		mm_log_errno(-errno, "control socket: SO_PEERCRED");
+		close(fd);
+		return;
+	}
+	if (!peer_allowed(s->cfg, &uc)) {
+		mm_log(MM_LOG_WARNING, "control socket: refused uid %u (pid %ld)", (unsigned)uc.uid,
+		       (long)uc.pid);
+		snprintf(why, sizeof(why), "permission denied: uid %u is not allowed",
+			 (unsigned)uc.uid);
+		refuse(fd, why);
+		return;
+	}
+	c = free_slot(s->ctl);
+	if (!c) {
+		mm_log(MM_LOG_WARNING, "control socket: more than %d connections, refusing one",
+		       MM_CTL_MAX_CONNS);
+		refuse(fd, "too many connections");
+		return;
+	}
+	c->fd = fd;
+	c->uid = uc.uid;
+}
+
+static void accept_some(struct mm_sup *s)
+{
+	for (int i = 0; i < MM_CTL_ACCEPT_BURST; i++) {
+		int fd = accept4(s->ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				mm_log_errno(-errno, "control socket: accept");
+			return;
+		}
+		accept_one(s, fd);
+	}
+}
+
+static bool can_read(const struct mm_ctl_conn *c)
+{
+	return !c->closing && !c->eof && !c->waiting && !c->out && c->in_len < MM_CTL_LINE_MAX;
+}
+
+/* Poll entries: MM_CTL_NFDS of them (fd -1 where unused), listener first. */
+void mm_sup_ctl_pollfds(const struct mm_sup *s, struct pollfd *pfd)
+{
+	const struct mm_sup_ctl *ctl = s->ctl;
+
+	pfd[0] = (struct pollfd){ .fd = ctl ? ctl->fd : -1, .events = POLLIN };
+	for (size_t i = 0; i < MM_CTL_MAX_CONNS; i++) {
+		const struct mm_ctl_conn *c = ctl ? &ctl->conns[i] : NULL;
+
+		pfd[i + 1] = (struct pollfd){ .fd = c ? c->fd : -1 };
+		if (c && c->out)
+			pfd[i + 1].events |= POLLOUT;
+		if (c && can_read(c))
+			pfd[i + 1].events |= POLLIN;
+	}
+}
+
+/* Write what we can of the pending reply. Returns 0, or -1 if the client is gone. */
+static int flush(struct mm_ctl_conn *c)
+{
+	while (c->out && c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		if (n == -1)
+			return -1;
+		c->out_off += (size_t)n;
+	}
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_off = 0;
+	return 0;
+}
+
+/* Read what fits in the line buffer. Returns 0, or -1 if the connection broke. */
+static int fill(struct mm_ctl_conn *c)
+{
+	ssize_t n = recv(c->fd, c->in + c->in_len, MM_CTL_LINE_MAX - c->in_len, MSG_DONTWAIT);
+
+	if (n == -1)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	if (n == 0)
+		c->eof = true;
+	c->in_len += (size_t)n;
+	return 0;
+}
+
+/* Take the next complete line (or the unterminated rest at EOF) out of the buffer. */
+static bool next_line(struct mm_ctl_conn *c, char *line)
+{
+	char *nl = memchr(c->in, '\n', c->in_len);
+	size_t len = nl ? (size_t)(nl - c->in) : c->in_len;
+
+	if (!nl && (c->in_len == MM_CTL_LINE_MAX || !(c->eof && c->in_len)))
+		return false;
+	memcpy(line, c->in, len);
+	line[len] = '\0';
+	if (len && line[len - 1] == '\r')
+		line[len - 1] = '\0';
+	/* A NUL byte inside the line must not hide the rest: make it an invalid character. */
+	for (size_t i = 0; i < len; i++)
+		if (!line[i])
+			line[i] = '\x01';
+	len = nl ? len + 1 : len;
+	memmove(c->in, c->in + len, c->in_len - len);
+	c->in_len -= len;
+	return true;
+}
+
+/* Is there a command to run now (a complete line, and no reply or wait in the way)? */
+static bool runnable(const struct mm_ctl_conn *c)
+{
+	if (c->fd < 0 || c->closing || c->waiting || c->out)
+		return false;
+	return memchr(c->in, '\n', c->in_len) || (c->eof && c->in_len) ||
+	       c->in_len == MM_CTL_LINE_MAX;
+}
+
+/*
+ * Run complete lines, one at a time: the next only once the previous reply is written. At
+ * most MM_CTL_LINES_PER_TURN, so that one busy client cannot starve the loop; the rest run
+ * on the next turns (mm_sup_ctl_timeout() makes those immediate). Returns 0 or -1 (gone).
+ */
+static int run_lines(struct mm_sup *s, struct mm_ctl_conn *c)
+{
+	char line[MM_CTL_LINE_MAX + 1];
+
+	for (int i = 0; i < MM_CTL_LINES_PER_TURN && runnable(c); i++) {
+		if (next_line(c, line)) {
+			mm_sup_ctl_command(s, c, line);
+		} else {
+			mm_sup_ctl_error(c, "line too long (more than %d bytes)",
+					 MM_CTL_LINE_MAX - 1);
+			c->closing = true;
+		}
+		if (flush(c) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static bool done(const struct mm_ctl_conn *c)
+{
+	if (c->out || c->waiting)
+		return false;
+	return c->closing || (c->eof && !c->in_len);
+}
+
+static void service(struct mm_sup *s, struct mm_ctl_conn *c, short revents)
+{
+	if ((revents & POLLHUP) && c->waiting) {
+		conn_close(c); /* gone for good: nobody to tell */
+		return;
+	}
+	if ((revents & (POLLIN | POLLHUP | POLLERR)) && can_read(c) && fill(c) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (c->waiting)
+		mm_sup_ctl_wait_check(s, c);
+	if (flush(c) < 0 || run_lines(s, c) < 0 || done(c))
+		conn_close(c);
+}
+
+/* Handle the poll results of the entries mm_sup_ctl_pollfds() filled, and every waiter. */
+void mm_sup_ctl_dispatch(struct mm_sup *s, const struct pollfd *pfd)
+{
+	struct mm_sup_ctl *ctl = s->ctl;
+
+	if (!ctl)
+		return;
+	for (size_t i = 0; i < MM_CTL_MAX_CONNS; i++) {
+		struct mm_ctl_conn *c = &ctl->conns[i];
+
+		if (c->fd >= 0 && c->fd == pfd[i + 1].fd &&
+		    (pfd[i + 1].revents || c->waiting || runnable(c)))
+			service(s, c, pfd[i + 1].revents);
+	}
+	if (pfd[0].revents & POLLIN)
+		accept_some(s);
+}
+
+/* <ms> capped so that pending waits are re-checked every MM_CTL_RECHECK_MS, and 0 while a
+ * connection has commands left over from the last turn. */
+int mm_sup_ctl_timeout(const struct mm_sup *s, int ms)
+{
+	if (!s->ctl)
+		return ms;
+	for (size_t i = 0; i < MM_CTL_MAX_CONNS; i++) {
+		const struct mm_ctl_conn *c = &s->ctl->conns[i];
+
+		if (runnable(c))
+			return 0;
+		if (c->fd >= 0 && c->waiting && ms > MM_CTL_RECHECK_MS)
+			ms = MM_CTL_RECHECK_MS;
+	}
+	return ms;
+}

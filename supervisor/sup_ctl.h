@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control socket <runtime_dir>/control.sock of mqttmuxd: AF_UNIX, SOCK_STREAM, mode 0660,
+ * peers checked with SO_PEERCRED. One command per line (at most MM_CTL_LINE_MAX bytes), one
+ * JSON document per line in reply; the connection stays open for more commands. Everything is
+ * non-blocking and driven by the supervisor's poll loop (sup_loop.c), so a slow or hostile
+ * client can never stall it. sup_ctl.c owns the socket and the connections, sup_ctl_cmd.c the
+ * commands and their JSON replies (json-c). The protocol is in docs/operations.md.
+ *
+ * Process code of mqttmuxd (single-threaded).
+ */
+#ifndef MM_SUP_CTL_H
+#define MM_SUP_CTL_H
+
+#include <limits.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cfg.h"
+
+#define MM_CTL_SOCK_NAME      "control.sock"
+#define MM_CTL_LINE_MAX	      4096 /* a longer line: error reply, then the connection is closed */
+#define MM_CTL_MAX_CONNS      64   /* more: error reply and close at once */
+#define MM_CTL_NFDS	      (1 + MM_CTL_MAX_CONNS) /* poll entries: listener, then connections */
+#define MM_CTL_WAIT_DEFAULT   30.0		     /* seconds, `wait` without a timeout */
+#define MM_CTL_WAIT_MAX	      86400.0
+#define MM_CTL_RECHECK_MS     10 /* waiters re-check the stats blocks this often */
+#define MM_CTL_ACCEPT_BURST   16 /* connections accepted per loop turn */
+#define MM_CTL_LINES_PER_TURN 32 /* commands run per connection per loop turn */
+
+/* JSON state codes of `status` (the seed's codes, plus failed). */
+enum mm_ctl_state {
+	MM_CTL_DISCONNECTED = 0,
+	MM_CTL_CONNECTING = 1,
+	MM_CTL_CONNECTED = 2,
+	MM_CTL_RECONNECTING = 3,
+	MM_CTL_CLOSED = 4,
+	MM_CTL_FAILED = 5,
+	_MM_CTL_STATE_MAX
+};
+
+struct mm_ctl_conn {
+	int fd; /* -1: free slot */
+	uid_t uid;
+	bool eof;     /* the peer shut down its writing side */
+	bool closing; /* close once the reply is written */
+	size_t in_len;
+	char in[MM_CTL_LINE_MAX];
+	char *out; /* reply being written (malloc'd), or NULL */
+	size_t out_len;
+	size_t out_off;
+	bool waiting;			     /* a `wait` is pending */
+	bool wait_all;			     /* ... for every session */
+	char wait_name[MM_CFG_NAME_MAX + 1]; /* ... or for this one */
+	double wait_s;			     /* its timeout as asked */
+	uint64_t wait_deadline_ns;	     /* CLOCK_MONOTONIC */
+};
+
+struct mm_sup_ctl {
+	int fd; /* listening socket */
+	char path[PATH_MAX];
+	struct mm_ctl_conn conns[MM_CTL_MAX_CONNS];
+};
+
+struct mm_sup;
+struct json_object;
+
+/* sup_ctl.c */
+int mm_sup_ctl_open(struct mm_sup *s);
+void mm_sup_ctl_close(struct mm_sup *s);
+void mm_sup_ctl_pollfds(const struct mm_sup *s, struct pollfd *pfd);
+void mm_sup_ctl_dispatch(struct mm_sup *s, const struct pollfd *pfd);
+int mm_sup_ctl_timeout(const struct mm_sup *s, int ms);
+uint64_t mm_sup_ctl_now_ns(void);
+void mm_sup_ctl_reply(struct mm_ctl_conn *c, struct json_object *o);
+void mm_sup_ctl_error(struct mm_ctl_conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* sup_ctl_cmd.c */
+void mm_sup_ctl_command(struct mm_sup *s, struct mm_ctl_conn *c, char *line);
+void mm_sup_ctl_wait_check(struct mm_sup *s, struct mm_ctl_conn *c);
+struct json_object *mm_sup_ctl_status(const struct mm_sup *s);
+
+#endif /* MM_SUP_CTL_H */

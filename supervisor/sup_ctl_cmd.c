@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The commands of the control socket and their JSON replies (json-c; nothing is printed by
+ * hand): status, wait, ping, restart, reload. The protocol, the replies and the state mapping
+ * are documented in docs/operations.md ("Control socket").
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "stats.h"
+#include "sup.h"
+
+#define MAX_ARGS 4
+
+static const char *const state_names[_MM_CTL_STATE_MAX] = {
+	[MM_CTL_DISCONNECTED] = "disconnected",
+	[MM_CTL_CONNECTING] = "connecting",
+	[MM_CTL_CONNECTED] = "connected",
+	[MM_CTL_RECONNECTING] = "reconnecting",
+	[MM_CTL_CLOSED] = "closed",
+	[MM_CTL_FAILED] = "failed",
+};
+
+static const struct mm_sup_child *find_child(const struct mm_sup *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_children; i++)
+		if (s->children[i].name && !s->children[i].remove &&
+		    !strcmp(s->children[i].name, name))
+			return &s->children[i];
+	return NULL;
+}
+
+/* Is the stats block written by the current process of <c> (not a dead predecessor)? */
+static bool stats_current(const struct mm_sup_child *c, const struct mm_stats_block *st)
+{
+	return st && c->pid > 0 && c->fsm.state == MM_CHILD_UP &&
+	       atomic_load_explicit(&st->worker_pid, memory_order_relaxed) == (uint32_t)c->pid;
+}
+
+static enum mm_ctl_state map_state(const struct mm_sup_child *c, const struct mm_stats_block *st)
+{
+	static const enum mm_ctl_state from_sess[_MM_SESS_STATE_MAX] = {
+		[MM_SESS_STOPPED] = MM_CTL_CLOSED,
+		[MM_SESS_CONNECTING] = MM_CTL_CONNECTING,
+		[MM_SESS_CONNECTED] = MM_CTL_CONNECTED,
+		[MM_SESS_READY] = MM_CTL_CONNECTED,
+		[MM_SESS_DISCONNECTED] = MM_CTL_DISCONNECTED,
+		[MM_SESS_RECONNECTING] = MM_CTL_RECONNECTING,
+	};
+	unsigned v;
+
+	if (c->fsm.failed || c->fsm.state == MM_CHILD_FAILED)
+		return MM_CTL_FAILED;
+	if (c->fsm.state == MM_CHILD_DOWN || c->fsm.state == MM_CHILD_STOPPING)
+		return MM_CTL_CLOSED;
+	if (c->fsm.state == MM_CHILD_BACKOFF)
+		return MM_CTL_RECONNECTING;
+	if (!stats_current(c, st))
+		return MM_CTL_CONNECTING;
+	v = atomic_load_explicit(&st->state, memory_order_relaxed);
+	return v < _MM_SESS_STATE_MAX ? from_sess[v] : MM_CTL_DISCONNECTED;
+}
+
+/* READY (connected and subscribed) in the stats block of its current worker. */
+static bool child_ready(const struct mm_sup_child *c, const struct mm_stats_block *st)
+{
+	return stats_current(c, st) &&
+	       atomic_load_explicit(&st->state, memory_order_relaxed) == MM_SESS_READY;
+}
+
+static struct mm_stats_block *stats_of(const struct mm_sup_child *c)
+{
+	struct mm_stats_block *st = NULL;
+
+	if (c->fds[MM_SUP_FD_STATS] < 0 || mm_shm_stats_attach(c->fds[MM_SUP_FD_STATS], &st) < 0)
+		return NULL;
+	return st;
+}
+
+static struct json_object *u64(const struct mm_stats_block *st, size_t off)
+{
+	const _Atomic uint64_t *p = st ? (const _Atomic uint64_t *)((const char *)st + off) : NULL;
+
+	return json_object_new_uint64(p ? atomic_load_explicit(p, memory_order_relaxed) : 0);
+}
+
+static struct json_object *last_error(const struct mm_stats_block *st)
+{
+	int32_t code = st ? atomic_load_explicit(&st->last_err_code, memory_order_relaxed) : 0;
+	char buf[160];
+
+	if (!code)
+		return NULL;
+	if (code < 0)
+		snprintf(buf, sizeof(buf), "%s", strerror(-code));
+	else
+		snprintf(buf, sizeof(buf), "MQTT reason code %d", code);
+	return json_object_new_string(buf);
+}
+
+static struct json_object *broker_of(const struct mm_sup *s, const char *name)
+{
+	const struct mm_cfg_session *sess = mm_cfg_session_find(s->cfg, name);
+	char buf[512];
+	int n;
+
+	if (!sess || !sess->n_brokers)
+		return NULL;
+	n = mm_cfg_broker_format(&sess->brokers[0], buf, sizeof(buf));
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return NULL;
+	return json_object_new_string(buf);
+}
+
+#define ADD(o, k, v) json_object_object_add((o), (k), (v))
+#define OFF(f)	     offsetof(struct mm_stats_block, f)
+
+static struct json_object *session_json(const struct mm_sup *s, const struct mm_sup_child *c)
+{
+	struct mm_stats_block *st = stats_of(c);
+	enum mm_ctl_state state = map_state(c, st);
+	struct json_object *o = json_object_new_object();
+
+	if (o) {
+		ADD(o, "name", json_object_new_string(c->name));
+		ADD(o, "state", json_object_new_string(state_names[state]));
+		ADD(o, "state_code", json_object_new_int(state));
+		ADD(o, "broker", broker_of(s, c->name));
+		ADD(o, "pid", json_object_new_int64(c->pid > 0 ? c->pid : 0));
+		ADD(o, "restarts", json_object_new_uint64(c->fsm.restarts));
+		ADD(o, "messages_received", u64(st, OFF(msgs_in)));
+		ADD(o, "messages_sent", u64(st, OFF(msgs_out)));
+		ADD(o, "bytes_received", u64(st, OFF(bytes_in)));
+		ADD(o, "bytes_sent", u64(st, OFF(bytes_out)));
+		ADD(o, "reconnects", u64(st, OFF(reconnects)));
+		ADD(o, "last_error", last_error(st));
+	}
+	mm_shm_stats_detach(st);
+	return o;
+}
+
+/* The `status` reply: one object per session, in config order. */
+struct json_object *mm_sup_ctl_status(const struct mm_sup *s)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; a && i < s->n_children; i++)
+		if (s->children[i].name)
+			json_object_array_add(a, session_json(s, &s->children[i]));
+	return a;
+}
+
+static void reply_ok(struct mm_ctl_conn *c, const char *key, struct json_object *v)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (o) {
+		ADD(o, "ok", json_object_new_boolean(1));
+		if (key)
+			ADD(o, key, v);
+	}
+	mm_sup_ctl_reply(c, o);
+}
+
+/* Sessions not ready, "name (state)" each, for the timeout message; "" if all are. */
+static bool not_ready(const struct mm_sup *s, const struct mm_ctl_conn *c, char *buf, size_t size,
+		      bool *permanent)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < s->n_children; i++) {
+		const struct mm_sup_child *ch = &s->children[i];
+		struct mm_stats_block *st;
+
+		if (!ch->name || ch->remove || (!c->wait_all && strcmp(ch->name, c->wait_name)))
+			continue;
+		st = stats_of(ch);
+		if (!child_ready(ch, st) && len < size)
+			len += (size_t)snprintf(buf + len, size - len, "%s%s (%s)", len ? ", " : "",
+						ch->name, state_names[map_state(ch, st)]);
+		*permanent |= ch->fsm.state == MM_CHILD_FAILED;
+		mm_shm_stats_detach(st);
+	}
+	return buf[0] != '\0';
+}
+
+/* Re-check a pending `wait`: reply once every awaited session is ready or time is up. */
+void mm_sup_ctl_wait_check(struct mm_sup *s, struct mm_ctl_conn *c)
+{
+	bool permanent = false;
+	char buf[1024];
+
+	if (!c->waiting)
+		return;
+	if (!c->wait_all && !find_child(s, c->wait_name)) {
+		c->waiting = false;
+		mm_sup_ctl_error(c, "session '%s' was removed", c->wait_name);
+	} else if (!not_ready(s, c, buf, sizeof(buf), &permanent)) {
+		c->waiting = false;
+		reply_ok(c, "ready", json_object_new_boolean(1));
+	} else if (permanent) {
+		c->waiting = false;
+		mm_sup_ctl_error(c, "failed, not restarted (exit 64/78; see the log): %s", buf);
+	} else if (mm_sup_ctl_now_ns() >= c->wait_deadline_ns) {
+		c->waiting = false;
+		mm_sup_ctl_error(c, "timeout after %g s: not ready: %s", c->wait_s, buf);
+	}
+}
+
+/* wait [SESSION|*] [SECONDS] */
+static void cmd_wait(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int argc)
+{
+	const char *name = argc > 1 ? argv[1] : "*";
+	double secs = MM_CTL_WAIT_DEFAULT;
+	char *end = NULL;
+
+	if (argc > 2) {
+		errno = 0;
+		secs = strtod(argv[2], &end);
+		if (errno || end == argv[2] || *end || !isfinite(secs) || secs < 0 ||
+		    secs > MM_CTL_WAIT_MAX) {
+			mm_sup_ctl_error(c, "wait: bad timeout '%s' (0..%g seconds)", argv[2],
+					 MM_CTL_WAIT_MAX);
+			return;
+		}
+	}
+	c->wait_all = !strcmp(name, "*");
+	if (!c->wait_all && !find_child(s, name)) {
+		mm_sup_ctl_error(c, "unknown session '%s'", name);
+		return;
+	}
+	snprintf(c->wait_name, sizeof(c->wait_name), "%s", c->wait_all ? "" : name);
+	c->wait_s = secs;
+	c->wait_deadline_ns = mm_sup_ctl_now_ns() + (uint64_t)(secs * 1e9);
+	c->waiting = true;
+	mm_sup_ctl_wait_check(s, c);
+}
+
+/* restart NAME: a graceful stop, then a new worker (its rings and stats are kept). */
+static void cmd_restart(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int argc)
+{
+	const struct mm_sup_child *found;
+	struct mm_sup_child *ch;
+
+	found = argc == 2 ? find_child(s, argv[1]) : NULL;
+	if (argc != 2)
+		mm_sup_ctl_error(c, "usage: restart NAME");
+	else if (!found)
+		mm_sup_ctl_error(c, "unknown session '%s'", argv[1]);
+	if (!found)
+		return;
+	ch = &s->children[found - s->children];
+	mm_log(MM_LOG_INFO, "session '%s': restart requested on the control socket", ch->name);
+	ch->respawn = true;
+	mm_sup_apply(s, ch, MM_CHILD_EV_STOP_REQ);
+	reply_ok(c, NULL, NULL);
+}
+
+/* reload: like SIGHUP, but the problems of a broken file come back in the reply too. */
+static void cmd_reload(struct mm_sup *s, struct mm_ctl_conn *c)
+{
+	struct mm_cfg_diag diag;
+	struct mm_cfg *cfg = NULL;
+	struct json_object *o, *problems;
+	int r;
+
+	mm_cfg_diag_init(&diag);
+	r = mm_cfg_load(s->config_path, &cfg, &diag);
+	mm_cfg_free(cfg);
+	/* Applies a good file; logs every problem of a bad one and keeps the running config. */
+	mm_sup_reload(s);
+	if (r == 0) {
+		mm_cfg_diag_done(&diag);
+		reply_ok(c, NULL, NULL);
+		return;
+	}
+	o = json_object_new_object();
+	problems = json_object_new_array();
+	for (size_t i = 0; problems && i < mm_cfg_diag_count(&diag); i++)
+		json_object_array_add(problems, json_object_new_string(mm_cfg_diag_line(&diag, i)));
+	if (o) {
+		ADD(o, "ok", json_object_new_boolean(0));
+		ADD(o, "error",
+		    json_object_new_string("reload failed: keeping the running config"));
+		ADD(o, "problems", problems);
+	} else {
+		json_object_put(problems);
+	}
+	mm_cfg_diag_done(&diag);
+	mm_sup_ctl_reply(c, o);
+}
+
+static bool printable(const char *line)
+{
+	for (const unsigned char *p = (const unsigned char *)line; *p; p++)
+		if ((*p < 0x20 && *p != '\t') || *p >= 0x7f)
+			return false;
+	return true;
+}
+
+static int split(char *line, char **argv)
+{
+	int argc = 0;
+
+	for (char *save = NULL, *t = strtok_r(line, " \t", &save); t;
+	     t = strtok_r(NULL, " \t", &save)) {
+		if (argc == MAX_ARGS)
+			return -E2BIG;
+		argv[argc++] = t;
+	}
+	return argc;
+}
+
+static bool is(const char *a, const char *b)
+{
+	return !strcmp(a, b);
+}
+
+/* Commands of a later round: known, answered with an error. */
+static bool later(const char *cmd)
+{
+	return is(cmd, "add") || is(cmd, "remove") || is(cmd, "events") || is(cmd, "metrics");
+}
+
+static void dispatch(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int argc)
+{
+	const char *cmd = argv[0];
+
+	if (is(cmd, "ping"))
+		reply_ok(c, "reply", json_object_new_string("pong"));
+	else if (is(cmd, "status"))
+		mm_sup_ctl_reply(c, mm_sup_ctl_status(s));
+	else if (s->stopping && (is(cmd, "wait") || is(cmd, "restart") || is(cmd, "reload")))
+		mm_sup_ctl_error(c, "%s: mqttmuxd is stopping", cmd);
+	else if (is(cmd, "wait"))
+		cmd_wait(s, c, argv, argc);
+	else if (is(cmd, "restart"))
+		cmd_restart(s, c, argv, argc);
+	else if (is(cmd, "reload") && argc == 1)
+		cmd_reload(s, c);
+	else if (is(cmd, "reload"))
+		mm_sup_ctl_error(c, "usage: reload");
+	else if (later(cmd))
+		mm_sup_ctl_error(c, "%s: not implemented yet", cmd);
+	else
+		mm_sup_ctl_error(c, "unknown command '%.64s'", cmd);
+}
+
+/* Run one command line (NUL-terminated, without its newline); the reply goes to <c>. */
+void mm_sup_ctl_command(struct mm_sup *s, struct mm_ctl_conn *c, char *line)
+{
+	char *argv[MAX_ARGS];
+	int argc;
+
+	if (!printable(line)) {
+		mm_sup_ctl_error(c, "invalid characters in command");
+		return;
+	}
+	argc = split(line, argv);
+	if (argc < 0)
+		mm_sup_ctl_error(c, "too many arguments");
+	else if (argc > 0) /* an empty line gets no answer */
+		dispatch(s, c, argv, argc);
+}
