@@ -79,6 +79,7 @@ struct mm_wrk {
 	bool uncommitted; /* records reserved in the in-ring, not yet committed */
 	bool lost;	  /* the connection was declared lost; ignore its socket until reconnect */
 	bool standalone;  /* no supervisor: we also drain our own in-ring to stdout */
+	uint64_t n_on_message; /* on_message calls, to tell a drained socket from pitfall 3 */
 	int sig_fd;
 	int chan_fd;	  /* control channel to the supervisor, or -1 */
 	size_t broker;	  /* index of the broker in use or tried next */

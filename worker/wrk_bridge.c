@@ -152,6 +152,7 @@ void mm_wrk_on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
 	uint8_t *p;
 
 	(void)m;
+	w->n_on_message++;
 	r.props.len = plen > 0 ? (uint32_t)plen : 0;
 	size = mm_rec_msg_size(&r);
 	if (size - 24 > w->cfg->perf.max_message_size) {

@@ -139,11 +139,13 @@ static bool pause_reading(struct mm_wrk *w)
 
 static void do_read(struct mm_wrk *w)
 {
+	uint64_t before;
 	int rc;
 
 	for (int budget = READ_BUDGET; budget > 0 && w->sock >= 0; budget--) {
 		if (mm_shm_ring_has_room(&w->in, room_needed(w)) != 1 && pause_reading(w))
 			break;
+		before = w->n_on_message;
 		errno = 0;
 		rc = mosquitto_loop_read(w->mosq, 1);
 		if (rc != MOSQ_ERR_SUCCESS) {
@@ -152,7 +154,13 @@ static void do_read(struct mm_wrk *w)
 			     mosquitto_strerror(rc));
 			return;
 		}
-		if (errno == EAGAIN || errno == EWOULDBLOCK || mosquitto_socket(w->mosq) != w->sock)
+		/*
+		 * EAGAIN means the socket is drained, unless this call delivered a message: then it
+		 * may come from libmosquitto's internal socketpair write for the queued PUBACK
+		 * (pitfall 3), and more packets may be waiting.
+		 */
+		if (((errno == EAGAIN || errno == EWOULDBLOCK) && w->n_on_message == before) ||
+		    mosquitto_socket(w->mosq) != w->sock)
 			break;
 	}
 	/* Ack after commit: the messages are in the ring before their PUBACKs are written. */
