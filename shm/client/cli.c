@@ -5,12 +5,16 @@
  *   mqttmux [-d DIR] status [--json]
  *   mqttmux [-d DIR] wait [-s SESSION] [-t SECONDS]
  *   mqttmux [-d DIR] ping | reload | restart NAME
+ *   mqttmux [-d DIR] sub -t FILTER [-t FILTER ...] [-s SESSION] [-q QOS] [-C COUNT] ...
+ *   mqttmux [-d DIR] pub (-s SESSION | --all) -t TOPIC (-m MSG | -f FILE | -l) [-q QOS] [-r]
  *
  * DIR is the daemon's runtime_dir: -d, else $MQTTMUX_RUNTIME_DIR, else /run/mqttmux. Each
  * command is one line on DIR/control.sock and one JSON line back (docs/operations.md,
- * "Control socket"). For now this talks to the socket directly; libmqttmux comes later.
+ * "Control socket"). sub and pub (cli_msg.c) go through libmqttmux to the router instead.
  * Exit codes: 0 ok, 1 failure (daemon error, timeout, unknown session, no daemon), 64 usage.
  */
+#include "cli.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -41,6 +45,10 @@ static int usage(void)
 		"usage: mqttmux [-d DIR] status [--json]\n"
 		"       mqttmux [-d DIR] wait [-s SESSION] [-t SECONDS]\n"
 		"       mqttmux [-d DIR] ping | reload | restart NAME\n"
+		"       mqttmux [-d DIR] sub -t FILTER [-t FILTER ...] [-s SESSION] [-q QOS]\n"
+		"                            [-C COUNT] [-W SECONDS] [-v] [-F FORMAT]\n"
+		"       mqttmux [-d DIR] pub (-s SESSION | --all) -t TOPIC (-m MSG | -f FILE | -l)\n"
+		"                            [-q QOS] [-r]\n"
 		"DIR: the daemon's runtime_dir (default $MQTTMUX_RUNTIME_DIR, else %s)\n",
 		DEFAULT_DIR);
 	return EX_USAGE;
@@ -311,5 +319,9 @@ int main(int argc, char **argv)
 		return cmd_wait(argc, argv);
 	if (!strcmp(cmd, "ping") || !strcmp(cmd, "reload") || !strcmp(cmd, "restart"))
 		return cmd_simple(argc, argv);
+	if (!strcmp(cmd, "sub"))
+		return mm_cli_sub(Dir, argc, argv);
+	if (!strcmp(cmd, "pub"))
+		return mm_cli_pub(Dir, argc, argv);
 	return usage();
 }

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libmqttmux: the client library of the mqttmux router. A process opens one client per
+ * router (mqttmux_open), registers routes (a topic filter, on one session or on all of them)
+ * and receives the matching messages through a shared-memory delivery ring, either by
+ * callback (mqttmux_handle*) or from a per-route queue (mqttmux_listen* + mqttmux_next). It
+ * publishes through the sessions' MQTT connections with mqttmux_publish_to (blocking) or
+ * mqttmux_publish_async (completion callback).
+ *
+ * Event loops: poll mqttmux_fd() for POLLIN, then call mqttmux_dispatch(c, 0). Callbacks run
+ * only inside mqttmux_dispatch, mqttmux_next, mqttmux_publish_to and mqttmux_publish_all, in
+ * the calling thread. The library starts no thread, logs nothing and is not thread-safe: use
+ * one client per thread, or serialize the calls. Errors are negative errno values.
+ *
+ * See docs/client.md for the design, docs/protocol.md for what travels underneath.
+ */
+#ifndef MQTTMUX_H
+#define MQTTMUX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(MQTTMUX_BUILD) && defined(__GNUC__)
+#define MQTTMUX_PUBLIC __attribute__((visibility("default")))
+#else
+#define MQTTMUX_PUBLIC
+#endif
+
+/* Default runtime directory when neither the argument nor $MQTTMUX_RUNTIME_DIR gives one. */
+#define MQTTMUX_DEFAULT_DIR "/run/mqttmux"
+
+struct mqttmux;
+struct mqttmux_route;
+
+/*
+ * A received message. For callback routes every pointer is a view valid only during the
+ * callback: payload and props point into the delivery ring (zero copy), session and topic
+ * into a per-client buffer. For listen routes it is a private copy, valid until the next
+ * mqttmux_next on that route, mqttmux_route_stop or mqttmux_close.
+ */
+struct mqttmux_msg {
+	const char *session; /* NUL-terminated session name, 1..255 bytes */
+	const char *topic;   /* NUL-terminated topic */
+	size_t topic_len;
+	const void *payload; /* may be NULL when payload_len is 0 */
+	size_t payload_len;
+	const void *props; /* MQTT 5 property bytes as on the wire, or NULL */
+	size_t props_len;
+	uint64_t recv_ns;     /* CLOCK_REALTIME when the worker received it */
+	uint32_t mid;	      /* MQTT packet id, 0 for QoS 0 */
+	uint32_t session_idx; /* the session's index in the router's configuration */
+	int qos;	      /* as delivered, 0..2 */
+	bool retain, dup;
+};
+
+/* Message callback of mqttmux_handle / mqttmux_handle_to. */
+typedef void mqttmux_msg_fn(struct mqttmux_route *r, const struct mqttmux_msg *msg, void *ud);
+
+/*
+ * Loss report: the router could not write <lost> messages of <session> (NULL: of several
+ * sessions) into this client's ring because it was full. Set with mqttmux_on_gap.
+ */
+typedef void mqttmux_gap_fn(struct mqttmux *c, const char *session, uint64_t lost, void *ud);
+
+/* Completion of mqttmux_publish_async: <result> is 0 or -errno as for mqttmux_publish_to. */
+typedef void mqttmux_pub_fn(struct mqttmux *c, int result, void *ud);
+
+/*
+ * mqttmux_open - connect to the router and attach this process's rings
+ * @runtime_dir: the router's runtime directory; NULL: $MQTTMUX_RUNTIME_DIR if set and not
+ *               empty, else MQTTMUX_DEFAULT_DIR
+ * @err:         NULL, or where to store -errno on failure
+ *
+ * Connects to <runtime_dir>/router.sock, registers (HELLO/WELCOME, at most 5 s) and maps
+ * the delivery ring (as its consumer) and the pub-ring (as its producer).
+ *
+ * Returns the client, owned by the caller (free it with mqttmux_close), or NULL with *err:
+ * -ENAMETOOLONG, -ENOENT or -ECONNREFUSED (no router), -EACCES (refused by the router),
+ * -EPROTONOSUPPORT (protocol version), -ETIMEDOUT, -EPROTO, -ENOMEM, or another -errno.
+ */
+MQTTMUX_PUBLIC struct mqttmux *mqttmux_open(const char *runtime_dir, int *err);
+
+/*
+ * mqttmux_close - disconnect and free a client
+ * @c: a client, or NULL (nothing happens)
+ *
+ * Frees every route, every queued message and every pending publish (their callbacks are
+ * not called). Must not be called from a callback.
+ */
+MQTTMUX_PUBLIC void mqttmux_close(struct mqttmux *c);
+
+/*
+ * mqttmux_fd - the descriptor to poll
+ * @c: a client
+ *
+ * An epoll descriptor that becomes readable (POLLIN) when the router's socket has a frame or
+ * the delivery ring has records that mqttmux_dispatch has not consumed. The client owns it.
+ * It is only armed for the ring once mqttmux_dispatch has drained it: call
+ * mqttmux_dispatch once before the first poll.
+ *
+ * Returns the descriptor, or -EINVAL if <c> is NULL.
+ */
+MQTTMUX_PUBLIC int mqttmux_fd(struct mqttmux *c);
+
+/*
+ * mqttmux_dispatch - process what the router sent
+ * @c:          a client
+ * @timeout_ms: how long to wait when nothing is pending: 0 not at all, -1 without limit
+ *
+ * Consumes the delivery ring: calls the callback of each matching callback route, queues a
+ * copy for each matching listen route, reports losses to the gap callback, completes
+ * publishes. Answers the router's PINGs.
+ *
+ * Returns the number of ring records handled (0 on timeout), -EINVAL (bad arguments),
+ * -ENOTCONN (the router is gone: the client must be closed) or -EPROTO (corrupt ring).
+ */
+MQTTMUX_PUBLIC int mqttmux_dispatch(struct mqttmux *c, int timeout_ms);
+
+/*
+ * mqttmux_on_gap - set the loss callback
+ * @c:  a client
+ * @fn: called for every GAP record; NULL: losses are only counted (mqttmux_lost)
+ * @ud: passed to <fn>
+ *
+ * Returns 0 or -EINVAL.
+ */
+MQTTMUX_PUBLIC int mqttmux_on_gap(struct mqttmux *c, mqttmux_gap_fn *fn, void *ud);
+
+/*
+ * mqttmux_lost - messages the router reported lost for this client
+ * @c: a client
+ *
+ * Returns the sum of every GAP so far (0 if <c> is NULL).
+ */
+MQTTMUX_PUBLIC uint64_t mqttmux_lost(const struct mqttmux *c);
+
+/*
+ * mqttmux_set_route_qos - the maximum QoS asked for routes added from now on
+ * @c:   a client
+ * @qos: 0, 1 or 2 (default 1)
+ *
+ * The router subscribes each session to a filter with the highest QoS among its routes.
+ *
+ * Returns 0 or -EINVAL.
+ */
+MQTTMUX_PUBLIC int mqttmux_set_route_qos(struct mqttmux *c, int qos);
+
+/*
+ * mqttmux_handle - receive messages matching <filter> on every session by callback
+ * @c:      a client
+ * @filter: MQTT topic filter, '+' and '#' allowed, 1..65000 bytes
+ * @fn:     called for each message the route matches; a message that matches several
+ *          routes of this client reaches each of them (one ring record, one copy)
+ * @ud:     passed to <fn>
+ *
+ * The route counts for sessions added later too. When this client's ring is full the
+ * router drops the message for it and reports a GAP (on_full drop).
+ *
+ * Returns the route (owned by the client: mqttmux_route_stop or mqttmux_close frees it) or
+ * NULL with errno set: EINVAL (bad argument or filter refused by the router), ENOSPC (too many
+ * routes), ENOTCONN, ETIMEDOUT, ENOMEM.
+ */
+MQTTMUX_PUBLIC struct mqttmux_route *mqttmux_handle(struct mqttmux *c, const char *filter,
+						    mqttmux_msg_fn *fn, void *ud);
+
+/*
+ * mqttmux_handle_to - as mqttmux_handle, for one session only
+ * @session: the session's name, 1..255 bytes
+ *
+ * Returns the route or NULL with errno set, as mqttmux_handle, plus ENOENT (no such session).
+ */
+MQTTMUX_PUBLIC struct mqttmux_route *mqttmux_handle_to(struct mqttmux *c, const char *session,
+						       const char *filter, mqttmux_msg_fn *fn,
+						       void *ud);
+
+/*
+ * mqttmux_listen - receive messages matching <filter> on every session into a queue
+ * @c:      a client
+ * @filter: as for mqttmux_handle
+ * @depth:  queue length in messages, 1..1048576
+ *
+ * Each matching message is copied (ring views cannot outlive the dispatch that saw them)
+ * into the route's queue; take them with mqttmux_next. When the queue is full the new
+ * message is dropped and counted (mqttmux_route_dropped).
+ *
+ * Returns the route or NULL with errno set, as mqttmux_handle.
+ */
+MQTTMUX_PUBLIC struct mqttmux_route *mqttmux_listen(struct mqttmux *c, const char *filter,
+						    size_t depth);
+
+/*
+ * mqttmux_listen_to - as mqttmux_listen, for one session only
+ *
+ * Returns the route or NULL with errno set, as mqttmux_handle_to.
+ */
+MQTTMUX_PUBLIC struct mqttmux_route *mqttmux_listen_to(struct mqttmux *c, const char *session,
+						       const char *filter, size_t depth);
+
+/*
+ * mqttmux_next - take the next message of a listen route
+ * @r:          a route made by mqttmux_listen or mqttmux_listen_to
+ * @msg:        where to store the message; it stays valid until the next mqttmux_next on
+ *              <r>, mqttmux_route_stop(r) or mqttmux_close
+ * @timeout_ms: how long to wait for one: 0 not at all, -1 without limit
+ *
+ * Dispatches the client while it waits, so other routes' callbacks may run.
+ *
+ * Returns 1 with *msg set, 0 on timeout, -EINVAL (NULL argument or a callback route),
+ * -ENOTCONN or -EPROTO (as mqttmux_dispatch).
+ */
+MQTTMUX_PUBLIC int mqttmux_next(struct mqttmux_route *r, const struct mqttmux_msg **msg,
+				int timeout_ms);
+
+/*
+ * mqttmux_route_dropped - messages a listen route dropped because its queue was full
+ * @r: a route
+ *
+ * Returns the count (0 for a callback route or NULL).
+ */
+MQTTMUX_PUBLIC uint64_t mqttmux_route_dropped(const struct mqttmux_route *r);
+
+/*
+ * mqttmux_route_stop - remove a route and free it
+ * @r: a route; may be the route whose callback is running
+ *
+ * Waits (at most 5 s) for the router's acknowledgement. No message is delivered to <r>
+ * afterwards; queued messages are freed. <r> is freed even when an error is returned.
+ *
+ * Returns 0, -EINVAL (NULL), -ENOTCONN or -ETIMEDOUT.
+ */
+MQTTMUX_PUBLIC int mqttmux_route_stop(struct mqttmux_route *r);
+
+/*
+ * mqttmux_publish_to - publish through one session and wait for the broker's answer
+ * @c:          a client
+ * @session:    the session's name, 1..255 bytes
+ * @topic:      MQTT topic, no wildcards, 1..65000 bytes
+ * @payload:    the payload, or NULL when <len> is 0
+ * @len:        payload bytes, at most what the ring can carry (about half its size)
+ * @qos:        0, 1 or 2
+ * @retain:     the MQTT retain flag
+ * @timeout_ms: at most this long in all (waiting for ring space and for the completion);
+ *              -1: without limit
+ *
+ * Completes when the worker has sent the message (QoS 0) or the broker acknowledged it
+ * (PUBACK or PUBCOMP). Dispatches the client while it waits, so callbacks may run.
+ *
+ * Returns 0, -EINVAL (bad argument), -EMSGSIZE (too large for the ring), -ENOENT (no such
+ * session), -ETIMEDOUT (the message may still be sent), -ENOTCONN (router gone), or the
+ * -errno the worker reported (e.g. -ENOTCONN: the session is not connected to its broker).
+ */
+MQTTMUX_PUBLIC int mqttmux_publish_to(struct mqttmux *c, const char *session, const char *topic,
+				      const void *payload, size_t len, int qos, bool retain,
+				      int timeout_ms);
+
+/*
+ * mqttmux_publish_all - publish through every session and wait
+ * @c: a client; the other arguments as for mqttmux_publish_to
+ *
+ * Returns as mqttmux_publish_to, or -EOPNOTSUPP when the router does not offer publishing
+ * to all sessions (the current router does not: publish to each session instead).
+ */
+MQTTMUX_PUBLIC int mqttmux_publish_all(struct mqttmux *c, const char *topic, const void *payload,
+				       size_t len, int qos, bool retain, int timeout_ms);
+
+/*
+ * mqttmux_publish_async - publish through one session without waiting
+ * @c:       a client
+ * @session: the session's name, or NULL for every session (see mqttmux_publish_all)
+ * @fn:      NULL, or called once from a later dispatch with the result
+ * @ud:      passed to <fn>
+ * The other arguments are as for mqttmux_publish_to.
+ *
+ * Returns 0 (queued: <fn> will be called unless the client is closed first), -EAGAIN (the
+ * pub-ring is full: dispatch and retry), or the errors of mqttmux_publish_to that are known
+ * before sending (-EINVAL, -EMSGSIZE, -EOPNOTSUPP, -ENOTCONN, -ENOMEM).
+ */
+MQTTMUX_PUBLIC int mqttmux_publish_async(struct mqttmux *c, const char *session, const char *topic,
+					 const void *payload, size_t len, int qos, bool retain,
+					 mqttmux_pub_fn *fn, void *ud);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MQTTMUX_H */

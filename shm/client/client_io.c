@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libmqttmux, the data side: mqttmux_dispatch over the delivery ring (DELIVER to routes, GAP
+ * to the gap callback, PUB_DONE to waiting publishes), the listen queues and mqttmux_next,
+ * and the publishes into the pub-ring. The connection itself is client.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include "client_int.h"
+
+/* Copy <m> (views) into one allocation for a listen queue. */
+static struct mm_cl_qmsg *msg_copy(const struct mqttmux_msg *m)
+{
+	size_t sl = strlen(m->session) + 1, tl = m->topic_len + 1;
+	struct mm_cl_qmsg *q = malloc(sizeof(*q) + sl + tl + m->payload_len + m->props_len);
+	char *p;
+
+	if (!q)
+		return NULL;
+	q->m = *m;
+	p = (char *)(q + 1);
+	q->m.session = memcpy(p, m->session, sl);
+	q->m.topic = memcpy(p + sl, m->topic, tl);
+	p += sl + tl;
+	q->m.payload = m->payload_len ? memcpy(p, m->payload, m->payload_len) : NULL;
+	q->m.props = m->props_len ? memcpy(p + m->payload_len, m->props, m->props_len) : NULL;
+	return q;
+}
+
+static void route_deliver(struct mqttmux_route *r, const struct mqttmux_msg *m)
+{
+	struct mm_cl_qmsg *q;
+
+	if (r->fn) {
+		r->fn(r, m, r->ud);
+		return;
+	}
+	if (r->n == r->depth || !(q = msg_copy(m))) {
+		r->dropped++;
+		return;
+	}
+	r->q[(r->head + r->n++) % r->depth] = q;
+}
+
+/* Fill <m> from a DELIVER; session and topic are copied to c->scratch to get their NULs. */
+static void msg_from_deliver(struct mqttmux *c, const struct mm_proto_deliver *d,
+			     struct mqttmux_msg *m)
+{
+	char *s = c->scratch, *t = c->scratch + d->session.len + 1;
+
+	memcpy(s, d->session.p, d->session.len);
+	s[d->session.len] = '\0';
+	memcpy(t, d->topic.p, d->topic.len);
+	t[d->topic.len] = '\0';
+	*m = (struct mqttmux_msg){ .session = s,
+				   .topic = t,
+				   .topic_len = d->topic.len,
+				   .payload = d->payload.len ? d->payload.p : NULL,
+				   .payload_len = d->payload.len,
+				   .props = d->props.len ? d->props.p : NULL,
+				   .props_len = d->props.len,
+				   .recv_ns = d->recv_ns,
+				   .mid = d->mid,
+				   .session_idx = d->session_idx,
+				   .qos = d->qos,
+				   .retain = d->flags & MM_PROTO_MSG_F_RETAIN,
+				   .dup = d->flags & MM_PROTO_MSG_F_DUP };
+}
+
+static int on_deliver(struct mqttmux *c, const struct mm_shm_rec *rec)
+{
+	struct mm_proto_deliver d;
+	struct mqttmux_msg m;
+	struct mqttmux_route *r;
+
+	if (mm_proto_unpack_deliver(rec->data, rec->len, &d) < 0 ||
+	    d.topic.len > MM_PROTO_MAX_FRAME || d.session.len > MM_PROTO_NAME_MAX)
+		return -EPROTO;
+	msg_from_deliver(c, &d, &m);
+	/* Each id is looked up again: a callback may have stopped any route, even its own. */
+	for (unsigned i = 0; i < d.routes.n; i++)
+		if ((r = mm_cl_route_find(c, mm_proto_ids_get(&d.routes, i))))
+			route_deliver(r, &m);
+	return 0;
+}
+
+static int on_gap(struct mqttmux *c, const struct mm_shm_rec *rec)
+{
+	struct mm_proto_gap g;
+	char *s = c->scratch;
+
+	if (mm_proto_unpack_gap(rec->data, rec->len, &g) < 0)
+		return -EPROTO;
+	c->lost += g.lost;
+	if (!c->gap_fn)
+		return 0;
+	memcpy(s, g.session.p, g.session.len);
+	s[g.session.len] = '\0';
+	c->gap_fn(c, g.session_idx == MM_PROTO_SESSION_ANY ? NULL : s, g.lost, c->gap_ud);
+	return 0;
+}
+
+static int on_pub_done(struct mqttmux *c, const struct mm_shm_rec *rec)
+{
+	struct mm_proto_pub_done d;
+	struct mm_cl_pub **pp, *p;
+
+	if (mm_proto_unpack_pub_done(rec->data, rec->len, &d) < 0)
+		return -EPROTO;
+	for (pp = &c->pubs; *pp && (*pp)->req_id != d.req_id; pp = &(*pp)->next)
+		;
+	if (!(p = *pp))
+		return 0;
+	*pp = p->next;
+	p->result = d.result > 0 ? -EPROTO : d.result;
+	p->done = true;
+	if (!p->async)
+		return 0;
+	if (p->fn)
+		p->fn(c, p->result, p->ud);
+	free(p);
+	return 0;
+}
+
+static int handle_rec(struct mqttmux *c, const struct mm_shm_rec *rec)
+{
+	switch (rec->type) {
+	case MM_REC_DELIVER:
+		return on_deliver(c, rec);
+	case MM_REC_GAP:
+		return on_gap(c, rec);
+	case MM_REC_PUB_DONE:
+		return on_pub_done(c, rec);
+	default:
+		return 0; /* CLIENT_EVENT (not asked for) and future kinds */
+	}
+}
+
+/*
+ * Handle up to MM_CL_BUDGET records. Each is popped before its callbacks run, so a nested
+ * dispatch (a callback that publishes) never sees it again; nothing is released while a
+ * callback may still hold a view (depth > 1). Returns the count or -EPROTO.
+ */
+static int drain(struct mqttmux *c)
+{
+	struct mm_shm_rec rec;
+	int n = 0, rc = 0;
+
+	while (n < MM_CL_BUDGET && (rc = mm_shm_ring_peek(&c->dlv, &rec)) == 1) {
+		mm_shm_ring_pop(&c->dlv);
+		n++;
+		if ((rc = handle_rec(c, &rec)) < 0)
+			break;
+	}
+	if (rc < 0) {
+		c->dead = true;
+		return -EPROTO;
+	}
+	if (c->depth == 1 && mm_shm_ring_release(&c->dlv) < 0)
+		return -EPROTO;
+	return n;
+}
+
+/*
+ * Before returning to a caller that may poll mqttmux_fd: arm the ring so that the router
+ * rings the doorbell on its next commit. Returns 1 if records arrived meanwhile (or are left
+ * over from the budget), 0 when armed, -EPROTO.
+ */
+static int leave_armed(struct mqttmux *c)
+{
+	int rc;
+
+	if (c->depth != 1)
+		return 0;
+	rc = mm_shm_ring_consumer_arm(&c->dlv);
+	return rc < 0 ? -EPROTO : rc;
+}
+
+/* Sleep on the epoll until the ring or the socket wakes us, at most <ms>. */
+static int wait_events(struct mqttmux *c, int ms)
+{
+	struct epoll_event ev[2];
+	int rc;
+
+	if (c->depth == 1) {
+		rc = mm_shm_ring_consumer_arm(&c->dlv);
+		if (rc != 0)
+			return rc < 0 ? -EPROTO : 0;
+	} else if (ms < 0 || ms > 1) {
+		ms = 1; /* nested: cannot arm without releasing; poll the ring instead */
+	}
+	rc = epoll_wait(c->epfd, ev, 2, ms);
+	if (c->depth == 1)
+		mm_shm_ring_consumer_disarm(&c->dlv);
+	return rc < 0 && errno != EINTR ? -errno : 0;
+}
+
+static int dispatch_once(struct mqttmux *c, int64_t deadline)
+{
+	int n, rc;
+
+	for (;;) {
+		(void)mm_shm_ring_doorbell_drain(c->fds[MM_PROTO_FD_DLV_DATA]);
+		if ((rc = mm_cl_service_sock(c)) < 0)
+			return rc;
+		if ((n = drain(c)) < 0)
+			return n;
+		if (n > 0 || mm_cl_left_ms(deadline) == 0) {
+			rc = leave_armed(c);
+			if (rc < 0)
+				return rc;
+			/* more is pending: keep mqttmux_fd readable for the caller's poll */
+			if (rc == 1 && n > 0)
+				(void)eventfd_write(c->fds[MM_PROTO_FD_DLV_DATA], 1);
+			if (rc == 1 && n == 0)
+				continue;
+			return n;
+		}
+		if ((rc = wait_events(c, mm_cl_left_ms(deadline))) < 0)
+			return rc;
+	}
+}
+
+/* mqttmux_dispatch without argument checks; <timeout_ms> as there. */
+int mm_cl_dispatch(struct mqttmux *c, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : mm_cl_now_ms() + timeout_ms;
+	int rc;
+
+	if (c->dead)
+		return -ENOTCONN;
+	c->depth++;
+	rc = dispatch_once(c, deadline);
+	c->depth--;
+	return rc;
+}
+
+MQTTMUX_PUBLIC int mqttmux_dispatch(struct mqttmux *c, int timeout_ms)
+{
+	if (!c)
+		return -EINVAL;
+	return mm_cl_dispatch(c, timeout_ms);
+}
+
+MQTTMUX_PUBLIC int mqttmux_next(struct mqttmux_route *r, const struct mqttmux_msg **msg,
+				int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : mm_cl_now_ms() + timeout_ms;
+	struct mqttmux *c;
+	uint32_t id;
+	int rc;
+
+	if (!r || !msg || r->fn)
+		return -EINVAL;
+	c = r->c;
+	id = r->id;
+	free(r->cur);
+	r->cur = NULL;
+	while (r->n == 0) {
+		rc = mm_cl_dispatch(c, mm_cl_left_ms(deadline));
+		if (rc < 0 || (rc == 0 && mm_cl_left_ms(deadline) == 0))
+			return rc;
+		if (mm_cl_route_find(c, id) != r) /* stopped by a callback meanwhile */
+			return -EINVAL;
+	}
+	r->cur = r->q[r->head];
+	r->head = (r->head + 1) % r->depth;
+	r->n--;
+	*msg = &r->cur->m;
+	return 1;
+}
+
+/* ---- publish ---- */
+
+static int pub_check(struct mqttmux *c, const char *session, const char *topic, const void *payload,
+		     size_t len, int qos)
+{
+	size_t sl = session ? strlen(session) : 0, tl = topic ? strlen(topic) : 0;
+
+	if (!c || !topic || tl == 0 || tl > 65000 || (len && !payload) || qos < 0 || qos > 2 ||
+	    (session && (sl == 0 || sl > MM_PROTO_NAME_MAX)) || strpbrk(topic, "+#"))
+		return -EINVAL;
+	if (len > UINT32_MAX)
+		return -EMSGSIZE;
+	if (!session && !(c->features & MM_PROTO_FEAT_PUB_ALL))
+		return -EOPNOTSUPP;
+	return c->dead ? -ENOTCONN : 0;
+}
+
+static struct mm_proto_client_pub pub_rec(uint64_t req_id, const char *session, const char *topic,
+					  const void *payload, size_t len, int qos, bool retain)
+{
+	return (struct mm_proto_client_pub){
+		.req_id = req_id,
+		.qos = (uint8_t)qos,
+		.flags = (retain ? MM_PROTO_MSG_F_RETAIN : 0) | (session ? 0 : MM_PROTO_PUB_F_ALL),
+		.session = { (const uint8_t *)session, session ? (uint32_t)strlen(session) : 0 },
+		.topic = { (const uint8_t *)topic, (uint32_t)strlen(topic) },
+		.payload = { payload, (uint32_t)len },
+	};
+}
+
+/* Write one CLIENT_PUB and commit it. Returns 0, -EAGAIN (ring full) or -EMSGSIZE. */
+static int pub_write(struct mqttmux *c, const struct mm_proto_client_pub *p)
+{
+	size_t size = mm_proto_client_pub_size(p);
+	void *buf;
+	int rc;
+
+	if (size > UINT32_MAX)
+		return -EMSGSIZE;
+	rc = mm_shm_ring_reserve(&c->pub, (uint32_t)size, MM_REC_CLIENT_PUB, 0, &buf);
+	if (rc < 0)
+		return rc;
+	if (mm_proto_pack_client_pub(buf, size, p) < 0)
+		return -EINVAL; /* reserved but not committed: the next reserve reuses it */
+	rc = mm_shm_ring_commit(&c->pub);
+	return rc < 0 ? rc : 0;
+}
+
+MQTTMUX_PUBLIC int mqttmux_publish_async(struct mqttmux *c, const char *session, const char *topic,
+					 const void *payload, size_t len, int qos, bool retain,
+					 mqttmux_pub_fn *fn, void *ud)
+{
+	struct mm_proto_client_pub rec;
+	struct mm_cl_pub *p;
+	int rc = pub_check(c, session, topic, payload, len, qos);
+
+	if (rc < 0)
+		return rc;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	*p = (struct mm_cl_pub){ .req_id = ++c->next_req, .fn = fn, .ud = ud, .async = true };
+	rec = pub_rec(p->req_id, session, topic, payload, len, qos, retain);
+	rc = pub_write(c, &rec);
+	if (rc < 0) {
+		free(p);
+		return rc;
+	}
+	p->next = c->pubs;
+	c->pubs = p;
+	return 0;
+}
+
+static void pub_forget(struct mqttmux *c, struct mm_cl_pub *p)
+{
+	struct mm_cl_pub **pp = &c->pubs;
+
+	while (*pp && *pp != p)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = p->next;
+}
+
+/* Wait for room for <rec> in the pub-ring, dispatching meanwhile. Returns 0 or -errno. */
+static int pub_room(struct mqttmux *c, const struct mm_proto_client_pub *rec, int64_t deadline)
+{
+	int rc, ms;
+
+	for (;;) {
+		rc = pub_write(c, rec);
+		if (rc != -EAGAIN)
+			return rc;
+		ms = mm_cl_left_ms(deadline);
+		if (ms == 0)
+			return -ETIMEDOUT;
+		if ((rc = mm_cl_dispatch(c, 0)) < 0)
+			return rc;
+		/* short slices: PUB_DONEs and PINGs must still be handled while we wait */
+		rc = mm_shm_ring_wait_space(&c->pub, (uint32_t)mm_proto_client_pub_size(rec),
+					    ms < 0 || ms > 10 ? 10 : ms);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/*
+ * Blocking publish: wait for ring space, then for the PUB_DONE, within <timeout_ms>. The
+ * waiter is on the heap, not the stack: a callback run meanwhile could otherwise outlive it
+ * in c->pubs if we returned early.
+ */
+static int publish_wait(struct mqttmux *c, const char *session, const char *topic,
+			const void *payload, size_t len, int qos, bool retain, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : mm_cl_now_ms() + timeout_ms;
+	struct mm_cl_pub *p = calloc(1, sizeof(*p));
+	struct mm_proto_client_pub rec;
+	int rc;
+
+	if (!p)
+		return -ENOMEM;
+	p->req_id = ++c->next_req;
+	rec = pub_rec(p->req_id, session, topic, payload, len, qos, retain);
+	rc = pub_room(c, &rec, deadline);
+	if (rc == 0) {
+		p->next = c->pubs;
+		c->pubs = p;
+		while (!p->done && rc >= 0 && mm_cl_left_ms(deadline) != 0)
+			rc = mm_cl_dispatch(c, mm_cl_left_ms(deadline));
+		if (p->done)
+			rc = p->result;
+		else
+			pub_forget(c, p);
+		if (!p->done && rc >= 0)
+			rc = -ETIMEDOUT;
+	}
+	free(p);
+	return rc;
+}
+
+MQTTMUX_PUBLIC int mqttmux_publish_to(struct mqttmux *c, const char *session, const char *topic,
+				      const void *payload, size_t len, int qos, bool retain,
+				      int timeout_ms)
+{
+	int rc;
+
+	if (!session)
+		return -EINVAL;
+	rc = pub_check(c, session, topic, payload, len, qos);
+	return rc < 0 ? rc : publish_wait(c, session, topic, payload, len, qos, retain, timeout_ms);
+}
+
+MQTTMUX_PUBLIC int mqttmux_publish_all(struct mqttmux *c, const char *topic, const void *payload,
+				       size_t len, int qos, bool retain, int timeout_ms)
+{
+	int rc = pub_check(c, NULL, topic, payload, len, qos);
+
+	return rc < 0 ? rc : publish_wait(c, NULL, topic, payload, len, qos, retain, timeout_ms);
+}
