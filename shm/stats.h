@@ -15,7 +15,8 @@
  *   12288   end
  *
  * The unacked bitmap has bit <mid> set while a QoS >= 1 message with packet id <mid> is in the
- * in-ring but its PUBACK/PUBREC may not have left the worker. A worker that starts finds the
+ * in-ring but its PUBACK/PUBREC may not have reached the broker: a written ack stays marked for
+ * a second or two of a live connection (worker/wrk_bridge.c). A worker that starts finds the
  * bits its killed predecessor left, and flags the broker's redelivery of those ids as DUP.
  */
 #ifndef MM_SHM_STATS_H
@@ -54,7 +55,7 @@ struct mm_stats_block {
 	_Atomic uint64_t bytes_in;	       /* their payload bytes */
 	_Atomic uint64_t msgs_out;	       /* publishes written to the broker */
 	_Atomic uint64_t bytes_out;	       /* their payload bytes */
-	_Atomic uint64_t errors;	   /* connect failures, protocol and TLS errors, refusals */
+	_Atomic uint64_t errors;	   /* failed connects, lost connections, TLS, refusals */
 	_Atomic uint64_t reconnects;	   /* connection attempts after the first */
 	_Atomic uint64_t dropped_oversize; /* messages over max_message_size, not written */
 	_Atomic uint64_t starts;	   /* worker processes that attached */
@@ -80,7 +81,7 @@ struct mm_stats_block {
 	_Atomic uint64_t dup_flagged;		 /* messages we flagged DUP (redelivered) */
 	uint8_t pad1[4096 - 288];
 
-	/* bit <mid>: committed to the in-ring, ack maybe not sent (see above) */
+	/* bit <mid>: committed to the in-ring, ack maybe not received (see above) */
 	_Atomic uint64_t unacked[65536 / 64];
 };
 

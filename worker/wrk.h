@@ -63,6 +63,20 @@ struct mm_wrk_pending {
 	uint8_t qos;	 /* publish QoS: QoS 0 dies with the connection, QoS >= 1 is resent */
 };
 
+/*
+ * The worker's view of the stats block's unacked bitmap (see mm_wrk_unacked_* in wrk_bridge.c):
+ * one bit per MQTT packet id in each set.
+ */
+#define MM_WRK_MIDS_WORDS (65536 / 64)
+struct mm_wrk_unacked {
+	uint64_t maybe_seen[MM_WRK_MIDS_WORDS]; /* a redelivery of these ids is flagged DUP */
+	uint64_t queued[MM_WRK_MIDS_WORDS];	/* in the ring, ack queued but not written */
+	uint64_t aging[2][MM_WRK_MIDS_WORDS];	/* ack written this tick [0], the one before [1] */
+	bool aging_used[2];
+	uint16_t queued_ids[4096]; /* the first ids of <queued>, for a cheap flush */
+	size_t n_queued;
+};
+
 struct mm_wrk {
 	const struct mm_cfg_session *cfg;
 	struct mosquitto *mosq;
@@ -78,6 +92,7 @@ struct mm_wrk {
 	bool stopping;	  /* SIGTERM: disconnecting */
 	bool uncommitted; /* records reserved in the in-ring, not yet committed */
 	bool lost;	  /* the connection was declared lost; ignore its socket until reconnect */
+	bool counted;	  /* this connection's failure is in stats->errors already */
 	bool standalone;  /* no supervisor: we also drain our own in-ring to stdout */
 	uint64_t n_on_message; /* on_message calls, to tell a drained socket from pitfall 3 */
 	int sig_fd;
@@ -91,9 +106,7 @@ struct mm_wrk {
 	struct mm_wrk_pending *pending;
 	size_t n_pending_cap;
 	uint64_t rng;
-	uint64_t inherited[65536 / 64]; /* unacked bits a killed predecessor left */
-	uint16_t to_clear[4096];	/* unacked bits to clear once the acks are written */
-	size_t n_to_clear;
+	struct mm_wrk_unacked unacked;
 	int exit_code;
 	bool done;
 };
@@ -105,6 +118,8 @@ void mm_wrk_connect(struct mm_wrk *w);
 void mm_wrk_schedule_reconnect(struct mm_wrk *w, int code, const char *reason);
 int mm_wrk_resubscribe(struct mm_wrk *w);
 void mm_wrk_set_state(struct mm_wrk *w, enum mm_sess_state st);
+void mm_wrk_count_failure(struct mm_wrk *w, int32_t code);
+int mm_wrk_mosq_errno(int rc, int other);
 
 /* wrk_bridge.c */
 void mm_wrk_emit_event(struct mm_wrk *w, enum mm_event_kind kind, int32_t code, const char *text);
@@ -123,6 +138,9 @@ int mm_wrk_filter_remove(struct mm_wrk *w, const char *topic, size_t len);
 void mm_wrk_commit(struct mm_wrk *w);
 void mm_wrk_unacked_inherit(struct mm_wrk *w);
 void mm_wrk_unacked_flush(struct mm_wrk *w);
+void mm_wrk_unacked_age(struct mm_wrk *w);
+void mm_wrk_unacked_lost(struct mm_wrk *w);
+void mm_wrk_unacked_forget(struct mm_wrk *w);
 
 /* wrk_run.c */
 int mm_wrk_run(struct mm_wrk *w, int chan_fd, void (*after)(struct mm_wrk *w));

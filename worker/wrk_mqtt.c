@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "wrk.h"
+#include "wrk_tls.h"
 
 #define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 #define RESET_AFTER_NS	 (30ull * 1000000000ull) /* connected this long: backoff starts over */
@@ -37,6 +38,26 @@ static void count_error(struct mm_wrk *w, int32_t code)
 	atomic_store_explicit(&w->stats->last_err_code, code, memory_order_relaxed);
 }
 
+/*
+ * The -errno that a failed libmosquitto call stands for in events and stats: errno itself,
+ * -EPROTO for a TLS failure (refused certificate, handshake error), else <other>.
+ */
+int mm_wrk_mosq_errno(int rc, int other)
+{
+	if (rc == MOSQ_ERR_ERRNO)
+		return -errno;
+	return rc == MOSQ_ERR_TLS ? -EPROTO : other;
+}
+
+/* Count the failure of the current connection (or attempt) as an error, once. */
+void mm_wrk_count_failure(struct mm_wrk *w, int32_t code)
+{
+	if (w->counted)
+		return;
+	w->counted = true;
+	count_error(w, code);
+}
+
 static void on_connect(struct mosquitto *m, void *ud, int rc, int flags,
 		       const mosquitto_property *props)
 {
@@ -44,10 +65,9 @@ static void on_connect(struct mosquitto *m, void *ud, int rc, int flags,
 	const struct mm_cfg_broker *b = &w->cfg->brokers[w->broker];
 
 	(void)m;
-	(void)flags;
 	(void)props;
 	if (rc != 0) {
-		count_error(w, rc);
+		mm_wrk_count_failure(w, rc);
 		mm_log(MM_LOG_WARNING, "broker '%s' refused the connection: %s", b->host,
 		       mosquitto_reason_string(rc));
 		mm_wrk_emit_event(w, MM_EV_DISCONNECTED, rc, mosquitto_reason_string(rc));
@@ -55,6 +75,8 @@ static void on_connect(struct mosquitto *m, void *ud, int rc, int flags,
 	}
 	w->connected = true;
 	w->connected_ns = mm_wrk_now_ns();
+	if (!(flags & 0x01)) /* no session present: nothing will come again */
+		mm_wrk_unacked_forget(w);
 	atomic_fetch_add_explicit(&w->stats->connects, 1, memory_order_relaxed);
 	atomic_store_explicit(&w->stats->connected_since_ns, mm_wrk_realtime_ns(),
 			      memory_order_relaxed);
@@ -166,6 +188,9 @@ static int set_tls(struct mm_wrk *w, char *why, size_t why_size)
 
 	if (!any_tls(w->cfg))
 		return 0;
+	rc = mm_wrk_tls_check(t, ca, why, why_size);
+	if (rc < 0)
+		return rc;
 	rc = mosquitto_tls_set(w->mosq, ca, NULL, t->cert_file, t->key_file, NULL);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		snprintf(why, why_size, "tls: ca_file/cert_file/key_file refused: %s",
@@ -254,10 +279,11 @@ void mm_wrk_connect(struct mm_wrk *w)
 	const struct mm_cfg_broker *b = &w->cfg->brokers[w->broker];
 	mosquitto_property *props = connect_props(w->cfg);
 	const char *host = b->path[0] ? b->path : b->host;
-	int rc;
+	int rc, code;
 
 	w->connected = false;
 	w->sub_waiting = 0;
+	w->counted = false;
 	mm_wrk_set_state(w, MM_SESS_CONNECTING);
 	mm_wrk_emit_event(w, MM_EV_CONNECTING, (int32_t)w->attempt, host);
 	if (w->attempt > 0)
@@ -270,11 +296,13 @@ void mm_wrk_connect(struct mm_wrk *w)
 	 */
 	rc = mosquitto_connect_bind_v5(w->mosq, host, b->path[0] ? 0 : b->port, w->cfg->keepalive,
 				       NULL, props);
+	code = mm_wrk_mosq_errno(rc, -EIO); /* before anything else can change errno */
 	mosquitto_property_free_all(&props);
 	mm_wrk_sock_sync(w);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		count_error(w, rc == MOSQ_ERR_ERRNO ? -errno : -EIO);
-		mm_wrk_schedule_reconnect(w, rc == MOSQ_ERR_ERRNO ? -errno : -EIO, mosq_why(rc));
+		mm_wrk_count_failure(w, code);
+		mm_wrk_schedule_reconnect(
+			w, code, rc == MOSQ_ERR_ERRNO ? strerror(-code) : mosquitto_strerror(rc));
 	}
 }
 
@@ -305,6 +333,7 @@ void mm_wrk_schedule_reconnect(struct mm_wrk *w, int code, const char *reason)
 	mm_wrk_set_state(w, MM_SESS_DISCONNECTED);
 	mm_wrk_emit_event(w, MM_EV_DISCONNECTED, code, reason);
 	mm_wrk_pending_fail_all(w, -ECONNRESET);
+	mm_wrk_unacked_lost(w);
 	if (w->stopping || !w->cfg->auto_reconnect) {
 		w->done = w->stopping;
 		return;

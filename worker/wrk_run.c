@@ -78,6 +78,8 @@ static void lost(struct mm_wrk *w, int code, const char *reason)
 		return;
 	w->lost = true;
 	mm_log(w->stopping ? MM_LOG_INFO : MM_LOG_WARNING, "connection lost: %s", reason);
+	if (!w->stopping)
+		mm_wrk_count_failure(w, code); /* TLS refusals end here, without on_disconnect */
 	mm_wrk_schedule_reconnect(w, code, reason);
 }
 
@@ -116,7 +118,7 @@ static void do_write(struct mm_wrk *w)
 		return;
 	rc = mosquitto_loop_write(w->mosq, 1);
 	if (rc != MOSQ_ERR_SUCCESS)
-		lost(w, rc == MOSQ_ERR_ERRNO ? -errno : -ECONNRESET, mosquitto_strerror(rc));
+		lost(w, mm_wrk_mosq_errno(rc, -ECONNRESET), mosquitto_strerror(rc));
 	else if (!mosquitto_want_write(w->mosq))
 		mm_wrk_unacked_flush(w);
 }
@@ -150,8 +152,7 @@ static void do_read(struct mm_wrk *w)
 		rc = mosquitto_loop_read(w->mosq, 1);
 		if (rc != MOSQ_ERR_SUCCESS) {
 			mm_wrk_commit(w);
-			lost(w, rc == MOSQ_ERR_ERRNO ? -errno : -ECONNRESET,
-			     mosquitto_strerror(rc));
+			lost(w, mm_wrk_mosq_errno(rc, -ECONNRESET), mosquitto_strerror(rc));
 			return;
 		}
 		/*
@@ -245,6 +246,9 @@ static void on_misc(struct mm_wrk *w)
 		(void)mm_chan_send(w->chan_fd, MM_CHAN_HEARTBEAT, 0, mm_wrk_now_ns());
 	if (w->sock >= 0)
 		(void)mosquitto_loop_misc(w->mosq);
+	/* Acks written a tick ago on a connection still up have reached the broker. */
+	if (w->connected && w->sock >= 0 && mosquitto_socket(w->mosq) == w->sock)
+		mm_wrk_unacked_age(w);
 	(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_MISC, 0), MISC_NS);
 }
 

@@ -392,6 +392,24 @@ int t_broker_restart(struct t_broker *b)
 	return r;
 }
 
+int t_broker_restart_with(struct t_broker *b, const struct t_broker_opts *o)
+{
+	int r;
+
+	if (!b || !b->conf_path || !o || check_opts(o))
+		return -EINVAL;
+	if ((o->listener == T_BROKER_UNIX) != (b->sock_path != NULL))
+		return -EINVAL;
+	r = t_broker_stop(b);
+	if (r && r != -ETIMEDOUT)
+		return r;
+	r = write_conf(b, o);
+	if (r)
+		return r;
+	b->tls = o->certfile != NULL;
+	return t_broker_restart(b);
+}
+
 void t_broker_free(struct t_broker *b)
 {
 	if (!b)

@@ -90,6 +90,16 @@ int t_broker_kill9(struct t_broker *b);
 int t_broker_restart(struct t_broker *b);
 
 /*
+ * t_broker_restart_with - like t_broker_restart(), but with new options @o written into the
+ * config first: same port or socket path, same persistence dir, same log, so a client that
+ * reconnects finds a broker with, say, another server certificate where the old one was.
+ * @o->listener must be the listener @b was started with. Returns 0, -EINVAL (never started,
+ * another listener kind, or bad options) or an error of t_broker_restart(); the new config
+ * stays in place for later restarts.
+ */
+int t_broker_restart_with(struct t_broker *b, const struct t_broker_opts *o);
+
+/*
  * t_broker_free - stop the broker if running, remove its temp dir and free its strings. @b may
  * be NULL, zeroed, or already freed.
  */

@@ -100,6 +100,8 @@ static __attribute__((noreturn)) void child(struct t_worker *t, int chan)
 	for (int i = FD_CHAN; i < FD_END; i++)
 		if (tmp[i] < 0 || dup2(tmp[i], i) == -1)
 			_exit(127);
+	/* libmosquitto sockets of the test's own clients lack CLOEXEC: keep them out. */
+	(void)close_range(FD_END, ~0u, 0);
 	execl(t_worker_binary(), "mqttmux-worker", "--config", t->config, "--session", t->session,
 	      "--inherit-fds", "--verbose", (char *)NULL);
 	_exit(127);
@@ -155,6 +157,17 @@ int t_worker_stop(struct t_worker *t, int timeout_ms)
 	if (t->chan >= 0)
 		close(t->chan);
 	t->chan = -1;
+	return rc;
+}
+
+int t_worker_wait_exit(struct t_worker *t, int timeout_ms)
+{
+	int rc = reap(t, timeout_ms);
+
+	if (rc == 0 && t->chan >= 0) {
+		close(t->chan);
+		t->chan = -1;
+	}
 	return rc;
 }
 

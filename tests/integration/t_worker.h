@@ -34,9 +34,15 @@ typedef bool t_worker_rec_fn(struct t_worker *t, const struct mm_shm_rec *rec, v
 
 int t_worker_init(struct t_worker *t, const char *config, const char *session,
 		  uint64_t in_ring_size);
+/* Start the worker on the rings of <t>; again after it ended, on the same rings and stats. */
 int t_worker_spawn(struct t_worker *t);
 int t_worker_stop(struct t_worker *t, int timeout_ms);
 int t_worker_kill9(struct t_worker *t);
+/*
+ * Wait at most <timeout_ms> for the worker to exit by itself (no signal is sent); its wait
+ * status is then in t->wstatus. Returns 0, or -ETIMEDOUT with the worker still running.
+ */
+int t_worker_wait_exit(struct t_worker *t, int timeout_ms);
 void t_worker_free(struct t_worker *t);
 
 /*
