@@ -2,6 +2,8 @@
 /*
  * The mqttmuxd supervisor: its runtime directory and lock (sup_runtime.c) and its event loop
  * over a signalfd, the children's control channels and the restart timers (sup_loop.c).
+ * The router is one more supervised child (sup_router.c); the metrics text is built from the
+ * stats blocks and ring headers the supervisor holds (sup_metrics.c).
  * Process code, single-threaded; see docs/operations.md for the behaviour as operators see it.
  */
 #ifndef MM_SUP_H
@@ -21,18 +23,26 @@
 #define MM_SUP_LOCK_NAME "mqttmuxd.lock"
 
 struct mm_sup {
-	struct mm_cfg *cfg;	 /* owned; replaced by a successful reload */
-	const char *config_path; /* absolute, handed to every worker; borrowed */
-	char worker[PATH_MAX];	 /* worker binary */
+	struct mm_cfg *cfg;	    /* owned; replaced by a successful reload */
+	const char *config_path;    /* absolute, handed to every worker; borrowed */
+	char worker[PATH_MAX];	    /* worker binary */
+	char router_bin[PATH_MAX];  /* router binary */
+	char runtime_dir[PATH_MAX]; /* as at start: a reload does not move it */
+	struct mm_sup_child router; /* the router process (is_router); name "router" */
 	struct mm_sup_policy policy;
 	struct mm_sup_child *children; /* one per session, in config order */
 	size_t n_children;
 	size_t cap_children;
-	struct pollfd *pfd;	/* poll set: signalfd, one channel per child, control socket */
-	int sig_fd;		/* signalfd: SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 */
-	bool stopping;		/* SIGTERM/SIGINT seen: stop everything, then return */
-	struct mm_sup_ctl *ctl; /* control socket (sup_ctl.c); NULL until mm_sup_init() made it */
+	struct pollfd *pfd;	  /* poll set: signalfd, one channel per child, control socket */
+	int sig_fd;		  /* signalfd: SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 */
+	bool stopping;		  /* SIGTERM/SIGINT seen: stop everything, then return */
+	struct mm_sup_ctl *ctl;	  /* control socket (sup_ctl.c); NULL until mm_sup_init() made it */
+	struct mm_sup_http *http; /* metrics.http listener (sup_http.c), or NULL */
 	uint64_t rng;
+	uint64_t start_ns;  /* CLOCK_MONOTONIC at mm_sup_init() */
+	uint64_t sample_ns; /* last metrics sample (rates, high-water marks) */
+	/* totals of sessions whose stats blocks are gone (removed, or new rings) */
+	uint64_t retired_msgs, retired_bytes, retired_errors, retired_reconnects;
 };
 
 int mm_sup_mkdir_p(const char *path, unsigned mode);
@@ -50,5 +60,31 @@ void mm_sup_spawn(struct mm_sup *s, struct mm_sup_child *c);
 
 /* sup_reload.c */
 void mm_sup_reload(struct mm_sup *s);
+
+/* sup_router.c */
+int mm_sup_router_init(struct mm_sup *s);
+int mm_sup_router_spawn(struct mm_sup *s);
+void mm_sup_router_restart(struct mm_sup *s, const char *why);
+void mm_sup_router_tick(struct mm_sup *s);
+bool mm_sup_router_layout_changed(const struct mm_cfg *a, const struct mm_cfg *b);
+
+/* sup_metrics.c */
+#define MM_SUP_SAMPLE_NS     MM_SUP_NS_PER_SEC /* rates and high-water marks: once a second */
+#define MM_SUP_RATE_WINDOW_S 10.0
+void mm_sup_metrics_sample(struct mm_sup *s, uint64_t now_ns);
+void mm_sup_metrics_retire(struct mm_sup *s, struct mm_sup_child *c);
+int mm_sup_metrics_text(struct mm_sup *s, struct mm_metrics_buf *b);
+void mm_sup_metrics_dump(struct mm_sup *s);
+
+/* sup_http.c: the optional metrics.http listener (opened at start; a reload does not move it) */
+#define MM_HTTP_MAX_CONNS   8
+#define MM_HTTP_NFDS	    (1 + MM_HTTP_MAX_CONNS)
+#define MM_HTTP_REQ_MAX	    4096		    /* request head, bytes */
+#define MM_HTTP_DEADLINE_NS (5 * MM_SUP_NS_PER_SEC) /* accept to close, at most */
+struct mm_sup_http;
+void mm_sup_http_open(struct mm_sup *s);
+void mm_sup_http_close(struct mm_sup *s);
+void mm_sup_http_pollfds(const struct mm_sup *s, struct pollfd *pfd);
+void mm_sup_http_dispatch(struct mm_sup *s, const struct pollfd *pfd);
 
 #endif /* MM_SUP_H */

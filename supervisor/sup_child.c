@@ -23,9 +23,6 @@
 #include "ring.h"
 #include "stats.h"
 
-/* Descriptors are moved above this number before being placed at their targets. */
-#define HIGH_FD 100
-
 /*
  * Create the session's rings, doorbells and stats block into c->fds, all close-on-exec.
  * Returns 0, -ENOMEM or the -errno of the failing call; on error mm_sup_child_done() cleans up.
@@ -68,26 +65,27 @@ void mm_sup_child_done(struct mm_sup_child *c)
 		c->fds[i] = -1;
 	}
 	mm_sup_child_reaped(c, c->wstatus);
+	mm_sup_mstate_done(&c->m);
 	free(c->name);
 	c->name = NULL;
 }
 
 /* In the forked child: never returns. Only async-signal-safe calls from here on. */
-static __attribute__((noreturn)) void child_exec(const struct mm_sup_child *c, int chan,
-						 pid_t parent, char *const argv[])
+static __attribute__((noreturn)) void child_exec(const struct mm_sup_exec *x, int chan,
+						 pid_t parent)
 {
-	int tmp[_MM_SUP_FD_END];
+	int end = MM_SUP_FD_CHAN + 1 + (int)x->n;
 	sigset_t none;
 
 	/* A source may already sit on a target number: move everything above them first. */
-	tmp[MM_SUP_FD_CHAN] = fcntl(chan, F_DUPFD_CLOEXEC, HIGH_FD);
-	for (int i = MM_SUP_FD_IN_RING; i < _MM_SUP_FD_END; i++)
-		tmp[i] = fcntl(c->fds[i], F_DUPFD_CLOEXEC, HIGH_FD);
-	for (int i = MM_SUP_FD_CHAN; i < _MM_SUP_FD_END; i++)
-		if (tmp[i] < 0 || dup2(tmp[i], i) == -1)
+	x->tmp[0] = fcntl(chan, F_DUPFD_CLOEXEC, end);
+	for (unsigned i = 0; i < x->n; i++)
+		x->tmp[i + 1] = fcntl(x->src[i], F_DUPFD_CLOEXEC, end);
+	for (unsigned i = 0; i <= x->n; i++)
+		if (x->tmp[i] < 0 || dup2(x->tmp[i], MM_SUP_FD_CHAN + (int)i) == -1)
 			_exit(127);
 	/* Only the documented descriptors (and stdio) cross exec. */
-	(void)close_range(_MM_SUP_FD_END, ~0u, 0);
+	(void)close_range((unsigned)end, ~0u, 0);
 
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
@@ -95,7 +93,7 @@ static __attribute__((noreturn)) void child_exec(const struct mm_sup_child *c, i
 		(void)signal(sig, SIG_DFL);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
 		_exit(127);
-	execv(argv[0], argv);
+	execv(x->argv[0], x->argv);
 	_exit(127);
 }
 
@@ -105,17 +103,12 @@ static int pidfd_open_compat(pid_t pid)
 }
 
 /*
- * Fork and exec <worker> (absolute path) as "--config <config> --session <name> --inherit-fds"
- * with a new channel at fd 3 and the session descriptors at 4..10. The worker inherits our
- * stderr. On success c->pid, c->pidfd and c->chan_fd are set and 0 is returned; -errno
- * otherwise (nothing is left behind). An exec failure shows up later as exit status 127.
+ * Fork and exec x->argv with a new control channel at fd 3 and x->src at 4, 5, ... The child
+ * inherits our stderr. On success c->pid, c->pidfd and c->chan_fd are set and 0 is returned;
+ * -errno otherwise (nothing is left behind). An exec failure shows up later as exit status 127.
  */
-int mm_sup_child_spawn(struct mm_sup_child *c, const char *worker, const char *config)
+int mm_sup_child_fork(struct mm_sup_child *c, const struct mm_sup_exec *x)
 {
-	static char opt_config[] = "--config", opt_session[] = "--session",
-		    opt_inherit[] = "--inherit-fds";
-	char *argv[] = { (char *)worker, opt_config, (char *)config, opt_session, (char *)c->name,
-			 opt_inherit,	 NULL };
 	pid_t parent = getpid(), pid;
 	int sp[2], r;
 
@@ -129,12 +122,31 @@ int mm_sup_child_spawn(struct mm_sup_child *c, const char *worker, const char *c
 		return r;
 	}
 	if (pid == 0)
-		child_exec(c, sp[1], parent, argv);
+		child_exec(x, sp[1], parent);
 	close(sp[1]);
 	c->pid = pid;
 	c->chan_fd = sp[0];
 	c->pidfd = pidfd_open_compat(pid);
 	return 0;
+}
+
+/*
+ * Fork and exec <worker> (absolute path) as "--config <config> --session <name> --inherit-fds"
+ * with a new channel at fd 3 and the session descriptors at 4..10 (see mm_sup_child_fork).
+ */
+int mm_sup_child_spawn(struct mm_sup_child *c, const char *worker, const char *config)
+{
+	static char opt_config[] = "--config", opt_session[] = "--session",
+		    opt_inherit[] = "--inherit-fds";
+	char *argv[] = { (char *)worker, opt_config, (char *)config, opt_session, (char *)c->name,
+			 opt_inherit,	 NULL };
+	int tmp[_MM_SUP_FD_END];
+	struct mm_sup_exec x = { .argv = argv,
+				 .src = &c->fds[MM_SUP_FD_IN_RING],
+				 .tmp = tmp,
+				 .n = _MM_SUP_FD_END - MM_SUP_FD_IN_RING };
+
+	return mm_sup_child_fork(c, &x);
 }
 
 /* Send <sig> to the running process (through its pidfd when we have one). Returns 0 or -errno. */
@@ -169,17 +181,17 @@ void mm_sup_child_reaped(struct mm_sup_child *c, int wstatus)
 }
 
 /*
- * Path of the worker binary into <buf>: $MQTTMUX_WORKER if set, else "mqttmux-worker" in the
- * directory of our own executable. Returns 0, -ENAMETOOLONG or the -errno of readlink.
+ * Path of a binary into <buf>: $<env> if set, else <name> in the directory of our own
+ * executable. Returns 0, -ENAMETOOLONG or the -errno of readlink.
  */
-int mm_sup_worker_path(char *buf, size_t size)
+int mm_sup_bin_path(const char *env, const char *name, char *buf, size_t size)
 {
-	const char *env = getenv("MQTTMUX_WORKER");
+	const char *val = getenv(env);
 	char self[PATH_MAX], *slash;
 	ssize_t n;
 
-	if (env && *env)
-		return (size_t)snprintf(buf, size, "%s", env) >= size ? -ENAMETOOLONG : 0;
+	if (val && *val)
+		return (size_t)snprintf(buf, size, "%s", val) >= size ? -ENAMETOOLONG : 0;
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n == -1)
 		return -errno;
@@ -187,5 +199,33 @@ int mm_sup_worker_path(char *buf, size_t size)
 	slash = strrchr(self, '/');
 	if (slash)
 		*slash = '\0';
-	return (size_t)snprintf(buf, size, "%s/mqttmux-worker", self) >= size ? -ENAMETOOLONG : 0;
+	return (size_t)snprintf(buf, size, "%s/%s", self, name) >= size ? -ENAMETOOLONG : 0;
+}
+
+/* The worker binary: $MQTTMUX_WORKER, else mqttmux-worker next to mqttmuxd. */
+int mm_sup_worker_path(char *buf, size_t size)
+{
+	return mm_sup_bin_path("MQTTMUX_WORKER", "mqttmux-worker", buf, size);
+}
+
+/* For logs: "session 'x'" or "router" (static buffer: one use per log call). */
+const char *mm_sup_child_who(const struct mm_sup_child *c)
+{
+	static char buf[MM_CFG_NAME_MAX + 16];
+
+	if (c->is_router)
+		return "router";
+	snprintf(buf, sizeof(buf), "session '%s'", c->name ? c->name : "?");
+	return buf;
+}
+
+/* For logs: "session 'x': worker" or "router" (static buffer: one use per log call). */
+const char *mm_sup_child_what(const struct mm_sup_child *c)
+{
+	static char buf[MM_CFG_NAME_MAX + 24];
+
+	if (c->is_router)
+		return "router";
+	snprintf(buf, sizeof(buf), "session '%s': worker", c->name ? c->name : "?");
+	return buf;
 }

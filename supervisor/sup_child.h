@@ -6,7 +6,10 @@
  * contents survive a crash; each spawn hands them to the new worker at the fixed descriptors
  * below, with a fresh control channel at fd 3.
  *
- * Process code of mqttmuxd (single-threaded). The router child is not spawned yet: TODO(#4).
+ * The router is supervised through the same record (is_router set, fds[] unused): it gets the
+ * six ring descriptors of every session instead (sup_router.c).
+ *
+ * Process code of mqttmuxd (single-threaded).
  */
 #ifndef MM_SUP_CHILD_H
 #define MM_SUP_CHILD_H
@@ -16,6 +19,8 @@
 #include <sys/types.h>
 
 #include "cfg.h"
+#include "metrics.h"
+#include "stats.h"
 #include "sup_fsm.h"
 
 /* Descriptor numbers in the worker; must match enum mm_wrk_fd in worker/wrk.h. */
@@ -33,6 +38,23 @@ enum mm_sup_fd {
 
 #define MM_SUP_CMD_RING_SIZE (1u << 16)
 
+/* What the metrics keep per session (sup_metrics.c): mappings, rate state, high-water mark. */
+struct mm_sup_mstate {
+	struct mm_stats_block *st; /* stats block, mapped read-only once; or NULL */
+	void *ring_hdr;		   /* the in-ring's header page, mapped read-only; or NULL */
+	struct mm_metrics_rate msgs, bytes;
+	bool rates; /* msgs and bytes initialised */
+	uint64_t hwm;
+};
+
+/* How mm_sup_child_fork() lays out descriptors: channel at 3, src[0..n-1] at 4..4+n-1. */
+struct mm_sup_exec {
+	char *const *argv; /* argv[0]: absolute path of the binary */
+	const int *src;
+	int *tmp; /* n + 1 entries of scratch, allocated by the caller before the fork */
+	unsigned n;
+};
+
 struct mm_sup_child {
 	char *name;  /* session name (owned) */
 	pid_t pid;   /* running process, 0 when none */
@@ -43,15 +65,24 @@ struct mm_sup_child {
 	uint64_t ring_size;	 /* in-ring size the rings were created with */
 	bool remove;		 /* reload: gone from the config; forgotten once down */
 	bool respawn;		 /* reload: its block changed; started again once down */
+	bool is_router;		 /* the router, not a session's worker */
 	struct mm_sup_fsm fsm;
+	struct mm_sup_mstate m;
 };
 
 int mm_sup_child_init(struct mm_sup_child *c, const struct mm_cfg_session *s);
 void mm_sup_child_done(struct mm_sup_child *c);
+int mm_sup_child_fork(struct mm_sup_child *c, const struct mm_sup_exec *x);
 int mm_sup_child_spawn(struct mm_sup_child *c, const char *worker, const char *config);
 int mm_sup_child_signal(struct mm_sup_child *c, int sig);
 int mm_sup_child_stop(struct mm_sup_child *c);
 void mm_sup_child_reaped(struct mm_sup_child *c, int wstatus);
+int mm_sup_bin_path(const char *env, const char *name, char *buf, size_t size);
 int mm_sup_worker_path(char *buf, size_t size);
+const char *mm_sup_child_what(const struct mm_sup_child *c);
+const char *mm_sup_child_who(const struct mm_sup_child *c);
+
+/* sup_metrics.c */
+void mm_sup_mstate_done(struct mm_sup_mstate *m);
 
 #endif /* MM_SUP_CHILD_H */

@@ -129,6 +129,20 @@ void mm_sup_ctl_reply(struct mm_ctl_conn *c, struct json_object *o)
 	json_object_put(o);
 }
 
+/* Append <len> bytes of <text> (already framed, newline included) to the reply of <c>. */
+void mm_sup_ctl_reply_raw(struct mm_ctl_conn *c, const char *text, size_t len)
+{
+	char *buf = realloc(c->out, c->out_len + len + 1);
+
+	if (!buf) {
+		c->closing = true;
+		return;
+	}
+	memcpy(buf + c->out_len, text, len);
+	c->out = buf;
+	c->out_len += len;
+}
+
 /* Reply {"ok": false, "error": "<message>"}. */
 void mm_sup_ctl_error(struct mm_ctl_conn *c, const char *fmt, ...)
 {

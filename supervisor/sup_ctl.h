@@ -27,9 +27,10 @@
 #define MM_CTL_NFDS	      (1 + MM_CTL_MAX_CONNS) /* poll entries: listener, then connections */
 #define MM_CTL_WAIT_DEFAULT   30.0		     /* seconds, `wait` without a timeout */
 #define MM_CTL_WAIT_MAX	      86400.0
-#define MM_CTL_RECHECK_MS     10 /* waiters re-check the stats blocks this often */
-#define MM_CTL_ACCEPT_BURST   16 /* connections accepted per loop turn */
-#define MM_CTL_LINES_PER_TURN 32 /* commands run per connection per loop turn */
+#define MM_CTL_RECHECK_MS     10	/* waiters re-check the stats blocks this often */
+#define MM_CTL_ACCEPT_BURST   16	/* connections accepted per loop turn */
+#define MM_CTL_LINES_PER_TURN 32	/* commands run per connection per loop turn */
+#define MM_CTL_METRICS_END    "# EOF\n" /* last line of the `metrics` reply */
 
 /* JSON state codes of `status` (the seed's codes, plus failed). */
 enum mm_ctl_state {
@@ -76,6 +77,7 @@ void mm_sup_ctl_dispatch(struct mm_sup *s, const struct pollfd *pfd);
 int mm_sup_ctl_timeout(const struct mm_sup *s, int ms);
 uint64_t mm_sup_ctl_now_ns(void);
 void mm_sup_ctl_reply(struct mm_ctl_conn *c, struct json_object *o);
+void mm_sup_ctl_reply_raw(struct mm_ctl_conn *c, const char *text, size_t len);
 void mm_sup_ctl_error(struct mm_ctl_conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

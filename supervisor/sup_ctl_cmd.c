@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The commands of the control socket and their JSON replies (json-c; nothing is printed by
- * hand): status, wait, ping, restart, reload. The protocol, the replies and the state mapping
+ * hand): status, wait, ping, restart, reload; and `metrics`, the one reply that is not JSON:
+ * the Prometheus text followed by a line "# EOF". The protocol, the replies and the state mapping
  * are documented in docs/operations.md ("Control socket").
  */
 #include <errno.h>
@@ -326,7 +327,29 @@ static bool is(const char *a, const char *b)
 /* Commands of a later round: known, answered with an error. */
 static bool later(const char *cmd)
 {
-	return is(cmd, "add") || is(cmd, "remove") || is(cmd, "events") || is(cmd, "metrics");
+	return is(cmd, "add") || is(cmd, "remove") || is(cmd, "events");
+}
+
+/* metrics: the Prometheus text, then "# EOF" alone on a line; an error is one JSON line. */
+static void cmd_metrics(struct mm_sup *s, struct mm_ctl_conn *c, int argc)
+{
+	struct mm_metrics_buf b;
+	int r;
+
+	if (argc != 1) {
+		mm_sup_ctl_error(c, "usage: metrics");
+		return;
+	}
+	mm_metrics_buf_init_dyn(&b);
+	r = mm_sup_metrics_text(s, &b);
+	mm_metrics_put(&b, MM_CTL_METRICS_END, strlen(MM_CTL_METRICS_END));
+	if (r == 0)
+		r = mm_metrics_buf_err(&b);
+	if (r < 0)
+		mm_sup_ctl_error(c, "metrics: %s", strerror(-r));
+	else
+		mm_sup_ctl_reply_raw(c, b.data, b.len);
+	mm_metrics_buf_done(&b);
 }
 
 static void dispatch(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int argc)
@@ -337,6 +360,8 @@ static void dispatch(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int a
 		reply_ok(c, "reply", json_object_new_string("pong"));
 	else if (is(cmd, "status"))
 		mm_sup_ctl_reply(c, mm_sup_ctl_status(s));
+	else if (is(cmd, "metrics"))
+		cmd_metrics(s, c, argc);
 	else if (s->stopping && (is(cmd, "wait") || is(cmd, "restart") || is(cmd, "reload")))
 		mm_sup_ctl_error(c, "%s: mqttmuxd is stopping", cmd);
 	else if (is(cmd, "wait"))

@@ -5,13 +5,14 @@
  * go through the state machine of sup_fsm.c; this file carries out the actions it returns and
  * logs every decision (exits, restarts, crash loops, permanent failures).
  *
- * The control socket's listener and connections are polled here too (sup_ctl.c). Not here
- * yet: the router child (TODO(#4)) and the metrics dump on SIGUSR1 (#5). Reload on SIGHUP is
- * in sup_reload.c.
+ * The router is one more child here (s->router, spawned by sup_router.c). The control socket's
+ * listener and connections are polled here too (sup_ctl.c). Reload on SIGHUP is in
+ * sup_reload.c; metrics sampling (once a second) and the SIGUSR1 dump in sup_metrics.c.
  */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -76,7 +77,14 @@ int mm_sup_init(struct mm_sup *s, struct mm_cfg *cfg, const char *config_path, i
 	s->config_path = config_path;
 	s->sig_fd = sig_fd;
 	s->rng = ((uint64_t)getpid() << 32 ^ now_ns()) | 1;
+	s->start_ns = now_ns();
 	mm_sup_policy_from_cfg(&s->policy, &cfg->restart);
+	r = mm_sup_router_init(s);
+	if (r < 0)
+		return r;
+	if ((size_t)snprintf(s->runtime_dir, sizeof(s->runtime_dir), "%s", cfg->runtime_dir) >=
+	    sizeof(s->runtime_dir))
+		return mm_log_errno(-ENAMETOOLONG, "runtime_dir");
 	r = mm_sup_worker_path(s->worker, sizeof(s->worker));
 	if (r < 0)
 		return mm_log_errno(r, "cannot locate mqttmux-worker");
@@ -85,24 +93,31 @@ int mm_sup_init(struct mm_sup *s, struct mm_cfg *cfg, const char *config_path, i
 		if (r < 0)
 			return r;
 	}
-	/* TODO(#4): create the router's socket and spawn mqttmux-router as a child here. */
-	return mm_sup_ctl_open(s);
+	r = mm_sup_ctl_open(s);
+	if (r == 0)
+		mm_sup_http_open(s);
+	return r;
+}
+
+static void kill_reap(struct mm_sup_child *c)
+{
+	int st = 0;
+
+	if (c->pid > 0) {
+		(void)mm_sup_child_signal(c, SIGKILL);
+		(void)waitpid(c->pid, &st, 0);
+	}
+	mm_sup_child_done(c);
 }
 
 /* Kill and reap whatever is left (only after an error), then release everything. */
 void mm_sup_done(struct mm_sup *s)
 {
 	mm_sup_ctl_close(s);
-	for (size_t i = 0; i < s->n_children; i++) {
-		struct mm_sup_child *c = &s->children[i];
-		int st = 0;
-
-		if (c->pid > 0) {
-			(void)mm_sup_child_signal(c, SIGKILL);
-			(void)waitpid(c->pid, &st, 0);
-		}
-		mm_sup_child_done(c);
-	}
+	mm_sup_http_close(s);
+	kill_reap(&s->router);
+	for (size_t i = 0; i < s->n_children; i++)
+		kill_reap(&s->children[i]);
 	free(s->children);
 	free(s->pfd);
 	mm_cfg_free(s->cfg);
@@ -115,7 +130,7 @@ static enum mm_sup_act feed(struct mm_sup *s, struct mm_sup_child *c, enum mm_ch
 	enum mm_child_state before = c->fsm.state;
 	enum mm_sup_act act = mm_sup_fsm_feed(&c->fsm, &s->policy, ev, now_ns(), next_rand(s));
 
-	mm_log(MM_LOG_DEBUG, "session '%s': %s + %s -> %s (%s)", c->name,
+	mm_log(MM_LOG_DEBUG, "%s: %s + %s -> %s (%s)", mm_sup_child_who(c),
 	       mm_child_state_to_string(before), mm_child_ev_to_string(ev),
 	       mm_child_state_to_string(c->fsm.state), mm_sup_act_to_string(act));
 	return act;
@@ -127,16 +142,18 @@ void mm_sup_spawn(struct mm_sup *s, struct mm_sup_child *c)
 	enum mm_sup_act act = MM_SUP_ACT_SPAWN;
 
 	while (act == MM_SUP_ACT_SPAWN) {
-		int r = mm_sup_child_spawn(c, s->worker, s->config_path);
+		int r = c->is_router ? mm_sup_router_spawn(s)
+				     : mm_sup_child_spawn(c, s->worker, s->config_path);
 
 		if (r == 0) {
 			(void)feed(s, c, MM_CHILD_EV_SPAWNED);
 			mm_log(c->fsm.starts > 1 ? MM_LOG_INFO : MM_LOG_DEBUG,
-			       "session '%s': worker [%ld] started (start %u)", c->name,
-			       (long)c->pid, c->fsm.starts);
+			       "%s [%ld] started (start %u)", mm_sup_child_what(c), (long)c->pid,
+			       c->fsm.starts);
 			return;
 		}
-		mm_log_errno(r, "session '%s': spawning '%s' failed", c->name, s->worker);
+		mm_log_errno(r, "%s: spawning '%s' failed", mm_sup_child_who(c),
+			     c->is_router ? s->router_bin : s->worker);
 		act = feed(s, c, MM_CHILD_EV_EXITED);
 	}
 }
@@ -146,8 +163,13 @@ static void after_down(struct mm_sup *s, struct mm_sup_child *c)
 {
 	const struct mm_cfg_session *sess;
 
+	if (c->is_router) {
+		mm_sup_router_tick(s);
+		return;
+	}
 	if (c->remove) {
 		mm_log(MM_LOG_INFO, "session '%s' removed", c->name);
+		mm_sup_metrics_retire(s, c);
 		mm_sup_child_done(c);
 		return;
 	}
@@ -157,6 +179,7 @@ static void after_down(struct mm_sup *s, struct mm_sup_child *c)
 	sess = mm_cfg_session_find(s->cfg, c->name);
 	if (sess && sess->perf.ring_size != c->ring_size) {
 		/* A new ring size means new rings: the session starts afresh. */
+		mm_sup_metrics_retire(s, c);
 		mm_sup_child_done(c);
 		if (mm_sup_child_init(c, sess) < 0) {
 			mm_log(MM_LOG_ERROR, "session '%s': new rings failed, dropped", sess->name);
@@ -165,6 +188,7 @@ static void after_down(struct mm_sup *s, struct mm_sup_child *c)
 		}
 	}
 	mm_sup_spawn(s, c);
+	mm_sup_router_tick(s);
 }
 
 static const char *kill_reason(const struct mm_sup_child *c, enum mm_child_ev ev)
@@ -187,20 +211,21 @@ void mm_sup_apply(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev)
 
 	if (c->fsm.failed && !was_failed)
 		mm_log(MM_LOG_WARNING,
-		       "session '%s' failed: more than %u starts in %.1f s; retrying every %.1f s",
-		       c->name, s->policy.burst, s->cfg->restart.window, s->cfg->restart.max);
+		       "%s failed: more than %u starts in %.1f s; retrying every %.1f s",
+		       mm_sup_child_who(c), s->policy.burst, s->cfg->restart.window,
+		       s->cfg->restart.max);
 	else if (!c->fsm.failed && was_failed)
-		mm_log(MM_LOG_INFO, "session '%s' recovered from its crash loop", c->name);
+		mm_log(MM_LOG_INFO, "%s recovered from its crash loop", mm_sup_child_who(c));
 	if (act == MM_SUP_ACT_SPAWN)
 		mm_sup_spawn(s, c);
 	else if (act == MM_SUP_ACT_STOP)
 		(void)mm_sup_child_stop(c);
 	else if (act == MM_SUP_ACT_KILL && mm_sup_child_signal(c, SIGKILL) == 0)
-		mm_log(MM_LOG_WARNING, "session '%s': worker [%ld] %s: killed", c->name,
-		       (long)c->pid, kill_reason(c, ev));
+		mm_log(MM_LOG_WARNING, "%s [%ld] %s: killed", mm_sup_child_what(c), (long)c->pid,
+		       kill_reason(c, ev));
 	else if (act == MM_SUP_ACT_NONE && ev != MM_CHILD_EV_EXIT_CONFIG &&
 		 c->fsm.state == MM_CHILD_BACKOFF)
-		mm_log(MM_LOG_INFO, "session '%s': restarting in %llu ms", c->name,
+		mm_log(MM_LOG_INFO, "%s: restarting in %llu ms", mm_sup_child_who(c),
 		       (unsigned long long)(c->fsm.last_delay_ns / 1000000));
 	if (c->fsm.state == MM_CHILD_DOWN && !s->stopping)
 		after_down(s, c);
@@ -208,6 +233,8 @@ void mm_sup_apply(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev)
 
 static struct mm_sup_child *find_pid(struct mm_sup *s, pid_t pid)
 {
+	if (s->router.pid == pid)
+		return &s->router;
 	for (size_t i = 0; i < s->n_children; i++)
 		if (s->children[i].pid == pid)
 			return &s->children[i];
@@ -217,19 +244,18 @@ static struct mm_sup_child *find_pid(struct mm_sup *s, pid_t pid)
 static enum mm_child_ev exit_event(struct mm_sup_child *c, int st)
 {
 	if (WIFSIGNALED(st)) {
-		mm_log(MM_LOG_WARNING, "session '%s': worker [%ld] killed by signal %d (%s)",
-		       c->name, (long)c->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
+		mm_log(MM_LOG_WARNING, "%s [%ld] killed by signal %d (%s)", mm_sup_child_what(c),
+		       (long)c->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
 		return MM_CHILD_EV_EXITED;
 	}
 	if (WEXITSTATUS(st) == 64 || WEXITSTATUS(st) == 78) {
-		mm_log(MM_LOG_ERROR,
-		       "session '%s': worker [%ld] exited with status %d (%s): not restarted",
-		       c->name, (long)c->pid, WEXITSTATUS(st),
+		mm_log(MM_LOG_ERROR, "%s [%ld] exited with status %d (%s): not restarted",
+		       mm_sup_child_what(c), (long)c->pid, WEXITSTATUS(st),
 		       WEXITSTATUS(st) == 64 ? "usage" : "configuration");
 		return MM_CHILD_EV_EXIT_CONFIG;
 	}
 	mm_log(WEXITSTATUS(st) || c->fsm.state != MM_CHILD_STOPPING ? MM_LOG_WARNING : MM_LOG_INFO,
-	       "session '%s': worker [%ld] exited with status %d", c->name, (long)c->pid,
+	       "%s [%ld] exited with status %d", mm_sup_child_what(c), (long)c->pid,
 	       WEXITSTATUS(st));
 	return MM_CHILD_EV_EXITED;
 }
@@ -260,6 +286,7 @@ static void stop_all(struct mm_sup *s)
 	for (size_t i = 0; i < s->n_children; i++)
 		if (s->children[i].name)
 			mm_sup_apply(s, &s->children[i], MM_CHILD_EV_STOP_REQ);
+	mm_sup_apply(s, &s->router, MM_CHILD_EV_STOP_REQ);
 }
 
 static void read_signals(struct mm_sup *s)
@@ -276,8 +303,7 @@ static void read_signals(struct mm_sup *s)
 		else if (si.ssi_signo == SIGHUP)
 			mm_sup_reload(s);
 		else if (si.ssi_signo == SIGUSR1)
-			mm_log(MM_LOG_WARNING,
-			       "SIGUSR1: metrics dump is not implemented yet (#5), ignoring");
+			mm_sup_metrics_dump(s);
 	}
 	/* A SIGCHLD may have been merged with another one already read: reap regardless. */
 	reap(s);
@@ -290,8 +316,7 @@ static void read_chan(struct mm_sup *s, struct mm_sup_child *c)
 
 	while (c->chan_fd >= 0 && (r = mm_chan_recv(c->chan_fd, &m)) != -EAGAIN) {
 		if (r == 1 && m.cmd == MM_CHAN_READY) {
-			mm_log(MM_LOG_INFO, "session '%s': worker [%ld] ready", c->name,
-			       (long)c->pid);
+			mm_log(MM_LOG_INFO, "%s [%ld] ready", mm_sup_child_what(c), (long)c->pid);
 			mm_sup_apply(s, c, MM_CHILD_EV_READY);
 		} else if (r == 1 && m.cmd == MM_CHAN_HEARTBEAT) {
 			mm_sup_apply(s, c, MM_CHILD_EV_HEARTBEAT);
@@ -304,22 +329,34 @@ static void read_chan(struct mm_sup *s, struct mm_sup_child *c)
 	}
 }
 
+static void run_timers_of(struct mm_sup *s, struct mm_sup_child *c)
+{
+	enum mm_child_ev ev;
+
+	while (c->name && mm_sup_fsm_due(&c->fsm, now_ns(), &ev))
+		mm_sup_apply(s, c, ev);
+}
+
 static void run_timers(struct mm_sup *s)
 {
-	for (size_t i = 0; i < s->n_children; i++) {
-		struct mm_sup_child *c = &s->children[i];
-		enum mm_child_ev ev;
+	uint64_t now = now_ns();
 
-		while (mm_sup_fsm_due(&c->fsm, now_ns(), &ev))
-			mm_sup_apply(s, c, ev);
-	}
+	for (size_t i = 0; i < s->n_children; i++)
+		run_timers_of(s, &s->children[i]);
+	run_timers_of(s, &s->router);
+	mm_sup_router_tick(s);
+	if (now - s->sample_ns >= MM_SUP_SAMPLE_NS)
+		mm_sup_metrics_sample(s, now);
 }
 
 /* Milliseconds until the earliest timer of any child; at most 1000, at least 0. */
 static int poll_timeout(const struct mm_sup *s)
 {
 	uint64_t now = now_ns(), best = now + MM_SUP_NS_PER_SEC;
+	uint64_t rt = mm_sup_fsm_next_ns(&s->router.fsm);
 
+	if (rt && rt < best)
+		best = rt;
 	for (size_t i = 0; i < s->n_children; i++) {
 		uint64_t t = mm_sup_fsm_next_ns(&s->children[i].fsm);
 
@@ -331,6 +368,8 @@ static int poll_timeout(const struct mm_sup *s)
 
 static bool all_reaped(const struct mm_sup *s)
 {
+	if (s->router.pid > 0)
+		return false;
 	for (size_t i = 0; i < s->n_children; i++)
 		if (s->children[i].pid > 0)
 			return false;
@@ -350,7 +389,8 @@ static void compact(struct mm_sup *s)
 
 static int pfd_reserve(struct mm_sup *s)
 {
-	struct pollfd *p = reallocarray(s->pfd, s->cap_children + 1 + MM_CTL_NFDS, sizeof(*p));
+	struct pollfd *p =
+		reallocarray(s->pfd, s->cap_children + 2 + MM_CTL_NFDS + MM_HTTP_NFDS, sizeof(*p));
 
 	if (!p)
 		return -ENOMEM;
@@ -370,8 +410,11 @@ static int poll_once(struct mm_sup *s)
 	s->pfd[0] = (struct pollfd){ .fd = s->sig_fd, .events = POLLIN };
 	for (size_t i = 0; i < n; i++)
 		s->pfd[i + 1] = (struct pollfd){ .fd = s->children[i].chan_fd, .events = POLLIN };
-	mm_sup_ctl_pollfds(s, &s->pfd[n + 1]);
-	if (poll(s->pfd, n + 1 + MM_CTL_NFDS, mm_sup_ctl_timeout(s, poll_timeout(s))) == -1 &&
+	s->pfd[n + 1] = (struct pollfd){ .fd = s->router.chan_fd, .events = POLLIN };
+	mm_sup_ctl_pollfds(s, &s->pfd[n + 2]);
+	mm_sup_http_pollfds(s, &s->pfd[n + 2 + MM_CTL_NFDS]);
+	if (poll(s->pfd, n + 2 + MM_CTL_NFDS + MM_HTTP_NFDS,
+		 mm_sup_ctl_timeout(s, poll_timeout(s))) == -1 &&
 	    errno != EINTR)
 		return -errno;
 	if (s->pfd[0].revents)
@@ -379,7 +422,10 @@ static int poll_once(struct mm_sup *s)
 	for (size_t i = 0; i < n; i++)
 		if (s->pfd[i + 1].fd >= 0 && s->pfd[i + 1].revents)
 			read_chan(s, &s->children[i]);
-	mm_sup_ctl_dispatch(s, &s->pfd[n + 1]);
+	if (s->pfd[n + 1].fd >= 0 && s->pfd[n + 1].revents)
+		read_chan(s, &s->router);
+	mm_sup_ctl_dispatch(s, &s->pfd[n + 2]);
+	mm_sup_http_dispatch(s, &s->pfd[n + 2 + MM_CTL_NFDS]);
 	run_timers(s);
 	return 0;
 }
@@ -395,6 +441,8 @@ int mm_sup_run(struct mm_sup *s)
 	mm_log(MM_LOG_INFO, "supervising %zu session(s) with '%s'", s->n_children, s->worker);
 	for (size_t i = 0; i < s->n_children; i++)
 		mm_sup_spawn(s, &s->children[i]);
+	mm_sup_spawn(s, &s->router);
+	mm_sup_metrics_sample(s, now_ns());
 	while (r == 0 && !(s->stopping && all_reaped(s)))
 		r = poll_once(s);
 	if (r == 0)

@@ -5,6 +5,7 @@
  * sessions are compared block by block (mm_cfg_session_equal): removed sessions are stopped
  * and forgotten, changed ones are stopped and started again (with new rings only if their
  * ring size changed), added ones are started, and unchanged ones are not touched at all.
+ * The router is restarted when the ordered set of sessions or a ring size changed.
  */
 #include <string.h>
 
@@ -93,9 +94,11 @@ void mm_sup_reload(struct mm_sup *s)
 {
 	struct mm_cfg *cfg = load(s);
 	size_t changed;
+	bool layout;
 
 	if (!cfg)
 		return;
+	layout = mm_sup_router_layout_changed(s->cfg, cfg);
 	if (!str_equal(cfg->runtime_dir, s->cfg->runtime_dir) ||
 	    !str_equal(cfg->state_dir, s->cfg->state_dir))
 		mm_log(MM_LOG_WARNING, "reload: runtime_dir and state_dir change only on restart");
@@ -108,6 +111,9 @@ void mm_sup_reload(struct mm_sup *s)
 		if (s->children[i].remove || s->children[i].respawn)
 			mm_sup_apply(s, &s->children[i], MM_CHILD_EV_STOP_REQ);
 	add_new(s);
+	/* The router cannot take sessions at run time yet: it restarts with the new set. */
+	if (layout)
+		mm_sup_router_restart(s, "the set of sessions changed");
 	mm_log(MM_LOG_INFO, "reloaded '%s': %zu session(s) removed or changed", s->config_path,
 	       changed);
 }

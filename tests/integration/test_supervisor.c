@@ -179,7 +179,7 @@ static bool alive(pid_t pid)
 	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
 }
 
-/* Pid of the live worker child of <parent> serving <session>, or 0. */
+/* Pid of the live worker child of <parent> serving <session> (NULL: the router), or 0. */
 static pid_t worker_of(pid_t parent, const char *session)
 {
 	DIR *d = opendir("/proc");
@@ -210,7 +210,9 @@ static pid_t worker_of(pid_t parent, const char *session)
 		n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
 		if (fd >= 0)
 			close(fd);
-		for (ssize_t i = 0; i + 1 < n; i += (ssize_t)strlen(buf + i) + 1)
+		if (!session && n > 0 && strstr(buf, "mqttmux-router"))
+			found = pid;
+		for (ssize_t i = 0; session && i + 1 < n; i += (ssize_t)strlen(buf + i) + 1)
 			if (!strcmp(buf + i, "--session") && !strcmp(buf + i + 10, session))
 				found = pid;
 	}
@@ -427,6 +429,16 @@ Test(supervisor, exit_78_is_not_restarted)
 	stop_daemon();
 }
 
+static bool router_ready(void *ud)
+{
+	const pid_t *not_pid = ud;
+	pid_t pid = worker_of(Daemon, NULL);
+	char needle[64];
+
+	snprintf(needle, sizeof(needle), "router [%ld] ready", (long)pid);
+	return pid && pid != *not_pid && count_lines(Log, needle, NULL) > 0;
+}
+
 struct gone {
 	pid_t pids[MAX_KIDS];
 	int n;
@@ -481,18 +493,21 @@ Test(supervisor, kill9_of_the_daemon_takes_every_worker_with_it, .timeout = 120)
 
 	write_config(names, 2);
 	for (int round = 0; round < 5; round++) {
-		struct gone g = { .n = 2 };
+		struct gone g = { .n = 3 };
+		pid_t none = 0;
 		int st;
 
 		Daemon = start_daemon(NULL);
 		wait_connected("one", round + 1, 0);
 		wait_connected("two", round + 1, 0);
+		cr_assert(t_wait_for(router_ready, &none, 10000), "the router never became ready");
 		g.pids[0] = worker_of(Daemon, "one");
 		g.pids[1] = worker_of(Daemon, "two");
+		g.pids[2] = worker_of(Daemon, NULL);
 		cr_assert_eq(kill(Daemon, SIGKILL), 0);
 		cr_assert_eq(reap_within(Daemon, 1000, &st), 0);
 		Daemon = 0;
-		cr_assert(t_wait_for(all_gone, &g, 1000), "round %d: a worker outlived mqttmuxd",
+		cr_assert(t_wait_for(all_gone, &g, 1000), "round %d: a child outlived mqttmuxd",
 			  round);
 	}
 	cr_expect_eq(count_lines(Log, "another mqttmuxd", NULL), 0);
@@ -550,18 +565,48 @@ static bool no_worker(void *ud)
 	return worker_of(Daemon, ud) == 0;
 }
 
-/* SIGHUP: unchanged sessions are not touched, changed ones restart, added/removed follow. */
+/* The router is a supervised child too: kill -9 restarts it, the workers are not touched. */
+Test(supervisor, kill9_of_the_router_restarts_only_the_router)
+{
+	static const char *const names[] = { "one", "two" };
+	pid_t none = 0, rtr, one, two;
+
+	write_config(names, 2);
+	Daemon = start_daemon(NULL);
+	wait_connected("one", 1, 0);
+	wait_connected("two", 1, 0);
+	cr_assert(t_wait_for(router_ready, &none, 10000), "the router never became ready");
+	rtr = worker_of(Daemon, NULL);
+	one = worker_of(Daemon, "one");
+	two = worker_of(Daemon, "two");
+	cr_assert_eq(kill(rtr, SIGKILL), 0);
+	cr_assert(t_wait_for(router_ready, &rtr, 10000), "the router was not restarted");
+	cr_expect_neq(worker_of(Daemon, NULL), rtr);
+	cr_expect_eq(worker_of(Daemon, "one"), one, "worker one was restarted");
+	cr_expect_eq(worker_of(Daemon, "two"), two, "worker two was restarted");
+	cr_expect_eq(connects("one"), 1, "session one reconnected");
+	cr_expect_eq(connects("two"), 1, "session two reconnected");
+	cr_expect_geq(count_lines(Log, "router [", "killed by signal 9"), 1);
+	stop_daemon();
+}
+
+/*
+ * SIGHUP: unchanged sessions are not touched, changed ones restart, added/removed follow. The
+ * set of sessions changed, so the router restarts with the new set.
+ */
 Test(supervisor, sighup_restarts_only_the_changed_sessions)
 {
 	static const char *const before[] = { "same", "changed", "gone" };
 	static const char *const after[] = { "same", "changed", "added" };
 	static const char *const extra[] = { NULL, "keepalive = 30;", NULL };
-	pid_t same, changed;
+	pid_t same, changed, none = 0, rtr;
 
 	write_config(before, 3);
 	Daemon = start_daemon(NULL);
 	for (int i = 0; i < 3; i++)
 		wait_connected(before[i], 1, 0);
+	cr_assert(t_wait_for(router_ready, &none, 10000), "the router never became ready");
+	rtr = worker_of(Daemon, NULL);
 	same = worker_of(Daemon, "same");
 	changed = worker_of(Daemon, "changed");
 	write_config_x(after, extra, 3);
@@ -570,6 +615,7 @@ Test(supervisor, sighup_restarts_only_the_changed_sessions)
 	wait_connected("added", 1, 0);
 	cr_expect(t_wait_for(no_worker, (void *)"gone", 6000), "removed session still runs");
 	cr_expect(t_wait_for(logged, (void *)"session 'gone' removed", 1000));
+	cr_expect(t_wait_for(router_ready, &rtr, 10000), "the router was not restarted");
 	cr_expect_eq(worker_of(Daemon, "same"), same, "the unchanged session was restarted");
 	cr_expect_eq(connects("same"), 1, "the unchanged session reconnected");
 	stop_daemon();

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The optional metrics.http listener: a minimal, bounded HTTP/1.x responder for GET /metrics,
+ * driven by the supervisor's poll loop. Every socket is non-blocking; a request is at most
+ * MM_HTTP_REQ_MAX bytes of head (the body, if any, is never read); a connection lives at most
+ * MM_HTTP_DEADLINE_NS; at most MM_HTTP_MAX_CONNS at a time (more are closed at once). One
+ * request per connection (Connection: close). GET or HEAD /metrics: 200 with the metrics text;
+ * another path: 404; another method: 405; anything unparsable: 400; an oversized head: 431.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sup.h"
+
+struct mm_http_conn {
+	int fd; /* -1: free slot */
+	uint64_t deadline_ns;
+	size_t in_len;
+	char in[MM_HTTP_REQ_MAX + 1];
+	char *out; /* response being written, or NULL */
+	size_t out_len, out_off;
+};
+
+struct mm_sup_http {
+	int fd;
+	struct mm_http_conn conns[MM_HTTP_MAX_CONNS];
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * MM_SUP_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static int listen_on(const char *host, uint16_t port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+	char serv[8];
+	int fd, one = 1, r;
+
+	snprintf(serv, sizeof(serv), "%u", port);
+	r = getaddrinfo(host, serv, &hints, &ai);
+	if (r)
+		return r == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	r = fd < 0 ? -errno : 0;
+	if (r == 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (r == 0 && (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 16) < 0))
+		r = -errno;
+	freeaddrinfo(ai);
+	if (r < 0 && fd >= 0)
+		close(fd);
+	return r < 0 ? r : fd;
+}
+
+/* Open the listener if metrics.http is set. A failure is logged; the daemon runs without it. */
+void mm_sup_http_open(struct mm_sup *s)
+{
+	const struct mm_cfg_metrics *m = &s->cfg->metrics;
+	struct mm_sup_http *h;
+	int fd;
+
+	if (!m->http_host)
+		return;
+	fd = listen_on(m->http_host, m->http_port);
+	if (fd < 0) {
+		mm_log_errno(fd, "metrics.http: cannot listen on %s:%u, no HTTP listener",
+			     m->http_host, m->http_port);
+		return;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		close(fd);
+		return;
+	}
+	h->fd = fd;
+	for (int i = 0; i < MM_HTTP_MAX_CONNS; i++)
+		h->conns[i].fd = -1;
+	s->http = h;
+	mm_log(MM_LOG_INFO, "metrics.http: serving /metrics on %s:%u", m->http_host, m->http_port);
+}
+
+static void conn_close(struct mm_http_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->out);
+	c->fd = -1;
+	c->out = NULL;
+}
+
+void mm_sup_http_close(struct mm_sup *s)
+{
+	if (!s->http)
+		return;
+	for (int i = 0; i < MM_HTTP_MAX_CONNS; i++)
+		conn_close(&s->http->conns[i]);
+	close(s->http->fd);
+	free(s->http);
+	s->http = NULL;
+}
+
+/* Poll entries: the listener, then each connection (fd -1 when unused or no listener). */
+void mm_sup_http_pollfds(const struct mm_sup *s, struct pollfd *pfd)
+{
+	const struct mm_sup_http *h = s->http;
+
+	pfd[0] = (struct pollfd){ .fd = h ? h->fd : -1, .events = POLLIN };
+	for (int i = 0; i < MM_HTTP_MAX_CONNS; i++) {
+		const struct mm_http_conn *c = h ? &h->conns[i] : NULL;
+
+		pfd[i + 1] = (struct pollfd){ .fd = c ? c->fd : -1,
+					      .events = c && c->out ? POLLOUT : POLLIN };
+	}
+}
+
+static void respond(struct mm_http_conn *c, const char *status, const char *type, const char *body,
+		    size_t len, bool head)
+{
+	char hdr[256];
+	int n = snprintf(hdr, sizeof(hdr),
+			 "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			 "%sConnection: close\r\n\r\n",
+			 status, type, len,
+			 strncmp(status, "405", 3) ? "" : "Allow: GET, HEAD\r\n");
+
+	c->out = malloc((size_t)n + len);
+	if (!c->out) {
+		conn_close(c);
+		return;
+	}
+	memcpy(c->out, hdr, (size_t)n);
+	if (!head)
+		memcpy(c->out + n, body, len);
+	c->out_len = (size_t)n + (head ? 0 : len);
+	c->out_off = 0;
+}
+
+static void respond_text(struct mm_http_conn *c, const char *status)
+{
+	char body[64];
+	int n = snprintf(body, sizeof(body), "%s\n", status);
+
+	respond(c, status, "text/plain; charset=utf-8", body, (size_t)n, false);
+}
+
+static void serve_metrics(struct mm_sup *s, struct mm_http_conn *c, bool head)
+{
+	struct mm_metrics_buf b;
+	int r;
+
+	mm_metrics_buf_init_dyn(&b);
+	r = mm_sup_metrics_text(s, &b);
+	if (r == 0)
+		r = mm_metrics_buf_err(&b);
+	if (r < 0)
+		respond_text(c, "500 Internal Server Error");
+	else
+		respond(c, "200 OK", MM_METRICS_CONTENT_TYPE, b.data ? b.data : "", b.len, head);
+	mm_metrics_buf_done(&b);
+}
+
+/* A whole head is in c->in: parse the request line and build the response. */
+static void handle(struct mm_sup *s, struct mm_http_conn *c)
+{
+	char *save, *method, *target, *version;
+
+	c->in[c->in_len] = '\0';
+	method = strtok_r(c->in, " ", &save);
+	target = method ? strtok_r(NULL, " ", &save) : NULL;
+	version = target ? strtok_r(NULL, " \r\n", &save) : NULL;
+	if (!version || strncmp(version, "HTTP/1.", 7) || target[0] != '/')
+		respond_text(c, "400 Bad Request");
+	else if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		respond_text(c, "405 Method Not Allowed");
+	else if (strcmp(target, "/metrics"))
+		respond_text(c, "404 Not Found");
+	else
+		serve_metrics(s, c, !strcmp(method, "HEAD"));
+}
+
+static bool head_complete(const struct mm_http_conn *c)
+{
+	return memmem(c->in, c->in_len, "\r\n\r\n", 4) || memmem(c->in, c->in_len, "\n\n", 2);
+}
+
+static void on_readable(struct mm_sup *s, struct mm_http_conn *c)
+{
+	ssize_t n = recv(c->fd, c->in + c->in_len, MM_HTTP_REQ_MAX - c->in_len, 0);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c);
+		return;
+	}
+	c->in_len += (size_t)n;
+	if (memchr(c->in, '\0', c->in_len))
+		respond_text(c, "400 Bad Request");
+	else if (head_complete(c))
+		handle(s, c);
+	else if (c->in_len == MM_HTTP_REQ_MAX)
+		respond_text(c, "431 Request Header Fields Too Large");
+}
+
+static void on_writable(struct mm_http_conn *c)
+{
+	ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+			 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0) {
+		conn_close(c);
+		return;
+	}
+	c->out_off += (size_t)n;
+	if (c->out_off == c->out_len) {
+		(void)shutdown(c->fd, SHUT_WR);
+		conn_close(c);
+	}
+}
+
+static void accept_some(struct mm_sup_http *h)
+{
+	for (int k = 0; k < MM_HTTP_MAX_CONNS; k++) {
+		int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), i;
+
+		if (fd < 0)
+			return;
+		for (i = 0; i < MM_HTTP_MAX_CONNS && h->conns[i].fd >= 0; i++)
+			;
+		if (i == MM_HTTP_MAX_CONNS) {
+			close(fd); /* full: the client retries */
+			continue;
+		}
+		h->conns[i] =
+			(struct mm_http_conn){ .fd = fd,
+					       .deadline_ns = mono_ns() + MM_HTTP_DEADLINE_NS };
+	}
+}
+
+/* Serve what poll reported, and drop connections past their deadline. */
+void mm_sup_http_dispatch(struct mm_sup *s, const struct pollfd *pfd)
+{
+	struct mm_sup_http *h = s->http;
+	uint64_t now = mono_ns();
+
+	if (!h)
+		return;
+	for (int i = 0; i < MM_HTTP_MAX_CONNS; i++) {
+		struct mm_http_conn *c = &h->conns[i];
+
+		if (c->fd >= 0 && pfd[i + 1].fd == c->fd && pfd[i + 1].revents && c->out)
+			on_writable(c);
+		else if (c->fd >= 0 && pfd[i + 1].fd == c->fd && pfd[i + 1].revents)
+			on_readable(s, c);
+		if (c->fd >= 0 && now > c->deadline_ns)
+			conn_close(c);
+	}
+	if (pfd[0].revents)
+		accept_some(h);
+}

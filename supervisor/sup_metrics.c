@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The supervisor's metrics: the input of mm_metrics_render() (common/metrics.h) built from each
+ * session's stats block (relaxed atomic loads), its in-ring header (fill = prod_pos - cons_pos)
+ * and the supervisor's own state (restarts, failed mark, configured flags). Rates and the
+ * in-ring high-water mark are sampled once a second by the loop and again on every read. The
+ * totals of sessions whose stats block is gone are kept, so the manager sums never go down.
+ * The router exports no counters yet: no router or client families.
+ *
+ * The text goes out on the control socket (`metrics`, sup_ctl_cmd.c) and, on SIGUSR1, to
+ * metrics.textfile, written atomically (temp file in the same directory, fsync, rename).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "layout.h"
+#include "log.h"
+#include "sup.h"
+
+#ifndef MQTTMUX_VERSION
+#define MQTTMUX_VERSION "unknown"
+#endif
+
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+static double secs(uint64_t ns)
+{
+	return (double)ns / 1e9;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * MM_SUP_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* Unmap what mstate_map() mapped. Idempotent. */
+void mm_sup_mstate_done(struct mm_sup_mstate *m)
+{
+	if (m->st)
+		mm_shm_stats_detach(m->st);
+	if (m->ring_hdr)
+		(void)munmap(m->ring_hdr, MM_RING_DATA_OFF);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Map the stats block and the in-ring header once (read-only for the ring). */
+static void mstate_map(struct mm_sup_child *c)
+{
+	void *p;
+
+	if (!c->m.st && c->fds[MM_SUP_FD_STATS] >= 0 &&
+	    mm_shm_stats_attach(c->fds[MM_SUP_FD_STATS], &c->m.st) < 0)
+		c->m.st = NULL;
+	if (!c->m.ring_hdr && c->fds[MM_SUP_FD_IN_RING] >= 0) {
+		p = mmap(NULL, MM_RING_DATA_OFF, PROT_READ, MAP_SHARED, c->fds[MM_SUP_FD_IN_RING],
+			 0);
+		c->m.ring_hdr = p == MAP_FAILED ? NULL : p;
+	}
+}
+
+/* Bytes in the in-ring, published and not yet released by the router; updates the mark. */
+static uint64_t ring_fill(struct mm_sup_child *c)
+{
+	const struct mm_ring_hdr *h = c->m.ring_hdr;
+	uint64_t cons, prod, fill;
+
+	if (!h)
+		return 0;
+	cons = atomic_load_explicit(&h->cons_pos, memory_order_acquire);
+	prod = atomic_load_explicit(&h->prod_pos, memory_order_acquire);
+	fill = prod > cons ? prod - cons : 0;
+	if (fill > c->m.hwm)
+		c->m.hwm = fill;
+	return fill;
+}
+
+static void sample_one(struct mm_sup_child *c, double t)
+{
+	const struct mm_stats_block *st;
+	uint64_t msgs, bytes;
+
+	mstate_map(c);
+	(void)ring_fill(c);
+	st = c->m.st;
+	if (!st)
+		return;
+	msgs = LOAD(st->msgs_in) + LOAD(st->msgs_out);
+	bytes = LOAD(st->bytes_in) + LOAD(st->bytes_out);
+	if (!c->m.rates) {
+		mm_metrics_rate_init(&c->m.msgs, MM_SUP_RATE_WINDOW_S, t, msgs);
+		mm_metrics_rate_init(&c->m.bytes, MM_SUP_RATE_WINDOW_S, t, bytes);
+		c->m.rates = true;
+		return;
+	}
+	(void)mm_metrics_rate_push(&c->m.msgs, t, msgs);
+	(void)mm_metrics_rate_push(&c->m.bytes, t, bytes);
+}
+
+/* Once a second (the loop): feed the rates and the high-water marks of every session. */
+void mm_sup_metrics_sample(struct mm_sup *s, uint64_t now_ns)
+{
+	s->sample_ns = now_ns;
+	for (size_t i = 0; i < s->n_children; i++)
+		if (s->children[i].name)
+			sample_one(&s->children[i], secs(now_ns));
+}
+
+struct totals {
+	uint64_t msgs, bytes, errors, reconnects;
+};
+
+static void add_totals(struct mm_sup_child *c, struct totals *t)
+{
+	const struct mm_stats_block *st;
+
+	mstate_map(c);
+	st = c->m.st;
+	if (!st)
+		return;
+	t->msgs += LOAD(st->msgs_in) + LOAD(st->msgs_out);
+	t->bytes += LOAD(st->bytes_in) + LOAD(st->bytes_out);
+	t->errors += LOAD(st->errors);
+	t->reconnects += LOAD(st->reconnects);
+}
+
+/* <c>'s stats block is about to go (session removed, or new rings): keep its totals. */
+void mm_sup_metrics_retire(struct mm_sup *s, struct mm_sup_child *c)
+{
+	struct totals t = { 0 };
+
+	add_totals(c, &t);
+	s->retired_msgs += t.msgs;
+	s->retired_bytes += t.bytes;
+	s->retired_errors += t.errors;
+	s->retired_reconnects += t.reconnects;
+}
+
+/* Is the stats block written by the current, READY process of <c>? */
+static bool current(const struct mm_sup_child *c, const struct mm_stats_block *st)
+{
+	return c->pid > 0 && c->fsm.state == MM_CHILD_UP &&
+	       LOAD(st->worker_pid) == (uint32_t)c->pid;
+}
+
+/* The session state when the stats block is a dead (or not yet ready) worker's. */
+static unsigned state_without_worker(const struct mm_sup_child *c)
+{
+	if (c->fsm.state == MM_CHILD_BACKOFF)
+		return MM_SESS_RECONNECTING;
+	if (c->fsm.state == MM_CHILD_STARTING || c->fsm.state == MM_CHILD_UP)
+		return MM_SESS_CONNECTING;
+	return MM_SESS_STOPPED;
+}
+
+static const char *backend_name(uint32_t v)
+{
+	/* enum mm_wrk_backend (worker/wrk_loop.h): 1 io_uring, 2 epoll */
+	return v == 1 ? "io_uring" : v == 2 ? "epoll" : NULL;
+}
+
+static void fill_counters(const struct mm_sup_child *c, struct mm_metrics_session *o)
+{
+	const struct mm_stats_block *st = c->m.st;
+	bool cur = current(c, st);
+
+	o->msgs_in = LOAD(st->msgs_in);
+	o->bytes_in = LOAD(st->bytes_in);
+	o->msgs_out = LOAD(st->msgs_out);
+	o->bytes_out = LOAD(st->bytes_out);
+	o->errors = LOAD(st->errors);
+	o->reconnects = LOAD(st->reconnects);
+	o->pub_ok = LOAD(st->pub_ok);
+	o->pub_failed = LOAD(st->pub_failed);
+	o->dropped_oversize = LOAD(st->dropped_oversize);
+	o->last_msg_s = secs(LOAD(st->last_msg_ns));
+	o->last_err_s = secs(LOAD(st->last_err_ns));
+	o->state = cur ? LOAD(st->state) : state_without_worker(c);
+	o->connected = cur && LOAD(st->connected);
+	o->subscriptions = cur ? LOAD(st->subscriptions) : 0;
+	o->backend = cur ? backend_name(LOAD(st->backend)) : NULL;
+}
+
+static void fill_session(const struct mm_sup *s, struct mm_sup_child *c,
+			 struct mm_metrics_session *o)
+{
+	const struct mm_cfg_session *cs = mm_cfg_session_find(s->cfg, c->name);
+
+	memset(o, 0, sizeof(*o));
+	mstate_map(c);
+	o->name = c->name;
+	o->restarts = c->fsm.restarts;
+	o->failed = c->fsm.failed || c->fsm.state == MM_CHILD_FAILED;
+	o->ring_size = c->ring_size;
+	o->ring_fill = ring_fill(c);
+	o->ring_hwm = c->m.hwm;
+	o->state = state_without_worker(c);
+	if (cs) {
+		o->persistent = cs->persistent;
+		o->clean_session = cs->clean_session;
+		o->auto_reconnect = cs->auto_reconnect;
+	}
+	if (c->m.rates) {
+		o->msg_rate = mm_metrics_rate_current(&c->m.msgs);
+		o->avg_msg_rate = mm_metrics_rate_average(&c->m.msgs);
+		o->bytes_rate = mm_metrics_rate_current(&c->m.bytes);
+	}
+	if (c->m.st)
+		fill_counters(c, o);
+}
+
+/* Append the whole metrics text to <b>. Returns 0 or -errno (-ENOMEM). */
+int mm_sup_metrics_text(struct mm_sup *s, struct mm_metrics_buf *b)
+{
+	struct mm_metrics_session *v = calloc(s->n_children + 1, sizeof(*v));
+	struct totals gone = { s->retired_msgs, s->retired_bytes, s->retired_errors,
+			       s->retired_reconnects };
+	struct mm_metrics_input in = { 0 };
+	int r;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_children; i++) {
+		struct mm_sup_child *c = &s->children[i];
+
+		/* A session being removed counts with the retired ones already. */
+		if (c->name && c->remove)
+			add_totals(c, &gone);
+		else if (c->name)
+			fill_session(s, c, &v[in.nsessions++]);
+	}
+	in.sessions = v;
+	in.retired_msgs = gone.msgs;
+	in.retired_bytes = gone.bytes;
+	in.retired_errors = gone.errors;
+	in.retired_reconnects = gone.reconnects;
+	in.uptime_s = secs(mono_ns() - s->start_ns);
+	in.version = MQTTMUX_VERSION;
+	r = mm_metrics_render(b, &in);
+	free(v);
+	return r;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Write <text> to <path> atomically: "<path>.<pid>.tmp", fsync, rename. Returns 0 or -errno. */
+static int write_atomic(const char *path, const char *text, size_t len)
+{
+	char tmp[PATH_MAX];
+	int fd, r;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	r = fchmod(fd, 0644) < 0 ? -errno : write_all(fd, text, len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlink(tmp);
+	return r;
+}
+
+/* SIGUSR1: write the metrics text to metrics.textfile, if one is configured. */
+void mm_sup_metrics_dump(struct mm_sup *s)
+{
+	const char *path = s->cfg->metrics.textfile;
+	struct mm_metrics_buf b;
+	int r;
+
+	if (!path) {
+		mm_log(MM_LOG_INFO, "SIGUSR1: no metrics.textfile configured, nothing written");
+		return;
+	}
+	mm_metrics_buf_init_dyn(&b);
+	r = mm_sup_metrics_text(s, &b);
+	if (r == 0)
+		r = write_atomic(path, b.data ? b.data : "", b.len);
+	mm_metrics_buf_done(&b);
+	if (r < 0)
+		mm_log_errno(r, "SIGUSR1: writing metrics to '%s' failed", path);
+	else
+		mm_log(MM_LOG_INFO, "SIGUSR1: metrics written to '%s'", path);
+}

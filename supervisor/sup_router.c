@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The router child: one mqttmux-router process, supervised with the same state machine as a
+ * worker (READY, HEARTBEAT, backoff, crash-loop mark, exit 64/78 not restarted). It is spawned
+ * as "--config FILE --runtime-dir DIR --inherit-fds N" with its channel at fd 3 and, from fd 4,
+ * the six ring descriptors of every session in config order (docs/router.md): the same objects
+ * the session's worker gets.
+ *
+ * The router cannot take sessions at run time yet, so a reload that adds, removes, reorders or
+ * re-creates the rings of a session restarts it with the new set (mm_sup_router_restart). The
+ * restart waits until every re-created ring exists (mm_sup_router_tick).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "sup.h"
+
+#define FDS_PER_SESSION 6 /* MM_SUP_FD_IN_RING .. MM_SUP_FD_CMD_SPACE */
+
+/* Set up the router's record (no process yet) and find its binary. Returns 0 or -errno. */
+int mm_sup_router_init(struct mm_sup *s)
+{
+	struct mm_sup_child *c = &s->router;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	c->pidfd = -1;
+	c->chan_fd = -1;
+	for (int i = 0; i < _MM_SUP_FD_END; i++)
+		c->fds[i] = -1;
+	mm_sup_fsm_init(&c->fsm);
+	c->is_router = true;
+	c->name = strdup("router");
+	if (!c->name)
+		return -ENOMEM;
+	r = mm_sup_bin_path("MQTTMUX_ROUTER", "mqttmux-router", s->router_bin,
+			    sizeof(s->router_bin));
+	return r < 0 ? mm_log_errno(r, "cannot locate mqttmux-router") : 0;
+}
+
+static const struct mm_sup_child *session_child(const struct mm_sup *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_children; i++)
+		if (s->children[i].name && !s->children[i].remove &&
+		    !strcmp(s->children[i].name, name))
+			return &s->children[i];
+	return NULL;
+}
+
+/* The six descriptors of every configured session, in config order. -ENOENT if one lacks. */
+static int collect_fds(const struct mm_sup *s, int *out)
+{
+	for (size_t i = 0; i < s->cfg->n_sessions; i++) {
+		const struct mm_sup_child *c = session_child(s, s->cfg->sessions[i].name);
+
+		for (int k = 0; k < FDS_PER_SESSION; k++) {
+			if (!c || c->fds[MM_SUP_FD_IN_RING + k] < 0)
+				return -ENOENT;
+			out[i * FDS_PER_SESSION + (size_t)k] = c->fds[MM_SUP_FD_IN_RING + k];
+		}
+	}
+	return 0;
+}
+
+/* Fork and exec the router with the current session set. Returns 0 or -errno. */
+int mm_sup_router_spawn(struct mm_sup *s)
+{
+	static char opt_config[] = "--config", opt_dir[] = "--runtime-dir",
+		    opt_inherit[] = "--inherit-fds";
+	size_t n = s->cfg->n_sessions * FDS_PER_SESSION;
+	int *src = calloc(n + 1, sizeof(int)), *tmp = calloc(n + 2, sizeof(int)), r = -ENOMEM;
+	char count[24];
+	char *argv[] = { s->router_bin,
+			 opt_config,
+			 (char *)s->config_path,
+			 opt_dir,
+			 s->runtime_dir,
+			 opt_inherit,
+			 count,
+			 NULL };
+
+	snprintf(count, sizeof(count), "%zu", s->cfg->n_sessions);
+	if (src && tmp)
+		r = collect_fds(s, src);
+	if (r == 0) {
+		struct mm_sup_exec x = { .argv = argv, .src = src, .tmp = tmp, .n = (unsigned)n };
+
+		r = mm_sup_child_fork(&s->router, &x);
+	}
+	free(src);
+	free(tmp);
+	return r;
+}
+
+/* Some session's rings are about to be re-created: the router must wait for them. */
+static bool rings_pending(const struct mm_sup *s)
+{
+	for (size_t i = 0; i < s->n_children; i++) {
+		const struct mm_sup_child *c = &s->children[i];
+		const struct mm_cfg_session *sess;
+
+		if (!c->name || c->remove || !c->respawn)
+			continue;
+		sess = mm_cfg_session_find(s->cfg, c->name);
+		if (sess && sess->perf.ring_size != c->ring_size)
+			return true;
+	}
+	return false;
+}
+
+/* Each loop turn (and when the router goes down): start a router restart that was waiting. */
+void mm_sup_router_tick(struct mm_sup *s)
+{
+	struct mm_sup_child *c = &s->router;
+
+	if (s->stopping || !c->respawn || c->fsm.state != MM_CHILD_DOWN || rings_pending(s))
+		return;
+	c->respawn = false;
+	mm_sup_spawn(s, c);
+}
+
+/* Stop the router (if running) and start it again with the current session set. */
+void mm_sup_router_restart(struct mm_sup *s, const char *why)
+{
+	if (s->stopping)
+		return;
+	mm_log(MM_LOG_INFO, "router: restarting it (%s)", why);
+	s->router.respawn = true;
+	mm_sup_apply(s, &s->router, MM_CHILD_EV_STOP_REQ);
+}
+
+/* Does the router need other descriptors for <b> than for <a>? */
+bool mm_sup_router_layout_changed(const struct mm_cfg *a, const struct mm_cfg *b)
+{
+	if (a->n_sessions != b->n_sessions)
+		return true;
+	for (size_t i = 0; i < a->n_sessions; i++)
+		if (strcmp(a->sessions[i].name, b->sessions[i].name) ||
+		    a->sessions[i].perf.ring_size != b->sessions[i].perf.ring_size)
+			return true;
+	return false;
+}

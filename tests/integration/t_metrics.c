@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers of the metrics integration suite (test_metrics.c): a real broker and mqttmuxd with
+ * two sessions, the control socket, a plain libmosquitto publisher, promtool and a raw HTTP
+ * client.
+ */
+#include "t_metrics.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <mosquitto.h>
+
+#include "t_helpers.h"
+
+struct t_broker B;
+char *Dir, *Cfg, *Log, *Run, *Sock, *Prom;
+pid_t Daemon;
+int Http_port;
+
+void setup(void)
+{
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	Dir = t_tmpdir("met");
+	cr_assert_not_null(Dir);
+	cr_assert_gt(asprintf(&Log, "%s/mqttmuxd.log", Dir), 0);
+	cr_assert_gt(asprintf(&Run, "%s/run", Dir), 0);
+	cr_assert_gt(asprintf(&Sock, "%s/control.sock", Run), 0);
+	cr_assert_gt(asprintf(&Prom, "%s/prom/mqttmux.prom", Dir), 0);
+	cr_assert_eq(t_broker_start(&B, NULL), 0);
+}
+
+static void dump_log(void)
+{
+	char line[512];
+	FILE *f = Log ? fopen(Log, "re") : NULL;
+
+	if (!f)
+		return;
+	fprintf(stderr, "---- %s ----\n", Log);
+	while (fgets(line, sizeof(line), f))
+		fputs(line, stderr);
+	fclose(f);
+}
+
+void teardown(void)
+{
+	if (Daemon > 0) {
+		kill(Daemon, SIGKILL);
+		waitpid(Daemon, NULL, 0);
+		dump_log();
+	}
+	Daemon = 0;
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	t_broker_free(&B);
+	t_rmtree(Dir);
+	free(Dir);
+	free(Cfg);
+	free(Log);
+	free(Run);
+	free(Sock);
+	free(Prom);
+	Dir = Cfg = Log = Run = Sock = Prom = NULL;
+	Http_port = 0;
+}
+
+/* Sessions "one" (subscribed to t/#) and "two.b-x" (persistent); a textfile if <textfile>. */
+void write_config(bool textfile)
+{
+	char *text, *mdir, http[64] = "";
+	FILE *f;
+
+	cr_assert_gt(asprintf(&mdir, "%s/prom", Dir), 0);
+	cr_assert_eq(mkdir(mdir, 0755), 0);
+	free(mdir);
+	if (Http_port)
+		snprintf(http, sizeof(http), "http = \"127.0.0.1:%d\";", Http_port);
+	cr_assert_gt(
+		asprintf(
+			&text,
+			"runtime_dir = \"%s\";\nstate_dir = \"%s/state\";\n"
+			"metrics = { %s%s%s %s };\n"
+			"sessions = (\n"
+			"  { name = \"one\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
+			" client_id = \"met-one\"; subscriptions = ( { topic = \"t/#\"; qos = 1; } ); },\n"
+			"  { name = \"two.b-x\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
+			" client_id = \"met-two\"; persistent = true; clean_session = false; }\n);\n",
+			Run, Dir, textfile ? "textfile = \"" : "", textfile ? Prom : "",
+			textfile ? "\";" : "", http, B.port, B.port),
+		0);
+	cr_assert_gt(asprintf(&Cfg, "%s/mqttmux.cfg", Dir), 0);
+	f = fopen(Cfg, "we");
+	cr_assert_not_null(f);
+	cr_assert_geq(fputs(text, f), 0);
+	cr_assert_eq(fclose(f), 0);
+	free(text);
+}
+
+static int sock_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", Sock);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* Send <line>; read until <end> is in the reply (or EOF/timeout). Malloc'd text, or NULL. */
+char *request(const char *line, const char *end)
+{
+	uint64_t deadline = t_now_ns() + 5000000000ull;
+	size_t len = 0, cap = 1 << 20;
+	char *buf = malloc(cap);
+	int fd = sock_connect();
+
+	cr_assert_not_null(buf);
+	if (fd < 0 || send(fd, line, strlen(line), MSG_NOSIGNAL) != (ssize_t)strlen(line))
+		goto fail;
+	buf[0] = '\0';
+	while (t_now_ns() < deadline && len < cap - 1 && !strstr(buf, end)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = recv(fd, buf + len, cap - 1 - len, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+	}
+	if (strstr(buf, end)) {
+		close(fd);
+		return buf;
+	}
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return NULL;
+}
+
+char *metrics(void)
+{
+	char *m = request("metrics\n", END);
+
+	cr_assert_not_null(m, "no metrics reply");
+	return m;
+}
+
+/* Value of the sample "<name>{session="<session>"}" (or "<name>" if session is NULL). */
+double value(const char *text, const char *name, const char *session)
+{
+	char key[256];
+	const char *p;
+
+	if (session)
+		snprintf(key, sizeof(key), "\n%s{session=\"%s\"} ", name, session);
+	else
+		snprintf(key, sizeof(key), "\n%s ", name);
+	p = strstr(text, key);
+	cr_assert_not_null(p, "no sample %s", key + 1);
+	return strtod(p + strlen(key), NULL);
+}
+
+bool ready(void *ud)
+{
+	char *r = request("wait * 1\n", "\n");
+	bool ok = r && strstr(r, "\"ready\":true");
+
+	(void)ud;
+	free(r);
+	return ok;
+}
+
+void start_daemon(void)
+{
+	Daemon = fork();
+	cr_assert_neq(Daemon, -1);
+	if (Daemon == 0) {
+		int fd = open(Log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+		if (fd < 0 || dup2(fd, 1) == -1 || dup2(fd, 2) == -1)
+			_exit(127);
+		setenv("MQTTMUX_WORKER", MQTTMUX_WORKER_PATH, 1);
+		setenv("MQTTMUX_ROUTER", MQTTMUX_ROUTER_PATH, 1);
+		execl(MQTTMUXD_PATH, "mqttmuxd", "-c", Cfg, (char *)NULL);
+		_exit(127);
+	}
+	cr_assert(t_wait_for(ready, NULL, 15000), "sessions never became ready");
+}
+
+void stop_daemon(void)
+{
+	int st;
+
+	cr_assert_eq(kill(Daemon, SIGTERM), 0);
+	cr_assert_eq(waitpid(Daemon, &st, 0), Daemon);
+	Daemon = 0;
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
+}
+
+static void on_publish(struct mosquitto *m, void *ud, int mid)
+{
+	(void)m;
+	(void)mid;
+	(*(int *)ud)++;
+}
+
+/* Publish <n> QoS 1 messages "hello" to t/x with a plain libmosquitto client. */
+void publish(int n)
+{
+	uint64_t deadline = t_now_ns() + 5000000000ull;
+	struct mosquitto *m;
+	int acked = 0;
+
+	mosquitto_lib_init();
+	m = mosquitto_new("met-pub", true, &acked);
+	cr_assert_not_null(m);
+	mosquitto_publish_callback_set(m, on_publish);
+	cr_assert_eq(mosquitto_connect(m, "127.0.0.1", B.port, 30), MOSQ_ERR_SUCCESS);
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(mosquitto_publish(m, NULL, "t/x", 5, "hello", 1, false), 0);
+	while (acked < n && t_now_ns() < deadline)
+		mosquitto_loop(m, 50, 1);
+	cr_assert_eq(acked, n);
+	mosquitto_disconnect(m);
+	mosquitto_destroy(m);
+	mosquitto_lib_cleanup();
+}
+
+/* Parent pid of <pid> from /proc/<pid>/stat, or 0. */
+static pid_t parent_of(int pid)
+{
+	char path[64], buf[512], *p;
+	int fd, ppid = 0;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && sscanf(p + 4, "%d", &ppid) == 1 ? ppid : 0;
+}
+
+/* Pid of the live worker child of Daemon serving <session>, or 0. */
+pid_t worker_of(const char *session)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t found = 0;
+
+	cr_assert_not_null(d);
+	while (!found && (e = readdir(d))) {
+		char path[300], buf[4096];
+		int pid = atoi(e->d_name), fd;
+		ssize_t n;
+
+		/* Tests run in parallel, each with a session "one": only our daemon's children. */
+		if (pid <= 0 || parent_of(pid) != Daemon)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+		if (fd >= 0)
+			close(fd);
+		for (ssize_t i = 0; i + 1 < n; i += (ssize_t)strlen(buf + i) + 1)
+			if (!strcmp(buf + i, "--session") && i + 10 < n &&
+			    !strcmp(buf + i + 10, session) && kill(pid, 0) == 0)
+				found = pid;
+	}
+	closedir(d);
+	return found;
+}
+
+bool logged(void *ud)
+{
+	char line[1024];
+	FILE *f = fopen(Log, "re");
+	bool found = false;
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, ud) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* promtool check metrics on <text>; its exit status, its output in <out>. */
+int promtool_check(const char *text, size_t len, char *out, size_t cap)
+{
+	char path[] = "/tmp/mm-metrics-XXXXXX";
+	int fd = mkstemp(path), p[2], status;
+	size_t got = 0;
+	ssize_t n;
+	pid_t pid;
+
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	cr_assert_eq(write(fd, text, len), (ssize_t)len);
+	cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(p[1], STDOUT_FILENO);
+		dup2(p[1], STDERR_FILENO);
+		execl(PROMTOOL, "promtool", "check", "metrics", (char *)NULL);
+		_exit(127);
+	}
+	close(fd);
+	close(p[1]);
+	while (got + 1 < cap && (n = read(p[0], out + got, cap - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	close(p[0]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status), "promtool died: %d", status);
+	return WEXITSTATUS(status);
+}
+
+int free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+int http_connect(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(0x7f000001),
+				  .sin_port = htons((uint16_t)Http_port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* Send <req> (len bytes), read the whole response until EOF (at most <ms>). Malloc'd. */
+char *http_get(const char *req, size_t len, int ms)
+{
+	uint64_t deadline = t_now_ns() + (uint64_t)ms * 1000000ull;
+	size_t got = 0, cap = 1 << 20;
+	char *buf = calloc(1, cap);
+	int fd = http_connect();
+
+	cr_assert_not_null(buf);
+	(void)send(fd, req, len, MSG_NOSIGNAL);
+	while (t_now_ns() < deadline && got < cap - 1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = recv(fd, buf + got, cap - 1 - got, 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	return buf;
+}

@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Metrics of the running daemon: the real mqttmuxd, real workers and router, a real mosquitto
+ * broker. `metrics` on the control socket has every seed name with its type for two sessions,
+ * counters grow with traffic and do not reset across kill -9 of a worker, SIGUSR1 writes the
+ * textfile atomically, promtool accepts the text (when installed), and the metrics.http
+ * listener serves GET /metrics, answers anything else with an error and drops silent clients.
+ * Helpers in t_metrics.c.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <mosquitto.h>
+
+#include "t_helpers.h"
+#include "t_metrics.h"
+
+TestSuite(metrics, .init = setup, .fini = teardown, .timeout = 60);
+
+struct seed {
+	const char *name, *type;
+};
+
+static const struct seed per_session[] = {
+	{ "mqtt_session_messages_sent_total", "counter" },
+	{ "mqtt_session_messages_received_total", "counter" },
+	{ "mqtt_session_bytes_sent_total", "counter" },
+	{ "mqtt_session_bytes_received_total", "counter" },
+	{ "mqtt_session_message_rate", "gauge" },
+	{ "mqtt_session_avg_message_rate", "gauge" },
+	{ "mqtt_session_bytes_rate", "gauge" },
+	{ "mqtt_session_connected", "gauge" },
+	{ "mqtt_session_status", "gauge" },
+	{ "mqtt_session_subscriptions", "gauge" },
+	{ "mqtt_session_errors_total", "counter" },
+	{ "mqtt_session_reconnects_total", "counter" },
+	{ "mqtt_session_last_message_timestamp_seconds", "gauge" },
+	{ "mqtt_session_last_error_timestamp_seconds", "gauge" },
+	{ "mqtt_session_persistent", "gauge" },
+	{ "mqtt_session_clean_session", "gauge" },
+	{ "mqtt_session_auto_reconnect", "gauge" },
+	{ "mqttmux_session_worker_restarts_total", "counter" },
+	{ "mqttmux_session_failed", "gauge" },
+	{ "mqttmux_session_in_ring_size_bytes", "gauge" },
+	{ "mqttmux_session_in_ring_fill_bytes", "gauge" },
+	{ "mqttmux_session_in_ring_high_water_bytes", "gauge" },
+};
+
+static const struct seed manager[] = {
+	{ "mqtt_active_sessions", "gauge" }, { "mqtt_total_messages", "gauge" },
+	{ "mqtt_total_bytes", "gauge" },     { "mqtt_error_count", "gauge" },
+	{ "mqtt_reconnect_count", "gauge" }, { "mqttmux_uptime_seconds", "gauge" },
+	{ "mqttmux_build_info", "gauge" },
+};
+
+/* Does <text> have a line starting with <line> (which starts with a newline)? */
+static bool has_line(const char *text, const char *line)
+{
+	return !strncmp(text, line + 1, strlen(line + 1)) || strstr(text, line);
+}
+
+static void expect_type(const char *text, const struct seed *s)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line), "\n# TYPE %s %s\n", s->name, s->type);
+	cr_expect(has_line(text, line), "missing: %s", line + 1);
+	snprintf(line, sizeof(line), "\n# HELP %s ", s->name);
+	cr_expect(has_line(text, line), "missing: %s", line + 1);
+}
+
+/* Every sample line is "name{k="v",...} value" or "name value": quotes balanced, no junk. */
+static void expect_well_formed(char *text)
+{
+	char *save, *line;
+
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		const char *sp = strrchr(line, ' ');
+		int quotes = 0;
+
+		if (line[0] == '#')
+			continue;
+		cr_expect_not_null(sp, "no value: %s", line);
+		for (const char *p = line; sp && p < sp; p++)
+			quotes += *p == '"' && p[-1] != '\\';
+		cr_expect_eq(quotes % 2, 0, "unbalanced quotes: %s", line);
+		cr_expect(strchr(line, '{') ? sp && sp[-1] == '}' : true, "bad labels: %s", line);
+	}
+}
+
+Test(metrics, every_seed_metric_has_its_type_for_both_sessions)
+{
+	static const char *const names[] = { "one", "two.b-x" };
+	char *m;
+
+	write_config(false);
+	start_daemon();
+	m = metrics();
+	cr_expect_eq(strncmp(m, "# HELP ", 7), 0, "starts with: %.40s", m);
+	for (size_t i = 0; i < sizeof(per_session) / sizeof(per_session[0]); i++) {
+		expect_type(m, &per_session[i]);
+		for (size_t k = 0; k < 2; k++)
+			(void)value(m, per_session[i].name, names[k]);
+	}
+	for (size_t i = 0; i < sizeof(manager) / sizeof(manager[0]); i++)
+		expect_type(m, &manager[i]);
+	cr_expect_eq(value(m, "mqtt_active_sessions", NULL), 2);
+	cr_expect_eq(value(m, "mqtt_session_persistent", "two.b-x"), 1);
+	cr_expect_eq(value(m, "mqtt_session_clean_session", "two.b-x"), 0);
+	cr_expect_eq(value(m, "mqtt_session_clean_session", "one"), 1);
+	cr_expect_eq(value(m, "mqtt_session_connected", "one"), 1);
+	cr_expect_eq(value(m, "mqtt_session_subscriptions", "one"), 1);
+	cr_expect_not_null(strstr(m, "mqttmux_build_info{version=\""));
+	expect_well_formed(m);
+	free(m);
+	/* Framing: the next reply on the same connection starts right after "# EOF". */
+	m = request("metrics\nping\n", "pong\"}\n");
+	cr_assert_not_null(m);
+	cr_expect_not_null(strstr(m, END "{\"ok\":true,\"reply\":\"pong\"}\n"), "%s", m);
+	cr_expect_eq(strstr(m, END), strrchr(m, '#') - 1, "more than one # EOF");
+	free(m);
+	stop_daemon();
+}
+
+static bool received_at_least(void *ud)
+{
+	char *m = request("metrics\n", END);
+	bool ok = m && value(m, "mqtt_session_messages_received_total", "one") >= *(double *)ud;
+
+	free(m);
+	return ok;
+}
+
+static bool restarted_and_ready(void *ud)
+{
+	char *m = request("metrics\n", END);
+	bool ok = m && value(m, "mqttmux_session_worker_restarts_total", "one") >= 1;
+
+	(void)ud;
+	free(m);
+	return ok && ready(NULL);
+}
+
+Test(metrics, counters_grow_and_survive_kill9_of_a_worker)
+{
+	double want = 20, got, bytes, total;
+	pid_t one;
+	char *m;
+
+	write_config(false);
+	start_daemon();
+	publish(20);
+	cr_assert(t_wait_for(received_at_least, &want, 10000), "counter did not grow");
+	m = metrics();
+	got = value(m, "mqtt_session_messages_received_total", "one");
+	bytes = value(m, "mqtt_session_bytes_received_total", "one");
+	total = value(m, "mqtt_total_messages", NULL);
+	cr_expect_geq(bytes, 100);
+	cr_expect_geq(total, got);
+	cr_expect_gt(value(m, "mqtt_session_last_message_timestamp_seconds", "one"), 1.6e9);
+	free(m);
+
+	one = worker_of("one");
+	cr_assert_gt(one, 0);
+	cr_assert_eq(kill(one, SIGKILL), 0);
+	cr_assert(t_wait_for(restarted_and_ready, NULL, 15000), "worker not restarted");
+	m = metrics();
+	cr_expect_geq(value(m, "mqtt_session_messages_received_total", "one"), got);
+	cr_expect_geq(value(m, "mqtt_session_bytes_received_total", "one"), bytes);
+	cr_expect_geq(value(m, "mqtt_total_messages", NULL), total);
+	free(m);
+
+	publish(10);
+	want = got + 10;
+	cr_expect(t_wait_for(received_at_least, &want, 10000), "counter did not grow again");
+	stop_daemon();
+}
+
+static bool file_exists(void *ud)
+{
+	return access(ud, F_OK) == 0;
+}
+
+/* No "*.tmp" file is left in the textfile's directory. */
+static int leftovers(void)
+{
+	char *dir = strdup(Prom);
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	*strrchr(dir, '/') = '\0';
+	d = opendir(dir);
+	cr_assert_not_null(d);
+	while ((e = readdir(d)))
+		n += strstr(e->d_name, ".tmp") != NULL;
+	closedir(d);
+	free(dir);
+	return n;
+}
+
+Test(metrics, sigusr1_writes_the_textfile_atomically)
+{
+	char buf[65536];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	write_config(true);
+	start_daemon();
+	cr_assert_eq(kill(Daemon, SIGUSR1), 0);
+	cr_assert(t_wait_for(file_exists, Prom, 5000), "no textfile");
+	cr_assert(t_wait_for(logged, (void *)"metrics written to", 5000));
+	cr_assert_eq(stat(Prom, &st), 0);
+	cr_expect_eq(st.st_mode & 0777, 0644, "mode %o", st.st_mode & 0777);
+	fd = open(Prom, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	cr_assert_gt(n, 0);
+	buf[n] = '\0';
+	cr_expect_eq(strncmp(buf, "# HELP ", 7), 0);
+	cr_expect_not_null(strstr(buf, "mqtt_session_messages_received_total{session=\"one\"}"));
+	cr_expect_null(strstr(buf, "# EOF"), "the textfile has no framing line");
+	cr_expect_eq(buf[n - 1], '\n');
+	cr_expect_eq(leftovers(), 0, "temp file left behind");
+	stop_daemon();
+}
+
+Test(metrics, sigusr1_without_a_textfile_only_logs)
+{
+	write_config(false);
+	start_daemon();
+	cr_assert_eq(kill(Daemon, SIGUSR1), 0);
+	cr_expect(t_wait_for(logged, (void *)"no metrics.textfile configured", 5000));
+	cr_expect_eq(access(Prom, F_OK), -1);
+	stop_daemon();
+}
+
+/* Only the two lint complaints about the seed's fixed names are accepted (see docs/metrics.md). */
+Test(metrics, promtool_accepts_the_daemon_text)
+{
+	static const char *const known[] = { "mqtt_error_count ", "mqtt_reconnect_count " };
+	char out[8192], *save, *line, *m;
+	int rc;
+
+	if (access(PROMTOOL, X_OK) != 0)
+		cr_skip_test("%s not installed (Debian package prometheus)", PROMTOOL);
+	write_config(false);
+	start_daemon();
+	publish(5);
+	m = metrics();
+	/* As the CLI prints it: without the framing line. */
+	*(strstr(m, END) + 1) = '\0';
+	rc = promtool_check(m, strlen(m), out, sizeof(out));
+	cr_expect(rc == 0 || rc == 3, "promtool exit %d: %s", rc, out);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		cr_expect(!strncmp(line, known[0], strlen(known[0])) ||
+				  !strncmp(line, known[1], strlen(known[1])),
+			  "promtool: %s", line);
+	free(m);
+	stop_daemon();
+}
+
+static void expect_status(const char *req, const char *status)
+{
+	char *r = http_get(req, strlen(req), 3000);
+
+	cr_expect_eq(strncmp(r, status, strlen(status)), 0, "%s -> %.60s", req, r);
+	free(r);
+}
+
+Test(metrics, http_serves_get_metrics_and_errors_for_the_rest)
+{
+	static const char get[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	char big[MM_HTTP_REQ], *r;
+	uint64_t t0;
+	int slow;
+
+	Http_port = free_port();
+	write_config(false);
+	start_daemon();
+	r = http_get(get, strlen(get), 3000);
+	cr_expect_eq(strncmp(r, "HTTP/1.1 200 OK\r\n", 17), 0, "%.80s", r);
+	cr_expect_not_null(strstr(r, "Content-Type: text/plain; version=0.0.4"));
+	cr_expect_not_null(strstr(r, "\r\n\r\n# HELP mqtt_session_messages_sent_total "));
+	free(r);
+	expect_status("GET /other HTTP/1.1\r\n\r\n", "HTTP/1.1 404 ");
+	expect_status("POST /metrics HTTP/1.1\r\n\r\n", "HTTP/1.1 405 ");
+	expect_status("garbage\r\n\r\n", "HTTP/1.1 400 ");
+	memset(big, 'a', sizeof(big));
+	r = http_get(big, sizeof(big), 3000);
+	cr_expect_eq(strncmp(r, "HTTP/1.1 431 ", 13), 0, "%.60s", r);
+	free(r);
+	/* A client that never sends: the daemon stays responsive and drops it after 5 s. */
+	slow = http_connect();
+	cr_expect(ready(NULL), "control socket blocked by a slow HTTP client");
+	expect_status("GET /metrics HTTP/1.0\r\n\r\n", "HTTP/1.1 200 ");
+	t0 = t_now_ns();
+	r = http_get("", 0, 9000); /* another silent client: read until the daemon closes it */
+	cr_expect_eq(r[0], '\0');
+	cr_expect_lt(t_now_ns() - t0, 7000000000ull, "a silent client was not dropped");
+	free(r);
+	close(slow);
+	stop_daemon();
+}
