@@ -44,7 +44,7 @@ static int usage(void)
 	fprintf(stderr,
 		"usage: mqttmux [-d DIR] status [--json]\n"
 		"       mqttmux [-d DIR] wait [-s SESSION] [-t SECONDS]\n"
-		"       mqttmux [-d DIR] ping | reload | restart NAME\n"
+		"       mqttmux [-d DIR] ping | reload | restart NAME | metrics\n"
 		"       mqttmux [-d DIR] sub -t FILTER [-t FILTER ...] [-s SESSION] [-q QOS]\n"
 		"                            [-C COUNT] [-W SECONDS] [-v] [-F FORMAT]\n"
 		"       mqttmux [-d DIR] pub (-s SESSION | --all) -t TOPIC (-m MSG | -f FILE | -l)\n"
@@ -294,6 +294,81 @@ static int cmd_simple(int argc, char **argv)
 	return o ? 0 : 1;
 }
 
+/* Where the metrics text ends: the start of its "# EOF" line, or NULL if not there yet. */
+static const char *metrics_end(const char *buf, size_t len)
+{
+	const char *p;
+
+	if (len >= 6 && !memcmp(buf, "# EOF\n", 6))
+		return buf;
+	p = memmem(buf, len, "\n# EOF\n", 7);
+	return p ? p + 1 : NULL;
+}
+
+/* Read the reply to "metrics": Prometheus text up to a "# EOF" line, or one JSON error line. */
+static char *read_metrics(int fd, size_t *ret_len)
+{
+	int64_t deadline = now_ms() + CALL_TIMEOUT;
+	size_t len = 0, cap = 0;
+	char *buf = NULL, *nb;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		const char *end;
+		ssize_t n;
+
+		if (len + 1 >= cap) {
+			nb = cap < (64u << 20) ? realloc(buf, cap = cap ? 2 * cap : 65536) : NULL;
+			if (!nb)
+				break;
+			buf = nb;
+		}
+		if (poll(&p, 1, (int)(deadline - now_ms() > 0 ? deadline - now_ms() : 0)) <= 0)
+			break;
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+		end = buf[0] == '{' ? memchr(buf, '\n', len) : metrics_end(buf, len);
+		if (end) {
+			*ret_len = (size_t)(end - buf);
+			return buf;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/* mqttmux metrics: the daemon's Prometheus text, as the control socket gives it. */
+static int cmd_metrics(int argc, char **argv)
+{
+	size_t len = 0;
+	char *text;
+	int fd;
+
+	(void)argv;
+	if (argc != 1)
+		return usage();
+	fd = ctl_connect();
+	if (fd < 0)
+		return 1;
+	if (send_all(fd, "metrics\n", 8) < 0 || !(text = read_metrics(fd, &len))) {
+		fprintf(stderr, "mqttmux: metrics: no complete reply from the daemon\n");
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	if (text[0] == '{') {
+		fprintf(stderr, "mqttmux: metrics: %.*s\n", (int)len, text);
+		free(text);
+		return 1;
+	}
+	fwrite(text, 1, len, stdout);
+	free(text);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
@@ -319,6 +394,8 @@ int main(int argc, char **argv)
 		return cmd_wait(argc, argv);
 	if (!strcmp(cmd, "ping") || !strcmp(cmd, "reload") || !strcmp(cmd, "restart"))
 		return cmd_simple(argc, argv);
+	if (!strcmp(cmd, "metrics"))
+		return cmd_metrics(argc, argv);
 	if (!strcmp(cmd, "sub"))
 		return mm_cli_sub(Dir, argc, argv);
 	if (!strcmp(cmd, "pub"))
