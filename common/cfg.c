@@ -362,3 +362,109 @@ const struct mm_cfg_session *mm_cfg_session_find(const struct mm_cfg *cfg, const
 	}
 	return NULL;
 }
+
+/* The file of mm_cfg_load_session(): its one "session" group, and the config it joins. */
+struct one_session {
+	struct mm_cfg_session *sess;
+	const config_setting_t *group;
+};
+
+static void one_session_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj)
+{
+	struct one_session *o = obj;
+
+	if (!config_setting_is_group(s)) {
+		mm_cfg_bad(c, s, "session", "expected a group { name = ...; }, got %s",
+			   mm_cfg_type_name(config_setting_type(s)));
+		return;
+	}
+	o->group = s;
+	mm_cfg_session_read(c, s, 0, o->sess);
+}
+
+static const struct mm_cfg_key one_session_keys[] = {
+	{ .name = "session", .kind = MM_CFG_K_CUSTOM, .required = true, .read = one_session_read },
+	{ .name = NULL },
+};
+
+/* The checks against the config the session joins: a free name, a message size that fits. */
+static void one_session_check(struct mm_cfg_ctx *c, const struct one_session *o,
+			      const struct mm_cfg *base)
+{
+	const struct mm_cfg_session *ss = o->sess;
+	const config_setting_t *s;
+	uint64_t limit = base->clients.ring_size / 2 - MM_CFG_RING_RESERVE;
+
+	if (!o->group || !ss->name)
+		return;
+	(void)snprintf(c->where, sizeof(c->where), " in session '%s'", ss->name);
+	if (mm_cfg_session_find(base, ss->name))
+		mm_cfg_bad(c, config_setting_get_member(o->group, "name"), "name",
+			   "is already used by a running session");
+	s = config_setting_get_member(o->group, "performance");
+	s = s ? config_setting_get_member(s, "max_message_size") : NULL;
+	if (ss->perf.max_message_size >= limit)
+		mm_cfg_bad(c, s ? s : o->group, "performance.max_message_size",
+			   "must be below clients.ring_size / 2 - %u = %llu (got %s%u)",
+			   MM_CFG_RING_RESERVE, (unsigned long long)limit, s ? "" : "the default ",
+			   ss->perf.max_message_size);
+	c->where[0] = '\0';
+}
+
+/* Parse and check the session file into <o>. Returns 0, -EINVAL or another -errno. */
+static int load_one(struct mm_cfg_ctx *c, const char *path, struct one_session *o,
+		    const struct mm_cfg *base)
+{
+	config_t lc;
+	int r;
+
+	config_init(&lc);
+	r = parse(c, &lc, path);
+	if (r == 0) {
+		mm_cfg_read_group(c, config_root_setting(&lc), one_session_keys, o);
+		one_session_check(c, o, base);
+		r = c->err ? c->err : c->problems ? -EINVAL : 0;
+	}
+	config_destroy(&lc);
+	return r;
+}
+
+/*
+ * Load a file holding one session block, "session = { name = ...; ... };", checked with every
+ * rule of a session in mm_cfg_load() plus those against <base>, the config it is to join: its
+ * name must not be used there and its messages must fit in base's client rings. Relative file
+ * names resolve against the directory of <path>. Returns 0 with *ret set (free it with
+ * mm_cfg_session_free()), -EINVAL with the problems in <diag> (may be NULL), or -errno.
+ */
+int mm_cfg_load_session(const char *path, const struct mm_cfg *base, struct mm_cfg_session **ret,
+			struct mm_cfg_diag *diag)
+{
+	struct mm_cfg_ctx c = { .path = path };
+	struct one_session o = { .sess = calloc(1, sizeof(*o.sess)) };
+	struct mm_cfg_diag scratch;
+	char *dir = NULL;
+	int r;
+
+	r = o.sess ? file_probe(path) : -ENOMEM;
+	if (r == 0)
+		r = config_dir(path, &dir);
+	mm_cfg_diag_init(&scratch);
+	c.diag = diag ? diag : &scratch;
+	c.dir = dir;
+	if (r == 0)
+		r = load_one(&c, path, &o, base);
+	if (r == 0)
+		*ret = o.sess;
+	else
+		mm_cfg_session_free(o.sess);
+	mm_cfg_diag_done(&scratch);
+	free(dir);
+	return r;
+}
+
+/* Free a session from mm_cfg_load_session() (wiping its password); NULL is fine. */
+void mm_cfg_session_free(struct mm_cfg_session *s)
+{
+	mm_cfg_session_done(s);
+	free(s);
+}

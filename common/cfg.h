@@ -187,6 +187,9 @@ struct mm_cfg {
 
 int mm_cfg_load(const char *path, struct mm_cfg **ret, struct mm_cfg_diag *diag);
 void mm_cfg_free(struct mm_cfg *cfg);
+int mm_cfg_load_session(const char *path, const struct mm_cfg *base, struct mm_cfg_session **ret,
+			struct mm_cfg_diag *diag);
+void mm_cfg_session_free(struct mm_cfg_session *s);
 const struct mm_cfg_session *mm_cfg_session_find(const struct mm_cfg *cfg, const char *name);
 bool mm_cfg_session_equal(const struct mm_cfg_session *a, const struct mm_cfg_session *b);
 

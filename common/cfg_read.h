@@ -99,5 +99,7 @@ int mm_cfg_hostport_parse(const char *s, int default_port, char *host, uint16_t 
 /* cfg_session.c */
 void mm_cfg_sessions_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj);
 void mm_cfg_session_done(struct mm_cfg_session *s);
+void mm_cfg_session_read(struct mm_cfg_ctx *c, const config_setting_t *g, unsigned int i,
+			 struct mm_cfg_session *ss);
 
 #endif /* MM_CFG_READ_H */

@@ -478,12 +478,20 @@ void mm_cfg_sessions_read(struct mm_cfg_ctx *c, const config_setting_t *s, void 
 				   mm_cfg_type_name(config_setting_type(g)));
 			continue;
 		}
-		session_where(c, g, i);
-		mm_cfg_read_group(c, g, session_keys, &cfg->sessions[i]);
-		session_check(c, g, &cfg->sessions[i]);
-		c->where[0] = '\0';
+		mm_cfg_session_read(c, g, i, &cfg->sessions[i]);
 	}
 	sessions_dups(c, s, cfg);
+}
+
+/* Read and check session group <g> (element <i> of a list, for messages) into <ss>. */
+void mm_cfg_session_read(struct mm_cfg_ctx *c, const config_setting_t *g, unsigned int i,
+			 struct mm_cfg_session *ss)
+{
+	session_defaults(ss);
+	session_where(c, g, i);
+	mm_cfg_read_group(c, g, session_keys, ss);
+	session_check(c, g, ss);
+	c->where[0] = '\0';
 }
 
 /* Free what session <s> owns (wiping the password) and leave it zeroed; NULL is fine. */

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cfg.h"
 #include "sup_child.h"
@@ -41,6 +42,9 @@ struct mm_sup {
 	uint64_t rng;
 	uint64_t start_ns;  /* CLOCK_MONOTONIC at mm_sup_init() */
 	uint64_t sample_ns; /* last metrics sample (rates, high-water marks) */
+	/* state_dir (sup_state.c): does the running set differ from the config file? */
+	bool state_changed;
+	char effective[PATH_MAX]; /* runtime_dir/effective.cfg while in use, else "" */
 	/* totals of sessions whose stats blocks are gone (removed, or new rings) */
 	uint64_t retired_msgs, retired_bytes, retired_errors, retired_reconnects;
 };
@@ -60,6 +64,23 @@ void mm_sup_spawn(struct mm_sup *s, struct mm_sup_child *c);
 
 /* sup_reload.c */
 void mm_sup_reload(struct mm_sup *s);
+void mm_sup_reload_apply(struct mm_sup *s, struct mm_cfg *cfg);
+
+/* sup_state.c, sup_state_fmt.c: sessions added and removed at run time, kept in state_dir */
+#define MM_SUP_STATE_PREFIX   "session-"
+#define MM_SUP_TOMB_PREFIX    "removed-"
+#define MM_SUP_STATE_NAME_MAX (8 + 2 * MM_CFG_NAME_MAX + 5)
+void mm_sup_state_merge(struct mm_sup *s, struct mm_cfg *cfg);
+void mm_sup_state_sync(struct mm_sup *s);
+const char *mm_sup_child_config(const struct mm_sup *s);
+int mm_sup_state_write(const char *dir, const char *file, const char *text, size_t len);
+int mm_sup_state_save(const struct mm_sup *s, const char *prefix,
+		      const struct mm_cfg_session *sess);
+int mm_sup_state_unlink(const char *dir, const char *prefix, const char *name);
+int mm_sup_state_add(struct mm_sup *s, const char *path, struct mm_cfg_diag *diag);
+int mm_sup_state_remove(struct mm_sup *s, const char *name, struct mm_cfg_diag *diag);
+void mm_sup_fmt_session(FILE *f, const struct mm_cfg_session *s);
+void mm_sup_fmt_cfg(FILE *f, const struct mm_cfg *cfg);
 
 /* sup_router.c */
 int mm_sup_router_init(struct mm_sup *s);

@@ -264,12 +264,28 @@ static void cmd_restart(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, in
 	reply_ok(c, NULL, NULL);
 }
 
+/* {"ok":false,"error":<error>,"problems":[...]} from <diag>. */
+static void reply_problems(struct mm_ctl_conn *c, const char *error, const struct mm_cfg_diag *diag)
+{
+	struct json_object *o = json_object_new_object(), *problems = json_object_new_array();
+
+	for (size_t i = 0; problems && i < mm_cfg_diag_count(diag); i++)
+		json_object_array_add(problems, json_object_new_string(mm_cfg_diag_line(diag, i)));
+	if (o) {
+		ADD(o, "ok", json_object_new_boolean(0));
+		ADD(o, "error", json_object_new_string(error));
+		ADD(o, "problems", problems);
+	} else {
+		json_object_put(problems);
+	}
+	mm_sup_ctl_reply(c, o);
+}
+
 /* reload: like SIGHUP, but the problems of a broken file come back in the reply too. */
 static void cmd_reload(struct mm_sup *s, struct mm_ctl_conn *c)
 {
 	struct mm_cfg_diag diag;
 	struct mm_cfg *cfg = NULL;
-	struct json_object *o, *problems;
 	int r;
 
 	mm_cfg_diag_init(&diag);
@@ -277,25 +293,61 @@ static void cmd_reload(struct mm_sup *s, struct mm_ctl_conn *c)
 	mm_cfg_free(cfg);
 	/* Applies a good file; logs every problem of a bad one and keeps the running config. */
 	mm_sup_reload(s);
-	if (r == 0) {
-		mm_cfg_diag_done(&diag);
+	if (r == 0)
 		reply_ok(c, NULL, NULL);
+	else
+		reply_problems(c, "reload failed: keeping the running config", &diag);
+	mm_cfg_diag_done(&diag);
+}
+
+static bool is_add(const char *cmd)
+{
+	return !strcmp(cmd, "add");
+}
+
+/* The reply to a failed add or remove: problems of a file, or one message. */
+static void state_error(struct mm_ctl_conn *c, const char *cmd, const char *arg, int r,
+			const struct mm_cfg_diag *diag)
+{
+	char msg[512];
+
+	if (r == -EEXIST)
+		snprintf(msg, sizeof(msg),
+			 "%s: the config file has a session of that name (if it was removed at "
+			 "run time, change its block there and reload to bring it back)",
+			 cmd);
+	else if (r == -ENOENT && !strcmp(cmd, "remove"))
+		snprintf(msg, sizeof(msg), "unknown session '%.64s'", arg);
+	else if (r == -EINVAL && mm_cfg_diag_count(diag))
+		snprintf(msg, sizeof(msg), "%s failed: nothing changed", cmd);
+	else
+		snprintf(msg, sizeof(msg), "%s '%.200s': %s", cmd, arg, strerror(-r));
+	if (r == -EINVAL && mm_cfg_diag_count(diag))
+		reply_problems(c, msg, diag);
+	else
+		mm_sup_ctl_error(c, "%s", msg);
+}
+
+/* add FILE (a session block the daemon reads) | remove NAME: change the running set. */
+static void cmd_state(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int argc)
+{
+	struct mm_cfg_diag diag;
+	int r;
+
+	if (argc != 2) {
+		mm_sup_ctl_error(c, "usage: %s", is_add(argv[0]) ? "add FILE" : "remove NAME");
 		return;
 	}
-	o = json_object_new_object();
-	problems = json_object_new_array();
-	for (size_t i = 0; problems && i < mm_cfg_diag_count(&diag); i++)
-		json_object_array_add(problems, json_object_new_string(mm_cfg_diag_line(&diag, i)));
-	if (o) {
-		ADD(o, "ok", json_object_new_boolean(0));
-		ADD(o, "error",
-		    json_object_new_string("reload failed: keeping the running config"));
-		ADD(o, "problems", problems);
-	} else {
-		json_object_put(problems);
-	}
+	mm_cfg_diag_init(&diag);
+	if (is_add(argv[0]))
+		r = mm_sup_state_add(s, argv[1], &diag);
+	else
+		r = mm_sup_state_remove(s, argv[1], &diag);
+	if (r == 0)
+		reply_ok(c, NULL, NULL);
+	else
+		state_error(c, argv[0], argv[1], r, &diag);
 	mm_cfg_diag_done(&diag);
-	mm_sup_ctl_reply(c, o);
 }
 
 static bool printable(const char *line)
@@ -327,7 +379,7 @@ static bool is(const char *a, const char *b)
 /* Commands of a later round: known, answered with an error. */
 static bool later(const char *cmd)
 {
-	return is(cmd, "add") || is(cmd, "remove") || is(cmd, "events");
+	return is(cmd, "events");
 }
 
 /* metrics: the Prometheus text, then "# EOF" alone on a line; an error is one JSON line. */
@@ -362,7 +414,8 @@ static void dispatch(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int a
 		mm_sup_ctl_reply(c, mm_sup_ctl_status(s));
 	else if (is(cmd, "metrics"))
 		cmd_metrics(s, c, argc);
-	else if (s->stopping && (is(cmd, "wait") || is(cmd, "restart") || is(cmd, "reload")))
+	else if (s->stopping && (is(cmd, "wait") || is(cmd, "restart") || is(cmd, "reload") ||
+				 is(cmd, "add") || is(cmd, "remove")))
 		mm_sup_ctl_error(c, "%s: mqttmuxd is stopping", cmd);
 	else if (is(cmd, "wait"))
 		cmd_wait(s, c, argv, argc);
@@ -372,6 +425,8 @@ static void dispatch(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int a
 		cmd_reload(s, c);
 	else if (is(cmd, "reload"))
 		mm_sup_ctl_error(c, "usage: reload");
+	else if (is(cmd, "add") || is(cmd, "remove"))
+		cmd_state(s, c, argv, argc);
 	else if (later(cmd))
 		mm_sup_ctl_error(c, "%s: not implemented yet", cmd);
 	else

@@ -88,6 +88,11 @@ int mm_sup_init(struct mm_sup *s, struct mm_cfg *cfg, const char *config_path, i
 	r = mm_sup_worker_path(s->worker, sizeof(s->worker));
 	if (r < 0)
 		return mm_log_errno(r, "cannot locate mqttmux-worker");
+	r = mm_sup_mkdir_p(cfg->state_dir, 0700);
+	if (r < 0)
+		mm_log_errno(r, "cannot create state_dir '%s'", cfg->state_dir);
+	mm_sup_state_merge(s, cfg);
+	mm_sup_state_sync(s);
 	for (size_t i = 0; i < cfg->n_sessions; i++) {
 		r = mm_sup_child_add(s, &cfg->sessions[i]);
 		if (r < 0)
@@ -143,7 +148,7 @@ void mm_sup_spawn(struct mm_sup *s, struct mm_sup_child *c)
 
 	while (act == MM_SUP_ACT_SPAWN) {
 		int r = c->is_router ? mm_sup_router_spawn(s)
-				     : mm_sup_child_spawn(c, s->worker, s->config_path);
+				     : mm_sup_child_spawn(c, s->worker, mm_sup_child_config(s));
 
 		if (r == 0) {
 			(void)feed(s, c, MM_CHILD_EV_SPAWNED);

@@ -6,6 +6,8 @@
  * and forgotten, changed ones are stopped and started again (with new rings only if their
  * ring size changed), added ones are started, and unchanged ones are not touched at all.
  * The router is restarted when the ordered set of sessions or a ring size changed.
+ * The new file is merged with state_dir first (sup_state.c); `add` and `remove` on the control
+ * socket go through mm_sup_reload_apply() as well.
  */
 #include <string.h>
 
@@ -18,7 +20,7 @@ static bool str_equal(const char *a, const char *b)
 }
 
 /* Load and validate the file again; logs every problem. Returns the new config or NULL. */
-static struct mm_cfg *load(const struct mm_sup *s)
+static struct mm_cfg *load(struct mm_sup *s)
 {
 	struct mm_cfg_diag diag;
 	struct mm_cfg *cfg = NULL;
@@ -35,6 +37,8 @@ static struct mm_cfg *load(const struct mm_sup *s)
 		cfg = NULL;
 	}
 	mm_cfg_diag_done(&diag);
+	if (cfg)
+		mm_sup_state_merge(s, cfg);
 	return cfg;
 }
 
@@ -89,15 +93,15 @@ static void add_new(struct mm_sup *s)
 	}
 }
 
-/* Handle SIGHUP (see the file comment). Never fails: a bad file only logs. */
-void mm_sup_reload(struct mm_sup *s)
+/*
+ * Make <cfg> (the config file merged with state_dir, owned by <s> from now on) the running set:
+ * stop removed sessions, restart changed ones, start new ones, restart the router if needed.
+ */
+void mm_sup_reload_apply(struct mm_sup *s, struct mm_cfg *cfg)
 {
-	struct mm_cfg *cfg = load(s);
 	size_t changed;
 	bool layout;
 
-	if (!cfg)
-		return;
 	layout = mm_sup_router_layout_changed(s->cfg, cfg);
 	if (!str_equal(cfg->runtime_dir, s->cfg->runtime_dir) ||
 	    !str_equal(cfg->state_dir, s->cfg->state_dir))
@@ -105,6 +109,7 @@ void mm_sup_reload(struct mm_sup *s)
 	changed = mark(s, cfg);
 	mm_cfg_free(s->cfg);
 	s->cfg = cfg;
+	mm_sup_state_sync(s);
 	mm_sup_policy_from_cfg(&s->policy, &cfg->restart);
 	/* The flags are set first: a child without a process goes down at once and acts on them. */
 	for (size_t i = 0; i < s->n_children; i++)
@@ -114,6 +119,15 @@ void mm_sup_reload(struct mm_sup *s)
 	/* The router cannot take sessions at run time yet: it restarts with the new set. */
 	if (layout)
 		mm_sup_router_restart(s, "the set of sessions changed");
-	mm_log(MM_LOG_INFO, "reloaded '%s': %zu session(s) removed or changed", s->config_path,
+	mm_log(MM_LOG_INFO, "applied '%s': %zu session(s) removed or changed", s->config_path,
 	       changed);
+}
+
+/* Handle SIGHUP (see the file comment). Never fails: a bad file only logs. */
+void mm_sup_reload(struct mm_sup *s)
+{
+	struct mm_cfg *cfg = load(s);
+
+	if (cfg)
+		mm_sup_reload_apply(s, cfg);
 }

@@ -75,7 +75,7 @@ int mm_sup_router_spawn(struct mm_sup *s)
 	char count[24];
 	char *argv[] = { s->router_bin,
 			 opt_config,
-			 (char *)s->config_path,
+			 (char *)mm_sup_child_config(s),
 			 opt_dir,
 			 s->runtime_dir,
 			 opt_inherit,

@@ -5,6 +5,7 @@
  *   mqttmux [-d DIR] status [--json]
  *   mqttmux [-d DIR] wait [-s SESSION] [-t SECONDS]
  *   mqttmux [-d DIR] ping | reload | restart NAME
+ *   mqttmux [-d DIR] session add -c FILE | session remove NAME | session restart NAME
  *   mqttmux [-d DIR] sub -t FILTER [-t FILTER ...] [-s SESSION] [-q QOS] [-C COUNT] ...
  *   mqttmux [-d DIR] pub (-s SESSION | --all) -t TOPIC (-m MSG | -f FILE | -l) [-q QOS] [-r]
  *
@@ -18,6 +19,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -45,6 +47,8 @@ static int usage(void)
 		"usage: mqttmux [-d DIR] status [--json]\n"
 		"       mqttmux [-d DIR] wait [-s SESSION] [-t SECONDS]\n"
 		"       mqttmux [-d DIR] ping | reload | restart NAME | metrics\n"
+		"       mqttmux [-d DIR] session add -c FILE | session remove NAME |\n"
+		"                        session restart NAME\n"
 		"       mqttmux [-d DIR] sub -t FILTER [-t FILTER ...] [-s SESSION] [-q QOS]\n"
 		"                            [-C COUNT] [-W SECONDS] [-v] [-F FORMAT]\n"
 		"       mqttmux [-d DIR] pub (-s SESSION | --all) -t TOPIC (-m MSG | -f FILE | -l)\n"
@@ -294,6 +298,54 @@ static int cmd_simple(int argc, char **argv)
 	return o ? 0 : 1;
 }
 
+/* session add -c FILE: the daemon reads FILE, so it gets the absolute path. */
+static int session_add(int argc, char **argv)
+{
+	char line[PATH_MAX + 16], *path = NULL;
+	json_object *o;
+	int c;
+
+	while ((c = getopt(argc, argv, "+c:")) != -1) {
+		if (c != 'c')
+			return usage();
+		free(path);
+		path = realpath(optarg, NULL);
+		if (!path) {
+			fprintf(stderr, "mqttmux: session add: '%s': %s\n", optarg,
+				strerror(errno));
+			return 1;
+		}
+	}
+	if (optind != argc || !path || strpbrk(path, " \t\r\n")) {
+		if (path)
+			fprintf(stderr, "mqttmux: session add: no blanks in the path, please\n");
+		free(path);
+		return path ? 1 : usage();
+	}
+	snprintf(line, sizeof(line), "add %s\n", path);
+	free(path);
+	o = call("session add", line, CALL_TIMEOUT, NULL);
+	json_object_put(o);
+	return o ? 0 : 1;
+}
+
+/* session add -c FILE | remove NAME | restart NAME: print nothing on success. */
+static int cmd_session(int argc, char **argv)
+{
+	char line[256];
+	json_object *o;
+
+	if (argc >= 2 && !strcmp(argv[1], "add"))
+		return session_add(argc - 1, argv + 1);
+	if (argc != 3 || (strcmp(argv[1], "remove") && strcmp(argv[1], "restart")) ||
+	    strlen(argv[2]) > 64 || strpbrk(argv[2], " \t\r\n"))
+		return usage();
+	snprintf(line, sizeof(line), "%s %s\n", argv[1], argv[2]);
+	o = call(argv[1], line, CALL_TIMEOUT, NULL);
+	json_object_put(o);
+	return o ? 0 : 1;
+}
+
 /* Where the metrics text ends: the start of its "# EOF" line, or NULL if not there yet. */
 static const char *metrics_end(const char *buf, size_t len)
 {
@@ -396,6 +448,8 @@ int main(int argc, char **argv)
 		return cmd_simple(argc, argv);
 	if (!strcmp(cmd, "metrics"))
 		return cmd_metrics(argc, argv);
+	if (!strcmp(cmd, "session"))
+		return cmd_session(argc, argv);
 	if (!strcmp(cmd, "sub"))
 		return mm_cli_sub(Dir, argc, argv);
 	if (!strcmp(cmd, "pub"))

@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Persistence in state_dir (docs/operations.md, "Persistence"). A session added at run time is
+ * kept as "session-<hex of its name>.cfg", holding its block as mm_cfg_load_session() reads it;
+ * a session of the config file removed at run time leaves "removed-<hex of its name>.cfg",
+ * holding its block as it was then: while the config file still has that very block, the
+ * session stays removed. Files are written atomically (temporary file, fsync, rename), 0600.
+ *
+ * The running set is always the config file, minus tombstoned sessions, plus the state files:
+ * mm_sup_state_merge() builds it, at start and on every reload, add and remove. When it differs
+ * from the config file, the router and the workers read it from runtime_dir/effective.cfg.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sup.h"
+
+#define EFFECTIVE_NAME "effective.cfg"
+
+/* "<prefix><hex of name>.cfg" into <buf> (at least MM_SUP_STATE_NAME_MAX bytes). */
+static void file_name(char *buf, const char *prefix, const char *name)
+{
+	size_t n = (size_t)sprintf(buf, "%s", prefix);
+
+	for (const unsigned char *p = (const unsigned char *)name; *p && n < 8 + 128; p++)
+		n += (size_t)sprintf(buf + n, "%02x", *p);
+	strcpy(buf + n, ".cfg");
+}
+
+/* The session name a "session-<hex>.cfg" file name stands for, or -EINVAL. */
+static int name_of(const char *file, char *name)
+{
+	const char *hex = file + strlen(MM_SUP_STATE_PREFIX);
+	size_t len = strlen(file), n;
+	unsigned int byte;
+
+	if (len <= strlen(MM_SUP_STATE_PREFIX) + 4 || strcmp(file + len - 4, ".cfg"))
+		return -EINVAL;
+	n = (len - strlen(MM_SUP_STATE_PREFIX) - 4) / 2;
+	if (n > MM_CFG_NAME_MAX || n * 2 != len - strlen(MM_SUP_STATE_PREFIX) - 4)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (sscanf(hex + 2 * i, "%2x", &byte) != 1)
+			return -EINVAL;
+		name[i] = (char)byte;
+	}
+	name[n] = '\0';
+	return mm_cfg_session_name_valid(name) ? 0 : -EINVAL;
+}
+
+static int path_in(char *buf, const char *dir, const char *file)
+{
+	return (size_t)snprintf(buf, PATH_MAX, "%s/%s", dir, file) >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+/* Replace <dir>/<file> by <text> atomically, mode 0600. Returns 0 or -errno. */
+int mm_sup_state_write(const char *dir, const char *file, const char *text, size_t len)
+{
+	char tmp[PATH_MAX], dst[PATH_MAX];
+	int fd, r, dfd;
+
+	r = path_in(dst, dir, file);
+	if (r == 0 && (size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", dst) >= sizeof(tmp))
+		r = -ENAMETOOLONG;
+	if (r < 0)
+		return r;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, text, len);
+	if (r == 0 && (fchmod(fd, 0600) < 0 || fsync(fd) < 0))
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, dst) < 0)
+		r = -errno;
+	if (r < 0) {
+		(void)unlink(tmp);
+		return r;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+/* Session <sess> as text (malloc'd, *len bytes), or NULL. */
+static char *session_text(const struct mm_cfg_session *sess, size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+
+	if (!f)
+		return NULL;
+	mm_sup_fmt_session(f, sess);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* Save <sess> as <prefix><hex>.cfg in state_dir (created 0700 if missing). */
+int mm_sup_state_save(const struct mm_sup *s, const char *prefix, const struct mm_cfg_session *sess)
+{
+	char file[MM_SUP_STATE_NAME_MAX], *text;
+	size_t len;
+	int r;
+
+	r = mm_sup_mkdir_p(s->cfg->state_dir, 0700);
+	if (r < 0)
+		return r;
+	text = session_text(sess, &len);
+	if (!text)
+		return -ENOMEM;
+	file_name(file, prefix, sess->name);
+	r = mm_sup_state_write(s->cfg->state_dir, file, text, len);
+	free(text);
+	return r;
+}
+
+/* Delete <prefix><hex of name>.cfg from <dir>; a missing file is fine. Returns 0 or -errno. */
+int mm_sup_state_unlink(const char *dir, const char *prefix, const char *name)
+{
+	char file[MM_SUP_STATE_NAME_MAX], path[PATH_MAX];
+	int r;
+
+	file_name(file, prefix, name);
+	r = path_in(path, dir, file);
+	if (r == 0 && unlink(path) < 0 && errno != ENOENT)
+		r = -errno;
+	return r;
+}
+
+/* Read all of <path> (malloc'd, NUL-terminated, *len bytes), or NULL with errno set. */
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t cap = 0;
+	FILE *m;
+
+	if (!f)
+		return NULL;
+	m = open_memstream(&buf, &cap);
+	for (int ch; m && (ch = fgetc(f)) != EOF;)
+		fputc(ch, m);
+	fclose(f);
+	if (!m || fclose(m) != 0) {
+		free(m ? buf : NULL);
+		errno = ENOMEM;
+		return NULL;
+	}
+	*len = cap;
+	return buf;
+}
+
+/* Does a tombstone in <dir> hold exactly the block <sess>? A differing one is deleted. */
+static bool tombstoned(const char *dir, const struct mm_cfg_session *sess)
+{
+	char file[MM_SUP_STATE_NAME_MAX], path[PATH_MAX], *old, *now;
+	size_t old_len, now_len;
+	bool same;
+
+	file_name(file, MM_SUP_TOMB_PREFIX, sess->name);
+	if (path_in(path, dir, file) < 0)
+		return false;
+	old = read_file(path, &old_len);
+	if (!old)
+		return false;
+	now = session_text(sess, &now_len);
+	same = now && now_len == old_len && !memcmp(old, now, now_len);
+	if (now && !same) {
+		mm_log(MM_LOG_INFO,
+		       "session '%s' was removed at run time but its block in the "
+		       "config file changed since: it is back",
+		       sess->name);
+		(void)unlink(path);
+	}
+	free(old);
+	free(now);
+	return same;
+}
+
+/* Free what <sess> owns (mm_cfg_session_free() wants a session of its own). */
+static void drop(struct mm_cfg_session *sess)
+{
+	struct mm_cfg_session *own = malloc(sizeof(*own));
+
+	if (!own)
+		return; /* leaks the strings of one session: better than a crash */
+	*own = *sess;
+	mm_cfg_session_free(own);
+}
+
+/* Drop the sessions of <cfg> that a tombstone keeps removed; returns how many. */
+static size_t apply_tombstones(const char *dir, struct mm_cfg *cfg)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->n_sessions;) {
+		if (!tombstoned(dir, &cfg->sessions[i])) {
+			i++;
+			continue;
+		}
+		mm_log(MM_LOG_INFO, "session '%s' stays removed (tombstone in state_dir)",
+		       cfg->sessions[i].name);
+		drop(&cfg->sessions[i]);
+		memmove(&cfg->sessions[i], &cfg->sessions[i + 1],
+			(cfg->n_sessions - i - 1) * sizeof(*cfg->sessions));
+		cfg->n_sessions--;
+		n++;
+	}
+	return n;
+}
+
+/* Append <sess> (moved: its fields now belong to <cfg>) to cfg's sessions. */
+static int append(struct mm_cfg *cfg, struct mm_cfg_session *sess)
+{
+	struct mm_cfg_session *n =
+		reallocarray(cfg->sessions, cfg->n_sessions + 1, sizeof(*cfg->sessions));
+
+	if (!n)
+		return -ENOMEM;
+	cfg->sessions = n;
+	cfg->sessions[cfg->n_sessions++] = *sess;
+	free(sess);
+	return 0;
+}
+
+static void log_diag(const struct mm_cfg_diag *d, const char *what)
+{
+	for (size_t i = 0; i < mm_cfg_diag_count(d); i++)
+		mm_log(MM_LOG_ERROR, "%s: %s", what, mm_cfg_diag_line(d, i));
+}
+
+/* Load the state file <file> of <dir> into <cfg>: true if a session was added. */
+static bool restore_one(const char *dir, const char *file, struct mm_cfg *cfg)
+{
+	char name[MM_CFG_NAME_MAX + 1], path[PATH_MAX];
+	struct mm_cfg_session *sess = NULL;
+	struct mm_cfg_diag diag;
+	int r;
+
+	if (name_of(file, name) < 0 || path_in(path, dir, file) < 0)
+		return mm_log(MM_LOG_WARNING, "state_dir: ignoring '%s'", file), false;
+	if (mm_cfg_session_find(cfg, name)) {
+		mm_log(MM_LOG_WARNING,
+		       "state file '%s': session '%s' is in the config file too: "
+		       "the config file wins",
+		       path, name);
+		return false;
+	}
+	mm_cfg_diag_init(&diag);
+	r = mm_cfg_load_session(path, cfg, &sess, &diag);
+	if (r == 0 && strcmp(sess->name, name))
+		r = mm_cfg_diag_add(&diag, "%s: holds session '%s', not '%s'", path, sess->name,
+				    name) < 0
+			    ? -ENOMEM
+			    : -EINVAL;
+	if (r == 0)
+		r = append(cfg, sess);
+	else
+		mm_cfg_session_free(sess);
+	if (r < 0) {
+		log_diag(&diag, "state file skipped");
+		if (!mm_cfg_diag_count(&diag))
+			mm_log_errno(r, "state file '%s' skipped", path);
+	}
+	mm_cfg_diag_done(&diag);
+	return r == 0;
+}
+
+static int is_state_file(const struct dirent *d)
+{
+	size_t len = strlen(d->d_name);
+
+	return !strncmp(d->d_name, MM_SUP_STATE_PREFIX, strlen(MM_SUP_STATE_PREFIX)) && len > 4 &&
+	       !strcmp(d->d_name + len - 4, ".cfg");
+}
+
+/* Add the sessions of the state files (in file name order) to <cfg>; returns how many. */
+static size_t restore(const char *dir, struct mm_cfg *cfg)
+{
+	struct dirent **list;
+	size_t added = 0;
+	int n = scandir(dir, &list, is_state_file, alphasort);
+
+	if (n < 0) {
+		if (errno != ENOENT)
+			mm_log_errno(-errno, "cannot read state_dir '%s'", dir);
+		return 0;
+	}
+	for (int i = 0; i < n; i++) {
+		added += restore_one(dir, list[i]->d_name, cfg);
+		free(list[i]);
+	}
+	free(list);
+	return added;
+}
+
+/*
+ * Turn <cfg>, just loaded from the config file, into the running set: tombstoned sessions out,
+ * the sessions of the state files in. Problems with a state file are logged, the file skipped.
+ */
+void mm_sup_state_merge(struct mm_sup *s, struct mm_cfg *cfg)
+{
+	size_t removed = apply_tombstones(cfg->state_dir, cfg);
+	size_t added = restore(cfg->state_dir, cfg);
+
+	s->state_changed = removed || added;
+	if (added)
+		mm_log(MM_LOG_INFO, "restored %zu session(s) added at run time", added);
+}
+
+/* Write runtime_dir/effective.cfg if the running set differs from the config file. */
+void mm_sup_state_sync(struct mm_sup *s)
+{
+	char path[PATH_MAX], *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int r;
+
+	s->effective[0] = '\0';
+	if (path_in(path, s->runtime_dir, EFFECTIVE_NAME) < 0)
+		return;
+	if (!s->state_changed) {
+		(void)unlink(path);
+		return;
+	}
+	f = open_memstream(&text, &len);
+	if (f) {
+		mm_sup_fmt_cfg(f, s->cfg);
+		r = fclose(f) ? -ENOMEM : 0;
+	} else {
+		r = -ENOMEM;
+	}
+	if (r == 0)
+		r = mm_sup_state_write(s->runtime_dir, EFFECTIVE_NAME, text, len);
+	free(text);
+	if (r < 0)
+		mm_log_errno(r, "cannot write '%s'", path);
+	else
+		memcpy(s->effective, path, sizeof(path));
+}
+
+/* The config file the router and the workers are started with. */
+const char *mm_sup_child_config(const struct mm_sup *s)
+{
+	return s->effective[0] ? s->effective : s->config_path;
+}
+
+/* The config file as it is now, or NULL with its problems in <diag> (or *err set). */
+static struct mm_cfg *load_main(const struct mm_sup *s, struct mm_cfg_diag *diag, int *err)
+{
+	struct mm_cfg *cfg = NULL;
+
+	*err = mm_cfg_load(s->config_path, &cfg, diag);
+	return *err < 0 ? NULL : cfg;
+}
+
+/*
+ * add: load and check the session file <path> against the running set, save it in state_dir,
+ * then apply the config file plus state_dir like a reload. Returns 0, -EINVAL with the
+ * problems in <diag>, -EEXIST if the config file has that name, or -errno.
+ */
+int mm_sup_state_add(struct mm_sup *s, const char *path, struct mm_cfg_diag *diag)
+{
+	struct mm_cfg_session *sess = NULL;
+	struct mm_cfg *cfg;
+	int r;
+
+	r = mm_cfg_load_session(path, s->cfg, &sess, diag);
+	if (r < 0)
+		return r;
+	cfg = load_main(s, diag, &r);
+	if (cfg && mm_cfg_session_find(cfg, sess->name))
+		r = -EEXIST;
+	if (r == 0)
+		r = mm_sup_state_save(s, MM_SUP_STATE_PREFIX, sess);
+	if (r == 0)
+		r = mm_sup_state_unlink(s->cfg->state_dir, MM_SUP_TOMB_PREFIX, sess->name);
+	if (r == 0)
+		mm_log(MM_LOG_INFO, "session '%s' added from '%s'", sess->name, path);
+	mm_cfg_session_free(sess);
+	if (r < 0) {
+		mm_cfg_free(cfg);
+		return r;
+	}
+	mm_sup_state_merge(s, cfg);
+	mm_sup_reload_apply(s, cfg);
+	return 0;
+}
+
+/*
+ * remove NAME: delete its state file; if the config file has it, leave a tombstone. Then
+ * apply like a reload. Returns 0, -ENOENT for an unknown session, -EINVAL (problems of the
+ * config file in <diag>) or -errno.
+ */
+int mm_sup_state_remove(struct mm_sup *s, const char *name, struct mm_cfg_diag *diag)
+{
+	const struct mm_cfg_session *sess;
+	struct mm_cfg *cfg;
+	int r;
+
+	if (!mm_cfg_session_find(s->cfg, name))
+		return -ENOENT;
+	cfg = load_main(s, diag, &r);
+	if (!cfg)
+		return r;
+	sess = mm_cfg_session_find(cfg, name);
+	if (sess)
+		r = mm_sup_state_save(s, MM_SUP_TOMB_PREFIX, sess);
+	if (r == 0)
+		r = mm_sup_state_unlink(s->cfg->state_dir, MM_SUP_STATE_PREFIX, name);
+	if (r < 0) {
+		mm_cfg_free(cfg);
+		return r;
+	}
+	mm_log(MM_LOG_INFO, "session '%s' removed on the control socket%s", name,
+	       sess ? " (it stays removed while the config file keeps its block)" : "");
+	mm_sup_state_merge(s, cfg);
+	mm_sup_reload_apply(s, cfg);
+	return 0;
+}

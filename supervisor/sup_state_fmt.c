@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Writing a config back out in libconfig syntax: one session block (the state files of
+ * sessions added at run time, and tombstones) and a whole config (the effective config the
+ * router and the workers read once the running set differs from the config file). File names
+ * are written absolute, as the loader resolved them; passwords are never written, only
+ * password_file. Reading the text back with the loader gives an equal config.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sup.h"
+
+/* A libconfig string literal: quotes and backslashes escaped, control bytes as \xNN. */
+static void put_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+static void put_key_str(FILE *f, const char *ind, const char *key, const char *v)
+{
+	if (!v)
+		return;
+	fprintf(f, "%s%s = ", ind, key);
+	put_str(f, v);
+	fputs(";\n", f);
+}
+
+static void put_bool(FILE *f, const char *ind, const char *key, bool v)
+{
+	fprintf(f, "%s%s = %s;\n", ind, key, v ? "true" : "false");
+}
+
+/* Integers above INT_MAX need libconfig's 64-bit suffix. */
+static void put_u64(FILE *f, const char *ind, const char *key, unsigned long long v)
+{
+	fprintf(f, "%s%s = %llu%s;\n", ind, key, v, v > INT_MAX ? "L" : "");
+}
+
+static void put_double(FILE *f, const char *ind, const char *key, double v)
+{
+	fprintf(f, "%s%s = %.17g;\n", ind, key, v);
+}
+
+static void put_brokers(FILE *f, const struct mm_cfg_session *s)
+{
+	char url[MM_CFG_HOST_MAX + MM_CFG_UNIX_PATH_MAX + 32];
+
+	fputs("\t\tbrokers = [ ", f);
+	for (size_t i = 0; i < s->n_brokers; i++) {
+		if (mm_cfg_broker_format(&s->brokers[i], url, sizeof(url)) < 0)
+			url[0] = '\0';
+		fputs(i ? ", " : "", f);
+		put_str(f, url);
+	}
+	fputs(" ];\n", f);
+}
+
+static void put_subs(FILE *f, const struct mm_cfg_session *s)
+{
+	fputs("\t\tsubscriptions = (", f);
+	for (size_t i = 0; i < s->n_subs; i++) {
+		fputs(i ? ",\n\t\t\t{ topic = " : "\n\t\t\t{ topic = ", f);
+		put_str(f, s->subs[i].topic);
+		fprintf(f, "; qos = %d; }", s->subs[i].qos);
+	}
+	fputs(" );\n", f);
+}
+
+static void put_will_tls(FILE *f, const struct mm_cfg_session *s)
+{
+	if (s->will.set) {
+		fputs("\t\twill = {\n", f);
+		put_key_str(f, "\t\t\t", "topic", s->will.topic);
+		put_key_str(f, "\t\t\t", "payload", s->will.payload);
+		fprintf(f, "\t\t\tqos = %d;\n", s->will.qos);
+		put_bool(f, "\t\t\t", "retain", s->will.retain);
+		fputs("\t\t};\n", f);
+	}
+	fputs("\t\ttls = {\n", f);
+	put_key_str(f, "\t\t\t", "ca_file", s->tls.ca_file);
+	put_key_str(f, "\t\t\t", "cert_file", s->tls.cert_file);
+	put_key_str(f, "\t\t\t", "key_file", s->tls.key_file);
+	put_key_str(f, "\t\t\t", "server_name", s->tls.server_name);
+	put_bool(f, "\t\t\t", "skip_verify", s->tls.skip_verify);
+	fputs("\t\t};\n", f);
+}
+
+static void put_tuning(FILE *f, const struct mm_cfg_session *s)
+{
+	fputs("\t\treconnect = {\n", f);
+	put_double(f, "\t\t\t", "initial", s->reconnect.initial);
+	put_double(f, "\t\t\t", "max", s->reconnect.max);
+	put_double(f, "\t\t\t", "factor", s->reconnect.factor);
+	put_double(f, "\t\t\t", "jitter", s->reconnect.jitter);
+	fputs("\t\t};\n\t\tperformance = {\n", f);
+	put_u64(f, "\t\t\t", "ring_size", s->perf.ring_size);
+	put_u64(f, "\t\t\t", "max_message_size", s->perf.max_message_size);
+	put_u64(f, "\t\t\t", "max_pending", (unsigned long long)s->perf.max_pending);
+	fputs("\t\t};\n", f);
+}
+
+/* The members of session <s>, indented two tabs, without the braces around them. */
+static void put_session_body(FILE *f, const struct mm_cfg_session *s)
+{
+	put_key_str(f, "\t\t", "name", s->name);
+	put_brokers(f, s);
+	put_key_str(f, "\t\t", "client_id", s->client_id);
+	put_key_str(f, "\t\t", "username", s->username);
+	put_key_str(f, "\t\t", "password_file", s->password_file);
+	put_key_str(f, "\t\t", "protocol", mm_cfg_protocol_to_string(s->protocol));
+	put_u64(f, "\t\t", "keepalive", (unsigned long long)s->keepalive);
+	put_bool(f, "\t\t", "clean_session", s->clean_session);
+	put_bool(f, "\t\t", "auto_reconnect", s->auto_reconnect);
+	put_bool(f, "\t\t", "persistent", s->persistent);
+	put_bool(f, "\t\t", "resume_subs", s->resume_subs);
+	put_tuning(f, s);
+	put_subs(f, s);
+	put_will_tls(f, s);
+}
+
+/* Write "session = { ... };", the format of mm_cfg_load_session(). */
+void mm_sup_fmt_session(FILE *f, const struct mm_cfg_session *s)
+{
+	fputs("session = {\n", f);
+	put_session_body(f, s);
+	fputs("};\n", f);
+}
+
+static void put_ids(FILE *f, const char *key, const unsigned int *ids, size_t n)
+{
+	/* A list, not an array: ids above INT_MAX are 64-bit, and arrays take one type only. */
+	fprintf(f, "\t%s = ( ", key);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%u%s", i ? ", " : "", ids[i], ids[i] > INT_MAX ? "L" : "");
+	fputs(" );\n", f);
+}
+
+static void put_top(FILE *f, const struct mm_cfg *cfg)
+{
+	char http[MM_CFG_HOST_MAX + 16];
+
+	put_key_str(f, "", "runtime_dir", cfg->runtime_dir);
+	put_key_str(f, "", "state_dir", cfg->state_dir);
+	put_key_str(f, "", "log_level", mm_cfg_log_level_to_string(cfg->log_level));
+	fputs("metrics = {\n", f);
+	put_key_str(f, "\t", "textfile", cfg->metrics.textfile);
+	if (cfg->metrics.http_host) {
+		snprintf(http, sizeof(http),
+			 strchr(cfg->metrics.http_host, ':') ? "[%s]:%u" : "%s:%u",
+			 cfg->metrics.http_host, cfg->metrics.http_port);
+		put_key_str(f, "\t", "http", http);
+	}
+	fputs("};\nclients = {\n", f);
+	put_ids(f, "allow_uids", cfg->clients.allow_uids, cfg->clients.n_allow_uids);
+	put_ids(f, "allow_gids", cfg->clients.allow_gids, cfg->clients.n_allow_gids);
+	put_u64(f, "\t", "ring_size", cfg->clients.ring_size);
+	put_key_str(f, "\t", "on_full", mm_cfg_on_full_to_string(cfg->clients.on_full));
+	fputs("};\nrestart = {\n", f);
+	put_double(f, "\t", "initial", cfg->restart.initial);
+	put_double(f, "\t", "max", cfg->restart.max);
+	put_u64(f, "\t", "burst", (unsigned long long)cfg->restart.burst);
+	put_double(f, "\t", "window", cfg->restart.window);
+	fputs("};\n", f);
+}
+
+/* Write the whole of <cfg>, a file mm_cfg_load() reads back to an equal config. */
+void mm_sup_fmt_cfg(FILE *f, const struct mm_cfg *cfg)
+{
+	fputs("# Written by mqttmuxd: the running config (config file + state_dir). Do not edit.\n",
+	      f);
+	put_top(f, cfg);
+	fputs("sessions = (", f);
+	for (size_t i = 0; i < cfg->n_sessions; i++) {
+		fputs(i ? ",\n\t{\n" : "\n\t{\n", f);
+		put_session_body(f, &cfg->sessions[i]);
+		fputs("\t}", f);
+	}
+	fputs("\n);\n", f);
+}
