@@ -88,6 +88,7 @@ struct mm_wrk {
 	int sock;	   /* the watched socket, or -1 */
 	uint32_t sock_events;
 	bool paused;	  /* not reading: the in-ring lacks room */
+	bool read_more;	  /* packets may wait where poll cannot see them (budget, TLS buffer) */
 	bool connected;	  /* CONNACK accepted on the current socket */
 	bool stopping;	  /* SIGTERM: disconnecting */
 	bool uncommitted; /* records reserved in the in-ring, not yet committed */

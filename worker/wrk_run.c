@@ -7,6 +7,7 @@
  * often with the same number), and watched under a new generation each time.
  */
 #include <errno.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,12 +140,29 @@ static bool pause_reading(struct mm_wrk *w)
 	return true;
 }
 
+/*
+ * Whether packets may be waiting where poll cannot see them: the read budget ran out, or TLS
+ * has decrypted bytes buffered (SSL_pending) after the socket itself was drained.
+ */
+static bool more_to_read(struct mm_wrk *w, int budget)
+{
+	SSL *ssl;
+
+	if (w->sock < 0 || w->paused)
+		return false;
+	if (budget == 0)
+		return true;
+	ssl = mosquitto_ssl_get(w->mosq);
+	return ssl && SSL_pending(ssl) > 0;
+}
+
 static void do_read(struct mm_wrk *w)
 {
 	uint64_t before;
-	int rc;
+	int rc, budget;
 
-	for (int budget = READ_BUDGET; budget > 0 && w->sock >= 0; budget--) {
+	w->read_more = false;
+	for (budget = READ_BUDGET; budget > 0 && w->sock >= 0; budget--) {
 		if (mm_shm_ring_has_room(&w->in, room_needed(w)) != 1 && pause_reading(w))
 			break;
 		before = w->n_on_message;
@@ -152,7 +170,8 @@ static void do_read(struct mm_wrk *w)
 		rc = mosquitto_loop_read(w->mosq, 1);
 		if (rc != MOSQ_ERR_SUCCESS) {
 			mm_wrk_commit(w);
-			lost(w, mm_wrk_mosq_errno(rc, -ECONNRESET), mosquitto_strerror(rc));
+			lost(w, rc == MOSQ_ERR_ERRNO ? -errno : -ECONNRESET,
+			     mosquitto_strerror(rc));
 			return;
 		}
 		/*
@@ -164,6 +183,7 @@ static void do_read(struct mm_wrk *w)
 		    mosquitto_socket(w->mosq) != w->sock)
 			break;
 	}
+	w->read_more = more_to_read(w, budget);
 	/* Ack after commit: the messages are in the ring before their PUBACKs are written. */
 	mm_wrk_commit(w);
 	do_write(w);
@@ -330,11 +350,15 @@ int mm_wrk_run(struct mm_wrk *w, int chan_fd, void (*after)(struct mm_wrk *w))
 				   (uint64_t)getpid());
 	on_commands(w);
 	while (!w->done) {
-		n = mm_wrk_loop_wait(w->loop, evs, 32, -1);
+		/* Packets poll cannot see (budget, TLS buffer) mean: look at events, then read on.
+		 */
+		n = mm_wrk_loop_wait(w->loop, evs, 32, w->read_more ? 0 : -1);
 		if (n < 0)
 			return mm_log_errno(n, "waiting for events failed"), 1;
 		for (int i = 0; i < n && !w->done; i++)
 			dispatch(w, &evs[i]);
+		if (w->read_more && !w->done)
+			do_read(w);
 		do_write(w);
 		mm_wrk_sock_sync(w);
 		mm_wrk_commit(w);
