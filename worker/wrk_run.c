@@ -170,8 +170,7 @@ static void do_read(struct mm_wrk *w)
 		rc = mosquitto_loop_read(w->mosq, 1);
 		if (rc != MOSQ_ERR_SUCCESS) {
 			mm_wrk_commit(w);
-			lost(w, rc == MOSQ_ERR_ERRNO ? -errno : -ECONNRESET,
-			     mosquitto_strerror(rc));
+			lost(w, mm_wrk_mosq_errno(rc, -ECONNRESET), mosquitto_strerror(rc));
 			return;
 		}
 		/*
