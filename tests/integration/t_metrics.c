@@ -25,6 +25,7 @@
 #include <criterion/criterion.h>
 #include <mosquitto.h>
 
+#include "t_daemon.h"
 #include "t_helpers.h"
 
 struct t_broker B;
@@ -34,41 +35,14 @@ int Http_port;
 
 void setup(void)
 {
-	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	Dir = t_tmpdir("met");
-	cr_assert_not_null(Dir);
-	cr_assert_gt(asprintf(&Log, "%s/mqttmuxd.log", Dir), 0);
-	cr_assert_gt(asprintf(&Run, "%s/run", Dir), 0);
-	cr_assert_gt(asprintf(&Sock, "%s/control.sock", Run), 0);
+	t_daemon_setup("met", &Dir, &Log, &Run, &Sock);
 	cr_assert_gt(asprintf(&Prom, "%s/prom/mqttmux.prom", Dir), 0);
 	cr_assert_eq(t_broker_start(&B, NULL), 0);
 }
 
-static void dump_log(void)
-{
-	char line[512];
-	FILE *f = Log ? fopen(Log, "re") : NULL;
-
-	if (!f)
-		return;
-	fprintf(stderr, "---- %s ----\n", Log);
-	while (fgets(line, sizeof(line), f))
-		fputs(line, stderr);
-	fclose(f);
-}
-
 void teardown(void)
 {
-	if (Daemon > 0) {
-		kill(Daemon, SIGKILL);
-		waitpid(Daemon, NULL, 0);
-		dump_log();
-	}
-	Daemon = 0;
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
-	t_broker_free(&B);
-	t_rmtree(Dir);
+	t_daemon_teardown(&Daemon, Log, &B, Dir);
 	free(Dir);
 	free(Cfg);
 	free(Log);
@@ -83,7 +57,6 @@ void teardown(void)
 void write_config(bool textfile)
 {
 	char *text, *mdir, http[64] = "";
-	FILE *f;
 
 	cr_assert_gt(asprintf(&mdir, "%s/prom", Dir), 0);
 	cr_assert_eq(mkdir(mdir, 0755), 0);
@@ -104,24 +77,8 @@ void write_config(bool textfile)
 			textfile ? "\";" : "", http, B.port, B.port),
 		0);
 	cr_assert_gt(asprintf(&Cfg, "%s/mqttmux.cfg", Dir), 0);
-	f = fopen(Cfg, "we");
-	cr_assert_not_null(f);
-	cr_assert_geq(fputs(text, f), 0);
-	cr_assert_eq(fclose(f), 0);
+	t_write_text(Cfg, text);
 	free(text);
-}
-
-static int sock_connect(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", Sock);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-		return fd;
-	if (fd >= 0)
-		close(fd);
-	return -1;
 }
 
 /* Send <line>; read until <end> is in the reply (or EOF/timeout). Malloc'd text, or NULL. */
@@ -130,7 +87,7 @@ char *request(const char *line, const char *end)
 	uint64_t deadline = t_now_ns() + 5000000000ull;
 	size_t len = 0, cap = 1 << 20;
 	char *buf = malloc(cap);
-	int fd = sock_connect();
+	int fd = t_ctl_connect(Sock);
 
 	cr_assert_not_null(buf);
 	if (fd < 0 || send(fd, line, strlen(line), MSG_NOSIGNAL) != (ssize_t)strlen(line))
@@ -194,29 +151,14 @@ bool ready(void *ud)
 
 void start_daemon(void)
 {
-	Daemon = fork();
-	cr_assert_neq(Daemon, -1);
-	if (Daemon == 0) {
-		int fd = open(Log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-
-		if (fd < 0 || dup2(fd, 1) == -1 || dup2(fd, 2) == -1)
-			_exit(127);
-		setenv("MQTTMUX_WORKER", MQTTMUX_WORKER_PATH, 1);
-		setenv("MQTTMUX_ROUTER", MQTTMUX_ROUTER_PATH, 1);
-		execl(MQTTMUXD_PATH, "mqttmuxd", "-c", Cfg, (char *)NULL);
-		_exit(127);
-	}
+	Daemon = t_daemon_spawn(MQTTMUXD_PATH, Cfg, Log, MQTTMUX_WORKER_PATH, MQTTMUX_ROUTER_PATH,
+				NULL);
 	cr_assert(t_wait_for(ready, NULL, 15000), "sessions never became ready");
 }
 
 void stop_daemon(void)
 {
-	int st;
-
-	cr_assert_eq(kill(Daemon, SIGTERM), 0);
-	cr_assert_eq(waitpid(Daemon, &st, 0), Daemon);
-	Daemon = 0;
-	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
+	t_daemon_stop(&Daemon);
 }
 
 static void on_publish(struct mosquitto *m, void *ud, int mid)

@@ -3,6 +3,7 @@
 #include "t_router.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include <criterion/criterion.h>
 
+#include "chan.h"
 #include "records.h"
 #include "t_helpers.h"
 
@@ -29,6 +31,56 @@ void t_make_session(struct t_rsess *s)
 	cr_assert_eq(mm_shm_ring_attach(&s->cmd, s->fds[3], MM_SHM_RING_CONSUMER, s->fds[4],
 					s->fds[5], NULL, 0),
 		     0);
+}
+
+/* In the child: channel at 3, the sessions' descriptors from 4 on, then exec the router. */
+static __attribute__((noreturn)) void router_child(const char *binary, const char *dir,
+						   const char *cfg, int chan, int (*fds)[6],
+						   int nsess)
+{
+	int tmp[3 + 6 * T_RSESS_MAX + 1], log, end = 4 + 6 * nsess;
+	char *logp;
+
+	if (asprintf(&logp, "%s/router.log", dir) > 0 &&
+	    (log = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) >= 0)
+		dup2(log, 2);
+	tmp[3] = fcntl(chan, F_DUPFD_CLOEXEC, 100);
+	for (int i = 0; i < nsess; i++)
+		for (int k = 0; k < 6; k++)
+			tmp[4 + 6 * i + k] = fcntl(fds[i][k], F_DUPFD_CLOEXEC, 100);
+	for (int i = 3; i < end; i++)
+		if (tmp[i] < 0 || dup2(tmp[i], i) == -1)
+			_exit(127);
+	(void)close_range((unsigned)end, ~0u, 0);
+	execl(binary, "mqttmux-router", "--config", cfg, "--inherit-fds", "2", "--verbose",
+	      (char *)NULL);
+	_exit(127);
+}
+
+/*
+ * Fork <binary> --config <cfg> with <nsess> sessions' rings <fds> and its stderr in
+ * <dir>/router.log (its pid in <router>, set at once); wait (TMO) for its READY on the
+ * channel, returned in <chan>.
+ */
+void t_router_start(const char *binary, const char *dir, const char *cfg, int (*fds)[6], int nsess,
+		    pid_t *router, int *chan)
+{
+	struct mm_chan_msg m;
+	struct pollfd p;
+	int sp[2];
+
+	cr_assert_leq(nsess, T_RSESS_MAX);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+	*router = fork();
+	cr_assert_neq(*router, -1);
+	if (*router == 0)
+		router_child(binary, dir, cfg, sp[1], fds, nsess);
+	close(sp[1]);
+	*chan = sp[0];
+	p = (struct pollfd){ .fd = *chan, .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, TMO), 1, "router not ready (see %s/router.log)", dir);
+	cr_assert_eq(mm_chan_recv(*chan, &m), 1);
+	cr_assert_eq(m.cmd, MM_CHAN_READY);
 }
 
 /* ---- the test-side client ---- */

@@ -38,7 +38,11 @@ struct t_rrec {
 	int32_t result;
 };
 
+#define T_RSESS_MAX 8 /* sessions t_router_start hands over */
+
 void t_make_session(struct t_rsess *s);
+void t_router_start(const char *binary, const char *dir, const char *cfg, int (*fds)[6], int nsess,
+		    pid_t *router, int *chan);
 int t_cl_connect(struct t_rclient *c, const char *run);
 ssize_t t_cl_recv(struct t_rclient *c, uint8_t *buf, int *fds, int *nfds, int tmo);
 int t_cl_send_hello(struct t_rclient *c, uint16_t major);

@@ -59,45 +59,9 @@ static void write_config(const char *url)
 	cr_assert_not_null(Cfg);
 }
 
-/* In the child: channel at 3, the sessions' descriptors from 4 on, then exec the router. */
-static __attribute__((noreturn)) void router_child(int chan, int (*fds)[6])
-{
-	int tmp[3 + 6 * NSESS + 1], log, end = 4 + 6 * NSESS;
-	char *logp;
-
-	if (asprintf(&logp, "%s/router.log", Dir) > 0 &&
-	    (log = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) >= 0)
-		dup2(log, 2);
-	tmp[3] = fcntl(chan, F_DUPFD_CLOEXEC, 100);
-	for (int i = 0; i < NSESS; i++)
-		for (int k = 0; k < 6; k++)
-			tmp[4 + 6 * i + k] = fcntl(fds[i][k], F_DUPFD_CLOEXEC, 100);
-	for (int i = 3; i < end; i++)
-		if (tmp[i] < 0 || dup2(tmp[i], i) == -1)
-			_exit(127);
-	(void)close_range((unsigned)end, ~0u, 0);
-	execl(MQTTMUX_ROUTER_PATH, "mqttmux-router", "--config", Cfg, "--inherit-fds", "2",
-	      "--verbose", (char *)NULL);
-	_exit(127);
-}
-
 static void start_router(int (*fds)[6])
 {
-	struct mm_chan_msg m;
-	struct pollfd p;
-	int sp[2];
-
-	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
-	Router = fork();
-	cr_assert_neq(Router, -1);
-	if (Router == 0)
-		router_child(sp[1], fds);
-	close(sp[1]);
-	Chan = sp[0];
-	p = (struct pollfd){ .fd = Chan, .events = POLLIN };
-	cr_assert_eq(poll(&p, 1, TMO), 1, "router not ready (see %s/router.log)", Dir);
-	cr_assert_eq(mm_chan_recv(Chan, &m), 1);
-	cr_assert_eq(m.cmd, MM_CHAN_READY);
+	t_router_start(MQTTMUX_ROUTER_PATH, Dir, Cfg, fds, NSESS, &Router, &Chan);
 }
 
 static void start_fake(void)

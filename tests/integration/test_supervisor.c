@@ -20,6 +20,7 @@
 #include <criterion/criterion.h>
 
 #include "t_broker.h"
+#include "t_daemon.h"
 #include "t_helpers.h"
 
 #define MAX_KIDS 8
@@ -31,38 +32,13 @@ static pid_t Daemon;
 static void setup(void)
 {
 	/* Workers orphaned by a killed daemon come to us, so we can reap and count them. */
-	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	Dir = t_tmpdir("sup");
-	cr_assert_not_null(Dir);
-	cr_assert_eq(asprintf(&Log, "%s/mqttmuxd.log", Dir) > 0, 1);
+	t_daemon_setup("sup", &Dir, &Log, NULL, NULL);
 	cr_assert_eq(t_broker_start(&B, NULL), 0);
-}
-
-static void dump_log(void)
-{
-	char line[512];
-	FILE *f = Log ? fopen(Log, "re") : NULL;
-
-	if (!f)
-		return;
-	fprintf(stderr, "---- %s ----\n", Log);
-	while (fgets(line, sizeof(line), f))
-		fputs(line, stderr);
-	fclose(f);
 }
 
 static void teardown(void)
 {
-	if (Daemon > 0) {
-		kill(Daemon, SIGKILL);
-		waitpid(Daemon, NULL, 0);
-		dump_log();
-	}
-	Daemon = 0;
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
-	t_broker_free(&B);
-	t_rmtree(Dir);
+	t_daemon_teardown(&Daemon, Log, &B, Dir);
 	free(Dir);
 	free(Cfg);
 	free(Log);
@@ -74,13 +50,9 @@ TestSuite(supervisor, .init = setup, .fini = teardown, .timeout = 60);
 static char *write_text(const char *name, const char *text)
 {
 	char *path;
-	FILE *f;
 
 	cr_assert_gt(asprintf(&path, "%s/%s", Dir, name), 0);
-	f = fopen(path, "we");
-	cr_assert_not_null(f);
-	cr_assert_geq(fputs(text, f), 0);
-	cr_assert_eq(fclose(f), 0);
+	t_write_text(path, text);
 	return path;
 }
 
@@ -119,19 +91,8 @@ static void write_config(const char *const *names, size_t n)
 /* Start mqttmuxd -c Cfg with its output appended to Log; <worker> overrides the worker. */
 static pid_t start_daemon(const char *worker)
 {
-	pid_t pid = fork();
-
-	cr_assert_neq(pid, -1);
-	if (pid == 0) {
-		int fd = open(Log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-
-		if (fd < 0 || dup2(fd, 1) == -1 || dup2(fd, 2) == -1)
-			_exit(127);
-		setenv("MQTTMUX_WORKER", worker ? worker : MQTTMUX_WORKER_PATH, 1);
-		execl(MQTTMUXD_PATH, "mqttmuxd", "-c", Cfg, "-f", (char *)NULL);
-		_exit(127);
-	}
-	return pid;
+	return t_daemon_spawn(MQTTMUXD_PATH, Cfg, Log, worker ? worker : MQTTMUX_WORKER_PATH, NULL,
+			      "-f");
 }
 
 /* Run mqttmuxd with <args> to completion; its stderr+stdout into <out>. Returns the status. */

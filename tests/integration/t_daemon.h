@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers shared by the suites that run mqttmuxd as a process (control, persist, supervisor,
+ * metrics): the test directory, starting and stopping the daemon, its log, config files, the
+ * control socket, the mqttmux CLI and `status --json`. Criterion assertions inside.
+ */
+#ifndef T_DAEMON_H
+#define T_DAEMON_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "t_broker.h"
+
+void t_daemon_setup(const char *tag, char **dir, char **log, char **run, char **sock);
+void t_daemon_dump_log(const char *log);
+void t_daemon_kill(pid_t *daemon, const char *log);
+void t_daemon_teardown(pid_t *daemon, const char *log, struct t_broker *b, const char *dir);
+pid_t t_daemon_spawn(const char *daemon, const char *cfg, const char *log, const char *worker,
+		     const char *router, const char *opt);
+void t_daemon_stop(pid_t *daemon);
+void t_write_text(const char *path, const char *text);
+int t_ctl_connect(const char *sock);
+char *t_ctl_read_reply(int fd, int ms);
+void t_ctl_send(int fd, const char *s);
+char *t_ctl_command(const char *sock, const char *line);
+bool t_ctl_pongs(void *sock);
+int t_cli(const char *cli, const char *run, char *out, size_t osize, char *err, size_t esize,
+	  const char *const *args);
+json_object *t_status_json(const char *cli, const char *run);
+json_object *t_json_row(json_object *a, const char *name);
+
+#endif /* T_DAEMON_H */
