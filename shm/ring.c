@@ -632,20 +632,6 @@ void mm_shm_ring_consumer_disarm(struct mm_shm_ring *r)
 	atomic_store_explicit(&r->hdr->consumer_sleeping, 0, memory_order_relaxed);
 }
 
-#define SPIN_ROUNDS 512 /* about 1-2 us of pause instructions on current x86 */
-
-static bool spin_for_data(struct mm_shm_ring *r)
-{
-	for (int i = 0; i < SPIN_ROUNDS; i++) {
-		if (atomic_load_explicit(&r->hdr->prod_pos, memory_order_relaxed) != r->pos)
-			return true;
-#if defined(__x86_64__) || defined(__i386__)
-		__builtin_ia32_pause();
-#endif
-	}
-	return false;
-}
-
 /*
  * Consumer: block until a record is pending, at most <timeout_ms> (-1: no limit). Needs
  * efd_data. A stale doorbell sends it back to sleep until the deadline. Returns 1 when
@@ -656,12 +642,6 @@ int mm_shm_ring_wait_data(struct mm_shm_ring *r, int timeout_ms)
 	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	int rc;
 
-	/*
-	 * A short spin first: a producer in full flow commits again within a microsecond or so,
-	 * and catching that saves the sleep and the doorbell, a few microseconds on each side.
-	 */
-	if (timeout_ms != 0 && r->efd_data >= 0 && spin_for_data(r))
-		return 1;
 	for (;;) {
 		rc = mm_shm_ring_consumer_arm(r);
 		if (rc != 0)
