@@ -181,8 +181,9 @@ static int release_counted(struct mm_shm_ring *r, struct b_tput *t)
 }
 
 /*
- * Consumer: peek the next record into *rec, sleeping on the data doorbell while the ring is
- * empty. Returns 1 if it had to sleep (or at least arm), 0 if the record was there, or -errno.
+ * Consumer: peek the next record into *rec, waiting in mm_shm_ring_wait_data (which may spin,
+ * then sleeps on the data doorbell) while the ring is empty. Returns 1 if it had to wait, 0 if
+ * the record was there, or -errno.
  */
 static int get_one(struct mm_shm_ring *r, struct mm_shm_rec *rec, struct b_tput *t)
 {

@@ -74,6 +74,7 @@ void *b_shared_new(size_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* Unmap what b_shared_new returned; NULL is a no-op. */
 void b_shared_free(void *p, size_t size)
 {
 	if (p)

@@ -52,7 +52,7 @@ struct b_lat {
 	double p50_same_us, p50_cross_us; /* 0 when no sample woke that way */
 	uint64_t n;			  /* samples kept */
 	uint64_t same;			  /* samples that woke on the producer's CPU */
-	uint64_t hot; /* ring: samples the consumer found without going to sleep first */
+	uint64_t hot; /* ring: samples the consumer found without calling wait_data first */
 };
 
 /* When and where a latency message was sent; carried in the message after the sequence. */

@@ -361,8 +361,8 @@ static void print_tput(const struct b_cfg *cfg, const struct results *res)
 	for (size_t i = 0; i < N_SIZES; i++) {
 		const struct b_tput *t = &res->tput[i][T_RING];
 
-		printf("  ring %-5s %llu msgs in %.3f s; sleeps: consumer %llu, producer %llu; "
-		       "doorbells: data %llu, space %llu\n",
+		printf("  ring %-5s %llu msgs in %.3f s; waits: consumer %llu, producer %llu; "
+		       "doorbells rung: data %llu, space %llu\n",
 		       size_name(sizes[i]), (unsigned long long)t->n, t->secs,
 		       (unsigned long long)t->cons_waits, (unsigned long long)t->prod_waits,
 		       (unsigned long long)t->data_bells, (unsigned long long)t->space_bells);
@@ -418,7 +418,7 @@ static void print_lat(const struct b_cfg *cfg, const struct results *res)
 	       res->efd.lat.p99_us);
 	print_placement(res);
 	for (size_t i = 0; i < N_SIZES; i++)
-		printf("  ring %-5s samples found without sleeping first: %llu of %llu\n",
+		printf("  ring %-5s samples found without waiting first: %llu of %llu\n",
 		       size_name(sizes[i]), (unsigned long long)res->lat[i][T_RING].hot,
 		       (unsigned long long)res->lat[i][T_RING].lat.n);
 }
