@@ -26,6 +26,7 @@ static const struct type_info types[] = {
 	{ MM_PROTO_ROUTE_ADD, 0, MM_PROTO_DIR_C2R, "ROUTE_ADD" },
 	{ MM_PROTO_ROUTE_ACK, 0, MM_PROTO_DIR_R2C, "ROUTE_ACK" },
 	{ MM_PROTO_ROUTE_DEL, 0, MM_PROTO_DIR_C2R, "ROUTE_DEL" },
+	{ MM_PROTO_REJOINED, 0, MM_PROTO_DIR_C2R, "REJOINED" },
 	{ MM_PROTO_SESSIONS_LIST, 0, MM_PROTO_DIR_C2R, "SESSIONS_LIST" },
 	{ MM_PROTO_SESSIONS, MM_PROTO_F_MORE, MM_PROTO_DIR_R2C, "SESSIONS" },
 };
@@ -131,9 +132,11 @@ ssize_t mm_proto_pack_hello(uint8_t *buf, size_t cap, const struct mm_proto_hell
 	struct pw w;
 
 	frame_begin(&w, buf, cap, MM_PROTO_HELLO, 0, m->seq);
+	pw_need(&w, m->token);
 	pw_u16(&w, m->major);
 	pw_u16(&w, m->minor);
 	pw_u32(&w, m->features);
+	pw_u64(&w, m->token);
 	pw_str(&w, m->name, MM_PROTO_NAME_MAX);
 	return frame_end(&w);
 }
@@ -150,8 +153,9 @@ int mm_proto_unpack_hello(const uint8_t *buf, size_t len, struct mm_proto_hello 
 	m.major = pr_u16(&r);
 	m.minor = pr_u16(&r);
 	m.features = pr_u32(&r);
+	m.token = pr_u64(&r);
 	m.name = pr_str(&r, MM_PROTO_NAME_MAX);
-	if (!pr_done(&r))
+	if (!pr_done(&r) || !m.token)
 		return -EBADMSG;
 	*ret = m;
 	return 0;
@@ -370,25 +374,46 @@ int mm_proto_unpack_route_del(const uint8_t *buf, size_t len, struct mm_proto_ro
 	return 0;
 }
 
-ssize_t mm_proto_pack_sessions_list(uint8_t *buf, size_t cap,
-				    const struct mm_proto_sessions_list *m)
+/* A frame with an empty body: only the header's seq. */
+static ssize_t pack_empty(uint8_t *buf, size_t cap, uint16_t type, uint32_t seq)
 {
 	struct pw w;
 
-	frame_begin(&w, buf, cap, MM_PROTO_SESSIONS_LIST, 0, m->seq);
+	frame_begin(&w, buf, cap, type, 0, seq);
 	return frame_end(&w);
+}
+
+static int unpack_empty(const uint8_t *buf, size_t len, uint16_t type, uint32_t *ret_seq)
+{
+	struct mm_proto_hdr h;
+	struct pr r;
+
+	if (frame_open(&r, buf, len, type, &h) < 0 || !pr_done(&r))
+		return -EBADMSG;
+	*ret_seq = h.seq;
+	return 0;
+}
+
+ssize_t mm_proto_pack_rejoined(uint8_t *buf, size_t cap, const struct mm_proto_rejoined *m)
+{
+	return pack_empty(buf, cap, MM_PROTO_REJOINED, m->seq);
+}
+
+int mm_proto_unpack_rejoined(const uint8_t *buf, size_t len, struct mm_proto_rejoined *ret)
+{
+	return unpack_empty(buf, len, MM_PROTO_REJOINED, &ret->seq);
+}
+
+ssize_t mm_proto_pack_sessions_list(uint8_t *buf, size_t cap,
+				    const struct mm_proto_sessions_list *m)
+{
+	return pack_empty(buf, cap, MM_PROTO_SESSIONS_LIST, m->seq);
 }
 
 int mm_proto_unpack_sessions_list(const uint8_t *buf, size_t len,
 				  struct mm_proto_sessions_list *ret)
 {
-	struct mm_proto_hdr h;
-	struct pr r;
-
-	if (frame_open(&r, buf, len, MM_PROTO_SESSIONS_LIST, &h) < 0 || !pr_done(&r))
-		return -EBADMSG;
-	ret->seq = h.seq;
-	return 0;
+	return unpack_empty(buf, len, MM_PROTO_SESSIONS_LIST, &ret->seq);
 }
 
 /* One SESSIONS entry: idx u32, state u8, reserved u8, name (u16 + 1..MM_PROTO_NAME_MAX). */

@@ -39,6 +39,7 @@ enum mm_proto_type {
 	MM_PROTO_ROUTE_ADD = 0x0010,	 /* client -> router */
 	MM_PROTO_ROUTE_ACK = 0x0011,	 /* router -> client */
 	MM_PROTO_ROUTE_DEL = 0x0012,	 /* client -> router */
+	MM_PROTO_REJOINED = 0x0013,	 /* client -> router, no reply */
 	MM_PROTO_SESSIONS_LIST = 0x0020, /* client -> router */
 	MM_PROTO_SESSIONS = 0x0021,	 /* router -> client */
 };
@@ -93,6 +94,7 @@ struct mm_proto_hello {
 	uint32_t seq;
 	uint16_t major, minor;
 	uint32_t features;	    /* wanted */
+	uint64_t token;		    /* non-zero, the same on every (re)connect of one client */
 	struct mm_proto_bytes name; /* 0..MM_PROTO_NAME_MAX, for logs and metrics */
 };
 
@@ -138,6 +140,11 @@ struct mm_proto_route_del {
 	uint32_t route_id;
 };
 
+/* "All my routes are registered again": empty body, no reply. */
+struct mm_proto_rejoined {
+	uint32_t seq;
+};
+
 struct mm_proto_sessions_list {
 	uint32_t seq;
 };
@@ -176,6 +183,8 @@ ssize_t mm_proto_pack_route_ack(uint8_t *buf, size_t cap, const struct mm_proto_
 int mm_proto_unpack_route_ack(const uint8_t *buf, size_t len, struct mm_proto_route_ack *ret);
 ssize_t mm_proto_pack_route_del(uint8_t *buf, size_t cap, const struct mm_proto_route_del *m);
 int mm_proto_unpack_route_del(const uint8_t *buf, size_t len, struct mm_proto_route_del *ret);
+ssize_t mm_proto_pack_rejoined(uint8_t *buf, size_t cap, const struct mm_proto_rejoined *m);
+int mm_proto_unpack_rejoined(const uint8_t *buf, size_t len, struct mm_proto_rejoined *ret);
 ssize_t mm_proto_pack_sessions_list(uint8_t *buf, size_t cap,
 				    const struct mm_proto_sessions_list *m);
 int mm_proto_unpack_sessions_list(const uint8_t *buf, size_t len,
@@ -228,6 +237,7 @@ struct mm_proto_ids {
 
 struct mm_proto_deliver {
 	uint64_t recv_ns; /* CLOCK_REALTIME when the worker received it */
+	uint64_t seq;	  /* position in the session's in-ring: increases for the daemon's life */
 	uint32_t mid;	  /* MQTT packet id, 0 for QoS 0 */
 	uint32_t session_idx;
 	uint8_t qos;		    /* as delivered, 0..2 */

@@ -27,7 +27,7 @@ static ssize_t rec_end(const struct pw *w)
 	return w->err ? w->err : (ssize_t)w->off;
 }
 
-#define DELIVER_FIXED 32u
+#define DELIVER_FIXED 40u
 
 size_t mm_proto_deliver_size(const struct mm_proto_deliver *m)
 {
@@ -57,6 +57,7 @@ ssize_t mm_proto_pack_deliver(uint8_t *buf, size_t cap, const struct mm_proto_de
 	pw_u16(&w, (uint16_t)m->topic.len);
 	pw_u32(&w, m->payload.len);
 	pw_u32(&w, m->props.len);
+	pw_u64(&w, m->seq);
 	for (unsigned i = 0; i < m->routes.n; i++)
 		pw_u32(&w, mm_proto_ids_get(&m->routes, i));
 	pw_bytes(&w, m->session);
@@ -83,6 +84,7 @@ int mm_proto_unpack_deliver(const uint8_t *buf, size_t len, struct mm_proto_deli
 	tlen = pr_u16(&r);
 	plen = pr_u32(&r);
 	xlen = pr_u32(&r);
+	m.seq = pr_u64(&r);
 	m.routes.host = NULL;
 	m.routes.wire = pr_bytes(&r, 4u * m.routes.n).p;
 	m.session = pr_strn(&r, slen, MM_PROTO_NAME_MAX);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -183,6 +184,7 @@ static int handshake(struct mqttmux *c)
 				    .major = MM_PROTO_VERSION_MAJOR,
 				    .minor = MM_PROTO_VERSION_MINOR,
 				    .features = MM_PROTO_FEAT_PUB_ALL,
+				    .token = c->token,
 				    .name = { (const uint8_t *)name,
 					      (uint32_t)strnlen(name, 255) } };
 	struct mm_proto_welcome w;
@@ -227,12 +229,24 @@ static int attach(struct mqttmux *c)
 	return 0;
 }
 
+/* A random non-zero token; getrandom cannot fail short for 8 bytes once the pool is ready. */
+static uint64_t new_token(void)
+{
+	uint64_t t = 0;
+
+	while (!t)
+		if (getrandom(&t, sizeof(t), 0) != (ssize_t)sizeof(t))
+			t = (uint64_t)mm_cl_now_ms() ^ (uint64_t)getpid() << 40;
+	return t;
+}
+
 static struct mqttmux *client_new(void)
 {
 	struct mqttmux *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
+	c->token = new_token();
 	c->sock = c->epfd = -1;
 	for (int i = 0; i < MM_PROTO_WELCOME_NFDS; i++)
 		c->fds[i] = -1;

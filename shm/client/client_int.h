@@ -52,6 +52,7 @@ struct mqttmux {
 	struct mm_shm_ring dlv, pub;
 	uint32_t seq, next_route, features, client_id;
 	uint64_t next_req, lost;
+	uint64_t token;	      /* HELLO.token: random, non-zero, the same on every (re)connect */
 	int route_qos, depth; /* depth: nesting of dispatch inside callbacks */
 	bool dead;
 	struct mqttmux_route *routes;

@@ -48,11 +48,14 @@ static int make_seeds(struct seed *s)
 	struct mm_proto_route_add ra = {
 		.seq = 1, .route_id = 7, .qos = 1, .session = S("s"), .filter = S("a/#")
 	};
-	struct mm_proto_hello he = { .seq = 1, .major = 1, .features = 3, .name = S("c") };
+	struct mm_proto_hello he = {
+		.seq = 1, .major = 1, .features = 3, .token = 6, .name = S("c")
+	};
 	struct mm_proto_error er = { .seq = 2, .flags = 1, .code = 22, .text = S("no") };
 	struct mm_proto_session_entry se = { .idx = 0, .state = 2, .name = S("p") };
 	struct mm_proto_sessions ss = { .seq = 3, .count = 1, .entries = &se };
 	struct mm_proto_deliver de = { .mid = 2,
+				       .seq = 11,
 				       .qos = 1,
 				       .flags = 1,
 				       .routes = { .n = 2, .host = ids },

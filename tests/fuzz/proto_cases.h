@@ -41,6 +41,7 @@ PROTO_REPACK(pong, mm_proto_ping)
 PROTO_REPACK(route_add, mm_proto_route_add)
 PROTO_REPACK(route_ack, mm_proto_route_ack)
 PROTO_REPACK(route_del, mm_proto_route_del)
+PROTO_REPACK(rejoined, mm_proto_rejoined)
 PROTO_REPACK(sessions_list, mm_proto_sessions_list)
 PROTO_REPACK(deliver, mm_proto_deliver)
 PROTO_REPACK(gap, mm_proto_gap)
@@ -77,6 +78,7 @@ static const struct proto_case proto_cases[] = {
 	{ "route_add", true, rp_route_add },
 	{ "route_ack", true, rp_route_ack },
 	{ "route_del", true, rp_route_del },
+	{ "rejoined", true, rp_rejoined },
 	{ "sessions_list", true, rp_sessions_list },
 	{ "sessions", true, rp_sessions },
 	{ "deliver", false, rp_deliver },

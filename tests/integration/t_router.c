@@ -115,8 +115,10 @@ ssize_t t_cl_recv(struct t_rclient *c, uint8_t *buf, int *fds, int *nfds, int tm
 
 int t_cl_send_hello(struct t_rclient *c, uint16_t major)
 {
+	static uint32_t n_hello; /* a distinct non-zero token per HELLO of this process */
 	struct mm_proto_hello h = { .seq = ++c->seq,
 				    .major = major,
+				    .token = (uint64_t)getpid() << 32 | ++n_hello,
 				    .name = { (const uint8_t *)"t", 1 } };
 	uint8_t buf[64];
 	ssize_t n = mm_proto_pack_hello(buf, sizeof(buf), &h);

@@ -62,7 +62,11 @@ static const struct mm_proto_session_entry sessions_v[] = {
 
 static ssize_t pack_golden_frame(const char *name, uint8_t *b, size_t cap)
 {
-	struct mm_proto_hello hello = { .seq = 1, .major = 1, .features = 3, .name = BYTES("cli") };
+	struct mm_proto_hello hello = { .seq = 1,
+					.major = 1,
+					.features = 3,
+					.token = 0xa1b2c3d4e5f60718ull,
+					.name = BYTES("cli") };
 	struct mm_proto_welcome welcome = { .seq = 1,
 					    .major = 1,
 					    .features = 1,
@@ -82,6 +86,7 @@ static ssize_t pack_golden_frame(const char *name, uint8_t *b, size_t cap)
 					   .filter = BYTES("a/+/c") };
 	struct mm_proto_route_ack rack = { .seq = 2, .route_id = 3, .acked = MM_PROTO_ROUTE_ADD };
 	struct mm_proto_route_del rdel = { .seq = 4, .route_id = 3 };
+	struct mm_proto_rejoined rej = { .seq = 8 };
 	struct mm_proto_sessions_list slist = { .seq = 6 };
 	struct mm_proto_sessions sess = { .seq = 6, .count = 2, .entries = sessions_v };
 
@@ -101,6 +106,8 @@ static ssize_t pack_golden_frame(const char *name, uint8_t *b, size_t cap)
 		return mm_proto_pack_route_ack(b, cap, &rack);
 	if (!strcmp(name, "route_del"))
 		return mm_proto_pack_route_del(b, cap, &rdel);
+	if (!strcmp(name, "rejoined"))
+		return mm_proto_pack_rejoined(b, cap, &rej);
 	if (!strcmp(name, "sessions_list"))
 		return mm_proto_pack_sessions_list(b, cap, &slist);
 	if (!strcmp(name, "sessions"))
@@ -111,6 +118,7 @@ static ssize_t pack_golden_frame(const char *name, uint8_t *b, size_t cap)
 static ssize_t pack_golden_record(const char *name, uint8_t *b, size_t cap)
 {
 	struct mm_proto_deliver dlv = { .recv_ns = 0x1122334455667788ull,
+					.seq = 0x10203,
 					.mid = 42,
 					.session_idx = 1,
 					.qos = 1,
@@ -278,7 +286,7 @@ Test(common_proto, header_refuses_bad_length_unknown_type_flags_and_reserved)
 
 Test(common_proto, refuses_nul_bytes_and_overlong_strings)
 {
-	struct mm_proto_hello m = { 1, 1, 0, 0, BYTES("a\0b") };
+	struct mm_proto_hello m = { 1, 1, 0, 0, 1, BYTES("a\0b") };
 	uint8_t buf[512], name[300];
 	struct vec v;
 
@@ -289,10 +297,10 @@ Test(common_proto, refuses_nul_bytes_and_overlong_strings)
 	m.name.len = MM_PROTO_NAME_MAX;
 	cr_expect_gt(mm_proto_pack_hello(buf, sizeof(buf), &m), 0);
 	vec_load("hello", &v);
-	v.b[27] = 0; /* "cli" -> "c\0i" */
+	v.b[35] = 0; /* "cli" -> "c\0i" */
 	cr_expect_eq(mm_proto_unpack_hello(v.b, v.len, &m), -EBADMSG);
 	vec_load("deliver", &v);
-	v.b[46] = 0; /* topic "a/b" -> "a\0b" */
+	v.b[54] = 0; /* topic "a/b" -> "a\0b" */
 	cr_expect_eq(mm_proto_unpack_deliver(v.b, v.len, &(struct mm_proto_deliver){ 0 }),
 		     -EBADMSG);
 	vec_load("route_add", &v);
@@ -347,6 +355,22 @@ Test(common_proto, refuses_fields_out_of_range)
 		     "lost 0");
 }
 
+/* The token identifies one client handle across router restarts: 0 would match nobody. */
+Test(common_proto, hello_refuses_token_zero)
+{
+	struct mm_proto_hello m = { .seq = 1, .major = 1, .token = 0, .name = BYTES("c") };
+	uint8_t buf[128];
+	struct vec v;
+
+	cr_expect_eq(mm_proto_pack_hello(buf, sizeof(buf), &m), -EINVAL, "pack token 0");
+	vec_load("hello", &v);
+	memset(v.b + 24, 0, 8);
+	cr_expect_eq(mm_proto_unpack_hello(v.b, v.len, &m), -EBADMSG, "unpack token 0");
+	vec_load("hello", &v);
+	cr_assert_eq(mm_proto_unpack_hello(v.b, v.len, &m), 0);
+	cr_expect_eq(m.token, 0xa1b2c3d4e5f60718ull);
+}
+
 Test(common_proto, frame_above_max_frame_is_refused_with_emsgsize)
 {
 	static uint8_t buf[2 * MM_PROTO_MAX_FRAME], filt[UINT16_MAX];
@@ -372,7 +396,7 @@ Test(common_proto, unpacked_views_point_at_the_fields)
 		  mm_proto_ids_get(&d.routes, 1) == 9);
 	cr_expect(d.topic.len == 3 && !memcmp(d.topic.p, "a/b", 3));
 	cr_expect(d.session.len == 5 && !memcmp(d.session.p, "plant", 5));
-	cr_expect(d.payload.p == v.b + 48 && d.props.len == 2);
+	cr_expect(d.payload.p == v.b + 56 && d.props.len == 2 && d.seq == 0x10203);
 	vec_load("sessions", &v);
 	cr_assert_eq(mm_proto_unpack_sessions(v.b, v.len, &s), 0);
 	cr_assert_eq(mm_proto_sessions_next(&s, &off, &e), 1);
@@ -387,6 +411,8 @@ Test(common_proto, names_types_and_their_directions)
 	cr_expect_str_eq(mm_proto_type_to_string(MM_PROTO_ROUTE_ADD), "ROUTE_ADD");
 	cr_expect_str_eq(mm_proto_type_to_string(0x7777), "unknown");
 	cr_expect_eq(mm_proto_type_dir(MM_PROTO_HELLO), MM_PROTO_DIR_C2R);
+	cr_expect_eq(mm_proto_type_dir(MM_PROTO_REJOINED), MM_PROTO_DIR_C2R);
+	cr_expect_str_eq(mm_proto_type_to_string(MM_PROTO_REJOINED), "REJOINED");
 	cr_expect_eq(mm_proto_type_dir(MM_PROTO_WELCOME), MM_PROTO_DIR_R2C);
 	cr_expect_eq(mm_proto_type_dir(MM_PROTO_PING), MM_PROTO_DIR_BOTH);
 	cr_expect_eq(mm_proto_type_dir(0), MM_PROTO_DIR_NONE);
