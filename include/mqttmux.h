@@ -262,8 +262,10 @@ MQTTMUX_PUBLIC int mqttmux_publish_to(struct mqttmux *c, const char *session, co
  * mqttmux_publish_all - publish through every session and wait
  * @c: a client; the other arguments as for mqttmux_publish_to
  *
+ * The router checks that every session's command ring has room first, so the parts go out
+ * together; it completes when every session has: 0 if all succeeded, else the first failure.
  * Returns as mqttmux_publish_to, or -EOPNOTSUPP when the router does not offer publishing
- * to all sessions (the current router does not: publish to each session instead).
+ * to all sessions.
  */
 MQTTMUX_PUBLIC int mqttmux_publish_all(struct mqttmux *c, const char *topic, const void *payload,
 				       size_t len, int qos, bool retain, int timeout_ms);

@@ -125,6 +125,7 @@ int mm_wrk_mosq_errno(int rc, int other);
 /* wrk_bridge.c */
 void mm_wrk_emit_event(struct mm_wrk *w, enum mm_event_kind kind, int32_t code, const char *text);
 void mm_wrk_emit_reconnecting(struct mm_wrk *w, uint32_t attempt, uint32_t delay_ms);
+void mm_wrk_emit_started(struct mm_wrk *w, uint64_t cmd_pos);
 void mm_wrk_emit_completion(struct mm_wrk *w, uint16_t cmd, uint64_t req_id, int32_t result,
 			    int32_t reason);
 void mm_wrk_on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg,

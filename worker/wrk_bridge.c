@@ -74,6 +74,21 @@ void mm_wrk_emit_reconnecting(struct mm_wrk *w, uint32_t attempt, uint32_t delay
 	emit(w, &e);
 }
 
+/*
+ * The first record of every worker process: the router learns that the subscriptions of the
+ * previous process are gone, and which of its publishes that process had taken from the
+ * cmd-ring (those before <cmd_pos>, split over attempt:delay_ms) without completing them.
+ */
+void mm_wrk_emit_started(struct mm_wrk *w, uint64_t cmd_pos)
+{
+	struct mm_rec_event e = { .time_ns = mm_wrk_realtime_ns(),
+				  .kind = MM_EV_STARTED,
+				  .attempt = (uint32_t)(cmd_pos >> 32),
+				  .delay_ms = (uint32_t)cmd_pos };
+
+	emit(w, &e);
+}
+
 void mm_wrk_emit_completion(struct mm_wrk *w, uint16_t cmd, uint64_t req_id, int32_t result,
 			    int32_t reason)
 {
@@ -327,7 +342,8 @@ static int filter_find(struct mm_wrk *w, const char *topic, size_t len)
 
 /*
  * Remember <topic> (not NUL-terminated, <len> bytes) at <qos> for every future connection;
- * an existing filter keeps the higher QoS. Returns 1 if added, 0 if already there, or -errno.
+ * an existing filter keeps the higher QoS. Returns 1 if added or raised (subscribe it), 0 if
+ * already there at that QoS or higher (nothing to send), or -errno.
  */
 int mm_wrk_filter_add(struct mm_wrk *w, const char *topic, size_t len, int qos, bool from_cfg)
 {
@@ -335,9 +351,10 @@ int mm_wrk_filter_add(struct mm_wrk *w, const char *topic, size_t len, int qos, 
 	struct mm_wrk_filter *f;
 
 	if (i >= 0) {
-		if (qos > w->filters[i].qos)
-			w->filters[i].qos = qos;
-		return 0;
+		if (qos <= w->filters[i].qos)
+			return 0;
+		w->filters[i].qos = qos;
+		return 1;
 	}
 	if (w->n_filters == w->cap_filters) {
 		size_t cap = w->cap_filters ? 2 * w->cap_filters : 16;
@@ -405,7 +422,11 @@ static void cmd_sub(struct mm_wrk *w, const struct mm_rec_sub *s, bool unsub)
 	}
 	rc = unsub ? mm_wrk_filter_remove(w, topic, s->filter.len)
 		   : mm_wrk_filter_add(w, topic, s->filter.len, s->qos, false);
-	if (rc >= 0 && w->connected) {
+	/*
+	 * A SUB for a filter already held (a restarted router re-registering its routes) is not
+	 * sent again: a second SUBSCRIBE would make the broker resend its retained messages.
+	 */
+	if (rc > 0 && w->connected) {
 		rc = unsub ? mosquitto_unsubscribe(w->mosq, &mid, topic)
 			   : mosquitto_subscribe(w->mosq, &mid, topic, s->qos);
 		rc = mosq_err(rc);

@@ -343,6 +343,7 @@ int mm_wrk_run(struct mm_wrk *w, int chan_fd, void (*after)(struct mm_wrk *w))
 	rc = watch_sources(w);
 	if (rc < 0)
 		return mm_log_errno(rc, "setting up the event loop failed"), 1;
+	mm_wrk_emit_started(w, w->cmd.pos);
 	mm_wrk_connect(w);
 	if (w->chan_fd >= 0)
 		(void)mm_chan_send(w->chan_fd, MM_CHAN_READY, mm_wrk_loop_backend(w->loop),

@@ -79,14 +79,34 @@ struct mm_rtr_client {
 	uint64_t lost;	       /* not yet reported in a GAP */
 	uint32_t lost_session; /* or MM_PROTO_SESSION_ANY */
 	uint64_t delivered, dropped;
+	struct mm_rtr_done *done_head, *done_tail; /* PUB_DONEs waiting for room, in order */
+	uint32_t features;			   /* accepted MM_PROTO_FEAT_* */
 	char name[MM_PROTO_NAME_MAX + 1];
+};
+
+/* A publish to every session: completes when each of its parts has. */
+struct mm_rtr_pubgrp {
+	uint64_t creq;
+	uint32_t client;
+	uint32_t remaining;	/* parts not completed yet */
+	int32_t result, reason; /* the first failure, or 0 */
 };
 
 /* A publish in flight: router req_id -> (client, the client's req_id). */
 struct mm_rtr_pend {
 	uint64_t rreq, creq;
+	uint64_t cmd_end; /* cmd-ring position after its PUB record */
 	uint32_t client;
+	uint32_t session;
+	struct mm_rtr_pubgrp *grp; /* NULL unless part of a publish to every session */
 	struct mm_rtr_pend *next;
+};
+
+/* A PUB_DONE waiting for room in a client's delivery ring. */
+struct mm_rtr_done {
+	uint64_t req_id;
+	int32_t result, reason;
+	struct mm_rtr_done *next;
 };
 
 struct mm_rtr {
@@ -103,6 +123,7 @@ struct mm_rtr {
 	int epfd, lsock, sigfd, chan;
 	uint32_t next_client;
 	uint64_t next_req;
+	uint32_t resub_session; /* for the mm_rtr_sub_filters_for_session() callback */
 	uint64_t next_heartbeat_ns;
 	bool stop;
 	uint64_t malformed, refused; /* counters */
@@ -130,6 +151,8 @@ void mm_rtr_drain_session(struct mm_rtr *r, struct mm_rtr_session *s);
 void mm_rtr_unblock(struct mm_rtr *r, struct mm_rtr_client *c);
 void mm_rtr_commit_clients(struct mm_rtr *r);
 int mm_rtr_put_pub_done(struct mm_rtr_client *c, uint64_t req_id, int32_t result, int32_t reason);
+void mm_rtr_flush_done(struct mm_rtr_client *c);
+void mm_rtr_done_free(struct mm_rtr_client *c);
 
 /* rtr_pub.c */
 void mm_rtr_sub_changed(void *arg, uint32_t session, const char *filter, int old_qos, int new_qos);
@@ -137,6 +160,7 @@ void mm_rtr_drain_pub(struct mm_rtr *r, struct mm_rtr_client *c);
 void mm_rtr_cmd_space(struct mm_rtr *r, struct mm_rtr_session *s);
 void mm_rtr_completion(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_shm_rec *rec);
 void mm_rtr_pend_drop_all(struct mm_rtr *r);
+void mm_rtr_worker_started(struct mm_rtr *r, struct mm_rtr_session *s, uint64_t cmd_pos);
 int mm_rtr_session_find(const struct mm_rtr *r, const struct mm_proto_bytes *name);
 
 #endif /* MM_RTR_H */

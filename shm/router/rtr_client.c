@@ -171,6 +171,7 @@ void mm_rtr_client_drop(struct mm_rtr *r, struct mm_rtr_client *c, int err, cons
 		if (c->fds[k] >= 0)
 			close(c->fds[k]);
 	close(c->sock);
+	mm_rtr_done_free(c);
 	free(c);
 	mm_rtr_unblock(r, NULL);
 }

@@ -7,6 +7,7 @@
  * rings are committed once per batch, so a busy pipeline makes no system call per message.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -156,15 +157,62 @@ static int on_msg(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_sh
 	return 0;
 }
 
-static void on_event(struct mm_rtr_session *s, const struct mm_shm_rec *rec)
+/* Write a CLIENT_EVENT for every client that asked for events (policy drop, like a DELIVER). */
+static void forward_event(struct mm_rtr *r, const struct mm_rtr_session *s,
+			  const struct mm_rec_event *e)
+{
+	struct mm_proto_client_event ce = {
+		.time_ns = e->time_ns,
+		.session_idx = s->idx,
+		.kind = e->kind,
+		.code = e->code,
+		.attempt = e->attempt,
+		.delay_ms = e->delay_ms,
+		.session = { (const uint8_t *)s->name, (uint32_t)strlen(s->name) },
+		.text = { e->text.p, e->text.len > 1024 ? 1024 : e->text.len },
+	};
+	size_t sz = mm_proto_client_event_size(&ce);
+
+	for (size_t i = 0; i < r->ncl; i++) {
+		struct mm_rtr_client *c = r->cl[i];
+		void *p;
+		int rc = 0;
+
+		if (!c->registered || c->dead || !(c->features & MM_PROTO_FEAT_EVENTS))
+			continue;
+		if (c->lost && mm_shm_ring_has_room(
+				       &c->dlv, (uint32_t)(sz + 16 + 16 + MM_PROTO_NAME_MAX)) != 1)
+			rc = -EAGAIN;
+		else if (c->lost)
+			rc = put_gap(r, c);
+		if (rc == 0)
+			rc = mm_shm_ring_reserve(&c->dlv, (uint32_t)sz, MM_REC_CLIENT_EVENT, 0, &p);
+		if (rc == -EPROTO)
+			c->dead = true;
+		if (rc < 0) {
+			if (rc != -EPROTO)
+				count_lost(c, s->idx);
+			continue;
+		}
+		(void)mm_proto_pack_client_event(p, sz, &ce);
+		c->dirty = true;
+	}
+}
+
+static void on_event(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_shm_rec *rec)
 {
 	struct mm_rec_event e;
 
 	if (mm_rec_event_unpack(rec->data, rec->len, &e) < 0)
 		return;
-	s->state = (uint8_t)e.kind;
 	s->events++;
 	mm_log(MM_LOG_DEBUG, "session '%s': %s", s->name, mm_event_kind_to_string(e.kind));
+	if (e.kind == MM_EV_STARTED) {
+		mm_rtr_worker_started(r, s, (uint64_t)e.attempt << 32 | e.delay_ms);
+		return;
+	}
+	s->state = (uint8_t)e.kind;
+	forward_event(r, s, &e);
 }
 
 /* Drain up to MM_RTR_BATCH records of <s>'s in-ring; commit and release once. */
@@ -180,7 +228,7 @@ void mm_rtr_drain_session(struct mm_rtr *r, struct mm_rtr_session *s)
 		if (rec.type == MM_REC_MSG && on_msg(r, s, &rec) < 0)
 			break;
 		if (rec.type == MM_REC_EVENT)
-			on_event(s, &rec);
+			on_event(r, s, &rec);
 		else if (rec.type == MM_REC_COMPLETION)
 			mm_rtr_completion(r, s, &rec);
 		mm_shm_ring_pop(&s->in);
@@ -212,23 +260,97 @@ void mm_rtr_commit_clients(struct mm_rtr *r)
 /* <c> (or, with NULL, a client that went away) made room: blocked sessions may go on. */
 void mm_rtr_unblock(struct mm_rtr *r, struct mm_rtr_client *c)
 {
-	if (c)
+	if (c) {
 		mm_shm_ring_producer_disarm(&c->dlv);
+		mm_rtr_flush_done(c); /* re-arms if completions still wait */
+		if (c->dirty && mm_shm_ring_commit(&c->dlv) >= 0)
+			c->dirty = false;
+	}
 	for (size_t i = 0; i < r->nsess; i++)
 		r->sess[i].blocked = false; /* the loop re-checks their rings before sleeping */
 }
 
-/* Tell <c> that its publish <req_id> completed; committed at once. */
-int mm_rtr_put_pub_done(struct mm_rtr_client *c, uint64_t req_id, int32_t result, int32_t reason)
+static int done_write(struct mm_rtr_client *c, uint64_t req_id, int32_t result, int32_t reason)
 {
 	struct mm_proto_pub_done d = { .req_id = req_id, .result = result, .reason = reason };
 	size_t sz = mm_proto_pub_done_size();
 	void *p;
 	int rc = mm_shm_ring_reserve(&c->dlv, (uint32_t)sz, MM_REC_PUB_DONE, 0, &p);
 
+	if (rc == -EPROTO)
+		c->dead = true;
 	if (rc < 0)
 		return rc;
 	(void)mm_proto_pack_pub_done(p, sz, &d);
 	c->dirty = true;
 	return 0;
+}
+
+/* The space doorbell wakes us when a PUB_DONE fits again. Returns true if it fits now. */
+static bool wait_room(struct mm_rtr_client *c)
+{
+	if (mm_shm_ring_producer_arm(&c->dlv, (uint32_t)mm_proto_pub_done_size() + 8) == 0)
+		return false;
+	mm_shm_ring_producer_disarm(&c->dlv);
+	return true;
+}
+
+/*
+ * Tell <c> that its publish <req_id> completed. Never dropped: when the delivery ring is
+ * full, the completion waits in a per-client queue (bounded by the publishes the pub-ring
+ * holds) and is written, in order, as soon as the client makes room. The caller commits.
+ * Returns 0, or -ENOMEM.
+ */
+int mm_rtr_put_pub_done(struct mm_rtr_client *c, uint64_t req_id, int32_t result, int32_t reason)
+{
+	struct mm_rtr_done *d;
+
+	if (!c->done_head) {
+		int rc = done_write(c, req_id, result, reason);
+
+		if (rc != -EAGAIN)
+			return rc == -EPROTO ? 0
+					     : rc; /* a dead client is dropped after the batch */
+	}
+	d = malloc(sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	*d = (struct mm_rtr_done){ .req_id = req_id, .result = result, .reason = reason };
+	if (c->done_tail)
+		c->done_tail->next = d;
+	else
+		c->done_head = d;
+	c->done_tail = d;
+	if (wait_room(c))
+		mm_rtr_flush_done(c);
+	return 0;
+}
+
+/* Write the queued PUB_DONEs of <c> that fit now, in order. */
+void mm_rtr_flush_done(struct mm_rtr_client *c)
+{
+	while (c->done_head) {
+		struct mm_rtr_done *d = c->done_head;
+		int rc = done_write(c, d->req_id, d->result, d->reason);
+
+		if (rc == -EAGAIN && wait_room(c))
+			continue;
+		if (rc < 0)
+			return;
+		c->done_head = d->next;
+		if (!c->done_head)
+			c->done_tail = NULL;
+		free(d);
+	}
+}
+
+void mm_rtr_done_free(struct mm_rtr_client *c)
+{
+	while (c->done_head) {
+		struct mm_rtr_done *d = c->done_head;
+
+		c->done_head = d->next;
+		free(d);
+	}
+	c->done_tail = NULL;
 }

@@ -73,7 +73,8 @@ static int on_hello(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t *bu
 	}
 	w.seq = h.seq;
 	w.minor = MM_PROTO_VERSION_MINOR;
-	w.features = 0; /* EVENTS and PUB_ALL: not yet (docs/router.md) */
+	w.features = h.features & MM_PROTO_FEATURES;
+	c->features = w.features;
 	w.client_id = c->id;
 	w.max_frame = MM_PROTO_MAX_FRAME;
 	w.dlv_size = c->dlv.cap;

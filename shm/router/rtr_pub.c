@@ -43,13 +43,19 @@ void mm_rtr_sub_changed(void *arg, uint32_t session, const char *filter, int old
 	       new_qos);
 }
 
-static int pend_add(struct mm_rtr *r, uint64_t rreq, uint32_t client, uint64_t creq)
+static int pend_add(struct mm_rtr *r, uint64_t rreq, uint32_t client, uint64_t creq,
+		    const struct mm_rtr_session *s, struct mm_rtr_pubgrp *grp)
 {
 	struct mm_rtr_pend *p = malloc(sizeof(*p));
 
 	if (!p)
 		return -ENOMEM;
-	*p = (struct mm_rtr_pend){ .rreq = rreq, .creq = creq, .client = client };
+	*p = (struct mm_rtr_pend){ .rreq = rreq,
+				   .creq = creq,
+				   .cmd_end = s->cmd.pos,
+				   .client = client,
+				   .session = s->idx,
+				   .grp = grp };
 	p->next = r->pend[rreq % MM_RTR_PEND_BUCKETS];
 	r->pend[rreq % MM_RTR_PEND_BUCKETS] = p;
 	return 0;
@@ -70,6 +76,27 @@ static struct mm_rtr_pend *pend_take(struct mm_rtr *r, uint64_t rreq)
 	return NULL;
 }
 
+/* One part of a publish completed: tell the client, or count it into its group. */
+static void pend_done(struct mm_rtr *r, struct mm_rtr_pend *p, int32_t result, int32_t reason)
+{
+	struct mm_rtr_pubgrp *g = p->grp;
+	struct mm_rtr_client *cl = mm_rtr_client_find(r, p->client);
+
+	if (g) {
+		if (result < 0 && g->result == 0) {
+			g->result = result;
+			g->reason = reason;
+		}
+		if (--g->remaining)
+			return;
+		result = g->result;
+		reason = g->reason;
+		free(g);
+	}
+	if (cl && mm_rtr_put_pub_done(cl, p->creq, result, reason) < 0)
+		mm_log(MM_LOG_WARNING, "client %u: out of memory, PUB_DONE lost", cl->id);
+}
+
 void mm_rtr_pend_drop_all(struct mm_rtr *r)
 {
 	for (size_t i = 0; i < MM_RTR_PEND_BUCKETS; i++)
@@ -77,15 +104,56 @@ void mm_rtr_pend_drop_all(struct mm_rtr *r)
 			struct mm_rtr_pend *p = r->pend[i];
 
 			r->pend[i] = p->next;
+			if (p->grp && --p->grp->remaining == 0)
+				free(p->grp);
 			free(p);
 		}
+}
+
+static void resub_one(void *arg, const char *filter, int qos)
+{
+	struct mm_rtr *r = arg;
+
+	mm_rtr_sub_changed(r, r->resub_session, filter, MM_RTR_SUB_INACTIVE, qos);
+}
+
+/*
+ * A new worker process runs session <s>: the filters of the routes are subscribed again, and
+ * every publish that the previous process took from the cmd-ring (its PUB record ends at or
+ * before <cmd_pos>) but did not complete fails with -ECONNRESET: it may or may not have
+ * reached the broker. Publishes still in the ring are executed by the new process.
+ */
+void mm_rtr_worker_started(struct mm_rtr *r, struct mm_rtr_session *s, uint64_t cmd_pos)
+{
+	size_t failed = 0;
+	int n;
+
+	for (size_t i = 0; i < MM_RTR_PEND_BUCKETS; i++)
+		for (struct mm_rtr_pend **pp = &r->pend[i]; *pp;) {
+			struct mm_rtr_pend *p = *pp;
+
+			if (p->session != s->idx || p->cmd_end > cmd_pos) {
+				pp = &p->next;
+				continue;
+			}
+			*pp = p->next;
+			pend_done(r, p, -ECONNRESET, 0);
+			free(p);
+			failed++;
+		}
+	r->resub_session = s->idx;
+	n = mm_rtr_sub_filters_for_session(&r->sub, s->idx, resub_one, r);
+	mm_log(MM_LOG_INFO,
+	       "session '%s': new worker; %d filter(s) sent again, %zu publish(es) "
+	       "failed",
+	       s->name, n, failed);
+	mm_rtr_commit_clients(r);
 }
 
 void mm_rtr_completion(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_shm_rec *rec)
 {
 	struct mm_rec_completion c;
 	struct mm_rtr_pend *p;
-	struct mm_rtr_client *cl;
 
 	if (mm_rec_completion_unpack(rec->data, rec->len, &c) < 0)
 		return;
@@ -98,9 +166,7 @@ void mm_rtr_completion(struct mm_rtr *r, struct mm_rtr_session *s, const struct 
 	p = pend_take(r, c.req_id);
 	if (!p)
 		return;
-	cl = mm_rtr_client_find(r, p->client);
-	if (cl && mm_rtr_put_pub_done(cl, p->creq, c.result, c.reason) < 0)
-		mm_log(MM_LOG_WARNING, "client %u: delivery ring full, PUB_DONE lost", cl->id);
+	pend_done(r, p, c.result, c.reason);
 	free(p);
 }
 
@@ -113,9 +179,99 @@ int mm_rtr_session_find(const struct mm_rtr *r, const struct mm_proto_bytes *nam
 	return -ENOENT;
 }
 
-static int done_lost(struct mm_rtr_client *c)
+static int done_now(struct mm_rtr_client *c, uint64_t creq, int result)
 {
-	mm_log(MM_LOG_WARNING, "client %u: delivery ring full, PUB_DONE lost", c->id);
+	if (mm_rtr_put_pub_done(c, creq, result, 0) < 0)
+		mm_log(MM_LOG_WARNING, "client %u: out of memory, PUB_DONE lost", c->id);
+	return 0;
+}
+
+static void pub_rec(struct mm_rec_pub *wp, uint64_t rreq, const struct mm_proto_client_pub *cp)
+{
+	*wp = (struct mm_rec_pub){ .req_id = rreq,
+				   .qos = cp->qos,
+				   .flags = cp->flags & MM_PROTO_MSG_F_RETAIN ? MM_REC_F_RETAIN : 0,
+				   .topic = { cp->topic.p, cp->topic.len },
+				   .payload = { cp->payload.p, cp->payload.len },
+				   .props = { cp->props.p, cp->props.len } };
+}
+
+/*
+ * Room for <size> bytes in session <s>'s cmd-ring? 1 yes, 0 no (the space doorbell is armed:
+ * retry then), <0 never (-EMSGSIZE) or a broken ring.
+ */
+static int cmd_room(struct mm_rtr_session *s, uint32_t size)
+{
+	int rc = mm_shm_ring_has_room(&s->cmd, size);
+
+	if (rc != 0)
+		return rc;
+	if (mm_shm_ring_producer_arm(&s->cmd, size) == 0)
+		return 0;
+	mm_shm_ring_producer_disarm(&s->cmd);
+	return 1;
+}
+
+/* Write one PUB into <s>'s cmd-ring (room checked) and remember it. Returns 0 or -errno. */
+static int put_pub(struct mm_rtr *r, struct mm_rtr_client *c, struct mm_rtr_session *s,
+		   const struct mm_proto_client_pub *cp, struct mm_rtr_pubgrp *grp)
+{
+	struct mm_rec_pub wp;
+	void *p;
+	int rc;
+
+	pub_rec(&wp, r->next_req, cp);
+	rc = mm_shm_ring_reserve(&s->cmd, (uint32_t)mm_rec_pub_size(&wp), MM_REC_CMD_PUB, 0, &p);
+	if (rc < 0)
+		return rc;
+	mm_rec_pub_pack(p, &wp);
+	s->cmd_dirty = true;
+	return pend_add(r, r->next_req++, c->id, cp->req_id, s, grp);
+}
+
+/*
+ * A publish to every session: every live session's cmd-ring must have room first, so the
+ * parts go out together or not at all. Completes (one PUB_DONE) when every part has.
+ */
+static int forward_pub_all(struct mm_rtr *r, struct mm_rtr_client *c,
+			   const struct mm_proto_client_pub *cp)
+{
+	struct mm_rtr_pubgrp *g;
+	struct mm_rec_pub wp;
+	uint32_t size, live = 0;
+
+	pub_rec(&wp, 0, cp);
+	size = (uint32_t)mm_rec_pub_size(&wp);
+	for (size_t i = 0; i < r->nsess; i++) {
+		int rc;
+
+		if (r->sess[i].dead)
+			continue;
+		rc = cmd_room(&r->sess[i], size);
+		if (rc == 0)
+			return -EAGAIN;
+		if (rc < 0)
+			return done_now(c, cp->req_id, rc == -EPROTO ? -EIO : rc);
+		live++;
+	}
+	if (live == 0)
+		return done_now(c, cp->req_id, -ENOENT);
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return done_now(c, cp->req_id, -ENOMEM);
+	*g = (struct mm_rtr_pubgrp){ .creq = cp->req_id, .client = c->id, .remaining = live };
+	for (size_t i = 0; i < r->nsess; i++) {
+		if (r->sess[i].dead)
+			continue;
+		if (put_pub(r, c, &r->sess[i], cp, g) < 0 && g->result == 0)
+			g->result = -ENOMEM; /* reserve cannot fail after the room check */
+		if (g->result < 0 && --g->remaining == 0) {
+			int32_t res = g->result;
+
+			free(g);
+			return done_now(c, cp->req_id, res);
+		}
+	}
 	return 0;
 }
 
@@ -128,7 +284,6 @@ static int forward_pub(struct mm_rtr *r, struct mm_rtr_client *c, const struct m
 	struct mm_proto_client_pub cp;
 	struct mm_rec_pub wp;
 	struct mm_rtr_session *s;
-	void *p;
 	int idx, rc;
 
 	if (rec->type != MM_REC_CLIENT_PUB || rec->len > r->scratch_cap)
@@ -137,30 +292,18 @@ static int forward_pub(struct mm_rtr *r, struct mm_rtr_client *c, const struct m
 	if (mm_proto_unpack_client_pub(r->scratch, rec->len, &cp) < 0)
 		return -EPROTO;
 	if (cp.flags & MM_PROTO_PUB_F_ALL)
-		return mm_rtr_put_pub_done(c, cp.req_id, -EOPNOTSUPP, 0) < 0 ? done_lost(c) : 0;
+		return forward_pub_all(r, c, &cp);
 	idx = mm_rtr_session_find(r, &cp.session);
 	if (idx < 0 || r->sess[idx].dead)
-		return mm_rtr_put_pub_done(c, cp.req_id, -ENOENT, 0) < 0 ? done_lost(c) : 0;
+		return done_now(c, cp.req_id, -ENOENT);
 	s = &r->sess[idx];
-	wp = (struct mm_rec_pub){ .req_id = r->next_req,
-				  .qos = cp.qos,
-				  .flags = cp.flags & MM_PROTO_MSG_F_RETAIN ? MM_REC_F_RETAIN : 0,
-				  .topic = { cp.topic.p, cp.topic.len },
-				  .payload = { cp.payload.p, cp.payload.len },
-				  .props = { cp.props.p, cp.props.len } };
-	rc = mm_shm_ring_reserve(&s->cmd, (uint32_t)mm_rec_pub_size(&wp), MM_REC_CMD_PUB, 0, &p);
-	if (rc == -EAGAIN && mm_shm_ring_producer_arm(&s->cmd, (uint32_t)mm_rec_pub_size(&wp)) == 0)
-		return -EAGAIN;
-	if (rc == -EAGAIN)
-		rc = mm_shm_ring_reserve(&s->cmd, (uint32_t)mm_rec_pub_size(&wp), MM_REC_CMD_PUB, 0,
-					 &p);
+	pub_rec(&wp, 0, &cp);
+	rc = cmd_room(s, (uint32_t)mm_rec_pub_size(&wp));
 	if (rc == 0)
-		rc = pend_add(r, r->next_req++, c->id, cp.req_id);
-	if (rc < 0)
-		return mm_rtr_put_pub_done(c, cp.req_id, rc, 0) < 0 ? done_lost(c) : 0;
-	mm_rec_pub_pack(p, &wp);
-	s->cmd_dirty = true;
-	return 0;
+		return -EAGAIN;
+	if (rc > 0)
+		rc = put_pub(r, c, s, &cp, NULL);
+	return rc < 0 ? done_now(c, cp.req_id, rc == -EPROTO ? -EIO : rc) : 0;
 }
 
 static void commit_cmds(struct mm_rtr *r)

@@ -328,7 +328,25 @@ Test(client, publish_async_fake_worker_and_unknown_session)
 	start_fake();
 	cr_assert_not_null(c = mqttmux_open(Run, &err));
 	cr_assert_eq(mqttmux_publish_to(c, "nosuch", "t", "x", 1, 1, false, TMO), -ENOENT);
-	cr_assert_eq(mqttmux_publish_all(c, "t", "x", 1, 1, false, TMO), -EOPNOTSUPP);
+	/* to every session: one PUB per worker, one completion after both */
+	cr_assert_eq(mqttmux_publish_async(c, NULL, "p/all", "hi", 2, 1, false, on_done, &res), 0);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(t_next_cmd(&S[i], topic, sizeof(topic), &done.req_id, TMO),
+			     MM_REC_CMD_PUB);
+		cr_assert_str_eq(topic, "p/all");
+		cr_assert_eq(mm_shm_ring_reserve(&S[i].in, (uint32_t)mm_rec_completion_size(),
+						 MM_REC_COMPLETION, 0, &p),
+			     0);
+		mm_rec_completion_pack(p, &done);
+		cr_assert_geq(mm_shm_ring_commit(&S[i].in), 0);
+		if (i == 0) {
+			cr_assert_geq(mqttmux_dispatch(c, 50), 0);
+			cr_assert_eq(res, 0, "completed before every session had");
+		}
+	}
+	dispatch_until(c, &res, 1, TMO);
+	cr_assert_eq(res, 1);
+	res = 0;
 	cr_assert_eq(mqttmux_publish_async(c, "b", "p/1", "hi", 2, 1, false, on_done, &res), 0);
 	cr_assert_eq(t_next_cmd(&S[1], topic, sizeof(topic), &done.req_id, TMO), MM_REC_CMD_PUB);
 	cr_assert_str_eq(topic, "p/1");
