@@ -9,7 +9,9 @@
  * foreground (-f is accepted for habit; it never daemonizes: systemd style), creates
  * runtime_dir, takes its lock, and supervises one worker per session until SIGTERM/SIGINT.
  * Exit codes: 0 stopped cleanly, 1 runtime failure (also: another instance holds the lock),
- * 64 usage, 78 config. See docs/operations.md.
+ * 64 usage, 78 config. Under systemd (Type=notify, NOTIFY_SOCKET set) it reports READY=1,
+ * STATUS=, RELOADING=1, STOPPING=1 and feeds the watchdog from its loop (sup_notify.c).
+ * See docs/operations.md.
  */
 #include <errno.h>
 #include <getopt.h>

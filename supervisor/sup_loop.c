@@ -23,6 +23,7 @@
 #include "chan.h"
 #include "log.h"
 #include "sup.h"
+#include "sup_notify.h"
 
 static uint64_t now_ns(void)
 {
@@ -288,10 +289,19 @@ static void stop_all(struct mm_sup *s)
 		return;
 	s->stopping = true;
 	mm_log(MM_LOG_INFO, "stopping %zu session(s)", s->n_children);
+	mm_sup_notify_stopping(s);
 	for (size_t i = 0; i < s->n_children; i++)
 		if (s->children[i].name)
 			mm_sup_apply(s, &s->children[i], MM_CHILD_EV_STOP_REQ);
 	mm_sup_apply(s, &s->router, MM_CHILD_EV_STOP_REQ);
+}
+
+/* SIGHUP, between RELOADING=1 and READY=1 to systemd. */
+static void reload(struct mm_sup *s)
+{
+	mm_sup_notify_reloading();
+	mm_sup_reload(s);
+	mm_sup_notify_reloaded(s);
 }
 
 static void read_signals(struct mm_sup *s)
@@ -306,7 +316,7 @@ static void read_signals(struct mm_sup *s)
 		else if (si.ssi_signo == SIGHUP && s->stopping)
 			mm_log(MM_LOG_WARNING, "SIGHUP while stopping, ignoring");
 		else if (si.ssi_signo == SIGHUP)
-			mm_sup_reload(s);
+			reload(s);
 		else if (si.ssi_signo == SIGUSR1)
 			mm_sup_metrics_dump(s);
 	}
@@ -352,6 +362,7 @@ static void run_timers(struct mm_sup *s)
 	mm_sup_router_tick(s);
 	if (now - s->sample_ns >= MM_SUP_SAMPLE_NS)
 		mm_sup_metrics_sample(s, now);
+	mm_sup_notify_tick(s, now_ns());
 }
 
 /* Milliseconds until the earliest timer of any child; at most 1000, at least 0. */
@@ -419,7 +430,7 @@ static int poll_once(struct mm_sup *s)
 	mm_sup_ctl_pollfds(s, &s->pfd[n + 2]);
 	mm_sup_http_pollfds(s, &s->pfd[n + 2 + MM_CTL_NFDS]);
 	if (poll(s->pfd, n + 2 + MM_CTL_NFDS + MM_HTTP_NFDS,
-		 mm_sup_ctl_timeout(s, poll_timeout(s))) == -1 &&
+		 mm_sup_ctl_timeout(s, mm_sup_notify_timeout(poll_timeout(s), now_ns()))) == -1 &&
 	    errno != EINTR)
 		return -errno;
 	if (s->pfd[0].revents)
@@ -444,6 +455,7 @@ int mm_sup_run(struct mm_sup *s)
 	int r = 0;
 
 	mm_log(MM_LOG_INFO, "supervising %zu session(s) with '%s'", s->n_children, s->worker);
+	mm_sup_notify_init(now_ns());
 	for (size_t i = 0; i < s->n_children; i++)
 		mm_sup_spawn(s, &s->children[i]);
 	mm_sup_spawn(s, &s->router);
