@@ -406,13 +406,13 @@ static const struct field_family client_families[] = {
 	CF("mqttmux_client_messages_matched_total", COUNTER, matched,
 	   "Messages that matched one of the client's routes."),
 	CF("mqttmux_client_messages_delivered_total", COUNTER, delivered,
-	   "Matched messages the client consumed from its ring."),
+	   "Matched messages written to the client's ring."),
 	CF("mqttmux_client_messages_dropped_total", COUNTER, dropped,
-	   "Matched messages dropped because the client's ring was full."),
+	   "Matched messages not written because the client's ring was full."),
 	CF("mqttmux_client_gaps_total", COUNTER, gaps,
 	   "Gap records the client was sent (one per run of drops)."),
 	CF("mqttmux_client_messages_queued", GAUGE, queued,
-	   "Matched messages in the client's ring, not yet consumed."),
+	   "Matched messages held for a blocking route, not yet written or dropped."),
 };
 
 static const struct field_family router_families[] = {
@@ -420,6 +420,28 @@ static const struct field_family router_families[] = {
 	RF("mqttmux_router_fanout_total", fanout, "Message copies the router wrote to clients."),
 	RF("mqttmux_router_unrouted_total", unrouted, "Messages that matched no client route."),
 	RF("mqttmux_router_restarts_total", restarts, "Router processes started after the first."),
+	RF("mqttmux_router_dropped_total", dropped,
+	   "Message copies not written because a client's ring was full."),
+	RF("mqttmux_router_gaps_total", gaps, "Gap records the router wrote to clients."),
+	RF("mqttmux_router_events_forwarded_total", events,
+	   "Session events the router forwarded to clients."),
+	RF("mqttmux_router_clients_registered_total", clients_registered,
+	   "Client HELLOs the router accepted."),
+	RF("mqttmux_router_clients_refused_total", clients_refused,
+	   "Client HELLOs the router refused."),
+	RF("mqttmux_router_clients_malformed_total", clients_malformed,
+	   "Clients dropped for a malformed message."),
+	RF("mqttmux_router_publish_requests_total", pub_requests,
+	   "Publish requests the router received from clients."),
+};
+
+static const char *const pub_result_names[_MM_METRICS_PUB_MAX] = {
+	[MM_METRICS_PUB_OK] = "ok",
+	[MM_METRICS_PUB_ENOTCONN] = "enotconn",
+	[MM_METRICS_PUB_ECONNRESET] = "econnreset",
+	[MM_METRICS_PUB_ENOENT] = "enoent",
+	[MM_METRICS_PUB_EMSGSIZE] = "emsgsize",
+	[MM_METRICS_PUB_OTHER] = "other",
 };
 
 static const char *obj_name(const void *obj)
@@ -435,8 +457,18 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(obj_name(*(const void *const *)a), obj_name(*(const void *const *)b));
 }
 
-/* A heap array of pointers to the n objects of <size> bytes at base, sorted by name. */
-static const void **sort_objs(const void *base, size_t n, size_t size)
+/* Clients may share a name (two `mqttmux sub`): then the pid orders them. */
+static int cmp_client(const void *a, const void *b)
+{
+	const struct mm_metrics_client *x = *(const void *const *)a, *y = *(const void *const *)b;
+	int r = cmp_name(a, b);
+
+	return r ? r : (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* A heap array of pointers to the n objects of <size> bytes at base, sorted with <cmp>. */
+static const void **sort_objs(const void *base, size_t n, size_t size,
+			      int (*cmp)(const void *, const void *))
 {
 	const void **v = malloc((n ? n : 1) * sizeof(*v));
 
@@ -444,7 +476,7 @@ static const void **sort_objs(const void *base, size_t n, size_t size)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
 		v[i] = (const char *)base + i * size;
-	qsort(v, n, sizeof(*v), cmp_name);
+	qsort(v, n, sizeof(*v), cmp);
 	return v;
 }
 
@@ -477,18 +509,42 @@ static void put_field(struct mm_metrics_buf *b, const struct field_family *f, co
 	mm_metrics_sample_u64(b, f->name, l, nl, x);
 }
 
-/* Each family of <tab>, one sample per object labelled <label>="name" (no label if NULL). */
+/*
+ * Each family of <tab>, one sample per object labelled <label>="name" (no label if NULL) and,
+ * for clients (<pid>), pid="<pid>".
+ */
 static void put_fields(struct mm_metrics_buf *b, const struct field_family *tab, size_t ntab,
-		       const void *const *objs, size_t n, const char *label)
+		       const void *const *objs, size_t n, const char *label, bool pid)
 {
-	struct mm_metrics_label l = { label, NULL };
+	struct mm_metrics_label l[2] = { { label, NULL }, { "pid", NULL } };
+	char num[16];
 
+	l[1].value = num;
 	for (size_t i = 0; i < ntab; i++) {
 		mm_metrics_family(b, tab[i].name, tab[i].type, tab[i].help);
 		for (size_t j = 0; j < n; j++) {
-			l.value = label ? obj_name(objs[j]) : NULL;
-			put_field(b, &tab[i], objs[j], &l, label ? 1 : 0);
+			l[0].value = label ? obj_name(objs[j]) : NULL;
+			if (pid)
+				snprintf(num, sizeof(num), "%u",
+					 ((const struct mm_metrics_client *)objs[j])->pid);
+			put_field(b, &tab[i], objs[j], l, label ? 1 + pid : 0);
 		}
+	}
+}
+
+/* The router's counter families, then its publish completions by result. */
+static void put_router(struct mm_metrics_buf *b, const struct mm_metrics_router *r)
+{
+	static const char pub[] = "mqttmux_router_publish_completions_total";
+	struct mm_metrics_label l = { "result", NULL };
+	const void *obj = r;
+
+	put_fields(b, router_families, NELEM(router_families), &obj, 1, NULL, false);
+	mm_metrics_family(b, pub, MM_METRICS_COUNTER,
+			  "Publish completions the router sent to clients, by result.");
+	for (unsigned i = 0; i < _MM_METRICS_PUB_MAX; i++) {
+		l.value = pub_result_names[i];
+		mm_metrics_sample_u64(b, pub, &l, 1, r->pub_results[i]);
 	}
 }
 
@@ -563,21 +619,21 @@ static void put_session_labelled(struct mm_metrics_buf *b, const void *const *ob
 int mm_metrics_render(struct mm_metrics_buf *b, const struct mm_metrics_input *in)
 {
 	static const char lat[] = "mqttmux_delivery_latency_seconds";
-	const void **sess, **cli, *rtr = in->router;
+	const void **sess, **cli;
 	int r = -ENOMEM;
 
-	sess = sort_objs(in->sessions, in->nsessions, sizeof(*in->sessions));
-	cli = sort_objs(in->clients, in->nclients, sizeof(*in->clients));
+	sess = sort_objs(in->sessions, in->nsessions, sizeof(*in->sessions), cmp_name);
+	cli = sort_objs(in->clients, in->nclients, sizeof(*in->clients), cmp_client);
 	if (!sess || !cli)
 		goto out_free;
-	put_fields(b, seed_families, NELEM(seed_families), sess, in->nsessions, "session");
+	put_fields(b, seed_families, NELEM(seed_families), sess, in->nsessions, "session", false);
 	put_manager(b, in);
 	put_fields(b, own_session_families, NELEM(own_session_families), sess, in->nsessions,
-		   "session");
+		   "session", false);
 	put_session_labelled(b, sess, in->nsessions);
-	put_fields(b, client_families, NELEM(client_families), cli, in->nclients, "client");
-	if (rtr)
-		put_fields(b, router_families, NELEM(router_families), &rtr, 1, NULL);
+	put_fields(b, client_families, NELEM(client_families), cli, in->nclients, "client", true);
+	if (in->router)
+		put_router(b, in->router);
 	if (in->latency) {
 		mm_metrics_family(b, lat, MM_METRICS_HISTOGRAM,
 				  "Time from broker receive to client delivery.");

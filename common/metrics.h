@@ -145,8 +145,20 @@ struct mm_metrics_session {
 
 /* One router client. matched = delivered + dropped + queued at every read. */
 struct mm_metrics_client {
-	const char *name;
+	const char *name; /* labels client="<name>", pid="<pid>"; sorted by name, then pid */
 	uint64_t matched, delivered, dropped, gaps, queued;
+	unsigned pid;
+};
+
+/* Publish completions by result, in the order of the result="..." label values. */
+enum mm_metrics_pub_result {
+	MM_METRICS_PUB_OK = 0,
+	MM_METRICS_PUB_ENOTCONN,
+	MM_METRICS_PUB_ECONNRESET,
+	MM_METRICS_PUB_ENOENT,
+	MM_METRICS_PUB_EMSGSIZE,
+	MM_METRICS_PUB_OTHER,
+	_MM_METRICS_PUB_MAX
 };
 
 struct mm_metrics_router {
@@ -154,6 +166,12 @@ struct mm_metrics_router {
 	uint64_t fanout;   /* copies written to client rings */
 	uint64_t unrouted; /* records that matched no client */
 	uint64_t restarts; /* router processes started after the first */
+	uint64_t dropped;  /* copies not written (client ring full) */
+	uint64_t gaps;	   /* GAP records written */
+	uint64_t events;   /* EVENT records forwarded */
+	uint64_t clients_registered, clients_refused, clients_malformed;
+	uint64_t pub_requests;			   /* PUBLISH requests from clients */
+	uint64_t pub_results[_MM_METRICS_PUB_MAX]; /* their completions by result */
 };
 
 /* Daemon-wide input. The retired_* counts are the totals of removed sessions. */

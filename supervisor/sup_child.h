@@ -6,8 +6,9 @@
  * contents survive a crash; each spawn hands them to the new worker at the fixed descriptors
  * below, with a fresh control channel at fd 3.
  *
- * The router is supervised through the same record (is_router set, fds[] unused): it gets the
- * six ring descriptors of every session instead (sup_router.c).
+ * The router is supervised through the same record (is_router set, fds[] unused but for
+ * fds[MM_SUP_FD_STATS], the router stats block): it gets the six ring descriptors of every
+ * session instead (sup_router.c).
  *
  * Process code of mqttmuxd (single-threaded).
  */
@@ -20,6 +21,7 @@
 
 #include "cfg.h"
 #include "metrics.h"
+#include "rstats.h"
 #include "stats.h"
 #include "sup_fsm.h"
 
@@ -40,8 +42,9 @@ enum mm_sup_fd {
 
 /* What the metrics keep per session (sup_metrics.c): mappings, rate state, high-water mark. */
 struct mm_sup_mstate {
-	struct mm_stats_block *st; /* stats block, mapped read-only once; or NULL */
-	void *ring_hdr;		   /* the in-ring's header page, mapped read-only; or NULL */
+	struct mm_stats_block *st;   /* stats block, mapped read-only once; or NULL */
+	struct mm_rstats_block *rst; /* the router's: its stats block, mapped once; or NULL */
+	void *ring_hdr;		     /* the in-ring's header page, mapped read-only; or NULL */
 	struct mm_metrics_rate msgs, bytes;
 	bool rates; /* msgs and bytes initialised */
 	uint64_t hwm;

@@ -5,7 +5,9 @@
  * and the supervisor's own state (restarts, failed mark, configured flags). Rates and the
  * in-ring high-water mark are sampled once a second by the loop and again on every read. The
  * totals of sessions whose stats block is gone are kept, so the manager sums never go down.
- * The router exports no counters yet: no router or client families.
+ * The router families, its connected clients and the delivery latency histogram come from the
+ * router stats block (shm/rstats.h), which the supervisor creates once and keeps for its life:
+ * plain relaxed loads, and each client slot copied under its seqlock.
  *
  * The text goes out on the control socket (`metrics`, sup_ctl_cmd.c) and, on SIGUSR1, to
  * metrics.textfile, written atomically (temp file in the same directory, fsync, rename).
@@ -45,11 +47,12 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * MM_SUP_NS_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
-/* Unmap what mstate_map() mapped. Idempotent. */
+/* Unmap what mstate_map() and router_map() mapped. Idempotent. */
 void mm_sup_mstate_done(struct mm_sup_mstate *m)
 {
 	if (m->st)
 		mm_shm_stats_detach(m->st);
+	mm_shm_rstats_detach(m->rst);
 	if (m->ring_hdr)
 		(void)munmap(m->ring_hdr, MM_RING_DATA_OFF);
 	memset(m, 0, sizeof(*m));
@@ -220,17 +223,121 @@ static void fill_session(const struct mm_sup *s, struct mm_sup_child *c,
 		fill_counters(c, o);
 }
 
+/* The router stats block, mapped once from s->router.fds[MM_SUP_FD_STATS]; or NULL. */
+static const struct mm_rstats_block *router_map(struct mm_sup *s)
+{
+	struct mm_sup_child *c = &s->router;
+
+	if (!c->m.rst && c->fds[MM_SUP_FD_STATS] >= 0 &&
+	    mm_shm_rstats_attach(c->fds[MM_SUP_FD_STATS], &c->m.rst) < 0)
+		c->m.rst = NULL;
+	return c->m.rst;
+}
+
+static void fill_router(const struct mm_sup *s, const struct mm_rstats_block *rb,
+			struct mm_metrics_router *o)
+{
+	o->msgs_in = LOAD(rb->msgs_in);
+	o->fanout = LOAD(rb->deliveries);
+	o->unrouted = LOAD(rb->unrouted);
+	o->restarts = s->router.fsm.restarts;
+	o->dropped = LOAD(rb->drops);
+	o->gaps = LOAD(rb->gaps);
+	o->events = LOAD(rb->events_fwd);
+	o->clients_registered = LOAD(rb->clients_registered);
+	o->clients_refused = LOAD(rb->clients_refused);
+	o->clients_malformed = LOAD(rb->clients_malformed);
+	o->pub_requests = LOAD(rb->pub_requests);
+	o->pub_results[MM_METRICS_PUB_OK] = LOAD(rb->pub_ok);
+	o->pub_results[MM_METRICS_PUB_ENOTCONN] = LOAD(rb->pub_enotconn);
+	o->pub_results[MM_METRICS_PUB_ECONNRESET] = LOAD(rb->pub_econnreset);
+	o->pub_results[MM_METRICS_PUB_ENOENT] = LOAD(rb->pub_enoent);
+	o->pub_results[MM_METRICS_PUB_EMSGSIZE] = LOAD(rb->pub_emsgsize);
+	o->pub_results[MM_METRICS_PUB_OTHER] = LOAD(rb->pub_other);
+}
+
+/* Latency buckets in seconds: 1 us << k, k = 0 .. MM_RSTATS_LAT_BUCKETS - 1. */
+static const double *lat_bounds(void)
+{
+	static double bounds[MM_RSTATS_LAT_BUCKETS];
+
+	if (bounds[0] == 0.0)
+		for (unsigned k = 0; k < MM_RSTATS_LAT_BUCKETS; k++)
+			bounds[k] = (double)(MM_RSTATS_LAT_MIN_NS << k) / 1e9;
+	return bounds;
+}
+
+/* What the router block gives the metrics input; the arrays live as long as the input. */
+struct router_view {
+	struct mm_metrics_router router;
+	struct mm_metrics_hist lat;
+	uint64_t lat_counts[MM_RSTATS_LAT_BUCKETS + 1];
+	struct mm_rstats_client_snap snap[MM_RSTATS_MAX_CLIENTS];
+	struct mm_metrics_client clients[MM_RSTATS_MAX_CLIENTS];
+};
+
+/* Connected clients only; a slot the router keeps busy (-EAGAIN) is left out of this read. */
+static size_t fill_clients(const struct mm_rstats_block *rb, struct router_view *v)
+{
+	size_t n = 0;
+
+	for (unsigned i = 0; i < MM_RSTATS_MAX_CLIENTS; i++) {
+		struct mm_rstats_client_snap *sn = &v->snap[n];
+
+		if (LOAD(rb->clients[i].state) != MM_RSTATS_CONNECTED ||
+		    mm_rstats_client_read(rb, i, sn) < 0 || sn->state != MM_RSTATS_CONNECTED)
+			continue;
+		v->clients[n++] = (struct mm_metrics_client){
+			.name = sn->name,
+			.matched = sn->matched,
+			.delivered = sn->delivered,
+			.dropped = sn->dropped,
+			.gaps = sn->gaps,
+			.queued = sn->queued,
+			.pid = sn->pid,
+		};
+	}
+	return n;
+}
+
+static void fill_latency(const struct mm_rstats_block *rb, struct router_view *v)
+{
+	for (unsigned k = 0; k < MM_RSTATS_LAT_BUCKETS; k++)
+		v->lat_counts[k] = LOAD(rb->lat[k]);
+	v->lat_counts[MM_RSTATS_LAT_BUCKETS] = LOAD(rb->lat_overflow);
+	v->lat = (struct mm_metrics_hist){ .bounds = lat_bounds(),
+					   .counts = v->lat_counts,
+					   .nbounds = MM_RSTATS_LAT_BUCKETS,
+					   .sum = secs(LOAD(rb->lat_sum_ns)) };
+}
+
+/* The router, client and latency part of <in>, if the router block is there. */
+static void fill_router_view(struct mm_sup *s, struct router_view *v, struct mm_metrics_input *in)
+{
+	const struct mm_rstats_block *rb = router_map(s);
+
+	if (!rb)
+		return;
+	fill_router(s, rb, &v->router);
+	fill_latency(rb, v);
+	in->router = &v->router;
+	in->latency = &v->lat;
+	in->clients = v->clients;
+	in->nclients = fill_clients(rb, v);
+}
+
 /* Append the whole metrics text to <b>. Returns 0 or -errno (-ENOMEM). */
 int mm_sup_metrics_text(struct mm_sup *s, struct mm_metrics_buf *b)
 {
 	struct mm_metrics_session *v = calloc(s->n_children + 1, sizeof(*v));
 	struct totals gone = { s->retired_msgs, s->retired_bytes, s->retired_errors,
 			       s->retired_reconnects };
+	struct router_view *rv = malloc(sizeof(*rv));
 	struct mm_metrics_input in = { 0 };
-	int r;
+	int r = -ENOMEM;
 
-	if (!v)
-		return -ENOMEM;
+	if (!v || !rv)
+		goto out_free;
 	for (size_t i = 0; i < s->n_children; i++) {
 		struct mm_sup_child *c = &s->children[i];
 
@@ -247,7 +354,10 @@ int mm_sup_metrics_text(struct mm_sup *s, struct mm_metrics_buf *b)
 	in.retired_reconnects = gone.reconnects;
 	in.uptime_s = secs(mono_ns() - s->start_ns);
 	in.version = MQTTMUX_VERSION;
+	fill_router_view(s, rv, &in);
 	r = mm_metrics_render(b, &in);
+out_free:
+	free(rv);
 	free(v);
 	return r;
 }
