@@ -283,8 +283,12 @@ int mm_metrics_rate_push(struct mm_metrics_rate *r, double now_s, uint64_t count
 
 	if (now_s < r->t[r->head])
 		return -EINVAL;
-	/* keep kept samples >= spacing apart so SLOTS of them span the window */
-	if (r->n < 2 || now_s - r->t[rate_idx(r, 1)] >= spacing) {
+	/*
+	 * The newest sample stays only once it is >= spacing after the one before it, else the new
+	 * one replaces it: kept samples are >= spacing apart, so SLOTS of them span the window
+	 * however often callers push.
+	 */
+	if (r->n < 2 || r->t[r->head] - r->t[rate_idx(r, 1)] >= spacing) {
 		r->head = rate_idx(r, MM_METRICS_RATE_SLOTS - 1);
 		if (r->n < MM_METRICS_RATE_SLOTS)
 			r->n++;

@@ -338,6 +338,8 @@ int mm_sup_metrics_text(struct mm_sup *s, struct mm_metrics_buf *b)
 
 	if (!v || !rv)
 		goto out_free;
+	/* rates and marks as of this read, not of the last loop sample (up to 1 s old) */
+	mm_sup_metrics_sample(s, mono_ns());
 	for (size_t i = 0; i < s->n_children; i++) {
 		struct mm_sup_child *c = &s->children[i];
 

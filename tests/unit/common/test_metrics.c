@@ -366,6 +366,26 @@ Test(common_metrics, rate_window_slides_past_old_traffic)
 	cr_expect(fabs(mm_metrics_rate_average(&r) - 10000.0 / 31.0) < 0.01);
 }
 
+/* The supervisor samples once a second and on every read: the window must still be 10 s. */
+Test(common_metrics, rate_window_stays_whole_with_frequent_reads)
+{
+	struct mm_metrics_rate r;
+	double t;
+
+	mm_metrics_rate_init(&r, 10.0, 0.0, 0);
+	for (int i = 1; i <= 100; i++) { /* 100/s for 25 s, then still */
+		t = i * 0.25;
+		mm_metrics_rate_push(&r, t, (uint64_t)(t * 100));
+		if (i % 4 == 0)
+			mm_metrics_rate_push(&r, t + 0.01, (uint64_t)(t * 100));
+	}
+	for (int i = 101; i <= 120; i++)
+		mm_metrics_rate_push(&r, i * 0.25, 2500);
+	/* at t = 30 the last 10 s hold 5 s of traffic: 500 messages */
+	cr_expect(fabs(mm_metrics_rate_current(&r) - 50.0) < 2.5, "%g",
+		  mm_metrics_rate_current(&r));
+}
+
 Test(common_metrics, rate_of_a_still_counter_is_zero)
 {
 	struct mm_metrics_rate r;
