@@ -16,6 +16,7 @@
 #include "cfg.h"
 #include "proto.h"
 #include "ring.h"
+#include "rstats.h"
 #include "rtr_sub.h"
 
 /* Descriptors per session after the channel (fd 3), in this order (--inherit-fds N). */
@@ -29,11 +30,12 @@ enum mm_rtr_sess_fd {
 	MM_RTR_SFD_N
 };
 
-#define MM_RTR_FD_CHAN	    3
-#define MM_RTR_FD_FIRST	    4	 /* session 0's in-ring memfd */
-#define MM_RTR_BATCH	    256	 /* records drained per ring per wake-up */
-#define MM_RTR_MAX_ROUTES   4096 /* per client */
-#define MM_RTR_PEND_BUCKETS 1024
+#define MM_RTR_FD_CHAN	       3
+#define MM_RTR_FD_FIRST	       4    /* session 0's in-ring memfd */
+#define MM_RTR_BATCH	       256  /* records drained per ring per wake-up */
+#define MM_RTR_MAX_ROUTES      4096 /* per client */
+#define MM_RTR_PEND_BUCKETS    1024
+#define MM_RTR_REJOIN_GRACE_MS 3000u /* wait for the clients of a previous router this long */
 
 /* epoll tokens: kind in the top byte, an index or client id below. */
 #define MM_RTR_TOK(kind, v) ((uint64_t)(kind) << 56 | (uint64_t)(v))
@@ -50,6 +52,26 @@ enum mm_rtr_tok {
 	MM_RTR_T_DLV_SPACE, /* value: client id */
 };
 
+/* Counter deltas of one client, written to its stats slot once per batch (rtr_stats.c). */
+struct mm_rtr_cstats {
+	uint64_t matched, delivered, dropped;
+	int64_t queued;
+	uint64_t gaps, events, pub_requests, pub_ok, pub_failed;
+};
+
+/* Router-wide counter deltas, written to the stats block once per batch. */
+struct mm_rtr_rstats {
+	uint64_t msgs_in, deliveries, drops, gaps, events_fwd, unrouted, pub_requests;
+	uint64_t lat[MM_RSTATS_LAT_BUCKETS + 1];
+	uint64_t lat_sum_ns, lat_count;
+};
+
+/* A client of the previous router instance, expected to come back (rtr_stats.c). */
+struct mm_rtr_expect {
+	uint64_t token;
+	pid_t pid;
+};
+
 struct mm_rtr_session {
 	const char *name; /* the config's */
 	uint32_t idx;
@@ -57,10 +79,12 @@ struct mm_rtr_session {
 	struct mm_shm_ring in;	/* consumer */
 	struct mm_shm_ring cmd; /* producer */
 	bool blocked;		/* a BLOCK client lacks room for the next message */
-	bool dead;		/* a ring refused: not drained any more */
-	uint8_t state;		/* last worker event kind, 0xff: none yet */
-	bool cmd_dirty;		/* cmd records reserved, not yet committed */
-	uint64_t cmd_lost;	/* SUB/UNSUB that found the cmd-ring full */
+	bool held;		/* that message is counted as queued for the clients in held_ids */
+	uint32_t *held_ids, n_held, cap_held;
+	bool dead;	   /* a ring refused: not drained any more */
+	uint8_t state;	   /* last worker event kind, 0xff: none yet */
+	bool cmd_dirty;	   /* cmd records reserved, not yet committed */
+	uint64_t cmd_lost; /* SUB/UNSUB that found the cmd-ring full */
 	uint64_t msgs, events;
 };
 
@@ -68,9 +92,14 @@ struct mm_rtr_client {
 	uint32_t id;
 	int sock;
 	uid_t uid;
+	pid_t pid;
+	uint64_t token; /* HELLO's: the same client across router restarts */
+	int slot;	/* its slot in the stats block, or -1 */
+	struct mm_rtr_cstats d;
 	bool registered; /* HELLO accepted, rings passed */
 	bool dirty;	 /* delivery records reserved, not yet committed */
 	bool pub_stalled;
+	bool pub_counted;		/* the CLIENT_PUB at the head of the pub-ring is counted */
 	bool dead;			/* its ring was refused: drop it after the current batch */
 	int fds[MM_PROTO_WELCOME_NFDS]; /* our copies of the WELCOME descriptors */
 	struct mm_shm_ring dlv;		/* producer */
@@ -127,10 +156,18 @@ struct mm_rtr {
 	uint64_t next_heartbeat_ns;
 	bool stop;
 	uint64_t malformed, refused; /* counters */
+	struct mm_rstats_block *st;  /* the stats block (rtr_stats.c) */
+	struct mm_rtr_rstats d;
+	struct mm_rtr_expect *expect; /* clients of the previous router not back yet */
+	size_t n_expect;
+	bool holding; /* in-rings not drained until they are back (or the grace ends) */
+	uint64_t hold_until_ns;
+	uint64_t batch_now_ns; /* CLOCK_REALTIME at the start of the current batch */
 };
 
 /* rtr_loop.c */
-int mm_rtr_init(struct mm_rtr *r, const struct mm_cfg *cfg, const char *runtime_dir, int first_fd);
+int mm_rtr_init(struct mm_rtr *r, const struct mm_cfg *cfg, const char *runtime_dir, int first_fd,
+		int stats_fd);
 int mm_rtr_run(struct mm_rtr *r);
 void mm_rtr_done(struct mm_rtr *r);
 int mm_rtr_watch(struct mm_rtr *r, int fd, unsigned kind, uint32_t val);
@@ -162,5 +199,17 @@ void mm_rtr_completion(struct mm_rtr *r, struct mm_rtr_session *s, const struct 
 void mm_rtr_pend_drop_all(struct mm_rtr *r);
 void mm_rtr_worker_started(struct mm_rtr *r, struct mm_rtr_session *s, uint64_t cmd_pos);
 int mm_rtr_session_find(const struct mm_rtr *r, const struct mm_proto_bytes *name);
+
+/* rtr_stats.c */
+int mm_rtr_stats_open(struct mm_rtr *r, int fd);
+void mm_rtr_stats_close(struct mm_rtr *r);
+bool mm_rtr_holding(struct mm_rtr *r);
+void mm_rtr_rejoined(struct mm_rtr *r, struct mm_rtr_client *c);
+void mm_rtr_stats_claim(struct mm_rtr *r, struct mm_rtr_client *c);
+void mm_rtr_stats_release(struct mm_rtr *r, struct mm_rtr_client *c);
+void mm_rtr_stats_flush(struct mm_rtr *r);
+void mm_rtr_stats_pub_done(struct mm_rtr *r, struct mm_rtr_client *c, int32_t result);
+void mm_rtr_stats_latency(struct mm_rtr *r, uint64_t now_ns, uint64_t recv_ns);
+void mm_rtr_stats_bump(_Atomic uint64_t *counter);
 
 #endif /* MM_RTR_H */

@@ -99,7 +99,7 @@ static bool peer_allowed(const struct mm_rtr *r, const struct ucred *cr)
 	return false;
 }
 
-static int add_client(struct mm_rtr *r, int sock, uid_t uid)
+static int add_client(struct mm_rtr *r, int sock, const struct ucred *cr)
 {
 	struct mm_rtr_client *c;
 
@@ -117,7 +117,9 @@ static int add_client(struct mm_rtr *r, int sock, uid_t uid)
 		return -ENOMEM;
 	c->id = r->next_client++;
 	c->sock = sock;
-	c->uid = uid;
+	c->uid = cr->uid;
+	c->pid = cr->pid;
+	c->slot = -1;
 	c->lost_session = MM_PROTO_SESSION_ANY;
 	for (int i = 0; i < MM_PROTO_WELCOME_NFDS; i++)
 		c->fds[i] = -1;
@@ -135,6 +137,7 @@ void mm_rtr_accept(struct mm_rtr *r)
 		if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1 ||
 		    !peer_allowed(r, &cr)) {
 			r->refused++;
+			mm_rtr_stats_bump(&r->st->clients_refused);
 			mm_log(MM_LOG_WARNING, "refused peer uid %u gid %u pid %d", cr.uid, cr.gid,
 			       cr.pid);
 			(void)mm_rtr_send_error(s, 0, EACCES, true,
@@ -143,7 +146,7 @@ void mm_rtr_accept(struct mm_rtr *r)
 			close(s);
 			continue;
 		}
-		if (add_client(r, s, cr.uid) < 0) {
+		if (add_client(r, s, &cr) < 0) {
 			(void)mm_rtr_send_error(s, 0, ENOMEM, true, "out of memory");
 			close(s);
 		}
@@ -156,6 +159,7 @@ void mm_rtr_client_drop(struct mm_rtr *r, struct mm_rtr_client *c, int err, cons
 
 	if (err) {
 		r->malformed++;
+		mm_rtr_stats_bump(&r->st->clients_malformed);
 		mm_log(MM_LOG_WARNING, "client %u ('%s'): %s: disconnected", c->id, c->name, why);
 	} else if (why) {
 		mm_log(MM_LOG_INFO, "client %u ('%s'): %s", c->id, c->name, why);
@@ -165,6 +169,7 @@ void mm_rtr_client_drop(struct mm_rtr *r, struct mm_rtr_client *c, int err, cons
 	if (i < r->ncl)
 		r->cl[i] = r->cl[--r->ncl];
 	(void)mm_rtr_sub_remove_client(&r->sub, c->id);
+	mm_rtr_stats_release(r, c);
 	mm_shm_ring_detach(&c->dlv);
 	mm_shm_ring_detach(&c->pub);
 	for (int k = 0; k < MM_PROTO_WELCOME_NFDS; k++)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "records.h"
@@ -31,14 +32,17 @@ static int put_gap(struct mm_rtr *r, struct mm_rtr_client *c)
 	if (rc < 0)
 		return rc;
 	(void)mm_proto_pack_gap(p, sz, &g);
+	c->d.gaps++;
+	r->d.gaps++;
 	c->lost = 0;
 	c->lost_session = MM_PROTO_SESSION_ANY;
 	c->dirty = true;
 	return 0;
 }
 
-static void count_lost(struct mm_rtr_client *c, uint32_t session)
+static void count_lost(struct mm_rtr *r, struct mm_rtr_client *c, uint32_t session)
 {
+	r->d.drops++;
 	if (c->lost == 0)
 		c->lost_session = session;
 	else if (c->lost_session != session)
@@ -52,6 +56,8 @@ static void fill_deliver(struct mm_proto_deliver *d, const struct mm_rtr_session
 {
 	*d = (struct mm_proto_deliver){
 		.recv_ns = m->recv_ns,
+		.seq = s->in.pos, /* the record's position: the client drops repeats after a restart
+				   */
 		.mid = m->mid,
 		.session_idx = s->idx,
 		.qos = m->qos,
@@ -93,12 +99,72 @@ static void deliver_one(struct mm_rtr *r, struct mm_rtr_client *c, const struct 
 		return;
 	}
 	if (rc < 0) {
-		count_lost(c, s->idx);
+		count_lost(r, c, s->idx);
+		c->d.dropped++;
 		return;
 	}
 	(void)mm_proto_pack_deliver(p, sz, d);
 	c->dirty = true;
 	c->delivered++;
+	c->d.delivered++;
+	r->d.deliveries++;
+	mm_rtr_stats_latency(r, r->batch_now_ns, d->recv_ns);
+}
+
+static bool held_for(const struct mm_rtr_session *s, uint32_t client)
+{
+	for (uint32_t i = 0; i < s->n_held; i++)
+		if (s->held_ids[i] == client)
+			return true;
+	return false;
+}
+
+/*
+ * A BLOCK client stops <s> at a message: that message counts as matched and queued for each
+ * of its clients now (once), and as delivered or dropped when it goes out.
+ */
+static void hold(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_rtr_match *mt, int n)
+{
+	if (s->held)
+		return;
+	if ((uint32_t)n > s->cap_held) {
+		uint32_t *p = realloc(s->held_ids, (size_t)n * sizeof(*p));
+
+		if (!p)
+			return; /* not counted as queued meanwhile; counted when it goes out */
+		s->held_ids = p;
+		s->cap_held = (uint32_t)n;
+	}
+	s->n_held = 0;
+	for (int i = 0; i < n; i++) {
+		struct mm_rtr_client *c = mm_rtr_client_find(r, mt[i].client);
+
+		if (!c || c->dead)
+			continue;
+		s->held_ids[s->n_held++] = c->id;
+		c->d.matched++;
+		c->d.queued++;
+	}
+	s->held = true;
+}
+
+/* The held message went out: clients it no longer matches (routes removed) lost it. */
+static void unhold(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_rtr_match *mt, int n)
+{
+	for (uint32_t k = 0; k < s->n_held; k++) {
+		struct mm_rtr_client *c = mm_rtr_client_find(r, s->held_ids[k]);
+		int i = 0;
+
+		while (i < n && mt[i].client != s->held_ids[k])
+			i++;
+		if (c && i == n) {
+			c->d.queued--;
+			c->d.dropped++;
+			r->d.drops++;
+		}
+	}
+	s->held = false;
+	s->n_held = 0;
 }
 
 /* A BLOCK client without room for <d>: arm its space doorbell and return it; else NULL. */
@@ -137,10 +203,15 @@ static int on_msg(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_sh
 		return 0;
 	}
 	n = mm_rtr_sub_match(&r->sub, s->idx, (const char *)m.topic.p, m.topic.len, &mt);
-	if (n <= 0)
+	if (n <= 0) {
+		if (s->held)
+			unhold(r, s, mt, 0);
+		r->d.unrouted++;
 		return 0;
+	}
 	blocker = find_blocker(r, s, &m, mt, n);
 	if (blocker) {
+		hold(r, s, mt, n);
 		s->blocked = true;
 		return -EAGAIN;
 	}
@@ -150,9 +221,15 @@ static int on_msg(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_sh
 
 		if (!c || c->dead)
 			continue;
+		if (s->held && held_for(s, c->id))
+			c->d.queued--;
+		else
+			c->d.matched++;
 		fill_deliver(&d, s, &m, &mt[i]);
 		deliver_one(r, c, s, &d);
 	}
+	if (s->held)
+		unhold(r, s, mt, n);
 	s->msgs++;
 	return 0;
 }
@@ -191,11 +268,13 @@ static void forward_event(struct mm_rtr *r, const struct mm_rtr_session *s,
 			c->dead = true;
 		if (rc < 0) {
 			if (rc != -EPROTO)
-				count_lost(c, s->idx);
+				count_lost(r, c, s->idx);
 			continue;
 		}
 		(void)mm_proto_pack_client_event(p, sz, &ce);
 		c->dirty = true;
+		c->d.events++;
+		r->d.events_fwd++;
 	}
 }
 
@@ -219,12 +298,18 @@ static void on_event(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm
 void mm_rtr_drain_session(struct mm_rtr *r, struct mm_rtr_session *s)
 {
 	struct mm_shm_rec rec;
+	struct timespec ts;
 	int rc = 0;
 
+	if (r->holding)
+		return; /* clients of the previous router are not all back yet (rtr_stats.c) */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r->batch_now_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	for (int i = 0; i < MM_RTR_BATCH && !s->dead && !s->blocked; i++) {
 		rc = mm_shm_ring_peek(&s->in, &rec);
 		if (rc <= 0)
 			break;
+		r->d.msgs_in++;
 		if (rec.type == MM_REC_MSG && on_msg(r, s, &rec) < 0)
 			break;
 		if (rec.type == MM_REC_EVENT)
@@ -255,6 +340,7 @@ void mm_rtr_commit_clients(struct mm_rtr *r)
 		}
 		i++;
 	}
+	mm_rtr_stats_flush(r);
 }
 
 /* <c> (or, with NULL, a client that went away) made room: blocked sessions may go on. */

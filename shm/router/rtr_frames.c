@@ -83,7 +83,10 @@ static int on_hello(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t *bu
 	if (n < 0 || mm_proto_send(c->sock, out, (size_t)n, c->fds, MM_PROTO_WELCOME_NFDS) < 0)
 		return 1;
 	c->registered = true;
-	mm_log(MM_LOG_INFO, "client %u ('%s', uid %u) registered", c->id, c->name, c->uid);
+	c->token = h.token;
+	mm_rtr_stats_claim(r, c);
+	mm_log(MM_LOG_INFO, "client %u ('%s', uid %u, pid %d) registered", c->id, c->name, c->uid,
+	       (int)c->pid);
 	return 0;
 }
 
@@ -213,6 +216,16 @@ static int on_error(struct mm_rtr_client *c, const uint8_t *buf, size_t len)
 	return e.flags & MM_PROTO_F_FATAL ? 1 : 0;
 }
 
+static int on_rejoined(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t *buf, size_t len)
+{
+	struct mm_proto_rejoined m;
+
+	if (mm_proto_unpack_rejoined(buf, len, &m) < 0)
+		return proto_error(c, 0, "malformed REJOINED");
+	mm_rtr_rejoined(r, c);
+	return 0;
+}
+
 int mm_rtr_on_frame(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t *buf, size_t len)
 {
 	struct mm_proto_hdr h;
@@ -235,6 +248,8 @@ int mm_rtr_on_frame(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t *bu
 		return on_sessions_list(r, c, buf, len);
 	case MM_PROTO_ERROR:
 		return on_error(c, buf, len);
+	case MM_PROTO_REJOINED:
+		return on_rejoined(r, c, buf, len);
 	default:
 		return proto_error(c, h.seq, "unexpected frame type");
 	}

@@ -81,7 +81,8 @@ static int open_signals(void)
  * <first_fd>; a channel is expected at MM_RTR_FD_CHAN when r->chan is set >= 0 by the caller.
  * Returns 0 or -errno (logged).
  */
-int mm_rtr_init(struct mm_rtr *r, const struct mm_cfg *cfg, const char *runtime_dir, int first_fd)
+int mm_rtr_init(struct mm_rtr *r, const struct mm_cfg *cfg, const char *runtime_dir, int first_fd,
+		int stats_fd)
 {
 	int rc;
 
@@ -98,6 +99,9 @@ int mm_rtr_init(struct mm_rtr *r, const struct mm_cfg *cfg, const char *runtime_
 	r->scratch = malloc(r->scratch_cap);
 	if (!r->scratch)
 		return -ENOMEM;
+	rc = mm_rtr_stats_open(r, stats_fd);
+	if (rc < 0)
+		return mm_log_errno(rc, "the stats block (--stats-fd %d) is unusable", stats_fd);
 	rc = mm_rtr_sub_init(&r->sub, mm_rtr_sub_changed, r);
 	if (rc < 0)
 		return rc;
@@ -216,7 +220,7 @@ static bool arm_all(struct mm_rtr *r)
 	for (size_t i = 0; i < r->nsess; i++) {
 		struct mm_rtr_session *s = &r->sess[i];
 
-		if (s->dead || s->blocked)
+		if (s->dead || s->blocked || r->holding)
 			continue;
 		if (mm_shm_ring_consumer_arm(&s->in) == 1) {
 			mm_rtr_drain_session(r, s);
@@ -244,7 +248,8 @@ int mm_rtr_run(struct mm_rtr *r)
 	for (size_t i = 0; i < r->nsess; i++)
 		mm_rtr_drain_session(r, &r->sess[i]);
 	while (!r->stop) {
-		int n, timeout = arm_all(r) ? 0 : 1000;
+		bool held = r->holding;
+		int n, timeout = arm_all(r) ? 0 : held ? 20 : 1000;
 
 		n = epoll_wait(r->epfd, evs, 64, timeout);
 		if (n == -1 && errno != EINTR)
@@ -252,6 +257,9 @@ int mm_rtr_run(struct mm_rtr *r)
 		for (int i = 0; i < n && !r->stop; i++)
 			dispatch(r, evs[i].data.u64);
 		heartbeat(r);
+		if (held && !mm_rtr_holding(r))
+			for (size_t i = 0; i < r->nsess; i++)
+				mm_rtr_drain_session(r, &r->sess[i]);
 	}
 	return 0;
 }
@@ -262,12 +270,14 @@ void mm_rtr_done(struct mm_rtr *r)
 		mm_rtr_client_drop(r, r->cl[r->ncl - 1], 0, NULL);
 	mm_rtr_pend_drop_all(r);
 	for (size_t i = 0; r->sess && i < r->nsess; i++) {
+		free(r->sess[i].held_ids);
 		mm_shm_ring_detach(&r->sess[i].in);
 		mm_shm_ring_detach(&r->sess[i].cmd);
 	}
 	free(r->sess);
 	free(r->cl);
 	free(r->scratch);
+	mm_rtr_stats_close(r);
 	mm_rtr_sub_done(&r->sub);
 	if (r->lsock >= 0)
 		close(r->lsock);

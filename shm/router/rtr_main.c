@@ -25,14 +25,14 @@
 
 struct args {
 	const char *config, *runtime_dir;
-	long nfds;
+	long nfds, stats_fd;
 	enum mm_log_level level;
 };
 
 static int usage(void)
 {
 	fprintf(stderr, "usage: mqttmux-router --config FILE [--runtime-dir DIR] --inherit-fds N"
-			" [--verbose]\n");
+			" [--stats-fd FD] [--verbose]\n");
 	return EX_USAGE;
 }
 
@@ -42,14 +42,15 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "config", required_argument, NULL, 'c' },
 		{ "runtime-dir", required_argument, NULL, 'd' },
 		{ "inherit-fds", required_argument, NULL, 'i' },
+		{ "stats-fd", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
 	int c;
 
-	*a = (struct args){ .nfds = -1, .level = MM_LOG_INFO };
-	while ((c = getopt_long(argc, argv, "c:d:i:v", opts, NULL)) != -1) {
+	*a = (struct args){ .nfds = -1, .stats_fd = -1, .level = MM_LOG_INFO };
+	while ((c = getopt_long(argc, argv, "c:d:i:s:v", opts, NULL)) != -1) {
 		if (c == 'c') {
 			a->config = optarg;
 		} else if (c == 'd') {
@@ -57,6 +58,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 		} else if (c == 'i') {
 			a->nfds = strtol(optarg, &end, 10);
 			if (*end || a->nfds < 0 || a->nfds > MM_RTR_SESSION_MAX)
+				return -EINVAL;
+		} else if (c == 's') {
+			a->stats_fd = strtol(optarg, &end, 10);
+			if (*end || a->stats_fd < MM_RTR_FD_FIRST || a->stats_fd > 65535)
 				return -EINVAL;
 		} else if (c == 'v') {
 			a->level = MM_LOG_DEBUG;
@@ -109,8 +114,14 @@ int main(int argc, char **argv)
 		r.chan = MM_RTR_FD_CHAN;
 		(void)fcntl(r.chan, F_SETFD, FD_CLOEXEC);
 	}
-	rc = mm_rtr_init(&r, cfg, a.runtime_dir ? a.runtime_dir : cfg->runtime_dir,
-			 MM_RTR_FD_FIRST);
+	if (a.stats_fd >= 0 && a.stats_fd < MM_RTR_FD_FIRST + a.nfds * MM_RTR_SFD_N) {
+		mm_log(MM_LOG_ERROR, "--stats-fd %ld overlaps the session descriptors", a.stats_fd);
+		return EX_USAGE;
+	}
+	if (a.stats_fd >= 0)
+		(void)fcntl((int)a.stats_fd, F_SETFD, FD_CLOEXEC);
+	rc = mm_rtr_init(&r, cfg, a.runtime_dir ? a.runtime_dir : cfg->runtime_dir, MM_RTR_FD_FIRST,
+			 (int)a.stats_fd);
 	rc = rc < 0 ? 1 : mm_rtr_run(&r);
 	mm_rtr_done(&r);
 	mm_cfg_free(cfg);

@@ -93,6 +93,7 @@ static void pend_done(struct mm_rtr *r, struct mm_rtr_pend *p, int32_t result, i
 		reason = g->reason;
 		free(g);
 	}
+	mm_rtr_stats_pub_done(r, cl, result);
 	if (cl && mm_rtr_put_pub_done(cl, p->creq, result, reason) < 0)
 		mm_log(MM_LOG_WARNING, "client %u: out of memory, PUB_DONE lost", cl->id);
 }
@@ -179,8 +180,9 @@ int mm_rtr_session_find(const struct mm_rtr *r, const struct mm_proto_bytes *nam
 	return -ENOENT;
 }
 
-static int done_now(struct mm_rtr_client *c, uint64_t creq, int result)
+static int done_now(struct mm_rtr *r, struct mm_rtr_client *c, uint64_t creq, int result)
 {
+	mm_rtr_stats_pub_done(r, c, result);
 	if (mm_rtr_put_pub_done(c, creq, result, 0) < 0)
 		mm_log(MM_LOG_WARNING, "client %u: out of memory, PUB_DONE lost", c->id);
 	return 0;
@@ -251,14 +253,14 @@ static int forward_pub_all(struct mm_rtr *r, struct mm_rtr_client *c,
 		if (rc == 0)
 			return -EAGAIN;
 		if (rc < 0)
-			return done_now(c, cp->req_id, rc == -EPROTO ? -EIO : rc);
+			return done_now(r, c, cp->req_id, rc == -EPROTO ? -EIO : rc);
 		live++;
 	}
 	if (live == 0)
-		return done_now(c, cp->req_id, -ENOENT);
+		return done_now(r, c, cp->req_id, -ENOENT);
 	g = calloc(1, sizeof(*g));
 	if (!g)
-		return done_now(c, cp->req_id, -ENOMEM);
+		return done_now(r, c, cp->req_id, -ENOMEM);
 	*g = (struct mm_rtr_pubgrp){ .creq = cp->req_id, .client = c->id, .remaining = live };
 	for (size_t i = 0; i < r->nsess; i++) {
 		if (r->sess[i].dead)
@@ -269,7 +271,7 @@ static int forward_pub_all(struct mm_rtr *r, struct mm_rtr_client *c,
 			int32_t res = g->result;
 
 			free(g);
-			return done_now(c, cp->req_id, res);
+			return done_now(r, c, cp->req_id, res);
 		}
 	}
 	return 0;
@@ -291,11 +293,16 @@ static int forward_pub(struct mm_rtr *r, struct mm_rtr_client *c, const struct m
 	memcpy(r->scratch, rec->data, rec->len); /* a private copy: the client may rewrite it */
 	if (mm_proto_unpack_client_pub(r->scratch, rec->len, &cp) < 0)
 		return -EPROTO;
+	if (!c->pub_counted) {
+		c->pub_counted = true; /* once, however often a full cmd-ring makes us retry */
+		c->d.pub_requests++;
+		r->d.pub_requests++;
+	}
 	if (cp.flags & MM_PROTO_PUB_F_ALL)
 		return forward_pub_all(r, c, &cp);
 	idx = mm_rtr_session_find(r, &cp.session);
 	if (idx < 0 || r->sess[idx].dead)
-		return done_now(c, cp.req_id, -ENOENT);
+		return done_now(r, c, cp.req_id, -ENOENT);
 	s = &r->sess[idx];
 	pub_rec(&wp, 0, &cp);
 	rc = cmd_room(s, (uint32_t)mm_rec_pub_size(&wp));
@@ -303,7 +310,7 @@ static int forward_pub(struct mm_rtr *r, struct mm_rtr_client *c, const struct m
 		return -EAGAIN;
 	if (rc > 0)
 		rc = put_pub(r, c, s, &cp, NULL);
-	return rc < 0 ? done_now(c, cp.req_id, rc == -EPROTO ? -EIO : rc) : 0;
+	return rc < 0 ? done_now(r, c, cp.req_id, rc == -EPROTO ? -EIO : rc) : 0;
 }
 
 static void commit_cmds(struct mm_rtr *r)
@@ -326,6 +333,8 @@ void mm_rtr_drain_pub(struct mm_rtr *r, struct mm_rtr_client *c)
 		if (rc <= 0)
 			break;
 		rc = forward_pub(r, c, &rec);
+		if (rc != -EAGAIN)
+			c->pub_counted = false;
 		if (rc == -EAGAIN) {
 			c->pub_stalled = true;
 			rc = 0;

@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The router's side of its stats block (shm/rstats.h) and of the rejoin after a router
+ * restart.
+ *
+ * Counters are kept in process-local deltas while a batch runs and written to the block once
+ * per batch (mm_rtr_stats_flush), each client's in one seqlock section, so a reader always
+ * sees matched == delivered + dropped + queued and the hot path makes no atomic
+ * read-modify-write per message.
+ *
+ * Rejoin. The block outlives the router. A router that starts finds the slots its
+ * predecessor left "connected": those clients are alive (or will be found dead) and will
+ * reconnect, add their routes again and send REJOINED. Until each has done so (or its
+ * process is gone, or MM_RTR_REJOIN_GRACE_MS passed) the router does not drain any in-ring:
+ * messages wait there (the worker pushes back to the broker if it fills) instead of being
+ * fanned out to a route table that is still incomplete.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "rtr.h"
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void add(_Atomic uint64_t *a, uint64_t v)
+{
+	if (v)
+		atomic_store_explicit(a, atomic_load_explicit(a, memory_order_relaxed) + v,
+				      memory_order_relaxed);
+}
+
+/* One rare event (a refused or malformed client), straight into the block. */
+void mm_rtr_stats_bump(_Atomic uint64_t *counter)
+{
+	add(counter, 1);
+}
+
+/* The clients the previous router had: expected back. Their slots become "gone" meanwhile. */
+static int collect_expected(struct mm_rtr *r)
+{
+	for (unsigned i = 0; i < MM_RSTATS_MAX_CLIENTS; i++) {
+		struct mm_rstats_client *s = &r->st->clients[i];
+		uint32_t state = atomic_load_explicit(&s->state, memory_order_relaxed);
+
+		if (atomic_load_explicit(&s->seq, memory_order_relaxed) & 1)
+			mm_rstats_client_end(s); /* a predecessor killed inside a section */
+		if (state != MM_RSTATS_CONNECTED)
+			continue;
+		r->expect[r->n_expect++] = (struct mm_rtr_expect){
+			.token = atomic_load_explicit(&s->token, memory_order_relaxed),
+			.pid = (pid_t)atomic_load_explicit(&s->pid, memory_order_relaxed),
+		};
+		mm_rstats_client_begin(s);
+		atomic_store_explicit(&s->state, MM_RSTATS_GONE, memory_order_relaxed);
+		atomic_store_explicit(&s->queued, 0, memory_order_relaxed);
+		mm_rstats_client_end(s);
+	}
+	return 0;
+}
+
+/*
+ * Attach the block in <fd> (from the supervisor), or a private one when fd < 0 (a router run
+ * by hand or by a test). Returns 0 or -errno.
+ */
+int mm_rtr_stats_open(struct mm_rtr *r, int fd)
+{
+	int rc, own = -1;
+
+	if (fd < 0) {
+		rc = mm_shm_rstats_create("mqttmux-rstats", &own);
+		if (rc < 0)
+			return rc;
+		fd = own;
+	}
+	rc = mm_shm_rstats_attach(fd, &r->st);
+	if (own >= 0)
+		(void)close(own);
+	if (rc < 0)
+		return rc;
+	add(&r->st->starts, 1);
+	r->expect = calloc(MM_RSTATS_MAX_CLIENTS, sizeof(*r->expect));
+	if (!r->expect)
+		return -ENOMEM;
+	collect_expected(r);
+	if (r->n_expect) {
+		r->holding = true;
+		r->hold_until_ns = mono_ns() + MM_RTR_REJOIN_GRACE_MS * 1000000ull;
+		mm_log(MM_LOG_INFO, "waiting up to %u ms for %zu client(s) of the previous router",
+		       MM_RTR_REJOIN_GRACE_MS, r->n_expect);
+	}
+	return 0;
+}
+
+void mm_rtr_stats_close(struct mm_rtr *r)
+{
+	if (r->st)
+		mm_shm_rstats_detach(r->st);
+	r->st = NULL;
+	free(r->expect);
+	r->expect = NULL;
+}
+
+static void expect_remove(struct mm_rtr *r, size_t i)
+{
+	r->expect[i] = r->expect[--r->n_expect];
+}
+
+/*
+ * Still waiting for clients of the previous router? Drops the ones whose process is gone;
+ * gives up at the deadline. Returns true while the in-rings must stay untouched.
+ */
+bool mm_rtr_holding(struct mm_rtr *r)
+{
+	if (!r->holding)
+		return false;
+	for (size_t i = 0; i < r->n_expect;)
+		if (r->expect[i].pid > 0 && kill(r->expect[i].pid, 0) == -1 && errno == ESRCH)
+			expect_remove(r, i);
+		else
+			i++;
+	if (r->n_expect && mono_ns() < r->hold_until_ns)
+		return true;
+	if (r->n_expect)
+		mm_log(MM_LOG_WARNING,
+		       "%zu client(s) of the previous router did not come back "
+		       "within %u ms: delivering without them",
+		       r->n_expect, MM_RTR_REJOIN_GRACE_MS);
+	r->holding = false;
+	r->n_expect = 0;
+	return false;
+}
+
+/* <c> has every route back (REJOINED). */
+void mm_rtr_rejoined(struct mm_rtr *r, struct mm_rtr_client *c)
+{
+	for (size_t i = 0; i < r->n_expect; i++)
+		if (r->expect[i].token == c->token) {
+			expect_remove(r, i);
+			mm_log(MM_LOG_INFO, "client %u ('%s') rejoined; %zu still expected", c->id,
+			       c->name, r->n_expect);
+			break;
+		}
+}
+
+/* The slot for a client that said HELLO with <c->token>: its own, a free one, or a gone one. */
+static int pick_slot(const struct mm_rtr *r, uint64_t token)
+{
+	int free_slot = -1, gone = -1;
+
+	for (unsigned i = 0; i < MM_RSTATS_MAX_CLIENTS; i++) {
+		const struct mm_rstats_client *s = &r->st->clients[i];
+		uint64_t t = atomic_load_explicit(&s->token, memory_order_relaxed);
+		uint32_t state = atomic_load_explicit(&s->state, memory_order_relaxed);
+
+		if (t == token && state != MM_RSTATS_CONNECTED)
+			return (int)i;
+		if (state == MM_RSTATS_FREE && free_slot < 0)
+			free_slot = (int)i;
+		if (state == MM_RSTATS_GONE && gone < 0)
+			gone = (int)i;
+	}
+	return free_slot >= 0 ? free_slot : gone;
+}
+
+/* Give <c> (HELLO accepted) its slot. No slot left: the client runs without per-client stats. */
+void mm_rtr_stats_claim(struct mm_rtr *r, struct mm_rtr_client *c)
+{
+	struct timespec ts;
+	struct mm_rstats_client *s;
+	int i = pick_slot(r, c->token);
+
+	add(&r->st->clients_registered, 1);
+	c->slot = i;
+	if (i < 0) {
+		mm_log(MM_LOG_WARNING, "client %u: all %u stats slots in use; not counted", c->id,
+		       MM_RSTATS_MAX_CLIENTS);
+		return;
+	}
+	s = &r->st->clients[i];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	mm_rstats_client_begin(s);
+	if (atomic_load_explicit(&s->token, memory_order_relaxed) != c->token) {
+		/* a new client in a free or recycled slot: its counters start at 0 */
+		_Atomic uint64_t *f = &s->matched;
+
+		for (; f <= &s->since_ns; f++)
+			atomic_store_explicit(f, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->token, c->token, memory_order_relaxed);
+	}
+	atomic_store_explicit(&s->state, MM_RSTATS_CONNECTED, memory_order_relaxed);
+	atomic_store_explicit(&s->pid, (uint32_t)c->pid, memory_order_relaxed);
+	atomic_store_explicit(&s->uid, (uint32_t)c->uid, memory_order_relaxed);
+	atomic_store_explicit(&s->client_id, c->id, memory_order_relaxed);
+	mm_rstats_client_set_name(s, c->name);
+	add(&s->registrations, 1);
+	atomic_store_explicit(&s->since_ns,
+			      (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
+			      memory_order_relaxed);
+	mm_rstats_client_end(s);
+}
+
+/* Write <c>'s deltas in one section; with <gone>, also mark the slot gone. */
+static void flush_client(struct mm_rtr *r, struct mm_rtr_client *c, bool gone)
+{
+	struct mm_rtr_cstats *d = &c->d;
+	struct mm_rstats_client *s;
+
+	if (c->slot < 0 || (!gone && !memcmp(d, &(struct mm_rtr_cstats){ 0 }, sizeof(*d))))
+		return;
+	s = &r->st->clients[c->slot];
+	mm_rstats_client_begin(s);
+	add(&s->matched, d->matched);
+	add(&s->delivered, d->delivered);
+	add(&s->dropped, d->dropped);
+	atomic_store_explicit(
+		&s->queued,
+		(uint64_t)((int64_t)atomic_load_explicit(&s->queued, memory_order_relaxed) +
+			   d->queued),
+		memory_order_relaxed);
+	add(&s->gaps, d->gaps);
+	add(&s->events, d->events);
+	add(&s->pub_requests, d->pub_requests);
+	add(&s->pub_ok, d->pub_ok);
+	add(&s->pub_failed, d->pub_failed);
+	if (gone) {
+		atomic_store_explicit(&s->state, MM_RSTATS_GONE, memory_order_relaxed);
+		atomic_store_explicit(&s->queued, 0, memory_order_relaxed);
+	}
+	mm_rstats_client_end(s);
+	*d = (struct mm_rtr_cstats){ 0 };
+}
+
+/*
+ * <c> leaves: its slot keeps the counters, state "gone". Not when the router itself stops
+ * (r->stop): its clients are still alive and the next router expects them back.
+ */
+void mm_rtr_stats_release(struct mm_rtr *r, struct mm_rtr_client *c)
+{
+	flush_client(r, c, !r->stop);
+	c->slot = -1;
+}
+
+/* Write every pending delta (once per batch). */
+void mm_rtr_stats_flush(struct mm_rtr *r)
+{
+	struct mm_rtr_rstats *d = &r->d;
+
+	for (size_t i = 0; i < r->ncl; i++)
+		flush_client(r, r->cl[i], false);
+	add(&r->st->msgs_in, d->msgs_in);
+	add(&r->st->deliveries, d->deliveries);
+	add(&r->st->drops, d->drops);
+	add(&r->st->gaps, d->gaps);
+	add(&r->st->events_fwd, d->events_fwd);
+	add(&r->st->unrouted, d->unrouted);
+	add(&r->st->pub_requests, d->pub_requests);
+	for (unsigned k = 0; k <= MM_RSTATS_LAT_BUCKETS; k++)
+		add(k < MM_RSTATS_LAT_BUCKETS ? &r->st->lat[k] : &r->st->lat_overflow, d->lat[k]);
+	add(&r->st->lat_sum_ns, d->lat_sum_ns);
+	add(&r->st->lat_count, d->lat_count);
+	*d = (struct mm_rtr_rstats){ 0 };
+}
+
+/* A publish of <c> (may be NULL: gone) completed with <result>. */
+void mm_rtr_stats_pub_done(struct mm_rtr *r, struct mm_rtr_client *c, int32_t result)
+{
+	_Atomic uint64_t *a = result == 0	      ? &r->st->pub_ok
+			      : result == -ENOTCONN   ? &r->st->pub_enotconn
+			      : result == -ECONNRESET ? &r->st->pub_econnreset
+			      : result == -ENOENT     ? &r->st->pub_enoent
+			      : result == -EMSGSIZE   ? &r->st->pub_emsgsize
+						      : &r->st->pub_other;
+
+	add(a, 1);
+	if (!c)
+		return;
+	if (result == 0)
+		c->d.pub_ok++;
+	else
+		c->d.pub_failed++;
+}
+
+/* The latency of a DELIVER written at <now_ns> (REALTIME) for a message received at <recv_ns>. */
+void mm_rtr_stats_latency(struct mm_rtr *r, uint64_t now_ns, uint64_t recv_ns)
+{
+	uint64_t ns = now_ns > recv_ns ? now_ns - recv_ns : 0;
+
+	r->d.lat[mm_rstats_lat_bucket(ns)]++;
+	r->d.lat_sum_ns += ns;
+	r->d.lat_count++;
+}
