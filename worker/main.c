@@ -3,11 +3,13 @@
  * mqttmux-worker: one MQTT session in one process.
  *
  *   mqttmux-worker --config FILE --session NAME [--inherit-fds] [--loop auto|uring|epoll]
+ *                  [--subs-file PATH]
  *
  * With --inherit-fds the rings, doorbells and stats block arrive at the fixed descriptors of
  * enum mm_wrk_fd (from the supervisor, or a test acting as one). Without it the worker runs
  * standalone for debugging: it creates its own rings and prints every record it writes to
- * stdout, one line each. Exit codes: 0 stopped, 1 runtime failure, 64 usage, 78 config.
+ * stdout, one line each. --subs-file keeps the filters of SUB commands in PATH across restarts
+ * (wrk_subs_state.c). Exit codes: 0 stopped, 1 runtime failure, 64 usage, 78 config.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,9 +26,11 @@
 
 #include "log.h"
 #include "wrk.h"
+#include "wrk_subs_state.h"
 
 struct args {
 	const char *config, *session;
+	const char *subs_file; /* NULL: SUB commands are not kept across restarts */
 	bool inherit;
 	enum mm_wrk_backend backend;
 	enum mm_log_level level;
@@ -35,7 +39,8 @@ struct args {
 static int usage(void)
 {
 	fprintf(stderr, "usage: mqttmux-worker --config FILE --session NAME [--inherit-fds]\n"
-			"                      [--loop auto|uring|epoll] [--verbose]\n");
+			"                      [--loop auto|uring|epoll] [--subs-file PATH]\n"
+			"                      [--verbose]\n");
 	return EX_USAGE;
 }
 
@@ -59,12 +64,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "inherit-fds", no_argument, NULL, 'i' },
 		{ "loop", required_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "subs-file", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	*a = (struct args){ .level = MM_LOG_INFO };
-	while ((c = getopt_long(argc, argv, "c:s:il:v", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:il:vf:", opts, NULL)) != -1) {
 		if (c == 'c')
 			a->config = optarg;
 		else if (c == 's')
@@ -73,6 +79,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->inherit = true;
 		else if (c == 'v')
 			a->level = MM_LOG_DEBUG;
+		else if (c == 'f' && optarg[0])
+			a->subs_file = optarg;
 		else if (c != 'l' || parse_loop(optarg, &a->backend) < 0)
 			return -EINVAL;
 	}
@@ -163,6 +171,16 @@ static void drain_to_stdout(struct mm_wrk *w)
 	fflush(stdout);
 }
 
+/* The saved subscriptions of this process (--subs-file); the loop's after-hook reaches them. */
+static struct mm_wrk_subs_state Subs;
+
+static void after_loop(struct mm_wrk *w)
+{
+	if (w->standalone)
+		drain_to_stdout(w);
+	mm_wrk_subs_sync(&Subs, w);
+}
+
 static int block_signals(void)
 {
 	sigset_t set;
@@ -231,6 +249,9 @@ static int setup(struct mm_wrk *w, const struct args *a)
 		if (mm_wrk_filter_add(w, w->cfg->subs[i].topic, strlen(w->cfg->subs[i].topic),
 				      w->cfg->subs[i].qos, true) < 0)
 			return 1;
+	Subs.path = a->subs_file;
+	if (mm_wrk_subs_restore(&Subs, w) < 0)
+		return mm_log_errno(-ENOMEM, "restoring the saved subscriptions"), 1;
 	if (mm_wrk_mqtt_new(w, why, sizeof(why)) < 0)
 		return mm_log(MM_LOG_ERROR, "session '%s': %s", w->cfg->name, why), EX_CONFIG;
 	return 0;
@@ -258,7 +279,7 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = mm_wrk_run(
 			&w, a.inherit && fcntl(MM_WRK_FD_CHAN, F_GETFD) != -1 ? MM_WRK_FD_CHAN : -1,
-			w.standalone ? drain_to_stdout : NULL);
+			after_loop);
 	mm_wrk_mqtt_free(&w);
 	mosquitto_lib_cleanup();
 	mm_wrk_loop_free(w.loop);
@@ -266,6 +287,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < w.n_filters; i++)
 		free(w.filters[i].topic);
 	free(w.filters);
+	mm_wrk_subs_state_done(&Subs);
 	mm_cfg_free(cfg);
 	return rc;
 }
