@@ -69,6 +69,7 @@ void mm_sup_reload_apply(struct mm_sup *s, struct mm_cfg *cfg);
 /* sup_state.c, sup_state_fmt.c: sessions added and removed at run time, kept in state_dir */
 #define MM_SUP_STATE_PREFIX   "session-"
 #define MM_SUP_TOMB_PREFIX    "removed-"
+#define MM_SUP_SUBS_PREFIX    "subs-" /* a worker's --subs-file: "subs-<hex of name>.txt" */
 #define MM_SUP_STATE_NAME_MAX (8 + 2 * MM_CFG_NAME_MAX + 5)
 void mm_sup_state_merge(struct mm_sup *s, struct mm_cfg *cfg);
 void mm_sup_state_sync(struct mm_sup *s);
@@ -77,6 +78,7 @@ int mm_sup_state_write(const char *dir, const char *file, const char *text, size
 int mm_sup_state_save(const struct mm_sup *s, const char *prefix,
 		      const struct mm_cfg_session *sess);
 int mm_sup_state_unlink(const char *dir, const char *prefix, const char *name);
+int mm_sup_state_subs_file(const char *name, char *buf);
 int mm_sup_state_add(struct mm_sup *s, const char *path, struct mm_cfg_diag *diag);
 int mm_sup_state_remove(struct mm_sup *s, const char *name, struct mm_cfg_diag *diag);
 void mm_sup_fmt_session(FILE *f, const struct mm_cfg_session *s);

@@ -22,6 +22,7 @@
 #include "chan.h"
 #include "ring.h"
 #include "stats.h"
+#include "sup.h"
 
 /*
  * Create the session's rings, doorbells and stats block into c->fds, all close-on-exec.
@@ -132,15 +133,22 @@ int mm_sup_child_fork(struct mm_sup_child *c, const struct mm_sup_exec *x)
 
 /*
  * Fork and exec <worker> (absolute path) as "--config <config> --session <name> --inherit-fds"
- * with a new channel at fd 3 and the session descriptors at 4..10 (see mm_sup_child_fork).
+ * (plus "--subs-file <path>" for a session that keeps its subscriptions in state_dir) with a
+ * new channel at fd 3 and the session descriptors at 4..10 (see mm_sup_child_fork).
  */
 int mm_sup_child_spawn(struct mm_sup_child *c, const char *worker, const char *config)
 {
 	static char opt_config[] = "--config", opt_session[] = "--session",
-		    opt_inherit[] = "--inherit-fds";
+		    opt_inherit[] = "--inherit-fds", opt_subs[] = "--subs-file";
+	char subs[PATH_MAX];
 	char *argv[] = { (char *)worker, opt_config, (char *)config, opt_session, (char *)c->name,
-			 opt_inherit,	 NULL };
+			 opt_inherit,	 NULL,	     NULL,	     NULL };
 	int tmp[_MM_SUP_FD_END];
+
+	if (mm_sup_state_subs_file(c->name, subs) > 0) {
+		argv[6] = opt_subs;
+		argv[7] = subs;
+	}
 	struct mm_sup_exec x = { .argv = argv,
 				 .src = &c->fds[MM_SUP_FD_IN_RING],
 				 .tmp = tmp,

@@ -6,6 +6,10 @@
  * holding its block as it was then: while the config file still has that very block, the
  * session stays removed. Files are written atomically (temporary file, fsync, rename), 0600.
  *
+ * A session with persistent and resume_subs also has "subs-<hex of its name>.txt", written by
+ * its worker (--subs-file, worker/wrk_subs_state.c); the supervisor names it and deletes it
+ * when the session leaves the running set or stops keeping its subscriptions.
+ *
  * The running set is always the config file, minus tombstoned sessions, plus the state files:
  * mm_sup_state_merge() builds it, at start and on every reload, add and remove. When it differs
  * from the config file, the router and the workers read it from runtime_dir/effective.cfg.
@@ -23,28 +27,42 @@
 #include "sup.h"
 
 #define EFFECTIVE_NAME "effective.cfg"
+#define SUBS_SUFFIX    ".txt"
 
-/* "<prefix><hex of name>.cfg" into <buf> (at least MM_SUP_STATE_NAME_MAX bytes). */
-static void file_name(char *buf, const char *prefix, const char *name)
+/*
+ * The running supervisor, for mm_sup_state_subs_file(): mm_sup_child_spawn() has no other way
+ * to the running config. Set by mm_sup_state_sync(), that is every time s->cfg is replaced
+ * (start, reload, add, remove). There is one supervisor per process.
+ */
+static const struct mm_sup *Running;
+
+/* "<prefix><hex of name><suffix>"; prefix and suffix as long as those of MM_SUP_STATE_NAME_MAX. */
+static void hex_name(char *buf, const char *prefix, const char *name, const char *suffix)
 {
 	size_t n = (size_t)sprintf(buf, "%s", prefix);
 
 	for (const unsigned char *p = (const unsigned char *)name; *p && n < 8 + 128; p++)
 		n += (size_t)sprintf(buf + n, "%02x", *p);
-	strcpy(buf + n, ".cfg");
+	strcpy(buf + n, suffix);
 }
 
-/* The session name a "session-<hex>.cfg" file name stands for, or -EINVAL. */
-static int name_of(const char *file, char *name)
+/* "<prefix><hex of name>.cfg" into <buf> (at least MM_SUP_STATE_NAME_MAX bytes). */
+static void file_name(char *buf, const char *prefix, const char *name)
 {
-	const char *hex = file + strlen(MM_SUP_STATE_PREFIX);
+	hex_name(buf, prefix, name, ".cfg");
+}
+
+/* The session name a "<prefix><hex>.<4 chars>" file name stands for, or -EINVAL. */
+static int name_of_prefixed(const char *file, const char *prefix, char *name)
+{
+	const char *hex = file + strlen(prefix);
 	size_t len = strlen(file), n;
 	unsigned int byte;
 
-	if (len <= strlen(MM_SUP_STATE_PREFIX) + 4 || strcmp(file + len - 4, ".cfg"))
+	if (len <= strlen(prefix) + 4 || strncmp(file, prefix, strlen(prefix)))
 		return -EINVAL;
-	n = (len - strlen(MM_SUP_STATE_PREFIX) - 4) / 2;
-	if (n > MM_CFG_NAME_MAX || n * 2 != len - strlen(MM_SUP_STATE_PREFIX) - 4)
+	n = (len - strlen(prefix) - 4) / 2;
+	if (n > MM_CFG_NAME_MAX || n * 2 != len - strlen(prefix) - 4)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		if (sscanf(hex + 2 * i, "%2x", &byte) != 1)
@@ -53,6 +71,16 @@ static int name_of(const char *file, char *name)
 	}
 	name[n] = '\0';
 	return mm_cfg_session_name_valid(name) ? 0 : -EINVAL;
+}
+
+/* The session name a "session-<hex>.cfg" file name stands for, or -EINVAL. */
+static int name_of(const char *file, char *name)
+{
+	size_t len = strlen(file);
+
+	if (len < 4 || strcmp(file + len - 4, ".cfg"))
+		return -EINVAL;
+	return name_of_prefixed(file, MM_SUP_STATE_PREFIX, name);
 }
 
 static int path_in(char *buf, const char *dir, const char *file)
@@ -337,7 +365,80 @@ void mm_sup_state_merge(struct mm_sup *s, struct mm_cfg *cfg)
 		mm_log(MM_LOG_INFO, "restored %zu session(s) added at run time", added);
 }
 
-/* Write runtime_dir/effective.cfg if the running set differs from the config file. */
+static bool keeps_subs(const struct mm_cfg_session *sess)
+{
+	return sess && sess->persistent && sess->resume_subs;
+}
+
+/*
+ * Where the worker of session <name> keeps its subscriptions: 1 with the path in <buf>
+ * (PATH_MAX bytes; state_dir is created 0700 if missing), 0 if the session does not keep them
+ * (not persistent with resume_subs, or no running config yet), or -errno (logged).
+ */
+int mm_sup_state_subs_file(const char *name, char *buf)
+{
+	char file[MM_SUP_STATE_NAME_MAX];
+	const char *dir;
+	int r;
+
+	if (!Running || !keeps_subs(mm_cfg_session_find(Running->cfg, name)))
+		return 0;
+	dir = Running->cfg->state_dir;
+	hex_name(file, MM_SUP_SUBS_PREFIX, name, SUBS_SUFFIX);
+	r = mm_sup_mkdir_p(dir, 0700);
+	if (r == 0)
+		r = path_in(buf, dir, file);
+	if (r < 0)
+		return mm_log_errno(r, "session '%s': cannot keep its subscriptions in '%s'", name,
+				    dir);
+	return 1;
+}
+
+static int is_subs_file(const struct dirent *d)
+{
+	return !strncmp(d->d_name, MM_SUP_SUBS_PREFIX, strlen(MM_SUP_SUBS_PREFIX));
+}
+
+/* Does "subs-<hex>.txt" (or a worker's temporary "subs-<hex>.txt.XXXXXX") belong to <cfg>? */
+static bool subs_file_kept(const char *file, const struct mm_cfg *cfg)
+{
+	char stem[MM_SUP_STATE_NAME_MAX], name[MM_CFG_NAME_MAX + 1];
+	size_t n = strcspn(file, ".");
+
+	if (n + sizeof(SUBS_SUFFIX) > sizeof(stem))
+		return false;
+	memcpy(stem, file, n);
+	strcpy(stem + n, SUBS_SUFFIX);
+	return name_of_prefixed(stem, MM_SUP_SUBS_PREFIX, name) == 0 &&
+	       keeps_subs(mm_cfg_session_find(cfg, name));
+}
+
+/* Delete the subscriptions files of sessions that are gone or no longer keep them. */
+static void prune_subs(const struct mm_cfg *cfg)
+{
+	char path[PATH_MAX];
+	struct dirent **list;
+	int n = scandir(cfg->state_dir, &list, is_subs_file, alphasort);
+
+	for (int i = 0; i < n; i++) {
+		const char *file = list[i]->d_name;
+
+		if (!subs_file_kept(file, cfg) && path_in(path, cfg->state_dir, file) == 0 &&
+		    unlink(path) == 0)
+			mm_log(MM_LOG_INFO,
+			       "deleted '%s': its session is gone or no longer has "
+			       "persistent and resume_subs",
+			       path);
+		free(list[i]);
+	}
+	if (n >= 0)
+		free(list);
+}
+
+/*
+ * The running set changed (or the daemon starts): delete stale subscriptions files, and write
+ * runtime_dir/effective.cfg if the running set differs from the config file.
+ */
 void mm_sup_state_sync(struct mm_sup *s)
 {
 	char path[PATH_MAX], *text = NULL;
@@ -345,6 +446,8 @@ void mm_sup_state_sync(struct mm_sup *s)
 	FILE *f;
 	int r;
 
+	Running = s;
+	prune_subs(s->cfg);
 	s->effective[0] = '\0';
 	if (path_in(path, s->runtime_dir, EFFECTIVE_NAME) < 0)
 		return;
