@@ -4,8 +4,9 @@
  * fd 3), carrying fixed 16-byte records {u32 cmd; u32 arg; u64 value}, little-endian, packed
  * field by field. Child to supervisor: READY once (set up, first connection attempt under
  * way), then HEARTBEAT every second (value: CLOCK_MONOTONIC ns). Supervisor to child: STOP
- * (graceful: DISCONNECT, then exit 0). EOF on either side means the other is gone: a child
- * whose supervisor vanished stops at once.
+ * (graceful: DISCONNECT, then exit 0). A worker also sends EVENT after each entry it writes to
+ * its stats block's event log (a wake-up only: the log is the data; docs/events.md). EOF on
+ * either side means the other is gone: a child whose supervisor vanished stops at once.
  */
 #ifndef MM_CHAN_H
 #define MM_CHAN_H
@@ -19,6 +20,7 @@ enum mm_chan_cmd {
 	MM_CHAN_READY = 1,     /* child: arg = enum mm_wrk_backend (workers), value = pid */
 	MM_CHAN_HEARTBEAT = 2, /* child: value = CLOCK_MONOTONIC ns */
 	MM_CHAN_STOP = 3,      /* supervisor: stop gracefully */
+	MM_CHAN_EVENT = 4,     /* worker: arg = event kind, value = its seq in the stats event log */
 	_MM_CHAN_CMD_MAX
 };
 

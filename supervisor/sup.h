@@ -39,6 +39,7 @@ struct mm_sup {
 	bool stopping;		  /* SIGTERM/SIGINT seen: stop everything, then return */
 	struct mm_sup_ctl *ctl;	  /* control socket (sup_ctl.c); NULL until mm_sup_init() made it */
 	struct mm_sup_http *http; /* metrics.http listener (sup_http.c), or NULL */
+	struct mm_sup_events *events; /* per-session event state (sup_events.c), or NULL */
 	uint64_t rng;
 	uint64_t start_ns;  /* CLOCK_MONOTONIC at mm_sup_init() */
 	uint64_t sample_ns; /* last metrics sample (rates, high-water marks) */
@@ -98,6 +99,15 @@ void mm_sup_metrics_sample(struct mm_sup *s, uint64_t now_ns);
 void mm_sup_metrics_retire(struct mm_sup *s, struct mm_sup_child *c);
 int mm_sup_metrics_text(struct mm_sup *s, struct mm_metrics_buf *b);
 void mm_sup_metrics_dump(struct mm_sup *s);
+
+/* sup_events.c: session events, logged and streamed to `events` readers (docs/events.md) */
+struct mm_sup_events;
+void mm_sup_events_poll(struct mm_sup *s, const struct mm_sup_child *c);
+void mm_sup_events_added(struct mm_sup *s, const struct mm_sup_child *c);
+void mm_sup_events_removed(struct mm_sup *s, const struct mm_sup_child *c);
+void mm_sup_events_after(struct mm_sup *s, const struct mm_sup_child *c, enum mm_child_ev ev,
+			 bool was_failed);
+void mm_sup_events_free(struct mm_sup *s);
 
 /* sup_http.c: the optional metrics.http listener (opened at start; a reload does not move it) */
 #define MM_HTTP_MAX_CONNS   8

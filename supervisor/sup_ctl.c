@@ -240,7 +240,8 @@ static void accept_some(struct mm_sup *s)
 
 static bool can_read(const struct mm_ctl_conn *c)
 {
-	return !c->closing && !c->eof && !c->waiting && !c->out && c->in_len < MM_CTL_LINE_MAX;
+	return !c->closing && !c->eof && !c->waiting && !c->events && !c->out &&
+	       c->in_len < MM_CTL_LINE_MAX;
 }
 
 /* Poll entries: MM_CTL_NFDS of them (fd -1 where unused), listener first. */
@@ -255,7 +256,7 @@ void mm_sup_ctl_pollfds(const struct mm_sup *s, struct pollfd *pfd)
 		pfd[i + 1] = (struct pollfd){ .fd = c ? c->fd : -1 };
 		if (c && c->out)
 			pfd[i + 1].events |= POLLOUT;
-		if (c && can_read(c))
+		if (c && (can_read(c) || c->events))
 			pfd[i + 1].events |= POLLIN;
 	}
 }
@@ -317,7 +318,7 @@ static bool next_line(struct mm_ctl_conn *c, char *line)
 /* Is there a command to run now (a complete line, and no reply or wait in the way)? */
 static bool runnable(const struct mm_ctl_conn *c)
 {
-	if (c->fd < 0 || c->closing || c->waiting || c->out)
+	if (c->fd < 0 || c->closing || c->waiting || c->events || c->out)
 		return false;
 	return memchr(c->in, '\n', c->in_len) || (c->eof && c->in_len) ||
 	       c->in_len == MM_CTL_LINE_MAX;
@@ -353,8 +354,31 @@ static bool done(const struct mm_ctl_conn *c)
 	return c->closing || (c->eof && !c->in_len);
 }
 
+/*
+ * An `events` reader sends nothing more: what it sends is dropped, and its EOF or hangup ends
+ * the stream. Returns 0, or -1 if the reader is gone.
+ */
+static int events_service(struct mm_ctl_conn *c, short revents)
+{
+	char junk[256];
+	ssize_t n;
+
+	if (revents & (POLLIN | POLLHUP | POLLERR)) {
+		while ((n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT)) > 0)
+			;
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			return -1;
+	}
+	return flush(c);
+}
+
 static void service(struct mm_sup *s, struct mm_ctl_conn *c, short revents)
 {
+	if (c->events) {
+		if (events_service(c, revents) < 0)
+			conn_close(c);
+		return;
+	}
 	if ((revents & POLLHUP) && c->waiting) {
 		conn_close(c); /* gone for good: nobody to tell */
 		return;

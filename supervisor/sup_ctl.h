@@ -31,6 +31,7 @@
 #define MM_CTL_ACCEPT_BURST   16	/* connections accepted per loop turn */
 #define MM_CTL_LINES_PER_TURN 32	/* commands run per connection per loop turn */
 #define MM_CTL_METRICS_END    "# EOF\n" /* last line of the `metrics` reply */
+#define MM_CTL_EVENTS_BUF     (256u << 10) /* unsent `events` lines per reader, at most */
 
 /* JSON state codes of `status` (the seed's codes, plus failed). */
 enum mm_ctl_state {
@@ -58,6 +59,9 @@ struct mm_ctl_conn {
 	char wait_name[MM_CFG_NAME_MAX + 1]; /* ... or for this one */
 	double wait_s;			     /* its timeout as asked */
 	uint64_t wait_deadline_ns;	     /* CLOCK_MONOTONIC */
+	bool events;			     /* `events` given: a stream of events, no more commands */
+	char events_name[MM_CFG_NAME_MAX + 1]; /* ... of this session only; "" for all */
+	uint64_t events_lost;		       /* ... not queued (buffer full), not yet told */
 };
 
 struct mm_sup_ctl {

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The commands of the control socket and their JSON replies (json-c; nothing is printed by
- * hand): status, wait, ping, restart, reload; and `metrics`, the one reply that is not JSON:
- * the Prometheus text followed by a line "# EOF". The protocol, the replies and the state mapping
- * are documented in docs/operations.md ("Control socket").
+ * hand): status, wait, ping, restart, reload, events (its stream comes from sup_events.c); and
+ * `metrics`, the one reply that is not JSON: the Prometheus text followed by a line "# EOF".
+ * The protocol, the replies and the state mapping are documented in docs/operations.md
+ * ("Control socket").
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -376,10 +377,23 @@ static bool is(const char *a, const char *b)
 	return !strcmp(a, b);
 }
 
-/* Commands of a later round: known, answered with an error. */
-static bool later(const char *cmd)
+/*
+ * events [SESSION]: {"ok":true}, then one JSON line per event (of SESSION, or of every
+ * session) until the client hangs up; sup_events.c writes them (docs/events.md).
+ */
+static void cmd_events(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int argc)
 {
-	return is(cmd, "events");
+	if (argc > 2) {
+		mm_sup_ctl_error(c, "usage: events [SESSION]");
+		return;
+	}
+	if (argc == 2 && !find_child(s, argv[1])) {
+		mm_sup_ctl_error(c, "unknown session '%s'", argv[1]);
+		return;
+	}
+	reply_ok(c, NULL, NULL);
+	c->events = true;
+	snprintf(c->events_name, sizeof(c->events_name), "%s", argc == 2 ? argv[1] : "");
 }
 
 /* metrics: the Prometheus text, then "# EOF" alone on a line; an error is one JSON line. */
@@ -427,8 +441,8 @@ static void dispatch(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int a
 		mm_sup_ctl_error(c, "usage: reload");
 	else if (is(cmd, "add") || is(cmd, "remove"))
 		cmd_state(s, c, argv, argc);
-	else if (later(cmd))
-		mm_sup_ctl_error(c, "%s: not implemented yet", cmd);
+	else if (is(cmd, "events"))
+		cmd_events(s, c, argv, argc);
 	else
 		mm_sup_ctl_error(c, "unknown command '%.64s'", cmd);
 }

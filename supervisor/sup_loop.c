@@ -62,6 +62,7 @@ int mm_sup_child_add(struct mm_sup *s, const struct mm_cfg_session *sess)
 	s->n_children++;
 	if (r < 0)
 		return mm_log_errno(r, "session '%s': creating rings failed", sess->name);
+	mm_sup_events_added(s, &s->children[s->n_children - 1]);
 	return 0;
 }
 
@@ -121,6 +122,7 @@ void mm_sup_done(struct mm_sup *s)
 {
 	mm_sup_ctl_close(s);
 	mm_sup_http_close(s);
+	mm_sup_events_free(s);
 	kill_reap(&s->router);
 	for (size_t i = 0; i < s->n_children; i++)
 		kill_reap(&s->children[i]);
@@ -175,6 +177,7 @@ static void after_down(struct mm_sup *s, struct mm_sup_child *c)
 	}
 	if (c->remove) {
 		mm_log(MM_LOG_INFO, "session '%s' removed", c->name);
+		mm_sup_events_removed(s, c);
 		mm_sup_metrics_retire(s, c);
 		mm_sup_child_done(c);
 		return;
@@ -215,6 +218,7 @@ void mm_sup_apply(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev)
 	bool was_failed = c->fsm.failed;
 	enum mm_sup_act act = feed(s, c, ev);
 
+	mm_sup_events_after(s, c, ev, was_failed);
 	if (c->fsm.failed && !was_failed)
 		mm_log(MM_LOG_WARNING,
 		       "%s failed: more than %u starts in %.1f s; retrying every %.1f s",
@@ -335,6 +339,9 @@ static void read_chan(struct mm_sup *s, struct mm_sup_child *c)
 			mm_sup_apply(s, c, MM_CHILD_EV_READY);
 		} else if (r == 1 && m.cmd == MM_CHAN_HEARTBEAT) {
 			mm_sup_apply(s, c, MM_CHILD_EV_HEARTBEAT);
+			mm_sup_events_poll(s, c); /* in case an EVENT wake-up was lost */
+		} else if (r == 1 && m.cmd == MM_CHAN_EVENT) {
+			mm_sup_events_poll(s, c);
 		} else if (r <= 0) {
 			/* EOF or a broken channel: the process is going away. */
 			close(c->chan_fd);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan.h"
 #include "log.h"
 #include "wrk.h"
 #include "wrk_props.h"
@@ -43,6 +44,29 @@ void mm_wrk_commit(struct mm_wrk *w)
 	(void)mm_shm_ring_commit(&w->in);
 }
 
+/*
+ * Copy <e> into the stats block's event log for the supervisor (docs/events.md) and wake it
+ * on the channel; a lost wake-up is harmless: it also reads the log on every heartbeat.
+ */
+static void evlog_push(struct mm_wrk *w, const struct mm_rec_event *e)
+{
+	struct mm_stats_event ev = { .time_ns = e->time_ns,
+				     .kind = e->kind,
+				     .code = e->code,
+				     .attempt = e->attempt,
+				     .delay_ms = e->delay_ms,
+				     .broker = (uint32_t)w->broker };
+	size_t n = e->text.len < MM_STATS_EV_TEXT_MAX ? e->text.len : MM_STATS_EV_TEXT_MAX;
+	uint64_t seq;
+
+	if (n)
+		memcpy(ev.text, e->text.p, n);
+	ev.text_len = (uint16_t)n;
+	seq = mm_shm_stats_event_push(w->stats, &ev);
+	if (w->chan_fd >= 0)
+		(void)mm_chan_send(w->chan_fd, MM_CHAN_EVENT, e->kind, seq);
+}
+
 static void emit(struct mm_wrk *w, const struct mm_rec_event *e)
 {
 	void *p = reserve(w, mm_rec_event_size(e), MM_REC_EVENT);
@@ -50,6 +74,7 @@ static void emit(struct mm_wrk *w, const struct mm_rec_event *e)
 	if (p)
 		mm_rec_event_pack(p, e);
 	mm_wrk_commit(w); /* state changes are rare: publish them at once */
+	evlog_push(w, e);
 }
 
 /* Write an event record; <text> may be NULL, and is cut at 1 KiB. */

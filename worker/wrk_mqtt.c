@@ -119,6 +119,13 @@ static void on_publish(struct mosquitto *m, void *ud, int mid, int reason,
 	mm_wrk_emit_completion(w, MM_REC_CMD_PUB, p->req_id, ok ? 0 : -EREMOTEIO, reason);
 }
 
+/* The stats gauge follows the set at each SUBACK/UNSUBACK, not only at reconnects. */
+static void count_filters(struct mm_wrk *w)
+{
+	atomic_store_explicit(&w->stats->subscriptions, (uint32_t)w->n_filters,
+			      memory_order_relaxed);
+}
+
 static bool granted_ok(int qos_count, const int *granted)
 {
 	for (int i = 0; i < qos_count; i++)
@@ -138,6 +145,7 @@ static void on_subscribe(struct mosquitto *m, void *ud, int mid, int qos_count, 
 	(void)props;
 	if (!p)
 		return;
+	count_filters(w);
 	if (!ok) {
 		count_error(w, qos_count ? granted[0] : -EIO);
 		mm_wrk_emit_event(w, MM_EV_SUB_FAILED, qos_count ? granted[0] : 0, "refused");
@@ -158,6 +166,7 @@ static void on_unsubscribe(struct mosquitto *m, void *ud, int mid, const mosquit
 
 	(void)m;
 	(void)props;
+	count_filters(w);
 	if (p && p->req_id)
 		mm_wrk_emit_completion(w, MM_REC_CMD_UNSUB, p->req_id, 0, 0);
 }
@@ -367,8 +376,7 @@ int mm_wrk_resubscribe(struct mm_wrk *w)
 		}
 		w->sub_waiting++;
 	}
-	atomic_store_explicit(&w->stats->subscriptions, (uint32_t)w->n_filters,
-			      memory_order_relaxed);
+	count_filters(w);
 	if (w->sub_waiting == 0) {
 		mm_wrk_set_state(w, MM_SESS_READY);
 		mm_wrk_emit_event(w, MM_EV_READY, 0, w->cfg->brokers[w->broker].host);

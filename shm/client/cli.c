@@ -5,14 +5,17 @@
  *   mqttmux [-d DIR] status [--json]
  *   mqttmux [-d DIR] wait [-s SESSION] [-t SECONDS]
  *   mqttmux [-d DIR] ping | reload | restart NAME
+ *   mqttmux [-d DIR] events [-s SESSION] [-C COUNT] [-W SECONDS]
  *   mqttmux [-d DIR] session add -c FILE | session remove NAME | session restart NAME
  *   mqttmux [-d DIR] sub -t FILTER [-t FILTER ...] [-s SESSION] [-q QOS] [-C COUNT] ...
  *   mqttmux [-d DIR] pub (-s SESSION | --all) -t TOPIC (-m MSG | -f FILE | -l) [-q QOS] [-r]
  *
  * DIR is the daemon's runtime_dir: -d, else $MQTTMUX_RUNTIME_DIR, else /run/mqttmux. Each
  * command is one line on DIR/control.sock and one JSON line back (docs/operations.md,
- * "Control socket"). sub and pub (cli_msg.c) go through libmqttmux to the router instead.
- * Exit codes: 0 ok, 1 failure (daemon error, timeout, unknown session, no daemon), 64 usage.
+ * "Control socket"); events prints the daemon's event stream, one JSON line per event, until
+ * COUNT, SECONDS, SIGINT or the daemon's end (docs/events.md). sub and pub (cli_msg.c) go through
+ * libmqttmux to the router instead. Exit codes: 0 ok, 1 failure (daemon error, timeout, unknown
+ * session, no daemon), 64 usage.
  */
 #include "cli.h"
 
@@ -47,6 +50,7 @@ static int usage(void)
 		"usage: mqttmux [-d DIR] status [--json]\n"
 		"       mqttmux [-d DIR] wait [-s SESSION] [-t SECONDS]\n"
 		"       mqttmux [-d DIR] ping | reload | restart NAME | metrics\n"
+		"       mqttmux [-d DIR] events [-s SESSION] [-C COUNT] [-W SECONDS]\n"
 		"       mqttmux [-d DIR] session add -c FILE | session remove NAME |\n"
 		"                        session restart NAME\n"
 		"       mqttmux [-d DIR] sub -t FILTER [-t FILTER ...] [-s SESSION] [-q QOS]\n"
@@ -157,6 +161,20 @@ static void print_problems(json_object *o)
 		fprintf(stderr, "  %s\n", json_object_get_string(json_object_array_get_idx(p, i)));
 }
 
+/* Is <o> a reply {"ok": false, "error": ...}? Then print "mqttmux: <cmd>: <error>". */
+static bool refused(const char *cmd, json_object *o)
+{
+	json_object *ok, *err;
+
+	if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "ok", &ok) ||
+	    json_object_get_boolean(ok))
+		return false;
+	json_object_object_get_ex(o, "error", &err);
+	fprintf(stderr, "mqttmux: %s: %s\n", cmd, err ? json_object_get_string(err) : "failed");
+	print_problems(o);
+	return true;
+}
+
 /*
  * Send <line>, read and parse the reply. Prints what went wrong and returns NULL; a reply
  * {"ok": false, "error": ...} is printed as "mqttmux: <cmd>: <error>" and also NULL.
@@ -164,7 +182,7 @@ static void print_problems(json_object *o)
 static json_object *call(const char *cmd, const char *line, int timeout_ms, char **raw)
 {
 	int fd = ctl_connect();
-	json_object *o = NULL, *ok, *err;
+	json_object *o = NULL;
 	char *text = NULL;
 
 	if (fd < 0)
@@ -174,12 +192,7 @@ static json_object *call(const char *cmd, const char *line, int timeout_ms, char
 	else if (!(o = json_tokener_parse(text)))
 		fprintf(stderr, "mqttmux: %s: the reply is not JSON: %.200s\n", cmd, text);
 	close(fd);
-	if (o && json_object_is_type(o, json_type_object) &&
-	    json_object_object_get_ex(o, "ok", &ok) && !json_object_get_boolean(ok)) {
-		json_object_object_get_ex(o, "error", &err);
-		fprintf(stderr, "mqttmux: %s: %s\n", cmd,
-			err ? json_object_get_string(err) : "failed");
-		print_problems(o);
+	if (o && refused(cmd, o)) {
 		json_object_put(o);
 		o = NULL;
 	}
@@ -421,6 +434,112 @@ static int cmd_metrics(int argc, char **argv)
 	return 0;
 }
 
+/* The `events` stream as it arrives: the reply to the command, then one event per line. */
+struct evstream {
+	char buf[65536];
+	size_t len;
+	long count, seen; /* -C, or 0; event lines printed */
+	bool acked;	  /* the daemon accepted the command */
+};
+
+/* Handle the complete lines received. Returns 1 once COUNT are printed, 0, or -1 (refused). */
+static int ev_lines(struct evstream *e)
+{
+	char *nl;
+
+	while ((nl = memchr(e->buf, '\n', e->len))) {
+		size_t n = (size_t)(nl - e->buf) + 1;
+		json_object *o;
+
+		*nl = '\0';
+		if (!e->acked) {
+			o = json_tokener_parse(e->buf);
+			if (!o || refused("events", o)) {
+				if (!o)
+					fprintf(stderr,
+						"mqttmux: events: the reply is not JSON: %.200s\n",
+						e->buf);
+				json_object_put(o);
+				return -1;
+			}
+			json_object_put(o);
+			e->acked = true;
+		} else {
+			printf("%s\n", e->buf);
+			fflush(stdout);
+			e->seen++;
+		}
+		memmove(e->buf, e->buf + n, e->len - n);
+		e->len -= n;
+		if (e->count && e->seen >= e->count)
+			return 1;
+	}
+	return 0;
+}
+
+/* Receive until COUNT events or the deadline (-1: none). Returns the exit code. */
+static int ev_loop(int fd, struct evstream *e, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int ms = deadline < 0 ? -1 : (int)(deadline > now_ms() ? deadline - now_ms() : 0);
+		int r = poll(&p, 1, ms);
+		ssize_t n;
+
+		if (r == 0)
+			return e->count || !e->acked ? 1 : 0;
+		if (r == -1 && errno == EINTR)
+			continue;
+		n = r == -1 ? -1 : recv(fd, e->buf + e->len, sizeof(e->buf) - e->len, 0);
+		if (n <= 0 || (e->len += (size_t)n) == sizeof(e->buf)) {
+			fprintf(stderr, "mqttmux: events: %s\n",
+				n == 0	? "mqttmuxd closed the stream"
+				: n > 0 ? "line too long"
+					: strerror(errno));
+			return 1;
+		}
+		r = ev_lines(e);
+		if (r)
+			return r < 0 ? 1 : 0;
+	}
+}
+
+/* events [-s SESSION] [-C COUNT] [-W SECONDS]: the daemon's events as JSON lines on stdout. */
+static int cmd_events(int argc, char **argv)
+{
+	static struct evstream e;
+	const char *session = NULL;
+	double secs = -1;
+	char line[256], *end;
+	int c, fd, rc;
+
+	while ((c = getopt(argc, argv, "+s:C:W:")) != -1) {
+		if (c == 's' && optarg[0] && strlen(optarg) <= 64 && !strpbrk(optarg, " \t\r\n"))
+			session = optarg;
+		else if (c == 'C' && (e.count = strtol(optarg, &end, 10)) > 0 && !*end)
+			continue;
+		else if (c != 'W' || parse_seconds(optarg, &secs) < 0 || secs == 0)
+			return usage();
+	}
+	if (optind != argc)
+		return usage();
+	fd = ctl_connect();
+	if (fd < 0)
+		return 1;
+	snprintf(line, sizeof(line), "events%s%s\n", session ? " " : "", session ? session : "");
+	if (send_all(fd, line, strlen(line)) < 0) {
+		fprintf(stderr, "mqttmux: events: %s\n", strerror(errno));
+		close(fd);
+		return 1;
+	}
+	rc = ev_loop(fd, &e, secs < 0 ? -1 : now_ms() + (int64_t)(secs * 1000));
+	if (rc && e.acked && e.count && e.seen < e.count)
+		fprintf(stderr, "mqttmux: events: %ld of %ld event(s) before the end\n", e.seen,
+			e.count);
+	close(fd);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
@@ -448,6 +567,8 @@ int main(int argc, char **argv)
 		return cmd_simple(argc, argv);
 	if (!strcmp(cmd, "metrics"))
 		return cmd_metrics(argc, argv);
+	if (!strcmp(cmd, "events"))
+		return cmd_events(argc, argv);
 	if (!strcmp(cmd, "session"))
 		return cmd_session(argc, argv);
 	if (!strcmp(cmd, "sub"))
