@@ -4,12 +4,15 @@
  * broker: `mqttmux session add -c FILE` starts a session and saves it in state_dir, a daemon
  * restart brings it back, `session remove` stops it, deletes its state file (or leaves a
  * tombstone for a session of the config file) and it stays gone after a restart; a broken or
- * clashing session file changes nothing.
+ * clashing session file changes nothing. A session with persistent and resume_subs keeps the
+ * filters of its routes in "subs-<hex>.txt": a restarted daemon subscribes them before any
+ * client comes back, `session remove` deletes the file, and a hostile file is ignored.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <mqttmux.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +26,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <mosquitto.h>
 
 #include "t_broker.h"
 #include "t_daemon.h"
@@ -31,6 +35,8 @@
 /* "extra" as the daemon names its state file: never the raw name. */
 #define EXTRA_FILE "session-6578747261.cfg"
 #define TWO_TOMB   "removed-74776f.cfg"
+#define KEEP_SUBS  "subs-6b656570.txt" /* "keep" */
+#define ONE_SUBS   "subs-6f6e65.txt"   /* "one" */
 
 static struct t_broker B;
 static char *Dir, *Cfg, *Log, *Run, *Sock, *State;
@@ -72,7 +78,8 @@ static void teardown(void)
 
 static void start_daemon(void)
 {
-	Daemon = t_daemon_spawn(MQTTMUXD_PATH, Cfg, Log, MQTTMUX_WORKER_PATH, NULL, NULL);
+	Daemon = t_daemon_spawn(MQTTMUXD_PATH, Cfg, Log, MQTTMUX_WORKER_PATH, MQTTMUX_ROUTER_PATH,
+				NULL);
 	cr_assert(t_wait_for(t_ctl_pongs, Sock, 10000), "control socket never answered");
 }
 
@@ -225,4 +232,210 @@ Test(persist, bad_file_changes_nothing)
 	cr_expect_neq(CLI(out, err, "session", "add", "-c", "/nonexistent/x.sess"), 0);
 	cr_expect_eq(CLI(out, err, "session", "restart", "one"), 0, "%s", err);
 	wait_ready("one");
+}
+
+/* ---- saved route subscriptions (persistent + resume_subs) ---- */
+
+/* Sessions "one" (plain) and "keep" (persistent, resume_subs) on our broker. */
+static void write_keep_cfg(void)
+{
+	char *text;
+
+	cr_assert_gt(
+		asprintf(&text,
+			 "runtime_dir = \"%s\";\nstate_dir = \"%s\";\n"
+			 "sessions = (\n"
+			 "  { name = \"one\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
+			 " client_id = \"per-one\"; },\n"
+			 "  { name = \"keep\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
+			 " client_id = \"per-keep\"; persistent = true; resume_subs = true; }\n"
+			 ");\n",
+			 Run, State, B.port, B.port),
+		0);
+	t_write_text(Cfg, text);
+	free(text);
+}
+
+/* mqtt_session_subscriptions of <session> from `mqttmux metrics`, or -1. */
+static long subs_of(const char *session)
+{
+	static char out[1 << 17];
+	char err[4096], key[128];
+	const char *p;
+
+	if (CLI(out, err, "metrics") != 0)
+		return -1;
+	snprintf(key, sizeof(key), "\nmqtt_session_subscriptions{session=\"%s\"} ", session);
+	p = strstr(out, key);
+	return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+static bool keep_has_one(void *ud)
+{
+	(void)ud;
+	return subs_of("keep") == 1;
+}
+
+static bool one_has_one(void *ud)
+{
+	(void)ud;
+	return subs_of("one") == 1;
+}
+
+/* The text of state_dir/<file> (malloc'd), or NULL. */
+static char *state_text(const char *file)
+{
+	char path[4096], *buf = calloc(1, 65536);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", State, file);
+	f = fopen(path, "re");
+	if (!f || !buf) {
+		free(buf);
+		return f ? (fclose(f), NULL) : NULL;
+	}
+	(void)!fread(buf, 1, 65535, f);
+	fclose(f);
+	return buf;
+}
+
+static bool keep_file_has_x(void *ud)
+{
+	char *t = state_text(KEEP_SUBS);
+	bool ok = t && strstr(t, " x/#\n");
+
+	(void)ud;
+	free(t);
+	return ok;
+}
+
+static long long received(const char *session)
+{
+	json_object *a = t_status_json(MQTTMUX_CLI_PATH, Run), *r = t_json_row(a, session), *v;
+	long long n = -1;
+
+	if (r && json_object_object_get_ex(r, "messages_received", &v))
+		n = json_object_get_int64(v);
+	json_object_put(a);
+	return n;
+}
+
+/* Publish once more to x/1, then: has "keep" received anything? */
+static bool x_delivered(void *ud)
+{
+	(void)mosquitto_publish(ud, NULL, "x/1", 2, "hi", 0, false);
+	return received("keep") > 0;
+}
+
+static void on_msg(struct mqttmux_route *r, const struct mqttmux_msg *m, void *ud)
+{
+	(void)r;
+	(void)m;
+	(void)ud;
+}
+
+Test(persist, route_subscriptions_survive_restart)
+{
+	struct mosquitto *pub;
+	struct mqttmux *c;
+	struct stat st;
+	char path[4096], *text;
+	int err = 0;
+
+	write_keep_cfg();
+	start_daemon();
+	wait_ready("keep");
+	wait_ready("one");
+	c = mqttmux_open(Run, &err);
+	cr_assert_not_null(c, "mqttmux_open: %s", strerror(-err));
+	cr_assert_not_null(mqttmux_handle_to(c, "keep", "x/#", on_msg, NULL));
+	cr_assert_not_null(mqttmux_handle_to(c, "one", "y/#", on_msg, NULL));
+	cr_assert(t_wait_for(keep_has_one, NULL, 10000), "keep never subscribed x/#");
+	cr_assert(t_wait_for(one_has_one, NULL, 10000), "one never subscribed y/#");
+	cr_assert(t_wait_for(keep_file_has_x, NULL, 10000), "no x/# in %s", KEEP_SUBS);
+	/* The daemon stops under the live client: its routes still count. */
+	t_daemon_stop(&Daemon);
+	mqttmux_close(c);
+	snprintf(path, sizeof(path), "%s/%s", State, KEEP_SUBS);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0600, "subs file mode %o", st.st_mode & 07777);
+	text = state_text(KEEP_SUBS);
+	cr_expect_str_eq(text, "mqttmux-subs 1\n1 x/#\n");
+	free(text);
+	cr_expect(!state_exists(ONE_SUBS), "a plain session got a subs file");
+	cr_expect(!state_exists("keep") && !state_exists("subs-keep.txt"));
+	/* A fresh broker knows nothing: only the worker's resubscription brings x/1 in. */
+	cr_assert_eq(t_broker_restart(&B), 0);
+	start_daemon();
+	wait_ready("keep");
+	cr_expect_eq(subs_of("keep"), 1, "x/# not resubscribed before ready");
+	cr_expect_eq(subs_of("one"), 0);
+	mosquitto_lib_init();
+	pub = mosquitto_new(NULL, true, NULL);
+	cr_assert_not_null(pub);
+	cr_assert_eq(mosquitto_connect(pub, B.host, B.port, 30), MOSQ_ERR_SUCCESS);
+	cr_assert_eq(mosquitto_loop_start(pub), MOSQ_ERR_SUCCESS);
+	cr_expect(t_wait_for(x_delivered, pub, 10000), "keep received nothing on x/1");
+	(void)mosquitto_disconnect(pub);
+	(void)mosquitto_loop_stop(pub, false);
+	mosquitto_destroy(pub);
+	mosquitto_lib_cleanup();
+	cr_expect(keep_file_has_x(NULL), "the restart changed the file");
+}
+
+Test(persist, remove_deletes_subscriptions)
+{
+	char out[4096], err[4096];
+	struct mqttmux *c;
+	int e = 0;
+
+	write_keep_cfg();
+	start_daemon();
+	wait_ready("keep");
+	c = mqttmux_open(Run, &e);
+	cr_assert_not_null(c, "mqttmux_open: %s", strerror(-e));
+	cr_assert_not_null(mqttmux_handle_to(c, "keep", "x/#", on_msg, NULL));
+	cr_assert(t_wait_for(keep_file_has_x, NULL, 10000), "no x/# in %s", KEEP_SUBS);
+	cr_assert_eq(CLI(out, err, "session", "remove", "keep"), 0, "%s", err);
+	cr_expect(!state_exists(KEEP_SUBS), "session remove left %s", KEEP_SUBS);
+	mqttmux_close(c);
+	restart_daemon();
+	wait_ready("one");
+	cr_expect(!has_session("keep"));
+	cr_expect(!state_exists(KEEP_SUBS));
+}
+
+static bool logged(void *ud)
+{
+	char buf[65536] = "";
+	FILE *f = fopen(Log, "re");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, ud) != NULL;
+}
+
+Test(persist, hostile_subscriptions_file_is_ignored)
+{
+	char path[4096], want[4200];
+
+	write_keep_cfg();
+	cr_assert_eq(mkdir(State, 0700), 0);
+	snprintf(path, sizeof(path), "%s/%s", State, KEEP_SUBS);
+	t_write_text(path, "mqttmux-subs 1\n1 ok/#\n7 x/#\n");
+	/* Left behind by a session that is not persistent: deleted at start. */
+	snprintf(want, sizeof(want), "%s/%s", State, ONE_SUBS);
+	t_write_text(want, "mqttmux-subs 1\n0 y/#\n");
+	start_daemon();
+	wait_ready("keep");
+	wait_ready("one");
+	snprintf(want, sizeof(want), "%s:3: expected '<qos 0..2> <filter>'", path);
+	cr_expect(t_wait_for(logged, want, 5000), "no '%s' in the log", want);
+	cr_expect_eq(subs_of("keep"), 0, "a filter of a refused file was subscribed");
+	cr_expect(!state_exists(ONE_SUBS));
+	cr_expect(state_exists(KEEP_SUBS), "a refused file is left alone");
 }
