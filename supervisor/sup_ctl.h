@@ -27,10 +27,10 @@
 #define MM_CTL_NFDS	      (1 + MM_CTL_MAX_CONNS) /* poll entries: listener, then connections */
 #define MM_CTL_WAIT_DEFAULT   30.0		     /* seconds, `wait` without a timeout */
 #define MM_CTL_WAIT_MAX	      86400.0
-#define MM_CTL_RECHECK_MS     10	/* waiters re-check the stats blocks this often */
-#define MM_CTL_ACCEPT_BURST   16	/* connections accepted per loop turn */
-#define MM_CTL_LINES_PER_TURN 32	/* commands run per connection per loop turn */
-#define MM_CTL_METRICS_END    "# EOF\n" /* last line of the `metrics` reply */
+#define MM_CTL_RECHECK_MS     10	   /* waiters re-check the stats blocks this often */
+#define MM_CTL_ACCEPT_BURST   16	   /* connections accepted per loop turn */
+#define MM_CTL_LINES_PER_TURN 32	   /* commands run per connection per loop turn */
+#define MM_CTL_METRICS_END    "# EOF\n"	   /* last line of the `metrics` reply */
 #define MM_CTL_EVENTS_BUF     (256u << 10) /* unsent `events` lines per reader, at most */
 
 /* JSON state codes of `status` (the seed's codes, plus failed). */
@@ -59,7 +59,7 @@ struct mm_ctl_conn {
 	char wait_name[MM_CFG_NAME_MAX + 1]; /* ... or for this one */
 	double wait_s;			     /* its timeout as asked */
 	uint64_t wait_deadline_ns;	     /* CLOCK_MONOTONIC */
-	bool events;			     /* `events` given: a stream of events, no more commands */
+	bool events; /* `events` given: a stream of events, no more commands */
 	char events_name[MM_CFG_NAME_MAX + 1]; /* ... of this session only; "" for all */
 	uint64_t events_lost;		       /* ... not queued (buffer full), not yet told */
 };
