@@ -286,6 +286,144 @@ MQTTMUX_PUBLIC int mqttmux_publish_async(struct mqttmux *c, const char *session,
 					 const void *payload, size_t len, int qos, bool retain,
 					 mqttmux_pub_fn *fn, void *ud);
 
+/*
+ * ---------------------------------------------------------------------------------------------
+ * Sessions and metrics: mqttmuxd's control socket (<runtime_dir>/control.sock)
+ *
+ * These talk to the supervisor, not to the router: each call connects to the control socket,
+ * sends one command, reads the reply and closes (docs/operations.md, "Control socket"). They
+ * need no client handle and keep no state; any thread may call them. <runtime_dir> is as for
+ * mqttmux_open (NULL: $MQTTMUX_RUNTIME_DIR, else MQTTMUX_DEFAULT_DIR). Every call but the
+ * waits gives up after 10 s.
+ *
+ * Errors common to all of them: -ENOENT or -ECONNREFUSED (no daemon on <runtime_dir>; note
+ * -ENOENT also means "no such session" where a name is given), -EACCES (the daemon refused
+ * this uid), -ETIMEDOUT, -ECONNRESET, -EPROTO (an unreadable reply), -ENOMEM, -ESHUTDOWN (the
+ * daemon is stopping), -ENAMETOOLONG.
+ * ---------------------------------------------------------------------------------------------
+ */
+
+/* Session states of mqttmux_session_status (the seed's codes, plus failed). */
+#define MQTTMUX_STATE_DISCONNECTED 0
+#define MQTTMUX_STATE_CONNECTING   1
+#define MQTTMUX_STATE_CONNECTED	   2 /* connected; also when subscribed ("ready") */
+#define MQTTMUX_STATE_RECONNECTING 3
+#define MQTTMUX_STATE_CLOSED	   4 /* stopped, or being stopped */
+#define MQTTMUX_STATE_FAILED	   5 /* crash loop, or a config the worker refused */
+
+/* One session as `mqttmux status` shows it. Strings are owned by the array. */
+struct mqttmux_session_status {
+	char *name;
+	char *state;	   /* "connecting", "connected", ... (the name of state_code) */
+	int state_code;	   /* MQTTMUX_STATE_* */
+	char *broker;	   /* the first broker URL of the session, or NULL */
+	int64_t pid;	   /* worker process, 0 when none */
+	uint64_t restarts; /* worker processes started after the first */
+	uint64_t messages_received, messages_sent, bytes_received, bytes_sent, reconnects;
+	char *last_error; /* the last error, or NULL */
+};
+
+/* Counters and gauges of one session, from the metrics (docs/metrics.md for each). */
+struct mqttmux_session_metrics {
+	char *name;
+	uint64_t messages_sent, messages_received, bytes_sent, bytes_received;
+	uint64_t errors, reconnects, restarts, oversize_dropped;
+	uint64_t publish_ok, publish_failed; /* publish completions by result */
+	uint64_t subscriptions;		     /* topic filters subscribed now */
+	uint64_t in_ring_size, in_ring_fill, in_ring_high_water; /* bytes */
+	int status;	/* mqtt_session_status: 0 stopped .. 3 ready .. 5 reconnecting */
+	bool connected, failed, persistent, clean_session, auto_reconnect;
+	double last_message_time, last_error_time;	   /* Unix seconds, 0 = never */
+	double message_rate, avg_message_rate, bytes_rate; /* per second, sent + received */
+};
+
+/* A metrics snapshot: the manager sums and every session, in config order. */
+struct mqttmux_metrics {
+	uint64_t active_sessions;
+	uint64_t total_messages, total_bytes, error_count, reconnect_count; /* never go down */
+	double uptime_seconds;
+	size_t n_sessions;
+	struct mqttmux_session_metrics *sessions;
+};
+
+/*
+ * mqttmux_session_add - start a session at run time (like `mqttmux session add -c FILE`)
+ * @runtime_dir: the daemon's runtime directory, or NULL
+ * @path:        a file holding one session block (the syntax of an element of `sessions`),
+ *               made absolute here: the daemon reads it. No blanks in the path.
+ *
+ * The daemon validates the block, starts its worker, and keeps it in state_dir across
+ * restarts. Returns 0 (added; see mqttmux_wait_session), -EINVAL (bad path, or a block the
+ * daemon refused: the daemon's log and `mqttmux session add` name every problem), -EEXIST
+ * (the config file has a session of that name), -ENOENT (no such file), or a common error.
+ */
+MQTTMUX_PUBLIC int mqttmux_session_add(const char *runtime_dir, const char *path);
+
+/*
+ * mqttmux_session_remove - stop a session and forget it (kept forgotten in state_dir)
+ * Returns 0, -EINVAL (bad name), -ENOENT (no such session) or a common error.
+ */
+MQTTMUX_PUBLIC int mqttmux_session_remove(const char *runtime_dir, const char *name);
+
+/*
+ * mqttmux_session_restart - stop the session's worker gracefully and start a new one; its
+ * rings and counters are kept. Returns as mqttmux_session_remove.
+ */
+MQTTMUX_PUBLIC int mqttmux_session_restart(const char *runtime_dir, const char *name);
+
+/*
+ * mqttmux_session_list - the names of the running sessions, in config order
+ * @names: where to store a malloc'd array of malloc'd names (NULL when there are none)
+ * @n:     where to store their number
+ *
+ * Free with mqttmux_session_list_free. Returns 0 or a common error.
+ */
+MQTTMUX_PUBLIC int mqttmux_session_list(const char *runtime_dir, char ***names, size_t *n);
+MQTTMUX_PUBLIC void mqttmux_session_list_free(char **names, size_t n);
+
+/*
+ * mqttmux_session_status - the status of every session, in config order
+ * @arr: where to store the array (NULL when there are no sessions)
+ * @n:   where to store its length
+ *
+ * Free with mqttmux_session_status_free. Returns 0 or a common error.
+ */
+MQTTMUX_PUBLIC int mqttmux_session_status(const char *runtime_dir,
+					  struct mqttmux_session_status **arr, size_t *n);
+MQTTMUX_PUBLIC void mqttmux_session_status_free(struct mqttmux_session_status *arr, size_t n);
+
+/*
+ * mqttmux_wait_session - wait until a session is ready (connected and subscribed)
+ * @timeout_ms: at most this long; 0 answers at once; -1: 24 hours
+ *
+ * Returns 0 (ready), -ETIMEDOUT, -ENOENT (no such session, or removed while waiting),
+ * -ENOTRECOVERABLE (its worker refused the config: not restarted), -EINVAL or a common error.
+ */
+MQTTMUX_PUBLIC int mqttmux_wait_session(const char *runtime_dir, const char *name,
+					int timeout_ms);
+
+/* mqttmux_wait_all_sessions - as mqttmux_wait_session, for every session at once. */
+MQTTMUX_PUBLIC int mqttmux_wait_all_sessions(const char *runtime_dir, int timeout_ms);
+
+/*
+ * mqttmux_metrics - a typed snapshot of the daemon's metrics
+ * @ret: where to store it; free with mqttmux_metrics_free
+ *
+ * Parsed from the Prometheus text of mqttmux_metrics_prometheus. Returns 0, -EPROTO (text
+ * that does not parse) or a common error.
+ */
+MQTTMUX_PUBLIC int mqttmux_metrics(const char *runtime_dir, struct mqttmux_metrics **ret);
+MQTTMUX_PUBLIC void mqttmux_metrics_free(struct mqttmux_metrics *m);
+
+/*
+ * mqttmux_metrics_prometheus - the daemon's metrics as Prometheus text (exposition 0.0.4)
+ * @text: where to store the text, malloc'd and NUL-terminated; free() it
+ *
+ * The same text as `mqttmux metrics`, SIGUSR1's textfile and the HTTP listener. Returns 0 or
+ * a common error.
+ */
+MQTTMUX_PUBLIC int mqttmux_metrics_prometheus(const char *runtime_dir, char **text);
+
 #ifdef __cplusplus
 }
 #endif

@@ -35,9 +35,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl_io.h"
+
 #define DEFAULT_DIR   "/run/mqttmux"
-#define SOCK_NAME     "control.sock"
-#define REPLY_MAX     (64u << 20)
 #define CALL_TIMEOUT  10000 /* ms, for every command but wait */
 #define WAIT_DEFAULT  30.0  /* seconds */
 #define WAIT_SLACK_MS 5000  /* the daemon answers a wait at its deadline; allow for that */
@@ -70,83 +70,35 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Connect to DIR/control.sock; prints why not. Returns the socket or -1. */
+/* Connect to DIR/control.sock (ctl_io.c); prints why not. Returns the socket or -1. */
 static int ctl_connect(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	char err[600];
+	int fd = mm_ctl_io_connect(Dir, err, sizeof(err));
 
-	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", Dir, SOCK_NAME) >=
-	    sizeof(sa.sun_path)) {
-		fprintf(stderr, "mqttmux: cannot connect to %s/%s: %s\n", Dir, SOCK_NAME,
-			strerror(ENAMETOOLONG));
-		return -1;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
-		fprintf(stderr, "mqttmux: cannot connect to %s: %s%s\n", sa.sun_path,
-			strerror(errno),
-			errno == ENOENT || errno == ECONNREFUSED ? " (is mqttmuxd running? see -d)"
-								 : "");
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	return fd;
+	if (fd < 0)
+		fprintf(stderr, "mqttmux: %s\n", err);
+	return fd < 0 ? -1 : fd;
 }
 
+/* Returns 0 or -1 with errno set. */
 static int send_all(int fd, const char *buf, size_t len)
 {
-	while (len) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+	int r = mm_ctl_io_send(fd, buf, len);
 
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	errno = -r;
+	return r < 0 ? -1 : 0;
 }
 
 /* Read one line (the reply) within <timeout_ms>. Returns a malloc'd string or NULL (errno). */
 static char *read_line(int fd, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
-	size_t len = 0, cap = 0;
-	char *buf = NULL;
+	char *line;
+	size_t len;
+	int r = mm_ctl_io_read(fd, timeout_ms, false, &line, &len);
 
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline - now_ms();
-		ssize_t n;
-
-		if (len == cap) {
-			char *nb =
-				cap < REPLY_MAX ? realloc(buf, cap = cap ? 2 * cap : 4096) : NULL;
-
-			if (!nb)
-				break;
-			buf = nb;
-		}
-		if (left <= 0 || poll(&p, 1, (int)left) == 0) {
-			errno = ETIMEDOUT;
-			break;
-		}
-		n = recv(fd, buf + len, cap - len, 0);
-		if (n <= 0 && !(n == -1 && errno == EINTR)) {
-			errno = n == 0 ? ECONNRESET : errno;
-			break;
-		}
-		len += n > 0 ? (size_t)n : 0;
-		if (memchr(buf, '\n', len)) {
-			*(char *)memchr(buf, '\n', len) = '\0';
-			return buf;
-		}
-	}
-	free(buf);
-	return NULL;
+	errno = -r;
+	return line;
 }
 
 /* A failed reload lists the problems of the file ("file:line: message"). */
@@ -359,50 +311,13 @@ static int cmd_session(int argc, char **argv)
 	return o ? 0 : 1;
 }
 
-/* Where the metrics text ends: the start of its "# EOF" line, or NULL if not there yet. */
-static const char *metrics_end(const char *buf, size_t len)
-{
-	const char *p;
-
-	if (len >= 6 && !memcmp(buf, "# EOF\n", 6))
-		return buf;
-	p = memmem(buf, len, "\n# EOF\n", 7);
-	return p ? p + 1 : NULL;
-}
-
 /* Read the reply to "metrics": Prometheus text up to a "# EOF" line, or one JSON error line. */
 static char *read_metrics(int fd, size_t *ret_len)
 {
-	int64_t deadline = now_ms() + CALL_TIMEOUT;
-	size_t len = 0, cap = 0;
-	char *buf = NULL, *nb;
+	char *text;
 
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		const char *end;
-		ssize_t n;
-
-		if (len + 1 >= cap) {
-			nb = cap < (64u << 20) ? realloc(buf, cap = cap ? 2 * cap : 65536) : NULL;
-			if (!nb)
-				break;
-			buf = nb;
-		}
-		if (poll(&p, 1, (int)(deadline - now_ms() > 0 ? deadline - now_ms() : 0)) <= 0)
-			break;
-		n = recv(fd, buf + len, cap - len - 1, 0);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		buf[len] = '\0';
-		end = buf[0] == '{' ? memchr(buf, '\n', len) : metrics_end(buf, len);
-		if (end) {
-			*ret_len = (size_t)(end - buf);
-			return buf;
-		}
-	}
-	free(buf);
-	return NULL;
+	(void)mm_ctl_io_read(fd, CALL_TIMEOUT, true, &text, ret_len);
+	return text;
 }
 
 /* mqttmux metrics: the daemon's Prometheus text, as the control socket gives it. */
