@@ -328,10 +328,10 @@ struct mqttmux_session_metrics {
 	char *name;
 	uint64_t messages_sent, messages_received, bytes_sent, bytes_received;
 	uint64_t errors, reconnects, restarts, oversize_dropped;
-	uint64_t publish_ok, publish_failed; /* publish completions by result */
-	uint64_t subscriptions;		     /* topic filters subscribed now */
+	uint64_t publish_ok, publish_failed;			 /* publish completions by result */
+	uint64_t subscriptions;					 /* topic filters subscribed now */
 	uint64_t in_ring_size, in_ring_fill, in_ring_high_water; /* bytes */
-	int status;	/* mqtt_session_status: 0 stopped .. 3 ready .. 5 reconnecting */
+	int status; /* mqtt_session_status: 0 stopped .. 3 ready .. 5 reconnecting */
 	bool connected, failed, persistent, clean_session, auto_reconnect;
 	double last_message_time, last_error_time;	   /* Unix seconds, 0 = never */
 	double message_rate, avg_message_rate, bytes_rate; /* per second, sent + received */
@@ -399,8 +399,7 @@ MQTTMUX_PUBLIC void mqttmux_session_status_free(struct mqttmux_session_status *a
  * Returns 0 (ready), -ETIMEDOUT, -ENOENT (no such session, or removed while waiting),
  * -ENOTRECOVERABLE (its worker refused the config: not restarted), -EINVAL or a common error.
  */
-MQTTMUX_PUBLIC int mqttmux_wait_session(const char *runtime_dir, const char *name,
-					int timeout_ms);
+MQTTMUX_PUBLIC int mqttmux_wait_session(const char *runtime_dir, const char *name, int timeout_ms);
 
 /* mqttmux_wait_all_sessions - as mqttmux_wait_session, for every session at once. */
 MQTTMUX_PUBLIC int mqttmux_wait_all_sessions(const char *runtime_dir, int timeout_ms);
