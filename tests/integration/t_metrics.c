@@ -12,14 +12,17 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -334,4 +337,73 @@ char *http_get(const char *req, size_t len, int ms)
 	}
 	close(fd);
 	return buf;
+}
+
+/* The child: connect, then publish on absolute deadlines. Never returns. */
+static void pace_run(struct pace *p, const char *topic, unsigned rate, unsigned secs)
+{
+	uint64_t step = 1000000000ull / rate, t0, due;
+	unsigned total = rate * secs;
+	struct mosquitto *m;
+	struct timespec ts;
+
+	mosquitto_lib_init();
+	m = mosquitto_new(NULL, true, NULL);
+	if (!m || mosquitto_connect(m, "127.0.0.1", B.port, 60) != MOSQ_ERR_SUCCESS)
+		_exit(2);
+	t0 = t_now_ns();
+	for (unsigned i = 0; i < total && i < PACE_MAX; i++) {
+		due = t0 + i * step;
+		ts.tv_sec = (time_t)(due / 1000000000ull);
+		ts.tv_nsec = (long)(due % 1000000000ull);
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+		if (mosquitto_publish(m, NULL, topic, 1, "x", 0, false) != MOSQ_ERR_SUCCESS)
+			_exit(3);
+		p->ts[i] = t_now_ns();
+		atomic_store_explicit(&p->n, i + 1, memory_order_release);
+		if (i % 64 == 0)
+			(void)mosquitto_loop(m, 0, 1); /* flush what the socket did not take */
+	}
+	(void)mosquitto_loop(m, 100, 1);
+	mosquitto_disconnect(m);
+	_exit(0);
+}
+
+struct pace *pace_start(const char *topic, unsigned rate, unsigned secs)
+{
+	struct pace *p =
+		mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pid_t pid;
+
+	cr_assert_neq(p, MAP_FAILED);
+	cr_assert_leq(rate * secs, PACE_MAX);
+	pid = fork(); /* not into p->pid: the child would overwrite it with 0 (shared) */
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		pace_run(p, topic, rate, secs);
+	}
+	p->pid = pid;
+	return p;
+}
+
+/* Messages that went out in (from_ns, to_ns]. */
+unsigned pace_count(const struct pace *p, uint64_t from_ns, uint64_t to_ns)
+{
+	unsigned n = atomic_load_explicit(&p->n, memory_order_acquire), c = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		c += p->ts[i] > from_ns && p->ts[i] <= to_ns;
+	return c;
+}
+
+/* Wait for the publisher to finish its run (the suite's timeout bounds it), then unmap. */
+void pace_done(struct pace *p)
+{
+	int st = 0;
+
+	cr_assert_eq(waitpid(p->pid, &st, 0), p->pid);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "publisher failed: status %d", st);
+	munmap(p, sizeof(*p));
 }

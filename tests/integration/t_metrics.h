@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "t_broker.h"
@@ -35,6 +36,22 @@ pid_t worker_of(const char *session);
 bool logged(void *ud);
 int promtool_check(const char *text, size_t len, char *out, size_t cap);
 int free_port(void);
+
+/*
+ * A paced publisher in a child process: QoS 0 "x" to t/<topic>, one message every 1e9 / rate
+ * ns on absolute deadlines (clock_nanosleep TIMER_ABSTIME, so a late message does not shift
+ * the ones after it), for <secs> seconds. ts[i] is when message i went out (CLOCK_MONOTONIC,
+ * the clock of t_now_ns() and of the supervisor); n how many have gone out so far.
+ */
+#define PACE_MAX 20000
+struct pace {
+	pid_t pid;
+	_Atomic unsigned n;
+	uint64_t ts[PACE_MAX];
+};
+struct pace *pace_start(const char *topic, unsigned rate, unsigned secs);
+unsigned pace_count(const struct pace *p, uint64_t from_ns, uint64_t to_ns);
+void pace_done(struct pace *p);
 int http_connect(void);
 char *http_get(const char *req, size_t len, int ms);
 

@@ -10,9 +10,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -317,4 +320,77 @@ Test(metrics, http_serves_get_metrics_and_errors_for_the_rest)
 	free(r);
 	close(slow);
 	stop_daemon();
+}
+
+/*
+ * Acceptance of issue #6: a publisher paced at 1,000 msg/s; near the end of a 10 s window the
+ * session's message_rate is within 10% of the true rate of the last 10 s (counted from the
+ * publisher's own timestamps, not assumed), and avg_message_rate within 10% of the true
+ * average since the session was added (the daemon's start, somewhere between spawn and ready).
+ * The publisher runs 14 s and the reads start at 12 s, so the supervisor's window (10 s back to
+ * the newest sample kept before it, at most ~1.5 s more) lies inside the publishing.
+ */
+#define RATE	   1000u
+#define RATE_SECS  14u
+#define FIRST_READ 12000000000ull
+#define READ_EVERY 300000000ull
+#define RATE_READS 5
+#define WINDOW_NS  10000000000ull
+#define TOLERANCE  0.10
+
+static void expect_rate(const struct pace *p, uint64_t t_start, uint64_t t_ready)
+{
+	uint64_t t0 = t_now_ns(), t1;
+	char *text = metrics();
+	double rate, avg, truth, lo, hi;
+	unsigned since_start;
+
+	t1 = t_now_ns();
+	rate = value(text, "mqtt_session_message_rate", "one");
+	avg = value(text, "mqtt_session_avg_message_rate", "one");
+	/* the supervisor sampled somewhere in [t0, t1]: count with the bounds that favour it */
+	truth = (double)pace_count(p, t1 - WINDOW_NS, t0) / ((double)WINDOW_NS / 1e9);
+	cr_assert_gt(truth, RATE / 2.0, "the publisher fell far behind: %.1f msg/s", truth);
+	cr_expect(fabs(rate - truth) <= TOLERANCE * truth,
+		  "message_rate %.1f, true rate of the last 10 s %.1f", rate, truth);
+	since_start = pace_count(p, 0, t1);
+	lo = (double)pace_count(p, 0, t0) / ((double)(t1 - t_start) / 1e9);
+	hi = (double)since_start / ((double)(t0 - t_ready) / 1e9);
+	cr_log_info("message_rate %.1f, true %.1f; avg_message_rate %.1f, true in [%.1f, %.1f]",
+		    rate, truth, avg, lo, hi);
+	cr_expect(avg >= (1 - TOLERANCE) * lo && avg <= (1 + TOLERANCE) * hi,
+		  "avg_message_rate %.1f, true average since start in [%.1f, %.1f]", avg, lo, hi);
+	free(text);
+}
+
+static bool pace_started(void *ud)
+{
+	return atomic_load(&((struct pace *)ud)->n) > 0;
+}
+
+static void sleep_until(uint64_t due)
+{
+	struct timespec ts = { .tv_sec = (time_t)(due / 1000000000ull),
+			       .tv_nsec = (long)(due % 1000000000ull) };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+Test(metrics, rates_of_a_paced_publisher_are_within_ten_percent)
+{
+	uint64_t t_start, t_ready;
+	struct pace *p;
+
+	write_config(false);
+	t_start = t_now_ns();
+	start_daemon();
+	t_ready = t_now_ns();
+	p = pace_start("t/rate", RATE, RATE_SECS);
+	cr_assert(t_wait_for(pace_started, p, 5000), "the publisher never started");
+	for (int i = 0; i < RATE_READS; i++) {
+		sleep_until(p->ts[0] + FIRST_READ + (uint64_t)i * READ_EVERY);
+		expect_rate(p, t_start, t_ready);
+	}
+	pace_done(p);
 }
