@@ -240,7 +240,7 @@ static int events_reader(const char *line)
 #define LIFE                                                \
 	"^added;sc0-1;connecting;sc1-2;connected;ready;"    \
 	"sc2-0;disconnected;sc0-3;reconnecting;connecting;" \
-	"(disconnected;reconnecting;connecting;)*"          \
+	"((disconnected;)+reconnecting;connecting;)*"       \
 	"sc3-2;connected;ready;"                            \
 	"(sc2-0;disconnected;sc0-4;|sc2-4;disconnected;)removed;$"
 
