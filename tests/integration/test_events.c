@@ -50,6 +50,7 @@ static void setup(void)
 	cr_assert_gt(
 		asprintf(&text,
 			 "runtime_dir = \"%s\";\nstate_dir = \"%s/state\";\n"
+			 "restart = { initial = 0.05; max = 0.5; burst = 3; window = 60.0; };\n"
 			 "sessions = ( { name = \"base\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
 			 " client_id = \"ev-base\"; } );\n",
 			 Run, Dir, B.port),
@@ -137,17 +138,21 @@ static bool has(const char *type, size_t from)
 	return false;
 }
 
-/* Read events from <fd> until an event <type> of Want at index >= <from> arrives. */
-static void read_until(int fd, const char *type, size_t from)
+/*
+ * Read events from <fd> until an event <type> of Want at index >= <from> arrives (true) or
+ * <ms> pass (false).
+ */
+static bool read_for(int fd, const char *type, size_t from, int ms)
 {
-	uint64_t deadline = t_now_ns() + 20000000000ull;
+	uint64_t deadline = t_now_ns() + (uint64_t)ms * 1000000ull;
 	char *nl;
 
 	while (!has(type, from)) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
-		cr_assert_lt(t_now_ns(), deadline, "no %s event within 20 s", type);
+		if (t_now_ns() >= deadline)
+			return false;
 		if (poll(&p, 1, 100) <= 0)
 			continue;
 		n = recv(fd, Buf + BufLen, sizeof(Buf) - 1 - BufLen, 0);
@@ -160,6 +165,12 @@ static void read_until(int fd, const char *type, size_t from)
 			memmove(Buf, nl + 1, BufLen);
 		}
 	}
+	return true;
+}
+
+static void read_until(int fd, const char *type, size_t from)
+{
+	cr_assert(read_for(fd, type, from, 20000), "no %s event within 20 s", type);
 }
 
 /* "type;" per event, state changes as "sc<old>-<new>;", the session_ prefix dropped. */
@@ -382,4 +393,49 @@ Test(events, mqttmux_events_prints_json_lines_up_to_its_count)
 	text = t_ctl_command(Sock, "events a b\n");
 	cr_expect(text && strstr(text, "usage: events [SESSION]"), "%s", text);
 	free(text);
+}
+
+/* The pid of the worker of "base" when it is a new one (not <old>), for t_wait_for. */
+struct pid_wait {
+	long old, now;
+};
+
+static bool new_worker(void *ud)
+{
+	struct pid_wait *w = ud;
+	char *r = t_ctl_command(Sock, "status\n");
+	json_object *a = r ? json_tokener_parse(r) : NULL, *row = a ? t_json_row(a, "base") : NULL;
+
+	w->now = row ? (long)json_object_get_int64(get(row, "pid")) : 0;
+	json_object_put(a);
+	free(r);
+	return w->now > 0 && w->now != w->old;
+}
+
+Test(events, a_crash_loop_is_session_failed_after_the_disconnections)
+{
+	struct pid_wait w = { 0, 0 };
+	json_object *d;
+	int fd, kills = 0;
+
+	wait_ready("base");
+	Want = "base";
+	fd = events_reader("events base\n");
+	/* burst = 3: the third quick exit marks the session failed. */
+	while (!read_for(fd, "session_failed", 0, 300)) {
+		cr_assert_lt(kills, 10, "no session_failed after %d kills", kills);
+		cr_assert(t_wait_for(new_worker, &w, 10000), "no new worker");
+		cr_assert_eq(kill((pid_t)w.now, SIGKILL), 0);
+		w.old = w.now;
+		kills++;
+	}
+	close(fd);
+	cr_expect_eq(kills, 3);
+	d = nth("session_disconnected", 0);
+	cr_expect_eq(json_object_get_int(get(d, "code")), -ECONNABORTED);
+	cr_expect_str_eq(get_str(d, "reason"), "the worker process ended");
+	d = nth("session_failed", 0);
+	cr_expect_eq(json_object_get_boolean(get(d, "permanent")), 0);
+	cr_expect(strstr(get_str(d, "reason"), "more than 3 starts"), "%s", get_str(d, "reason"));
+	expect_sequence("^sc2-0;disconnected;.*sc[0-4]-5;failed;$");
 }
