@@ -236,22 +236,21 @@ Test(persist, bad_file_changes_nothing)
 
 /* ---- saved route subscriptions (persistent + resume_subs) ---- */
 
-/* Sessions "one" (plain) and "keep" (persistent, resume_subs) on our broker. */
-static void write_keep_cfg(void)
+/* Sessions "one" (plain) and "keep" (persistent, resume_subs as <resume>) on our broker. */
+static void write_keep_cfg(bool resume)
 {
 	char *text;
 
-	cr_assert_gt(
-		asprintf(&text,
-			 "runtime_dir = \"%s\";\nstate_dir = \"%s\";\n"
-			 "sessions = (\n"
-			 "  { name = \"one\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
-			 " client_id = \"per-one\"; },\n"
-			 "  { name = \"keep\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
-			 " client_id = \"per-keep\"; persistent = true; resume_subs = true; }\n"
-			 ");\n",
-			 Run, State, B.port, B.port),
-		0);
+	cr_assert_gt(asprintf(&text,
+			      "runtime_dir = \"%s\";\nstate_dir = \"%s\";\n"
+			      "sessions = (\n"
+			      "  { name = \"one\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
+			      " client_id = \"per-one\"; },\n"
+			      "  { name = \"keep\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
+			      " client_id = \"per-keep\"; persistent = true; resume_subs = %s; }\n"
+			      ");\n",
+			      Run, State, B.port, B.port, resume ? "true" : "false"),
+		     0);
 	t_write_text(Cfg, text);
 	free(text);
 }
@@ -342,7 +341,7 @@ Test(persist, route_subscriptions_survive_restart)
 	char path[4096], *text;
 	int err = 0;
 
-	write_keep_cfg();
+	write_keep_cfg(true);
 	start_daemon();
 	wait_ready("keep");
 	wait_ready("one");
@@ -389,7 +388,7 @@ Test(persist, remove_deletes_subscriptions)
 	struct mqttmux *c;
 	int e = 0;
 
-	write_keep_cfg();
+	write_keep_cfg(true);
 	start_daemon();
 	wait_ready("keep");
 	c = mqttmux_open(Run, &e);
@@ -423,7 +422,7 @@ Test(persist, hostile_subscriptions_file_is_ignored)
 {
 	char path[4096], want[4200];
 
-	write_keep_cfg();
+	write_keep_cfg(true);
 	cr_assert_eq(mkdir(State, 0700), 0);
 	snprintf(path, sizeof(path), "%s/%s", State, KEEP_SUBS);
 	t_write_text(path, "mqttmux-subs 1\n1 ok/#\n7 x/#\n");
@@ -438,4 +437,34 @@ Test(persist, hostile_subscriptions_file_is_ignored)
 	cr_expect_eq(subs_of("keep"), 0, "a filter of a refused file was subscribed");
 	cr_expect(!state_exists(ONE_SUBS));
 	cr_expect(state_exists(KEEP_SUBS), "a refused file is left alone");
+}
+
+static bool keep_has_two(void *ud)
+{
+	(void)ud;
+	return subs_of("keep") == 2;
+}
+
+Test(persist, reload_without_resume_subs_deletes_subscriptions)
+{
+	char out[4096], err[4096];
+	struct mqttmux *c;
+	int e = 0;
+
+	write_keep_cfg(true);
+	start_daemon();
+	wait_ready("keep");
+	c = mqttmux_open(Run, &e);
+	cr_assert_not_null(c, "mqttmux_open: %s", strerror(-e));
+	cr_assert_not_null(mqttmux_handle_to(c, "keep", "x/#", on_msg, NULL));
+	cr_assert(t_wait_for(keep_file_has_x, NULL, 10000), "no x/# in %s", KEEP_SUBS);
+	write_keep_cfg(false);
+	cr_assert_eq(CLI(out, err, "reload"), 0, "%s", err);
+	cr_expect(!state_exists(KEEP_SUBS), "reload left %s", KEEP_SUBS);
+	wait_ready("keep");
+	/* The restarted worker keeps nothing: x/# again (from the router) and z/# stay unsaved. */
+	cr_assert_not_null(mqttmux_handle_to(c, "keep", "z/#", on_msg, NULL));
+	cr_expect(t_wait_for(keep_has_two, NULL, 10000), "keep never held x/# and z/#");
+	cr_expect(!state_exists(KEEP_SUBS), "a session without resume_subs wrote %s", KEEP_SUBS);
+	mqttmux_close(c);
 }
