@@ -3,7 +3,8 @@
  * mqttmuxd as operators run it: the real daemon and real workers against a real mosquitto
  * broker. --check, restarts after kill -9, a crash loop held to restart.burst per window, a
  * worker refusing its config, SIGTERM, kill -9 of the daemon itself (no worker outlives it,
- * the lock is released) and the single-instance lock.
+ * the lock is released) and the single-instance lock. SIGTERM under load: wills, a publish
+ * stream and a receiving libmqttmux client, and still no will from the broker (clean stop).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,7 +19,9 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <mosquitto.h>
 
+#include "mqttmux.h"
 #include "t_broker.h"
 #include "t_daemon.h"
 #include "t_helpers.h"
@@ -604,4 +607,207 @@ Test(supervisor, sighup_with_a_broken_file_keeps_the_running_config)
 	cr_expect_eq(worker_of(Daemon, "one"), one);
 	cr_expect_eq(connects("one"), 1);
 	stop_daemon();
+}
+
+/* ---- SIGTERM under load (issue #5): wills, a publish stream, a receiving client ---- */
+
+#define LOAD_SESSIONS 3
+
+struct load {
+	struct mosquitto *watch; /* plain subscriber on status/# (the wills) and control/# */
+	struct mqttmux *client;	 /* libmqttmux client with a route on load/# */
+	long received;		 /* messages the client got */
+	int wills, controls;	 /* what the watcher got */
+	struct gone g;		 /* daemon, workers and router */
+};
+
+static void on_watch(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
+{
+	struct load *l = ud;
+
+	(void)m;
+	if (!strncmp(msg->topic, "status/", 7))
+		l->wills++;
+	else
+		l->controls++;
+}
+
+static void on_load(struct mqttmux_route *r, const struct mqttmux_msg *msg, void *ud)
+{
+	(void)r;
+	(void)msg;
+	(*(long *)ud)++;
+}
+
+/* Drive the watcher and the client a little (the client until the router is gone). */
+static void pump(struct load *l)
+{
+	(void)mosquitto_loop(l->watch, 5, 1);
+	if (l->client && mqttmux_dispatch(l->client, 0) == -ENOTCONN) {
+		mqttmux_close(l->client);
+		l->client = NULL;
+	}
+}
+
+static bool pump_only(void *ud)
+{
+	pump(ud);
+	return false;
+}
+
+static bool client_open(void *ud)
+{
+	struct load *l = ud;
+	char run[512];
+	int err;
+
+	snprintf(run, sizeof(run), "%s/run/mqttmux", Dir);
+	l->client = mqttmux_open(run, &err);
+	return l->client != NULL;
+}
+
+static bool flowing(void *ud)
+{
+	struct load *l = ud;
+
+	pump(l);
+	return l->received >= 500 && l->controls > 0;
+}
+
+static bool stopped(void *ud)
+{
+	struct load *l = ud;
+
+	pump(l);
+	return all_gone(&l->g);
+}
+
+/* A forked publisher: QoS 0 and 1 on load/<i> as fast as a 2-core box allows, until killed. */
+static pid_t start_publisher(void)
+{
+	pid_t pid = fork();
+
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		struct mosquitto *m;
+		char topic[32];
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		mosquitto_lib_init();
+		m = mosquitto_new("sup-load-pub", true, NULL);
+		if (!m || mosquitto_connect(m, "127.0.0.1", B.port, 30) != MOSQ_ERR_SUCCESS)
+			_exit(1);
+		for (unsigned i = 0;; i++) {
+			snprintf(topic, sizeof(topic), "load/%u", i % 16);
+			(void)mosquitto_publish(m, NULL, topic, 8, "payload!", (int)(i & 1), false);
+			(void)mosquitto_loop(m, 0, 1);
+			usleep(500);
+		}
+	}
+	return pid;
+}
+
+static struct mosquitto *start_watcher(struct load *l)
+{
+	struct mosquitto *m;
+
+	mosquitto_lib_init();
+	m = mosquitto_new("sup-watch", true, l);
+	cr_assert_not_null(m);
+	mosquitto_message_callback_set(m, on_watch);
+	cr_assert_eq(mosquitto_connect(m, "127.0.0.1", B.port, 60), MOSQ_ERR_SUCCESS);
+	cr_assert_eq(mosquitto_subscribe(m, NULL, "status/#", 1), MOSQ_ERR_SUCCESS);
+	cr_assert_eq(mosquitto_subscribe(m, NULL, "control/#", 1), MOSQ_ERR_SUCCESS);
+	return m;
+}
+
+/* The worker pids `status` reports (mqttmux_session_status) and the router's, into <g>. */
+static void children_from_status(struct gone *g)
+{
+	struct mqttmux_session_status *st = NULL;
+	char run[512];
+	size_t n = 0;
+
+	snprintf(run, sizeof(run), "%s/run/mqttmux", Dir);
+	cr_assert_eq(mqttmux_session_status(run, &st, &n), 0);
+	cr_assert_eq(n, LOAD_SESSIONS);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_gt(st[i].pid, 0, "session %s has no worker", st[i].name);
+		cr_expect_eq(st[i].state_code, MQTTMUX_STATE_CONNECTED, "%s", st[i].name);
+		g->pids[g->n++] = (pid_t)st[i].pid;
+	}
+	mqttmux_session_status_free(st, n);
+	g->pids[g->n] = worker_of(Daemon, NULL);
+	cr_assert_gt(g->pids[g->n], 0, "no router");
+	g->n++;
+}
+
+static bool disconnected_cleanly(void *ud)
+{
+	static const char *const names[] = { "one", "two", "three" };
+	char needle[64];
+
+	(void)ud;
+	for (int i = 0; i < LOAD_SESSIONS; i++) {
+		snprintf(needle, sizeof(needle), "Client sup-%s disconnected.", names[i]);
+		if (count_lines(B.log_path, needle, NULL) != 1)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Three sessions with wills, a steady stream into the broker and a client receiving it. SIGTERM:
+ * daemon, workers and router gone within 5 s, no orphan, every session sent DISCONNECT, so the
+ * broker publishes no will (a watcher on status/# sees none in the second after).
+ */
+Test(supervisor, sigterm_under_load_sends_disconnect_and_no_will)
+{
+	static const char *const names[] = { "one", "two", "three" };
+	static const char *const extra[] = {
+		"will = { topic = \"status/one\"; payload = \"gone\"; qos = 1; retain = false; };"
+		" subscriptions = ( { topic = \"load/#\"; qos = 1; } );",
+		"will = { topic = \"status/two\"; payload = \"gone\"; qos = 1; retain = false; };"
+		" subscriptions = ( { topic = \"load/#\"; qos = 0; } );",
+		"will = { topic = \"status/three\"; payload = \"gone\"; qos = 0; retain = false; };"
+		" subscriptions = ( { topic = \"load/1\"; qos = 1; } );",
+	};
+	struct load l = { 0 };
+	pid_t publisher;
+	uint64_t t0;
+	int st;
+
+	l.watch = start_watcher(&l);
+	write_config_x(names, extra, LOAD_SESSIONS);
+	Daemon = start_daemon(NULL);
+	for (int i = 0; i < LOAD_SESSIONS; i++)
+		wait_connected(names[i], 1, 0);
+	cr_assert(t_wait_for(client_open, &l, 10000), "no libmqttmux client");
+	cr_assert_not_null(mqttmux_handle(l.client, "load/#", on_load, &l.received));
+	publisher = start_publisher();
+	/* The watcher works: it sees its own control message. */
+	cr_assert_eq(mosquitto_publish(l.watch, NULL, "control/x", 2, "ok", 1, false),
+		     MOSQ_ERR_SUCCESS);
+	cr_assert(t_wait_for(flowing, &l, 15000), "client got %ld messages, watcher %d", l.received,
+		  l.controls);
+	children_from_status(&l.g);
+
+	t0 = t_now_ns();
+	cr_assert_eq(kill(Daemon, SIGTERM), 0);
+	cr_assert(t_wait_for(stopped, &l, 5000), "a worker or the router outlived SIGTERM by 5 s");
+	cr_assert_eq(reap_within(Daemon, 5000 - (int)((t_now_ns() - t0) / 1000000), &st), 0,
+		     "mqttmuxd still running 5 s after SIGTERM");
+	Daemon = 0;
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
+	cr_expect_eq(waitpid(-1, NULL, WNOHANG), 0, "an orphan came to us (subreaper)");
+	/* A will would come right after the broker saw a connection die: give it 1 s. */
+	(void)t_wait_for(pump_only, &l, 1000);
+	cr_expect_eq(l.wills, 0, "the broker published %d will(s): unclean disconnects", l.wills);
+	cr_expect(t_wait_for(disconnected_cleanly, NULL, 2000), "no clean DISCONNECT from each");
+	kill(publisher, SIGKILL);
+	waitpid(publisher, NULL, 0);
+	mqttmux_close(l.client);
+	mosquitto_disconnect(l.watch);
+	mosquitto_destroy(l.watch);
+	mosquitto_lib_cleanup();
 }
