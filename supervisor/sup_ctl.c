@@ -143,6 +143,44 @@ void mm_sup_ctl_reply_raw(struct mm_ctl_conn *c, const char *text, size_t len)
 	c->out_len += len;
 }
 
+/* Keep the unsent part of <c>'s reply at the start of its buffer, so the buffer stays bounded. */
+static void compact(struct mm_ctl_conn *c)
+{
+	if (!c->out || c->out_off == 0)
+		return;
+	memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+	c->out_len -= c->out_off;
+	c->out_off = 0;
+}
+
+/*
+ * Queue <line> (<len> bytes, newline included) for the `events` reader <c>, keeping at most
+ * MM_CTL_EVENTS_BUF bytes unsent: a line that does not fit is counted in c->events_lost, and
+ * the count goes out as {"type":"events_lost","count":N} before the next line that fits.
+ */
+void mm_sup_ctl_stream(struct mm_ctl_conn *c, const char *line, size_t len)
+{
+	char lost[96];
+	int n;
+
+	compact(c);
+	if (c->events_lost) {
+		n = snprintf(lost, sizeof(lost), "{\"type\":\"events_lost\",\"count\":%llu}\n",
+			     (unsigned long long)c->events_lost);
+		if (c->out_len + (size_t)n + len > MM_CTL_EVENTS_BUF) {
+			c->events_lost++;
+			return;
+		}
+		mm_sup_ctl_reply_raw(c, lost, (size_t)n);
+		c->events_lost = 0;
+	}
+	if (c->out_len + len > MM_CTL_EVENTS_BUF) {
+		c->events_lost++;
+		return;
+	}
+	mm_sup_ctl_reply_raw(c, line, len);
+}
+
 /* Reply {"ok": false, "error": "<message>"}. */
 void mm_sup_ctl_error(struct mm_ctl_conn *c, const char *fmt, ...)
 {

@@ -82,6 +82,7 @@ int mm_sup_ctl_timeout(const struct mm_sup *s, int ms);
 uint64_t mm_sup_ctl_now_ns(void);
 void mm_sup_ctl_reply(struct mm_ctl_conn *c, struct json_object *o);
 void mm_sup_ctl_reply_raw(struct mm_ctl_conn *c, const char *text, size_t len);
+void mm_sup_ctl_stream(struct mm_ctl_conn *c, const char *line, size_t len);
 void mm_sup_ctl_error(struct mm_ctl_conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -89,5 +90,6 @@ void mm_sup_ctl_error(struct mm_ctl_conn *c, const char *fmt, ...)
 void mm_sup_ctl_command(struct mm_sup *s, struct mm_ctl_conn *c, char *line);
 void mm_sup_ctl_wait_check(struct mm_sup *s, struct mm_ctl_conn *c);
 struct json_object *mm_sup_ctl_status(const struct mm_sup *s);
+const char *mm_ctl_state_to_string(enum mm_ctl_state st);
 
 #endif /* MM_SUP_CTL_H */

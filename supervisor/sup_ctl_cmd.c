@@ -29,6 +29,11 @@ static const char *const state_names[_MM_CTL_STATE_MAX] = {
 	[MM_CTL_FAILED] = "failed",
 };
 
+const char *mm_ctl_state_to_string(enum mm_ctl_state st)
+{
+	return st < _MM_CTL_STATE_MAX ? state_names[st] : "unknown";
+}
+
 static const struct mm_sup_child *find_child(const struct mm_sup *s, const char *name)
 {
 	for (size_t i = 0; i < s->n_children; i++)

@@ -42,15 +42,6 @@ struct mm_sup_events {
 	size_t n, cap;
 };
 
-static const char *const state_names[_MM_CTL_STATE_MAX] = {
-	[MM_CTL_DISCONNECTED] = "disconnected",
-	[MM_CTL_CONNECTING] = "connecting",
-	[MM_CTL_CONNECTED] = "connected",
-	[MM_CTL_RECONNECTING] = "reconnecting",
-	[MM_CTL_CLOSED] = "closed",
-	[MM_CTL_FAILED] = "failed",
-};
-
 static uint64_t realtime_ns(void)
 {
 	struct timespec ts;
@@ -72,40 +63,6 @@ static void fmt_time(uint64_t ns, char *buf, size_t size)
 		 (unsigned)(ns % MM_SUP_NS_PER_SEC / 1000000));
 }
 
-/* Keep the unsent part of <c>'s reply at the start of its buffer, so the buffer stays bounded. */
-static void compact(struct mm_ctl_conn *c)
-{
-	if (!c->out || c->out_off == 0)
-		return;
-	memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-	c->out_len -= c->out_off;
-	c->out_off = 0;
-}
-
-/* Queue <line> (newline included) for <c>, or count it lost if its buffer is full. */
-static void deliver(struct mm_ctl_conn *c, const char *line, size_t len)
-{
-	char lost[96];
-	int n;
-
-	compact(c);
-	if (c->events_lost) {
-		n = snprintf(lost, sizeof(lost), "{\"type\":\"events_lost\",\"count\":%llu}\n",
-			     (unsigned long long)c->events_lost);
-		if (c->out_len + (size_t)n + len > MM_CTL_EVENTS_BUF) {
-			c->events_lost++;
-			return;
-		}
-		mm_sup_ctl_reply_raw(c, lost, (size_t)n);
-		c->events_lost = 0;
-	}
-	if (c->out_len + len > MM_CTL_EVENTS_BUF) {
-		c->events_lost++;
-		return;
-	}
-	mm_sup_ctl_reply_raw(c, line, len);
-}
-
 static void deliver_all(struct mm_sup *s, const char *session, const char *text)
 {
 	size_t len = strlen(text);
@@ -122,7 +79,7 @@ static void deliver_all(struct mm_sup *s, const char *session, const char *text)
 
 		if (c->fd >= 0 && c->events && !c->closing &&
 		    (!c->events_name[0] || !strcmp(c->events_name, session)))
-			deliver(c, line, len + 1);
+			mm_sup_ctl_stream(c, line, len + 1);
 	}
 	free(line);
 }
@@ -176,8 +133,8 @@ static void set_state(struct mm_sup *s, struct ev_sess *e, enum mm_ctl_state to,
 	if (d) {
 		ADD(d, "old_state", json_object_new_int(e->state));
 		ADD(d, "new_state", json_object_new_int(to));
-		ADD(d, "old", json_object_new_string(state_names[e->state]));
-		ADD(d, "new", json_object_new_string(state_names[to]));
+		ADD(d, "old", json_object_new_string(mm_ctl_state_to_string(e->state)));
+		ADD(d, "new", json_object_new_string(mm_ctl_state_to_string(to)));
 	}
 	e->state = to;
 	publish(s, e->name, "session_state_changed", ns, d);
