@@ -195,10 +195,20 @@ static void fill_counters(const struct mm_sup_child *c, struct mm_metrics_sessio
 	o->backend = cur ? backend_name(LOAD(st->backend)) : NULL;
 }
 
-static void fill_session(const struct mm_sup *s, struct mm_sup_child *c,
-			 struct mm_metrics_session *o)
+/* <c>'s config: children are in config order unless sessions came and went (then search). */
+static const struct mm_cfg_session *session_cfg(const struct mm_sup *s, size_t i)
 {
-	const struct mm_cfg_session *cs = mm_cfg_session_find(s->cfg, c->name);
+	const char *name = s->children[i].name;
+
+	if (i < s->cfg->n_sessions && !strcmp(s->cfg->sessions[i].name, name))
+		return &s->cfg->sessions[i];
+	return mm_cfg_session_find(s->cfg, name);
+}
+
+static void fill_session(const struct mm_sup *s, size_t i, struct mm_metrics_session *o)
+{
+	const struct mm_cfg_session *cs = session_cfg(s, i);
+	struct mm_sup_child *c = &s->children[i];
 
 	memset(o, 0, sizeof(*o));
 	mstate_map(c);
@@ -347,7 +357,7 @@ int mm_sup_metrics_text(struct mm_sup *s, struct mm_metrics_buf *b)
 		if (c->name && c->remove)
 			add_totals(c, &gone);
 		else if (c->name)
-			fill_session(s, c, &v[in.nsessions++]);
+			fill_session(s, i, &v[in.nsessions++]);
 	}
 	in.sessions = v;
 	in.retired_msgs = gone.msgs;
