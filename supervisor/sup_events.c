@@ -33,6 +33,7 @@ struct ev_sess {
 	struct mm_stats_block *st; /* mapped here, or NULL */
 	struct mm_stats_evcursor cur;
 	uint64_t missed_told, bad_told; /* what the log already says we lost */
+	uint64_t pub_failed;		/* stats pub_failed already reported */
 	enum mm_ctl_state state;	/* the seed state last reported */
 	bool sub_errors;		/* a filter refused since the last connection */
 };
@@ -195,10 +196,12 @@ static void sess_map(struct ev_sess *e, const struct mm_sup_child *c)
 	e->st = NULL;
 	e->cur = (struct mm_stats_evcursor){ 0 };
 	e->missed_told = e->bad_told = 0;
-	if (mm_shm_stats_attach(fd, &e->st) < 0)
+	if (mm_shm_stats_attach(fd, &e->st) < 0) {
 		e->st = NULL;
-	else
-		e->ino = st.st_ino;
+		return;
+	}
+	e->ino = st.st_ino;
+	e->pub_failed = atomic_load_explicit(&e->st->pub_failed, memory_order_relaxed);
 }
 
 static struct json_object *broker_url(const struct mm_cfg_session *sess, uint32_t idx)
@@ -323,6 +326,29 @@ static void tell_lost(struct ev_sess *e)
 	e->bad_told = e->cur.bad;
 }
 
+/*
+ * publish_failed: the publishes the worker completed with an error since the last report, as
+ * one event per read of the log (at most one a heartbeat when nothing else happens), never
+ * one per message: a broker refusing everything must not flood the readers.
+ */
+static void pub_failures(struct mm_sup *s, struct ev_sess *e)
+{
+	uint64_t n = atomic_load_explicit(&e->st->pub_failed, memory_order_relaxed);
+	struct json_object *d;
+
+	if (n <= e->pub_failed) {
+		e->pub_failed = n;
+		return;
+	}
+	d = json_object_new_object();
+	if (d) {
+		ADD(d, "count", json_object_new_uint64(n - e->pub_failed));
+		ADD(d, "total", json_object_new_uint64(n));
+	}
+	e->pub_failed = n;
+	publish(s, e->name, "publish_failed", realtime_ns(), d);
+}
+
 static void drain(struct mm_sup *s, struct ev_sess *e, const struct mm_sup_child *c)
 {
 	struct mm_stats_event ev;
@@ -333,6 +359,7 @@ static void drain(struct mm_sup *s, struct ev_sess *e, const struct mm_sup_child
 	while (mm_shm_stats_event_next(e->st, &e->cur, &ev) == 1)
 		from_worker(s, e, &ev);
 	tell_lost(e);
+	pub_failures(s, e);
 }
 
 /* Read what the worker of <c> wrote to its event log since last time. */

@@ -439,3 +439,54 @@ Test(events, a_crash_loop_is_session_failed_after_the_disconnections)
 	cr_expect(strstr(get_str(d, "reason"), "more than 3 starts"), "%s", get_str(d, "reason"));
 	expect_sequence("^sc2-0;disconnected;.*sc[0-4]-5;failed;$");
 }
+
+/* A broker that lets anonymous clients publish only under ok/ (MQTT 5 says so in the PUBACK). */
+static void broker_with_acl(void)
+{
+	char *acl, *conf;
+	struct t_broker_opts o = { 0 };
+
+	cr_assert_gt(asprintf(&acl, "%s/acl", Dir), 0);
+	t_write_text(acl, "topic read #\ntopic readwrite ok/#\n");
+	cr_assert_gt(asprintf(&conf, "acl_file %s\n", acl), 0);
+	o.extra_conf = conf;
+	cr_assert_eq(t_broker_restart_with(&B, &o), 0);
+	free(acl);
+	free(conf);
+}
+
+Test(events, refused_publishes_are_one_publish_failed_event)
+{
+	char out[4096], err[4096], *path, *text, line[4200];
+	json_object *d;
+	int fd;
+
+	broker_with_acl();
+	cr_assert_gt(asprintf(&path, "%s/pf.cfg", Dir), 0);
+	cr_assert_gt(asprintf(&text,
+			      "session = { name = \"pf\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
+			      " client_id = \"ev-pf\"; protocol = \"5\"; };\n",
+			      B.port),
+		     0);
+	t_write_text(path, text);
+	Want = "pf";
+	fd = events_reader("events\n");
+	snprintf(line, sizeof(line), "add %s\n", path);
+	command_ok(line);
+	read_until(fd, "session_ready", 0);
+	cr_expect_eq(t_cli(MQTTMUX_CLI_PATH, Run, out, sizeof(out), err, sizeof(err),
+			   (const char *const[]){ "pub", "-s", "pf", "-t", "deny/x", "-m", "no",
+						  "-q", "1", NULL }),
+		     1, "%s", err);
+	cr_expect_eq(t_cli(MQTTMUX_CLI_PATH, Run, out, sizeof(out), err, sizeof(err),
+			   (const char *const[]){ "pub", "-s", "pf", "-t", "ok/x", "-m", "yes",
+						  "-q", "1", NULL }),
+		     0, "%s", err);
+	read_until(fd, "publish_failed", 0);
+	close(fd);
+	d = nth("publish_failed", 0);
+	cr_expect_eq(json_object_get_int(get(d, "count")), 1);
+	cr_expect_eq(json_object_get_int(get(d, "total")), 1);
+	free(path);
+	free(text);
+}
