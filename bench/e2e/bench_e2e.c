@@ -35,6 +35,7 @@ struct opts {
 	uint32_t lat_secs;
 	uint32_t lat_rx; /* receivers in (3) */
 	unsigned ring;	 /* clients.ring_size */
+	unsigned rounds; /* every figure this many times, interleaved; medians reported */
 };
 
 /* What one run measured. */
@@ -196,44 +197,174 @@ static double pct_us(uint32_t *v, size_t n, double p)
 	return (double)v[k] / 1e3;
 }
 
-static const char *verdict(bool met)
+enum fig { F_ONE = 0, F_FAN, F_CPU, F_W50, F_W99, F_P50, F_P99, _F_MAX };
+
+enum fig_check { CHECK_RATIO_GE = 0, CHECK_LE, CHECK_INFO, _CHECK_MAX };
+
+struct fig_def {
+	const char *name, *unit, *target;
+	enum fig_check check;
+	double limit;
+};
+
+static const struct fig_def Figs[_F_MAX] = {
+	[F_ONE] = { "(1) 1 client vs 1 plain sub, msgs/s", "msgs/s", ">= 0.95x", CHECK_RATIO_GE,
+		    0.95 },
+	[F_FAN] = { "(2) N clients vs N plain subs, aggregate", "msgs/s", ">= 5x", CHECK_RATIO_GE,
+		    5 },
+	[F_CPU] = { "(4) router CPU per delivered msg", "us/msg", "<= 0.5 us", CHECK_LE, 0.5 },
+	[F_W50] = { "(3) worker->client latency p50", "us", "<= 15 us", CHECK_LE, 15 },
+	[F_W99] = { "(3) worker->client latency p99", "us", "<= 60 us", CHECK_LE, 60 },
+	[F_P50] = { "(3) publisher->client p50", "us", "(info)", CHECK_INFO, 0 },
+	[F_P99] = { "(3) publisher->client p99", "us", "(info)", CHECK_INFO, 0 },
+};
+
+#define MAX_ROUNDS 9
+
+/* Every figure of every round: [round][fig][0] mqttmux, [1] baseline. */
+static double Val[MAX_ROUNDS][_F_MAX][2];
+
+static void detail(unsigned round, const char *what, const struct res *r, uint64_t want)
 {
-	return met ? "MET" : "NOT MET";
+	printf("  [%u] %-28s %8.3f s %10llu of %10llu received, %7llu lost (GAP); CPU router "
+	       "%7.0f ms, broker %7.0f ms\n",
+	       round + 1, what, r->secs, (unsigned long long)r->n, (unsigned long long)want,
+	       (unsigned long long)r->lost, r->router_us / 1e3, r->broker_us / 1e3);
 }
 
-static void line(const char *fig, double mm, double base, const char *unit, const char *target,
-		 bool met)
+static void put(unsigned round, enum fig f, double mm, double base)
 {
-	printf("%-46s %12.3f %12.3f %8.3fx  %-10s %-12s %s\n", fig, mm, base,
-	       base > 0 ? mm / base : 0, unit, target, verdict(met));
+	Val[round][f][0] = mm;
+	Val[round][f][1] = base;
 }
 
-static void detail(const char *what, const struct res *r, uint64_t want)
+/* Figures (1), (2) and (4) of one round: four saturation runs, plain before mqttmux. */
+static int saturation(struct b_stack *s, const struct opts *o, unsigned round)
 {
-	printf("  %-44s %9.3f s  %10llu received of %10llu  %8llu lost (GAP)  router %8.0f us  "
-	       "broker %8.0f us\n",
-	       what, r->secs, (unsigned long long)r->n, (unsigned long long)want,
-	       (unsigned long long)r->lost, r->router_us, r->broker_us);
+	struct b_pub_cfg pc = { .count = o->count, .payload = o->payload };
+	struct res r[4];
+	int rc;
+
+	if ((rc = run(s, B_RX_PLAIN, 1, &pc, &r[0])) < 0 ||
+	    (rc = run(s, B_RX_MQTTMUX, 1, &pc, &r[1])) < 0 ||
+	    (rc = run(s, B_RX_PLAIN, (int)o->fan, &pc, &r[2])) < 0 ||
+	    (rc = run(s, B_RX_MQTTMUX, (int)o->fan, &pc, &r[3])) < 0)
+		return rc;
+	put(round, F_ONE, r[1].rate, r[0].rate);
+	put(round, F_FAN, r[3].rate, r[2].rate);
+	/* baseline of (4): what mosquitto spends per message it delivers to N subscribers */
+	put(round, F_CPU, r[3].n ? r[3].router_us / (double)r[3].n : 0,
+	    r[2].n ? r[2].broker_us / (double)r[2].n : 0);
+	detail(round, "(1) plain, 1 subscriber", &r[0], o->count);
+	detail(round, "(1) mqttmux, 1 client", &r[1], o->count);
+	detail(round, "(2) plain, N subscribers", &r[2], o->count * o->fan);
+	detail(round, "(2) mqttmux, N clients", &r[3], o->count * o->fan);
+	for (int i = 0; i < 4; i++)
+		res_free(&r[i]);
+	return 0;
+}
+
+/* Figure (3) of one round: paced runs, plain then mqttmux. */
+static int latency(struct b_stack *s, const struct opts *o, unsigned round)
+{
+	struct b_pub_cfg pc = { .count = (uint64_t)o->lat_rate * o->lat_secs,
+				.rate = o->lat_rate,
+				.payload = o->payload };
+	struct res pl, mm;
+	double p50, p99;
+	int rc;
+
+	if ((rc = run(s, B_RX_PLAIN, (int)o->lat_rx, &pc, &pl)) < 0)
+		return rc;
+	if ((rc = run(s, B_RX_MQTTMUX, (int)o->lat_rx, &pc, &mm)) < 0) {
+		res_free(&pl);
+		return rc;
+	}
+	p50 = pct_us(pl.p2c, pl.nlat, 50);
+	p99 = pct_us(pl.p2c, pl.nlat, 99);
+	put(round, F_W50, pct_us(mm.w2c, mm.nlat, 50), p50);
+	put(round, F_W99, pct_us(mm.w2c, mm.nlat, 99), p99);
+	put(round, F_P50, pct_us(mm.p2c, mm.nlat, 50), p50);
+	put(round, F_P99, pct_us(mm.p2c, mm.nlat, 99), p99);
+	detail(round, "(3) plain", &pl, pc.count * o->lat_rx);
+	detail(round, "(3) mqttmux", &mm, pc.count * o->lat_rx);
+	res_free(&pl);
+	res_free(&mm);
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(enum fig f, int side, unsigned rounds)
+{
+	double v[MAX_ROUNDS];
+
+	for (unsigned i = 0; i < rounds; i++)
+		v[i] = Val[i][f][side];
+	qsort(v, rounds, sizeof(v[0]), cmp_double);
+	return rounds % 2 ? v[rounds / 2] : (v[rounds / 2 - 1] + v[rounds / 2]) / 2;
+}
+
+static void print_fig(enum fig f, unsigned rounds)
+{
+	const struct fig_def *d = &Figs[f];
+	double mm = median(f, 0, rounds), base = median(f, 1, rounds);
+	bool met = d->check == CHECK_RATIO_GE ? mm >= d->limit * base
+		   : d->check == CHECK_LE     ? mm <= d->limit
+					      : true;
+
+	printf("%-42s %12.3f %12.3f %8.3fx  %-7s %-10s %s\n", d->name, mm, base,
+	       base > 0 ? mm / base : 0, d->unit, d->target,
+	       d->check == CHECK_INFO ? ""
+	       : met		      ? "MET"
+				      : "NOT MET");
+}
+
+static void print_rounds(enum fig f, unsigned rounds)
+{
+	printf("  %-40s", Figs[f].name);
+	for (unsigned i = 0; i < rounds; i++)
+		printf(" %.3f/%.3f", Val[i][f][0], Val[i][f][1]);
+	printf("\n");
+}
+
+static void report(const struct opts *o, unsigned rounds)
+{
+	printf("\nmedians of %u round(s); N = %u; (3): %u sleeping clients / plain subscribers at "
+	       "%u msg/s for %u s\n",
+	       rounds, o->fan, o->lat_rx, o->lat_rate, o->lat_secs);
+	printf("%-42s %12s %12s %9s  %-7s %-10s\n", "figure", "mqttmux", "baseline", "ratio",
+	       "unit", "target");
+	for (enum fig f = 0; f < _F_MAX; f++)
+		print_fig(f, rounds);
+	printf("baselines: (1) (2) plain libmosquitto subscribers on the same broker and stream; "
+	       "(3) publisher->callback of the plain subscribers; (4) mosquitto's CPU per message "
+	       "delivered to the N plain subscribers\n");
+	printf("per round (mqttmux/baseline):\n");
+	for (enum fig f = 0; f < _F_MAX; f++)
+		print_rounds(f, rounds);
 }
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bench-e2e [--count N] [--payload BYTES] [--fan N] [--lat-rate MSGS]\n"
-		   "                 [--lat-secs S] [--lat-clients N] [--ring BYTES]\n");
+	fprintf(f,
+		"usage: bench-e2e [--count N] [--payload BYTES] [--fan N] [--lat-rate MSGS]\n"
+		"                 [--lat-secs S] [--lat-clients N] [--ring BYTES] [--rounds N]\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "count", 1, NULL, 'n' },
-		{ "payload", 1, NULL, 'p' },
-		{ "fan", 1, NULL, 'f' },
-		{ "lat-rate", 1, NULL, 'r' },
-		{ "lat-secs", 1, NULL, 's' },
-		{ "lat-clients", 1, NULL, 'l' },
-		{ "ring", 1, NULL, 'R' },
-		{ "help", 0, NULL, 'h' },
-		{ 0 },
+		{ "count", 1, NULL, 'n' },    { "payload", 1, NULL, 'p' },
+		{ "fan", 1, NULL, 'f' },      { "lat-rate", 1, NULL, 'r' },
+		{ "lat-secs", 1, NULL, 's' }, { "lat-clients", 1, NULL, 'l' },
+		{ "ring", 1, NULL, 'R' },     { "rounds", 1, NULL, 'k' },
+		{ "help", 0, NULL, 'h' },     { 0 },
 	};
 	int c;
 
@@ -262,6 +393,9 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'R':
 			o->ring = (unsigned)v;
 			break;
+		case 'k':
+			o->rounds = (unsigned)v;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -272,82 +406,14 @@ static int parse(int argc, char **argv, struct opts *o)
 	}
 	if (o->count == 0 || o->payload < 16 || o->payload > 65536 || o->fan == 0 ||
 	    o->fan > B_E2E_MAX_RX || o->lat_rx == 0 || o->lat_rx > B_E2E_MAX_RX ||
-	    o->lat_rate == 0 || o->lat_rate > 1000000 || o->lat_secs == 0) {
+	    o->lat_rate == 0 || o->lat_rate > 1000000 || o->lat_secs == 0 || o->rounds == 0 ||
+	    o->rounds > MAX_ROUNDS) {
 		fprintf(stderr,
 			"bench-e2e: bad option: count >= 1, payload 16..65536, fan and "
-			"lat-clients 1..%d, lat-rate 1..1000000, lat-secs >= 1\n",
-			B_E2E_MAX_RX);
+			"lat-clients 1..%d, lat-rate 1..1000000, lat-secs >= 1, rounds 1..%d\n",
+			B_E2E_MAX_RX, MAX_ROUNDS);
 		return -EINVAL;
 	}
-	return 0;
-}
-
-/* Figures (1), (2) and (4): four saturation runs, plain before mqttmux each time. */
-static int saturation(struct b_stack *s, const struct opts *o)
-{
-	struct b_pub_cfg pc = { .count = o->count, .payload = o->payload };
-	struct res r[4];
-	char fig[64];
-	int rc = 0;
-
-	if ((rc = run(s, B_RX_PLAIN, 1, &pc, &r[0])) < 0 ||
-	    (rc = run(s, B_RX_MQTTMUX, 1, &pc, &r[1])) < 0 ||
-	    (rc = run(s, B_RX_PLAIN, (int)o->fan, &pc, &r[2])) < 0 ||
-	    (rc = run(s, B_RX_MQTTMUX, (int)o->fan, &pc, &r[3])) < 0)
-		return rc;
-	line("(1) 1 client vs 1 plain subscriber, msgs/s", r[1].rate, r[0].rate, "msgs/s",
-	     ">= 0.95x", r[1].rate >= 0.95 * r[0].rate);
-	snprintf(fig, sizeof(fig), "(2) %u clients vs %u plain subs, agg msgs/s", o->fan, o->fan);
-	line(fig, r[3].rate, r[2].rate, "msgs/s", ">= 5x", r[3].rate >= 5 * r[2].rate);
-	{
-		double rt = r[3].n ? r[3].router_us / (double)r[3].n : 0;
-		double bt = r[2].n ? r[2].broker_us / (double)r[2].n : 0;
-
-		line("(4) router CPU us per delivered msg", rt, bt, "us/msg", "<= 0.5 us",
-		     rt <= 0.5);
-		printf("  (4) baseline: mosquitto CPU per message delivered to %u plain subs; "
-		       "mosquitto in the mqttmux run: %.3f us per delivered msg\n",
-		       o->fan, r[3].n ? r[3].broker_us / (double)r[3].n : 0);
-	}
-	detail("(1) plain, 1 subscriber", &r[0], o->count);
-	detail("(1) mqttmux, 1 client", &r[1], o->count);
-	detail("(2) plain, all subscribers", &r[2], o->count * o->fan);
-	detail("(2) mqttmux, all clients", &r[3], o->count * o->fan);
-	for (int i = 0; i < 4; i++)
-		res_free(&r[i]);
-	return 0;
-}
-
-/* Figure (3): paced runs, plain then mqttmux. */
-static int latency(struct b_stack *s, const struct opts *o)
-{
-	struct b_pub_cfg pc = { .count = (uint64_t)o->lat_rate * o->lat_secs,
-				.rate = o->lat_rate,
-				.payload = o->payload };
-	struct res pl, mm;
-	double w50, w99, m50, m99, p50, p99;
-	int rc;
-
-	if ((rc = run(s, B_RX_PLAIN, (int)o->lat_rx, &pc, &pl)) < 0)
-		return rc;
-	if ((rc = run(s, B_RX_MQTTMUX, (int)o->lat_rx, &pc, &mm)) < 0) {
-		res_free(&pl);
-		return rc;
-	}
-	w50 = pct_us(mm.w2c, mm.nlat, 50), w99 = pct_us(mm.w2c, mm.nlat, 99);
-	m50 = pct_us(mm.p2c, mm.nlat, 50), m99 = pct_us(mm.p2c, mm.nlat, 99);
-	p50 = pct_us(pl.p2c, pl.nlat, 50), p99 = pct_us(pl.p2c, pl.nlat, 99);
-	line("(3) worker->client latency p50 vs plain", w50, p50, "us", "<= 15 us", w50 <= 15);
-	line("(3) worker->client latency p99 vs plain", w99, p99, "us", "<= 60 us", w99 <= 60);
-	line("(3) publisher->client p50, mqttmux vs plain", m50, p50, "us", "(info)", true);
-	line("(3) publisher->client p99, mqttmux vs plain", m99, p99, "us", "(info)", true);
-	printf("  (3) %u clients, %u msg/s for %u s; baseline: publisher->callback of %u plain "
-	       "subscribers at the same rate; samples %zu mqttmux, %zu plain\n",
-	       o->lat_rx, o->lat_rate, o->lat_secs, o->lat_rx, mm.nlat, pl.nlat);
-	detail("(3) plain", &pl, pc.count * o->lat_rx);
-	detail("(3) mqttmux", &mm, pc.count * o->lat_rx);
-	res_free(&pl);
-	res_free(&mm);
 	return 0;
 }
 
@@ -359,9 +425,11 @@ int main(int argc, char **argv)
 			  .lat_rate = 10000,
 			  .lat_secs = 5,
 			  .lat_rx = 4,
-			  .ring = 4u << 20 };
+			  .ring = 4u << 20,
+			  .rounds = 3 };
 	struct b_stack s = { 0 };
-	int rc;
+	unsigned done = 0;
+	int rc = 0;
 
 	if (parse(argc, argv, &o) < 0)
 		return 64;
@@ -373,17 +441,17 @@ int main(int argc, char **argv)
 		b_stack_free(&s);
 		return 1;
 	}
-	printf("bench-e2e: %llu msgs of %u B per saturation run, QoS 0, one topic; client ring %u B;"
-	       " latency: %u clients at %u msg/s for %u s\n",
-	       (unsigned long long)o.count, o.payload, o.ring, o.lat_rx, o.lat_rate, o.lat_secs);
-	printf("%-46s %12s %12s %9s  %-10s %-12s %s\n", "figure", "mqttmux", "baseline", "ratio",
-	       "unit", "target", "");
-	rc = saturation(&s, &o);
-	if (rc == 0)
-		rc = latency(&s, &o);
+	printf("bench-e2e: %llu msgs of %u B per saturation run, QoS 0, one topic, client ring %u B,"
+	       " %u round(s)\n",
+	       (unsigned long long)o.count, o.payload, o.ring, o.rounds);
+	for (; done < o.rounds && rc == 0; done++)
+		if ((rc = saturation(&s, &o, done)) == 0)
+			rc = latency(&s, &o, done);
 	if (rc < 0)
 		fprintf(stderr, "bench-e2e: %s (logs in %s with B_E2E_KEEP=1)\n", strerror(-rc),
 			s.dir);
+	else
+		report(&o, o.rounds);
 	b_stack_free(&s);
 	return rc < 0 ? 1 : 0;
 }
