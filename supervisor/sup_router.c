@@ -2,9 +2,10 @@
 /*
  * The router child: one mqttmux-router process, supervised with the same state machine as a
  * worker (READY, HEARTBEAT, backoff, crash-loop mark, exit 64/78 not restarted). It is spawned
- * as "--config FILE --runtime-dir DIR --inherit-fds N" with its channel at fd 3 and, from fd 4,
- * the six ring descriptors of every session in config order (docs/router.md): the same objects
- * the session's worker gets.
+ * as "--config FILE --runtime-dir DIR --inherit-fds N --stats-fd M" with its channel at fd 3,
+ * from fd 4 the six ring descriptors of every session in config order (docs/router.md): the
+ * same objects the session's worker gets; and at M = 4 + 6 * N the router stats block
+ * (shm/rstats.h), created once in mm_sup_router_init() and the same for every router instance.
  *
  * The router cannot take sessions at run time yet, so a reload that adds, removes, reorders or
  * re-creates the rings of a session restarts it with the new set (mm_sup_router_restart). The
@@ -73,25 +74,24 @@ static int collect_fds(const struct mm_sup *s, int *out)
 int mm_sup_router_spawn(struct mm_sup *s)
 {
 	static char opt_config[] = "--config", opt_dir[] = "--runtime-dir",
-		    opt_inherit[] = "--inherit-fds";
+		    opt_inherit[] = "--inherit-fds", opt_stats[] = "--stats-fd";
 	size_t n = s->cfg->n_sessions * FDS_PER_SESSION;
+	unsigned nsrc = (unsigned)n + 1; /* and the router stats block */
 	int *src = calloc(n + 1, sizeof(int)), *tmp = calloc(n + 2, sizeof(int)), r = -ENOMEM;
-	char count[24];
-	char *argv[] = { s->router_bin,
-			 opt_config,
-			 (char *)mm_sup_child_config(s),
-			 opt_dir,
-			 s->runtime_dir,
-			 opt_inherit,
-			 count,
+	char count[24], stats[24];
+	char *argv[] = { s->router_bin, opt_config,	(char *)mm_sup_child_config(s),
+			 opt_dir,	s->runtime_dir, opt_inherit,
+			 count,		opt_stats,	stats,
 			 NULL };
 
 	snprintf(count, sizeof(count), "%zu", s->cfg->n_sessions);
+	snprintf(stats, sizeof(stats), "%zu", MM_SUP_FD_IN_RING + n);
 	if (src && tmp)
 		r = collect_fds(s, src);
 	if (r == 0) {
-		struct mm_sup_exec x = { .argv = argv, .src = src, .tmp = tmp, .n = (unsigned)n };
+		struct mm_sup_exec x = { .argv = argv, .src = src, .tmp = tmp, .n = nsrc };
 
+		src[n] = s->router.fds[MM_SUP_FD_STATS];
 		r = mm_sup_child_fork(&s->router, &x);
 	}
 	free(src);
