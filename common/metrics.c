@@ -472,13 +472,15 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(obj_name(*(const void *const *)a), obj_name(*(const void *const *)b));
 }
 
-/* Clients may share a name (two `mqttmux sub`): then the pid orders them. */
+/* Clients may share a name (two `mqttmux sub`), even a pid: then pid and slot order them. */
 static int cmp_client(const void *a, const void *b)
 {
 	const struct mm_metrics_client *x = *(const void *const *)a, *y = *(const void *const *)b;
 	int r = cmp_name(a, b);
 
-	return r ? r : (x->pid > y->pid) - (x->pid < y->pid);
+	if (!r)
+		r = (x->pid > y->pid) - (x->pid < y->pid);
+	return r ? r : (x->slot > y->slot) - (x->slot < y->slot);
 }
 
 /* A heap array of pointers to the n objects of <size> bytes at base, sorted with <cmp>. */
@@ -526,23 +528,27 @@ static void put_field(struct mm_metrics_buf *b, const struct field_family *f, co
 
 /*
  * Each family of <tab>, one sample per object labelled <label>="name" (no label if NULL) and,
- * for clients (<pid>), pid="<pid>".
+ * for clients (<client>), pid="<pid>" and slot="<slot>".
  */
 static void put_fields(struct mm_metrics_buf *b, const struct field_family *tab, size_t ntab,
-		       const void *const *objs, size_t n, const char *label, bool pid)
+		       const void *const *objs, size_t n, const char *label, bool client)
 {
-	struct mm_metrics_label l[2] = { { label, NULL }, { "pid", NULL } };
-	char num[16];
+	struct mm_metrics_label l[3] = { { label, NULL }, { "pid", NULL }, { "slot", NULL } };
+	char pid[16], slot[16];
 
-	l[1].value = num;
+	l[1].value = pid;
+	l[2].value = slot;
 	for (size_t i = 0; i < ntab; i++) {
 		mm_metrics_family(b, tab[i].name, tab[i].type, tab[i].help);
 		for (size_t j = 0; j < n; j++) {
+			const struct mm_metrics_client *c = objs[j];
+
 			l[0].value = label ? obj_name(objs[j]) : NULL;
-			if (pid)
-				snprintf(num, sizeof(num), "%u",
-					 ((const struct mm_metrics_client *)objs[j])->pid);
-			put_field(b, &tab[i], objs[j], l, label ? 1 + pid : 0);
+			if (client) {
+				snprintf(pid, sizeof(pid), "%u", c->pid);
+				snprintf(slot, sizeof(slot), "%u", c->slot);
+			}
+			put_field(b, &tab[i], objs[j], l, label ? 1 + 2 * client : 0);
 		}
 	}
 }

@@ -145,9 +145,10 @@ struct mm_metrics_session {
 
 /* One router client. matched = delivered + dropped + queued at every read. */
 struct mm_metrics_client {
-	const char *name; /* labels client="<name>", pid="<pid>"; sorted by name, then pid */
+	const char *name; /* labels client="<name>", pid="<pid>", slot="<slot>" */
 	uint64_t matched, delivered, dropped, gaps, queued;
 	unsigned pid;
+	unsigned slot; /* its router stats slot: tells apart two clients of one process */
 };
 
 /* Publish completions by result, in the order of the result="..." label values. */

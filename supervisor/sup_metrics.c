@@ -305,6 +305,7 @@ static size_t fill_clients(const struct mm_rstats_block *rb, struct router_view 
 			.gaps = sn->gaps,
 			.queued = sn->queued,
 			.pid = sn->pid,
+			.slot = i,
 		};
 	}
 	return n;

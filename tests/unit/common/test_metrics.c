@@ -60,9 +60,9 @@ static const struct mm_metrics_session sessions[] = {
 };
 
 static const struct mm_metrics_client clients[] = {
-	{ "dash", 100, 90, 6, 2, 4, 4242 },
-	{ "archiver", 1010, 1010, 0, 0, 0, 77 },
-	{ "dash", 5, 5, 0, 0, 0, 311 },
+	{ "dash", 100, 90, 6, 2, 4, 4242, 0 },
+	{ "archiver", 1010, 1010, 0, 0, 0, 77, 2 },
+	{ "dash", 5, 5, 0, 0, 0, 4242, 1 },
 };
 
 static const struct mm_metrics_router router = {
