@@ -399,13 +399,16 @@ static int is_subs_file(const struct dirent *d)
 	return !strncmp(d->d_name, MM_SUP_SUBS_PREFIX, strlen(MM_SUP_SUBS_PREFIX));
 }
 
-/* Does "subs-<hex>.txt" (or a worker's temporary "subs-<hex>.txt.XXXXXX") belong to <cfg>? */
-static bool subs_file_kept(const char *file, const struct mm_cfg *cfg)
+/*
+ * Does "subs-<hex>.txt" belong to <cfg>? A worker's temporary "subs-<hex>.txt.XXXXXX" does
+ * too, unless <starting>: then no worker runs, and it was left by one killed while writing.
+ */
+static bool subs_file_kept(const char *file, const struct mm_cfg *cfg, bool starting)
 {
 	char stem[MM_SUP_STATE_NAME_MAX], name[MM_CFG_NAME_MAX + 1];
 	size_t n = strcspn(file, ".");
 
-	if (n + sizeof(SUBS_SUFFIX) > sizeof(stem))
+	if (n + sizeof(SUBS_SUFFIX) > sizeof(stem) || (starting && strcmp(file + n, SUBS_SUFFIX)))
 		return false;
 	memcpy(stem, file, n);
 	strcpy(stem + n, SUBS_SUFFIX);
@@ -414,7 +417,7 @@ static bool subs_file_kept(const char *file, const struct mm_cfg *cfg)
 }
 
 /* Delete the subscriptions files of sessions that are gone or no longer keep them. */
-static void prune_subs(const struct mm_cfg *cfg)
+static void prune_subs(const struct mm_cfg *cfg, bool starting)
 {
 	char path[PATH_MAX];
 	struct dirent **list;
@@ -423,11 +426,11 @@ static void prune_subs(const struct mm_cfg *cfg)
 	for (int i = 0; i < n; i++) {
 		const char *file = list[i]->d_name;
 
-		if (!subs_file_kept(file, cfg) && path_in(path, cfg->state_dir, file) == 0 &&
-		    unlink(path) == 0)
+		if (!subs_file_kept(file, cfg, starting) &&
+		    path_in(path, cfg->state_dir, file) == 0 && unlink(path) == 0)
 			mm_log(MM_LOG_INFO,
-			       "deleted '%s': its session is gone or no longer has "
-			       "persistent and resume_subs",
+			       "deleted '%s': its session is gone, no longer has "
+			       "persistent and resume_subs, or it is a leftover temporary file",
 			       path);
 		free(list[i]);
 	}
@@ -447,7 +450,7 @@ void mm_sup_state_sync(struct mm_sup *s)
 	int r;
 
 	Running = s;
-	prune_subs(s->cfg);
+	prune_subs(s->cfg, s->n_children == 0);
 	s->effective[0] = '\0';
 	if (path_in(path, s->runtime_dir, EFFECTIVE_NAME) < 0)
 		return;

@@ -429,6 +429,9 @@ Test(persist, hostile_subscriptions_file_is_ignored)
 	/* Left behind by a session that is not persistent: deleted at start. */
 	snprintf(want, sizeof(want), "%s/%s", State, ONE_SUBS);
 	t_write_text(want, "mqttmux-subs 1\n0 y/#\n");
+	/* A worker killed while writing left its temporary file: deleted at start. */
+	snprintf(want, sizeof(want), "%s/%s.Ab12Cd", State, KEEP_SUBS);
+	t_write_text(want, "mqttmux-subs 1\n0 y");
 	start_daemon();
 	wait_ready("keep");
 	wait_ready("one");
@@ -436,6 +439,7 @@ Test(persist, hostile_subscriptions_file_is_ignored)
 	cr_expect(t_wait_for(logged, want, 5000), "no '%s' in the log", want);
 	cr_expect_eq(subs_of("keep"), 0, "a filter of a refused file was subscribed");
 	cr_expect(!state_exists(ONE_SUBS));
+	cr_expect(!state_exists(KEEP_SUBS ".Ab12Cd"));
 	cr_expect(state_exists(KEEP_SUBS), "a refused file is left alone");
 }
 
