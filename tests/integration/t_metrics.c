@@ -59,6 +59,12 @@ void teardown(void)
 /* Sessions "one" (subscribed to t/#) and "two.b-x" (persistent); a textfile if <textfile>. */
 void write_config(bool textfile)
 {
+	write_config_with(textfile, "", "");
+}
+
+/* As write_config, with <sess> in both sessions and <extra> (top-level settings) at the end. */
+void write_config_with(bool textfile, const char *sess, const char *extra)
+{
 	char *text, *mdir, http[64] = "";
 
 	cr_assert_gt(asprintf(&mdir, "%s/prom", Dir), 0);
@@ -73,11 +79,13 @@ void write_config(bool textfile)
 			"metrics = { %s%s%s %s };\n"
 			"sessions = (\n"
 			"  { name = \"one\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
-			" client_id = \"met-one\"; subscriptions = ( { topic = \"t/#\"; qos = 1; } ); },\n"
+			" client_id = \"met-one\"; subscriptions = ( { topic = \"t/#\"; qos = 1; } );"
+			" %s },\n"
 			"  { name = \"two.b-x\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
-			" client_id = \"met-two\"; persistent = true; clean_session = false; }\n);\n",
+			" client_id = \"met-two\"; persistent = true; clean_session = false; %s }\n);\n"
+			"%s\n",
 			Run, Dir, textfile ? "textfile = \"" : "", textfile ? Prom : "",
-			textfile ? "\";" : "", http, B.port, B.port),
+			textfile ? "\";" : "", http, B.port, sess, B.port, sess, extra),
 		0);
 	cr_assert_gt(asprintf(&Cfg, "%s/mqttmux.cfg", Dir), 0);
 	t_write_text(Cfg, text);
@@ -212,8 +220,21 @@ static pid_t parent_of(int pid)
 	return p && sscanf(p + 4, "%d", &ppid) == 1 ? ppid : 0;
 }
 
-/* Pid of the live worker child of Daemon serving <session>, or 0. */
-pid_t worker_of(const char *session)
+/* Does the NUL-separated <cmd> (n bytes) serve session <session>, or is it the router (NULL)? */
+static bool cmd_matches(const char *cmd, ssize_t n, const char *session)
+{
+	const char *slash = strrchr(cmd, '/');
+
+	if (!session)
+		return n > 0 && !strcmp(slash ? slash + 1 : cmd, "mqttmux-router");
+	for (ssize_t i = 0; i + 1 < n; i += (ssize_t)strlen(cmd + i) + 1)
+		if (!strcmp(cmd + i, "--session") && i + 10 < n && !strcmp(cmd + i + 10, session))
+			return true;
+	return false;
+}
+
+/* Pid of the live child of Daemon serving <session> (the router if NULL), or 0. */
+static pid_t child_of_daemon(const char *session)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
@@ -233,13 +254,23 @@ pid_t worker_of(const char *session)
 		n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
 		if (fd >= 0)
 			close(fd);
-		for (ssize_t i = 0; i + 1 < n; i += (ssize_t)strlen(buf + i) + 1)
-			if (!strcmp(buf + i, "--session") && i + 10 < n &&
-			    !strcmp(buf + i + 10, session) && kill(pid, 0) == 0)
-				found = pid;
+		if (n > 0)
+			buf[n] = '\0';
+		if (cmd_matches(buf, n, session) && kill(pid, 0) == 0)
+			found = pid;
 	}
 	closedir(d);
 	return found;
+}
+
+pid_t worker_of(const char *session)
+{
+	return child_of_daemon(session);
+}
+
+pid_t router_of(void)
+{
+	return child_of_daemon(NULL);
 }
 
 bool logged(void *ud)

@@ -25,6 +25,7 @@ extern int Http_port; /* metrics.http on 127.0.0.1, if not 0 */
 void setup(void);
 void teardown(void);
 void write_config(bool textfile);
+void write_config_with(bool textfile, const char *sess, const char *extra);
 char *request(const char *line, const char *end);
 char *metrics(void);
 double value(const char *text, const char *name, const char *session);
@@ -33,6 +34,7 @@ void start_daemon(void);
 void stop_daemon(void);
 void publish(int n);
 pid_t worker_of(const char *session);
+pid_t router_of(void);
 bool logged(void *ud);
 int promtool_check(const char *text, size_t len, char *out, size_t cap);
 int free_port(void);
