@@ -12,6 +12,13 @@
  * the calling thread. The library starts no thread, logs nothing and is not thread-safe: use
  * one client per thread, or serialize the calls. Errors are negative errno values.
  *
+ * Router restarts (mqttmuxd restarts the router when it dies and whenever a session is added or
+ * removed) are not errors: the client delivers what the old router had written, fails the
+ * publishes in flight with -ECONNRESET, reconnects by itself (10 ms, doubling to 500 ms, for
+ * as long as the application dispatches), registers every route again and reports it as
+ * router_disconnected / router_reconnected events (mqttmux_on_event). No message is delivered
+ * twice.
+ *
  * See docs/client.md for the design, docs/protocol.md for what travels underneath.
  */
 #ifndef MQTTMUX_H
@@ -71,13 +78,61 @@ typedef void mqttmux_gap_fn(struct mqttmux *c, const char *session, uint64_t los
 typedef void mqttmux_pub_fn(struct mqttmux *c, int result, void *ud);
 
 /*
+ * Event types (struct mqttmux_event.type). The session_* ones from connecting to
+ * session_reconnecting are a session worker's own events, relayed by the router; the others
+ * as commented. mqttmux_event_name() gives the lower-case name ("session_ready", ...).
+ */
+enum mqttmux_event_type {
+	MQTTMUX_EV_SESSION_CONNECTING = 0, /* text: broker URL */
+	MQTTMUX_EV_SESSION_CONNECTED,	   /* text: broker URL */
+	MQTTMUX_EV_SESSION_READY,	   /* connected and every filter subscribed */
+	MQTTMUX_EV_SESSION_DISCONNECTED,   /* code: MQTT reason or -errno; text: reason */
+	MQTTMUX_EV_SESSION_RECONNECTING,   /* attempt, next_ms */
+	MQTTMUX_EV_SESSION_STATE_CHANGED,  /* any other worker event; worker_kind, code, text */
+	MQTTMUX_EV_SESSION_ADDED,	   /* the session appeared (sessions list, or the router) */
+	MQTTMUX_EV_SESSION_REMOVED,	   /* the session is gone */
+	MQTTMUX_EV_SESSION_FAILED,	   /* the supervisor gave up restarting its worker */
+	MQTTMUX_EV_CLIENT_GAP,		   /* lost: messages the router could not write for us */
+	MQTTMUX_EV_PUBLISH_FAILED,	   /* a publish completed with code < 0; topic */
+	MQTTMUX_EV_ROUTER_DISCONNECTED,	   /* the router went away; code: -ECONNRESET */
+	MQTTMUX_EV_ROUTER_RECONNECTED,	   /* registered again with a new router; attempt */
+	_MQTTMUX_EV_MAX
+};
+
+/* A mask for mqttmux_on_event: MQTTMUX_EV_MASK(MQTTMUX_EV_SESSION_READY) | ... */
+#define MQTTMUX_EV_MASK(type) (1u << (type))
+#define MQTTMUX_EV_ALL	      ((1u << _MQTTMUX_EV_MAX) - 1)
+
+/*
+ * An event. Strings are NUL-terminated and valid during the callback only; a field that does
+ * not apply to the type is NULL or 0.
+ */
+struct mqttmux_event {
+	int type;	     /* enum mqttmux_event_type */
+	const char *name;    /* mqttmux_event_name(type) */
+	const char *session; /* the session it is about, or NULL */
+	uint64_t time_ns;    /* CLOCK_REALTIME when it happened */
+	int code;	     /* -errno or an MQTT reason code, 0 if none */
+	uint32_t attempt;    /* reconnect attempt, 1-based, or 0 */
+	uint32_t next_ms;    /* delay before the next reconnect attempt, ms */
+	const char *text;    /* human-readable detail, "" if none */
+	uint64_t lost;	     /* CLIENT_GAP: messages lost */
+	const char *topic;   /* PUBLISH_FAILED: the topic */
+	int worker_kind;     /* session_* events from a worker: the worker's event kind, else -1 */
+};
+
+/* Event callback of mqttmux_on_event. */
+typedef void mqttmux_event_fn(struct mqttmux *c, const struct mqttmux_event *ev, void *ud);
+
+/*
  * mqttmux_open - connect to the router and attach this process's rings
  * @runtime_dir: the router's runtime directory; NULL: $MQTTMUX_RUNTIME_DIR if set and not
  *               empty, else MQTTMUX_DEFAULT_DIR
  * @err:         NULL, or where to store -errno on failure
  *
  * Connects to <runtime_dir>/router.sock, registers (HELLO/WELCOME, at most 5 s) and maps
- * the delivery ring (as its consumer) and the pub-ring (as its producer).
+ * the delivery ring (as its consumer) and the pub-ring (as its producer). Only this first
+ * connection can fail; later losses of the router are handled by dispatch.
  *
  * Returns the client, owned by the caller (free it with mqttmux_close), or NULL with *err:
  * -ENAMETOOLONG, -ENOENT or -ECONNREFUSED (no router), -EACCES (refused by the router),
@@ -98,9 +153,10 @@ MQTTMUX_PUBLIC void mqttmux_close(struct mqttmux *c);
  * mqttmux_fd - the descriptor to poll
  * @c: a client
  *
- * An epoll descriptor that becomes readable (POLLIN) when the router's socket has a frame or
- * the delivery ring has records that mqttmux_dispatch has not consumed. The client owns it.
- * It is only armed for the ring once mqttmux_dispatch has drained it: call
+ * An epoll descriptor that becomes readable (POLLIN) when the router's socket has a frame,
+ * the delivery ring has records that mqttmux_dispatch has not consumed, or, while the router
+ * is away, a reconnect attempt is due. The client owns it; it stays the same descriptor across
+ * reconnects. It is only armed for the ring once mqttmux_dispatch has drained it: call
  * mqttmux_dispatch once before the first poll.
  *
  * Returns the descriptor, or -EINVAL if <c> is NULL.
@@ -114,10 +170,12 @@ MQTTMUX_PUBLIC int mqttmux_fd(struct mqttmux *c);
  *
  * Consumes the delivery ring: calls the callback of each matching callback route, queues a
  * copy for each matching listen route, reports losses to the gap callback, completes
- * publishes. Answers the router's PINGs.
+ * publishes, runs event handlers. Answers the router's PINGs. When the router went away it
+ * drains the old ring, fails the publishes in flight (-ECONNRESET) and reconnects when due.
  *
- * Returns the number of ring records handled (0 on timeout), -EINVAL (bad arguments),
- * -ENOTCONN (the router is gone: the client must be closed) or -EPROTO (corrupt ring).
+ * Returns the number of ring records handled (0 on timeout, also while the router is away),
+ * -EINVAL (bad arguments), -EPROTO (corrupt ring: the client must be closed), or -ENOTCONN
+ * only when called from a callback while the router is away (the outer dispatch reconnects).
  */
 MQTTMUX_PUBLIC int mqttmux_dispatch(struct mqttmux *c, int timeout_ms);
 
@@ -138,6 +196,44 @@ MQTTMUX_PUBLIC int mqttmux_on_gap(struct mqttmux *c, mqttmux_gap_fn *fn, void *u
  * Returns the sum of every GAP so far (0 if <c> is NULL).
  */
 MQTTMUX_PUBLIC uint64_t mqttmux_lost(const struct mqttmux *c);
+
+/*
+ * mqttmux_on_event - add an event handler
+ * @c:       a client
+ * @mask:    the types wanted, MQTTMUX_EV_MASK(type) | ...; MQTTMUX_EV_ALL for every type
+ * @session: only events about this session (by name); NULL: every event of those types,
+ *           including those about no session (router_*, client_gap across sessions)
+ * @fn:      called from mqttmux_dispatch (or the calls that dispatch) for each matching
+ *           event, in order, with no lock held; it may call the library (not mqttmux_close)
+ * @ud:      passed to <fn>
+ *
+ * Session state events come from the router (the client always asks for them); client_gap,
+ * publish_failed, router_* and the session_added / session_removed of a changed sessions
+ * list (compared after every reconnect) are made by the library. Handlers stay until
+ * mqttmux_event_stop or mqttmux_close.
+ *
+ * Returns a handler id (> 0), or -EINVAL (NULL <c> or <fn>, empty mask, bad session name),
+ * -ENOMEM.
+ */
+MQTTMUX_PUBLIC int mqttmux_on_event(struct mqttmux *c, uint32_t mask, const char *session,
+				    mqttmux_event_fn *fn, void *ud);
+
+/*
+ * mqttmux_event_stop - remove an event handler
+ * @c:  a client
+ * @id: what mqttmux_on_event returned; may be the handler that is running
+ *
+ * Returns 0, or -ENOENT (no such handler), -EINVAL.
+ */
+MQTTMUX_PUBLIC int mqttmux_event_stop(struct mqttmux *c, int id);
+
+/*
+ * mqttmux_event_name - the name of an event type
+ * @type: enum mqttmux_event_type
+ *
+ * Returns "session_connecting", ..., "router_reconnected", or "unknown".
+ */
+MQTTMUX_PUBLIC const char *mqttmux_event_name(int type);
 
 /*
  * mqttmux_set_route_qos - the maximum QoS asked for routes added from now on
@@ -161,9 +257,13 @@ MQTTMUX_PUBLIC int mqttmux_set_route_qos(struct mqttmux *c, int qos);
  * The route counts for sessions added later too. When this client's ring is full the
  * router drops the message for it and reports a GAP (on_full drop).
  *
+ * The route is registered again, with the same filter and QoS, after every router restart; if
+ * the new router refuses it (its session was removed) it receives nothing until a later
+ * restart accepts it.
+ *
  * Returns the route (owned by the client: mqttmux_route_stop or mqttmux_close frees it) or
  * NULL with errno set: EINVAL (bad argument or filter refused by the router), ENOSPC (too many
- * routes), ENOTCONN, ETIMEDOUT, ENOMEM.
+ * routes), ENOTCONN (the router is away: dispatch and retry), ETIMEDOUT, ENOMEM.
  */
 MQTTMUX_PUBLIC struct mqttmux_route *mqttmux_handle(struct mqttmux *c, const char *filter,
 						    mqttmux_msg_fn *fn, void *ud);
@@ -229,7 +329,8 @@ MQTTMUX_PUBLIC uint64_t mqttmux_route_dropped(const struct mqttmux_route *r);
  * @r: a route; may be the route whose callback is running
  *
  * Waits (at most 5 s) for the router's acknowledgement. No message is delivered to <r>
- * afterwards; queued messages are freed. <r> is freed even when an error is returned.
+ * afterwards; queued messages are freed. <r> is freed even when an error is returned. While
+ * the router is away it only forgets the route (not registered again on reconnect): 0.
  *
  * Returns 0, -EINVAL (NULL), -ENOTCONN or -ETIMEDOUT.
  */
@@ -248,11 +349,14 @@ MQTTMUX_PUBLIC int mqttmux_route_stop(struct mqttmux_route *r);
  *              -1: without limit
  *
  * Completes when the worker has sent the message (QoS 0) or the broker acknowledged it
- * (PUBACK or PUBCOMP). Dispatches the client while it waits, so callbacks may run.
+ * (PUBACK or PUBCOMP). Dispatches the client while it waits, so callbacks may run. While the
+ * router is away it waits, within <timeout_ms>, for the client to reconnect.
  *
  * Returns 0, -EINVAL (bad argument), -EMSGSIZE (too large for the ring), -ENOENT (no such
- * session), -ETIMEDOUT (the message may still be sent), -ENOTCONN (router gone), or the
- * -errno the worker reported (e.g. -ENOTCONN: the session is not connected to its broker).
+ * session), -ETIMEDOUT (the message may still be sent), -ENOTCONN (no router before the
+ * deadline: not sent), -ECONNRESET (the router went away after it was handed over: it may or
+ * may not have been sent), or the -errno the worker reported (e.g. -ENOTCONN: the session is
+ * not connected to its broker). Every failure is also a publish_failed event.
  */
 MQTTMUX_PUBLIC int mqttmux_publish_to(struct mqttmux *c, const char *session, const char *topic,
 				      const void *payload, size_t len, int qos, bool retain,
@@ -278,9 +382,11 @@ MQTTMUX_PUBLIC int mqttmux_publish_all(struct mqttmux *c, const char *topic, con
  * @ud:      passed to <fn>
  * The other arguments are as for mqttmux_publish_to.
  *
- * Returns 0 (queued: <fn> will be called unless the client is closed first), -EAGAIN (the
- * pub-ring is full: dispatch and retry), or the errors of mqttmux_publish_to that are known
- * before sending (-EINVAL, -EMSGSIZE, -EOPNOTSUPP, -ENOTCONN, -ENOMEM).
+ * Returns 0 (queued: <fn> will be called unless the client is closed first; with -ECONNRESET
+ * if the router goes away before it completes), -EAGAIN (the pub-ring is full: dispatch and
+ * retry), -ENOTCONN at once while the router is away (dispatch and retry: nothing waits
+ * here), or the errors of mqttmux_publish_to that are known before sending (-EINVAL,
+ * -EMSGSIZE, -EOPNOTSUPP, -ENOMEM).
  */
 MQTTMUX_PUBLIC int mqttmux_publish_async(struct mqttmux *c, const char *session, const char *topic,
 					 const void *payload, size_t len, int qos, bool retain,

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libmqttmux, the connection side: open/close, the handshake on router.sock, control frames
- * (ROUTE_ADD/DEL and their replies, PING), and the route objects. The delivery ring, listen
- * queues and publishes are in client_io.c. See docs/client.md and docs/protocol.md.
+ * libmqttmux, the connection side: open/close, one connection's handshake on router.sock and
+ * its teardown, control frames (ROUTE_ADD/DEL and their replies, PING, REJOINED,
+ * SESSIONS_LIST), and the route objects. The delivery ring, listen queues and publishes are in
+ * client_io.c, what happens when the router goes away in client_conn.c. See docs/client.md and
+ * docs/protocol.md.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,15 +46,17 @@ static int send_frame(struct mqttmux *c, ssize_t n)
 
 	if (n < 0)
 		return (int)n;
+	if (c->gone || c->sock < 0)
+		return -ENOTCONN;
 	rc = mm_proto_send(c->sock, c->frame, (size_t)n, NULL, 0);
 	if (rc == -EPIPE || rc == -ECONNRESET)
-		c->dead = true;
-	return c->dead ? -ENOTCONN : rc;
+		c->gone = true;
+	return c->gone ? -ENOTCONN : rc;
 }
 
 /*
- * Handle one received frame that nobody waits for: answer PING, note a fatal ERROR. Returns
- * 0, or -ENOTCONN when the router closed or said goodbye.
+ * Handle one received frame that nobody waits for: answer PING, collect SESSIONS, note a
+ * fatal ERROR. Returns 0, or -ENOTCONN when the router closed or said goodbye.
  */
 static int handle_frame(struct mqttmux *c, size_t len, const struct mm_proto_hdr *h)
 {
@@ -62,9 +66,11 @@ static int handle_frame(struct mqttmux *c, size_t len, const struct mm_proto_hdr
 		return send_frame(c, mm_proto_pack_pong(c->frame, MM_PROTO_MAX_FRAME, &p)) == 0
 			       ? 0
 			       : -ENOTCONN;
+	if (h->type == MM_PROTO_SESSIONS)
+		(void)mm_cl_on_sessions(c, len);
 	if (h->type == MM_PROTO_ERROR && (h->flags & MM_PROTO_F_FATAL))
-		c->dead = true;
-	return c->dead ? -ENOTCONN : 0;
+		c->gone = true;
+	return c->gone ? -ENOTCONN : 0;
 }
 
 /* Receive one frame without blocking. Returns its length, -EAGAIN, or -ENOTCONN. */
@@ -73,7 +79,7 @@ static ssize_t recv_frame(struct mqttmux *c, struct mm_proto_hdr *h)
 	int fds[MM_PROTO_MAX_FDS], nfds = MM_PROTO_MAX_FDS;
 	ssize_t n;
 
-	if (c->dead)
+	if (c->gone || c->sock < 0)
 		return -ENOTCONN;
 	n = mm_proto_recv(c->sock, c->frame, MM_PROTO_MAX_FRAME, fds, &nfds);
 	if (n == -EAGAIN)
@@ -81,7 +87,7 @@ static ssize_t recv_frame(struct mqttmux *c, struct mm_proto_hdr *h)
 	for (int i = 0; n > 0 && i < nfds; i++)
 		close(fds[i]);
 	if (n <= 0 || nfds > 0 || mm_proto_unpack_header(c->frame, (size_t)n, h) < 0) {
-		c->dead = true;
+		c->gone = true;
 		return -ENOTCONN;
 	}
 	return n;
@@ -183,7 +189,7 @@ static int handshake(struct mqttmux *c)
 	struct mm_proto_hello h = { .seq = ++c->seq,
 				    .major = MM_PROTO_VERSION_MAJOR,
 				    .minor = MM_PROTO_VERSION_MINOR,
-				    .features = MM_PROTO_FEAT_PUB_ALL,
+				    .features = MM_PROTO_FEAT_PUB_ALL | MM_PROTO_FEAT_EVENTS,
 				    .token = c->token,
 				    .name = { (const uint8_t *)name,
 					      (uint32_t)strnlen(name, 255) } };
@@ -217,9 +223,6 @@ static int attach(struct mqttmux *c)
 		c->dlv.hdr = NULL;
 		return rc;
 	}
-	c->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (c->epfd < 0)
-		return -errno;
 	ev.data.fd = c->sock;
 	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->sock, &ev) == -1)
 		return -errno;
@@ -240,23 +243,70 @@ static uint64_t new_token(void)
 	return t;
 }
 
-static struct mqttmux *client_new(void)
+/*
+ * One connection: connect, HELLO (with the client's token), WELCOME, attach the new rings and
+ * add the socket and the ring's doorbell to the epoll. On failure the caller tears down with
+ * mm_cl_disconnect. Returns 0 or -errno.
+ */
+int mm_cl_connect(struct mqttmux *c)
+{
+	int rc;
+
+	c->gone = false;
+	rc = sock_connect(c->dir, &c->sock);
+	if (rc == 0)
+		rc = handshake(c);
+	if (rc == 0)
+		rc = attach(c);
+	return rc;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Tear down the current connection (any part of it); the epoll, routes and publishes stay. */
+void mm_cl_disconnect(struct mqttmux *c)
+{
+	if (c->epfd >= 0 && c->sock >= 0)
+		(void)epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->sock, NULL);
+	if (c->epfd >= 0 && c->fds[MM_PROTO_FD_DLV_DATA] >= 0)
+		(void)epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->fds[MM_PROTO_FD_DLV_DATA], NULL);
+	if (c->dlv.hdr)
+		mm_shm_ring_detach(&c->dlv);
+	if (c->pub.hdr)
+		mm_shm_ring_detach(&c->pub);
+	c->dlv.hdr = NULL;
+	c->pub.hdr = NULL;
+	for (int i = 0; i < MM_PROTO_WELCOME_NFDS; i++)
+		close_fd(&c->fds[i]);
+	close_fd(&c->sock);
+	c->up = false;
+	c->gone = false;
+}
+
+static struct mqttmux *client_new(const char *dir)
 {
 	struct mqttmux *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
 	c->token = new_token();
-	c->sock = c->epfd = -1;
+	c->sock = c->epfd = c->tfd = -1;
 	for (int i = 0; i < MM_PROTO_WELCOME_NFDS; i++)
 		c->fds[i] = -1;
 	c->route_qos = 1;
+	c->backoff = MM_CL_BACKOFF_MIN;
+	c->pend_tail = &c->pend;
+	c->dir = strdup(dir);
 	c->frame = malloc(MM_PROTO_MAX_FRAME);
 	c->scratch = malloc(MM_PROTO_MAX_FRAME + MM_PROTO_NAME_MAX + 2);
-	if (!c->frame || !c->scratch) {
-		free(c->frame);
-		free(c->scratch);
-		free(c);
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (!c->dir || !c->frame || !c->scratch || c->epfd < 0 || mm_cl_timer_open(c) < 0) {
+		mqttmux_close(c);
 		return NULL;
 	}
 	return c;
@@ -271,14 +321,16 @@ MQTTMUX_PUBLIC struct mqttmux *mqttmux_open(const char *runtime_dir, int *err)
 		runtime_dir = getenv("MQTTMUX_RUNTIME_DIR");
 	if (!runtime_dir || !runtime_dir[0])
 		runtime_dir = MQTTMUX_DEFAULT_DIR;
-	c = client_new();
-	rc = c ? sock_connect(runtime_dir, &c->sock) : -ENOMEM;
+	c = client_new(runtime_dir);
+	rc = c ? mm_cl_connect(c) : -ENOMEM;
+	if (rc == 0) /* no routes yet: "all registered" at once; then the baseline list */
+		rc = mm_cl_send_rejoined(c);
 	if (rc == 0)
-		rc = handshake(c);
-	if (rc == 0)
-		rc = attach(c);
-	if (rc == 0)
+		rc = mm_cl_ask_sessions(c);
+	if (rc == 0) {
+		c->up = true;
 		return c;
+	}
 	mqttmux_close(c);
 	if (err)
 		*err = rc;
@@ -298,17 +350,13 @@ MQTTMUX_PUBLIC void mqttmux_close(struct mqttmux *c)
 		if (p->async)
 			free(p);
 	}
-	if (c->dlv.hdr)
-		mm_shm_ring_detach(&c->dlv);
-	if (c->pub.hdr)
-		mm_shm_ring_detach(&c->pub);
-	for (int i = 0; i < MM_PROTO_WELCOME_NFDS; i++)
-		if (c->fds[i] >= 0)
-			close(c->fds[i]);
-	if (c->epfd >= 0)
-		close(c->epfd);
-	if (c->sock >= 0)
-		close(c->sock);
+	mm_cl_disconnect(c);
+	mm_cl_events_done(c);
+	mm_cl_sessions_done(c);
+	mm_cl_seen_done(&c->seen);
+	close_fd(&c->epfd);
+	close_fd(&c->tfd);
+	free(c->dir);
 	free(c->frame);
 	free(c->scratch);
 	free(c);
@@ -352,6 +400,18 @@ struct mqttmux_route *mm_cl_route_find(struct mqttmux *c, uint32_t id)
 	return r;
 }
 
+/* Free a route that is in no list, with its queue and strings. */
+static void route_release(struct mqttmux_route *r)
+{
+	for (size_t i = 0; r->q && i < r->n; i++)
+		free(r->q[(r->head + i) % r->depth]);
+	free(r->q);
+	free(r->cur);
+	free(r->session);
+	free(r->filter);
+	free(r);
+}
+
 /* Unlink <r> from its client and free it with its queue. */
 void mm_cl_route_free(struct mqttmux_route *r)
 {
@@ -361,56 +421,78 @@ void mm_cl_route_free(struct mqttmux_route *r)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = r->next;
-	for (size_t i = 0; i < r->n; i++)
-		free(r->q[(r->head + i) % r->depth]);
-	free(r->q);
-	free(r->cur);
-	free(r);
+	route_release(r);
 }
 
-static int route_send_add(struct mqttmux *c, struct mqttmux_route *r, const char *session,
-			  const char *filter)
+/*
+ * Send ROUTE_ADD for <r> as it was first registered (same id, session, filter, QoS, on_full)
+ * and wait for the answer. Used for a new route and again after every reconnect. Returns 0,
+ * -code from the router's ERROR, -ETIMEDOUT or -ENOTCONN.
+ */
+int mm_cl_route_register(struct mqttmux *c, struct mqttmux_route *r)
 {
-	size_t sl = session ? strlen(session) : 0, fl = strlen(filter);
+	size_t sl = r->session ? strlen(r->session) : 0;
 	struct mm_proto_route_add a = { .seq = ++c->seq,
 					.route_id = r->id,
-					.qos = (uint8_t)c->route_qos,
-					.on_full = MM_PROTO_ON_FULL_DROP,
-					.session = { (const uint8_t *)session, (uint32_t)sl },
-					.filter = { (const uint8_t *)filter, (uint32_t)fl } };
-	int rc;
+					.qos = r->qos,
+					.on_full = r->on_full,
+					.session = { (const uint8_t *)r->session, (uint32_t)sl },
+					.filter = { (const uint8_t *)r->filter,
+						    (uint32_t)strlen(r->filter) } };
+	int rc = send_frame(c, mm_proto_pack_route_add(c->frame, MM_PROTO_MAX_FRAME, &a));
 
-	if ((session && (sl == 0 || sl > MM_PROTO_NAME_MAX)) || fl == 0 || fl > 65000)
-		return -EINVAL;
-	rc = send_frame(c, mm_proto_pack_route_add(c->frame, MM_PROTO_MAX_FRAME, &a));
 	return rc < 0 ? rc : ctl_wait(c, a.seq);
+}
+
+/* A route object (not registered yet) with copies of <session> and <filter>, or NULL. */
+static struct mqttmux_route *route_new(struct mqttmux *c, const char *session, const char *filter,
+				       mqttmux_msg_fn *fn, void *ud, size_t depth)
+{
+	struct mqttmux_route *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	*r = (struct mqttmux_route){ .c = c,
+				     .fn = fn,
+				     .ud = ud,
+				     .depth = depth,
+				     .qos = (uint8_t)c->route_qos,
+				     .on_full = MM_PROTO_ON_FULL_DROP };
+	r->filter = strdup(filter);
+	r->session = session ? strdup(session) : NULL;
+	if (!fn)
+		r->q = calloc(depth, sizeof(*r->q));
+	if (!r->filter || (session && !r->session) || (!fn && !r->q)) {
+		route_release(r);
+		return NULL;
+	}
+	do
+		r->id = ++c->next_route;
+	while (r->id == 0 || mm_cl_route_find(c, r->id));
+	return r;
 }
 
 static struct mqttmux_route *route_add(struct mqttmux *c, const char *session, const char *filter,
 				       mqttmux_msg_fn *fn, void *ud, size_t depth)
 {
+	size_t sl = session ? strlen(session) : 0, fl = filter ? strlen(filter) : 0;
 	struct mqttmux_route *r;
 	int rc;
 
-	if (!c || !filter || (!fn && (depth == 0 || depth > MM_CL_DEPTH_MAX)))
+	if (!c || !filter || (!fn && (depth == 0 || depth > MM_CL_DEPTH_MAX)) ||
+	    (session && (sl == 0 || sl > MM_PROTO_NAME_MAX)) || fl == 0 || fl > 65000)
 		return errno = EINVAL, NULL;
-	if (c->dead)
+	if (!c->up || c->gone)
 		return errno = ENOTCONN, NULL;
-	r = calloc(1, sizeof(*r));
-	if (!r || (!fn && !(r->q = calloc(depth, sizeof(*r->q))))) {
-		free(r);
+	r = route_new(c, session, filter, fn, ud, depth);
+	if (!r)
 		return errno = ENOMEM, NULL;
-	}
-	*r = (struct mqttmux_route){ .c = c, .fn = fn, .ud = ud, .q = r->q, .depth = depth };
-	do
-		r->id = ++c->next_route;
-	while (r->id == 0 || mm_cl_route_find(c, r->id));
-	rc = route_send_add(c, r, session, filter);
+	rc = mm_cl_route_register(c, r);
 	if (rc < 0) {
-		free(r->q);
-		free(r);
+		route_release(r);
 		return errno = -rc, NULL;
 	}
+	r->registered = true;
 	r->next = c->routes;
 	c->routes = r;
 	return r;
@@ -452,16 +534,39 @@ MQTTMUX_PUBLIC int mqttmux_route_stop(struct mqttmux_route *r)
 {
 	struct mqttmux *c;
 	struct mm_proto_route_del d;
+	bool registered;
 	int rc;
 
 	if (!r)
 		return -EINVAL;
 	c = r->c;
 	d = (struct mm_proto_route_del){ .seq = ++c->seq, .route_id = r->id };
+	registered = r->registered;
 	/* Freed first: records already in the ring may still name it and must find nothing. */
 	mm_cl_route_free(r);
-	if (c->dead)
-		return -ENOTCONN;
+	if (!c->up || c->gone || !registered)
+		return 0; /* no router knows it: a reconnect will not register it again */
 	rc = send_frame(c, mm_proto_pack_route_del(c->frame, MM_PROTO_MAX_FRAME, &d));
 	return rc < 0 ? rc : ctl_wait(c, d.seq);
+}
+
+/* REJOINED: every route is registered again (after WELCOME when there is none). */
+int mm_cl_send_rejoined(struct mqttmux *c)
+{
+	struct mm_proto_rejoined m = { .seq = ++c->seq };
+
+	return send_frame(c, mm_proto_pack_rejoined(c->frame, MM_PROTO_MAX_FRAME, &m));
+}
+
+/* SESSIONS_LIST; the SESSIONS answer is handled when it arrives (mm_cl_on_sessions). */
+int mm_cl_ask_sessions(struct mqttmux *c)
+{
+	struct mm_proto_sessions_list m = { .seq = ++c->seq };
+	int rc;
+
+	mm_cl_sessions_restart(c); /* a list half received from the previous router */
+	rc = send_frame(c, mm_proto_pack_sessions_list(c->frame, MM_PROTO_MAX_FRAME, &m));
+	if (rc == 0)
+		c->sess_seq = m.seq;
+	return rc;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libmqttmux, the data side: mqttmux_dispatch over the delivery ring (DELIVER to routes, GAP
- * to the gap callback, PUB_DONE to waiting publishes), the listen queues and mqttmux_next,
- * and the publishes into the pub-ring. The connection itself is client.c.
+ * to the gap callback, PUB_DONE to waiting publishes, CLIENT_EVENT to event handlers), the
+ * listen queues and mqttmux_next, and the publishes into the pub-ring. The connection itself
+ * is client.c; while the router is away, dispatch hands over to client_conn.c.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -80,6 +81,9 @@ static int on_deliver(struct mqttmux *c, const struct mm_shm_rec *rec)
 	if (mm_proto_unpack_deliver(rec->data, rec->len, &d) < 0 ||
 	    d.topic.len > MM_PROTO_MAX_FRAME || d.session.len > MM_PROTO_NAME_MAX)
 		return -EPROTO;
+	/* delivered again by a restarted router: already handled, say nothing */
+	if (!mm_cl_seen_fresh(&c->seen, d.session.p, d.session.len, d.session_idx, d.seq))
+		return 0;
 	msg_from_deliver(c, &d, &m);
 	/* Each id is looked up again: a callback may have stopped any route, even its own. */
 	for (unsigned i = 0; i < d.routes.n; i++)
@@ -96,11 +100,13 @@ static int on_gap(struct mqttmux *c, const struct mm_shm_rec *rec)
 	if (mm_proto_unpack_gap(rec->data, rec->len, &g) < 0)
 		return -EPROTO;
 	c->lost += g.lost;
-	if (!c->gap_fn)
-		return 0;
 	memcpy(s, g.session.p, g.session.len);
 	s[g.session.len] = '\0';
-	c->gap_fn(c, g.session_idx == MM_PROTO_SESSION_ANY ? NULL : s, g.lost, c->gap_ud);
+	if (g.session_idx == MM_PROTO_SESSION_ANY)
+		s = NULL;
+	if (c->gap_fn)
+		c->gap_fn(c, s, g.lost, c->gap_ud);
+	mm_cl_gap_event(c, s, g.lost);
 	return 0;
 }
 
@@ -116,14 +122,25 @@ static int on_pub_done(struct mqttmux *c, const struct mm_shm_rec *rec)
 	if (!(p = *pp))
 		return 0;
 	*pp = p->next;
-	p->result = d.result > 0 ? -EPROTO : d.result;
+	mm_cl_pub_complete(c, p, d.result > 0 ? -EPROTO : d.result);
+	return 0;
+}
+
+/*
+ * Complete <p>, already unlinked from c->pubs, with <result>: report a failure as an event,
+ * then wake the blocking caller or run the async callback and free it.
+ */
+void mm_cl_pub_complete(struct mqttmux *c, struct mm_cl_pub *p, int result)
+{
+	p->result = result;
 	p->done = true;
+	if (result < 0)
+		mm_cl_pub_failed(c, p);
 	if (!p->async)
-		return 0;
+		return;
 	if (p->fn)
 		p->fn(c, p->result, p->ud);
 	free(p);
-	return 0;
 }
 
 static int handle_rec(struct mqttmux *c, const struct mm_shm_rec *rec)
@@ -135,17 +152,19 @@ static int handle_rec(struct mqttmux *c, const struct mm_shm_rec *rec)
 		return on_gap(c, rec);
 	case MM_REC_PUB_DONE:
 		return on_pub_done(c, rec);
+	case MM_REC_CLIENT_EVENT:
+		return mm_cl_on_client_event(c, rec);
 	default:
-		return 0; /* CLIENT_EVENT (not asked for) and future kinds */
+		return 0; /* future kinds */
 	}
 }
 
 /*
  * Handle up to MM_CL_BUDGET records. Each is popped before its callbacks run, so a nested
  * dispatch (a callback that publishes) never sees it again; nothing is released while a
- * callback may still hold a view (depth > 1). Returns the count or -EPROTO.
+ * callback may still hold a view (depth > 1). Returns the count or -EPROTO (then for good).
  */
-static int drain(struct mqttmux *c)
+int mm_cl_drain(struct mqttmux *c)
 {
 	struct mm_shm_rec rec;
 	int n = 0, rc = 0;
@@ -156,12 +175,8 @@ static int drain(struct mqttmux *c)
 		if ((rc = handle_rec(c, &rec)) < 0)
 			break;
 	}
-	if (rc < 0) {
-		c->dead = true;
-		return -EPROTO;
-	}
-	if (c->depth == 1 && mm_shm_ring_release(&c->dlv) < 0)
-		return -EPROTO;
+	if (rc < 0 || (c->depth == 1 && mm_shm_ring_release(&c->dlv) < 0))
+		return c->fatal = -EPROTO;
 	return n;
 }
 
@@ -180,12 +195,16 @@ static int leave_armed(struct mqttmux *c)
 	return rc < 0 ? -EPROTO : rc;
 }
 
-/* Sleep on the epoll until the ring or the socket wakes us, at most <ms>. */
+/* Sleep on the epoll until the ring, the socket or the reconnect timer wakes us, at most <ms>. */
 static int wait_events(struct mqttmux *c, int ms)
 {
-	struct epoll_event ev[2];
+	struct epoll_event ev[3];
 	int rc;
 
+	if (!c->up) {
+		rc = epoll_wait(c->epfd, ev, 3, ms);
+		return rc < 0 && errno != EINTR ? -errno : 0;
+	}
 	if (c->depth == 1) {
 		rc = mm_shm_ring_consumer_arm(&c->dlv);
 		if (rc != 0)
@@ -193,10 +212,28 @@ static int wait_events(struct mqttmux *c, int ms)
 	} else if (ms < 0 || ms > 1) {
 		ms = 1; /* nested: cannot arm without releasing; poll the ring instead */
 	}
-	rc = epoll_wait(c->epfd, ev, 2, ms);
+	rc = epoll_wait(c->epfd, ev, 3, ms);
 	if (c->depth == 1)
 		mm_shm_ring_consumer_disarm(&c->dlv);
 	return rc < 0 && errno != EINTR ? -errno : 0;
+}
+
+/*
+ * While the router is away (or its loss not handled yet): drain the old ring, fail the
+ * publishes, reconnect when due (client_conn.c). Returns records handled, 0 (nothing yet, or
+ * up again: c->up), or -errno.
+ */
+static int dispatch_offline(struct mqttmux *c, int64_t deadline)
+{
+	int n, rc;
+
+	for (;;) {
+		n = mm_cl_offline(c);
+		if (n != 0 || c->up || mm_cl_left_ms(deadline) == 0)
+			return n;
+		if ((rc = wait_events(c, mm_cl_left_ms(deadline))) < 0)
+			return rc;
+	}
 }
 
 static int dispatch_once(struct mqttmux *c, int64_t deadline)
@@ -204,10 +241,18 @@ static int dispatch_once(struct mqttmux *c, int64_t deadline)
 	int n, rc;
 
 	for (;;) {
+		mm_cl_flush_pending(c);
+		if (!c->up && ((n = dispatch_offline(c, deadline)) != 0 || !c->up))
+			return n;
 		(void)mm_shm_ring_doorbell_drain(c->fds[MM_PROTO_FD_DLV_DATA]);
-		if ((rc = mm_cl_service_sock(c)) < 0)
+		if ((rc = mm_cl_service_sock(c)) == -ENOTCONN) {
+			c->up = false; /* the router is gone: handled on the next turn */
+			continue;
+		}
+		if (rc < 0)
 			return rc;
-		if ((n = drain(c)) < 0)
+		mm_cl_flush_pending(c); /* a SESSIONS answer may have made some */
+		if ((n = mm_cl_drain(c)) < 0)
 			return n;
 		if (n > 0 || mm_cl_left_ms(deadline) == 0) {
 			rc = leave_armed(c);
@@ -231,8 +276,8 @@ int mm_cl_dispatch(struct mqttmux *c, int timeout_ms)
 	int64_t deadline = timeout_ms < 0 ? -1 : mm_cl_now_ms() + timeout_ms;
 	int rc;
 
-	if (c->dead)
-		return -ENOTCONN;
+	if (c->fatal)
+		return c->fatal;
 	c->depth++;
 	rc = dispatch_once(c, deadline);
 	c->depth--;
@@ -288,7 +333,7 @@ static int pub_check(struct mqttmux *c, const char *session, const char *topic, 
 		return -EMSGSIZE;
 	if (!session && !(c->features & MM_PROTO_FEAT_PUB_ALL))
 		return -EOPNOTSUPP;
-	return c->dead ? -ENOTCONN : 0;
+	return c->fatal;
 }
 
 static struct mm_proto_client_pub pub_rec(uint64_t req_id, const char *session, const char *topic,
@@ -328,14 +373,21 @@ MQTTMUX_PUBLIC int mqttmux_publish_async(struct mqttmux *c, const char *session,
 {
 	struct mm_proto_client_pub rec;
 	struct mm_cl_pub *p;
+	size_t sl, tl;
 	int rc = pub_check(c, session, topic, payload, len, qos);
 
 	if (rc < 0)
 		return rc;
-	p = calloc(1, sizeof(*p));
+	if (!c->up || c->gone)
+		return -ENOTCONN; /* the router is away: nothing waits here for the reconnect */
+	sl = session ? strlen(session) + 1 : 0;
+	tl = strlen(topic) + 1;
+	p = calloc(1, sizeof(*p) + sl + tl); /* session and topic copies, for publish_failed */
 	if (!p)
 		return -ENOMEM;
 	*p = (struct mm_cl_pub){ .req_id = ++c->next_req, .fn = fn, .ud = ud, .async = true };
+	p->topic = memcpy((char *)(p + 1), topic, tl);
+	p->session = session ? memcpy((char *)(p + 1) + tl, session, sl) : NULL;
 	rec = pub_rec(p->req_id, session, topic, payload, len, qos, retain);
 	rc = pub_write(c, &rec);
 	if (rc < 0) {
@@ -357,12 +409,17 @@ static void pub_forget(struct mqttmux *c, struct mm_cl_pub *p)
 		*pp = p->next;
 }
 
-/* Wait for room for <rec> in the pub-ring, dispatching meanwhile. Returns 0 or -errno. */
+/*
+ * Wait for a router (mm_cl_wait_up) and room for <rec> in its pub-ring, dispatching
+ * meanwhile, and write it. Returns 0 or -errno (-ENOTCONN: no router by the deadline).
+ */
 static int pub_room(struct mqttmux *c, const struct mm_proto_client_pub *rec, int64_t deadline)
 {
 	int rc, ms;
 
 	for (;;) {
+		if ((rc = mm_cl_wait_up(c, deadline)) < 0)
+			return rc;
 		rc = pub_write(c, rec);
 		if (rc != -EAGAIN)
 			return rc;
@@ -371,6 +428,8 @@ static int pub_room(struct mqttmux *c, const struct mm_proto_client_pub *rec, in
 			return -ETIMEDOUT;
 		if ((rc = mm_cl_dispatch(c, 0)) < 0)
 			return rc;
+		if (!c->up)
+			continue; /* the router went away meanwhile: its pub-ring is gone */
 		/* short slices: PUB_DONEs and PINGs must still be handled while we wait */
 		rc = mm_shm_ring_wait_space(&c->pub, (uint32_t)mm_proto_client_pub_size(rec),
 					    ms < 0 || ms > 10 ? 10 : ms);
@@ -395,6 +454,8 @@ static int publish_wait(struct mqttmux *c, const char *session, const char *topi
 	if (!p)
 		return -ENOMEM;
 	p->req_id = ++c->next_req;
+	p->session = session;
+	p->topic = topic;
 	rec = pub_rec(p->req_id, session, topic, payload, len, qos, retain);
 	rc = pub_room(c, &rec, deadline);
 	if (rc == 0) {
