@@ -70,6 +70,28 @@ static const struct seed manager[] = {
 	{ "mqttmux_build_info", "gauge" },
 };
 
+/* mqttmux's own daemon-wide families: the router stats block (docs/metrics.md). */
+static const struct seed router_own[] = {
+	{ "mqttmux_router_messages_total", "counter" },
+	{ "mqttmux_router_fanout_total", "counter" },
+	{ "mqttmux_router_unrouted_total", "counter" },
+	{ "mqttmux_router_restarts_total", "counter" },
+	{ "mqttmux_router_dropped_total", "counter" },
+	{ "mqttmux_router_gaps_total", "counter" },
+	{ "mqttmux_router_events_forwarded_total", "counter" },
+	{ "mqttmux_router_clients_registered_total", "counter" },
+	{ "mqttmux_router_clients_refused_total", "counter" },
+	{ "mqttmux_router_clients_malformed_total", "counter" },
+	{ "mqttmux_router_publish_requests_total", "counter" },
+	{ "mqttmux_router_publish_completions_total", "counter" },
+	{ "mqttmux_client_messages_matched_total", "counter" },
+	{ "mqttmux_client_messages_delivered_total", "counter" },
+	{ "mqttmux_client_messages_dropped_total", "counter" },
+	{ "mqttmux_client_gaps_total", "counter" },
+	{ "mqttmux_client_messages_queued", "gauge" },
+	{ "mqttmux_delivery_latency_seconds", "histogram" },
+};
+
 /* Does <text> have a line starting with <line> (which starts with a newline)? */
 static bool has_line(const char *text, const char *line)
 {
@@ -121,6 +143,14 @@ Test(metrics, every_seed_metric_has_its_type_for_both_sessions)
 	}
 	for (size_t i = 0; i < sizeof(manager) / sizeof(manager[0]); i++)
 		expect_type(m, &manager[i]);
+	for (size_t i = 0; i < sizeof(router_own) / sizeof(router_own[0]); i++)
+		expect_type(m, &router_own[i]);
+	(void)value(m, "mqttmux_router_messages_total", NULL);
+	cr_expect_not_null(strstr(m, "\nmqttmux_delivery_latency_seconds_bucket{le=\"1e-06\"} "));
+	cr_expect_not_null(
+		strstr(m, "\nmqttmux_delivery_latency_seconds_bucket{le=\"8.388608\"} "));
+	cr_expect_not_null(
+		strstr(m, "\nmqttmux_router_publish_completions_total{result=\"emsgsize\"} "));
 	cr_expect_eq(value(m, "mqtt_active_sessions", NULL), 2);
 	cr_expect_eq(value(m, "mqtt_session_persistent", "two.b-x"), 1);
 	cr_expect_eq(value(m, "mqtt_session_clean_session", "two.b-x"), 0);
