@@ -36,6 +36,7 @@ struct opts {
 	uint32_t lat_rx; /* receivers in (3) */
 	unsigned ring;	 /* clients.ring_size */
 	unsigned rounds; /* every figure this many times, interleaved; medians reported */
+	bool lat_only;	 /* figure (3) only */
 };
 
 /* What one run measured. */
@@ -340,31 +341,37 @@ static void report(const struct opts *o, unsigned rounds)
 	       rounds, o->fan, o->lat_rx, o->lat_rate, o->lat_secs);
 	printf("%-42s %12s %12s %9s  %-7s %-10s\n", "figure", "mqttmux", "baseline", "ratio",
 	       "unit", "target");
-	for (enum fig f = 0; f < _F_MAX; f++)
+	for (enum fig f = o->lat_only ? F_W50 : 0; f < _F_MAX; f++)
 		print_fig(f, rounds);
 	printf("baselines: (1) (2) plain libmosquitto subscribers on the same broker and stream; "
 	       "(3) publisher->callback of the plain subscribers; (4) mosquitto's CPU per message "
 	       "delivered to the N plain subscribers\n");
 	printf("per round (mqttmux/baseline):\n");
-	for (enum fig f = 0; f < _F_MAX; f++)
+	for (enum fig f = o->lat_only ? F_W50 : 0; f < _F_MAX; f++)
 		print_rounds(f, rounds);
 }
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: bench-e2e [--count N] [--payload BYTES] [--fan N] [--lat-rate MSGS]\n"
-		"                 [--lat-secs S] [--lat-clients N] [--ring BYTES] [--rounds N]\n");
+	fprintf(f, "usage: bench-e2e [--count N] [--payload BYTES] [--fan N] [--lat-rate MSGS]\n"
+		   "                 [--lat-secs S] [--lat-clients N] [--ring BYTES] [--rounds N]\n"
+		   "                 [--latency-only]\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "count", 1, NULL, 'n' },    { "payload", 1, NULL, 'p' },
-		{ "fan", 1, NULL, 'f' },      { "lat-rate", 1, NULL, 'r' },
-		{ "lat-secs", 1, NULL, 's' }, { "lat-clients", 1, NULL, 'l' },
-		{ "ring", 1, NULL, 'R' },     { "rounds", 1, NULL, 'k' },
-		{ "help", 0, NULL, 'h' },     { 0 },
+		{ "count", 1, NULL, 'n' },
+		{ "payload", 1, NULL, 'p' },
+		{ "fan", 1, NULL, 'f' },
+		{ "lat-rate", 1, NULL, 'r' },
+		{ "lat-secs", 1, NULL, 's' },
+		{ "lat-clients", 1, NULL, 'l' },
+		{ "ring", 1, NULL, 'R' },
+		{ "rounds", 1, NULL, 'k' },
+		{ "latency-only", 0, NULL, 'L' },
+		{ "help", 0, NULL, 'h' },
+		{ 0 },
 	};
 	int c;
 
@@ -395,6 +402,9 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'k':
 			o->rounds = (unsigned)v;
+			break;
+		case 'L':
+			o->lat_only = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -445,7 +455,7 @@ int main(int argc, char **argv)
 	       " %u round(s)\n",
 	       (unsigned long long)o.count, o.payload, o.ring, o.rounds);
 	for (; done < o.rounds && rc == 0; done++)
-		if ((rc = saturation(&s, &o, done)) == 0)
+		if (o.lat_only || (rc = saturation(&s, &o, done)) == 0)
 			rc = latency(&s, &o, done);
 	if (rc < 0)
 		fprintf(stderr, "bench-e2e: %s (logs in %s with B_E2E_KEEP=1)\n", strerror(-rc),
