@@ -415,3 +415,77 @@ Test(e2e, stopped_client_gets_exact_gap_others_everything)
 	}
 	t_daemon_stop(&Daemon);
 }
+
+/* ---- 3: kill -9 of the router under a steady QoS 1 stream ---- */
+
+/* The daemon's child named mqttmux-router, or 0. */
+static pid_t router_pid(void)
+{
+	char path[64], buf[512];
+	pid_t found = 0;
+
+	for (pid_t pid = 2; pid < 4194304 && !found; pid++) {
+		FILE *f;
+		int ppid;
+		char comm[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		f = fopen(path, "r");
+		if (!f) {
+			if (errno == ENOENT && pid > 65536)
+				break;
+			continue;
+		}
+		if (fgets(buf, sizeof(buf), f) &&
+		    sscanf(buf, "%*d (%63[^)]) %*c %d", comm, &ppid) == 2 && ppid == Daemon &&
+		    !strcmp(comm, "mqttmux-router"))
+			found = pid;
+		fclose(f);
+	}
+	return found;
+}
+
+static bool router_replaced(void *ud)
+{
+	pid_t p = router_pid();
+
+	return p > 0 && p != *(pid_t *)ud;
+}
+
+Test(e2e, router_killed_under_qos1_stream_nothing_lost_or_repeated)
+{
+	static const struct t_e2e_client spec[2] = {
+		{ .nroutes = 2,
+		  .routes = { { "s1", "s/#", T_E2E_HANDLE }, { NULL, T_E2E_END, T_E2E_HANDLE } } },
+		{ .nroutes = 2,
+		  .routes = { { "s1", "s/#", T_E2E_LISTEN }, { NULL, T_E2E_END, T_E2E_LISTEN } } },
+	};
+	struct pub p;
+	pid_t old;
+	int seq = 0;
+
+	start_daemon(1u << 20);
+	start_clients(spec, 2);
+	pub_open(&p);
+	wait_subscribed(&p);
+	stream(&p, &seq, 1000);
+	old = router_pid();
+	cr_assert_gt(old, 0, "no router process under the daemon");
+	cr_assert_eq(kill(old, SIGKILL), 0);
+	stream(&p, &seq, 500);
+	cr_assert(t_wait_for(router_replaced, &old, WAIT_MS), "the router was not restarted");
+	stream(&p, &seq, 1500);
+	pub_one(&p, T_E2E_END, seq);
+	pub_close(&p);
+	reap_clients(2);
+	for (int ci = 0; ci < 2; ci++) {
+		struct t_e2e_log *l = load_log(ci);
+		int got = count_stream(l, ci, seq);
+
+		cr_expect_eq(got, seq, "client %d got %d of %d (in order, none twice)", ci, got,
+			     seq);
+		cr_expect_eq(l->lost, 0, "client %d lost %llu", ci, (unsigned long long)l->lost);
+		t_e2e_log_free(l);
+	}
+	t_daemon_stop(&Daemon);
+}
