@@ -198,7 +198,7 @@ static double pct_us(uint32_t *v, size_t n, double p)
 	return (double)v[k] / 1e3;
 }
 
-enum fig { F_ONE = 0, F_FAN, F_CPU, F_W50, F_W99, F_P50, F_P99, _F_MAX };
+enum fig { F_ONE = 0, F_FAN, F_CPU, F_CPU1, F_W50, F_W99, F_P50, F_P99, _F_MAX };
 
 enum fig_check { CHECK_RATIO_GE = 0, CHECK_LE, CHECK_INFO, _CHECK_MAX };
 
@@ -214,6 +214,7 @@ static const struct fig_def Figs[_F_MAX] = {
 	[F_FAN] = { "(2) N clients vs N plain subs, aggregate", "msgs/s", ">= 5x", CHECK_RATIO_GE,
 		    5 },
 	[F_CPU] = { "(4) router CPU per delivered msg", "us/msg", "<= 0.5 us", CHECK_LE, 0.5 },
+	[F_CPU1] = { "(4) same with 1 client (from (1))", "us/msg", "(info)", CHECK_INFO, 0 },
 	[F_W50] = { "(3) worker->client latency p50", "us", "<= 15 us", CHECK_LE, 15 },
 	[F_W99] = { "(3) worker->client latency p99", "us", "<= 60 us", CHECK_LE, 60 },
 	[F_P50] = { "(3) publisher->client p50", "us", "(info)", CHECK_INFO, 0 },
@@ -256,6 +257,8 @@ static int saturation(struct b_stack *s, const struct opts *o, unsigned round)
 	/* baseline of (4): what mosquitto spends per message it delivers to N subscribers */
 	put(round, F_CPU, r[3].n ? r[3].router_us / (double)r[3].n : 0,
 	    r[2].n ? r[2].broker_us / (double)r[2].n : 0);
+	put(round, F_CPU1, r[1].n ? r[1].router_us / (double)r[1].n : 0,
+	    r[0].n ? r[0].broker_us / (double)r[0].n : 0);
 	detail(round, "(1) plain, 1 subscriber", &r[0], o->count);
 	detail(round, "(1) mqttmux, 1 client", &r[1], o->count);
 	detail(round, "(2) plain, N subscribers", &r[2], o->count * o->fan);
@@ -345,7 +348,7 @@ static void report(const struct opts *o, unsigned rounds)
 		print_fig(f, rounds);
 	printf("baselines: (1) (2) plain libmosquitto subscribers on the same broker and stream; "
 	       "(3) publisher->callback of the plain subscribers; (4) mosquitto's CPU per message "
-	       "delivered to the N plain subscribers\n");
+	       "delivered to the N (or 1) plain subscribers\n");
 	printf("per round (mqttmux/baseline):\n");
 	for (enum fig f = o->lat_only ? F_W50 : 0; f < _F_MAX; f++)
 		print_rounds(f, rounds);
