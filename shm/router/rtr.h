@@ -15,6 +15,7 @@
 
 #include "cfg.h"
 #include "proto.h"
+#include "records.h"
 #include "ring.h"
 #include "rstats.h"
 #include "rtr_sub.h"
@@ -187,6 +188,8 @@ int mm_rtr_on_frame(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t *bu
 void mm_rtr_drain_session(struct mm_rtr *r, struct mm_rtr_session *s);
 void mm_rtr_unblock(struct mm_rtr *r, struct mm_rtr_client *c);
 void mm_rtr_commit_clients(struct mm_rtr *r);
+void mm_rtr_forward_event(struct mm_rtr *r, const struct mm_rtr_session *s,
+			  const struct mm_rec_event *e);
 int mm_rtr_put_pub_done(struct mm_rtr_client *c, uint64_t req_id, int32_t result, int32_t reason);
 void mm_rtr_flush_done(struct mm_rtr_client *c);
 void mm_rtr_done_free(struct mm_rtr_client *c);

@@ -235,7 +235,7 @@ static int on_msg(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_sh
 }
 
 /* Write a CLIENT_EVENT for every client that asked for events (policy drop, like a DELIVER). */
-static void forward_event(struct mm_rtr *r, const struct mm_rtr_session *s,
+void mm_rtr_forward_event(struct mm_rtr *r, const struct mm_rtr_session *s,
 			  const struct mm_rec_event *e)
 {
 	struct mm_proto_client_event ce = {
@@ -291,7 +291,7 @@ static void on_event(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm
 		return;
 	}
 	s->state = (uint8_t)e.kind;
-	forward_event(r, s, &e);
+	mm_rtr_forward_event(r, s, &e);
 }
 
 /* Drain up to MM_RTR_BATCH records of <s>'s in-ring; commit and release once. */

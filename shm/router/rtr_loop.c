@@ -125,6 +125,25 @@ int mm_rtr_init(struct mm_rtr *r, const struct mm_cfg *cfg, const char *runtime_
 	return rc;
 }
 
+/* The supervisor marked a session failed: clients that asked for events hear it. */
+static void session_failed(struct mm_rtr *r, struct mm_rtr_session *s, bool permanent)
+{
+	static const char perm[] = "worker exited with a usage or config error: not restarted",
+			  loop[] = "crash loop: still retried at the restart cap";
+	struct timespec ts;
+	struct mm_rec_event e = { .kind = MM_PROTO_EV_SESSION_FAILED,
+				  .code = permanent ? 1 : 0,
+				  .text = { (const uint8_t *)(permanent ? perm : loop),
+					    (uint32_t)(permanent ? sizeof(perm) : sizeof(loop)) -
+						    1 } };
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	e.time_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	mm_log(MM_LOG_INFO, "session '%s': failed (%s)", s->name, permanent ? "permanent" : "loop");
+	mm_rtr_forward_event(r, s, &e);
+	mm_rtr_commit_clients(r);
+}
+
 static void on_chan(struct mm_rtr *r)
 {
 	struct mm_chan_msg m;
@@ -143,6 +162,8 @@ static void on_chan(struct mm_rtr *r)
 		if (m.cmd == MM_CHAN_STOP) {
 			mm_log(MM_LOG_INFO, "stop requested by the supervisor");
 			r->stop = true;
+		} else if (m.cmd == MM_CHAN_SESSION_FAILED && m.arg < r->nsess) {
+			session_failed(r, &r->sess[m.arg], m.value != 0);
 		}
 	}
 }
