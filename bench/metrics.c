@@ -8,7 +8,8 @@
  * way mqttmuxd builds it: a config file with N sessions loaded by mm_cfg_load(), one
  * mm_sup_child_init() per session (its real rings and stats block), the router stats block from
  * mm_sup_router_init() with some connected clients. The stats blocks hold non-zero counters
- * and the workers look READY, so every family has its samples.
+ * and the workers look READY, so every family has its samples; between two dumps every session
+ * gets new messages, so the rates are real numbers, not round ones.
  *
  * Baselines, from the same run and interleaved with the dumps: "read" loads every counter of
  * every stats block and ring header (the floor for reading the data at all); "snprintf" writes
@@ -178,6 +179,23 @@ static void setup(struct mm_sup *s, const struct opts *o)
 	mm_sup_metrics_sample(s, b_now_ns()); /* the loop's first sample, at start */
 }
 
+/*
+ * Traffic between two dumps: every session received about 1,000 messages per second since the
+ * last one, so the rates the dump computes are real, non-round numbers.
+ */
+static void traffic(struct mm_sup *s, unsigned round)
+{
+	for (size_t i = 0; i < s->n_children; i++) {
+		struct mm_stats_block *st = s->children[i].m.st;
+		uint64_t n = 997 + (i * 7 + round) % 13;
+
+		atomic_fetch_add_explicit(&st->msgs_in, n, RLX);
+		atomic_fetch_add_explicit(&st->bytes_in, n * 61, RLX);
+		atomic_store_explicit(&st->last_msg_ns, 1764115200123456789ull + round * 1000003ull,
+				      RLX);
+	}
+}
+
 /* Baseline "read": every counter of every stats block and ring header, relaxed loads. */
 static uint64_t read_all(struct mm_sup *s)
 {
@@ -279,6 +297,7 @@ int main(int argc, char **argv)
 		struct mm_metrics_buf b;
 		int r;
 
+		traffic(&s, i);
 		mm_metrics_buf_init_dyn(&b);
 		t = b_now_ns();
 		r = mm_sup_metrics_text(&s, &b);

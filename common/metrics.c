@@ -200,9 +200,39 @@ static void put_head(struct mm_metrics_buf *b, const char *name, const char *suf
 	put_str(b, " ");
 }
 
+/*
+ * <v> when it is the double nearest to some n / 1000 with |n| < 2^52, as "[-]i.fff" without
+ * trailing zeros; 0 otherwise. That is exactly what the %.Ng loop below would print: the
+ * string reads back as v ((double)n / 1000 is correctly rounded, as strtod is), and any
+ * shorter decimal is at least 0.001 away, more than half an ulp of v (below 2^42, an ulp is at
+ * most 2^-10), so it reads back as another double. At a fraction of the cost: the supervisor
+ * rounds rates and timestamps to milliseconds, so most values take this path.
+ */
+static size_t fmt_milli(char *buf, size_t cap, double v)
+{
+	double m = v * 1000.0;
+	uint64_t n, ip;
+	char frac[4];
+	int len, fl = 3;
+
+	if (!(fabs(m) < 4503599627370496.0)) /* 2^52 */
+		return 0;
+	n = (uint64_t)(fabs(m) + 0.5); /* rounded; checked just below */
+	if ((double)n / 1000.0 != fabs(v))
+		return 0;
+	ip = n / 1000;
+	snprintf(frac, sizeof(frac), "%03u", (unsigned)(n % 1000));
+	while (fl > 0 && frac[fl - 1] == '0')
+		fl--;
+	len = snprintf(buf, cap, "%s%" PRIu64 "%s%.*s", v < 0 ? "-" : "", ip, fl ? "." : "", fl,
+		       frac);
+	return len < 0 || (size_t)len >= cap ? 0 : (size_t)len;
+}
+
 size_t mm_metrics_fmt_f64(char *buf, size_t cap, double v)
 {
 	int n = 0;
+	size_t len;
 
 	if (isnan(v))
 		n = snprintf(buf, cap, "NaN");
@@ -210,6 +240,8 @@ size_t mm_metrics_fmt_f64(char *buf, size_t cap, double v)
 		n = snprintf(buf, cap, v > 0 ? "+Inf" : "-Inf");
 	else if (fabs(v) < 9007199254740992.0 && v == (double)(int64_t)v) /* exact below 2^53 */
 		n = snprintf(buf, cap, "%" PRId64, (int64_t)v);
+	else if ((len = fmt_milli(buf, cap, v)) > 0)
+		return len;
 	else
 		for (int prec = 15; prec <= 17; prec++) {
 			n = snprintf(buf, cap, "%.*g", prec, v);

@@ -39,6 +39,21 @@ static double secs(uint64_t ns)
 	return (double)ns / 1e9;
 }
 
+/*
+ * Seconds to the millisecond, and rates to a thousandth: exact enough for any dashboard, and
+ * printed by mm_metrics_fmt_f64()'s fast path instead of its snprintf/strtod loop, which
+ * would be most of a 1,000-session dump (bench/metrics.c).
+ */
+static double secs_ms(uint64_t ns)
+{
+	return (double)(ns / 1000000) / 1e3;
+}
+
+static double milli(double v)
+{
+	return v >= 0 && v < 4e12 ? (double)(uint64_t)(v * 1e3 + 0.5) / 1e3 : v;
+}
+
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -187,8 +202,8 @@ static void fill_counters(const struct mm_sup_child *c, struct mm_metrics_sessio
 	o->pub_ok = LOAD(st->pub_ok);
 	o->pub_failed = LOAD(st->pub_failed);
 	o->dropped_oversize = LOAD(st->dropped_oversize);
-	o->last_msg_s = secs(LOAD(st->last_msg_ns));
-	o->last_err_s = secs(LOAD(st->last_err_ns));
+	o->last_msg_s = secs_ms(LOAD(st->last_msg_ns));
+	o->last_err_s = secs_ms(LOAD(st->last_err_ns));
 	o->state = cur ? LOAD(st->state) : state_without_worker(c);
 	o->connected = cur && LOAD(st->connected);
 	o->subscriptions = cur ? LOAD(st->subscriptions) : 0;
@@ -225,9 +240,9 @@ static void fill_session(const struct mm_sup *s, size_t i, struct mm_metrics_ses
 		o->auto_reconnect = cs->auto_reconnect;
 	}
 	if (c->m.rates) {
-		o->msg_rate = mm_metrics_rate_current(&c->m.msgs);
-		o->avg_msg_rate = mm_metrics_rate_average(&c->m.msgs);
-		o->bytes_rate = mm_metrics_rate_current(&c->m.bytes);
+		o->msg_rate = milli(mm_metrics_rate_current(&c->m.msgs));
+		o->avg_msg_rate = milli(mm_metrics_rate_average(&c->m.msgs));
+		o->bytes_rate = milli(mm_metrics_rate_current(&c->m.bytes));
 	}
 	if (c->m.st)
 		fill_counters(c, o);
@@ -365,7 +380,7 @@ int mm_sup_metrics_text(struct mm_sup *s, struct mm_metrics_buf *b)
 	in.retired_bytes = gone.bytes;
 	in.retired_errors = gone.errors;
 	in.retired_reconnects = gone.reconnects;
-	in.uptime_s = secs(mono_ns() - s->start_ns);
+	in.uptime_s = secs_ms(mono_ns() - s->start_ns);
 	in.version = MQTTMUX_VERSION;
 	fill_router_view(s, rv, &in);
 	r = mm_metrics_render(b, &in);

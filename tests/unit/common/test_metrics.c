@@ -366,6 +366,52 @@ Test(common_metrics, rate_window_slides_past_old_traffic)
 	cr_expect(fabs(mm_metrics_rate_average(&r) - 10000.0 / 31.0) < 0.01);
 }
 
+/* The reference: the fewest of 15..17 significant digits that read back the same. */
+static void fmt_reference(char *buf, size_t cap, double v)
+{
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, cap, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
+/* The millisecond fast path prints exactly what the %.Ng loop prints. */
+Test(common_metrics, millisecond_values_print_as_the_shortest_loop_would)
+{
+	static const double edge[] = { 0.001,
+				       -0.001,
+				       0.1,
+				       0.5,
+				       999.999,
+				       1000.5,
+				       -2.25,
+				       1764115200.123,
+				       4503599627370.495,
+				       9007199254740.991,
+				       1e-3 * 7,
+				       12345.678 };
+	char got[64], want[64];
+	uint64_t x = 88172645463325252ull;
+
+	for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++) {
+		mm_metrics_fmt_f64(got, sizeof(got), edge[i]);
+		fmt_reference(want, sizeof(want), edge[i]);
+		cr_expect_str_eq(got, want, "%.17g", edge[i]);
+	}
+	for (int i = 0; i < 200000; i++) {
+		double v;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		v = (double)(int64_t)(x % 20000000000000ull - 10000000000000ull) / 1000.0;
+		if (v == (double)(int64_t)v)
+			continue;
+		mm_metrics_fmt_f64(got, sizeof(got), v);
+		fmt_reference(want, sizeof(want), v);
+		cr_assert_str_eq(got, want, "%.17g", v);
+	}
+}
+
 /* The supervisor samples once a second and on every read: the window must still be 10 s. */
 Test(common_metrics, rate_window_stays_whole_with_frequent_reads)
 {
