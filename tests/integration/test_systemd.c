@@ -4,7 +4,8 @@
  * socket in its temp dir, given as NOTIFY_SOCKET) and sets WATCHDOG_USEC=200000, then checks
  * what the daemon sends: READY=1 once the session is ready (not before), WATCHDOG=1 again and
  * again from the loop, RELOADING=1 then READY=1 around SIGHUP, STOPPING=1 on SIGTERM.
- * WATCHDOG_PID is left unset (libsystemd then accepts the watchdog in any process).
+ * WATCHDOG_PID is left unset (libsystemd then accepts the watchdog in any process), except in
+ * the test that sets it as systemd does, through a shell that execs the daemon.
  */
 #include <errno.h>
 #include <poll.h>
@@ -59,10 +60,13 @@ static void teardown(void)
 
 TestSuite(systemd, .init = setup, .fini = teardown, .timeout = 60);
 
-/* One session "one" on our broker; NOTIFY_SOCKET=<notify> unless NULL, WATCHDOG_USEC=200000. */
-static void start_daemon(const char *notify)
+/*
+ * One session "one" on our broker; NOTIFY_SOCKET=<notify> unless NULL, WATCHDOG_USEC=200000,
+ * WATCHDOG_PID=<watchdog_pid> unless NULL.
+ */
+static void start_daemon(const char *notify, const char *watchdog_pid)
 {
-	char *text;
+	char *text, *script;
 
 	cr_assert_gt(
 		asprintf(&text,
@@ -72,6 +76,7 @@ static void start_daemon(const char *notify)
 			 " subscriptions = ( { topic = \"t/#\"; qos = 1; } ); }\n);\n",
 			 Run, Dir, B.port),
 		0);
+	free(Cfg);
 	cr_assert_gt(asprintf(&Cfg, "%s/mqttmux.cfg", Dir), 0);
 	t_write_text(Cfg, text);
 	free(text);
@@ -80,7 +85,19 @@ static void start_daemon(const char *notify)
 		setenv("NOTIFY_SOCKET", notify, 1);
 	setenv("WATCHDOG_USEC", "200000", 1);
 	unsetenv("WATCHDOG_PID");
-	Daemon = t_daemon_spawn(MQTTMUXD_PATH, Cfg, Log, MQTTMUX_WORKER_PATH, NULL, NULL);
+	if (watchdog_pid) {
+		/*
+		 * As systemd does, WATCHDOG_PID names the daemon: a shell sets it to its own pid
+		 * ($$, or <watchdog_pid> when not "$$") and execs mqttmuxd, which keeps that pid.
+		 */
+		cr_assert_gt(asprintf(&script, "WATCHDOG_PID=%s exec '%s' -c '%s'", watchdog_pid,
+				      MQTTMUXD_PATH, Cfg),
+			     0);
+		Daemon = t_daemon_spawn("/bin/sh", script, Log, MQTTMUX_WORKER_PATH, NULL, NULL);
+		free(script);
+	} else {
+		Daemon = t_daemon_spawn(MQTTMUXD_PATH, Cfg, Log, MQTTMUX_WORKER_PATH, NULL, NULL);
+	}
 	unsetenv("NOTIFY_SOCKET");
 	unsetenv("WATCHDOG_USEC");
 }
@@ -135,7 +152,7 @@ Test(systemd, ready_after_the_session_then_watchdog_reload_and_stopping)
 #if !HAVE_LIBSYSTEMD
 	cr_skip_test("built without libsystemd: mqttmuxd sends no notifications");
 #endif
-	start_daemon(Notify_path);
+	start_daemon(Notify_path, NULL);
 	cr_assert(read_until(&s, "READY=1", 20000), "no READY=1 (last: '%s')", s.last);
 	cr_expect(session_ready_now(), "READY=1 came before the session was ready");
 	cr_expect_not_null(strstr(s.last, "STATUS=1/1 session(s) ready, router up"), "%s", s.last);
@@ -162,9 +179,33 @@ Test(systemd, without_notify_socket_the_daemon_runs_as_before)
 {
 	struct seen s = { 0 };
 
-	start_daemon(NULL);
+	start_daemon(NULL, NULL);
 	cr_assert(t_wait_for(t_ctl_pongs, Sock, 10000), "control socket never answered");
 	(void)read_until(&s, NULL, 300);
 	cr_expect_eq(s.total, 0, "got '%s'", s.last);
+	t_daemon_stop(&Daemon);
+}
+
+/* WATCHDOG_PID as systemd sets it (the daemon's pid) is accepted; another pid turns it off. */
+Test(systemd, watchdog_pid_must_be_the_daemon)
+{
+	struct seen s = { 0 };
+
+#if !HAVE_LIBSYSTEMD
+	cr_skip_test("built without libsystemd: mqttmuxd sends no notifications");
+#endif
+	start_daemon(Notify_path, "$$");
+	cr_assert(read_until(&s, "READY=1", 20000), "no READY=1 (last: '%s')", s.last);
+	(void)read_until(&s, NULL, 1000);
+	cr_expect_geq(s.watchdogs, 3, "only %d WATCHDOG=1 with WATCHDOG_PID = the daemon's pid",
+		      s.watchdogs);
+	t_daemon_stop(&Daemon);
+
+	memset(&s, 0, sizeof(s));
+	start_daemon(Notify_path, "1");
+	cr_assert(read_until(&s, "READY=1", 20000), "no READY=1 (last: '%s')", s.last);
+	s.watchdogs = 0; /* the first daemon's, queued before its STOPPING=1 */
+	(void)read_until(&s, NULL, 1000);
+	cr_expect_eq(s.watchdogs, 0, "WATCHDOG=1 although WATCHDOG_PID is another process");
 	t_daemon_stop(&Daemon);
 }
