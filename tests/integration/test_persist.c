@@ -326,6 +326,24 @@ static bool x_delivered(void *ud)
 	return received("keep") > 0;
 }
 
+static bool client_opens(void *ud)
+{
+	struct mqttmux **c = ud;
+	int err = 0;
+
+	*c = mqttmux_open(Run, &err);
+	return *c != NULL;
+}
+
+/* A libmqttmux client of the router, which may still be starting after the sessions are. */
+static struct mqttmux *open_client(void)
+{
+	struct mqttmux *c = NULL;
+
+	cr_assert(t_wait_for(client_opens, &c, 10000), "the router never took a client");
+	return c;
+}
+
 static void on_msg(struct mqttmux_route *r, const struct mqttmux_msg *m, void *ud)
 {
 	(void)r;
@@ -339,14 +357,12 @@ Test(persist, route_subscriptions_survive_restart)
 	struct mqttmux *c;
 	struct stat st;
 	char path[4096], *text;
-	int err = 0;
 
 	write_keep_cfg(true);
 	start_daemon();
 	wait_ready("keep");
 	wait_ready("one");
-	c = mqttmux_open(Run, &err);
-	cr_assert_not_null(c, "mqttmux_open: %s", strerror(-err));
+	c = open_client();
 	cr_assert_not_null(mqttmux_handle_to(c, "keep", "x/#", on_msg, NULL));
 	cr_assert_not_null(mqttmux_handle_to(c, "one", "y/#", on_msg, NULL));
 	cr_assert(t_wait_for(keep_has_one, NULL, 10000), "keep never subscribed x/#");
@@ -386,13 +402,11 @@ Test(persist, remove_deletes_subscriptions)
 {
 	char out[4096], err[4096];
 	struct mqttmux *c;
-	int e = 0;
 
 	write_keep_cfg(true);
 	start_daemon();
 	wait_ready("keep");
-	c = mqttmux_open(Run, &e);
-	cr_assert_not_null(c, "mqttmux_open: %s", strerror(-e));
+	c = open_client();
 	cr_assert_not_null(mqttmux_handle_to(c, "keep", "x/#", on_msg, NULL));
 	cr_assert(t_wait_for(keep_file_has_x, NULL, 10000), "no x/# in %s", KEEP_SUBS);
 	cr_assert_eq(CLI(out, err, "session", "remove", "keep"), 0, "%s", err);
@@ -453,13 +467,11 @@ Test(persist, reload_without_resume_subs_deletes_subscriptions)
 {
 	char out[4096], err[4096];
 	struct mqttmux *c;
-	int e = 0;
 
 	write_keep_cfg(true);
 	start_daemon();
 	wait_ready("keep");
-	c = mqttmux_open(Run, &e);
-	cr_assert_not_null(c, "mqttmux_open: %s", strerror(-e));
+	c = open_client();
 	cr_assert_not_null(mqttmux_handle_to(c, "keep", "x/#", on_msg, NULL));
 	cr_assert(t_wait_for(keep_file_has_x, NULL, 10000), "no x/# in %s", KEEP_SUBS);
 	write_keep_cfg(false);
