@@ -14,7 +14,9 @@
  * Baselines, from the same run and interleaved with the dumps: "read" loads every counter of
  * every stats block and ring header (the floor for reading the data at all); "snprintf" writes
  * as many sample lines of the same mean length with one snprintf each into a preallocated
- * buffer (the floor for formatting that much text).
+ * buffer (the floor for formatting that much text). Each step is timed twice: wall clock
+ * (CLOCK_MONOTONIC) and the thread's CPU time (CLOCK_THREAD_CPUTIME_ID); on a loaded machine
+ * the wall time also holds the waits for a CPU, which the baselines show as much.
  *
  * Usage: bench-metrics [--sessions N] [--clients N] [--dumps N]
  */
@@ -276,54 +278,97 @@ static void parse(int argc, char **argv, struct opts *o)
 	}
 }
 
+/* Wall and CPU time of one measured step, per subject (dump, read, snprintf). */
+enum { M_DUMP = 0, M_READ, M_FMT, _M_MAX };
+static const char *const m_names[_M_MAX] = { "mm_sup_metrics_text", "baseline: read",
+					     "baseline: snprintf" };
+
+struct clk {
+	uint64_t wall, cpu;
+};
+
+static struct clk clk_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (struct clk){ b_now_ns(),
+			     (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec };
+}
+
+static void clk_done(struct clk t0, uint64_t *wall, uint64_t *cpu, unsigned i)
+{
+	struct clk t1 = clk_now();
+
+	wall[i] = t1.wall - t0.wall;
+	cpu[i] = t1.cpu - t0.cpu;
+}
+
+/* One dump through the real code; returns its length and counts its lines. */
+static size_t dump_once(struct mm_sup *s, uint64_t *wall, uint64_t *cpu, unsigned i,
+			size_t *ret_lines)
+{
+	struct mm_metrics_buf b;
+	size_t len, lines = 0;
+	struct clk t;
+	int r;
+
+	mm_metrics_buf_init_dyn(&b);
+	t = clk_now();
+	r = mm_sup_metrics_text(s, &b);
+	clk_done(t, wall, cpu, i);
+	if (r < 0)
+		die("mm_sup_metrics_text", r);
+	len = b.len;
+	for (size_t k = 0; k < b.len; k++)
+		lines += b.data[k] == '\n';
+	mm_metrics_buf_done(&b);
+	*ret_lines = lines;
+	return len;
+}
+
 int main(int argc, char **argv)
 {
-	uint64_t *dump, *rd, *fmt, sink = 0, t;
+	uint64_t *wall[_M_MAX], *cpu[_M_MAX], sink = 0;
 	size_t len = 0, lines = 0, cap = 16u << 20;
 	char *buf = malloc(cap);
 	struct mm_sup s;
 	struct opts o;
+	struct clk t;
 
 	parse(argc, argv, &o);
 	mm_log_init("bench-metrics", MM_LOG_WARNING);
 	raise_nofile(o.sessions);
-	dump = calloc(o.dumps, sizeof(*dump));
-	rd = calloc(o.dumps, sizeof(*rd));
-	fmt = calloc(o.dumps, sizeof(*fmt));
-	if (!dump || !rd || !fmt || !buf)
-		die("calloc", ENOMEM);
+	for (int m = 0; m < _M_MAX; m++) {
+		wall[m] = calloc(o.dumps, sizeof(uint64_t));
+		cpu[m] = calloc(o.dumps, sizeof(uint64_t));
+		if (!wall[m] || !cpu[m] || !buf)
+			die("calloc", ENOMEM);
+	}
 	setup(&s, &o);
 	for (unsigned i = 0; i < o.dumps; i++) {
-		struct mm_metrics_buf b;
-		int r;
-
 		traffic(&s, i);
-		mm_metrics_buf_init_dyn(&b);
-		t = b_now_ns();
-		r = mm_sup_metrics_text(&s, &b);
-		dump[i] = b_now_ns() - t;
-		if (r < 0)
-			die("mm_sup_metrics_text", r);
-		len = b.len;
-		lines = 0;
-		for (size_t k = 0; k < b.len; k++)
-			lines += b.data[k] == '\n';
-		mm_metrics_buf_done(&b);
-		t = b_now_ns();
+		len = dump_once(&s, wall[M_DUMP], cpu[M_DUMP], i, &lines);
+		t = clk_now();
 		sink += read_all(&s);
-		rd[i] = b_now_ns() - t;
-		t = b_now_ns();
+		clk_done(t, wall[M_READ], cpu[M_READ], i);
+		t = clk_now();
 		sink += format_lines(buf, cap, lines, len / lines);
-		fmt[i] = b_now_ns() - t;
+		clk_done(t, wall[M_FMT], cpu[M_FMT], i);
 	}
 	printf("bench-metrics: %u sessions, %u clients, %u dumps: %zu bytes, %zu lines per dump "
 	       "(sink %" PRIu64 ")\n",
 	       o.sessions, o.clients, o.dumps, len, lines, sink & 1);
-	printf("%-22s %10s %10s %10s %10s\n", "ms per dump", "p50", "p99", "max", "min");
-	report("mm_sup_metrics_text", dump, o.dumps);
-	report("baseline: read", rd, o.dumps);
-	report("baseline: snprintf", fmt, o.dumps);
-	printf("target (issue 6): p99 < 20 ms for 1,000 sessions: %s\n",
-	       o.sessions >= 1000 && dump[(o.dumps * 99) / 100] < 20000000 ? "MET" : "check");
+	printf("%-22s %10s %10s %10s %10s\n", "wall ms per dump", "p50", "p99", "max", "min");
+	for (int m = 0; m < _M_MAX; m++)
+		report(m_names[m], wall[m], o.dumps);
+	printf("%-22s %10s %10s %10s %10s\n", "CPU ms per dump", "p50", "p99", "max", "min");
+	for (int m = 0; m < _M_MAX; m++)
+		report(m_names[m], cpu[m], o.dumps);
+	printf("target (issue 6): under 20 ms for 1,000 sessions: wall p99 %s, CPU p99 %s\n",
+	       o.sessions >= 1000 && wall[M_DUMP][(o.dumps * 99) / 100] < 20000000 ? "MET"
+										   : "not met",
+	       o.sessions >= 1000 && cpu[M_DUMP][(o.dumps * 99) / 100] < 20000000 ? "MET"
+										  : "not met");
 	return 0;
 }
