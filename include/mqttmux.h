@@ -448,6 +448,9 @@ struct mqttmux_metrics {
 	uint64_t active_sessions;
 	uint64_t total_messages, total_bytes, error_count, reconnect_count; /* never go down */
 	double uptime_seconds;
+	/* the router: messages read from the in-rings, copies written to client rings, messages
+	 * no route matched, copies dropped on full client rings, router restarts */
+	uint64_t router_messages, router_fanout, router_unrouted, router_dropped, router_restarts;
 	size_t n_sessions;
 	struct mqttmux_session_metrics *sessions;
 };

@@ -292,6 +292,11 @@ static const struct family manager_families[] = {
 	{ "mqtt_error_count", MM(error_count), U64 },
 	{ "mqtt_reconnect_count", MM(reconnect_count), U64 },
 	{ "mqttmux_uptime_seconds", MM(uptime_seconds), DBL },
+	{ "mqttmux_router_messages_total", MM(router_messages), U64 },
+	{ "mqttmux_router_fanout_total", MM(router_fanout), U64 },
+	{ "mqttmux_router_unrouted_total", MM(router_unrouted), U64 },
+	{ "mqttmux_router_dropped_total", MM(router_dropped), U64 },
+	{ "mqttmux_router_restarts_total", MM(router_restarts), U64 },
 };
 
 /* One sample line, split: name, the values of the labels we use, the value. */

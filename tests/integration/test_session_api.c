@@ -4,7 +4,9 @@
  * mosquitto broker: mqttmux_session_list / _status, mqttmux_wait_session (ready, timeout,
  * unknown session), mqttmux_wait_all_sessions, mqttmux_session_add / _remove / _restart with
  * good and bad input, the typed metrics snapshot against messages the broker delivered, the
- * Prometheus text, and every call without a daemon.
+ * Prometheus text, and every call without a daemon. A fake daemon (a forked process on
+ * control.sock that answers one command with canned bytes) feeds the parser the golden metrics
+ * text (escaped labels) and broken replies.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -13,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -339,4 +344,152 @@ Test(session_api, no_daemon)
 	cr_expect_null(text);
 	cr_expect_eq(mqttmux_wait_all_sessions(Run, 100), -ENOENT);
 	cr_expect_eq(mqttmux_session_remove(Run, "one"), -ENOENT);
+}
+
+/*
+ * A fake mqttmuxd: a forked process listening on Run/control.sock that reads one command line,
+ * answers <len> bytes of <reply> and exits 0 (1 if anything failed). Returns its pid.
+ */
+static pid_t fake_daemon(const char *reply, size_t len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int lfd;
+	pid_t pid;
+
+	cr_assert_eq(mkdir(Run, 0700), 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", Sock);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(lfd, 0);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(lfd, 4), 0);
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		int fd = accept(lfd, NULL, NULL);
+		char c = 0;
+
+		while (fd >= 0 && c != '\n' && read(fd, &c, 1) == 1)
+			;
+		_exit(fd < 0 || send(fd, reply, len, MSG_NOSIGNAL) != (ssize_t)len);
+	}
+	close(lfd);
+	return pid;
+}
+
+static void fake_done(pid_t pid)
+{
+	int st;
+
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fake daemon status %#x", st);
+}
+
+static char *read_golden(size_t *len)
+{
+	FILE *f = fopen(MQTTMUX_TEST_DATA "/metrics/full.txt", "re");
+	char *text = malloc(1 << 20);
+
+	cr_assert_not_null(f);
+	cr_assert_not_null(text);
+	*len = fread(text, 1, (1 << 20) - 16, f);
+	fclose(f);
+	memcpy(text + *len, "# EOF\n", 6);
+	*len += 6;
+	return text;
+}
+
+/* The golden metrics text (tests/data/metrics/full.txt), escaped session label included. */
+Test(session_api, metrics_parse_the_golden_text)
+{
+	struct mqttmux_metrics *m = NULL;
+	const struct mqttmux_session_metrics *a, *w;
+	size_t len;
+	char *text = read_golden(&len);
+	pid_t pid = fake_daemon(text, len);
+
+	cr_assert_eq(mqttmux_metrics(Run, &m), 0);
+	fake_done(pid);
+	free(text);
+	cr_assert_eq(m->n_sessions, 2);
+	a = &m->sessions[0];
+	w = &m->sessions[1];
+	cr_expect_str_eq(a->name, "alpha");
+	cr_expect_str_eq(w->name, "we\"ird\\name\nx");
+	cr_expect_eq(a->messages_sent, 10);
+	cr_expect_eq(a->messages_received, 1000);
+	cr_expect_eq(a->bytes_received, 64000);
+	cr_expect_eq(a->subscriptions, 2);
+	cr_expect(a->connected && a->persistent && a->auto_reconnect && !a->clean_session);
+	cr_expect_eq(a->status, 3);
+	cr_expect_eq(a->in_ring_size, 1048576);
+	cr_expect_eq(a->oversize_dropped, 4);
+	cr_expect_eq(a->publish_ok, 10);
+	cr_expect_eq(a->publish_failed, 0);
+	cr_expect(a->message_rate > 1000.4 && a->message_rate < 1000.6, "%f", a->message_rate);
+	cr_expect(a->last_message_time > 1727604812.1, "%f", a->last_message_time);
+	cr_expect_eq(w->errors, 3);
+	cr_expect_eq(w->reconnects, 2);
+	cr_expect_eq(w->restarts, 1);
+	cr_expect(w->failed && !w->connected);
+	cr_expect_eq(w->status, 5);
+	cr_expect_eq(w->publish_failed, 1);
+	cr_expect_eq(m->active_sessions, 2);
+	cr_expect_eq(m->total_messages, 1117);
+	cr_expect_eq(m->total_bytes, 65230);
+	cr_expect_eq(m->error_count, 4);
+	cr_expect_eq(m->reconnect_count, 3);
+	cr_expect(m->uptime_seconds > 3600.4 && m->uptime_seconds < 3600.6);
+	cr_expect_eq(m->router_messages, 1007);
+	cr_expect_eq(m->router_fanout, 1110);
+	cr_expect_eq(m->router_restarts, 1);
+	mqttmux_metrics_free(m);
+}
+
+struct bad_reply {
+	const char *reply;
+	int want;
+};
+
+/* Broken or hostile replies: an errno, never a crash. */
+Test(session_api, bad_replies_are_errors)
+{
+	static const struct bad_reply cases[] = {
+		{ "not json\n", -EPROTO },
+		{ "{\"ok\":false,\"error\":\"unknown session 'x'\"}\n", -ENOENT },
+		{ "{\"ok\":false,\"error\":\"wait: mqttmuxd is stopping\"}\n", -ESHUTDOWN },
+		{ "{\"ok\":false}\n", -EIO },
+		{ "{\"ok\":true", -ECONNRESET }, /* no newline before EOF */
+		{ "", -ECONNRESET },
+	};
+	static const char *const status_bad[] = {
+		"{\"ok\":true}\n",		 /* not an array */
+		"[{\"state\":\"connected\"}]\n", /* no name */
+		"[1,2]\n",
+	};
+	struct mqttmux_session_status *st = (void *)1;
+	struct mqttmux_metrics *m = (void *)1;
+	size_t n = 5;
+	pid_t pid;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		pid = fake_daemon(cases[i].reply, strlen(cases[i].reply));
+		cr_expect_eq(mqttmux_wait_session(Run, "x", 1000), cases[i].want, "reply '%s'",
+			     cases[i].reply);
+		fake_done(pid);
+		cr_assert_eq(unlink(Sock), 0);
+		cr_assert_eq(rmdir(Run), 0);
+	}
+	for (size_t i = 0; i < sizeof(status_bad) / sizeof(status_bad[0]); i++) {
+		pid = fake_daemon(status_bad[i], strlen(status_bad[i]));
+		cr_expect_eq(mqttmux_session_status(Run, &st, &n), -EPROTO, "%s", status_bad[i]);
+		cr_expect_null(st);
+		cr_expect_eq(n, 0);
+		fake_done(pid);
+		cr_assert_eq(unlink(Sock), 0);
+		cr_assert_eq(rmdir(Run), 0);
+	}
+	pid = fake_daemon("garbage\n# EOF\n", 14);
+	cr_expect_eq(mqttmux_metrics(Run, &m), -EPROTO);
+	cr_expect_null(m);
+	fake_done(pid);
 }
