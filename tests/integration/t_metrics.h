@@ -37,6 +37,7 @@ pid_t worker_of(const char *session);
 pid_t router_of(void);
 bool logged(void *ud);
 int promtool_check(const char *text, size_t len, char *out, size_t cap);
+void expect_promtool_ok(char *text);
 int free_port(void);
 
 /*
