@@ -51,6 +51,8 @@ void mm_sup_notify_init(uint64_t now_ns)
 	N.start_ns = now_ns;
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
 		N.wd_every_ns = usec * 1000 / 2;
+		if (N.wd_every_ns < MM_SUP_NOTIFY_WD_MIN_NS) /* a silly WatchdogSec: no busy loop */
+			N.wd_every_ns = MM_SUP_NOTIFY_WD_MIN_NS;
 		N.wd_next_ns = now_ns;
 		mm_log(MM_LOG_INFO, "systemd watchdog: WATCHDOG=1 every %llu ms",
 		       (unsigned long long)(N.wd_every_ns / 1000000));
