@@ -68,6 +68,7 @@ int b_daemon_start(struct b_stack *s);
 void b_daemon_stop(struct b_stack *s);
 void b_stack_free(struct b_stack *s);
 int b_cpu_ticks(pid_t pid, uint64_t *ret);
+int b_cpu_ns(pid_t pid, uint64_t *ret);
 double b_tick_us(void);
 
 /* b_pub.c */

@@ -44,7 +44,8 @@ struct res {
 	uint64_t n, lost;	     /* messages received (all receivers), GAP counts */
 	double secs;		     /* first message to last, over all receivers */
 	double rate;		     /* n / secs */
-	double router_us, broker_us; /* CPU over the run */
+	double router_us, broker_us; /* CPU over the run: /proc/PID/stat utime + stime */
+	double router_clk_us;	     /* the router's CPU-time clock over the run, to check */
 	uint32_t *w2c, *p2c;	     /* merged latency samples, ns */
 	size_t nlat;
 };
@@ -131,12 +132,17 @@ static int start_rx(enum b_rx_kind kind, struct b_stack *s, struct b_rxs *pg, in
 	return 0;
 }
 
-static void cpu_mark(const struct b_stack *s, bool mm, uint64_t *router, uint64_t *broker)
+struct cpu {
+	uint64_t router, broker, router_ns;
+};
+
+static void cpu_mark(const struct b_stack *s, bool mm, struct cpu *c)
 {
-	if (mm && b_cpu_ticks(s->router, router) < 0)
-		*router = 0;
-	if (b_cpu_ticks(s->broker, broker) < 0)
-		*broker = 0;
+	if (mm &&
+	    (b_cpu_ticks(s->router, &c->router) < 0 || b_cpu_ns(s->router, &c->router_ns) < 0))
+		c->router = c->router_ns = 0;
+	if (b_cpu_ticks(s->broker, &c->broker) < 0)
+		c->broker = 0;
 }
 
 /* One run: <nrx> receivers of <kind>, one publisher with <pc>. */
@@ -144,7 +150,7 @@ static int run(struct b_stack *s, enum b_rx_kind kind, int nrx, const struct b_p
 	       struct res *r)
 {
 	struct b_rxs *pg = b_shared_new(sizeof(*pg));
-	uint64_t rt0 = 0, rt1 = 0, bt0 = 0, bt1 = 0;
+	struct cpu c0 = { 0 }, c1 = { 0 };
 	pid_t pids[B_E2E_MAX_RX] = { 0 }, pub = 0;
 	int rc;
 
@@ -155,15 +161,16 @@ static int run(struct b_stack *s, enum b_rx_kind kind, int nrx, const struct b_p
 		goto out;
 	if ((rc = start_rx(kind, s, pg, nrx, pids)) < 0)
 		goto out;
-	cpu_mark(s, kind == B_RX_MQTTMUX, &rt0, &bt0);
+	cpu_mark(s, kind == B_RX_MQTTMUX, &c0);
 	if ((pub = b_pub_spawn(s->port, pc)) < 0) {
 		rc = (int)pub;
 		goto out;
 	}
 	wait_run(pg, nrx, pc->count);
-	cpu_mark(s, kind == B_RX_MQTTMUX, &rt1, &bt1);
-	r->router_us = (double)(rt1 - rt0) * b_tick_us();
-	r->broker_us = (double)(bt1 - bt0) * b_tick_us();
+	cpu_mark(s, kind == B_RX_MQTTMUX, &c1);
+	r->router_us = (double)(c1.router - c0.router) * b_tick_us();
+	r->router_clk_us = (double)(c1.router_ns - c0.router_ns) / 1e3;
+	r->broker_us = (double)(c1.broker - c0.broker) * b_tick_us();
 	merge(r, pg, nrx);
 	rc = 0;
 out:
@@ -229,9 +236,10 @@ static double Val[MAX_ROUNDS][_F_MAX][2];
 static void detail(unsigned round, const char *what, const struct res *r, uint64_t want)
 {
 	printf("  [%u] %-28s %8.3f s %10llu of %10llu received, %7llu lost (GAP); CPU router "
-	       "%7.0f ms, broker %7.0f ms\n",
+	       "%7.0f ms (clock %7.1f), broker %7.0f ms\n",
 	       round + 1, what, r->secs, (unsigned long long)r->n, (unsigned long long)want,
-	       (unsigned long long)r->lost, r->router_us / 1e3, r->broker_us / 1e3);
+	       (unsigned long long)r->lost, r->router_us / 1e3, r->router_clk_us / 1e3,
+	       r->broker_us / 1e3);
 }
 
 static void put(unsigned round, enum fig f, double mm, double base)
