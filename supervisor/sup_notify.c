@@ -151,13 +151,16 @@ int mm_sup_notify_timeout(int ms, uint64_t now_ns)
 	return ms;
 }
 
-/* Before a SIGHUP reload (MONOTONIC_USEC as systemd's Type=notify-reload asks). */
+/*
+ * Before a SIGHUP reload (MONOTONIC_USEC as systemd's Type=notify-reload asks). Not before the
+ * first READY=1: a unit still starting is not reloading, and READY=1 will end the start.
+ */
 void mm_sup_notify_reloading(void)
 {
 	struct timespec ts;
 	char text[128];
 
-	if (!N.on)
+	if (!N.on || !N.ready_sent)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snprintf(text, sizeof(text), "RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%llu",
