@@ -418,6 +418,9 @@ static int pub_room(struct mqttmux *c, const struct mm_proto_client_pub *rec, in
 	int rc, ms;
 
 	for (;;) {
+		/* a router that died since the last dispatch: notice it before handing it anything
+		 */
+		(void)mm_cl_service_sock(c);
 		if ((rc = mm_cl_wait_up(c, deadline)) < 0)
 			return rc;
 		rc = pub_write(c, rec);

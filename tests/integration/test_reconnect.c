@@ -32,6 +32,7 @@
 #include "t_daemon.h"
 #include "t_helpers.h"
 #include "t_router.h"
+#include "t_worker.h"
 
 #define NSESS	3
 #define WAIT_MS 20000
@@ -42,6 +43,7 @@ static struct t_rsess S[NSESS];
 static pid_t Router, Daemon;
 static int Chan = -1;
 static struct t_broker B;
+static struct t_worker W;
 
 static void setup(void)
 {
@@ -76,6 +78,7 @@ static void teardown(void)
 		for (int k = 0; k < 6; k++)
 			if (S[i].fds[k] >= 0)
 				close(S[i].fds[k]);
+	t_worker_free(&W);
 	t_daemon_teardown(&Daemon, Log, &B, Dir);
 	free(Dir);
 	free(Run);
@@ -90,8 +93,8 @@ TestSuite(reconnect, .init = setup, .fini = teardown, .timeout = 120);
 
 /* ---- the router started by the test, fake sessions ---- */
 
-/* A config naming the sessions of <names> (fake: their broker is never reached). */
-static void write_config(const char *const *names, int n)
+/* A config naming the sessions of <names>: "a" on <url_a> if not NULL, the others fake. */
+static void write_config(const char *const *names, int n, const char *url_a)
 {
 	char *text;
 	size_t len;
@@ -101,9 +104,10 @@ static void write_config(const char *const *names, int n)
 	fprintf(f, "runtime_dir = \"%s\";\nclients = { ring_size = 65536; };\nsessions = (", Run);
 	for (int i = 0; i < n; i++)
 		fprintf(f,
-			"%s { name = \"%s\"; brokers = [ \"tcp://127.0.0.1:1\" ]; client_id = \"%s\";"
+			"%s { name = \"%s\"; brokers = [ \"%s\" ]; client_id = \"%s\";"
 			" performance = { max_message_size = 16384; }; }",
-			i ? "," : "", names[i], names[i]);
+			i ? "," : "", names[i],
+			url_a && !strcmp(names[i], "a") ? url_a : "tcp://127.0.0.1:1", names[i]);
 	fprintf(f, " );\n");
 	fclose(f);
 	if (!Cfg)
@@ -117,7 +121,7 @@ static void start_router(const char *const *names, const int *idx, int n)
 {
 	int fds[NSESS][6];
 
-	write_config(names, n);
+	write_config(names, n, NULL);
 	for (int i = 0; i < n; i++) {
 		if (S[idx[i]].fds[0] < 0)
 			t_make_session(&S[idx[i]]);
@@ -441,6 +445,56 @@ Test(reconnect, stream_through_router_kill9_arrives_exactly_once_in_order)
 	for (int i = 0; i < 10; i++) /* a duplicate would come now: nothing is left to wait for */
 		cr_assert_geq(mqttmux_dispatch(c, 20), 0);
 	expect_stream(&s, NMSG);
+	mosquitto_loop_stop(m, true);
+	mosquitto_destroy(m);
+	mqttmux_close(c);
+}
+
+/* Session a: a real worker on a real broker (t_worker.c); session b: fake. Same rings again. */
+static void start_real_router(const char *url)
+{
+	static const char *const names[] = { "a", "b" };
+	int fds[2][6];
+
+	if (!Cfg) {
+		write_config(names, 2, url);
+		cr_assert_eq(t_worker_init(&W, Cfg, "a", 1u << 20), 0);
+		t_make_session(&S[1]);
+		cr_assert_eq(t_worker_spawn(&W), 0);
+	}
+	memcpy(fds[0], &W.fds[4], sizeof(fds[0]));
+	memcpy(fds[1], S[1].fds, sizeof(fds[1]));
+	t_router_start(MQTTMUX_ROUTER_PATH, Dir, Cfg, fds, 2, &Router, &Chan);
+}
+
+Test(reconnect, publish_to_waits_for_the_new_router_real_worker)
+{
+	static struct seen s;
+	struct mosquitto *m;
+	struct mqttmux *c;
+	char *url;
+	int err = 0, rc;
+
+	cr_assert_eq(t_broker_start(&B, NULL), 0);
+	cr_assert_gt(asprintf(&url, "tcp://127.0.0.1:%d", B.port), 0);
+	start_real_router(url);
+	free(url);
+	c = mqttmux_open(Run, &err);
+	cr_assert_not_null(c, "open: %s", strerror(-err));
+	cr_assert_gt(mqttmux_on_event(c, MQTTMUX_EV_ALL, NULL, on_event, &s), 0);
+	cr_assert_not_null(mqttmux_handle_to(c, "a", "t/#", on_msg, &s));
+	m = publisher();
+	warm_up(c, m, &s);
+	router_stop(SIGKILL);
+	start_real_router(NULL);
+	/* the client has not noticed yet: the publish finds the loss, reconnects, then sends */
+	rc = mqttmux_publish_to(c, "a", "t/n", "0", 1, 1, false, WAIT_MS);
+	cr_assert_eq(rc, 0, "publish_to across the restart: %s", strerror(-rc));
+	cr_expect_eq(s.ev[MQTTMUX_EV_ROUTER_DISCONNECTED], 1);
+	cr_expect_eq(s.ev[MQTTMUX_EV_ROUTER_RECONNECTED], 1);
+	/* the route came back with the worker's subscription: our own message returns */
+	dispatch_until(c, &s.n, 1);
+	expect_stream(&s, 1);
 	mosquitto_loop_stop(m, true);
 	mosquitto_destroy(m);
 	mqttmux_close(c);
