@@ -120,6 +120,17 @@ static bool has_session(const char *name)
 	return found;
 }
 
+static bool lacks_session(void *name)
+{
+	return !has_session(name);
+}
+
+/* `remove` answers before the worker is down; the session leaves `status` once it is. */
+static bool gone_soon(const char *name)
+{
+	return t_wait_for(lacks_session, (void *)name, 10000);
+}
+
 static void wait_ready(const char *name)
 {
 	char out[4096], err[4096];
@@ -189,11 +200,11 @@ Test(persist, remove_survives_restart)
 	cr_assert_eq(CLI(out, err, "session", "add", "-c", file), 0, "%s", err);
 	wait_ready("extra");
 	cr_assert_eq(CLI(out, err, "session", "remove", "extra"), 0, "%s", err);
-	cr_expect(!has_session("extra"));
+	cr_expect(gone_soon("extra"));
 	cr_expect(!state_exists(EXTRA_FILE));
 	/* A session of the config file goes too, and stays gone. */
 	cr_assert_eq(CLI(out, err, "session", "remove", "two"), 0, "%s", err);
-	cr_expect(!has_session("two"));
+	cr_expect(gone_soon("two"));
 	cr_expect(state_exists(TWO_TOMB));
 	cr_expect_neq(CLI(out, err, "session", "remove", "nosuch"), 0);
 	cr_expect(strstr(err, "unknown session"), "%s", err);
