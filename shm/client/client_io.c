@@ -47,11 +47,26 @@ static void route_deliver(struct mqttmux_route *r, const struct mqttmux_msg *m)
 	r->q[(r->head + r->n++) % r->depth] = q;
 }
 
-/* Fill <m> from a DELIVER; session and topic are copied to c->scratch to get their NULs. */
-static void msg_from_deliver(struct mqttmux *c, const struct mm_proto_deliver *d,
-			     struct mqttmux_msg *m)
+/*
+ * Room for the NUL-terminated strings of one record: c->scratch for the outermost dispatch; a
+ * nested one (a callback that publishes) must not overwrite what the outer callback still
+ * reads, so it gets its own allocation (scratch_put frees it). NULL without memory.
+ */
+static char *scratch_get(struct mqttmux *c, size_t n)
 {
-	char *s = c->scratch, *t = c->scratch + d->session.len + 1;
+	return c->depth <= 1 ? c->scratch : malloc(n);
+}
+
+static void scratch_put(struct mqttmux *c, char *p)
+{
+	if (p != c->scratch)
+		free(p);
+}
+
+/* Fill <m> from a DELIVER; session and topic are copied to <buf> to get their NULs. */
+static void msg_from_deliver(char *buf, const struct mm_proto_deliver *d, struct mqttmux_msg *m)
+{
+	char *s = buf, *t = buf + d->session.len + 1;
 
 	memcpy(s, d->session.p, d->session.len);
 	s[d->session.len] = '\0';
@@ -77,6 +92,7 @@ static int on_deliver(struct mqttmux *c, const struct mm_shm_rec *rec)
 	struct mm_proto_deliver d;
 	struct mqttmux_msg m;
 	struct mqttmux_route *r;
+	char *buf;
 
 	if (mm_proto_unpack_deliver(rec->data, rec->len, &d) < 0 ||
 	    d.topic.len > MM_PROTO_MAX_FRAME || d.session.len > MM_PROTO_NAME_MAX)
@@ -84,29 +100,31 @@ static int on_deliver(struct mqttmux *c, const struct mm_shm_rec *rec)
 	/* delivered again by a restarted router: already handled, say nothing */
 	if (!mm_cl_seen_fresh(&c->seen, d.session.p, d.session.len, d.session_idx, d.seq))
 		return 0;
-	msg_from_deliver(c, &d, &m);
+	buf = scratch_get(c, (size_t)d.session.len + d.topic.len + 2);
+	if (!buf)
+		return 0; /* lost to ENOMEM in a nested dispatch, like a full listen queue */
+	msg_from_deliver(buf, &d, &m);
 	/* Each id is looked up again: a callback may have stopped any route, even its own. */
 	for (unsigned i = 0; i < d.routes.n; i++)
 		if ((r = mm_cl_route_find(c, mm_proto_ids_get(&d.routes, i))))
 			route_deliver(r, &m);
+	scratch_put(c, buf);
 	return 0;
 }
 
 static int on_gap(struct mqttmux *c, const struct mm_shm_rec *rec)
 {
 	struct mm_proto_gap g;
-	char *s = c->scratch;
+	char s[MM_PROTO_NAME_MAX + 1];
 
 	if (mm_proto_unpack_gap(rec->data, rec->len, &g) < 0)
 		return -EPROTO;
 	c->lost += g.lost;
 	memcpy(s, g.session.p, g.session.len);
 	s[g.session.len] = '\0';
-	if (g.session_idx == MM_PROTO_SESSION_ANY)
-		s = NULL;
 	if (c->gap_fn)
-		c->gap_fn(c, s, g.lost, c->gap_ud);
-	mm_cl_gap_event(c, s, g.lost);
+		c->gap_fn(c, g.session_idx == MM_PROTO_SESSION_ANY ? NULL : s, g.lost, c->gap_ud);
+	mm_cl_gap_event(c, g.session_idx == MM_PROTO_SESSION_ANY ? NULL : s, g.lost);
 	return 0;
 }
 

@@ -258,6 +258,45 @@ Test(client, handle_routes_match_exactly)
 	mqttmux_close(c);
 }
 
+/* A callback route whose callback takes a message of a listen route (a nested dispatch). */
+struct nest {
+	struct mqttmux_route *lr;
+	char topic[64], session[16];
+	int n;
+};
+
+static void on_nest(struct mqttmux_route *r, const struct mqttmux_msg *m, void *ud)
+{
+	struct nest *x = ud;
+	const struct mqttmux_msg *q;
+
+	(void)r;
+	cr_assert_eq(mqttmux_next(x->lr, &q, TMO), 1);
+	cr_expect_str_eq(q->topic, "l/22");
+	snprintf(x->topic, sizeof(x->topic), "%s", m->topic);
+	snprintf(x->session, sizeof(x->session), "%s", m->session);
+	x->n++;
+}
+
+Test(client, nested_dispatch_leaves_the_outer_message_intact)
+{
+	struct nest x = { 0 };
+	struct mqttmux *c = NULL;
+	int err;
+
+	start_fake();
+	cr_assert_not_null(c = mqttmux_open(Run, &err));
+	cr_assert_not_null(x.lr = mqttmux_listen(c, "l/#", 4));
+	cr_assert_not_null(mqttmux_handle(c, "h/#", on_nest, &x));
+	t_put_msg(&S[1], "h/1", "p1", 2);
+	t_put_msg(&S[1], "l/22", "p2", 2);
+	t_wait_drained(&S[1]); /* both in the client's ring: the nested dispatch takes the second */
+	dispatch_until(c, &x.n, 1, TMO);
+	cr_expect_str_eq(x.topic, "h/1", "the outer callback's topic was overwritten");
+	cr_expect_str_eq(x.session, "b");
+	mqttmux_close(c);
+}
+
 Test(client, listen_next_timeout_and_stop)
 {
 	const struct mqttmux_msg *m;
