@@ -91,6 +91,7 @@ struct mm_wrk {
 	bool read_more;	  /* packets may wait where poll cannot see them (budget, TLS buffer) */
 	bool connected;	  /* CONNACK accepted on the current socket */
 	bool stopping;	  /* SIGTERM: disconnecting */
+	int linger_fd;	  /* stopping: our copy of the broker socket (wrk_run.c), or -1 */
 	bool uncommitted; /* records reserved in the in-ring, not yet committed */
 	bool lost;	  /* the connection was declared lost; ignore its socket until reconnect */
 	bool counted;	  /* this connection's failure is in stats->errors already */

@@ -7,11 +7,14 @@
  * often with the same number), and watched under a new generation each time.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +24,7 @@
 
 #define MISC_NS	    1000000000ull /* mosquitto_loop_misc: keepalive pings and timeouts */
 #define STOP_NS	    3000000000ull /* graceful DISCONNECT must be done by then */
+#define LINGER_MS   1000u	  /* after it: wait this long for the broker to close */
 #define READ_BUDGET 64		  /* packets per wake-up, so signals and commands get a turn */
 #define ROOM_SLACK  4096u	  /* in-ring room for events and completions besides a message */
 
@@ -72,9 +76,40 @@ static void unwatch_sock(struct mm_wrk *w)
 	w->sock = -1;
 }
 
+/*
+ * The DISCONNECT is out and libmosquitto closed its socket; we hold a copy. Closing a socket
+ * with unread input makes the kernel send RST instead of FIN, and a broker that gets RST may
+ * throw away the DISCONNECT still in its receive buffer and publish the will. So: send FIN,
+ * read and discard until the broker closes (or LINGER_MS), then close.
+ */
+static void linger_close(struct mm_wrk *w)
+{
+	uint64_t end = mm_wrk_now_ns() + LINGER_MS * 1000000ull;
+	char buf[4096];
+
+	if (w->linger_fd < 0)
+		return;
+	(void)shutdown(w->linger_fd, SHUT_WR);
+	for (;;) {
+		uint64_t now = mm_wrk_now_ns();
+		struct pollfd p = { .fd = w->linger_fd, .events = POLLIN };
+		ssize_t n;
+
+		if (now >= end || poll(&p, 1, (int)((end - now) / 1000000 + 1)) <= 0)
+			break;
+		n = read(w->linger_fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			break;
+	}
+	(void)close(w->linger_fd);
+	w->linger_fd = -1;
+}
+
 static void lost(struct mm_wrk *w, int code, const char *reason)
 {
 	unwatch_sock(w);
+	if (w->stopping)
+		linger_close(w);
 	if (w->lost)
 		return;
 	w->lost = true;
@@ -223,6 +258,7 @@ static void start_stop(struct mm_wrk *w)
 		w->done = true;
 		return;
 	}
+	w->linger_fd = fcntl(w->sock, F_DUPFD_CLOEXEC, 3);
 	(void)mosquitto_disconnect(w->mosq);
 	do_write(w);
 	(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_STOP, 0), STOP_NS);
@@ -340,6 +376,7 @@ int mm_wrk_run(struct mm_wrk *w, int chan_fd, void (*after)(struct mm_wrk *w))
 	int n, rc;
 
 	w->chan_fd = chan_fd;
+	w->linger_fd = -1;
 	rc = watch_sources(w);
 	if (rc < 0)
 		return mm_log_errno(rc, "setting up the event loop failed"), 1;
@@ -365,6 +402,8 @@ int mm_wrk_run(struct mm_wrk *w, int chan_fd, void (*after)(struct mm_wrk *w))
 		if (after)
 			after(w);
 	}
+	if (w->linger_fd >= 0)
+		(void)close(w->linger_fd); /* the stop timer ran out first */
 	mm_wrk_set_state(w, MM_SESS_STOPPED);
 	mm_wrk_commit(w);
 	return w->exit_code;
