@@ -297,6 +297,87 @@ Test(client, nested_dispatch_leaves_the_outer_message_intact)
 	mqttmux_close(c);
 }
 
+/* A worker EVENT record into the in-ring of a fake session, as the worker writes it. */
+static void put_event(struct t_rsess *s, int kind, int code, const char *text)
+{
+	struct mm_rec_event e = { .time_ns = 42,
+				  .kind = (uint16_t)kind,
+				  .code = code,
+				  .attempt = 3,
+				  .delay_ms = 400,
+				  .text = { (const uint8_t *)text, (uint32_t)strlen(text) } };
+	void *p;
+
+	cr_assert_eq(
+		mm_shm_ring_reserve(&s->in, (uint32_t)mm_rec_event_size(&e), MM_REC_EVENT, 0, &p),
+		0);
+	mm_rec_event_pack(p, &e);
+	cr_assert_geq(mm_shm_ring_commit(&s->in), 0);
+}
+
+struct evs {
+	int n, type[4], kind[4], code[4];
+	char session[4][16], text[4][32], name[4][32];
+};
+
+static void on_ev(struct mqttmux *c, const struct mqttmux_event *ev, void *ud)
+{
+	struct evs *e = ud;
+
+	(void)c;
+	if (e->n >= 4)
+		return;
+	e->type[e->n] = ev->type;
+	e->kind[e->n] = ev->worker_kind;
+	e->code[e->n] = ev->code;
+	snprintf(e->session[e->n], sizeof(e->session[0]), "%s", ev->session ? ev->session : "-");
+	snprintf(e->text[e->n], sizeof(e->text[0]), "%s", ev->text);
+	snprintf(e->name[e->n], sizeof(e->name[0]), "%s", ev->name);
+	e->n++;
+}
+
+Test(client, worker_events_reach_the_handlers_that_want_them)
+{
+	struct evs all = { 0 }, ready_b = { 0 };
+	struct mqttmux *c = NULL;
+	int err, id;
+
+	start_fake();
+	cr_assert_not_null(c = mqttmux_open(Run, &err));
+	cr_assert_eq(mqttmux_on_event(c, 0, NULL, on_ev, &all), -EINVAL, "empty mask");
+	cr_assert_eq(mqttmux_on_event(c, MQTTMUX_EV_ALL, "", on_ev, &all), -EINVAL);
+	cr_assert_gt(mqttmux_on_event(c, MQTTMUX_EV_ALL, NULL, on_ev, &all), 0);
+	id = mqttmux_on_event(c, MQTTMUX_EV_MASK(MQTTMUX_EV_SESSION_READY), "b", on_ev, &ready_b);
+	cr_assert_gt(id, 0);
+	put_event(&S[0], MM_EV_READY, 0, "tcp://x");
+	put_event(&S[1], MM_EV_DISCONNECTED, -111, "refused");
+	put_event(&S[1], MM_EV_READY, 0, "tcp://y");
+	put_event(&S[1], MM_EV_SUB_FAILED, 135, "a/#");
+	dispatch_until(c, &all.n, 4, TMO);
+	cr_assert_eq(ready_b.n, 1, "only session b's READY");
+	cr_expect_str_eq(ready_b.name[0], "session_ready");
+	cr_expect_str_eq(ready_b.session[0], "b");
+	cr_expect_str_eq(ready_b.text[0], "tcp://y");
+	/* sessions are drained independently: find b's DISCONNECTED and SUB_FAILED in order */
+	for (int i = 0, k = 0; i < all.n; i++) {
+		if (strcmp(all.session[i], "b") || all.type[i] == MQTTMUX_EV_SESSION_READY)
+			continue;
+		if (k++ == 0) {
+			cr_expect_eq(all.type[i], MQTTMUX_EV_SESSION_DISCONNECTED);
+			cr_expect_eq(all.code[i], -111);
+			cr_expect_str_eq(all.text[i], "refused");
+		} else {
+			cr_expect_eq(all.type[i], MQTTMUX_EV_SESSION_STATE_CHANGED);
+			cr_expect_eq(all.kind[i], MM_EV_SUB_FAILED);
+			cr_expect_str_eq(all.name[i], "session_state_changed");
+		}
+	}
+	cr_expect_eq(mqttmux_event_stop(c, id), 0);
+	cr_expect_eq(mqttmux_event_stop(c, id), -ENOENT);
+	cr_expect_str_eq(mqttmux_event_name(-1), "unknown");
+	mqttmux_close(c);
+}
+
 Test(client, listen_next_timeout_and_stop)
 {
 	const struct mqttmux_msg *m;
