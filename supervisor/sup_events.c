@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "records.h"
+#include "rstats.h"
 #include "stats.h"
 #include "sup.h"
 
@@ -38,9 +39,18 @@ struct ev_sess {
 	bool sub_errors;		/* a filter refused since the last connection */
 };
 
+/* What we last saw of a router client slot, for client_gap. */
+struct ev_client {
+	uint64_t token;	  /* the client in the slot (0: none seen) */
+	uint64_t dropped; /* its dropped counter, already reported */
+};
+
 struct mm_sup_events {
 	struct ev_sess *v;
 	size_t n, cap;
+	struct mm_rstats_block *rst; /* the router stats block, mapped here; or NULL */
+	bool rst_seen;		     /* its slots were looked at once: baselines are set */
+	struct ev_client clients[MM_RSTATS_MAX_CLIENTS];
 };
 
 static uint64_t realtime_ns(void)
@@ -79,13 +89,16 @@ static void deliver_all(struct mm_sup *s, const char *session, const char *text)
 		struct mm_ctl_conn *c = &s->ctl->conns[i];
 
 		if (c->fd >= 0 && c->events && !c->closing &&
-		    (!c->events_name[0] || !strcmp(c->events_name, session)))
+		    (!c->events_name[0] || (session && !strcmp(c->events_name, session))))
 			mm_sup_ctl_stream(c, line, len + 1);
 	}
 	free(line);
 }
 
-/* Log and stream the event {type, session, time, data}; <data> (consumed) may be NULL. */
+/*
+ * Log and stream the event {type, session, time, data}; <data> (consumed) may be NULL, and so
+ * may <session> (an event of no session: "session": null, only for readers of every session).
+ */
 static void publish(struct mm_sup *s, const char *session, const char *type, uint64_t time_ns,
 		    struct json_object *data)
 {
@@ -95,12 +108,12 @@ static void publish(struct mm_sup *s, const char *session, const char *type, uin
 
 	if (!o) {
 		json_object_put(data);
-		mm_log(MM_LOG_WARNING, "session '%s': event %s lost: out of memory", session, type);
+		mm_log(MM_LOG_WARNING, "event %s lost: out of memory", type);
 		return;
 	}
 	fmt_time(time_ns, ts, sizeof(ts));
 	json_object_object_add(o, "type", json_object_new_string(type));
-	json_object_object_add(o, "session", json_object_new_string(session));
+	json_object_object_add(o, "session", session ? json_object_new_string(session) : NULL);
 	json_object_object_add(o, "time", json_object_new_string(ts));
 	json_object_object_add(o, "data", data ? data : json_object_new_object());
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
@@ -151,12 +164,19 @@ static struct ev_sess *sess_find(struct mm_sup *s, const char *name)
 	return NULL;
 }
 
+static struct mm_sup_events *events_get(struct mm_sup *s)
+{
+	if (!s->events)
+		s->events = calloc(1, sizeof(*s->events));
+	return s->events;
+}
+
 static struct ev_sess *sess_new(struct mm_sup *s, const char *name)
 {
-	struct mm_sup_events *ev = s->events;
+	struct mm_sup_events *ev = events_get(s);
 	struct ev_sess *e;
 
-	if (!ev && !(ev = s->events = calloc(1, sizeof(*ev))))
+	if (!ev)
 		return NULL;
 	if (ev->n == ev->cap) {
 		size_t cap = ev->cap ? 2 * ev->cap : 8;
@@ -362,12 +382,62 @@ static void drain(struct mm_sup *s, struct ev_sess *e, const struct mm_sup_child
 	pub_failures(s, e);
 }
 
+/*
+ * client_gap if the client in a slot lost messages since the last look (<k>); on the first
+ * look after the daemon mapped the block (<baseline>) only remember the counters.
+ */
+static void client_gap(struct mm_sup *s, struct ev_client *k,
+		       const struct mm_rstats_client_snap *sn, bool baseline)
+{
+	struct json_object *d;
+
+	if (sn->token != k->token || sn->dropped < k->dropped) {
+		/* Another client in the slot: all its drops are news, unless we just started. */
+		*k = (struct ev_client){ sn->token, baseline ? sn->dropped : 0 };
+		if (baseline)
+			return;
+	}
+	if (sn->dropped == k->dropped || sn->state != MM_RSTATS_CONNECTED)
+		return;
+	d = json_object_new_object();
+	if (d) {
+		ADD(d, "client", json_object_new_string(sn->name));
+		ADD(d, "pid", json_object_new_int64(sn->pid));
+		ADD(d, "lost", json_object_new_uint64(sn->dropped - k->dropped));
+		ADD(d, "total", json_object_new_uint64(sn->dropped));
+	}
+	k->dropped = sn->dropped;
+	publish(s, NULL, "client_gap", realtime_ns(), d);
+}
+
+/* On each router heartbeat: client_gap for every client that lost messages meanwhile. */
+static void client_gaps(struct mm_sup *s, const struct mm_sup_child *router)
+{
+	struct mm_sup_events *ev = events_get(s);
+	struct mm_rstats_client_snap sn;
+
+	if (!ev || router->fds[MM_SUP_FD_STATS] < 0)
+		return;
+	if (!ev->rst && mm_shm_rstats_attach(router->fds[MM_SUP_FD_STATS], &ev->rst) < 0) {
+		ev->rst = NULL;
+		return;
+	}
+	for (unsigned i = 0; i < MM_RSTATS_MAX_CLIENTS; i++)
+		if (mm_rstats_client_read(ev->rst, i, &sn) == 0 && sn.token)
+			client_gap(s, &ev->clients[i], &sn, !ev->rst_seen);
+	ev->rst_seen = true;
+}
+
 /* Read what the worker of <c> wrote to its event log since last time. */
 void mm_sup_events_poll(struct mm_sup *s, const struct mm_sup_child *c)
 {
 	struct ev_sess *e;
 
-	if (c->is_router || !c->name)
+	if (c->is_router) {
+		client_gaps(s, c);
+		return;
+	}
+	if (!c->name)
 		return;
 	e = sess_find(s, c->name);
 	if (!e)
@@ -465,6 +535,7 @@ void mm_sup_events_free(struct mm_sup *s)
 	while (ev->n)
 		sess_forget(s, &ev->v[ev->n - 1]);
 	free(ev->v);
+	mm_shm_rstats_detach(ev->rst);
 	free(ev);
 	s->events = NULL;
 }

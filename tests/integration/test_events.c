@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -96,7 +97,7 @@ static const char *get_str(json_object *o, const char *key)
 {
 	json_object *v;
 
-	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+	return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : "";
 }
 
 static json_object *get(json_object *o, const char *key)
@@ -455,6 +456,16 @@ static void broker_with_acl(void)
 	free(conf);
 }
 
+static bool pub_ok(void *ud)
+{
+	char out[4096], err[4096];
+
+	(void)ud;
+	return t_cli(MQTTMUX_CLI_PATH, Run, out, sizeof(out), err, sizeof(err),
+		     (const char *const[]){ "pub", "-s", "pf", "-t", "ok/x", "-m", "yes", "-q", "1",
+					    NULL }) == 0;
+}
+
 Test(events, refused_publishes_are_one_publish_failed_event)
 {
 	char out[4096], err[4096], *path, *text, line[4200];
@@ -474,14 +485,12 @@ Test(events, refused_publishes_are_one_publish_failed_event)
 	snprintf(line, sizeof(line), "add %s\n", path);
 	command_ok(line);
 	read_until(fd, "session_ready", 0);
+	/* Adding a session restarts the router: publish once it takes clients again. */
+	cr_assert(t_wait_for(pub_ok, NULL, 10000), "publishing to ok/x never worked");
 	cr_expect_eq(t_cli(MQTTMUX_CLI_PATH, Run, out, sizeof(out), err, sizeof(err),
 			   (const char *const[]){ "pub", "-s", "pf", "-t", "deny/x", "-m", "no",
 						  "-q", "1", NULL }),
 		     1, "%s", err);
-	cr_expect_eq(t_cli(MQTTMUX_CLI_PATH, Run, out, sizeof(out), err, sizeof(err),
-			   (const char *const[]){ "pub", "-s", "pf", "-t", "ok/x", "-m", "yes",
-						  "-q", "1", NULL }),
-		     0, "%s", err);
 	read_until(fd, "publish_failed", 0);
 	close(fd);
 	d = nth("publish_failed", 0);
@@ -489,4 +498,81 @@ Test(events, refused_publishes_are_one_publish_failed_event)
 	cr_expect_eq(json_object_get_int(get(d, "total")), 1);
 	free(path);
 	free(text);
+}
+
+static bool file_has_line(void *path)
+{
+	char buf[256];
+	FILE *f = fopen(path, "re");
+	bool yes = f && fgets(buf, sizeof(buf), f);
+
+	if (f)
+		fclose(f);
+	return yes;
+}
+
+/* Publish <n> messages of ~1 KB to <topic> straight to the broker. */
+static void flood(const char *topic, int n)
+{
+	char *path, *cmd;
+	FILE *f;
+
+	cr_assert_gt(asprintf(&path, "%s/flood.txt", Dir), 0);
+	f = fopen(path, "we");
+	cr_assert_not_null(f);
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%06d %01000d\n", i, 0);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_gt(asprintf(&cmd, "mosquitto_pub -h 127.0.0.1 -p %d -t %s -l < %s", B.port, topic,
+			      path),
+		     0);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	free(cmd);
+	free(path);
+}
+
+/* A client that stops reading loses messages: client_gap, an event of no session. */
+Test(events, a_client_that_stops_reading_is_a_client_gap)
+{
+	struct reaped r = { 0, 0 };
+	char *out, *probe;
+	json_object *d;
+	int fd;
+
+	wait_ready("base");
+	cr_assert_gt(asprintf(&out, "%s/sub.out", Dir), 0);
+	cr_assert_gt(asprintf(&probe, "mosquitto_pub -h 127.0.0.1 -p %d -t g/probe -m probe -q 1",
+			      B.port),
+		     0);
+	r.pid = fork();
+	cr_assert_neq(r.pid, -1);
+	if (r.pid == 0) {
+		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		/* Stopped below: if this test fails, SIGKILL still reaches it. */
+		if (o < 0 || dup2(o, 1) == -1 || dup2(o, 2) == -1 ||
+		    prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+			_exit(127);
+		execl(MQTTMUX_CLI_PATH, "mqttmux", "-d", Run, "sub", "-s", "base", "-t", "g/#",
+		      (char *)NULL);
+		_exit(127);
+	}
+	/* Its route is in place once a probe reaches it. */
+	while (!t_wait_for(file_has_line, out, 300))
+		cr_assert_eq(system(probe), 0);
+	Want = "";
+	fd = events_reader("events\n");
+	cr_assert_eq(kill(r.pid, SIGSTOP), 0);
+	flood("g/x", 8000); /* 8 MB, twice the client's 4 MiB ring */
+	read_until(fd, "client_gap", 0);
+	close(fd);
+	kill(r.pid, SIGKILL);
+	kill(r.pid, SIGCONT);
+	cr_assert(t_wait_for(cli_exited, &r, 5000));
+	d = nth("client_gap", 0);
+	cr_expect_gt(json_object_get_int64(get(d, "lost")), 0);
+	cr_expect_eq(json_object_get_int64(get(d, "pid")), r.pid);
+	cr_expect(json_object_is_type(get(Ev[0], "session"), json_type_null));
+	free(out);
+	free(probe);
 }
