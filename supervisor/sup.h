@@ -90,6 +90,7 @@ int mm_sup_router_init(struct mm_sup *s);
 int mm_sup_router_spawn(struct mm_sup *s);
 void mm_sup_router_restart(struct mm_sup *s, const char *why);
 void mm_sup_router_tick(struct mm_sup *s);
+void mm_sup_router_session_failed(struct mm_sup *s, const char *name, bool permanent);
 bool mm_sup_router_layout_changed(const struct mm_cfg *a, const struct mm_cfg *b);
 
 /* sup_metrics.c */

@@ -491,6 +491,7 @@ static void failed(struct mm_sup *s, struct ev_sess *e, bool permanent, const ch
 	}
 	set_state(s, e, MM_CTL_FAILED, ns);
 	publish(s, e->name, "session_failed", ns, d);
+	mm_sup_router_session_failed(s, e->name, permanent);
 }
 
 /*

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan.h"
 #include "log.h"
 #include "sup.h"
 
@@ -146,4 +147,20 @@ bool mm_sup_router_layout_changed(const struct mm_cfg *a, const struct mm_cfg *b
 		    a->sessions[i].perf.ring_size != b->sessions[i].perf.ring_size)
 			return true;
 	return false;
+}
+
+/*
+ * Tell the router that session <name> failed (a crash loop, or an exit 64/78 when
+ * <permanent>): it writes a session_failed CLIENT_EVENT for clients that asked for events.
+ * Best effort: a router that is down hears nothing (the session's status still says failed).
+ */
+void mm_sup_router_session_failed(struct mm_sup *s, const char *name, bool permanent)
+{
+	for (size_t i = 0; i < s->cfg->n_sessions; i++)
+		if (!strcmp(s->cfg->sessions[i].name, name)) {
+			if (s->router.chan_fd >= 0)
+				(void)mm_chan_send(s->router.chan_fd, MM_CHAN_SESSION_FAILED,
+						   (uint32_t)i, permanent);
+			return;
+		}
 }

@@ -373,6 +373,61 @@ Test(supervisor, crash_loop_is_held_to_burst_starts_per_window)
 	stop_daemon();
 }
 
+struct failed_seen {
+	struct mqttmux *c;
+	int n;
+	char text[128];
+};
+
+static void on_failed(struct mqttmux *c, const struct mqttmux_event *ev, void *ud)
+{
+	struct failed_seen *f = ud;
+
+	(void)c;
+	if (ev->session && !strcmp(ev->session, "bad")) {
+		f->n++;
+		snprintf(f->text, sizeof(f->text), "%s", ev->text);
+	}
+}
+
+static bool failed_seen(void *ud)
+{
+	struct failed_seen *f = ud;
+
+	(void)mqttmux_dispatch(f->c, 50);
+	return f->n > 0;
+}
+
+/* A crash loop reaches the clients that listen for events as session_failed. */
+Test(supervisor, crash_loop_sends_session_failed_to_clients)
+{
+	static const char *const names[] = { "good", "bad" };
+	struct failed_seen f = { 0 };
+	char *worker, *body, run[512], flag[512];
+	int err = 0;
+
+	snprintf(flag, sizeof(flag), "%s/crash", Dir);
+	cr_assert_gt(asprintf(&body, "[ -e '%s' ] && exit 1", flag), 0);
+	worker = bad_worker("", body);
+	free(body);
+	write_config(names, 2);
+	Daemon = start_daemon(worker);
+	free(worker);
+	wait_connected("bad", 1, 0);
+	snprintf(run, sizeof(run), "%s/run/mqttmux", Dir);
+	cr_assert_not_null(f.c = mqttmux_open(run, &err), "mqttmux_open: %s", strerror(-err));
+	cr_assert_gt(mqttmux_on_event(f.c, MQTTMUX_EV_MASK(MQTTMUX_EV_SESSION_FAILED), NULL,
+				      on_failed, &f),
+		     0);
+	t_write_text(flag, "");
+	cr_assert_eq(kill(worker_of(Daemon, "bad"), SIGKILL), 0);
+	cr_expect(t_wait_for(failed_seen, &f, 15000), "no session_failed reached the client");
+	cr_expect_eq(f.n, 1, "%d session_failed events", f.n);
+	cr_expect_not_null(strstr(f.text, "crash loop"), "text: %s", f.text);
+	mqttmux_close(f.c);
+	stop_daemon();
+}
+
 static bool logged_not_restarted(void *ud)
 {
 	(void)ud;
