@@ -37,6 +37,7 @@ struct ev_sess {
 	uint64_t pub_failed;		/* stats pub_failed already reported */
 	enum mm_ctl_state state;	/* the seed state last reported */
 	bool sub_errors;		/* a filter refused since the last connection */
+	bool removing;			/* its session was removed; a namesake may be added */
 };
 
 /* What we last saw of a router client slot, for client_gap. */
@@ -154,14 +155,27 @@ static void set_state(struct mm_sup *s, struct ev_sess *e, enum mm_ctl_state to,
 	publish(s, e->name, "session_state_changed", ns, d);
 }
 
-static struct ev_sess *sess_find(struct mm_sup *s, const char *name)
+static struct ev_sess *sess_find(struct mm_sup *s, const char *name, bool removing)
 {
 	struct mm_sup_events *ev = s->events;
 
 	for (size_t i = 0; ev && i < ev->n; i++)
-		if (!strcmp(ev->v[i].name, name))
+		if (ev->v[i].removing == removing && !strcmp(ev->v[i].name, name))
 			return &ev->v[i];
 	return NULL;
+}
+
+/*
+ * The entry of <c>. A removed session's worker may still run when a session of the same name
+ * is added again: each has its own entry, the old one marked removing.
+ */
+static struct ev_sess *sess_of(struct mm_sup *s, const struct mm_sup_child *c)
+{
+	struct ev_sess *e = sess_find(s, c->name, c->remove);
+
+	if (!e && c->remove && (e = sess_find(s, c->name, false)))
+		e->removing = true;
+	return e;
 }
 
 static struct mm_sup_events *events_get(struct mm_sup *s)
@@ -439,8 +453,8 @@ void mm_sup_events_poll(struct mm_sup *s, const struct mm_sup_child *c)
 	}
 	if (!c->name)
 		return;
-	e = sess_find(s, c->name);
-	if (!e)
+	e = sess_of(s, c);
+	if (!e && !c->remove)
 		e = sess_new(s, c->name);
 	if (e)
 		drain(s, e, c);
@@ -449,10 +463,11 @@ void mm_sup_events_poll(struct mm_sup *s, const struct mm_sup_child *c)
 /* Session <c> joined the running set (daemon start, reload, `add`): session_added. */
 void mm_sup_events_added(struct mm_sup *s, const struct mm_sup_child *c)
 {
-	struct ev_sess *e = sess_find(s, c->name);
+	struct ev_sess *e = sess_find(s, c->name, false);
 
-	if (!e)
-		e = sess_new(s, c->name);
+	if (e)
+		e->removing = true; /* a removed namesake still stopping */
+	e = sess_new(s, c->name);
 	if (!e) {
 		mm_log(MM_LOG_WARNING, "session '%s': no memory for its events", c->name);
 		return;
@@ -464,7 +479,7 @@ void mm_sup_events_added(struct mm_sup *s, const struct mm_sup_child *c)
 /* Session <c> is gone for good (its worker is down): the last of its log, then removed. */
 void mm_sup_events_removed(struct mm_sup *s, const struct mm_sup_child *c)
 {
-	struct ev_sess *e = sess_find(s, c->name);
+	struct ev_sess *e = sess_of(s, c);
 	enum mm_ctl_state was;
 	uint64_t ns;
 
@@ -506,7 +521,7 @@ void mm_sup_events_after(struct mm_sup *s, const struct mm_sup_child *c, enum mm
 	struct ev_sess *e;
 	char why[160];
 
-	if (c->is_router || !c->name || !(e = sess_find(s, c->name)))
+	if (c->is_router || !c->name || !(e = sess_of(s, c)))
 		return;
 	if (gone)
 		drain(s, e, c);

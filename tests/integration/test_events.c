@@ -576,3 +576,37 @@ Test(events, a_client_that_stops_reading_is_a_client_gap)
 	free(out);
 	free(probe);
 }
+
+static size_t count_type(const char *type)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < NEv; i++)
+		n += !strcmp(get_str(Ev[i], "type"), type);
+	return n;
+}
+
+/* Removed and at once added again: the new session's events start afresh (state 0). */
+Test(events, a_session_added_again_while_its_namesake_stops_starts_afresh)
+{
+	char line[4200];
+	const char *seq;
+	size_t mark;
+	int fd = events_reader("events\n");
+
+	snprintf(line, sizeof(line), "add %s\n", File);
+	command_ok(line);
+	read_until(fd, "session_ready", 0);
+	mark = NEv;
+	command_ok("remove ev\n");
+	command_ok(line);
+	read_until(fd, "session_removed", mark);
+	read_until(fd, "session_ready", mark);
+	close(fd);
+	seq = sequence();
+	cr_expect_eq(count_type("session_added"), 2, "%s", seq);
+	cr_expect_eq(count_type("session_removed"), 1, "%s", seq);
+	cr_expect_null(strstr(seq, "sc4-1;"), "%s", seq);
+	cr_expect_null(strstr(seq, "sc2-1;"), "%s", seq);
+	cr_expect_eq(strstr(strstr(seq, "sc0-1;") + 1, "sc0-1;") != NULL, 1, "%s", seq);
+}
