@@ -2,10 +2,12 @@
 /*
  * Session events in the supervisor (docs/events.md): the worker's entries in its stats block's
  * event log, read after each EVENT on the channel and on every heartbeat, plus what only the
- * supervisor knows (a session added, removed, failed, or a worker gone), become JSON events in
- * the seed's vocabulary. Each is logged at info level and written to every control-socket
- * connection that asked for `events` (sup_ctl_cmd.c), through a bounded buffer: a reader too slow
- * for it loses events, and is told how many in an `events_lost` line.
+ * supervisor knows (a session added, removed, failed, or a worker gone), plus two counters
+ * (a worker's pub_failed: publish_failed; a router client slot's dropped, read on the router's
+ * heartbeat: client_gap), become JSON events in the seed's vocabulary. Each is logged at info level
+ * and written to every control-socket connection that asked for `events` (sup_ctl_cmd.c), through a
+ * bounded buffer: a reader too slow for it loses events, and is told how many in an `events_lost`
+ * line.
  *
  * The seed state of each session (0 disconnected .. 4 closed, 5 failed) is derived from the
  * events; every change of it is reported as session_state_changed, just before the event that
@@ -542,6 +544,7 @@ void mm_sup_events_after(struct mm_sup *s, const struct mm_sup_child *c, enum mm
 	}
 }
 
+/* Forget every session's event state and unmap what we mapped (mm_sup_done). Idempotent. */
 void mm_sup_events_free(struct mm_sup *s)
 {
 	struct mm_sup_events *ev = s->events;
