@@ -444,7 +444,7 @@ static void client_gaps(struct mm_sup *s, const struct mm_sup_child *router)
 	ev->rst_seen = true;
 }
 
-/* Read what the worker of <c> wrote to its event log since last time. */
+/* Read what the worker of <c> wrote to its event log since last time; for the router: gaps. */
 void mm_sup_events_poll(struct mm_sup *s, const struct mm_sup_child *c)
 {
 	struct ev_sess *e;
