@@ -22,6 +22,7 @@
 
 #include <criterion/criterion.h>
 
+#include "mqttmux.h"
 #include "t_broker.h"
 #include "t_daemon.h"
 #include "t_helpers.h"
@@ -301,6 +302,86 @@ Test(events, the_whole_life_of_a_session_in_order_on_the_control_socket)
 	d = nth("session_state_changed", 0);
 	cr_expect_str_eq(get_str(d, "old"), "disconnected");
 	cr_expect_str_eq(get_str(d, "new"), "connecting");
+}
+
+/* ---- the same life as a libmqttmux client sees it (mqttmux_on_event) ---- */
+
+struct client_seen {
+	struct mqttmux *c;
+	char seq[4096];
+	size_t len;
+	const char *until; /* stop dispatching once this type (for "ev") came in */
+	size_t from;	   /* ... at or after this offset of seq */
+};
+
+static void on_client_event(struct mqttmux *c, const struct mqttmux_event *ev, void *ud)
+{
+	struct client_seen *cs = ud;
+	const char *n = ev->name;
+
+	(void)c;
+	if (!ev->session || strcmp(ev->session, "ev") || cs->len > sizeof(cs->seq) - 64)
+		return;
+	cs->len += (size_t)snprintf(cs->seq + cs->len, sizeof(cs->seq) - cs->len, "%s;",
+				    strncmp(n, "session_", 8) ? n : n + 8);
+}
+
+static bool client_saw(void *ud)
+{
+	struct client_seen *cs = ud;
+
+	(void)mqttmux_dispatch(cs->c, 50);
+	return strstr(cs->seq + cs->from, cs->until) != NULL;
+}
+
+/* The router comes up on its own time: open once its socket answers. */
+static bool client_opened(void *ud)
+{
+	struct client_seen *cs = ud;
+
+	cs->c = mqttmux_open(Run, NULL);
+	return cs->c != NULL;
+}
+
+static void client_until(struct client_seen *cs, const char *type)
+{
+	cs->until = type;
+	cr_assert(t_wait_for(client_saw, cs, 20000), "client: no %s; so far %s", type, cs->seq);
+	cs->from = cs->len;
+}
+
+/*
+ * The client's view: session_added and session_removed from the router's session list (the
+ * supervisor restarts the router on add and remove; the client re-registers by itself), the
+ * worker's events through the router in between, in the order they happened.
+ */
+#define CLIENT_LIFE                                                   \
+	"^added;connecting;connected;ready;"                          \
+	"disconnected;reconnecting;connecting;"                       \
+	"((disconnected;)?reconnecting;connecting;)*connected;ready;" \
+	"(disconnected;)?removed;$"
+
+Test(events, the_whole_life_of_a_session_in_order_as_a_client_sees_it)
+{
+	struct client_seen cs = { 0 };
+	char line[4200];
+	regex_t re;
+
+	wait_ready("base");
+	cr_assert(t_wait_for(client_opened, &cs, 10000), "mqttmux_open never succeeded");
+	cr_assert_gt(mqttmux_on_event(cs.c, MQTTMUX_EV_ALL, NULL, on_client_event, &cs), 0);
+	snprintf(line, sizeof(line), "add %s\n", File);
+	command_ok(line);
+	client_until(&cs, "ready;");
+	cr_assert_eq(t_broker_restart(&B), 0);
+	client_until(&cs, "ready;");
+	command_ok("remove ev\n");
+	client_until(&cs, "removed;");
+	cr_assert_eq(regcomp(&re, CLIENT_LIFE, REG_EXTENDED | REG_NOSUB), 0);
+	cr_expect_eq(regexec(&re, cs.seq, 0, NULL, 0), 0, "client events %s\ndo not match %s",
+		     cs.seq, CLIENT_LIFE);
+	regfree(&re);
+	mqttmux_close(cs.c);
 }
 
 /* Start `mqttmux -d Run events <args>` with its stdout in <out>; returns its pid. */
