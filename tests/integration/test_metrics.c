@@ -29,6 +29,8 @@
 #include <criterion/criterion.h>
 #include <mosquitto.h>
 
+#include "mqttmux.h"
+#include "t_daemon.h"
 #include "t_helpers.h"
 #include "t_metrics.h"
 
@@ -284,19 +286,78 @@ Test(metrics, sigusr1_without_a_textfile_only_logs)
 	stop_daemon();
 }
 
-/* Only the two lint complaints about the seed's fixed names are accepted (see docs/metrics.md). */
+struct prom_client {
+	struct mqttmux *c;
+	int n;
+};
+
+static void prom_on_msg(struct mqttmux_route *r, const struct mqttmux_msg *msg, void *ud)
+{
+	(void)r;
+	(void)msg;
+	((struct prom_client *)ud)->n++;
+}
+
+static bool prom_clients_got(void *ud)
+{
+	struct prom_client *pc = ud;
+
+	for (int i = 0; i < 2; i++)
+		(void)mqttmux_dispatch(pc[i].c, 20);
+	return pc[0].n >= 5 && pc[1].n >= 5;
+}
+
+static bool prom_open(void *ud)
+{
+	struct prom_client *pc = ud;
+
+	pc->c = mqttmux_open(Run, NULL);
+	return pc->c != NULL;
+}
+
+/*
+ * The acceptance case: a running daemon with 3 sessions (the third added at run time) and 2
+ * clients that received messages. Only the two lint complaints about the seed's fixed names
+ * are accepted (see docs/metrics.md).
+ */
 Test(metrics, promtool_accepts_the_daemon_text)
 {
-	char *m;
+	struct prom_client pc[2] = { { 0 } };
+	char *m, *file, *text, *line, *r;
 
 	if (access(PROMTOOL, X_OK) != 0)
 		cr_skip_test("%s not installed (Debian package prometheus)", PROMTOOL);
 	write_config(false);
 	start_daemon();
-	publish(5);
+	cr_assert_gt(asprintf(&file, "%s/three.cfg", Dir), 0);
+	cr_assert_gt(asprintf(&text,
+			      "session = { name = \"three\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
+			      " client_id = \"met-three\"; };\n",
+			      B.port),
+		     0);
+	t_write_text(file, text);
+	cr_assert_gt(asprintf(&line, "add %s\n", file), 0);
+	r = request(line, "\n");
+	cr_assert(r && strstr(r, "\"ok\":true"), "add: %s", r ? r : "(no reply)");
+	cr_assert(t_wait_for(ready, NULL, 15000), "the third session never became ready");
+	for (int i = 0; i < 2; i++) {
+		cr_assert(t_wait_for(prom_open, &pc[i], 10000), "client %d: no router", i);
+		cr_assert_not_null(mqttmux_handle_to(pc[i].c, "one", "t/#", prom_on_msg, &pc[i]));
+	}
+	for (int i = 0; i < 50 && !prom_clients_got(pc); i++)
+		publish(5);
+	cr_assert(prom_clients_got(pc), "the clients got %d and %d messages", pc[0].n, pc[1].n);
 	m = metrics();
+	cr_expect_not_null(strstr(m, "mqtt_session_messages_received_total{session=\"three\"}"));
+	cr_expect_not_null(strstr(m, "mqttmux_client_messages_delivered_total{client="));
 	expect_promtool_ok(m);
+	for (int i = 0; i < 2; i++)
+		mqttmux_close(pc[i].c);
 	free(m);
+	free(r);
+	free(line);
+	free(text);
+	free(file);
 	stop_daemon();
 }
 
