@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -222,6 +223,43 @@ static int load_session(const struct args *a, struct mm_cfg **cfg,
 	return 0;
 }
 
+/*
+ * Cap the worker's address space (DESIGN.md §6): a hostile broker, or a bug, can at worst
+ * kill this worker, never starve the host. The cap leaves room for the libraries, io_uring,
+ * the session's rings (mapped once each) and many messages of the largest size in flight:
+ * MM_WRK_AS_BASE + 4 x ring_size + 64 x max_message_size. MQTTMUX_WORKER_AS_LIMIT (bytes; 0:
+ * no cap) overrides it. Not under AddressSanitizer/ThreadSanitizer, which reserve terabytes.
+ */
+static void cap_memory(const struct mm_cfg_session *s)
+{
+	const char *env = getenv("MQTTMUX_WORKER_AS_LIMIT");
+	uint64_t limit = MM_WRK_AS_BASE + 4 * s->perf.ring_size + 64ull * s->perf.max_message_size;
+	struct rlimit rl;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	return;
+#endif
+	if (env && *env) {
+		char *end;
+		unsigned long long v = strtoull(env, &end, 10);
+
+		if (*end) {
+			mm_log(MM_LOG_WARNING,
+			       "MQTTMUX_WORKER_AS_LIMIT='%s' is not a number: ignored", env);
+		} else {
+			limit = v;
+		}
+	}
+	if (limit == 0 || getrlimit(RLIMIT_AS, &rl) == -1)
+		return;
+	if (rl.rlim_max != RLIM_INFINITY && limit > rl.rlim_max)
+		limit = rl.rlim_max;
+	rl.rlim_cur = (rlim_t)limit;
+	if (setrlimit(RLIMIT_AS, &rl) == -1)
+		mm_log_errno(-errno, "cannot cap the address space at %llu bytes",
+			     (unsigned long long)limit);
+}
+
 static int setup(struct mm_wrk *w, const struct args *a)
 {
 	char why[256] = "";
@@ -272,6 +310,7 @@ int main(int argc, char **argv)
 	rc = load_session(&a, &cfg, &sess);
 	if (rc)
 		return rc;
+	cap_memory(sess);
 	w.cfg = sess;
 	w.sig_fd = block_signals();
 	mosquitto_lib_init();

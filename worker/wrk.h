@@ -77,6 +77,8 @@ struct mm_wrk_unacked {
 	size_t n_queued;
 };
 
+#define MM_WRK_AS_BASE (768ull << 20) /* address-space cap without the rings (main.c) */
+
 struct mm_wrk {
 	const struct mm_cfg_session *cfg;
 	struct mosquitto *mosq;

@@ -363,3 +363,38 @@ Test(worker, sigterm_disconnects_cleanly)
 	end_clean();
 	cr_expect_eq(atomic_load(&W.stats->state), MM_SESS_STOPPED);
 }
+
+/* "Max address space" of <pid> from /proc/<pid>/limits: the soft limit, 0 if unlimited. */
+static unsigned long long as_limit(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	f = fopen(path, "re");
+	cr_assert_not_null(f, "%s", path);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Max address space", 17))
+			v = strtoull(line + 17 + strspn(line + 17, " "), NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/* DESIGN.md §6: the worker caps its own address space (not under the sanitizers). */
+Test(worker, address_space_is_capped)
+{
+	unsigned long long v;
+
+	cr_assert_eq(t_broker_start(&B, &Plain), 0);
+	start_worker(write_config(tcp_url(), NULL), 1u << 20);
+	v = as_limit(W.pid);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	cr_expect_eq(v, 0, "capped under a sanitizer: %llu", v);
+#else
+	/* 768 MiB + 4 x 1 MiB ring + 64 x max_message_size */
+	cr_expect_geq(v, 772ull << 20, "address space limit %llu", v);
+	cr_expect_lt(v, 4ull << 30, "address space limit %llu", v);
+#endif
+	end_clean();
+}
