@@ -46,12 +46,22 @@ static uint64_t max_len_for(uint64_t cap)
  */
 int mm_shm_ring_create(const char *name, uint64_t capacity, uint32_t generation, int *ret_fd)
 {
+	return mm_shm_ring_create_at(name, capacity, generation, 0, ret_fd);
+}
+
+/*
+ * As mm_shm_ring_create, with both positions starting at <start> (a multiple of 8) instead of
+ * 0: a ring that replaces another can continue its position sequence (docs/shm.md).
+ */
+int mm_shm_ring_create_at(const char *name, uint64_t capacity, uint32_t generation,
+			  uint64_t start, int *ret_fd)
+{
 	struct mm_ring_hdr *h;
 	uint64_t size;
 	int fd, r;
 
 	if (!is_pow2(capacity) || capacity < MM_RING_MIN_CAPACITY ||
-	    capacity > MM_RING_MAX_CAPACITY)
+	    capacity > MM_RING_MAX_CAPACITY || start % 8 || start > UINT64_MAX / 2)
 		return -EINVAL;
 	size = MM_RING_DATA_OFF + capacity;
 
@@ -75,6 +85,8 @@ int mm_shm_ring_create(const char *name, uint64_t capacity, uint32_t generation,
 	h->s.data_off = MM_RING_DATA_OFF;
 	h->s.seg_size = size;
 	h->s.generation = generation;
+	atomic_store_explicit(&h->prod_pos, start, memory_order_relaxed);
+	atomic_store_explicit(&h->cons_pos, start, memory_order_relaxed);
 	if (name)
 		strncpy(h->s.name, name, sizeof(h->s.name) - 1);
 	/* Release: everything above is visible to whoever acquires the magic. */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -23,6 +24,21 @@
 #include "ring.h"
 #include "stats.h"
 #include "sup.h"
+
+/*
+ * Where a new in-ring's positions start: CLOCK_REALTIME in ns (8-aligned). An in-ring position
+ * is the `seq` of the DELIVER records made from it, which clients use to drop what a restarted
+ * router repeats (docs/router.md); a session removed and added again, or whose ring is
+ * re-created for a new ring_size, must not start below the positions clients have seen, or
+ * they would drop its messages. Positions grow by bytes written, far slower than 1 per ns.
+ */
+static uint64_t in_ring_start(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) & ~7ull;
+}
 
 /*
  * Create the session's rings, doorbells and stats block into c->fds, all close-on-exec.
@@ -42,7 +58,8 @@ int mm_sup_child_init(struct mm_sup_child *c, const struct mm_cfg_session *s)
 	c->name = strdup(s->name);
 	if (!c->name)
 		return -ENOMEM;
-	r = mm_shm_ring_create("mqttmux-in", s->perf.ring_size, 1, &c->fds[MM_SUP_FD_IN_RING]);
+	r = mm_shm_ring_create_at("mqttmux-in", s->perf.ring_size, 1, in_ring_start(),
+				  &c->fds[MM_SUP_FD_IN_RING]);
 	if (r == 0)
 		r = mm_shm_ring_create("mqttmux-cmd", MM_SUP_CMD_RING_SIZE, 1,
 				       &c->fds[MM_SUP_FD_CMD_RING]);

@@ -355,21 +355,35 @@ static bool router_up(void *ud)
 	return router_pid() > 0;
 }
 
-static void start_daemon(void)
+/* The daemon's config: session a, and session b with in-ring <b_ring> bytes if non-zero. */
+static void write_daemon_config(unsigned b_ring)
 {
-	char *text, *reply;
+	char *text, b[256] = "";
 
-	cr_assert_eq(t_broker_start(&B, NULL), 0);
+	if (b_ring)
+		snprintf(b, sizeof(b),
+			 ", { name = \"b\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
+			 " client_id = \"rc-b\"; performance = { ring_size = %u; }; }",
+			 B.port, b_ring);
 	cr_assert_gt(asprintf(&text,
 			      "runtime_dir = \"%s\";\nstate_dir = \"%s/state\";\n"
 			      "clients = { ring_size = 1048576; };\n"
 			      "sessions = ( { name = \"a\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
-			      " client_id = \"rc-a\"; } );\n",
-			      Run, Dir, B.port),
+			      " client_id = \"rc-a\"; }%s );\n",
+			      Run, Dir, B.port, b),
 		     0);
-	cr_assert_gt(asprintf(&Cfg, "%s/mqttmux.cfg", Dir), 0);
+	if (!Cfg)
+		cr_assert_gt(asprintf(&Cfg, "%s/mqttmux.cfg", Dir), 0);
 	t_write_text(Cfg, text);
 	free(text);
+}
+
+static void start_daemon_with(unsigned b_ring)
+{
+	char *reply;
+
+	cr_assert_eq(t_broker_start(&B, NULL), 0);
+	write_daemon_config(b_ring);
 	Daemon = t_daemon_spawn(MQTTMUXD_PATH, Cfg, Log, MQTTMUX_WORKER_PATH, MQTTMUX_ROUTER_PATH,
 				NULL);
 	cr_assert(t_wait_for(t_ctl_pongs, Sock, WAIT_MS), "control socket never answered");
@@ -378,6 +392,11 @@ static void start_daemon(void)
 		  reply ? reply : "(no reply)");
 	free(reply);
 	cr_assert(t_wait_for(router_up, NULL, WAIT_MS), "the router never became ready");
+}
+
+static void start_daemon(void)
+{
+	start_daemon_with(0);
 }
 
 static struct mosquitto *publisher(void)
@@ -495,6 +514,116 @@ Test(reconnect, publish_to_waits_for_the_new_router_real_worker)
 	/* the route came back with the worker's subscription: our own message returns */
 	dispatch_until(c, &s.n, 1);
 	expect_stream(&s, 1);
+	mosquitto_loop_stop(m, true);
+	mosquitto_destroy(m);
+	mqttmux_close(c);
+}
+
+/* The router restarts after every add: open once one takes the registration. */
+static bool opened(void *ud)
+{
+	struct mqttmux **c = ud;
+
+	*c = mqttmux_open(Run, NULL);
+	return *c != NULL;
+}
+
+/* Session b's worker pid from status, or 0. */
+static long b_pid(void)
+{
+	char *r = t_ctl_command(Sock, "status\n");
+	const char *p = r ? strstr(r, "\"name\":\"b\"") : NULL;
+	long pid = 0;
+
+	p = p ? strstr(p, "\"pid\":") : NULL;
+	if (p)
+		pid = strtol(p + 6, NULL, 10);
+	free(r);
+	return pid;
+}
+
+/* Session b's messages_received from status (t/n messages only once warm-up is over). */
+static long b_received(void)
+{
+	char *r = t_ctl_command(Sock, "status\n");
+	const char *p = r ? strstr(r, "\"name\":\"b\"") : NULL;
+	long n = -1;
+
+	p = p ? strstr(p, "\"messages_received\":") : NULL;
+	if (p)
+		n = strtol(p + 20, NULL, 10);
+	free(r);
+	return n;
+}
+
+struct b_check {
+	struct mqttmux *c;
+	struct seen *s;
+};
+
+static bool b_all_delivered(void *ud)
+{
+	struct b_check *b = ud;
+
+	(void)mqttmux_dispatch(b->c, 20);
+	return b_received() == b->s->n;
+}
+
+static bool b_restarted(void *ud)
+{
+	long pid = b_pid();
+
+	return pid > 0 && pid != *(long *)ud;
+}
+
+/*
+ * A reload that changes a session's ring_size gives it a new in-ring while clients keep its
+ * name. The new ring's positions (the DELIVER seq that a client uses to drop what a restarted
+ * router repeats) must not start below what the client already saw of that session, or the
+ * client would drop its messages silently.
+ */
+Test(reconnect, session_with_a_new_in_ring_after_reload_still_delivers)
+{
+	static struct seen s;
+	struct mosquitto *m;
+	struct mqttmux *c = NULL;
+	long old;
+	char *r;
+
+	start_daemon_with(1u << 20);
+	cr_assert(t_wait_for(opened, &c, WAIT_MS), "no router to open");
+	cr_assert_not_null(mqttmux_handle_to(c, "b", "t/#", on_msg, &s));
+	m = publisher();
+	warm_up(c, m, &s);
+	for (int i = 0; i < 50; i++) /* advance b's positions well past a new ring's start */
+		cr_assert_eq(mosquitto_publish(m, NULL, "t/warm", 1, "w", 1, false),
+			     MOSQ_ERR_SUCCESS);
+	dispatch_until(c, &s.warm, 51);
+	old = b_pid();
+	cr_assert_gt(old, 0, "no pid for b");
+	write_daemon_config(1u << 21);
+	r = t_ctl_command(Sock, "reload\n");
+	cr_assert(r && strstr(r, "\"ok\":true"), "reload: %s", r ? r : "(no reply)");
+	free(r);
+	cr_assert(t_wait_for(b_restarted, &old, WAIT_MS), "b was not restarted by the reload");
+	r = t_ctl_command(Sock, "wait b 5\n");
+	cr_assert(r && strstr(r, "\"ready\":true"), "b not ready again: %s", r ? r : "(no reply)");
+	free(r);
+	/*
+	 * The client re-adds its route to b by itself. Publish until messages come through, then
+	 * every message b's new in-ring took (its counters start afresh with it) must reach us.
+	 */
+	for (int i = 0; s.n < 10 && i < WAIT_MS / 20; i++) {
+		char buf[16];
+		int len = snprintf(buf, sizeof(buf), "%d", i);
+
+		cr_assert_eq(mosquitto_publish(m, NULL, "t/n", len, buf, 1, false),
+			     MOSQ_ERR_SUCCESS);
+		cr_assert_geq(mqttmux_dispatch(c, 20), 0);
+	}
+	cr_assert_geq(s.n, 10, "nothing came through b's new ring");
+	cr_assert(t_wait_for(b_all_delivered, &(struct b_check){ c, &s }, WAIT_MS),
+		  "b's new ring took %ld messages, the client got %d", b_received(), s.n);
 	mosquitto_loop_stop(m, true);
 	mosquitto_destroy(m);
 	mqttmux_close(c);
