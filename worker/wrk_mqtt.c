@@ -217,8 +217,18 @@ static int set_tls(struct mm_wrk *w, char *why, size_t why_size)
 	return 0;
 }
 
+/* libmosquitto's own error and warning lines (TLS details, for one) go to our log. */
+static void on_log(struct mosquitto *m, void *ud, int level, const char *line)
+{
+	(void)m;
+	(void)ud;
+	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
+		mm_log(MM_LOG_INFO, "libmosquitto: %s", line);
+}
+
 static void set_callbacks(struct mosquitto *m)
 {
+	mosquitto_log_callback_set(m, on_log);
 	mosquitto_connect_v5_callback_set(m, on_connect);
 	mosquitto_disconnect_v5_callback_set(m, on_disconnect);
 	mosquitto_publish_v5_callback_set(m, on_publish);
