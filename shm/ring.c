@@ -53,8 +53,8 @@ int mm_shm_ring_create(const char *name, uint64_t capacity, uint32_t generation,
  * As mm_shm_ring_create, with both positions starting at <start> (a multiple of 8) instead of
  * 0: a ring that replaces another can continue its position sequence (docs/shm.md).
  */
-int mm_shm_ring_create_at(const char *name, uint64_t capacity, uint32_t generation,
-			  uint64_t start, int *ret_fd)
+int mm_shm_ring_create_at(const char *name, uint64_t capacity, uint32_t generation, uint64_t start,
+			  int *ret_fd)
 {
 	struct mm_ring_hdr *h;
 	uint64_t size;
@@ -222,6 +222,14 @@ int mm_shm_ring_attach(struct mm_shm_ring *r, int fd, enum mm_shm_ring_role role
 	rc = check_static(&s, size, why, why_size);
 	if (rc == 0)
 		rc = check_positions(h, s.capacity, &prod, &cons, why, why_size);
+	/*
+	 * A consumer never writes record bytes: its data pages are read-only (DESIGN.md §3), so a
+	 * bug in a consumer (a client, the router) cannot corrupt what the producer wrote. The
+	 * header page stays writable: cons_pos and consumer_sleeping are the consumer's.
+	 */
+	if (rc == 0 && role == MM_SHM_RING_CONSUMER &&
+	    mprotect((uint8_t *)h + s.data_off, size - s.data_off, PROT_READ) == -1)
+		rc = -errno;
 	if (rc < 0) {
 		(void)munmap(h, size);
 		return rc;
@@ -264,6 +272,11 @@ int mm_shm_ring_attach_twin(struct mm_shm_ring *r, const struct mm_shm_ring *rin
 	rc = check_positions(ring->hdr, ring->cap, &prod, &cons, NULL, 0);
 	if (rc < 0)
 		return rc;
+	/* A producer twin of a consumer's mapping needs the data pages writable again. */
+	if (role == MM_SHM_RING_PRODUCER &&
+	    mprotect(ring->data, ring->map_size - (size_t)(ring->data - (uint8_t *)ring->hdr),
+		     PROT_READ | PROT_WRITE) == -1)
+		return -errno;
 	*r = *ring;
 	r->role = role;
 	r->twin = true;
