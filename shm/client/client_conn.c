@@ -11,7 +11,7 @@
  *   waiting     mqttmux_fd stays the same epoll descriptor; the timerfd in it wakes the
  *               application when an attempt is due;
  *   rejoining   connect, HELLO with the same token, new rings, ROUTE_ADD every live route
- *               with its old id, filter, QoS and on_full, REJOINED, SESSIONS_LIST; on any
+ *               with its old id, filter, QoS and on_full, SESSIONS_LIST, REJOINED; on any
  *               failure close and double the delay (at most 500 ms), forever.
  *
  * No thread: mqttmux_dispatch, mqttmux_next and the publishes drive it.
@@ -111,10 +111,14 @@ static int rejoin(struct mqttmux *c)
 
 	for (struct mqttmux_route *r = c->routes; rc == 0 && r; r = r->next)
 		rc = reregister(c, r);
-	if (rc == 0)
-		rc = mm_cl_send_rejoined(c);
+	/*
+	 * SESSIONS_LIST before REJOINED: the router answers it before REJOINED ends its wait, so
+	 * the list (session_added / session_removed) is read before any event of the new router.
+	 */
 	if (rc == 0)
 		rc = mm_cl_ask_sessions(c);
+	if (rc == 0)
+		rc = mm_cl_send_rejoined(c);
 	c->attempt++;
 	if (rc < 0) {
 		mm_cl_disconnect(c);
