@@ -52,7 +52,6 @@ struct mm_sup_events {
 	struct ev_sess *v;
 	size_t n, cap;
 	struct mm_rstats_block *rst; /* the router stats block, mapped here; or NULL */
-	bool rst_seen;		     /* its slots were looked at once: baselines are set */
 	struct ev_client clients[MM_RSTATS_MAX_CLIENTS];
 };
 
@@ -399,20 +398,17 @@ static void drain(struct mm_sup *s, struct ev_sess *e, const struct mm_sup_child
 }
 
 /*
- * client_gap if the client in a slot lost messages since the last look (<k>); on the first
- * look after the daemon mapped the block (<baseline>) only remember the counters.
+ * client_gap if the client in a slot lost messages since the last look (<k>). The block was
+ * created by this daemon, so every drop in it, even one before our first look (a client that
+ * registered and overflowed within a router heartbeat), is news.
  */
 static void client_gap(struct mm_sup *s, struct ev_client *k,
-		       const struct mm_rstats_client_snap *sn, bool baseline)
+		       const struct mm_rstats_client_snap *sn)
 {
 	struct json_object *d;
 
-	if (sn->token != k->token || sn->dropped < k->dropped) {
-		/* Another client in the slot: all its drops are news, unless we just started. */
-		*k = (struct ev_client){ sn->token, baseline ? sn->dropped : 0 };
-		if (baseline)
-			return;
-	}
+	if (sn->token != k->token || sn->dropped < k->dropped)
+		*k = (struct ev_client){ sn->token, 0 }; /* another client in the slot */
 	if (sn->dropped == k->dropped || sn->state != MM_RSTATS_CONNECTED)
 		return;
 	d = json_object_new_object();
@@ -440,8 +436,7 @@ static void client_gaps(struct mm_sup *s, const struct mm_sup_child *router)
 	}
 	for (unsigned i = 0; i < MM_RSTATS_MAX_CLIENTS; i++)
 		if (mm_rstats_client_read(ev->rst, i, &sn) == 0 && sn.token)
-			client_gap(s, &ev->clients[i], &sn, !ev->rst_seen);
-	ev->rst_seen = true;
+			client_gap(s, &ev->clients[i], &sn);
 }
 
 /* Read what the worker of <c> wrote to its event log since last time; for the router: gaps. */
