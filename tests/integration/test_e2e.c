@@ -489,3 +489,71 @@ Test(e2e, router_killed_under_qos1_stream_nothing_lost_or_repeated)
 	}
 	t_daemon_stop(&Daemon);
 }
+
+/* ---- 4: `mqttmux pub --all` publishes once through every session ---- */
+
+struct all_rx {
+	atomic_int subscribed, n;
+};
+
+static void all_on_msg(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
+{
+	(void)m;
+	if (msg->payloadlen == 2 && !memcmp(msg->payload, "xx", 2))
+		atomic_fetch_add(&((struct all_rx *)ud)->n, 1);
+}
+
+static void all_on_sub(struct mosquitto *m, void *ud, int mid, int n, const int *granted)
+{
+	(void)m;
+	(void)mid;
+	(void)n;
+	(void)granted;
+	atomic_store(&((struct all_rx *)ud)->subscribed, 1);
+}
+
+static bool all_subscribed(void *ud)
+{
+	return atomic_load(&((struct all_rx *)ud)->subscribed) == 1;
+}
+
+static bool all_got_two(void *ud)
+{
+	return atomic_load(&((struct all_rx *)ud)->n) >= 2;
+}
+
+/* Sessions s1 and s2 share the broker: a watcher on it sees the message once from each. */
+Test(e2e, cli_pub_all_goes_out_once_per_session)
+{
+	static struct all_rx rx;
+	const char *argv[] = { MQTTMUX_CLI_PATH, "-d", Run,  "pub", "--all", "-t",
+			       "all/x",		 "-m", "xx", "-q",  "1",     NULL };
+	struct mosquitto *sub;
+	pid_t pid;
+	int st;
+
+	start_daemon(1u << 20);
+	sub = mosquitto_new(NULL, true, &rx);
+	cr_assert_not_null(sub);
+	mosquitto_message_callback_set(sub, all_on_msg);
+	mosquitto_subscribe_callback_set(sub, all_on_sub);
+	cr_assert_eq(mosquitto_connect(sub, B.host, B.port, 30), MOSQ_ERR_SUCCESS);
+	cr_assert_eq(mosquitto_subscribe(sub, NULL, "all/#", 1), MOSQ_ERR_SUCCESS);
+	cr_assert_eq(mosquitto_loop_start(sub), MOSQ_ERR_SUCCESS);
+	cr_assert(t_wait_for(all_subscribed, &rx, WAIT_MS), "the watcher never subscribed");
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mqttmux pub --all: status %#x", st);
+	cr_expect(t_wait_for(all_got_two, &rx, WAIT_MS), "the broker got %d of 2 publishes",
+		  atomic_load(&rx.n));
+	mosquitto_disconnect(sub);
+	mosquitto_loop_stop(sub, false);
+	mosquitto_destroy(sub);
+	cr_expect_eq(atomic_load(&rx.n), 2, "%d publishes for one --all", atomic_load(&rx.n));
+	t_daemon_stop(&Daemon);
+}
