@@ -55,8 +55,8 @@ struct mm_shm_rec {
 #define MM_SHM_RING_WHY_MAX 160
 
 int mm_shm_ring_create(const char *name, uint64_t capacity, uint32_t generation, int *ret_fd);
-int mm_shm_ring_create_at(const char *name, uint64_t capacity, uint32_t generation,
-			  uint64_t start, int *ret_fd);
+int mm_shm_ring_create_at(const char *name, uint64_t capacity, uint32_t generation, uint64_t start,
+			  int *ret_fd);
 int mm_shm_ring_attach(struct mm_shm_ring *r, int fd, enum mm_shm_ring_role role, int efd_data,
 		       int efd_space, char *why, size_t why_size);
 int mm_shm_ring_attach_twin(struct mm_shm_ring *r, const struct mm_shm_ring *ring,
