@@ -288,3 +288,29 @@ Test(shm_ring, new_producer_continues_after_uncommitted_records)
 	expect_rec(&P.cons, 50, 1, 3);
 	mm_shm_ring_detach(&p2);
 }
+
+/* mm_shm_ring_create_at: positions start where asked, wrap from there, and stay 8-aligned. */
+Test(shm_ring, create_at_starts_positions_there)
+{
+	uint64_t start = (1ull << 40) + 4096 - 24; /* not a multiple of the capacity */
+	struct mm_shm_ring prod, cons;
+	int fd, bad;
+
+	cr_assert_eq(mm_shm_ring_create_at("at", 4096, 1, start + 4, &bad), -EINVAL);
+	cr_assert_eq(mm_shm_ring_create_at("at", 4096, 1, UINT64_MAX - 7, &bad), -EINVAL);
+	cr_assert_eq(mm_shm_ring_create_at("at", 4096, 1, start, &fd), 0);
+	cr_assert_eq(mm_shm_ring_attach(&prod, fd, MM_SHM_RING_PRODUCER, -1, -1, NULL, 0), 0);
+	cr_assert_eq(mm_shm_ring_attach(&cons, fd, MM_SHM_RING_CONSUMER, -1, -1, NULL, 0), 0);
+	cr_assert_eq(prod.pos, start);
+	cr_assert_eq(cons.pos, start);
+	for (int i = 0; i < 100; i++) { /* across many wraps, the first right at the start */
+		cr_assert_eq(push(&prod, 100, 9, (uint8_t)i), 0);
+		cr_assert_geq(mm_shm_ring_commit(&prod), 0);
+		expect_rec(&cons, 100, 9, (uint8_t)i);
+		cr_assert_geq(mm_shm_ring_release(&cons), 0);
+	}
+	cr_assert_gt(cons.pos, start + 100 * 100);
+	mm_shm_ring_detach(&prod);
+	mm_shm_ring_detach(&cons);
+	close(fd);
+}
