@@ -32,4 +32,6 @@ int t_cli(const char *cli, const char *run, char *out, size_t osize, char *err, 
 json_object *t_status_json(const char *cli, const char *run);
 json_object *t_json_row(json_object *a, const char *name);
 
+int t_refused_port(int *fd);
+
 #endif /* T_DAEMON_H */

@@ -38,16 +38,9 @@ static int Dead_port;
 
 static void setup(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
-	socklen_t len = sizeof(sa);
-
 	t_daemon_setup("sapi", &Dir, &Log, &Run, &Sock);
 	cr_assert_eq(t_broker_start(&B, NULL), 0);
-	Dead_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	cr_assert_geq(Dead_fd, 0);
-	cr_assert_eq(bind(Dead_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	cr_assert_eq(getsockname(Dead_fd, (struct sockaddr *)&sa, &len), 0);
-	Dead_port = ntohs(sa.sin_port);
+	Dead_port = t_refused_port(&Dead_fd);
 }
 
 static void teardown(void)
