@@ -253,6 +253,14 @@ Test(router, slow_client_drop_gap_exact)
 	t_cl_close(&fast);
 }
 
+/* No room left in <ud>'s delivery ring for another ~1 KB DELIVER. */
+static bool client_ring_full(void *ud)
+{
+	const struct t_rclient *c = ud;
+
+	return mm_shm_ring_fill_bytes(&c->dlv) + 2048 > c->dlv.cap;
+}
+
 Test(router, slow_client_block_loses_nothing)
 {
 	static char payload[1000];
@@ -267,7 +275,8 @@ Test(router, slow_client_block_loses_nothing)
 		snprintf(payload, sizeof(payload), "%u", i);
 		t_put_msg(&S[1], "k/1", payload, sizeof(payload));
 	}
-	usleep(200 * 1000);
+	/* the router fills the client's ring, then holds the rest in the session's in-ring */
+	cr_assert(t_wait_for(client_ring_full, &c, TMO), "the client's ring never filled");
 	cr_assert_gt(mm_shm_ring_fill_bytes(&S[1].in), 0, "the session was not held back");
 	while (got < n && t_cl_read(&c, &t, TMO)) {
 		cr_assert_eq(t.type, MM_REC_DELIVER, "record %u type %u", got, t.type);
