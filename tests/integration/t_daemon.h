@@ -33,5 +33,6 @@ json_object *t_status_json(const char *cli, const char *run);
 json_object *t_json_row(json_object *a, const char *name);
 
 int t_refused_port(int *fd);
+pid_t t_daemon_child(pid_t daemon, const char *session);
 
 #endif /* T_DAEMON_H */

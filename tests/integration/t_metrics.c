@@ -201,76 +201,14 @@ void publish(int n)
 	mosquitto_lib_cleanup();
 }
 
-/* Parent pid of <pid> from /proc/<pid>/stat, or 0. */
-static pid_t parent_of(int pid)
-{
-	char path[64], buf[512], *p;
-	int fd, ppid = 0;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return p && sscanf(p + 4, "%d", &ppid) == 1 ? ppid : 0;
-}
-
-/* Does the NUL-separated <cmd> (n bytes) serve session <session>, or is it the router (NULL)? */
-static bool cmd_matches(const char *cmd, ssize_t n, const char *session)
-{
-	const char *slash = strrchr(cmd, '/');
-
-	if (!session)
-		return n > 0 && !strcmp(slash ? slash + 1 : cmd, "mqttmux-router");
-	for (ssize_t i = 0; i + 1 < n; i += (ssize_t)strlen(cmd + i) + 1)
-		if (!strcmp(cmd + i, "--session") && i + 10 < n && !strcmp(cmd + i + 10, session))
-			return true;
-	return false;
-}
-
-/* Pid of the live child of Daemon serving <session> (the router if NULL), or 0. */
-static pid_t child_of_daemon(const char *session)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	pid_t found = 0;
-
-	cr_assert_not_null(d);
-	while (!found && (e = readdir(d))) {
-		char path[300], buf[4096];
-		int pid = atoi(e->d_name), fd;
-		ssize_t n;
-
-		/* Tests run in parallel, each with a session "one": only our daemon's children. */
-		if (pid <= 0 || parent_of(pid) != Daemon)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-		if (fd >= 0)
-			close(fd);
-		if (n > 0)
-			buf[n] = '\0';
-		if (cmd_matches(buf, n, session) && kill(pid, 0) == 0)
-			found = pid;
-	}
-	closedir(d);
-	return found;
-}
-
 pid_t worker_of(const char *session)
 {
-	return child_of_daemon(session);
+	return t_daemon_child(Daemon, session);
 }
 
 pid_t router_of(void)
 {
-	return child_of_daemon(NULL);
+	return t_daemon_child(Daemon, NULL);
 }
 
 bool logged(void *ud)

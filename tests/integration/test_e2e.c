@@ -418,31 +418,10 @@ Test(e2e, stopped_client_gets_exact_gap_others_everything)
 
 /* ---- 3: kill -9 of the router under a steady QoS 1 stream ---- */
 
-/* The daemon's child named mqttmux-router, or 0. */
+/* The daemon's router, or 0. */
 static pid_t router_pid(void)
 {
-	char path[64], buf[512];
-	pid_t found = 0;
-
-	for (pid_t pid = 2; pid < 4194304 && !found; pid++) {
-		FILE *f;
-		int ppid;
-		char comm[64];
-
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		f = fopen(path, "r");
-		if (!f) {
-			if (errno == ENOENT && pid > 65536)
-				break;
-			continue;
-		}
-		if (fgets(buf, sizeof(buf), f) &&
-		    sscanf(buf, "%*d (%63[^)]) %*c %d", comm, &ppid) == 2 && ppid == Daemon &&
-		    !strcmp(comm, "mqttmux-router"))
-			found = pid;
-		fclose(f);
-	}
-	return found;
+	return t_daemon_child(Daemon, NULL);
 }
 
 static bool router_replaced(void *ud)

@@ -150,42 +150,7 @@ static bool alive(pid_t pid)
 /* Pid of the live worker child of <parent> serving <session> (NULL: the router), or 0. */
 static pid_t worker_of(pid_t parent, const char *session)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	pid_t found = 0;
-
-	cr_assert_not_null(d);
-	while (!found && (e = readdir(d))) {
-		char path[300], buf[4096];
-		int pid = atoi(e->d_name), ppid = 0, fd;
-		ssize_t n;
-
-		if (pid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-		if (fd >= 0)
-			close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		if (!strrchr(buf, ')') || sscanf(strrchr(buf, ')') + 4, "%d", &ppid) != 1 ||
-		    ppid != parent || strrchr(buf, ')')[2] == 'Z')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-		if (fd >= 0)
-			close(fd);
-		if (!session && n > 0 && strstr(buf, "mqttmux-router"))
-			found = pid;
-		for (ssize_t i = 0; session && i + 1 < n; i += (ssize_t)strlen(buf + i) + 1)
-			if (!strcmp(buf + i, "--session") && !strcmp(buf + i + 10, session))
-				found = pid;
-	}
-	closedir(d);
-	return found;
+	return t_daemon_child(parent, session);
 }
 
 /* Lines of <path> containing <needle> (and <needle2> if not NULL). */
