@@ -70,14 +70,35 @@ static void fill_deliver(struct mm_proto_deliver *d, const struct mm_rtr_session
 	};
 }
 
-/* Room a client needs for message <d>, with a GAP in front of it if losses are pending. */
-static uint32_t need_for(const struct mm_rtr_client *c, const struct mm_proto_deliver *d)
-{
-	size_t n = mm_proto_deliver_size(d);
+#define GAP_ROOM (16 + MM_PROTO_NAME_MAX + 16) /* a GAP record at most, with its header */
 
-	if (c->lost)
-		n += 16 + MM_PROTO_NAME_MAX + 16;
-	return (uint32_t)n;
+/* Room a client needs for a <size>-byte record, with a GAP in front if losses are pending. */
+static uint32_t need_for(const struct mm_rtr_client *c, size_t size)
+{
+	return (uint32_t)(size + (c->lost ? GAP_ROOM : 0));
+}
+
+/*
+ * Reserve a <size>-byte record of <type> in <c>'s ring, after the GAP its pending losses owe
+ * (never a GAP without the record it comes before). Returns 0 with *ret, or -errno: -EPROTO
+ * marks the client dead; any other failure counts the record lost (from session <session>).
+ */
+static int reserve_after_gap(struct mm_rtr *r, struct mm_rtr_client *c, size_t size, uint16_t type,
+			     uint32_t session, void **ret)
+{
+	int rc = 0;
+
+	if (c->lost && mm_shm_ring_has_room(&c->dlv, need_for(c, size)) != 1)
+		rc = -EAGAIN;
+	else if (c->lost)
+		rc = put_gap(r, c);
+	if (rc == 0)
+		rc = mm_shm_ring_reserve(&c->dlv, (uint32_t)size, type, 0, ret);
+	if (rc == -EPROTO)
+		c->dead = true;
+	else if (rc < 0)
+		count_lost(r, c, session);
+	return rc;
 }
 
 /* Write one DELIVER (after a pending GAP) into <c>'s ring, or count it lost. */
@@ -86,21 +107,11 @@ static void deliver_one(struct mm_rtr *r, struct mm_rtr_client *c, const struct 
 {
 	size_t sz = mm_proto_deliver_size(d);
 	void *p;
-	int rc = 0;
+	int rc = reserve_after_gap(r, c, sz, MM_REC_DELIVER, s->idx, &p);
 
-	if (c->lost && mm_shm_ring_has_room(&c->dlv, need_for(c, d)) != 1)
-		rc = -EAGAIN; /* no GAP without the message it comes before */
-	else if (c->lost)
-		rc = put_gap(r, c);
-	if (rc == 0)
-		rc = mm_shm_ring_reserve(&c->dlv, (uint32_t)sz, MM_REC_DELIVER, 0, &p);
-	if (rc == -EPROTO) {
-		c->dead = true;
-		return;
-	}
 	if (rc < 0) {
-		count_lost(r, c, s->idx);
-		c->d.dropped++;
+		if (rc != -EPROTO)
+			c->d.dropped++;
 		return;
 	}
 	(void)mm_proto_pack_deliver(p, sz, d);
@@ -180,7 +191,7 @@ static struct mm_rtr_client *find_blocker(struct mm_rtr *r, const struct mm_rtr_
 		if (!c || c->dead || mt[i].on_full != MM_CFG_ON_FULL_BLOCK)
 			continue;
 		fill_deliver(&d, s, m, &mt[i]);
-		need = need_for(c, &d);
+		need = need_for(c, mm_proto_deliver_size(&d));
 		if (mm_shm_ring_has_room(&c->dlv, need) != 0)
 			continue; /* room, or never fits (-EMSGSIZE: dropped and counted) */
 		if (mm_shm_ring_producer_arm(&c->dlv, need) == 0)
@@ -253,24 +264,10 @@ void mm_rtr_forward_event(struct mm_rtr *r, const struct mm_rtr_session *s,
 	for (size_t i = 0; i < r->ncl; i++) {
 		struct mm_rtr_client *c = r->cl[i];
 		void *p;
-		int rc = 0;
 
-		if (!c->registered || c->dead || !(c->features & MM_PROTO_FEAT_EVENTS))
+		if (!c->registered || c->dead || !(c->features & MM_PROTO_FEAT_EVENTS) ||
+		    reserve_after_gap(r, c, sz, MM_REC_CLIENT_EVENT, s->idx, &p) < 0)
 			continue;
-		if (c->lost && mm_shm_ring_has_room(
-				       &c->dlv, (uint32_t)(sz + 16 + 16 + MM_PROTO_NAME_MAX)) != 1)
-			rc = -EAGAIN;
-		else if (c->lost)
-			rc = put_gap(r, c);
-		if (rc == 0)
-			rc = mm_shm_ring_reserve(&c->dlv, (uint32_t)sz, MM_REC_CLIENT_EVENT, 0, &p);
-		if (rc == -EPROTO)
-			c->dead = true;
-		if (rc < 0) {
-			if (rc != -EPROTO)
-				count_lost(r, c, s->idx);
-			continue;
-		}
 		(void)mm_proto_pack_client_event(p, sz, &ce);
 		c->dirty = true;
 		c->d.events++;
