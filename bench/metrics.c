@@ -33,6 +33,7 @@
 
 #include "layout.h"
 #include "log.h"
+#include "mm_time.h"
 #include "rstats.h"
 #include "stats.h"
 #include "sup.h"
@@ -42,14 +43,6 @@
 struct opts {
 	unsigned sessions, clients, dumps;
 };
-
-static uint64_t b_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void die(const char *what, int r)
 {
@@ -177,8 +170,8 @@ static void setup(struct mm_sup *s, const struct opts *o)
 	if (r < 0)
 		die("mm_sup_router_init", r);
 	fill_router(s, o->clients);
-	s->start_ns = b_now_ns() - 86400ull * 1000000000;
-	mm_sup_metrics_sample(s, b_now_ns()); /* the loop's first sample, at start */
+	s->start_ns = mm_time_mono_ns() - 86400ull * 1000000000;
+	mm_sup_metrics_sample(s, mm_time_mono_ns()); /* the loop's first sample, at start */
 }
 
 /*
@@ -292,7 +285,7 @@ static struct clk clk_now(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (struct clk){ b_now_ns(),
+	return (struct clk){ mm_time_mono_ns(),
 			     (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec };
 }
 

@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mm_time.h"
+
 #define REC_HDR sizeof(struct mm_ring_rec)
 #define SEALS	(F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
@@ -490,25 +492,6 @@ static int wait_fd(int efd, int timeout_ms)
 	return mm_shm_ring_doorbell_drain(efd);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Milliseconds left until <deadline> (-1: none), for poll. */
-static int left_ms(int64_t deadline)
-{
-	int64_t left;
-
-	if (deadline < 0)
-		return -1;
-	left = deadline - now_ms();
-	return left < 0 ? 0 : (int)(left > INT32_MAX ? INT32_MAX : left);
-}
-
 /*
  * Producer: block until a record of <len> payload bytes fits, at most <timeout_ms> (-1: no
  * limit). Needs efd_space. A doorbell may be stale (rung for a wait that ended before it was
@@ -517,19 +500,19 @@ static int left_ms(int64_t deadline)
  */
 int mm_shm_ring_wait_space(struct mm_shm_ring *r, uint32_t len, int timeout_ms)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : mm_time_mono_ms() + timeout_ms;
 	int rc;
 
 	for (;;) {
 		rc = mm_shm_ring_producer_arm(r, len);
 		if (rc != 0)
 			return rc;
-		rc = wait_fd(r->efd_space, left_ms(deadline));
+		rc = wait_fd(r->efd_space, mm_time_left_ms(deadline));
 		mm_shm_ring_producer_disarm(r);
 		if (rc < 0)
 			return rc;
 		rc = mm_shm_ring_has_room(r, len);
-		if (rc != 0 || left_ms(deadline) == 0)
+		if (rc != 0 || mm_time_left_ms(deadline) == 0)
 			return rc;
 	}
 }
@@ -664,20 +647,20 @@ void mm_shm_ring_consumer_disarm(struct mm_shm_ring *r)
  */
 int mm_shm_ring_wait_data(struct mm_shm_ring *r, int timeout_ms)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : mm_time_mono_ms() + timeout_ms;
 	int rc;
 
 	for (;;) {
 		rc = mm_shm_ring_consumer_arm(r);
 		if (rc != 0)
 			return rc;
-		rc = wait_fd(r->efd_data, left_ms(deadline));
+		rc = wait_fd(r->efd_data, mm_time_left_ms(deadline));
 		mm_shm_ring_consumer_disarm(r);
 		if (rc < 0)
 			return rc;
 		if (atomic_load_explicit(&r->hdr->prod_pos, memory_order_relaxed) != r->pos)
 			return 1;
-		if (left_ms(deadline) == 0)
+		if (mm_time_left_ms(deadline) == 0)
 			return 0;
 	}
 }

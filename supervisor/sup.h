@@ -94,7 +94,7 @@ void mm_sup_router_session_failed(struct mm_sup *s, const char *name, bool perma
 bool mm_sup_router_layout_changed(const struct mm_cfg *a, const struct mm_cfg *b);
 
 /* sup_metrics.c */
-#define MM_SUP_SAMPLE_NS     MM_SUP_NS_PER_SEC /* rates and high-water marks: once a second */
+#define MM_SUP_SAMPLE_NS     MM_NS_PER_SEC /* rates and high-water marks: once a second */
 #define MM_SUP_RATE_WINDOW_S 10.0
 void mm_sup_metrics_sample(struct mm_sup *s, uint64_t now_ns);
 void mm_sup_metrics_retire(struct mm_sup *s, struct mm_sup_child *c);
@@ -113,8 +113,8 @@ void mm_sup_events_free(struct mm_sup *s);
 /* sup_http.c: the optional metrics.http listener (opened at start; a reload does not move it) */
 #define MM_HTTP_MAX_CONNS   8
 #define MM_HTTP_NFDS	    (1 + MM_HTTP_MAX_CONNS)
-#define MM_HTTP_REQ_MAX	    4096		    /* request head, bytes */
-#define MM_HTTP_DEADLINE_NS (5 * MM_SUP_NS_PER_SEC) /* accept to close, at most */
+#define MM_HTTP_REQ_MAX	    4096		/* request head, bytes */
+#define MM_HTTP_DEADLINE_NS (5 * MM_NS_PER_SEC) /* accept to close, at most */
 struct mm_sup_http;
 void mm_sup_http_open(struct mm_sup *s);
 void mm_sup_http_close(struct mm_sup *s);

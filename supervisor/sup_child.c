@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "mm_time.h"
 #include "ring.h"
 #include "stats.h"
 #include "sup.h"
@@ -34,10 +35,7 @@
  */
 static uint64_t in_ring_start(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) & ~7ull;
+	return mm_time_real_ns() & ~7ull;
 }
 
 /*

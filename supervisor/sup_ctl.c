@@ -18,15 +18,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mm_time.h"
 #include "sup.h"
-
-uint64_t mm_sup_ctl_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * MM_SUP_NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
 
 static int listen_at(const char *path)
 {

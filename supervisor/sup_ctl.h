@@ -79,7 +79,6 @@ void mm_sup_ctl_close(struct mm_sup *s);
 void mm_sup_ctl_pollfds(const struct mm_sup *s, struct pollfd *pfd);
 void mm_sup_ctl_dispatch(struct mm_sup *s, const struct pollfd *pfd);
 int mm_sup_ctl_timeout(const struct mm_sup *s, int ms);
-uint64_t mm_sup_ctl_now_ns(void);
 void mm_sup_ctl_reply(struct mm_ctl_conn *c, struct json_object *o);
 void mm_sup_ctl_reply_raw(struct mm_ctl_conn *c, const char *text, size_t len);
 void mm_sup_ctl_stream(struct mm_ctl_conn *c, const char *line, size_t len);

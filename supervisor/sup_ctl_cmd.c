@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mm_time.h"
 #include "stats.h"
 #include "sup.h"
 
@@ -215,7 +216,7 @@ void mm_sup_ctl_wait_check(struct mm_sup *s, struct mm_ctl_conn *c)
 	} else if (permanent) {
 		c->waiting = false;
 		mm_sup_ctl_error(c, "failed, not restarted (exit 64/78; see the log): %s", buf);
-	} else if (mm_sup_ctl_now_ns() >= c->wait_deadline_ns) {
+	} else if (mm_time_mono_ns() >= c->wait_deadline_ns) {
 		c->waiting = false;
 		mm_sup_ctl_error(c, "timeout after %g s: not ready: %s", c->wait_s, buf);
 	}
@@ -245,7 +246,7 @@ static void cmd_wait(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int a
 	}
 	snprintf(c->wait_name, sizeof(c->wait_name), "%s", c->wait_all ? "" : name);
 	c->wait_s = secs;
-	c->wait_deadline_ns = mm_sup_ctl_now_ns() + (uint64_t)(secs * 1e9);
+	c->wait_deadline_ns = mm_time_mono_ns() + (uint64_t)(secs * 1e9);
 	c->waiting = true;
 	mm_sup_ctl_wait_check(s, c);
 }

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "mm_time.h"
 #include "records.h"
 #include "rstats.h"
 #include "stats.h"
@@ -55,25 +56,17 @@ struct mm_sup_events {
 	struct ev_client clients[MM_RSTATS_MAX_CLIENTS];
 };
 
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * MM_SUP_NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
 /* RFC 3339, UTC, milliseconds: 2026-11-26T00:41:02.123Z */
 static void fmt_time(uint64_t ns, char *buf, size_t size)
 {
-	time_t sec = (time_t)(ns / MM_SUP_NS_PER_SEC);
+	time_t sec = (time_t)(ns / MM_NS_PER_SEC);
 	struct tm tm;
 
 	if (!gmtime_r(&sec, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
 		snprintf(buf, size, "1970-01-01T00:00:00");
 	}
 	snprintf(buf + strlen(buf), size - strlen(buf), ".%03uZ",
-		 (unsigned)(ns % MM_SUP_NS_PER_SEC / 1000000));
+		 (unsigned)(ns % MM_NS_PER_SEC / 1000000));
 }
 
 static void deliver_all(struct mm_sup *s, const char *session, const char *text)
@@ -381,7 +374,7 @@ static void pub_failures(struct mm_sup *s, struct ev_sess *e)
 		ADD(d, "total", json_object_new_uint64(n));
 	}
 	e->pub_failed = n;
-	publish(s, e->name, "publish_failed", realtime_ns(), d);
+	publish(s, e->name, "publish_failed", mm_time_real_ns(), d);
 }
 
 static void drain(struct mm_sup *s, struct ev_sess *e, const struct mm_sup_child *c)
@@ -419,7 +412,7 @@ static void client_gap(struct mm_sup *s, struct ev_client *k,
 		ADD(d, "total", json_object_new_uint64(sn->dropped));
 	}
 	k->dropped = sn->dropped;
-	publish(s, NULL, "client_gap", realtime_ns(), d);
+	publish(s, NULL, "client_gap", mm_time_real_ns(), d);
 }
 
 /* On each router heartbeat: client_gap for every client that lost messages meanwhile. */
@@ -470,7 +463,7 @@ void mm_sup_events_added(struct mm_sup *s, const struct mm_sup_child *c)
 		return;
 	}
 	sess_map(e, c);
-	publish(s, c->name, "session_added", realtime_ns(), NULL);
+	publish(s, c->name, "session_added", mm_time_real_ns(), NULL);
 }
 
 /* Session <c> is gone for good (its worker is down): the last of its log, then removed. */
@@ -483,7 +476,7 @@ void mm_sup_events_removed(struct mm_sup *s, const struct mm_sup_child *c)
 	if (!e)
 		return;
 	drain(s, e, c);
-	ns = realtime_ns();
+	ns = mm_time_real_ns();
 	was = e->state;
 	set_state(s, e, MM_CTL_CLOSED, ns);
 	if (was != MM_CTL_DISCONNECTED && was != MM_CTL_CLOSED)
@@ -495,7 +488,7 @@ void mm_sup_events_removed(struct mm_sup *s, const struct mm_sup_child *c)
 static void failed(struct mm_sup *s, struct ev_sess *e, bool permanent, const char *why)
 {
 	struct json_object *d = json_object_new_object();
-	uint64_t ns = realtime_ns();
+	uint64_t ns = mm_time_real_ns();
 
 	if (d) {
 		ADD(d, "permanent", json_object_new_boolean(permanent));
@@ -524,8 +517,8 @@ void mm_sup_events_after(struct mm_sup *s, const struct mm_sup_child *c, enum mm
 		drain(s, e, c);
 	if (gone && !c->remove && !s->stopping &&
 	    (e->state == MM_CTL_CONNECTING || e->state == MM_CTL_CONNECTED)) {
-		set_state(s, e, MM_CTL_DISCONNECTED, realtime_ns());
-		publish(s, e->name, "session_disconnected", realtime_ns(),
+		set_state(s, e, MM_CTL_DISCONNECTED, mm_time_real_ns());
+		publish(s, e->name, "session_disconnected", mm_time_real_ns(),
 			code_reason(-ECONNABORTED, "the worker process ended"));
 	}
 	if (ev == MM_CHILD_EV_EXIT_CONFIG) {

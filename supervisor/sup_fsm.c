@@ -21,7 +21,7 @@ typedef enum mm_sup_act action_fn(struct fsm_ctx *c);
 
 static uint64_t secs_to_ns(double s)
 {
-	return s <= 0 ? 0 : (uint64_t)(s * (double)MM_SUP_NS_PER_SEC);
+	return s <= 0 ? 0 : (uint64_t)(s * (double)MM_NS_PER_SEC);
 }
 
 /* Fill <p> from the config's restart block; burst is clamped to 1..MM_SUP_BURST_MAX. */

@@ -13,16 +13,16 @@
 #include <stdint.h>
 
 #include "cfg.h"
+#include "mm_time.h"
 
 /* Largest restart.burst the config accepts (common/cfg.c). */
 #define MM_SUP_BURST_MAX 1000
 
-#define MM_SUP_NS_PER_SEC	 1000000000ull
-#define MM_SUP_HEARTBEAT_NS	 (1 * MM_SUP_NS_PER_SEC)  /* the worker's heartbeat interval */
-#define MM_SUP_HUNG_BEATS	 3			  /* missed heartbeats before a kill */
-#define MM_SUP_START_TIMEOUT_NS	 (10 * MM_SUP_NS_PER_SEC) /* spawn to READY */
-#define MM_SUP_STOP_TIMEOUT_NS	 (5 * MM_SUP_NS_PER_SEC)  /* STOP/SIGTERM to SIGKILL */
-#define MM_SUP_HEALTHY_UPTIME_NS (1 * MM_SUP_NS_PER_SEC)  /* ready this long: restart at once */
+#define MM_SUP_HEARTBEAT_NS	 (1 * MM_NS_PER_SEC)  /* the worker's heartbeat interval */
+#define MM_SUP_HUNG_BEATS	 3		      /* missed heartbeats before a kill */
+#define MM_SUP_START_TIMEOUT_NS	 (10 * MM_NS_PER_SEC) /* spawn to READY */
+#define MM_SUP_STOP_TIMEOUT_NS	 (5 * MM_NS_PER_SEC)  /* STOP/SIGTERM to SIGKILL */
+#define MM_SUP_HEALTHY_UPTIME_NS (1 * MM_NS_PER_SEC)  /* ready this long: restart at once */
 
 enum mm_child_state {
 	MM_CHILD_DOWN = 0, /* no process, nothing scheduled (initial, or stopped on request) */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mm_time.h"
 #include "sup.h"
 
 struct mm_http_conn {
@@ -32,14 +33,6 @@ struct mm_sup_http {
 	int fd;
 	struct mm_http_conn conns[MM_HTTP_MAX_CONNS];
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * MM_SUP_NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
 
 static int listen_on(const char *host, uint16_t port)
 {
@@ -244,9 +237,9 @@ static void accept_some(struct mm_sup_http *h)
 			close(fd); /* full: the client retries */
 			continue;
 		}
-		h->conns[i] =
-			(struct mm_http_conn){ .fd = fd,
-					       .deadline_ns = mono_ns() + MM_HTTP_DEADLINE_NS };
+		h->conns[i] = (struct mm_http_conn){
+			.fd = fd, .deadline_ns = mm_time_mono_ns() + MM_HTTP_DEADLINE_NS
+		};
 	}
 }
 
@@ -254,7 +247,7 @@ static void accept_some(struct mm_sup_http *h)
 void mm_sup_http_dispatch(struct mm_sup *s, const struct pollfd *pfd)
 {
 	struct mm_sup_http *h = s->http;
-	uint64_t now = mono_ns();
+	uint64_t now = mm_time_mono_ns();
 
 	if (!h)
 		return;

@@ -22,16 +22,9 @@
 
 #include "chan.h"
 #include "log.h"
+#include "mm_time.h"
 #include "sup.h"
 #include "sup_notify.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * MM_SUP_NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t next_rand(struct mm_sup *s)
 {
@@ -78,8 +71,8 @@ int mm_sup_init(struct mm_sup *s, struct mm_cfg *cfg, const char *config_path, i
 	s->cfg = cfg;
 	s->config_path = config_path;
 	s->sig_fd = sig_fd;
-	s->rng = ((uint64_t)getpid() << 32 ^ now_ns()) | 1;
-	s->start_ns = now_ns();
+	s->rng = ((uint64_t)getpid() << 32 ^ mm_time_mono_ns()) | 1;
+	s->start_ns = mm_time_mono_ns();
 	mm_sup_policy_from_cfg(&s->policy, &cfg->restart);
 	r = mm_sup_router_init(s);
 	if (r < 0)
@@ -136,7 +129,8 @@ void mm_sup_done(struct mm_sup *s)
 static enum mm_sup_act feed(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev)
 {
 	enum mm_child_state before = c->fsm.state;
-	enum mm_sup_act act = mm_sup_fsm_feed(&c->fsm, &s->policy, ev, now_ns(), next_rand(s));
+	enum mm_sup_act act =
+		mm_sup_fsm_feed(&c->fsm, &s->policy, ev, mm_time_mono_ns(), next_rand(s));
 
 	mm_log(MM_LOG_DEBUG, "%s: %s + %s -> %s (%s)", mm_sup_child_who(c),
 	       mm_child_state_to_string(before), mm_child_ev_to_string(ev),
@@ -355,13 +349,13 @@ static void run_timers_of(struct mm_sup *s, struct mm_sup_child *c)
 {
 	enum mm_child_ev ev;
 
-	while (c->name && mm_sup_fsm_due(&c->fsm, now_ns(), &ev))
+	while (c->name && mm_sup_fsm_due(&c->fsm, mm_time_mono_ns(), &ev))
 		mm_sup_apply(s, c, ev);
 }
 
 static void run_timers(struct mm_sup *s)
 {
-	uint64_t now = now_ns();
+	uint64_t now = mm_time_mono_ns();
 
 	for (size_t i = 0; i < s->n_children; i++)
 		run_timers_of(s, &s->children[i]);
@@ -369,13 +363,13 @@ static void run_timers(struct mm_sup *s)
 	mm_sup_router_tick(s);
 	if (now - s->sample_ns >= MM_SUP_SAMPLE_NS)
 		mm_sup_metrics_sample(s, now);
-	mm_sup_notify_tick(s, now_ns());
+	mm_sup_notify_tick(s, mm_time_mono_ns());
 }
 
 /* Milliseconds until the earliest timer of any child; at most 1000, at least 0. */
 static int poll_timeout(const struct mm_sup *s)
 {
-	uint64_t now = now_ns(), best = now + MM_SUP_NS_PER_SEC;
+	uint64_t now = mm_time_mono_ns(), best = now + MM_NS_PER_SEC;
 	uint64_t rt = mm_sup_fsm_next_ns(&s->router.fsm);
 
 	if (rt && rt < best)
@@ -437,7 +431,8 @@ static int poll_once(struct mm_sup *s)
 	mm_sup_ctl_pollfds(s, &s->pfd[n + 2]);
 	mm_sup_http_pollfds(s, &s->pfd[n + 2 + MM_CTL_NFDS]);
 	if (poll(s->pfd, n + 2 + MM_CTL_NFDS + MM_HTTP_NFDS,
-		 mm_sup_ctl_timeout(s, mm_sup_notify_timeout(poll_timeout(s), now_ns()))) == -1 &&
+		 mm_sup_ctl_timeout(
+			 s, mm_sup_notify_timeout(poll_timeout(s), mm_time_mono_ns()))) == -1 &&
 	    errno != EINTR)
 		return -errno;
 	if (s->pfd[0].revents)
@@ -462,11 +457,11 @@ int mm_sup_run(struct mm_sup *s)
 	int r = 0;
 
 	mm_log(MM_LOG_INFO, "supervising %zu session(s) with '%s'", s->n_children, s->worker);
-	mm_sup_notify_init(now_ns());
+	mm_sup_notify_init(mm_time_mono_ns());
 	for (size_t i = 0; i < s->n_children; i++)
 		mm_sup_spawn(s, &s->children[i]);
 	mm_sup_spawn(s, &s->router);
-	mm_sup_metrics_sample(s, now_ns());
+	mm_sup_metrics_sample(s, mm_time_mono_ns());
 	while (r == 0 && !(s->stopping && all_reaped(s)))
 		r = poll_once(s);
 	if (r == 0)

@@ -26,6 +26,7 @@
 
 #include "layout.h"
 #include "log.h"
+#include "mm_time.h"
 #include "sup.h"
 
 #ifndef MQTTMUX_VERSION
@@ -52,14 +53,6 @@ static double secs_ms(uint64_t ns)
 static double milli(double v)
 {
 	return v >= 0 && v < 4e12 ? (double)(uint64_t)(v * 1e3 + 0.5) / 1e3 : v;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * MM_SUP_NS_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
 /* Unmap what mstate_map() and router_map() mapped. Idempotent. */
@@ -365,7 +358,7 @@ int mm_sup_metrics_text(struct mm_sup *s, struct mm_metrics_buf *b)
 	if (!v || !rv)
 		goto out_free;
 	/* rates and marks as of this read, not of the last loop sample (up to 1 s old) */
-	mm_sup_metrics_sample(s, mono_ns());
+	mm_sup_metrics_sample(s, mm_time_mono_ns());
 	for (size_t i = 0; i < s->n_children; i++) {
 		struct mm_sup_child *c = &s->children[i];
 
@@ -380,7 +373,7 @@ int mm_sup_metrics_text(struct mm_sup *s, struct mm_metrics_buf *b)
 	in.retired_bytes = gone.bytes;
 	in.retired_errors = gone.errors;
 	in.retired_reconnects = gone.reconnects;
-	in.uptime_s = secs_ms(mono_ns() - s->start_ns);
+	in.uptime_s = secs_ms(mm_time_mono_ns() - s->start_ns);
 	in.version = MQTTMUX_VERSION;
 	fill_router_view(s, rv, &in);
 	r = mm_metrics_render(b, &in);

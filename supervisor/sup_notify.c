@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "mm_time.h"
 #include "sup.h"
 
 #if HAVE_LIBSYSTEMD
@@ -116,7 +117,7 @@ void mm_sup_notify_tick(struct mm_sup *s, uint64_t now_ns)
 		notify("WATCHDOG=1");
 		N.wd_next_ns = now_ns + N.wd_every_ns;
 	}
-	if (s->stopping || (N.ready_sent && now_ns - N.status_ns < MM_SUP_NS_PER_SEC))
+	if (s->stopping || (N.ready_sent && now_ns - N.status_ns < MM_NS_PER_SEC))
 		return;
 	N.status_ns = now_ns;
 	settled = describe(s, status, sizeof(status));
@@ -126,7 +127,7 @@ void mm_sup_notify_tick(struct mm_sup *s, uint64_t now_ns)
 			mm_log(MM_LOG_WARNING,
 			       "READY=1 to systemd after %llu s, not everything "
 			       "is ready: %s",
-			       (unsigned long long)(MM_SUP_NOTIFY_READY_MAX_NS / MM_SUP_NS_PER_SEC),
+			       (unsigned long long)(MM_SUP_NOTIFY_READY_MAX_NS / MM_NS_PER_SEC),
 			       status);
 		send_status("READY=1\n", status);
 	} else if (strcmp(status, N.status)) {
@@ -157,15 +158,12 @@ int mm_sup_notify_timeout(int ms, uint64_t now_ns)
  */
 void mm_sup_notify_reloading(void)
 {
-	struct timespec ts;
 	char text[128];
 
 	if (!N.on || !N.ready_sent)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snprintf(text, sizeof(text), "RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%llu",
-		 (unsigned long long)ts.tv_sec * 1000000ull +
-			 (unsigned long long)ts.tv_nsec / 1000);
+		 (unsigned long long)(mm_time_mono_ns() / 1000));
 	notify(text);
 	N.status[0] = '\0';
 }

@@ -19,7 +19,7 @@
 
 #include "sup_fsm.h"
 
-#define MM_SUP_NOTIFY_READY_MAX_NS (30 * MM_SUP_NS_PER_SEC) /* start to READY=1, at most */
+#define MM_SUP_NOTIFY_READY_MAX_NS (30 * MM_NS_PER_SEC) /* start to READY=1, at most */
 #define MM_SUP_NOTIFY_RECHECK_MS   20 /* poll timeout while READY=1 is not sent yet */
 #define MM_SUP_NOTIFY_WD_MIN_NS	   (10 * 1000000ull) /* WATCHDOG=1 at most this often */
 

@@ -150,8 +150,6 @@ void mm_wrk_unacked_forget(struct mm_wrk *w);
 /* wrk_run.c */
 int mm_wrk_run(struct mm_wrk *w, int chan_fd, void (*after)(struct mm_wrk *w));
 void mm_wrk_sock_sync(struct mm_wrk *w);
-uint64_t mm_wrk_now_ns(void);
-uint64_t mm_wrk_realtime_ns(void);
 uint64_t mm_wrk_rand(struct mm_wrk *w);
 
 #endif /* MM_WRK_H */

@@ -14,6 +14,7 @@
 
 #include "chan.h"
 #include "log.h"
+#include "mm_time.h"
 #include "wrk.h"
 #include "wrk_props.h"
 
@@ -81,7 +82,7 @@ static void emit(struct mm_wrk *w, const struct mm_rec_event *e)
 void mm_wrk_emit_event(struct mm_wrk *w, enum mm_event_kind kind, int32_t code, const char *text)
 {
 	size_t n = text ? strnlen(text, 1024) : 0;
-	struct mm_rec_event e = { .time_ns = mm_wrk_realtime_ns(),
+	struct mm_rec_event e = { .time_ns = mm_time_real_ns(),
 				  .kind = (uint16_t)kind,
 				  .code = code,
 				  .text = { (const uint8_t *)text, (uint32_t)n } };
@@ -91,7 +92,7 @@ void mm_wrk_emit_event(struct mm_wrk *w, enum mm_event_kind kind, int32_t code, 
 
 void mm_wrk_emit_reconnecting(struct mm_wrk *w, uint32_t attempt, uint32_t delay_ms)
 {
-	struct mm_rec_event e = { .time_ns = mm_wrk_realtime_ns(),
+	struct mm_rec_event e = { .time_ns = mm_time_real_ns(),
 				  .kind = MM_EV_RECONNECTING,
 				  .attempt = attempt,
 				  .delay_ms = delay_ms };
@@ -106,7 +107,7 @@ void mm_wrk_emit_reconnecting(struct mm_wrk *w, uint32_t attempt, uint32_t delay
  */
 void mm_wrk_emit_started(struct mm_wrk *w, uint64_t cmd_pos)
 {
-	struct mm_rec_event e = { .time_ns = mm_wrk_realtime_ns(),
+	struct mm_rec_event e = { .time_ns = mm_time_real_ns(),
 				  .kind = MM_EV_STARTED,
 				  .attempt = (uint32_t)(cmd_pos >> 32),
 				  .delay_ms = (uint32_t)cmd_pos };
@@ -271,7 +272,7 @@ void mm_wrk_on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
 	struct mm_wrk *w = ud;
 	ssize_t plen = mm_wrk_props_encode(props, NULL, 0);
 	struct mm_rec_msg r = {
-		.recv_ns = mm_wrk_realtime_ns(),
+		.recv_ns = mm_time_real_ns(),
 		.mid = (uint32_t)msg->mid,
 		.qos = (uint8_t)msg->qos,
 		.flags = (uint8_t)((msg->retain ? MM_REC_F_RETAIN : 0)),

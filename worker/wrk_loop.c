@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mm_time.h"
 #include "wrk_loop_backend.h"
 
 #define NS_PER_MS	 1000000ull
@@ -68,14 +69,6 @@ int mm_wrk_backend_from_string(const char *s, enum mm_wrk_backend *ret)
 		}
 	}
 	return -EINVAL;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* AUTO plus MM_WRK_LOOP_ENV gives the backend to try; *why is set when epoll is forced. */
@@ -220,7 +213,7 @@ static int timer_reserve(struct mm_wrk_loop *l)
 
 int mm_wrk_loop_timer(struct mm_wrk_loop *l, uint64_t token, uint64_t ns)
 {
-	uint64_t now = now_ns();
+	uint64_t now = mm_time_mono_ns();
 	uint64_t deadline = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
 	uint32_t pos;
 	int r;
@@ -282,14 +275,14 @@ static int64_t block_ns(const struct mm_wrk_loop *l, uint64_t now, uint64_t dead
  */
 int mm_wrk_loop_wait(struct mm_wrk_loop *l, struct mm_wrk_event *evs, int max, int timeout_ms)
 {
-	uint64_t start = now_ns();
+	uint64_t start = mm_time_mono_ns();
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * NS_PER_MS;
 	int n, r;
 
 	if (!evs || max <= 0)
 		return -EINVAL;
 	for (;;) {
-		uint64_t now = now_ns();
+		uint64_t now = mm_time_mono_ns();
 
 		n = timers_expire(l, now, evs, max);
 		if (n < max) {
@@ -302,7 +295,7 @@ int mm_wrk_loop_wait(struct mm_wrk_loop *l, struct mm_wrk_event *evs, int max, i
 		}
 		if (n > 0)
 			return n;
-		if (now_ns() >= deadline)
+		if (mm_time_mono_ns() >= deadline)
 			return 0;
 	}
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mm_time.h"
 #include "wrk.h"
 #include "wrk_tls.h"
 
@@ -34,7 +35,7 @@ void mm_wrk_set_state(struct mm_wrk *w, enum mm_sess_state st)
 static void count_error(struct mm_wrk *w, int32_t code)
 {
 	atomic_fetch_add_explicit(&w->stats->errors, 1, memory_order_relaxed);
-	atomic_store_explicit(&w->stats->last_err_ns, mm_wrk_realtime_ns(), memory_order_relaxed);
+	atomic_store_explicit(&w->stats->last_err_ns, mm_time_real_ns(), memory_order_relaxed);
 	atomic_store_explicit(&w->stats->last_err_code, code, memory_order_relaxed);
 }
 
@@ -74,11 +75,11 @@ static void on_connect(struct mosquitto *m, void *ud, int rc, int flags,
 		return; /* libmosquitto closes the socket; wrk_run notices and reconnects */
 	}
 	w->connected = true;
-	w->connected_ns = mm_wrk_now_ns();
+	w->connected_ns = mm_time_mono_ns();
 	if (!(flags & 0x01)) /* no session present: nothing will come again */
 		mm_wrk_unacked_forget(w);
 	atomic_fetch_add_explicit(&w->stats->connects, 1, memory_order_relaxed);
-	atomic_store_explicit(&w->stats->connected_since_ns, mm_wrk_realtime_ns(),
+	atomic_store_explicit(&w->stats->connected_since_ns, mm_time_real_ns(),
 			      memory_order_relaxed);
 	mm_wrk_set_state(w, MM_SESS_CONNECTED);
 	mm_wrk_emit_event(w, MM_EV_CONNECTED, 0, b->tls ? "tls" : "tcp");
@@ -345,7 +346,7 @@ void mm_wrk_schedule_reconnect(struct mm_wrk *w, int code, const char *reason)
 {
 	uint64_t ms;
 
-	if (w->connected_ns && mm_wrk_now_ns() - w->connected_ns >= RESET_AFTER_NS)
+	if (w->connected_ns && mm_time_mono_ns() - w->connected_ns >= RESET_AFTER_NS)
 		w->attempt = 1;
 	w->connected = false;
 	w->connected_ns = 0;

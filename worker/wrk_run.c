@@ -20,6 +20,7 @@
 
 #include "chan.h"
 #include "log.h"
+#include "mm_time.h"
 #include "wrk.h"
 
 #define MISC_NS	    1000000000ull /* mosquitto_loop_misc: keepalive pings and timeouts */
@@ -27,22 +28,6 @@
 #define LINGER_MS   1000u	  /* after it: wait this long for the broker to close */
 #define READ_BUDGET 64		  /* packets per wake-up, so signals and commands get a turn */
 #define ROOM_SLACK  4096u	  /* in-ring room for events and completions besides a message */
-
-uint64_t mm_wrk_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t mm_wrk_realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 uint64_t mm_wrk_rand(struct mm_wrk *w)
 {
@@ -84,14 +69,14 @@ static void unwatch_sock(struct mm_wrk *w)
  */
 static void linger_close(struct mm_wrk *w)
 {
-	uint64_t end = mm_wrk_now_ns() + LINGER_MS * 1000000ull;
+	uint64_t end = mm_time_mono_ns() + LINGER_MS * 1000000ull;
 	char buf[4096];
 
 	if (w->linger_fd < 0)
 		return;
 	(void)shutdown(w->linger_fd, SHUT_WR);
 	for (;;) {
-		uint64_t now = mm_wrk_now_ns();
+		uint64_t now = mm_time_mono_ns();
 		struct pollfd p = { .fd = w->linger_fd, .events = POLLIN };
 		ssize_t n;
 
@@ -302,7 +287,7 @@ static void on_chan(struct mm_wrk *w)
 static void on_misc(struct mm_wrk *w)
 {
 	if (w->chan_fd >= 0)
-		(void)mm_chan_send(w->chan_fd, MM_CHAN_HEARTBEAT, 0, mm_wrk_now_ns());
+		(void)mm_chan_send(w->chan_fd, MM_CHAN_HEARTBEAT, 0, mm_time_mono_ns());
 	if (w->sock >= 0)
 		(void)mosquitto_loop_misc(w->mosq);
 	/* Acks written a tick ago on a connection still up have reached the broker. */

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "mm_time.h"
+
 #define B_E2E_TOPIC   "bench/e2e" /* every PUBLISH; everybody subscribes B_E2E_FILTER */
 #define B_E2E_FILTER  "bench/#"
 #define B_E2E_MAX_RX  16     /* receivers in one run */
@@ -77,6 +79,5 @@ pid_t b_pub_spawn(uint16_t port, const struct b_pub_cfg *cfg);
 /* b_rx.c */
 pid_t b_rx_spawn(enum b_rx_kind kind, const struct b_stack *s, struct b_rxs *page, int i);
 bool b_rx_all_ready(struct b_rxs *page, int n);
-uint64_t b_realtime_ns(void);
 
 #endif /* B_E2E_H */

@@ -45,7 +45,7 @@ static size_t put_str(uint8_t *p, const char *s)
 /* One QoS 0 PUBLISH on B_E2E_TOPIC with <payload> bytes into <p>; its size. */
 static size_t encode_publish(uint8_t *p, uint32_t payload, uint64_t seq)
 {
-	uint64_t now = b_realtime_ns();
+	uint64_t now = mm_time_real_ns();
 	size_t n = 1;
 
 	p[0] = 0x30;

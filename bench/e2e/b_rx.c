@@ -19,14 +19,6 @@
 #include "b_worker.h"
 #include "mqttmux.h"
 
-uint64_t b_realtime_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
 static uint32_t clamp_ns(uint64_t now, uint64_t then)
 {
 	uint64_t d = now > then ? now - then : 0;
@@ -37,12 +29,12 @@ static uint32_t clamp_ns(uint64_t now, uint64_t then)
 /* One message: <worker_ns> is the worker's receive stamp, 0 for a plain subscriber. */
 static void take(struct b_rx *rx, const void *payload, size_t len, uint64_t worker_ns)
 {
-	uint64_t mono = b_now_ns(), n = atomic_load_explicit(&rx->n, memory_order_relaxed);
+	uint64_t mono = mm_time_mono_ns(), n = atomic_load_explicit(&rx->n, memory_order_relaxed);
 
 	if (n == 0)
 		rx->first_ns = mono;
 	if (len >= 16 && rx->nlat < B_E2E_LAT_MAX) {
-		uint64_t real = b_realtime_ns(), sent;
+		uint64_t real = mm_time_real_ns(), sent;
 
 		memcpy(&sent, (const uint8_t *)payload + 8, 8);
 		rx->p2c[rx->nlat] = clamp_ns(real, sent);
@@ -70,11 +62,11 @@ static void mm_on_gap(struct mqttmux *c, const char *session, uint64_t lost, voi
 
 static int mm_main(const struct b_stack *s, struct b_rxs *page, struct b_rx *rx)
 {
-	uint64_t deadline = b_now_ns() + 10000000000ull;
+	uint64_t deadline = mm_time_mono_ns() + 10000000000ull;
 	struct mqttmux *c;
 	int err = 0, rc = 0;
 
-	while (!(c = mqttmux_open(s->run, &err)) && b_now_ns() < deadline)
+	while (!(c = mqttmux_open(s->run, &err)) && mm_time_mono_ns() < deadline)
 		usleep(10000);
 	if (!c) {
 		fprintf(stderr, "bench-e2e: mqttmux_open: %s\n", strerror(-err));

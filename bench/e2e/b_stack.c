@@ -92,7 +92,7 @@ int b_broker_start(struct b_stack *s)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	char conf[4096], path[4096], log[4096];
-	uint64_t deadline = b_now_ns() + START_MS * 1000000ull;
+	uint64_t deadline = mm_time_mono_ns() + START_MS * 1000000ull;
 	int rc;
 
 	s->dir = strdup("/tmp/mqttmux-bench-e2e-XXXXXX");
@@ -113,7 +113,7 @@ int b_broker_start(struct b_stack *s)
 		return s->broker;
 	a.sin_port = htons(s->port);
 	while (!can_connect(AF_INET, &a, sizeof(a)))
-		if (b_now_ns() > deadline || waitpid(s->broker, NULL, WNOHANG) == s->broker)
+		if (mm_time_mono_ns() > deadline || waitpid(s->broker, NULL, WNOHANG) == s->broker)
 			return -ETIMEDOUT;
 		else
 			usleep(10000);
@@ -124,13 +124,13 @@ int b_broker_start(struct b_stack *s)
 static int wait_ready(const struct b_stack *s)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	uint64_t deadline = b_now_ns() + START_MS * 1000000ull;
+	uint64_t deadline = mm_time_mono_ns() + START_MS * 1000000ull;
 	char reply[512] = "";
 	size_t got = 0;
 	int fd = -1;
 
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s/control.sock", s->run);
-	while (fd < 0 && b_now_ns() < deadline) {
+	while (fd < 0 && mm_time_mono_ns() < deadline) {
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == -1) {
 			close(fd);

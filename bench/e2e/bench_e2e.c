@@ -76,10 +76,10 @@ static uint64_t rx_total(struct b_rxs *pg, int nrx)
 /* Until every receiver has all <count>, or nothing came for IDLE_NS. */
 static void wait_run(struct b_rxs *pg, int nrx, uint64_t count)
 {
-	uint64_t start = b_now_ns(), seen = 0, at = start;
+	uint64_t start = mm_time_mono_ns(), seen = 0, at = start;
 
-	while (!rx_done(pg, nrx, count) && b_now_ns() - start < RUN_NS) {
-		uint64_t n = rx_total(pg, nrx), now = b_now_ns();
+	while (!rx_done(pg, nrx, count) && mm_time_mono_ns() - start < RUN_NS) {
+		uint64_t n = rx_total(pg, nrx), now = mm_time_mono_ns();
 
 		if (n != seen)
 			seen = n, at = now;
@@ -119,13 +119,13 @@ static void merge(struct res *r, struct b_rxs *pg, int nrx)
 
 static int start_rx(enum b_rx_kind kind, struct b_stack *s, struct b_rxs *pg, int nrx, pid_t *pids)
 {
-	uint64_t deadline = b_now_ns() + READY_MS * 1000000ull;
+	uint64_t deadline = mm_time_mono_ns() + READY_MS * 1000000ull;
 
 	for (int i = 0; i < nrx; i++)
 		if ((pids[i] = b_rx_spawn(kind, s, pg, i)) < 0)
 			return (int)pids[i];
 	while (!b_rx_all_ready(pg, nrx))
-		if (b_now_ns() > deadline)
+		if (mm_time_mono_ns() > deadline)
 			return -ETIMEDOUT;
 		else
 			usleep(1000);

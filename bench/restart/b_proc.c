@@ -21,14 +21,6 @@
 
 #define MOSQUITTO "/usr/sbin/mosquitto"
 
-uint64_t b_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void b_sleep_ns(uint64_t ns)
 {
 	struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
@@ -112,9 +104,9 @@ static int wait_listener(const struct b_env *e)
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_port = htons((uint16_t)e->port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	uint64_t deadline = b_now_ns() + B_START_S * 1000000000ull;
+	uint64_t deadline = mm_time_mono_ns() + B_START_S * 1000000000ull;
 
-	while (b_now_ns() < deadline) {
+	while (mm_time_mono_ns() < deadline) {
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), rc;
 
 		if (fd < 0)
@@ -155,10 +147,10 @@ int b_broker_start(struct b_env *e)
 static int ctl_connect(struct b_env *e)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	uint64_t deadline = b_now_ns() + B_START_S * 1000000000ull;
+	uint64_t deadline = mm_time_mono_ns() + B_START_S * 1000000000ull;
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/run/control.sock", e->dir);
-	while (b_now_ns() < deadline) {
+	while (mm_time_mono_ns() < deadline) {
 		e->ctl = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (e->ctl < 0)
 			return -errno;
@@ -237,14 +229,14 @@ pid_t b_status_pid(struct b_env *e)
 
 static void stop(pid_t *pid)
 {
-	uint64_t deadline = b_now_ns() + 6000000000ull;
+	uint64_t deadline = mm_time_mono_ns() + 6000000000ull;
 
 	if (*pid <= 0)
 		return;
 	kill(*pid, SIGTERM);
-	while (waitpid(*pid, NULL, WNOHANG) != *pid && b_now_ns() < deadline)
+	while (waitpid(*pid, NULL, WNOHANG) != *pid && mm_time_mono_ns() < deadline)
 		b_sleep_ns(5000000);
-	if (b_now_ns() >= deadline) {
+	if (mm_time_mono_ns() >= deadline) {
 		kill(*pid, SIGKILL);
 		waitpid(*pid, NULL, 0);
 	}

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "mm_time.h"
+
 /* The one session the daemon runs, and the filter it subscribes. */
 #define B_SESSION "bench"
 #define B_FILTER  "bench/restart/#"
@@ -30,7 +32,6 @@ struct b_env {
 };
 
 /* b_proc.c */
-uint64_t b_now_ns(void);
 void b_sleep_ns(uint64_t ns);
 int b_env_init(struct b_env *e);
 int b_broker_start(struct b_env *e);

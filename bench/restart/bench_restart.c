@@ -124,7 +124,7 @@ static double plain_once(const struct b_env *e, unsigned i)
 	char id[64];
 	bool acked = false;
 	struct mosquitto *m;
-	uint64_t t0 = b_now_ns();
+	uint64_t t0 = mm_time_mono_ns();
 	int rc;
 
 	snprintf(id, sizeof(id), "bench-restart-plain-%u", i);
@@ -135,9 +135,9 @@ static double plain_once(const struct b_env *e, unsigned i)
 	rc = mosquitto_connect(m, "127.0.0.1", e->port, 60);
 	if (rc == MOSQ_ERR_SUCCESS)
 		rc = mosquitto_subscribe(m, NULL, B_FILTER, 1);
-	while (rc == MOSQ_ERR_SUCCESS && !acked && b_now_ns() - t0 < READY_TIMEOUT_NS)
+	while (rc == MOSQ_ERR_SUCCESS && !acked && mm_time_mono_ns() - t0 < READY_TIMEOUT_NS)
 		rc = mosquitto_loop(m, 100, 1);
-	t0 = acked ? b_now_ns() - t0 : 0;
+	t0 = acked ? mm_time_mono_ns() - t0 : 0;
 	mosquitto_disconnect(m);
 	mosquitto_destroy(m);
 	return acked ? (double)t0 / 1e6 : -1;
@@ -163,7 +163,7 @@ static pid_t poll_new_pid(struct bench *b, struct b_env *e, pid_t old, uint64_t 
 	pid_t pid;
 
 	while ((pid = b_status_pid(e)) >= 0 && (pid == 0 || pid == old)) {
-		if (b_now_ns() - t0 > READY_TIMEOUT_NS)
+		if (mm_time_mono_ns() - t0 > READY_TIMEOUT_NS)
 			return -ETIMEDOUT;
 		b_sleep_ns(b->poll_us * 1000ull);
 	}
@@ -178,7 +178,7 @@ static int poll_ready(struct bench *b, struct b_env *e, uint64_t t0)
 
 	while (!(rc = b_ctl(e, "wait " B_SESSION " 0", reply, sizeof(reply))) &&
 	       !strstr(reply, "\"ok\":true")) {
-		if (b_now_ns() - t0 > READY_TIMEOUT_NS) {
+		if (mm_time_mono_ns() - t0 > READY_TIMEOUT_NS) {
 			fprintf(stderr, "bench-restart: not ready: %s\n", reply);
 			return -ETIMEDOUT;
 		}
@@ -196,17 +196,17 @@ static int kill_once(struct bench *b, struct b_env *e)
 
 	if (old <= 0)
 		return old < 0 ? old : -ESRCH;
-	t0 = b_now_ns();
+	t0 = mm_time_mono_ns();
 	if (kill(old, SIGKILL) == -1)
 		return -errno;
 	pid = poll_new_pid(b, e, old, t0);
 	if (pid < 0)
 		return pid;
-	t1 = b_now_ns();
+	t1 = mm_time_mono_ns();
 	rc = poll_ready(b, e, t0);
 	if (rc)
 		return rc;
-	t2 = b_now_ns();
+	t2 = mm_time_mono_ns();
 	b->v[S_SPAWN][b->n[S_SPAWN]++] = ms_since(t0, t1);
 	b->v[S_READY][b->n[S_READY]++] = ms_since(t0, t2);
 	b->v[S_AFTER_SPAWN][b->n[S_AFTER_SPAWN]++] = ms_since(t1, t2);

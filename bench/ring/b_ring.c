@@ -250,7 +250,7 @@ static int lat_consume(struct ring_ctx *c, struct mm_shm_ring *r, void *out)
 	(void)out;
 	for (uint64_t seq = 0; seq < c->n; seq++) {
 		waited = get_one(r, &rec, &t);
-		now = b_now_ns();
+		now = mm_time_mono_ns();
 		if (waited < 0)
 			return waited;
 		rc = check_rec(c, &rec, seq, &stamp);
@@ -284,11 +284,11 @@ static int ring_run(struct ring_ctx *c, ring_consume_fn *consume, void *out)
 	rc = b_spawn(&ch, c->cfg->pin, producer, c);
 	if (rc < 0)
 		goto out_detach;
-	t0 = b_now_ns();
+	t0 = mm_time_mono_ns();
 	rc = b_go(&ch);
 	if (rc == 0)
 		rc = consume(c, &r, out);
-	c->secs = (double)(b_now_ns() - t0) / 1e9;
+	c->secs = (double)(mm_time_mono_ns() - t0) / 1e9;
 	rc2 = b_reap(&ch, rc < 0);
 	if (rc == 0)
 		rc = rc2;

@@ -130,7 +130,7 @@ static int lat_consume(struct sys_ctx *c, void *out)
 	(void)out;
 	for (uint64_t seq = 0; rc == 0 && seq < c->n; seq++) {
 		rc = recv_msg(c, buf);
-		now = b_now_ns();
+		now = mm_time_mono_ns();
 		if (rc == 0)
 			rc = b_msg_check(buf, c->len, seq, &stamp);
 		if (rc == 0 && seq >= c->warmup)
@@ -155,11 +155,11 @@ static int sys_run(struct sys_ctx *c, sys_consume_fn *consume, void *out)
 	close(c->wfd);
 	if (rc < 0)
 		goto out_close;
-	t0 = b_now_ns();
+	t0 = mm_time_mono_ns();
 	rc = b_go(&ch);
 	if (rc == 0)
 		rc = consume(c, out);
-	c->secs = (double)(b_now_ns() - t0) / 1e9;
+	c->secs = (double)(mm_time_mono_ns() - t0) / 1e9;
 	rc2 = b_reap(&ch, rc < 0);
 	if (rc == 0)
 		rc = rc2;
@@ -241,7 +241,7 @@ static int efd_consume(struct efd_ctx *c)
 
 	for (uint64_t i = 0; i < c->n; i++) {
 		rc = b_efd_wait(c->ping);
-		now = b_now_ns();
+		now = mm_time_mono_ns();
 		if (rc < 0)
 			return rc;
 		if (i >= c->warmup)

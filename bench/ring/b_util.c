@@ -24,15 +24,6 @@
 /* What every message carries besides its head and tail: the bytes the producer copies in. */
 static const uint8_t payload[B_MSG_MAX] = { 'm', 'q', 't', 't', 'm', 'u', 'x' };
 
-/* CLOCK_MONOTONIC in nanoseconds: the same clock in every process of the machine. */
-uint64_t b_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Wait until *next_ns (0: do not wait), then set it <period_ns> after the moment we woke up, so
  * that two messages are always at least a period apart even when a wake-up was late. Sleeps
@@ -41,17 +32,17 @@ uint64_t b_now_ns(void)
 void b_pace(uint64_t *next_ns, uint64_t period_ns, bool spin)
 {
 	struct timespec ts;
-	uint64_t now = b_now_ns();
+	uint64_t now = mm_time_mono_ns();
 
 	if (now < *next_ns && spin) {
-		while ((now = b_now_ns()) < *next_ns)
+		while ((now = mm_time_mono_ns()) < *next_ns)
 			;
 	} else if (now < *next_ns) {
 		ts.tv_sec = (time_t)(*next_ns / 1000000000ull);
 		ts.tv_nsec = (long)(*next_ns % 1000000000ull);
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 			;
-		now = b_now_ns();
+		now = mm_time_mono_ns();
 	}
 	*next_ns = now + period_ns;
 }
@@ -180,7 +171,7 @@ struct b_stamp b_stamp_now(void)
 {
 	int cpu = sched_getcpu();
 
-	return (struct b_stamp){ .ns = b_now_ns(), .cpu = cpu < 0 ? 0 : (uint32_t)cpu };
+	return (struct b_stamp){ .ns = mm_time_mono_ns(), .cpu = cpu < 0 ? 0 : (uint32_t)cpu };
 }
 
 /*

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "mm_time.h"
+
 /* Largest message any transport carries, and the smallest (head plus tail must fit). */
 #define B_MSG_MAX 1024u
 #define B_MSG_MIN 32u
@@ -75,7 +77,6 @@ struct b_child {
 
 typedef int b_child_fn(void *arg);
 
-uint64_t b_now_ns(void);
 void b_pace(uint64_t *next_ns, uint64_t period_ns, bool spin);
 int b_pin(int cpu);
 void *b_shared_new(size_t size);

@@ -190,7 +190,7 @@ struct cons {
 
 static void cons_mark(struct cons *c, uint64_t *t, struct rusage *ru, struct b_sc_counts *sc)
 {
-	*t = b_now_ns();
+	*t = mm_time_mono_ns();
 	(void)getrusage(RUSAGE_SELF, ru);
 	b_sysc_read(&c->self, sc);
 }
@@ -216,7 +216,7 @@ static int cons_drain(struct wk *k, struct cons *c)
 		if (c->n++ == 0)
 			cons_mark(c, &c->t0, &c->ru0, &c->sc0);
 		if (cfg->count ? c->n == cfg->count
-			       : (c->n & 1023) == 0 && is_done(cfg, c->n, c->t0, b_now_ns()))
+			       : (c->n & 1023) == 0 && is_done(cfg, c->n, c->t0, mm_time_mono_ns()))
 			return 1;
 	}
 	return rc;
@@ -225,7 +225,7 @@ static int cons_drain(struct wk *k, struct cons *c)
 /* The router's part: consume until the run is complete. Returns 0 or -errno. */
 static int wk_consume(struct wk *k, struct cons *c)
 {
-	uint64_t deadline = b_now_ns() + B_RUN_TIMEOUT_S * 1000000000ull;
+	uint64_t deadline = mm_time_mono_ns() + B_RUN_TIMEOUT_S * 1000000000ull;
 	int rc;
 
 	for (;;) {
@@ -233,12 +233,12 @@ static int wk_consume(struct wk *k, struct cons *c)
 		if (rc != 0)
 			break;
 		c->popped = 0; /* wait_data releases before it sleeps */
-		if (is_done(k->cfg, c->n, c->t0, b_now_ns()))
+		if (is_done(k->cfg, c->n, c->t0, mm_time_mono_ns()))
 			break;
 		rc = mm_shm_ring_wait_data(&k->in, 100);
 		if (rc < 0)
 			break;
-		if (rc == 0 && b_now_ns() > deadline)
+		if (rc == 0 && mm_time_mono_ns() > deadline)
 			rc = -ETIMEDOUT;
 		else if (rc == 0 && wk_is_gone(k))
 			rc = -ECHILD;
@@ -388,10 +388,10 @@ static void pl_on_message(struct mosquitto *m, void *ud, const struct mosquitto_
 	if (msg->payloadlen != (int)p->cfg->payload)
 		p->sh->bad++;
 	if (n == 1)
-		p->sh->t0 = b_now_ns();
+		p->sh->t0 = mm_time_mono_ns();
 	if (p->cfg->count ? n == p->cfg->count
-			  : (n & 1023) == 0 && is_done(p->cfg, n, p->sh->t0, b_now_ns())) {
-		p->sh->t1 = b_now_ns();
+			  : (n & 1023) == 0 && is_done(p->cfg, n, p->sh->t0, mm_time_mono_ns())) {
+		p->sh->t1 = mm_time_mono_ns();
 		p->done = true;
 		(void)mosquitto_disconnect(m);
 	}
@@ -399,14 +399,14 @@ static void pl_on_message(struct mosquitto *m, void *ud, const struct mosquitto_
 
 static int pl_loop(struct pl *p, struct mosquitto *m)
 {
-	uint64_t deadline = b_now_ns() + B_RUN_TIMEOUT_S * 1000000000ull, now;
+	uint64_t deadline = mm_time_mono_ns() + B_RUN_TIMEOUT_S * 1000000000ull, now;
 	int rc;
 
 	while (!p->done) {
 		rc = mosquitto_loop(m, 1000, 1);
 		if (rc != MOSQ_ERR_SUCCESS && !p->done)
 			return rc == MOSQ_ERR_ERRNO ? -errno : -ECONNRESET;
-		now = b_now_ns();
+		now = mm_time_mono_ns();
 		if (!p->done && !p->cfg->count && is_done(p->cfg, p->sh->n, p->sh->t0, now)) {
 			p->sh->t1 = now;
 			p->done = true;

@@ -45,14 +45,6 @@ const char *b_sc_name(enum b_sc sc)
 	return sc < _B_SC_MAX ? sc_names[sc] : "?";
 }
 
-uint64_t b_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* User plus system CPU of <ru>, in microseconds. */
 double b_ru_us(const struct rusage *ru)
 {
@@ -142,7 +134,7 @@ static void wait_exit(int pidfd, int ms)
 int b_reap(pid_t pid, int timeout_ms, const struct b_idle *idle, int *ret_status,
 	   struct rusage *ret_ru)
 {
-	uint64_t deadline = b_now_ns() + (uint64_t)timeout_ms * 1000000ull, now;
+	uint64_t deadline = mm_time_mono_ns() + (uint64_t)timeout_ms * 1000000ull, now;
 	int status = 0, rc = 0, pidfd;
 	struct rusage ru;
 	pid_t r;
@@ -155,7 +147,7 @@ int b_reap(pid_t pid, int timeout_ms, const struct b_idle *idle, int *ret_status
 			rc = -errno;
 			break;
 		}
-		now = b_now_ns();
+		now = mm_time_mono_ns();
 		if (rc == 0 && now > deadline) {
 			(void)kill(pid, SIGKILL);
 			rc = -ETIMEDOUT;

@@ -15,6 +15,8 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "mm_time.h"
+
 /* The topic every PUBLISH carries; subjects subscribe to "#". */
 #define B_TOPIC "bench/firehose"
 
@@ -116,7 +118,6 @@ int b_run_worker(const struct b_cfg *cfg, unsigned backend, struct b_result *ret
 int b_run_plain(const struct b_cfg *cfg, struct b_result *ret);
 
 /* b_sys.c */
-uint64_t b_now_ns(void);
 double b_ru_us(const struct rusage *ru);
 int b_pin(int cpu);
 void *b_shared_new(size_t size);

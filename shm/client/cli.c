@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "ctl_io.h"
+#include "mm_time.h"
 
 #define DEFAULT_DIR   "/run/mqttmux"
 #define CALL_TIMEOUT  10000 /* ms, for every command but wait */
@@ -60,14 +61,6 @@ static int usage(void)
 		"DIR: the daemon's runtime_dir (default $MQTTMUX_RUNTIME_DIR, else %s)\n",
 		DEFAULT_DIR);
 	return EX_USAGE;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Connect to DIR/control.sock (ctl_io.c); prints why not. Returns the socket or -1. */
@@ -397,7 +390,10 @@ static int ev_loop(int fd, struct evstream *e, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int ms = deadline < 0 ? -1 : (int)(deadline > now_ms() ? deadline - now_ms() : 0);
+		int ms = deadline < 0
+				 ? -1
+				 : (int)(deadline > mm_time_mono_ms() ? deadline - mm_time_mono_ms()
+								      : 0);
 		int r = poll(&p, 1, ms);
 		ssize_t n;
 
@@ -447,7 +443,7 @@ static int cmd_events(int argc, char **argv)
 		close(fd);
 		return 1;
 	}
-	rc = ev_loop(fd, &e, secs < 0 ? -1 : now_ms() + (int64_t)(secs * 1000));
+	rc = ev_loop(fd, &e, secs < 0 ? -1 : mm_time_mono_ms() + (int64_t)(secs * 1000));
 	if (rc && e.acked && e.count && e.seen < e.count)
 		fprintf(stderr, "mqttmux: events: %ld of %ld event(s) before the end\n", e.seen,
 			e.count);

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "mm_time.h"
 #include "mqttmux.h"
 
 #define MAX_FILTERS 64
@@ -185,14 +186,6 @@ static int add_routes(struct mqttmux *c, const char *session, const char **filte
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Dispatch until COUNT messages or the deadline (-1: none). Returns the exit code. */
 static int sub_loop(struct mqttmux *c, struct sub *s, int64_t deadline)
 {
@@ -201,7 +194,10 @@ static int sub_loop(struct mqttmux *c, struct sub *s, int64_t deadline)
 	for (;;) {
 		if (s->count && s->seen >= s->count)
 			return 0;
-		ms = deadline < 0 ? -1 : (int)(deadline > now_ms() ? deadline - now_ms() : 0);
+		ms = deadline < 0
+			     ? -1
+			     : (int)(deadline > mm_time_mono_ms() ? deadline - mm_time_mono_ms()
+								  : 0);
 		if (ms == 0)
 			return s->count ? 1 : 0;
 		rc = mqttmux_dispatch(c, ms);
@@ -242,7 +238,7 @@ int mm_cli_sub(const char *dir, int argc, char **argv)
 	mqttmux_set_route_qos(c, (int)qos);
 	rc = add_routes(c, session, filters, nf, &s) < 0
 		     ? 1
-		     : sub_loop(c, &s, secs < 0 ? -1 : now_ms() + secs * 1000);
+		     : sub_loop(c, &s, secs < 0 ? -1 : mm_time_mono_ms() + secs * 1000);
 	if (rc && secs >= 0 && s.count && s.seen < s.count)
 		fprintf(stderr, "mqttmux: timed out after %ld of %ld message(s)\n", s.seen,
 			s.count);

@@ -20,25 +20,7 @@
 #include <unistd.h>
 
 #include "client_int.h"
-
-int64_t mm_cl_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Milliseconds left until <deadline> (-1: none), for poll: -1, or 0..INT_MAX. */
-int mm_cl_left_ms(int64_t deadline)
-{
-	int64_t left;
-
-	if (deadline < 0)
-		return -1;
-	left = deadline - mm_cl_now_ms();
-	return left <= 0 ? 0 : left > 0x7fffffff ? 0x7fffffff : (int)left;
-}
+#include "mm_time.h"
 
 static int send_frame(struct mqttmux *c, ssize_t n)
 {
@@ -112,7 +94,7 @@ int mm_cl_service_sock(struct mqttmux *c)
  */
 static int ctl_wait(struct mqttmux *c, uint32_t seq)
 {
-	int64_t deadline = mm_cl_now_ms() + MM_CL_CTL_TIMEOUT;
+	int64_t deadline = mm_time_mono_ms() + MM_CL_CTL_TIMEOUT;
 	struct pollfd p = { .fd = c->sock, .events = POLLIN };
 	struct mm_proto_error e;
 	struct mm_proto_hdr h;
@@ -121,7 +103,7 @@ static int ctl_wait(struct mqttmux *c, uint32_t seq)
 	for (;;) {
 		n = recv_frame(c, &h);
 		if (n == -EAGAIN) {
-			if (poll(&p, 1, mm_cl_left_ms(deadline)) == 0)
+			if (poll(&p, 1, mm_time_left_ms(deadline)) == 0)
 				return -ETIMEDOUT;
 			continue;
 		}
@@ -239,7 +221,7 @@ static uint64_t new_token(void)
 
 	while (!t)
 		if (getrandom(&t, sizeof(t), 0) != (ssize_t)sizeof(t))
-			t = (uint64_t)mm_cl_now_ms() ^ (uint64_t)getpid() << 40;
+			t = (uint64_t)mm_time_mono_ms() ^ (uint64_t)getpid() << 40;
 	return t;
 }
 

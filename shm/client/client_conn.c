@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "client_int.h"
+#include "mm_time.h"
 
 /* The reconnect timer, in the epoll of mqttmux_fd for the life of the client. */
 int mm_cl_timer_open(struct mqttmux *c)
@@ -51,7 +52,7 @@ static void timer_set(struct mqttmux *c, int ms)
 {
 	struct itimerspec its = { .it_value = { ms / 1000, (long)(ms % 1000) * 1000000L } };
 
-	c->retry_at = mm_cl_now_ms() + ms;
+	c->retry_at = mm_time_mono_ms() + ms;
 	(void)timerfd_settime(c->tfd, 0, &its, NULL);
 }
 
@@ -143,7 +144,7 @@ int mm_cl_offline(struct mqttmux *c)
 {
 	if (c->sock >= 0 || c->dlv.hdr)
 		return finish_lost(c);
-	if (mm_cl_now_ms() < c->retry_at)
+	if (mm_time_mono_ms() < c->retry_at)
 		return 0;
 	mm_cl_timer_ack(c);
 	return rejoin(c);
@@ -158,7 +159,7 @@ int mm_cl_wait_up(struct mqttmux *c, int64_t deadline)
 	int rc, ms;
 
 	while (!c->up || c->gone) {
-		ms = mm_cl_left_ms(deadline);
+		ms = mm_time_left_ms(deadline);
 		if (ms == 0)
 			return -ENOTCONN;
 		rc = mm_cl_dispatch(c, ms < 0 || ms > 10 ? 10 : ms);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "client_int.h"
+#include "mm_time.h"
 #include "records.h"
 
 static const char *const ev_names[_MQTTMUX_EV_MAX] = {
@@ -114,20 +115,12 @@ void mm_cl_emit(struct mqttmux *c, const struct mqttmux_event *ev)
 		evh_sweep(c);
 }
 
-static uint64_t now_real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* An event made here: everything but <type>, <session> and <code> zero, time now. */
 static struct mqttmux_event ev_make(int type, const char *session, int code)
 {
 	return (struct mqttmux_event){ .type = type,
 				       .session = session,
-				       .time_ns = now_real_ns(),
+				       .time_ns = mm_time_real_ns(),
 				       .code = code,
 				       .worker_kind = -1 };
 }

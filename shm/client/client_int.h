@@ -126,8 +126,6 @@ struct mqttmux {
 	uint8_t *frame; /* MM_PROTO_MAX_FRAME bytes, for control frames */
 };
 
-int64_t mm_cl_now_ms(void);
-int mm_cl_left_ms(int64_t deadline);
 int mm_cl_service_sock(struct mqttmux *c);
 struct mqttmux_route *mm_cl_route_find(struct mqttmux *c, uint32_t id);
 void mm_cl_route_free(struct mqttmux_route *r);

@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 
 #include "client_int.h"
+#include "mm_time.h"
 
 /* Copy <m> (views) into one allocation for a listen queue. */
 static struct mm_cl_qmsg *msg_copy(const struct mqttmux_msg *m)
@@ -247,9 +248,9 @@ static int dispatch_offline(struct mqttmux *c, int64_t deadline)
 
 	for (;;) {
 		n = mm_cl_offline(c);
-		if (n != 0 || c->up || mm_cl_left_ms(deadline) == 0)
+		if (n != 0 || c->up || mm_time_left_ms(deadline) == 0)
 			return n;
-		if ((rc = wait_events(c, mm_cl_left_ms(deadline))) < 0)
+		if ((rc = wait_events(c, mm_time_left_ms(deadline))) < 0)
 			return rc;
 	}
 }
@@ -272,7 +273,7 @@ static int dispatch_once(struct mqttmux *c, int64_t deadline)
 		mm_cl_flush_pending(c); /* a SESSIONS answer may have made some */
 		if ((n = mm_cl_drain(c)) < 0)
 			return n;
-		if (n > 0 || mm_cl_left_ms(deadline) == 0) {
+		if (n > 0 || mm_time_left_ms(deadline) == 0) {
 			rc = leave_armed(c);
 			if (rc < 0)
 				return rc;
@@ -283,7 +284,7 @@ static int dispatch_once(struct mqttmux *c, int64_t deadline)
 				continue;
 			return n;
 		}
-		if ((rc = wait_events(c, mm_cl_left_ms(deadline))) < 0)
+		if ((rc = wait_events(c, mm_time_left_ms(deadline))) < 0)
 			return rc;
 	}
 }
@@ -291,7 +292,7 @@ static int dispatch_once(struct mqttmux *c, int64_t deadline)
 /* mqttmux_dispatch without argument checks; <timeout_ms> as there. */
 int mm_cl_dispatch(struct mqttmux *c, int timeout_ms)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : mm_cl_now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : mm_time_mono_ms() + timeout_ms;
 	int rc;
 
 	if (c->fatal)
@@ -312,7 +313,7 @@ MQTTMUX_PUBLIC int mqttmux_dispatch(struct mqttmux *c, int timeout_ms)
 MQTTMUX_PUBLIC int mqttmux_next(struct mqttmux_route *r, const struct mqttmux_msg **msg,
 				int timeout_ms)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : mm_cl_now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : mm_time_mono_ms() + timeout_ms;
 	struct mqttmux *c;
 	uint32_t id;
 	int rc;
@@ -324,8 +325,8 @@ MQTTMUX_PUBLIC int mqttmux_next(struct mqttmux_route *r, const struct mqttmux_ms
 	free(r->cur);
 	r->cur = NULL;
 	while (r->n == 0) {
-		rc = mm_cl_dispatch(c, mm_cl_left_ms(deadline));
-		if (rc < 0 || (rc == 0 && mm_cl_left_ms(deadline) == 0))
+		rc = mm_cl_dispatch(c, mm_time_left_ms(deadline));
+		if (rc < 0 || (rc == 0 && mm_time_left_ms(deadline) == 0))
 			return rc;
 		if (mm_cl_route_find(c, id) != r) /* stopped by a callback meanwhile */
 			return -EINVAL;
@@ -444,7 +445,7 @@ static int pub_room(struct mqttmux *c, const struct mm_proto_client_pub *rec, in
 		rc = pub_write(c, rec);
 		if (rc != -EAGAIN)
 			return rc;
-		ms = mm_cl_left_ms(deadline);
+		ms = mm_time_left_ms(deadline);
 		if (ms == 0)
 			return -ETIMEDOUT;
 		if ((rc = mm_cl_dispatch(c, 0)) < 0)
@@ -467,7 +468,7 @@ static int pub_room(struct mqttmux *c, const struct mm_proto_client_pub *rec, in
 static int publish_wait(struct mqttmux *c, const char *session, const char *topic,
 			const void *payload, size_t len, int qos, bool retain, int timeout_ms)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : mm_cl_now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : mm_time_mono_ms() + timeout_ms;
 	struct mm_cl_pub *p = calloc(1, sizeof(*p));
 	struct mm_proto_client_pub rec;
 	int rc;
@@ -482,8 +483,8 @@ static int publish_wait(struct mqttmux *c, const char *session, const char *topi
 	if (rc == 0) {
 		p->next = c->pubs;
 		c->pubs = p;
-		while (!p->done && rc >= 0 && mm_cl_left_ms(deadline) != 0)
-			rc = mm_cl_dispatch(c, mm_cl_left_ms(deadline));
+		while (!p->done && rc >= 0 && mm_time_left_ms(deadline) != 0)
+			rc = mm_cl_dispatch(c, mm_time_left_ms(deadline));
 		if (p->done)
 			rc = p->result;
 		else

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mm_time.h"
 #include "mqttmux.h"
 
 /* <dir>, else $MQTTMUX_RUNTIME_DIR if set and not empty, else MQTTMUX_DEFAULT_DIR. */
@@ -29,14 +30,6 @@ const char *mm_ctl_io_dir(const char *dir)
 		return dir;
 	env = getenv("MQTTMUX_RUNTIME_DIR");
 	return env && env[0] ? env : MQTTMUX_DEFAULT_DIR;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Connect to <dir>/control.sock. Returns the socket or -errno, with <err> saying why. */
@@ -104,7 +97,7 @@ static const char *reply_end(const char *buf, size_t len, bool metrics)
  */
 int mm_ctl_io_read(int fd, int timeout_ms, bool metrics, char **ret, size_t *ret_len)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = mm_time_mono_ms() + timeout_ms;
 	size_t len = 0, cap = 0;
 	char *buf = NULL;
 	int r = 0;
@@ -112,7 +105,7 @@ int mm_ctl_io_read(int fd, int timeout_ms, bool metrics, char **ret, size_t *ret
 	*ret = NULL;
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - mm_time_mono_ms();
 		const char *end;
 		ssize_t n;
 

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "mm_time.h"
 #include "records.h"
 #include "rtr.h"
 
@@ -295,13 +296,11 @@ static void on_event(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm
 void mm_rtr_drain_session(struct mm_rtr *r, struct mm_rtr_session *s)
 {
 	struct mm_shm_rec rec;
-	struct timespec ts;
 	int rc = 0;
 
 	if (r->holding)
 		return; /* clients of the previous router are not all back yet (rtr_stats.c) */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	r->batch_now_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	r->batch_now_ns = mm_time_real_ns();
 	for (int i = 0; i < MM_RTR_BATCH && !s->dead && !s->blocked; i++) {
 		rc = mm_shm_ring_peek(&s->in, &rec);
 		if (rc <= 0)

@@ -15,15 +15,8 @@
 
 #include "chan.h"
 #include "log.h"
+#include "mm_time.h"
 #include "rtr.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 int mm_rtr_watch(struct mm_rtr *r, int fd, unsigned kind, uint32_t val)
 {
@@ -130,15 +123,13 @@ static void session_failed(struct mm_rtr *r, struct mm_rtr_session *s, bool perm
 {
 	static const char perm[] = "worker exited with a usage or config error: not restarted",
 			  loop[] = "crash loop: still retried at the restart cap";
-	struct timespec ts;
 	struct mm_rec_event e = { .kind = MM_PROTO_EV_SESSION_FAILED,
 				  .code = permanent ? 1 : 0,
 				  .text = { (const uint8_t *)(permanent ? perm : loop),
 					    (uint32_t)(permanent ? sizeof(perm) : sizeof(loop)) -
 						    1 } };
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	e.time_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	e.time_ns = mm_time_real_ns();
 	mm_log(MM_LOG_INFO, "session '%s': failed (%s)", s->name, permanent ? "permanent" : "loop");
 	mm_rtr_forward_event(r, s, &e);
 	mm_rtr_commit_clients(r);
@@ -180,7 +171,7 @@ static void on_signal(struct mm_rtr *r)
 
 static void heartbeat(struct mm_rtr *r)
 {
-	uint64_t now = now_ns();
+	uint64_t now = mm_time_mono_ns();
 
 	if (r->chan < 0 || now < r->next_heartbeat_ns)
 		return;

@@ -24,15 +24,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mm_time.h"
 #include "rtr.h"
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void add(_Atomic uint64_t *a, uint64_t v)
 {
@@ -96,7 +89,7 @@ int mm_rtr_stats_open(struct mm_rtr *r, int fd)
 	collect_expected(r);
 	if (r->n_expect) {
 		r->holding = true;
-		r->hold_until_ns = mono_ns() + MM_RTR_REJOIN_GRACE_MS * 1000000ull;
+		r->hold_until_ns = mm_time_mono_ns() + MM_RTR_REJOIN_GRACE_MS * 1000000ull;
 		mm_log(MM_LOG_INFO, "waiting up to %u ms for %zu client(s) of the previous router",
 		       MM_RTR_REJOIN_GRACE_MS, r->n_expect);
 	}
@@ -130,7 +123,7 @@ bool mm_rtr_holding(struct mm_rtr *r)
 			expect_remove(r, i);
 		else
 			i++;
-	if (r->n_expect && mono_ns() < r->hold_until_ns)
+	if (r->n_expect && mm_time_mono_ns() < r->hold_until_ns)
 		return true;
 	if (r->n_expect)
 		mm_log(MM_LOG_WARNING,
@@ -177,7 +170,6 @@ static int pick_slot(const struct mm_rtr *r, uint64_t token)
 /* Give <c> (HELLO accepted) its slot. No slot left: the client runs without per-client stats. */
 void mm_rtr_stats_claim(struct mm_rtr *r, struct mm_rtr_client *c)
 {
-	struct timespec ts;
 	struct mm_rstats_client *s;
 	int i = pick_slot(r, c->token);
 
@@ -189,7 +181,6 @@ void mm_rtr_stats_claim(struct mm_rtr *r, struct mm_rtr_client *c)
 		return;
 	}
 	s = &r->st->clients[i];
-	clock_gettime(CLOCK_REALTIME, &ts);
 	mm_rstats_client_begin(s);
 	if (atomic_load_explicit(&s->token, memory_order_relaxed) != c->token) {
 		/* a new client in a free or recycled slot: its counters start at 0 */
@@ -205,9 +196,7 @@ void mm_rtr_stats_claim(struct mm_rtr *r, struct mm_rtr_client *c)
 	atomic_store_explicit(&s->client_id, c->id, memory_order_relaxed);
 	mm_rstats_client_set_name(s, c->name);
 	add(&s->registrations, 1);
-	atomic_store_explicit(&s->since_ns,
-			      (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
-			      memory_order_relaxed);
+	atomic_store_explicit(&s->since_ns, mm_time_real_ns(), memory_order_relaxed);
 	mm_rstats_client_end(s);
 }
 

@@ -9,12 +9,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mm_time.h"
+
 uint64_t t_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return mm_time_mono_ns();
 }
 
 bool t_wait_for(bool (*cond)(void *ud), void *ud, int timeout_ms)

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mm_time.h"
 #include "mqttmux.h"
 #include "t_e2e.h"
 
@@ -34,14 +35,6 @@ struct cl {
 	int ends;
 	struct cl_route rt[T_E2E_ROUTES];
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 static void log_msg(struct cl_route *rt, const struct mqttmux_msg *m)
 {
@@ -84,11 +77,11 @@ static struct mqttmux_route *add_route(struct cl *cl, struct cl_route *rt)
 /* mqttmux_open, retried while router.sock is not there yet. */
 static struct mqttmux *open_retry(const char *run)
 {
-	int64_t deadline = now_ms() + 10000;
+	int64_t deadline = mm_time_mono_ms() + 10000;
 	struct mqttmux *c;
 	int err = 0;
 
-	while (!(c = mqttmux_open(run, &err)) && now_ms() < deadline)
+	while (!(c = mqttmux_open(run, &err)) && mm_time_mono_ms() < deadline)
 		usleep(20000);
 	if (!c)
 		fprintf(stderr, "e2e client: mqttmux_open('%s'): %s\n", run, strerror(-err));
@@ -135,11 +128,11 @@ static int drain_listen(struct cl *cl, int n)
 
 static int receive(struct cl *cl, int n)
 {
-	int64_t deadline = now_ms() + RUN_MS;
+	int64_t deadline = mm_time_mono_ms() + RUN_MS;
 	uint64_t dropped = 0;
 	int rc = 0;
 
-	while (cl->ends < T_E2E_NSESS && now_ms() < deadline && rc >= 0) {
+	while (cl->ends < T_E2E_NSESS && mm_time_mono_ms() < deadline && rc >= 0) {
 		rc = mqttmux_dispatch(cl->c, 100);
 		if (rc >= 0)
 			rc = drain_listen(cl, n);

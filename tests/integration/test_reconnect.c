@@ -25,6 +25,7 @@
 #include <criterion/criterion.h>
 #include <mosquitto.h>
 
+#include "mm_time.h"
 #include "mqttmux.h"
 #include "proto.h"
 #include "records.h"
@@ -181,17 +182,12 @@ static void on_pub(struct mqttmux *c, int result, void *ud)
 	s->pub_done++;
 }
 
-static int64_t now_ms(void)
-{
-	return (int64_t)(t_now_ns() / 1000000);
-}
-
 /* Dispatch until *<what> >= <want> or WAIT_MS; never an error. Returns whether it got there. */
 static bool dispatch_wait(struct mqttmux *c, const int *what, int want)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = mm_time_mono_ms() + WAIT_MS;
 
-	while (*what < want && now_ms() < end)
+	while (*what < want && mm_time_mono_ms() < end)
 		cr_assert_geq(mqttmux_dispatch(c, 20), 0, "dispatch failed");
 	return *what >= want;
 }
@@ -280,11 +276,11 @@ Test(reconnect, router_kill9_drains_old_ring_fails_inflight_and_rejoins)
 /* The poll loop of an application: mqttmux_fd wakes it for the reconnect too. */
 static void poll_until(struct mqttmux *c, const int *what, int want)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = mm_time_mono_ms() + WAIT_MS;
 	struct pollfd p = { .fd = mqttmux_fd(c), .events = POLLIN };
 
 	cr_assert_geq(mqttmux_dispatch(c, 0), 0);
-	while (*what < want && now_ms() < end)
+	while (*what < want && mm_time_mono_ms() < end)
 		if (poll(&p, 1, 100) == 1)
 			cr_assert_geq(mqttmux_dispatch(c, 0), 0);
 	cr_assert_geq(*what, want, "waited %d ms for %d, have %d", WAIT_MS, want, *what);

@@ -12,7 +12,7 @@
 
 #include "sup_fsm.h"
 
-#define SEC MM_SUP_NS_PER_SEC
+#define SEC MM_NS_PER_SEC
 #define MS  (SEC / 1000)
 #define T0  (100 * SEC)
 
