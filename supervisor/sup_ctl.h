@@ -32,6 +32,7 @@
 #define MM_CTL_LINES_PER_TURN 32	   /* commands run per connection per loop turn */
 #define MM_CTL_METRICS_END    "# EOF\n"	   /* last line of the `metrics` reply */
 #define MM_CTL_EVENTS_BUF     (256u << 10) /* unsent `events` lines per reader, at most */
+#define MM_CTL_OUT_MIN	      1024u	   /* first allocation of a reply buffer */
 
 /* JSON state codes of `status` (the seed's codes, plus failed). */
 enum mm_ctl_state {
@@ -51,9 +52,10 @@ struct mm_ctl_conn {
 	bool closing; /* close once the reply is written */
 	size_t in_len;
 	char in[MM_CTL_LINE_MAX];
-	char *out; /* reply being written (malloc'd), or NULL */
-	size_t out_len;
-	size_t out_off;
+	char *out;			     /* reply being written (malloc'd), or NULL */
+	size_t out_len;			     /* bytes in <out>: sent ones first, then unsent ones */
+	size_t out_off;			     /* bytes of <out> already sent */
+	size_t out_cap;			     /* bytes allocated at <out> */
 	bool waiting;			     /* a `wait` is pending */
 	bool wait_all;			     /* ... for every session */
 	char wait_name[MM_CFG_NAME_MAX + 1]; /* ... or for this one */
