@@ -323,6 +323,7 @@ int main(int argc, char **argv)
 	mosquitto_lib_cleanup();
 	mm_wrk_loop_free(w.loop);
 	free(w.pending);
+	free(w.props_buf);
 	for (size_t i = 0; i < w.n_filters; i++)
 		free(w.filters[i].topic);
 	free(w.filters);

@@ -110,6 +110,8 @@ struct mm_wrk {
 	struct mm_wrk_pending *pending;
 	size_t n_pending_cap;
 	uint64_t rng;
+	uint8_t *props_buf; /* the MQTT 5 properties of the message being committed */
+	size_t props_cap;
 	struct mm_wrk_unacked unacked;
 	int exit_code;
 	bool done;

@@ -263,6 +263,44 @@ static void drop_oversize(struct mm_wrk *w, const struct mosquitto_message *msg,
 }
 
 /*
+ * The wire bytes of <props> in w->props_buf (grown as needed), as a view in *ret. Returns 0 or
+ * -errno (-ENOMEM, -EBADMSG: a property libmosquitto handed us but cannot describe).
+ */
+static int props_bytes(struct mm_wrk *w, const mosquitto_property *props, struct mm_bytes *ret)
+{
+	ssize_t n = mm_wrk_props_encode(props, NULL, 0);
+
+	if (n < 0)
+		return (int)n;
+	if (n > UINT32_MAX)
+		return -EMSGSIZE;
+	if ((size_t)n > w->props_cap) {
+		uint8_t *b = realloc(w->props_buf, (size_t)n);
+
+		if (!b)
+			return -ENOMEM;
+		w->props_buf = b;
+		w->props_cap = (size_t)n;
+	}
+	if (n > 0 && mm_wrk_props_encode(props, w->props_buf, (size_t)n) != n)
+		return -EBADMSG;
+	*ret = (struct mm_bytes){ n ? w->props_buf : NULL, (uint32_t)n };
+	return 0;
+}
+
+/* A message we cannot represent (its properties): dropped, counted and reported. */
+static void drop_props(struct mm_wrk *w, const struct mosquitto_message *msg, int rc)
+{
+	char text[256];
+
+	atomic_fetch_add_explicit(&w->stats->errors, 1, memory_order_relaxed);
+	snprintf(text, sizeof(text), "properties of a message on '%.160s': %s", msg->topic,
+		 strerror(-rc));
+	mm_log(MM_LOG_WARNING, "message dropped: %s", text);
+	mm_wrk_emit_event(w, MM_EV_MSG_DROPPED, rc, text);
+}
+
+/*
  * libmosquitto's message callback: the message goes into the in-ring here, inside
  * mosquitto_loop_read (committed by wrk_run before the ack is written).
  */
@@ -270,7 +308,6 @@ void mm_wrk_on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
 		       const mosquitto_property *props)
 {
 	struct mm_wrk *w = ud;
-	ssize_t plen = mm_wrk_props_encode(props, NULL, 0);
 	struct mm_rec_msg r = {
 		.recv_ns = mm_time_real_ns(),
 		.mid = (uint32_t)msg->mid,
@@ -281,10 +318,15 @@ void mm_wrk_on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
 	};
 	size_t size;
 	uint8_t *p;
+	int rc;
 
 	(void)m;
 	w->n_on_message++;
-	r.props.len = plen > 0 ? (uint32_t)plen : 0;
+	rc = props_bytes(w, props, &r.props);
+	if (rc < 0) {
+		drop_props(w, msg, rc);
+		return;
+	}
 	size = mm_rec_msg_size(&r);
 	if (size - 24 > w->cfg->perf.max_message_size) {
 		drop_oversize(w, msg, size - 24);
@@ -297,10 +339,7 @@ void mm_wrk_on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
 		r.flags |= MM_REC_F_DUP;
 		atomic_fetch_add_explicit(&w->stats->dup_flagged, 1, memory_order_relaxed);
 	}
-	r.props.p = NULL;
 	mm_rec_msg_pack(p, &r);
-	if (r.props.len)
-		(void)mm_wrk_props_encode(props, p + size - r.props.len, r.props.len);
 	atomic_fetch_add_explicit(&w->stats->msgs_in, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->stats->bytes_in, (uint64_t)msg->payloadlen,
 				  memory_order_relaxed);

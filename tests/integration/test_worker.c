@@ -5,6 +5,7 @@
  * per loop backend (MQTTMUX_LOOP=uring|epoll, set by meson).
  */
 #include <errno.h>
+#include <mqtt_protocol.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -396,5 +397,89 @@ Test(worker, address_space_is_capped)
 	cr_expect_geq(v, 772ull << 20, "address space limit %llu", v);
 	cr_expect_lt(v, 4ull << 30, "address space limit %llu", v);
 #endif
+	end_clean();
+}
+
+/* Properties the broker forwards on a PUBLISH, each as its MQTT 5 wire bytes. */
+static const struct {
+	const char *bytes;
+	size_t len;
+} Wire_props[] = {
+	{ "\x01\x01", 2 },		   /* payload format: UTF-8 */
+	{ "\x03\x00\x0atext/plain", 13 },  /* content type */
+	{ "\x08\x00\x03r/1", 6 },	   /* response topic */
+	{ "\x09\x00\x03\x00\x01\xff", 6 }, /* correlation data */
+	{ "\x26\x00\x01k\x00\x02v1", 8 },  /* user property k=v1 */
+	{ "\x26\x00\x01k\x00\x02v2", 8 },  /* the same key again */
+	{ "\x26\x00\x00\x00\x00", 5 },	   /* an empty one */
+};
+
+static mosquitto_property *wire_props_list(void)
+{
+	mosquitto_property *p = NULL;
+
+	cr_assert_eq(mosquitto_property_add_byte(&p, MQTT_PROP_PAYLOAD_FORMAT_INDICATOR, 1), 0);
+	cr_assert_eq(mosquitto_property_add_string(&p, MQTT_PROP_CONTENT_TYPE, "text/plain"), 0);
+	cr_assert_eq(mosquitto_property_add_string(&p, MQTT_PROP_RESPONSE_TOPIC, "r/1"), 0);
+	cr_assert_eq(
+		mosquitto_property_add_binary(&p, MQTT_PROP_CORRELATION_DATA, "\x00\x01\xff", 3),
+		0);
+	cr_assert_eq(mosquitto_property_add_string_pair(&p, MQTT_PROP_USER_PROPERTY, "k", "v1"), 0);
+	cr_assert_eq(mosquitto_property_add_string_pair(&p, MQTT_PROP_USER_PROPERTY, "k", "v2"), 0);
+	cr_assert_eq(mosquitto_property_add_string_pair(&p, MQTT_PROP_USER_PROPERTY, "", ""), 0);
+	cr_assert_eq(mosquitto_property_add_int32(&p, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, 3600), 0);
+	return p;
+}
+
+static bool has_bytes(const struct mm_bytes *b, const char *want, size_t n)
+{
+	for (size_t i = 0; i + n <= b->len; i++)
+		if (!memcmp(b->p + i, want, n))
+			return true;
+	return false;
+}
+
+static bool check_props(struct t_worker *t, const struct mm_shm_rec *rec, void *ud)
+{
+	int *seen = ud;
+	struct mm_rec_msg m;
+
+	(void)t;
+	if (rec->type != MM_REC_MSG)
+		return true;
+	cr_assert_eq(mm_rec_msg_unpack(rec->data, rec->len, &m), 0);
+	for (size_t i = 0; i < sizeof(Wire_props) / sizeof(Wire_props[0]); i++)
+		cr_expect(has_bytes(&m.props, Wire_props[i].bytes, Wire_props[i].len),
+			  "property %zu missing from %u bytes", i, m.props.len);
+	/* message expiry (0x02), counted down by the broker: present, 4 bytes */
+	cr_expect(has_bytes(&m.props, "\x02\x00\x00", 3), "no message expiry");
+	(*seen)++;
+	return *seen < 3;
+}
+
+/*
+ * Issue 10: the worker crashed (a memcpy from NULL) on any MQTT 5 message with properties, and
+ * crash-looped on the broker's redelivery. Every property must reach the ring, at every QoS.
+ */
+Test(worker, mqtt5_properties_reach_the_ring_at_every_qos)
+{
+	mosquitto_property *props = wire_props_list();
+	struct mosquitto *m = mosquitto_new(NULL, true, NULL);
+	int seen = 0;
+
+	cr_assert_eq(t_broker_start(&B, &Plain), 0);
+	start_worker(write_config(tcp_url(), "protocol = \"5\";\n"
+					     "subscriptions = ( { topic = \"t/#\"; qos = 2; } );"),
+		     1u << 20);
+	cr_assert_eq(mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5), 0);
+	cr_assert_eq(mosquitto_connect(m, B.host, B.port, 30), 0);
+	for (int qos = 0; qos <= 2; qos++)
+		cr_assert_eq(mosquitto_publish_v5(m, NULL, "t/p", 1, "x", qos, false, props), 0);
+	for (int i = 0; i < 20; i++)
+		mosquitto_loop(m, 10, 1);
+	(void)t_worker_read(&W, check_props, &seen, 10000);
+	cr_expect_eq(seen, 3, "%d of 3 messages with properties arrived", seen);
+	mosquitto_property_free_all(&props);
+	mosquitto_destroy(m);
 	end_clean();
 }
