@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The processes bench-restart measures: a private mosquitto on a free 127.0.0.1 port and
- * mqttmuxd with one session on it, both in a fresh temp dir, plus the control socket (one
- * kept-open connection, one command and one reply line at a time).
+ * The processes bench-restart and bench-scale measure: a private mosquitto on a free 127.0.0.1
+ * port and mqttmuxd on it (bench-restart: with one session), both in a fresh temp dir, plus the
+ * control socket (one kept-open connection, one command and one reply line at a time).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,13 +30,14 @@ void b_sleep_ns(uint64_t ns)
 		;
 }
 
-int b_env_init(struct b_env *e)
+/* A fresh temp dir named <name>.XXXXXX under $TMPDIR or /tmp. 0 or -errno. */
+int b_env_init(struct b_env *e, const char *name)
 {
 	const char *tmp = getenv("TMPDIR");
 
 	memset(e, 0, sizeof(*e));
 	e->ctl = -1;
-	if (asprintf(&e->dir, "%s/bench-restart.XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0) {
+	if (asprintf(&e->dir, "%s/%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", name) < 0) {
 		e->dir = NULL;
 		return -ENOMEM;
 	}
@@ -165,11 +167,28 @@ static int ctl_connect(struct b_env *e)
 	return -ETIMEDOUT;
 }
 
+/*
+ * Write <cfg> to <e->dir>/mqttmux.cfg and start mqttmuxd on it (MQTTMUX_WORKER=<worker>), its
+ * log in mqttmuxd.log; returns once its control socket answers: 0 or -errno.
+ */
+int b_daemon_start_cfg(struct b_env *e, const char *mqttmuxd, const char *worker, const char *cfg)
+{
+	char path[512];
+	const char *argv[] = { mqttmuxd, "-c", path, "-f", NULL };
+	int rc = write_file(e, "mqttmux.cfg", cfg);
+
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "%s/mqttmux.cfg", e->dir);
+	e->daemon = spawn(e, "mqttmuxd.log", "MQTTMUX_WORKER", worker, argv);
+	if (e->daemon < 0)
+		return e->daemon;
+	return ctl_connect(e);
+}
+
 int b_daemon_start(struct b_env *e, const char *mqttmuxd, const char *worker)
 {
-	char cfg[1024], path[512];
-	const char *argv[] = { mqttmuxd, "-c", path, "-f", NULL };
-	int rc;
+	char cfg[1024];
 
 	snprintf(cfg, sizeof(cfg),
 		 "runtime_dir = \"%s/run\";\nstate_dir = \"%s/state\";\n"
@@ -179,14 +198,7 @@ int b_daemon_start(struct b_env *e, const char *mqttmuxd, const char *worker)
 		 " brokers = [ \"tcp://127.0.0.1:%d\" ]; client_id = \"bench-restart\";\n"
 		 "  subscriptions = ( { topic = \"" B_FILTER "\"; qos = 1; } ); } );\n",
 		 e->dir, e->dir, e->port);
-	rc = write_file(e, "mqttmux.cfg", cfg);
-	if (rc)
-		return rc;
-	snprintf(path, sizeof(path), "%s/mqttmux.cfg", e->dir);
-	e->daemon = spawn(e, "mqttmuxd.log", "MQTTMUX_WORKER", worker, argv);
-	if (e->daemon < 0)
-		return e->daemon;
-	return ctl_connect(e);
+	return b_daemon_start_cfg(e, mqttmuxd, worker, cfg);
 }
 
 /* Send <cmd> (one line, no newline) and read its one-line reply into <reply>. 0 or -errno. */
@@ -243,34 +255,26 @@ static void stop(pid_t *pid)
 	*pid = 0;
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	(void)(flag == FTW_DP ? rmdir(path) : unlink(path));
+	return 0;
+}
+
 /* Stop the daemon and the broker; remove the temp dir unless <keep> (it then holds the logs). */
 void b_env_free(struct b_env *e, bool keep)
 {
-	static const char *const files[] = { "mosquitto.conf",
-					     "mosquitto.log",
-					     "mqttmux.cfg",
-					     "mqttmuxd.log",
-					     "run/control.sock",
-					     "run/router.sock",
-					     "run/mqttmuxd.lock",
-					     "run",
-					     "state" };
-	char path[512];
-
 	if (e->ctl >= 0)
 		close(e->ctl);
 	e->ctl = -1;
 	stop(&e->daemon);
 	stop(&e->broker);
-	for (size_t i = 0; e->dir && !keep && i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", e->dir, files[i]);
-		if (unlink(path) == -1)
-			rmdir(path);
-	}
 	if (e->dir && !keep)
-		rmdir(e->dir);
+		(void)nftw(e->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	else if (e->dir)
-		fprintf(stderr, "bench-restart: logs kept in %s\n", e->dir);
+		fprintf(stderr, "bench: logs kept in %s\n", e->dir);
 	free(e->dir);
 	e->dir = NULL;
 }

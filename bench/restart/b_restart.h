@@ -33,9 +33,10 @@ struct b_env {
 
 /* b_proc.c */
 void b_sleep_ns(uint64_t ns);
-int b_env_init(struct b_env *e);
+int b_env_init(struct b_env *e, const char *name);
 int b_broker_start(struct b_env *e);
 int b_daemon_start(struct b_env *e, const char *mqttmuxd, const char *worker);
+int b_daemon_start_cfg(struct b_env *e, const char *mqttmuxd, const char *worker, const char *cfg);
 int b_ctl(struct b_env *e, const char *cmd, char *reply, size_t size);
 pid_t b_status_pid(struct b_env *e);
 void b_env_free(struct b_env *e, bool keep);

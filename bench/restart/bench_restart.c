@@ -288,7 +288,7 @@ static const char *worker_binary(void)
 
 static int run_all(struct bench *b, struct b_env *e)
 {
-	int rc = b_env_init(e);
+	int rc = b_env_init(e, "bench-restart");
 
 	if (!rc)
 		rc = b_broker_start(e);

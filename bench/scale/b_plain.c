@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The baseline of bench-scale: one plain libmosquitto process holding N clients on the same
+ * broker, each subscribing the filter its mqttmux session would (QoS 1, keepalive 60 s). It is
+ * the simplest efficient way to hold N clients in one process with libmosquitto: blocking
+ * connects, then one poll(2) over every socket with a 1 s timeout (as mosquitto_loop's callers
+ * use), loop_read/loop_write where the poll says, and loop_misc (keepalive) on every client after
+ * each wake-up. Once every SUBACK is in it writes one byte to its ready pipe, then idles until
+ * killed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+
+#include "b_scale.h"
+
+#define KEEPALIVE_S 60
+
+struct plain {
+	struct mosquitto **m;
+	struct pollfd *pfd;
+	unsigned n, acked;
+	int ready_fd;
+};
+
+struct plain_client {
+	struct plain *p;
+	unsigned idx;
+};
+
+static void on_connect(struct mosquitto *m, void *ud, int rc)
+{
+	struct plain_client *c = ud;
+	char filter[64];
+
+	if (rc)
+		return;
+	snprintf(filter, sizeof(filter), B_FILTER_FMT, c->idx);
+	(void)mosquitto_subscribe(m, NULL, filter, 1);
+}
+
+static void on_subscribe(struct mosquitto *m, void *ud, int mid, int n, const int *granted)
+{
+	struct plain_client *c = ud;
+
+	(void)m;
+	(void)mid;
+	(void)n;
+	(void)granted;
+	if (++c->p->acked == c->p->n && write(c->p->ready_fd, "r", 1) != 1)
+		_exit(1);
+}
+
+static int connect_all(struct plain *p, int port)
+{
+	struct plain_client *cs = calloc(p->n, sizeof(*cs));
+
+	if (!cs)
+		return -ENOMEM;
+	for (unsigned i = 0; i < p->n; i++) {
+		char id[64];
+
+		cs[i] = (struct plain_client){ .p = p, .idx = i };
+		snprintf(id, sizeof(id), "plain-%u", i);
+		p->m[i] = mosquitto_new(id, true, &cs[i]);
+		if (!p->m[i])
+			return -ENOMEM;
+		mosquitto_connect_callback_set(p->m[i], on_connect);
+		mosquitto_subscribe_callback_set(p->m[i], on_subscribe);
+		if (mosquitto_connect(p->m[i], "127.0.0.1", port, KEEPALIVE_S) != MOSQ_ERR_SUCCESS)
+			return -ECONNREFUSED;
+	}
+	return 0; /* cs lives as long as the process */
+}
+
+static void turn(struct plain *p)
+{
+	for (unsigned i = 0; i < p->n; i++) {
+		p->pfd[i].fd = mosquitto_socket(p->m[i]);
+		p->pfd[i].events = POLLIN | (mosquitto_want_write(p->m[i]) ? POLLOUT : 0);
+	}
+	if (poll(p->pfd, p->n, 1000) == -1 && errno != EINTR)
+		_exit(1);
+	for (unsigned i = 0; i < p->n; i++) {
+		if (p->pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+			(void)mosquitto_loop_read(p->m[i], 1);
+		if (mosquitto_want_write(p->m[i]))
+			(void)mosquitto_loop_write(p->m[i], 1);
+		(void)mosquitto_loop_misc(p->m[i]);
+	}
+}
+
+/* The baseline process's main (bench-scale --plain-child PORT N, ready pipe at fd 3). */
+__attribute__((noreturn)) void b_plain_main(int port, unsigned n, int ready_fd)
+{
+	struct plain p = { .n = n, .ready_fd = ready_fd };
+
+	(void)prctl(PR_SET_NAME, "b_plain");
+	mosquitto_lib_init();
+	p.m = calloc(n, sizeof(*p.m));
+	p.pfd = calloc(n, sizeof(*p.pfd));
+	if (!p.m || !p.pfd || connect_all(&p, port) < 0)
+		_exit(1);
+	for (;;)
+		turn(&p);
+}
+
+/*
+ * Start the baseline process with <n> clients on 127.0.0.1:<port>: this program again, exec'd,
+ * so that its memory is its own and not shared copy-on-write with the bench. Returns its pid (or
+ * -errno); *ret_ready becomes readable (one byte) when all are subscribed, or at EOF if it died.
+ */
+pid_t b_plain_spawn(int port, unsigned n, int *ret_ready)
+{
+	char sport[16], sn[16];
+	int fds[2];
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) == -1)
+		return -errno;
+	snprintf(sport, sizeof(sport), "%d", port);
+	snprintf(sn, sizeof(sn), "%u", n);
+	pid = fork();
+	if (pid == 0) {
+		if (dup2(fds[1], 3) == -1)
+			_exit(127);
+		execl("/proc/self/exe", "bench-scale", "--plain-child", sport, sn, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	if (pid < 0) {
+		close(fds[0]);
+		return -errno;
+	}
+	*ret_ready = fds[0];
+	return pid;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared parts of the scale benchmark (bench-scale, issue 13): per-process samples read from
+ * /proc (memory from smaps_rollup, CPU time, wake-ups), the plain libmosquitto baseline process
+ * holding N clients, the libmqttmux client processes, and control-socket queries with large
+ * replies. Benchmark code: never linked into mqttmux itself.
+ */
+#ifndef B_SCALE_H
+#define B_SCALE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Session i subscribes B_TOPIC_FMT with i; the baseline's client i the same filter. */
+#define B_FILTER_FMT "scale/%u/#"
+#define B_TOPIC_FMT  "scale/%u/m"
+
+#define B_MAX_CLIENTS 64
+#define B_LAT_MAX     262144 /* latency samples kept per client */
+
+/* What one libmqttmux client reports (in a MAP_SHARED page; written by that client only). */
+struct b_rx {
+	_Atomic uint64_t n;    /* messages received */
+	_Atomic uint64_t lost; /* GAP counts added up */
+	uint32_t nlat;
+	uint32_t lat[B_LAT_MAX]; /* worker receive stamp (recv_ns) to callback, ns */
+};
+
+struct b_rxpage {
+	_Atomic int record; /* set by the bench: keep latency samples from now on */
+	struct b_rx rx[B_MAX_CLIENTS];
+};
+
+/* One process at one instant. Memory in KiB; cpu_ns on-CPU time; wakes: voluntary switches. */
+struct b_sample {
+	pid_t pid;
+	char comm[16];
+	uint64_t rss_kb, pss_kb, dirty_kb; /* Rss, Pss, Private_Dirty of smaps_rollup */
+	uint64_t cpu_ns;
+	uint64_t wakes; /* voluntary_ctxt_switches: each one is a sleep, so a wake-up */
+};
+
+/* A set of processes sampled together (a daemon and its children, or one process). */
+struct b_procs {
+	struct b_sample *s;
+	size_t n, cap;
+};
+
+/* Totals of one process kind (by comm) over a window between two samples of a b_procs. */
+struct b_kind {
+	char comm[16];
+	unsigned n;
+	uint64_t rss_kb, pss_kb, dirty_kb; /* sums at the later sample */
+	uint64_t cpu_ns;		   /* sum over the window */
+	double wakes_mean, wakes_max;	   /* per process, per second over the window */
+};
+
+/* b_pstat.c */
+int b_sample_read(pid_t pid, struct b_sample *s);
+int b_procs_tree(pid_t root, struct b_procs *p);
+int b_procs_add(struct b_procs *p, pid_t pid);
+int b_procs_refresh(const struct b_procs *before, struct b_procs *after);
+size_t b_procs_kinds(const struct b_procs *a, const struct b_procs *b, double secs,
+		     struct b_kind *k, size_t max);
+void b_procs_free(struct b_procs *p);
+
+/* b_plain.c: the baseline process; *ret_ready is readable once all N are subscribed */
+pid_t b_plain_spawn(int port, unsigned n, int *ret_ready);
+void b_plain_main(int port, unsigned n, int ready_fd) __attribute__((noreturn));
+
+/* b_cli.c: libmqttmux clients, and control-socket commands with large replies */
+pid_t b_client_spawn(const char *run, struct b_rxpage *page, unsigned idx, unsigned nclients,
+		     unsigned nsessions, int *ret_ready);
+int b_ctl_query(const char *run, const char *cmd, const char *end, size_t *ret_len,
+		uint64_t *ret_ns);
+
+/* bench_scale.c */
+int b_wait_byte(int fd, uint64_t timeout_ns);
+
+#endif /* B_SCALE_H */

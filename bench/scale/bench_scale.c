@@ -1,0 +1,554 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-scale (issue 13): what N sessions cost on one host, against a plain libmosquitto process
+ * holding N clients on the same broker in the same run.
+ *
+ * 1. A private mosquitto on 127.0.0.1. The baseline process connects N clients, each
+ *    subscribing one filter at QoS 1; time from its fork to the last SUBACK.
+ * 2. mqttmuxd with N sessions, each subscribing the same kind of filter (and the --cfg text);
+ *    time from its fork to `wait` answering that every session is ready.
+ * 3. C libmqttmux clients, the sessions spread over them (one route each).
+ * 4. An idle window (no traffic): CPU time and wake-ups (voluntary context switches) of every
+ *    process, memory (Rss, Pss, Private_Dirty of smaps_rollup) per process kind.
+ * 5. Control-socket latency: `ping` (the floor), `status` and `metrics`, each from the connect
+ *    to the last byte; and the `mqttmux status --json` command as a user runs it.
+ *
+ * Not part of the test run (built with -Dbench=true; see scripts/bench-scale).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "b_restart.h"
+#include "b_scale.h"
+
+#define READY_TIMEOUT_S 600
+#define MAX_KINDS	8
+
+/* Issue 13's targets at 1,000 sessions, one process each. */
+#define T_READY_S    3.0
+#define T_PSS_MIB    1024.0
+#define T_IDLE_PCT   1.0
+#define T_STATUS_MS  50.0
+#define T_METRICS_MS 20.0
+#define T_GROUP_S    0.3
+#define T_GROUP_MIB  128.0
+
+struct bench {
+	unsigned n, clients, queries;
+	double idle_s, settle_s;
+	bool keep, plain;
+	const char *cfg_extra; /* top-level config text added as is (e.g. a group key) */
+	unsigned group;	       /* for the header and the targets only: sessions per worker */
+};
+
+struct results {
+	double plain_ready_s, ready_s;
+	struct b_procs before, after, plain_before, plain_after;
+	double window_s;
+	double ping_ms[2], status_ms[2], metrics_ms[2], cli_ms[2]; /* median, max */
+	size_t status_len, metrics_len;
+	double busy_pct; /* whole machine over the idle window */
+	char load_before[64], load_after[64];
+};
+
+/* Wait for one byte on <fd>: 0, -ETIMEDOUT, or -EPIPE at EOF (the writer died). */
+int b_wait_byte(int fd, uint64_t timeout_ns)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c;
+	int n = poll(&p, 1, (int)(timeout_ns / 1000000));
+
+	if (n == 0)
+		return -ETIMEDOUT;
+	if (n < 0)
+		return -errno;
+	return read(fd, &c, 1) == 1 ? 0 : -EPIPE;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: bench-scale [options]\n"
+		"  --sessions N   sessions, and clients of the baseline (default 100)\n"
+		"  --clients C    libmqttmux clients (default 10)\n"
+		"  --idle S       idle window in seconds (default 60)\n"
+		"  --settle S     seconds from the clients' routes to the window (default 3)\n"
+		"  --queries Q    control-socket queries of each kind (default 20)\n"
+		"  --group K      label the run as K sessions per worker and add the config text\n"
+		"                 'workers = { group_size = K; };' (default 1: isolated)\n"
+		"  --cfg TEXT     more top-level config text, added as is\n"
+		"  --no-plain     skip the baseline process\n"
+		"  --keep         keep the temporary directory (configs, logs)\n");
+}
+
+static int parse_num(const char *s, double max, double *ret)
+{
+	char *end;
+
+	errno = 0;
+	*ret = strtod(s, &end);
+	return errno || end == s || *end || *ret < 0 || *ret > max ? -EINVAL : 0;
+}
+
+static void set_num(struct bench *b, int opt, double v)
+{
+	if (opt == 'n')
+		b->n = (unsigned)v;
+	else if (opt == 'c')
+		b->clients = (unsigned)v;
+	else if (opt == 'i')
+		b->idle_s = v;
+	else if (opt == 's')
+		b->settle_s = v;
+	else if (opt == 'q')
+		b->queries = (unsigned)v;
+	else if (opt == 'g')
+		b->group = (unsigned)v;
+}
+
+static int parse_args(int argc, char **argv, struct bench *b)
+{
+	static const struct option opts[] = { { "sessions", required_argument, NULL, 'n' },
+					      { "clients", required_argument, NULL, 'c' },
+					      { "idle", required_argument, NULL, 'i' },
+					      { "settle", required_argument, NULL, 's' },
+					      { "queries", required_argument, NULL, 'q' },
+					      { "group", required_argument, NULL, 'g' },
+					      { "cfg", required_argument, NULL, 'x' },
+					      { "no-plain", no_argument, NULL, 'P' },
+					      { "keep", no_argument, NULL, 'K' },
+					      { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
+	double v = 0;
+	int opt, rc = 0;
+
+	*b = (struct bench){ .n = 100,
+			     .clients = 10,
+			     .queries = 20,
+			     .idle_s = 60,
+			     .settle_s = 3,
+			     .plain = true,
+			     .group = 1 };
+	while (!rc && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 'x')
+			b->cfg_extra = optarg;
+		else if (opt == 'P')
+			b->plain = false;
+		else if (opt == 'K')
+			b->keep = true;
+		else if (opt == 'h')
+			return 1;
+		else if (strchr("ncisqg", opt) && (rc = parse_num(optarg, 1e6, &v)) == 0)
+			set_num(b, opt, v);
+		else
+			rc = -EINVAL;
+	}
+	if (!rc &&
+	    (optind < argc || !b->n || b->clients > B_MAX_CLIENTS || !b->queries || !b->group))
+		rc = -EINVAL;
+	return rc;
+}
+
+/* The daemon's config: N sessions s0..s(N-1) on the broker, each with its filter. */
+static char *make_cfg(const struct bench *b, const struct b_env *e)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+
+	if (!f)
+		return NULL;
+	fprintf(f,
+		"runtime_dir = \"%s/run\";\nstate_dir = \"%s/state\";\nlog_level = \"warning\";\n",
+		e->dir, e->dir);
+	if (b->group > 1)
+		fprintf(f, "workers = { group_size = %u; };\n", b->group);
+	if (b->cfg_extra)
+		fprintf(f, "%s\n", b->cfg_extra);
+	fputs("sessions = (\n", f);
+	for (unsigned i = 0; i < b->n; i++)
+		fprintf(f,
+			"  { name = \"s%u\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
+			" client_id = \"scale-%u\";\n"
+			"    subscriptions = ( { topic = \"" B_FILTER_FMT "\"; qos = 1; } ); }%s\n",
+			i, e->port, i, i, i + 1 < b->n ? "," : "");
+	fputs(");\n", f);
+	return fclose(f) ? (free(text), NULL) : text;
+}
+
+static const char *worker_binary(void)
+{
+	const char *w = getenv("MQTTMUX_WORKER");
+
+	return w && *w ? w : MQTTMUX_WORKER_PATH;
+}
+
+static int start_plain(const struct bench *b, const struct b_env *e, struct results *r,
+		       pid_t *ret_pid)
+{
+	uint64_t t0 = mm_time_mono_ns();
+	int fd, rc;
+
+	*ret_pid = b_plain_spawn(e->port, b->n, &fd);
+	if (*ret_pid < 0)
+		return *ret_pid;
+	rc = b_wait_byte(fd, READY_TIMEOUT_S * 1000000000ull);
+	close(fd);
+	r->plain_ready_s = (double)(mm_time_mono_ns() - t0) / 1e9;
+	if (rc)
+		fprintf(stderr, "bench-scale: the baseline process never got its %u SUBACKs\n",
+			b->n);
+	return rc;
+}
+
+static int start_daemon(const struct bench *b, struct b_env *e, struct results *r)
+{
+	char reply[8192], cmd[64];
+	char *cfg = make_cfg(b, e);
+	uint64_t t0 = mm_time_mono_ns();
+	int rc;
+
+	if (!cfg)
+		return -ENOMEM;
+	rc = b_daemon_start_cfg(e, MQTTMUXD_PATH, worker_binary(), cfg);
+	free(cfg);
+	snprintf(cmd, sizeof(cmd), "wait * %d", READY_TIMEOUT_S);
+	if (!rc)
+		rc = b_ctl(e, cmd, reply, sizeof(reply));
+	r->ready_s = (double)(mm_time_mono_ns() - t0) / 1e9;
+	if (!rc && !strstr(reply, "\"ok\":true")) {
+		fprintf(stderr, "bench-scale: not all sessions ready: %.300s\n", reply);
+		rc = -ETIMEDOUT;
+	}
+	return rc;
+}
+
+static int start_clients(const struct bench *b, const struct b_env *e, struct b_rxpage *page,
+			 pid_t *pids)
+{
+	char run[512];
+	int rc = 0;
+
+	snprintf(run, sizeof(run), "%s/run", e->dir);
+	for (unsigned j = 0; j < b->clients && !rc; j++) {
+		int fd;
+
+		pids[j] = b_client_spawn(run, page, j, b->clients, b->n, &fd);
+		if (pids[j] < 0)
+			return pids[j];
+		rc = b_wait_byte(fd, 60 * 1000000000ull);
+		close(fd);
+		if (rc)
+			fprintf(stderr, "bench-scale: client %u did not register its routes\n", j);
+	}
+	return rc;
+}
+
+/* Busy share of all CPUs since the last call, from /proc/stat; first call primes. */
+static double machine_busy(void)
+{
+	static unsigned long long last_busy, last_total;
+	unsigned long long v[8] = { 0 }, busy, total = 0;
+	FILE *f = fopen("/proc/stat", "re");
+	double pct;
+
+	if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+			 &v[3], &v[4], &v[5], &v[6], &v[7]) != 8) {
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	for (int i = 0; i < 8; i++)
+		total += v[i];
+	busy = total - v[3] - v[4];
+	pct = total > last_total ? 100.0 * (double)(busy - last_busy) / (double)(total - last_total)
+				 : 0;
+	last_busy = busy;
+	last_total = total;
+	return pct;
+}
+
+static void read_load(char *buf, size_t size)
+{
+	FILE *f = fopen("/proc/loadavg", "re");
+
+	if (!f || !fgets(buf, (int)size, f))
+		snprintf(buf, size, "?");
+	if (f)
+		fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+static void sleep_s(double s)
+{
+	b_sleep_ns((uint64_t)(s * 1e9));
+}
+
+static int idle_window(const struct bench *b, const struct b_env *e, const pid_t *clients,
+		       pid_t plain, struct results *r)
+{
+	uint64_t t0;
+	int rc;
+
+	sleep_s(b->settle_s);
+	rc = b_procs_tree(e->daemon, &r->before);
+	for (unsigned j = 0; !rc && j < b->clients; j++)
+		rc = b_procs_add(&r->before, clients[j]);
+	if (!rc && plain > 0)
+		rc = b_procs_add(&r->plain_before, plain);
+	if (rc)
+		return rc;
+	read_load(r->load_before, sizeof(r->load_before));
+	(void)machine_busy();
+	t0 = mm_time_mono_ns();
+	sleep_s(b->idle_s);
+	r->window_s = (double)(mm_time_mono_ns() - t0) / 1e9;
+	r->busy_pct = machine_busy();
+	read_load(r->load_after, sizeof(r->load_after));
+	rc = b_procs_refresh(&r->before, &r->after);
+	if (!rc)
+		rc = b_procs_refresh(&r->plain_before, &r->plain_after);
+	return rc;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Median and max of <n> values, in place. */
+static void med_max(double *v, unsigned n, double out[2])
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	out[0] = v[n / 2];
+	out[1] = v[n - 1];
+}
+
+static int time_queries(const struct bench *b, const char *run, const char *cmd, const char *end,
+			double out[2], size_t *ret_len)
+{
+	double *v = calloc(b->queries, sizeof(*v));
+	int rc = v ? 0 : -ENOMEM;
+
+	for (unsigned i = 0; !rc && i < b->queries; i++) {
+		uint64_t ns;
+
+		rc = b_ctl_query(run, cmd, end, ret_len, &ns);
+		v[i] = (double)ns / 1e6;
+	}
+	if (!rc)
+		med_max(v, b->queries, out);
+	free(v);
+	return rc;
+}
+
+/* `mqttmux -d RUN status --json` as a process, output to /dev/null: fork to exit, in ms. */
+static double cli_once(const char *run)
+{
+	uint64_t t0 = mm_time_mono_ns();
+	pid_t pid = fork();
+	int st = 0;
+
+	if (pid == 0) {
+		if (!freopen("/dev/null", "w", stdout))
+			_exit(127);
+		execl(MQTTMUX_CLI_PATH, "mqttmux", "-d", run, "status", "--json", (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		return -1;
+	return (double)(mm_time_mono_ns() - t0) / 1e6;
+}
+
+static int control_latency(const struct bench *b, const struct b_env *e, struct results *r)
+{
+	char run[512];
+	size_t len;
+	double *v;
+	int rc;
+
+	snprintf(run, sizeof(run), "%s/run", e->dir);
+	rc = time_queries(b, run, "ping", "\n", r->ping_ms, &len);
+	if (!rc)
+		rc = time_queries(b, run, "status", "\n", r->status_ms, &r->status_len);
+	if (!rc)
+		rc = time_queries(b, run, "metrics", "\n# EOF\n", r->metrics_ms, &r->metrics_len);
+	v = calloc(b->queries, sizeof(*v));
+	for (unsigned i = 0; !rc && v && i < b->queries; i++)
+		if ((v[i] = cli_once(run)) < 0)
+			rc = -EIO;
+	if (!rc && v)
+		med_max(v, b->queries, r->cli_ms);
+	free(v);
+	return rc ? rc : v ? 0 : -ENOMEM;
+}
+
+static void stop_pids(pid_t *pids, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (pids[i] > 0) {
+			kill(pids[i], SIGKILL);
+			waitpid(pids[i], NULL, 0);
+			pids[i] = 0;
+		}
+}
+
+static double mib(uint64_t kb)
+{
+	return (double)kb / 1024.0;
+}
+
+static void print_kind(const struct b_kind *k, double window_s)
+{
+	const char *name = !strcmp(k->comm, "mqttmuxd")		? "supervisor"
+			   : !strcmp(k->comm, "mqttmux-router") ? "router"
+			   : !strcmp(k->comm, "mqttmux-worker") ? "workers"
+			   : !strcmp(k->comm, "b_client")	? "clients"
+			   : !strcmp(k->comm, "b_plain")	? "plain"
+								: k->comm;
+
+	printf("  %-12s %5u %10.1f %10.1f %10.1f %8.3f %8.3f %8.2f %8.2f\n", name, k->n,
+	       mib(k->rss_kb), mib(k->pss_kb), mib(k->dirty_kb),
+	       (double)k->pss_kb / 1024.0 / (k->n ? k->n : 1),
+	       100.0 * (double)k->cpu_ns / 1e9 / window_s, k->wakes_mean, k->wakes_max);
+}
+
+static const char *verdict(bool met)
+{
+	return met ? "MET" : "MISSED";
+}
+
+static void print_targets(const struct bench *b, const struct results *r, double pss_mib,
+			  double cpu_pct)
+{
+	if (b->group > 1) {
+		printf("target (groups): ready <= %.1f s: %s; PSS <= %.0f MiB: %s\n", T_GROUP_S,
+		       verdict(r->ready_s <= T_GROUP_S), T_GROUP_MIB,
+		       verdict(pss_mib <= T_GROUP_MIB));
+	} else {
+		printf("target (isolated, at 1,000 sessions): ready <= %.1f s: %s; PSS <= %.0f MiB"
+		       " (scaled to N: %.0f): %s\n",
+		       T_READY_S, verdict(r->ready_s <= T_READY_S), T_PSS_MIB,
+		       T_PSS_MIB * b->n / 1000.0, verdict(pss_mib <= T_PSS_MIB * b->n / 1000.0));
+	}
+	printf("target: idle CPU of the daemon's processes <= %.1f %% of one core: %s;"
+	       " status <= %.0f ms: %s; metrics <= %.0f ms: %s\n",
+	       T_IDLE_PCT, verdict(cpu_pct <= T_IDLE_PCT), T_STATUS_MS,
+	       verdict(r->cli_ms[0] <= T_STATUS_MS), T_METRICS_MS,
+	       verdict(r->metrics_ms[0] <= T_METRICS_MS));
+}
+
+static void print_results(const struct bench *b, const struct results *r)
+{
+	struct b_kind k[MAX_KINDS], pk[1];
+	size_t nk = b_procs_kinds(&r->before, &r->after, r->window_s, k, MAX_KINDS);
+	size_t np = b_procs_kinds(&r->plain_before, &r->plain_after, r->window_s, pk, 1);
+	uint64_t pss = 0, cpu = 0;
+
+	printf("\nmachine during the idle window: %.1f %% busy (all CPUs); loadavg %s -> %s\n",
+	       r->busy_pct, r->load_before, r->load_after);
+	printf("\n%-26s %14s %14s\n", "figure", "mqttmux", "plain (1 proc)");
+	printf("%-26s %12.3f s %12.3f s\n", "start to all ready", r->ready_s, r->plain_ready_s);
+	printf("\nper kind       procs    RSS MiB    PSS MiB  PrivDirty PSS/proc   CPU %%   wake/s"
+	       "  wake/s\n"
+	       "                                                        MiB   1 core"
+	       "     mean     max\n");
+	for (size_t i = 0; i < nk; i++) {
+		print_kind(&k[i], r->window_s);
+		if (strcmp(k[i].comm, "b_client")) {
+			pss += k[i].pss_kb;
+			cpu += k[i].cpu_ns;
+		}
+	}
+	for (size_t i = 0; i < np; i++) {
+		print_kind(&pk[i], r->window_s);
+	}
+	printf("  (clients are bench-scale children: libmqttmux, one route per session)\n");
+	printf("\n%-26s %12.1f MiB (%.3f MiB per session); plain %.1f MiB\n",
+	       "PSS, daemon processes", mib(pss), mib(pss) / b->n, np ? mib(pk[0].pss_kb) : 0.0);
+	printf("%-26s %12.3f %% of one core over %.0f s; plain %.3f %%\n", "idle CPU, daemon",
+	       100.0 * (double)cpu / 1e9 / r->window_s, r->window_s,
+	       np ? 100.0 * (double)pk[0].cpu_ns / 1e9 / r->window_s : 0.0);
+	printf("\ncontrol socket, ms (connect to last byte)  median      max    bytes\n");
+	printf("  %-38s %8.2f %8.2f\n", "ping (the floor)", r->ping_ms[0], r->ping_ms[1]);
+	printf("  %-38s %8.2f %8.2f %8zu\n", "status", r->status_ms[0], r->status_ms[1],
+	       r->status_len);
+	printf("  %-38s %8.2f %8.2f %8zu\n", "metrics", r->metrics_ms[0], r->metrics_ms[1],
+	       r->metrics_len);
+	printf("  %-38s %8.2f %8.2f\n", "mqttmux status --json (fork to exit)", r->cli_ms[0],
+	       r->cli_ms[1]);
+	printf("\n");
+	print_targets(b, r, mib(pss), 100.0 * (double)cpu / 1e9 / r->window_s);
+}
+
+static int run_all(const struct bench *b, struct b_env *e, struct results *r, struct b_rxpage *page)
+{
+	pid_t clients[B_MAX_CLIENTS] = { 0 }, plain = 0;
+	int rc = b_env_init(e, "bench-scale");
+
+	if (!rc)
+		rc = b_broker_start(e);
+	if (!rc && b->plain)
+		rc = start_plain(b, e, r, &plain);
+	if (!rc)
+		rc = start_daemon(b, e, r);
+	if (!rc)
+		rc = start_clients(b, e, page, clients);
+	if (!rc)
+		rc = idle_window(b, e, clients, plain, r);
+	if (!rc)
+		rc = control_latency(b, e, r);
+	stop_pids(clients, b->clients);
+	stop_pids(&plain, 1);
+	if (rc)
+		fprintf(stderr, "bench-scale: %s\n", strerror(-rc));
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static struct results r;
+	struct b_rxpage *page;
+	struct bench b;
+	struct b_env e;
+	int rc;
+
+	if (argc == 4 && !strcmp(argv[1], "--plain-child"))
+		b_plain_main(atoi(argv[2]), (unsigned)atoi(argv[3]), 3);
+	rc = parse_args(argc, argv, &b);
+	if (rc) {
+		usage(rc > 0 ? stdout : stderr);
+		return rc > 0 ? 0 : EX_USAGE;
+	}
+	page = mmap(NULL, sizeof(*page), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED)
+		return 1;
+	printf("bench-scale: %u sessions, %s, %u clients; idle window %.0f s; %ld CPUs\n", b.n,
+	       b.group > 1 ? "grouped" : "isolated (one worker each)", b.clients, b.idle_s,
+	       sysconf(_SC_NPROCESSORS_ONLN));
+	if (b.group > 1)
+		printf("  groups of %u sessions per worker\n", b.group);
+	fflush(stdout);
+	rc = run_all(&b, &e, &r, page);
+	if (!rc)
+		print_results(&b, &r);
+	b_env_free(&e, rc || b.keep);
+	b_procs_free(&r.before);
+	b_procs_free(&r.after);
+	b_procs_free(&r.plain_before);
+	b_procs_free(&r.plain_after);
+	return rc ? 1 : 0;
+}
