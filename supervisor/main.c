@@ -8,9 +8,12 @@
  * if there is any, else prints "config OK" and exits 0. Otherwise mqttmuxd runs in the
  * foreground (-f is accepted for habit; it never daemonizes: systemd style), creates
  * runtime_dir, takes its lock, and supervises one worker per session until SIGTERM/SIGINT.
+ * Both --check and a start also make sure the worker and router binaries are there and
+ * executable (sup_bin.c), naming every path tried if not.
  * Exit codes: 0 stopped cleanly, 1 runtime failure (also: another instance holds the lock),
- * 64 usage, 78 config. Under systemd (Type=notify, NOTIFY_SOCKET set) it reports READY=1,
- * STATUS=, RELOADING=1, STOPPING=1 and feeds the watchdog from its loop (sup_notify.c).
+ * 64 usage, 69 (EX_UNAVAILABLE) worker or router binary missing, 78 config.
+ * Under systemd (Type=notify, NOTIFY_SOCKET set) it reports READY=1, STATUS=, RELOADING=1,
+ * STOPPING=1 and feeds the watchdog from its loop (sup_notify.c).
  * See docs/operations.md.
  */
 #include <errno.h>
@@ -132,7 +135,13 @@ int main(int argc, char **argv)
 		if (!r)
 			printf("config OK\n");
 		mm_cfg_free(cfg);
+		if (mm_sup_bins_check() < 0 && !r)
+			r = EX_UNAVAILABLE;
 		return r;
+	}
+	if (mm_sup_bins_check() < 0) {
+		mm_cfg_free(cfg);
+		return EX_UNAVAILABLE;
 	}
 	mm_log_init("mqttmuxd", (enum mm_log_level)cfg->log_level);
 	/* Workers read the same file; they must find it whatever their working directory. */

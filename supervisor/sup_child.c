@@ -203,34 +203,6 @@ void mm_sup_child_reaped(struct mm_sup_child *c, int wstatus)
 	c->wstatus = wstatus;
 }
 
-/*
- * Path of a binary into <buf>: $<env> if set, else <name> in the directory of our own
- * executable. Returns 0, -ENAMETOOLONG or the -errno of readlink.
- */
-int mm_sup_bin_path(const char *env, const char *name, char *buf, size_t size)
-{
-	const char *val = getenv(env);
-	char self[PATH_MAX], *slash;
-	ssize_t n;
-
-	if (val && *val)
-		return (size_t)snprintf(buf, size, "%s", val) >= size ? -ENAMETOOLONG : 0;
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n == -1)
-		return -errno;
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (slash)
-		*slash = '\0';
-	return (size_t)snprintf(buf, size, "%s/%s", self, name) >= size ? -ENAMETOOLONG : 0;
-}
-
-/* The worker binary: $MQTTMUX_WORKER, else mqttmux-worker next to mqttmuxd. */
-int mm_sup_worker_path(char *buf, size_t size)
-{
-	return mm_sup_bin_path("MQTTMUX_WORKER", "mqttmux-worker", buf, size);
-}
-
 /* For logs: "session 'x'" or "router" (static buffer: one use per log call). */
 const char *mm_sup_child_who(const struct mm_sup_child *c)
 {

@@ -80,10 +80,15 @@ int mm_sup_child_spawn(struct mm_sup_child *c, const char *worker, const char *c
 int mm_sup_child_signal(struct mm_sup_child *c, int sig);
 int mm_sup_child_stop(struct mm_sup_child *c);
 void mm_sup_child_reaped(struct mm_sup_child *c, int wstatus);
-int mm_sup_bin_path(const char *env, const char *name, char *buf, size_t size);
-int mm_sup_worker_path(char *buf, size_t size);
 const char *mm_sup_child_what(const struct mm_sup_child *c);
 const char *mm_sup_child_who(const struct mm_sup_child *c);
+
+/* sup_bin.c: the helper binaries, found (or not) with a logged reason */
+int mm_sup_bin_usable(const char *path);
+int mm_sup_bin_find(const char *env, const char *name, char *buf, size_t size);
+int mm_sup_worker_path(char *buf, size_t size);
+int mm_sup_router_path(char *buf, size_t size);
+int mm_sup_bins_check(void);
 
 /* sup_metrics.c */
 void mm_sup_mstate_done(struct mm_sup_mstate *m);

@@ -82,7 +82,7 @@ int mm_sup_init(struct mm_sup *s, struct mm_cfg *cfg, const char *config_path, i
 		return mm_log_errno(-ENAMETOOLONG, "runtime_dir");
 	r = mm_sup_worker_path(s->worker, sizeof(s->worker));
 	if (r < 0)
-		return mm_log_errno(r, "cannot locate mqttmux-worker");
+		return r;
 	r = mm_sup_mkdir_p(cfg->state_dir, 0700);
 	if (r < 0)
 		mm_log_errno(r, "cannot create state_dir '%s'", cfg->state_dir);
@@ -245,7 +245,21 @@ static struct mm_sup_child *find_pid(struct mm_sup *s, pid_t pid)
 	return NULL;
 }
 
-static enum mm_child_ev exit_event(struct mm_sup_child *c, int st)
+/*
+ * Status 127 is what a child exits with when exec failed (sup_child.c): a binary removed or
+ * made non-executable since the start. Say which, rather than restart blindly.
+ */
+static void exec_failed(const struct mm_sup *s, const struct mm_sup_child *c)
+{
+	const char *bin = c->is_router ? s->router_bin : s->worker;
+	int r = mm_sup_bin_usable(bin);
+
+	if (r < 0)
+		mm_log(MM_LOG_ERROR, "%s: cannot execute '%s': %s", mm_sup_child_who(c), bin,
+		       strerror(-r));
+}
+
+static enum mm_child_ev exit_event(const struct mm_sup *s, struct mm_sup_child *c, int st)
 {
 	if (WIFSIGNALED(st)) {
 		mm_log(MM_LOG_WARNING, "%s [%ld] killed by signal %d (%s)", mm_sup_child_what(c),
@@ -261,6 +275,8 @@ static enum mm_child_ev exit_event(struct mm_sup_child *c, int st)
 	mm_log(WEXITSTATUS(st) || c->fsm.state != MM_CHILD_STOPPING ? MM_LOG_WARNING : MM_LOG_INFO,
 	       "%s [%ld] exited with status %d", mm_sup_child_what(c), (long)c->pid,
 	       WEXITSTATUS(st));
+	if (WEXITSTATUS(st) == 127)
+		exec_failed(s, c);
 	return MM_CHILD_EV_EXITED;
 }
 
@@ -275,7 +291,7 @@ static void reap(struct mm_sup *s)
 
 		if (!c)
 			continue;
-		ev = exit_event(c, st);
+		ev = exit_event(s, c, st);
 		mm_sup_child_reaped(c, st);
 		mm_sup_apply(s, c, ev);
 	}

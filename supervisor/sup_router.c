@@ -42,9 +42,7 @@ int mm_sup_router_init(struct mm_sup *s)
 	r = mm_shm_rstats_create("mqttmux-rstats", &c->fds[MM_SUP_FD_STATS]);
 	if (r < 0)
 		return mm_log_errno(r, "cannot create the router stats block");
-	r = mm_sup_bin_path("MQTTMUX_ROUTER", "mqttmux-router", s->router_bin,
-			    sizeof(s->router_bin));
-	return r < 0 ? mm_log_errno(r, "cannot locate mqttmux-router") : 0;
+	return mm_sup_router_path(s->router_bin, sizeof(s->router_bin));
 }
 
 static const struct mm_sup_child *session_child(const struct mm_sup *s, const char *name)
