@@ -99,7 +99,7 @@ static struct mm_cfg *load_config(unsigned n)
 static void fill_stats(struct mm_sup_child *c, unsigned i)
 {
 	struct mm_stats_block *st;
-	int r = mm_shm_stats_attach(c->fds[MM_SUP_FD_STATS], &st);
+	int r = mm_shm_stats_attach(c->fds[MM_FD_WRK_STATS], &st);
 
 	if (r < 0)
 		die("mm_shm_stats_attach", r);
@@ -124,7 +124,7 @@ static void fill_stats(struct mm_sup_child *c, unsigned i)
 static void fill_router(struct mm_sup *s, unsigned clients)
 {
 	struct mm_rstats_block *rb;
-	int r = mm_shm_rstats_attach(s->router.fds[MM_SUP_FD_STATS], &rb);
+	int r = mm_shm_rstats_attach(s->router.fds[MM_FD_WRK_STATS], &rb);
 
 	if (r < 0)
 		die("mm_shm_rstats_attach", r);

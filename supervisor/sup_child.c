@@ -49,7 +49,7 @@ int mm_sup_child_init(struct mm_sup_child *c, const struct mm_cfg_session *s)
 	memset(c, 0, sizeof(*c));
 	c->pidfd = -1;
 	c->chan_fd = -1;
-	for (int i = 0; i < _MM_SUP_FD_END; i++)
+	for (int i = 0; i < _MM_FD_WRK_END; i++)
 		c->fds[i] = -1;
 	mm_sup_fsm_init(&c->fsm);
 	c->ring_size = s->perf.ring_size;
@@ -57,14 +57,14 @@ int mm_sup_child_init(struct mm_sup_child *c, const struct mm_cfg_session *s)
 	if (!c->name)
 		return -ENOMEM;
 	r = mm_shm_ring_create_at("mqttmux-in", s->perf.ring_size, 1, in_ring_start(),
-				  &c->fds[MM_SUP_FD_IN_RING]);
+				  &c->fds[MM_FD_WRK_IN_RING]);
 	if (r == 0)
 		r = mm_shm_ring_create("mqttmux-cmd", MM_SUP_CMD_RING_SIZE, 1,
-				       &c->fds[MM_SUP_FD_CMD_RING]);
+				       &c->fds[MM_FD_WRK_CMD_RING]);
 	if (r == 0)
-		r = mm_shm_stats_create("mqttmux-stats", &c->fds[MM_SUP_FD_STATS]);
-	for (int i = MM_SUP_FD_IN_DATA; r == 0 && i < _MM_SUP_FD_END; i++) {
-		if (i == MM_SUP_FD_CMD_RING || i == MM_SUP_FD_STATS)
+		r = mm_shm_stats_create("mqttmux-stats", &c->fds[MM_FD_WRK_STATS]);
+	for (int i = MM_FD_WRK_IN_DATA; r == 0 && i < _MM_FD_WRK_END; i++) {
+		if (i == MM_FD_WRK_CMD_RING || i == MM_FD_WRK_STATS)
 			continue;
 		c->fds[i] = mm_shm_ring_doorbell_open();
 		r = c->fds[i] < 0 ? c->fds[i] : 0;
@@ -75,7 +75,7 @@ int mm_sup_child_init(struct mm_sup_child *c, const struct mm_cfg_session *s)
 /* Release what mm_sup_child_init() created. The process must already be reaped. Idempotent. */
 void mm_sup_child_done(struct mm_sup_child *c)
 {
-	for (int i = 0; i < _MM_SUP_FD_END; i++) {
+	for (int i = 0; i < _MM_FD_WRK_END; i++) {
 		if (c->fds[i] >= 0)
 			close(c->fds[i]);
 		c->fds[i] = -1;
@@ -90,7 +90,7 @@ void mm_sup_child_done(struct mm_sup_child *c)
 static __attribute__((noreturn)) void child_exec(const struct mm_sup_exec *x, int chan,
 						 pid_t parent)
 {
-	int end = MM_SUP_FD_CHAN + 1 + (int)x->n;
+	int end = MM_FD_CHAN + 1 + (int)x->n;
 	sigset_t none;
 
 	/* A source may already sit on a target number: move everything above them first. */
@@ -98,7 +98,7 @@ static __attribute__((noreturn)) void child_exec(const struct mm_sup_exec *x, in
 	for (unsigned i = 0; i < x->n; i++)
 		x->tmp[i + 1] = fcntl(x->src[i], F_DUPFD_CLOEXEC, end);
 	for (unsigned i = 0; i <= x->n; i++)
-		if (x->tmp[i] < 0 || dup2(x->tmp[i], MM_SUP_FD_CHAN + (int)i) == -1)
+		if (x->tmp[i] < 0 || dup2(x->tmp[i], MM_FD_CHAN + (int)i) == -1)
 			_exit(127);
 	/* Only the documented descriptors (and stdio) cross exec. */
 	(void)close_range((unsigned)end, ~0u, 0);
@@ -158,16 +158,16 @@ int mm_sup_child_spawn(struct mm_sup_child *c, const char *worker, const char *c
 	char subs[PATH_MAX];
 	char *argv[] = { (char *)worker, opt_config, (char *)config, opt_session, (char *)c->name,
 			 opt_inherit,	 NULL,	     NULL,	     NULL };
-	int tmp[_MM_SUP_FD_END];
+	int tmp[_MM_FD_WRK_END];
 
 	if (mm_sup_state_subs_file(c->name, subs) > 0) {
 		argv[6] = opt_subs;
 		argv[7] = subs;
 	}
 	struct mm_sup_exec x = { .argv = argv,
-				 .src = &c->fds[MM_SUP_FD_IN_RING],
+				 .src = &c->fds[MM_FD_WRK_IN_RING],
 				 .tmp = tmp,
-				 .n = _MM_SUP_FD_END - MM_SUP_FD_IN_RING };
+				 .n = _MM_FD_WRK_END - MM_FD_WRK_IN_RING };
 
 	return mm_sup_child_fork(c, &x);
 }

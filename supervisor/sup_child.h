@@ -7,7 +7,7 @@
  * below, with a fresh control channel at fd 3.
  *
  * The router is supervised through the same record (is_router set, fds[] unused but for
- * fds[MM_SUP_FD_STATS], the router stats block): it gets the six ring descriptors of every
+ * fds[MM_FD_WRK_STATS], the router stats block): it gets the six ring descriptors of every
  * session instead (sup_router.c).
  *
  * Process code of mqttmuxd (single-threaded).
@@ -20,23 +20,11 @@
 #include <sys/types.h>
 
 #include "cfg.h"
+#include "fdmap.h"
 #include "metrics.h"
 #include "rstats.h"
 #include "stats.h"
 #include "sup_fsm.h"
-
-/* Descriptor numbers in the worker; must match enum mm_wrk_fd in worker/wrk.h. */
-enum mm_sup_fd {
-	MM_SUP_FD_CHAN = 3,
-	MM_SUP_FD_IN_RING = 4,
-	MM_SUP_FD_IN_DATA = 5,
-	MM_SUP_FD_IN_SPACE = 6,
-	MM_SUP_FD_CMD_RING = 7,
-	MM_SUP_FD_CMD_DATA = 8,
-	MM_SUP_FD_CMD_SPACE = 9,
-	MM_SUP_FD_STATS = 10,
-	_MM_SUP_FD_END
-};
 
 #define MM_SUP_CMD_RING_SIZE (1u << 16)
 
@@ -63,7 +51,7 @@ struct mm_sup_child {
 	pid_t pid;   /* running process, 0 when none */
 	int pidfd;   /* pidfd of pid, or -1 (signals go through it: no pid reuse race) */
 	int chan_fd; /* our end of the control channel, or -1 */
-	int fds[_MM_SUP_FD_END]; /* session descriptors by target number; [0..3] unused (-1) */
+	int fds[_MM_FD_WRK_END]; /* session descriptors by target number; [0..3] unused (-1) */
 	int wstatus;		 /* wait status of the last process reaped */
 	uint64_t ring_size;	 /* in-ring size the rings were created with */
 	bool remove;		 /* reload: gone from the config; forgotten once down */

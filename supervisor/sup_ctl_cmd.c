@@ -86,7 +86,7 @@ static struct mm_stats_block *stats_of(const struct mm_sup_child *c)
 {
 	struct mm_stats_block *st = NULL;
 
-	if (c->fds[MM_SUP_FD_STATS] < 0 || mm_shm_stats_attach(c->fds[MM_SUP_FD_STATS], &st) < 0)
+	if (c->fds[MM_FD_WRK_STATS] < 0 || mm_shm_stats_attach(c->fds[MM_FD_WRK_STATS], &st) < 0)
 		return NULL;
 	return st;
 }

@@ -215,7 +215,7 @@ static void sess_forget(struct mm_sup *s, struct ev_sess *e)
 /* Map the stats block of <c> if we have not, or if the session got new rings. */
 static void sess_map(struct ev_sess *e, const struct mm_sup_child *c)
 {
-	int fd = c->fds[MM_SUP_FD_STATS];
+	int fd = c->fds[MM_FD_WRK_STATS];
 	struct stat st;
 
 	if (fd < 0 || fstat(fd, &st) == -1 || (e->st && st.st_ino == e->ino))
@@ -421,9 +421,9 @@ static void client_gaps(struct mm_sup *s, const struct mm_sup_child *router)
 	struct mm_sup_events *ev = events_get(s);
 	struct mm_rstats_client_snap sn;
 
-	if (!ev || router->fds[MM_SUP_FD_STATS] < 0)
+	if (!ev || router->fds[MM_FD_WRK_STATS] < 0)
 		return;
-	if (!ev->rst && mm_shm_rstats_attach(router->fds[MM_SUP_FD_STATS], &ev->rst) < 0) {
+	if (!ev->rst && mm_shm_rstats_attach(router->fds[MM_FD_WRK_STATS], &ev->rst) < 0) {
 		ev->rst = NULL;
 		return;
 	}

@@ -71,11 +71,11 @@ static void mstate_map(struct mm_sup_child *c)
 {
 	void *p;
 
-	if (!c->m.st && c->fds[MM_SUP_FD_STATS] >= 0 &&
-	    mm_shm_stats_attach(c->fds[MM_SUP_FD_STATS], &c->m.st) < 0)
+	if (!c->m.st && c->fds[MM_FD_WRK_STATS] >= 0 &&
+	    mm_shm_stats_attach(c->fds[MM_FD_WRK_STATS], &c->m.st) < 0)
 		c->m.st = NULL;
-	if (!c->m.ring_hdr && c->fds[MM_SUP_FD_IN_RING] >= 0) {
-		p = mmap(NULL, MM_RING_DATA_OFF, PROT_READ, MAP_SHARED, c->fds[MM_SUP_FD_IN_RING],
+	if (!c->m.ring_hdr && c->fds[MM_FD_WRK_IN_RING] >= 0) {
+		p = mmap(NULL, MM_RING_DATA_OFF, PROT_READ, MAP_SHARED, c->fds[MM_FD_WRK_IN_RING],
 			 0);
 		c->m.ring_hdr = p == MAP_FAILED ? NULL : p;
 	}
@@ -241,13 +241,13 @@ static void fill_session(const struct mm_sup *s, size_t i, struct mm_metrics_ses
 		fill_counters(c, o);
 }
 
-/* The router stats block, mapped once from s->router.fds[MM_SUP_FD_STATS]; or NULL. */
+/* The router stats block, mapped once from s->router.fds[MM_FD_WRK_STATS]; or NULL. */
 static const struct mm_rstats_block *router_map(struct mm_sup *s)
 {
 	struct mm_sup_child *c = &s->router;
 
-	if (!c->m.rst && c->fds[MM_SUP_FD_STATS] >= 0 &&
-	    mm_shm_rstats_attach(c->fds[MM_SUP_FD_STATS], &c->m.rst) < 0)
+	if (!c->m.rst && c->fds[MM_FD_WRK_STATS] >= 0 &&
+	    mm_shm_rstats_attach(c->fds[MM_FD_WRK_STATS], &c->m.rst) < 0)
 		c->m.rst = NULL;
 	return c->m.rst;
 }

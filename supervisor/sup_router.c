@@ -20,8 +20,6 @@
 #include "log.h"
 #include "sup.h"
 
-#define FDS_PER_SESSION 6 /* MM_SUP_FD_IN_RING .. MM_SUP_FD_CMD_SPACE */
-
 /* Set up the router's record (no process yet) and find its binary. Returns 0 or -errno. */
 int mm_sup_router_init(struct mm_sup *s)
 {
@@ -31,7 +29,7 @@ int mm_sup_router_init(struct mm_sup *s)
 	memset(c, 0, sizeof(*c));
 	c->pidfd = -1;
 	c->chan_fd = -1;
-	for (int i = 0; i < _MM_SUP_FD_END; i++)
+	for (int i = 0; i < _MM_FD_WRK_END; i++)
 		c->fds[i] = -1;
 	mm_sup_fsm_init(&c->fsm);
 	c->is_router = true;
@@ -39,7 +37,7 @@ int mm_sup_router_init(struct mm_sup *s)
 	if (!c->name)
 		return -ENOMEM;
 	/* once for the daemon's life: router counters never reset across router restarts */
-	r = mm_shm_rstats_create("mqttmux-rstats", &c->fds[MM_SUP_FD_STATS]);
+	r = mm_shm_rstats_create("mqttmux-rstats", &c->fds[MM_FD_WRK_STATS]);
 	if (r < 0)
 		return mm_log_errno(r, "cannot create the router stats block");
 	return mm_sup_router_path(s->router_bin, sizeof(s->router_bin));
@@ -60,10 +58,10 @@ static int collect_fds(const struct mm_sup *s, int *out)
 	for (size_t i = 0; i < s->cfg->n_sessions; i++) {
 		const struct mm_sup_child *c = session_child(s, s->cfg->sessions[i].name);
 
-		for (int k = 0; k < FDS_PER_SESSION; k++) {
-			if (!c || c->fds[MM_SUP_FD_IN_RING + k] < 0)
+		for (int k = 0; k < MM_FD_SESS_N; k++) {
+			if (!c || c->fds[MM_FD_WRK_IN_RING + k] < 0)
 				return -ENOENT;
-			out[i * FDS_PER_SESSION + (size_t)k] = c->fds[MM_SUP_FD_IN_RING + k];
+			out[i * MM_FD_SESS_N + (size_t)k] = c->fds[MM_FD_WRK_IN_RING + k];
 		}
 	}
 	return 0;
@@ -74,7 +72,7 @@ int mm_sup_router_spawn(struct mm_sup *s)
 {
 	static char opt_config[] = "--config", opt_dir[] = "--runtime-dir",
 		    opt_inherit[] = "--inherit-fds", opt_stats[] = "--stats-fd";
-	size_t n = s->cfg->n_sessions * FDS_PER_SESSION;
+	size_t n = s->cfg->n_sessions * MM_FD_SESS_N;
 	unsigned nsrc = (unsigned)n + 1; /* and the router stats block */
 	int *src = calloc(n + 1, sizeof(int)), *tmp = calloc(n + 2, sizeof(int)), r = -ENOMEM;
 	char count[24], stats[24];
@@ -84,13 +82,13 @@ int mm_sup_router_spawn(struct mm_sup *s)
 			 NULL };
 
 	snprintf(count, sizeof(count), "%zu", s->cfg->n_sessions);
-	snprintf(stats, sizeof(stats), "%zu", MM_SUP_FD_IN_RING + n);
+	snprintf(stats, sizeof(stats), "%zu", MM_FD_RTR_STATS(s->cfg->n_sessions));
 	if (src && tmp)
 		r = collect_fds(s, src);
 	if (r == 0) {
 		struct mm_sup_exec x = { .argv = argv, .src = src, .tmp = tmp, .n = nsrc };
 
-		src[n] = s->router.fds[MM_SUP_FD_STATS];
+		src[n] = s->router.fds[MM_FD_WRK_STATS];
 		r = mm_sup_child_fork(&s->router, &x);
 	}
 	free(src);

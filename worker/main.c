@@ -6,9 +6,9 @@
  *                  [--subs-file PATH]
  *
  * With --inherit-fds the rings, doorbells and stats block arrive at the fixed descriptors of
- * enum mm_wrk_fd (from the supervisor, or a test acting as one). Without it the worker runs
- * standalone for debugging: it creates its own rings and prints every record it writes to
- * stdout, one line each. --subs-file keeps the filters of SUB commands in PATH across restarts
+ * enum mm_fd_wrk in shm/fdmap.h (from the supervisor, or a test acting as one). Without it the
+ * worker runs standalone for debugging: it creates its own rings and prints every record it writes
+ * to stdout, one line each. --subs-file keeps the filters of SUB commands in PATH across restarts
  * (wrk_subs_state.c). Exit codes: 0 stopped, 1 runtime failure, 64 usage, 78 config.
  */
 #include <errno.h>
@@ -93,25 +93,25 @@ static int parse_args(int argc, char **argv, struct args *a)
 /* Create the session's rings and stats block ourselves (standalone mode). */
 static int make_own_fds(const struct mm_cfg_session *s)
 {
-	int fds[_MM_WRK_FD_END], rc;
+	int fds[_MM_FD_WRK_END], rc;
 
-	rc = mm_shm_ring_create("in", s->perf.ring_size, 1, &fds[MM_WRK_FD_IN_RING]);
+	rc = mm_shm_ring_create("in", s->perf.ring_size, 1, &fds[MM_FD_WRK_IN_RING]);
 	if (rc == 0)
-		rc = mm_shm_ring_create("cmd", 1u << 16, 1, &fds[MM_WRK_FD_CMD_RING]);
+		rc = mm_shm_ring_create("cmd", 1u << 16, 1, &fds[MM_FD_WRK_CMD_RING]);
 	if (rc == 0)
-		rc = mm_shm_stats_create("stats", &fds[MM_WRK_FD_STATS]);
-	for (int i = MM_WRK_FD_IN_DATA; rc == 0 && i < _MM_WRK_FD_END; i++)
-		if (i != MM_WRK_FD_CMD_RING && i != MM_WRK_FD_STATS)
+		rc = mm_shm_stats_create("stats", &fds[MM_FD_WRK_STATS]);
+	for (int i = MM_FD_WRK_IN_DATA; rc == 0 && i < _MM_FD_WRK_END; i++)
+		if (i != MM_FD_WRK_CMD_RING && i != MM_FD_WRK_STATS)
 			rc = (fds[i] = mm_shm_ring_doorbell_open()) < 0 ? fds[i] : 0;
 	/* Move everything out of the way first: a new fd may already sit on a target number. */
-	for (int i = MM_WRK_FD_IN_RING; rc == 0 && i < _MM_WRK_FD_END; i++) {
+	for (int i = MM_FD_WRK_IN_RING; rc == 0 && i < _MM_FD_WRK_END; i++) {
 		int high = fcntl(fds[i], F_DUPFD_CLOEXEC, 100);
 
 		if (high == -1 || close(fds[i]) == -1)
 			rc = -errno;
 		fds[i] = high;
 	}
-	for (int i = MM_WRK_FD_IN_RING; rc == 0 && i < _MM_WRK_FD_END; i++)
+	for (int i = MM_FD_WRK_IN_RING; rc == 0 && i < _MM_FD_WRK_END; i++)
 		if (dup3(fds[i], i, O_CLOEXEC) == -1 || close(fds[i]) == -1)
 			rc = -errno;
 	return rc;
@@ -122,15 +122,15 @@ static int attach_fds(struct mm_wrk *w)
 	char why[MM_SHM_RING_WHY_MAX] = "";
 	int rc;
 
-	rc = mm_shm_ring_attach(&w->in, MM_WRK_FD_IN_RING, MM_SHM_RING_PRODUCER, MM_WRK_FD_IN_DATA,
-				MM_WRK_FD_IN_SPACE, why, sizeof(why));
+	rc = mm_shm_ring_attach(&w->in, MM_FD_WRK_IN_RING, MM_SHM_RING_PRODUCER, MM_FD_WRK_IN_DATA,
+				MM_FD_WRK_IN_SPACE, why, sizeof(why));
 	if (rc < 0)
 		return mm_log_errno(rc, "in-ring refused (%s)", why);
-	rc = mm_shm_ring_attach(&w->cmd, MM_WRK_FD_CMD_RING, MM_SHM_RING_CONSUMER,
-				MM_WRK_FD_CMD_DATA, MM_WRK_FD_CMD_SPACE, why, sizeof(why));
+	rc = mm_shm_ring_attach(&w->cmd, MM_FD_WRK_CMD_RING, MM_SHM_RING_CONSUMER,
+				MM_FD_WRK_CMD_DATA, MM_FD_WRK_CMD_SPACE, why, sizeof(why));
 	if (rc < 0)
 		return mm_log_errno(rc, "cmd-ring refused (%s)", why);
-	rc = mm_shm_stats_attach(MM_WRK_FD_STATS, &w->stats);
+	rc = mm_shm_stats_attach(MM_FD_WRK_STATS, &w->stats);
 	if (rc < 0)
 		return mm_log_errno(rc, "stats block refused");
 	atomic_fetch_add_explicit(&w->stats->starts, 1, memory_order_relaxed);
@@ -316,9 +316,8 @@ int main(int argc, char **argv)
 	mosquitto_lib_init();
 	rc = w.sig_fd < 0 ? 1 : setup(&w, &a);
 	if (rc == 0)
-		rc = mm_wrk_run(
-			&w, a.inherit && fcntl(MM_WRK_FD_CHAN, F_GETFD) != -1 ? MM_WRK_FD_CHAN : -1,
-			after_loop);
+		rc = mm_wrk_run(&w, a.inherit && fcntl(MM_FD_CHAN, F_GETFD) != -1 ? MM_FD_CHAN : -1,
+				after_loop);
 	mm_wrk_mqtt_free(&w);
 	mosquitto_lib_cleanup();
 	mm_wrk_loop_free(w.loop);

@@ -14,23 +14,11 @@
 #include <mosquitto.h>
 
 #include "cfg.h"
+#include "fdmap.h"
 #include "records.h"
 #include "ring.h"
 #include "stats.h"
 #include "wrk_loop.h"
-
-/* Descriptors a supervisor (or a test acting as one) passes at fixed numbers (--inherit-fds). */
-enum mm_wrk_fd {
-	MM_WRK_FD_CHAN = 3,	 /* control channel socket, or closed */
-	MM_WRK_FD_IN_RING = 4,	 /* in-ring memfd: we produce */
-	MM_WRK_FD_IN_DATA = 5,	 /* in-ring data doorbell (eventfd): we ring it */
-	MM_WRK_FD_IN_SPACE = 6,	 /* in-ring space doorbell: we wait on it when full */
-	MM_WRK_FD_CMD_RING = 7,	 /* cmd-ring memfd: we consume */
-	MM_WRK_FD_CMD_DATA = 8,	 /* cmd-ring data doorbell: we wait on it */
-	MM_WRK_FD_CMD_SPACE = 9, /* cmd-ring space doorbell: we ring it */
-	MM_WRK_FD_STATS = 10,	 /* stats block memfd */
-	_MM_WRK_FD_END
-};
 
 /* Loop tokens: kind in the top byte, a generation below it for the broker socket. */
 #define MM_WRK_TOK(kind, gen) ((uint64_t)(kind) << 56 | ((uint64_t)(gen)&0xffffffffffffffull))

@@ -21,22 +21,10 @@
 #include <mosquitto.h>
 
 #include "b_worker.h"
+#include "fdmap.h"
 #include "records.h"
 #include "ring.h"
 #include "stats.h"
-
-/* The descriptors mqttmux-worker --inherit-fds expects (enum mm_wrk_fd in worker/wrk.h). */
-enum {
-	FD_CHAN = 3,
-	FD_IN,
-	FD_IN_DATA,
-	FD_IN_SPACE,
-	FD_CMD,
-	FD_CMD_DATA,
-	FD_CMD_SPACE,
-	FD_STATS,
-	FD_END
-};
 
 #define STOP_MS 10000 /* a subject told to stop must be gone by then */
 
@@ -46,8 +34,8 @@ static const char *const backend_names[] = { "auto", "uring", "epoll" };
 struct wk {
 	const struct b_cfg *cfg;
 	unsigned backend;
-	int fds[FD_END]; /* indexed by the descriptor number the worker expects */
-	int chan;	 /* our end of the channel */
+	int fds[_MM_FD_WRK_END]; /* indexed by the descriptor number the worker expects */
+	int chan;		 /* our end of the channel */
 	struct mm_shm_ring in;
 	struct mm_stats_block *stats;
 	char cfg_path[256], log_path[256];
@@ -105,36 +93,38 @@ static int make_fds(struct wk *k)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
 		return -errno;
 	k->chan = sp[0];
-	k->fds[FD_CHAN] = sp[1];
-	rc = mm_shm_ring_create("in", k->cfg->ring, 1, &k->fds[FD_IN]);
+	k->fds[MM_FD_CHAN] = sp[1];
+	rc = mm_shm_ring_create("in", k->cfg->ring, 1, &k->fds[MM_FD_WRK_IN_RING]);
 	if (rc == 0)
-		rc = mm_shm_ring_create("cmd", 1u << 16, 1, &k->fds[FD_CMD]);
+		rc = mm_shm_ring_create("cmd", 1u << 16, 1, &k->fds[MM_FD_WRK_CMD_RING]);
 	if (rc == 0)
-		rc = mm_shm_stats_create("stats", &k->fds[FD_STATS]);
-	for (int i = FD_IN_DATA; rc == 0 && i < FD_END; i++)
-		if (i != FD_CMD && i != FD_STATS)
+		rc = mm_shm_stats_create("stats", &k->fds[MM_FD_WRK_STATS]);
+	for (int i = MM_FD_WRK_IN_DATA; rc == 0 && i < _MM_FD_WRK_END; i++)
+		if (i != MM_FD_WRK_CMD_RING && i != MM_FD_WRK_STATS)
 			rc = (k->fds[i] = mm_shm_ring_doorbell_open()) < 0 ? k->fds[i] : 0;
 	if (rc == 0)
-		rc = mm_shm_ring_attach(&k->in, k->fds[FD_IN], MM_SHM_RING_CONSUMER,
-					k->fds[FD_IN_DATA], k->fds[FD_IN_SPACE], NULL, 0);
+		rc = mm_shm_ring_attach(&k->in, k->fds[MM_FD_WRK_IN_RING], MM_SHM_RING_CONSUMER,
+					k->fds[MM_FD_WRK_IN_DATA], k->fds[MM_FD_WRK_IN_SPACE], NULL,
+					0);
 	if (rc == 0)
-		rc = mm_shm_stats_attach(k->fds[FD_STATS], &k->stats);
+		rc = mm_shm_stats_attach(k->fds[MM_FD_WRK_STATS], &k->stats);
 	return rc;
 }
 
 /* In the child: every descriptor to its fixed number, stderr to the log, then exec. */
 static __attribute__((noreturn)) void wk_child(const struct wk *k)
 {
-	int tmp[FD_END], log = open(k->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int tmp[_MM_FD_WRK_END],
+		log = open(k->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
 	if (log >= 0)
 		(void)dup2(log, 2);
 	if (k->cfg->pin)
 		(void)b_pin(1);
 	/* Out of the way first: a descriptor may already sit on another's target number. */
-	for (int i = FD_CHAN; i < FD_END; i++)
+	for (int i = MM_FD_CHAN; i < _MM_FD_WRK_END; i++)
 		tmp[i] = fcntl(k->fds[i], F_DUPFD_CLOEXEC, 100);
-	for (int i = FD_CHAN; i < FD_END; i++)
+	for (int i = MM_FD_CHAN; i < _MM_FD_WRK_END; i++)
 		if (tmp[i] < 0 || dup2(tmp[i], i) == -1)
 			_exit(127);
 	execl(b_worker_binary(), "mqttmux-worker", "--config", k->cfg_path, "--session", "bench",
@@ -151,8 +141,8 @@ static int wk_spawn(struct wk *k)
 		return k->pid;
 	if (k->pid == 0)
 		wk_child(k);
-	close(k->fds[FD_CHAN]);
-	k->fds[FD_CHAN] = -1;
+	close(k->fds[MM_FD_CHAN]);
+	k->fds[MM_FD_CHAN] = -1;
 	/* The child waits for this: all of its life is counted. */
 	sysc_start(k->cfg, &k->sc, k->pid);
 	b_release(&go);
@@ -289,7 +279,7 @@ static void wk_init(struct wk *k, const struct b_cfg *cfg, unsigned backend)
 	k->backend = backend;
 	k->chan = -1;
 	k->pid = -1;
-	for (int i = 0; i < FD_END; i++)
+	for (int i = 0; i < _MM_FD_WRK_END; i++)
 		k->fds[i] = -1;
 	b_sysc_init(&k->sc);
 }
@@ -298,7 +288,7 @@ static void wk_done(struct wk *k)
 {
 	mm_shm_ring_detach(&k->in);
 	mm_shm_stats_detach(k->stats);
-	for (int i = 0; i < FD_END; i++)
+	for (int i = 0; i < _MM_FD_WRK_END; i++)
 		if (k->fds[i] >= 0)
 			close(k->fds[i]);
 	if (k->chan >= 0)

@@ -14,25 +14,13 @@
 #include <sys/types.h>
 
 #include "cfg.h"
+#include "fdmap.h"
 #include "proto.h"
 #include "records.h"
 #include "ring.h"
 #include "rstats.h"
 #include "rtr_sub.h"
 
-/* Descriptors per session after the channel (fd 3), in this order (--inherit-fds N). */
-enum mm_rtr_sess_fd {
-	MM_RTR_SFD_IN_RING = 0, /* in-ring memfd: we consume */
-	MM_RTR_SFD_IN_DATA,	/* in-ring data doorbell: we wait on it */
-	MM_RTR_SFD_IN_SPACE,	/* in-ring space doorbell: we ring it */
-	MM_RTR_SFD_CMD_RING,	/* cmd-ring memfd: we produce */
-	MM_RTR_SFD_CMD_DATA,	/* cmd-ring data doorbell: we ring it */
-	MM_RTR_SFD_CMD_SPACE,	/* cmd-ring space doorbell: we wait on it when full */
-	MM_RTR_SFD_N
-};
-
-#define MM_RTR_FD_CHAN	       3
-#define MM_RTR_FD_FIRST	       4    /* session 0's in-ring memfd */
 #define MM_RTR_BATCH	       256  /* records drained per ring per wake-up */
 #define MM_RTR_MAX_ROUTES      4096 /* per client */
 #define MM_RTR_PEND_BUCKETS    1024
@@ -76,7 +64,7 @@ struct mm_rtr_expect {
 struct mm_rtr_session {
 	const char *name; /* the config's */
 	uint32_t idx;
-	int fds[MM_RTR_SFD_N];
+	int fds[MM_FD_SESS_N];
 	struct mm_shm_ring in;	/* consumer */
 	struct mm_shm_ring cmd; /* producer */
 	bool blocked;		/* a BLOCK client lacks room for the next message */

@@ -34,23 +34,23 @@ static int attach_session(struct mm_rtr *r, size_t i, int fd)
 
 	s->name = r->cfg->sessions[i].name;
 	s->idx = (uint32_t)i;
-	for (int k = 0; k < MM_RTR_SFD_N; k++)
+	for (int k = 0; k < MM_FD_SESS_N; k++)
 		s->fds[k] = fd + k;
-	rc = mm_shm_ring_attach(&s->in, s->fds[MM_RTR_SFD_IN_RING], MM_SHM_RING_CONSUMER,
-				s->fds[MM_RTR_SFD_IN_DATA], s->fds[MM_RTR_SFD_IN_SPACE], why,
+	rc = mm_shm_ring_attach(&s->in, s->fds[MM_FD_SESS_IN_RING], MM_SHM_RING_CONSUMER,
+				s->fds[MM_FD_SESS_IN_DATA], s->fds[MM_FD_SESS_IN_SPACE], why,
 				sizeof(why));
 	if (rc < 0)
 		return mm_log_errno(rc, "session '%s': in-ring refused (%s)", s->name, why);
-	rc = mm_shm_ring_attach(&s->cmd, s->fds[MM_RTR_SFD_CMD_RING], MM_SHM_RING_PRODUCER,
-				s->fds[MM_RTR_SFD_CMD_DATA], s->fds[MM_RTR_SFD_CMD_SPACE], why,
+	rc = mm_shm_ring_attach(&s->cmd, s->fds[MM_FD_SESS_CMD_RING], MM_SHM_RING_PRODUCER,
+				s->fds[MM_FD_SESS_CMD_DATA], s->fds[MM_FD_SESS_CMD_SPACE], why,
 				sizeof(why));
 	if (rc < 0)
 		return mm_log_errno(rc, "session '%s': cmd-ring refused (%s)", s->name, why);
 	rc = mm_rtr_sub_session_added(&r->sub, s->idx);
 	if (rc == 0)
-		rc = mm_rtr_watch(r, s->fds[MM_RTR_SFD_IN_DATA], MM_RTR_T_IN_DATA, s->idx);
+		rc = mm_rtr_watch(r, s->fds[MM_FD_SESS_IN_DATA], MM_RTR_T_IN_DATA, s->idx);
 	if (rc == 0)
-		rc = mm_rtr_watch(r, s->fds[MM_RTR_SFD_CMD_SPACE], MM_RTR_T_CMD_SPACE, s->idx);
+		rc = mm_rtr_watch(r, s->fds[MM_FD_SESS_CMD_SPACE], MM_RTR_T_CMD_SPACE, s->idx);
 	return rc;
 }
 
@@ -71,7 +71,7 @@ static int open_signals(void)
 
 /*
  * Set the router up: <cfg> gives the sessions (in order) whose 6 descriptors each start at
- * <first_fd>; a channel is expected at MM_RTR_FD_CHAN when r->chan is set >= 0 by the caller.
+ * <first_fd>; a channel is expected at MM_FD_CHAN when r->chan is set >= 0 by the caller.
  * Returns 0 or -errno (logged).
  */
 int mm_rtr_init(struct mm_rtr *r, const struct mm_cfg *cfg, const char *runtime_dir, int first_fd,
@@ -103,7 +103,7 @@ int mm_rtr_init(struct mm_rtr *r, const struct mm_cfg *cfg, const char *runtime_
 	if (!r->sess)
 		return -ENOMEM;
 	for (size_t i = 0; i < r->nsess; i++) {
-		rc = attach_session(r, i, first_fd + (int)i * MM_RTR_SFD_N);
+		rc = attach_session(r, i, first_fd + (int)i * MM_FD_SESS_N);
 		if (rc < 0)
 			return rc;
 	}
@@ -212,7 +212,7 @@ static void dispatch(struct mm_rtr *r, uint64_t tok)
 		on_chan(r);
 		break;
 	case MM_RTR_T_IN_DATA:
-		(void)mm_shm_ring_doorbell_drain(r->sess[v].fds[MM_RTR_SFD_IN_DATA]);
+		(void)mm_shm_ring_doorbell_drain(r->sess[v].fds[MM_FD_SESS_IN_DATA]);
 		mm_shm_ring_consumer_disarm(&r->sess[v].in);
 		mm_rtr_drain_session(r, &r->sess[v]);
 		break;

@@ -6,8 +6,8 @@
  *
  * Inherited descriptors (from mqttmuxd, or a test acting as it): fd 3 is the control channel
  * (or closed), then for each of the N sessions of the config, in config order, 6 descriptors
- * (enum mm_rtr_sess_fd) starting at fd 4. N must equal the number of sessions in the config.
- * Exit codes: 0 stopped, 1 runtime failure, 64 usage, 78 config.
+ * (enum mm_fd_sess in shm/fdmap.h) starting at fd 4. N must equal the number of sessions in the
+ * config. Exit codes: 0 stopped, 1 runtime failure, 64 usage, 78 config.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,7 +61,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 				return -EINVAL;
 		} else if (c == 's') {
 			a->stats_fd = strtol(optarg, &end, 10);
-			if (*end || a->stats_fd < MM_RTR_FD_FIRST || a->stats_fd > 65535)
+			if (*end || a->stats_fd < MM_FD_RTR_FIRST || a->stats_fd > 65535)
 				return -EINVAL;
 		} else if (c == 'v') {
 			a->level = MM_LOG_DEBUG;
@@ -110,17 +110,17 @@ int main(int argc, char **argv)
 	rc = load(&a, &cfg);
 	if (rc)
 		return rc;
-	if (fcntl(MM_RTR_FD_CHAN, F_GETFD) != -1) {
-		r.chan = MM_RTR_FD_CHAN;
+	if (fcntl(MM_FD_CHAN, F_GETFD) != -1) {
+		r.chan = MM_FD_CHAN;
 		(void)fcntl(r.chan, F_SETFD, FD_CLOEXEC);
 	}
-	if (a.stats_fd >= 0 && a.stats_fd < MM_RTR_FD_FIRST + a.nfds * MM_RTR_SFD_N) {
+	if (a.stats_fd >= 0 && a.stats_fd < MM_FD_RTR_STATS(a.nfds)) {
 		mm_log(MM_LOG_ERROR, "--stats-fd %ld overlaps the session descriptors", a.stats_fd);
 		return EX_USAGE;
 	}
 	if (a.stats_fd >= 0)
 		(void)fcntl((int)a.stats_fd, F_SETFD, FD_CLOEXEC);
-	rc = mm_rtr_init(&r, cfg, a.runtime_dir ? a.runtime_dir : cfg->runtime_dir, MM_RTR_FD_FIRST,
+	rc = mm_rtr_init(&r, cfg, a.runtime_dir ? a.runtime_dir : cfg->runtime_dir, MM_FD_RTR_FIRST,
 			 (int)a.stats_fd);
 	rc = rc < 0 ? 1 : mm_rtr_run(&r);
 	mm_rtr_done(&r);

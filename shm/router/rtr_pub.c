@@ -357,7 +357,7 @@ void mm_rtr_drain_pub(struct mm_rtr *r, struct mm_rtr_client *c)
 /* A worker made room in its cmd-ring: stalled publishers may go on. */
 void mm_rtr_cmd_space(struct mm_rtr *r, struct mm_rtr_session *s)
 {
-	(void)mm_shm_ring_doorbell_drain(s->fds[MM_RTR_SFD_CMD_SPACE]);
+	(void)mm_shm_ring_doorbell_drain(s->fds[MM_FD_SESS_CMD_SPACE]);
 	mm_shm_ring_producer_disarm(&s->cmd);
 	for (size_t i = 0; i < r->ncl; i++)
 		r->cl[i]->pub_stalled = false;

@@ -20,35 +20,37 @@
 
 void t_make_session(struct t_rsess *s)
 {
-	cr_assert_eq(mm_shm_ring_create("in", 1u << 20, 1, &s->fds[0]), 0);
-	cr_assert_eq(mm_shm_ring_create("cmd", 1u << 16, 1, &s->fds[3]), 0);
-	for (int i = 0; i < 6; i++)
-		if (i != 0 && i != 3)
+	cr_assert_eq(mm_shm_ring_create("in", 1u << 20, 1, &s->fds[MM_FD_SESS_IN_RING]), 0);
+	cr_assert_eq(mm_shm_ring_create("cmd", 1u << 16, 1, &s->fds[MM_FD_SESS_CMD_RING]), 0);
+	for (int i = 0; i < MM_FD_SESS_N; i++)
+		if (i != MM_FD_SESS_IN_RING && i != MM_FD_SESS_CMD_RING)
 			cr_assert_geq(s->fds[i] = mm_shm_ring_doorbell_open(), 0);
-	cr_assert_eq(mm_shm_ring_attach(&s->in, s->fds[0], MM_SHM_RING_PRODUCER, s->fds[1],
-					s->fds[2], NULL, 0),
+	cr_assert_eq(mm_shm_ring_attach(&s->in, s->fds[MM_FD_SESS_IN_RING], MM_SHM_RING_PRODUCER,
+					s->fds[MM_FD_SESS_IN_DATA], s->fds[MM_FD_SESS_IN_SPACE],
+					NULL, 0),
 		     0);
-	cr_assert_eq(mm_shm_ring_attach(&s->cmd, s->fds[3], MM_SHM_RING_CONSUMER, s->fds[4],
-					s->fds[5], NULL, 0),
+	cr_assert_eq(mm_shm_ring_attach(&s->cmd, s->fds[MM_FD_SESS_CMD_RING], MM_SHM_RING_CONSUMER,
+					s->fds[MM_FD_SESS_CMD_DATA], s->fds[MM_FD_SESS_CMD_SPACE],
+					NULL, 0),
 		     0);
 }
 
 /* In the child: channel at 3, the sessions' descriptors from 4 on, then exec the router. */
 static __attribute__((noreturn)) void router_child(const char *binary, const char *dir,
-						   const char *cfg, int chan, int (*fds)[6],
-						   int nsess)
+						   const char *cfg, int chan,
+						   int (*fds)[MM_FD_SESS_N], int nsess)
 {
-	int tmp[3 + 6 * T_RSESS_MAX + 1], log, end = 4 + 6 * nsess;
+	int tmp[MM_FD_RTR_STATS(T_RSESS_MAX) + 1], log, end = MM_FD_RTR_STATS(nsess);
 	char *logp;
 
 	if (asprintf(&logp, "%s/router.log", dir) > 0 &&
 	    (log = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) >= 0)
 		dup2(log, 2);
-	tmp[3] = fcntl(chan, F_DUPFD_CLOEXEC, 100);
+	tmp[MM_FD_CHAN] = fcntl(chan, F_DUPFD_CLOEXEC, 100);
 	for (int i = 0; i < nsess; i++)
-		for (int k = 0; k < 6; k++)
-			tmp[4 + 6 * i + k] = fcntl(fds[i][k], F_DUPFD_CLOEXEC, 100);
-	for (int i = 3; i < end; i++)
+		for (int k = 0; k < MM_FD_SESS_N; k++)
+			tmp[MM_FD_RTR_SESS(i, k)] = fcntl(fds[i][k], F_DUPFD_CLOEXEC, 100);
+	for (int i = MM_FD_CHAN; i < end; i++)
 		if (tmp[i] < 0 || dup2(tmp[i], i) == -1)
 			_exit(127);
 	(void)close_range((unsigned)end, ~0u, 0);
@@ -62,8 +64,8 @@ static __attribute__((noreturn)) void router_child(const char *binary, const cha
  * <dir>/router.log (its pid in <router>, set at once); wait (TMO) for its READY on the
  * channel, returned in <chan>.
  */
-void t_router_start(const char *binary, const char *dir, const char *cfg, int (*fds)[6], int nsess,
-		    pid_t *router, int *chan)
+void t_router_start(const char *binary, const char *dir, const char *cfg, int (*fds)[MM_FD_SESS_N],
+		    int nsess, pid_t *router, int *chan)
 {
 	struct mm_chan_msg m;
 	struct pollfd p;

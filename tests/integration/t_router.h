@@ -11,13 +11,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fdmap.h"
 #include "proto.h"
 #include "ring.h"
 
 #define TMO 5000 /* ms, every wait of a router test */
 
 struct t_rsess {
-	int fds[6];		/* in, in data, in space, cmd, cmd data, cmd space */
+	int fds[MM_FD_SESS_N];	/* by enum mm_fd_sess (shm/fdmap.h) */
 	struct mm_shm_ring in;	/* we produce (as the worker) */
 	struct mm_shm_ring cmd; /* we consume */
 };
@@ -41,8 +42,8 @@ struct t_rrec {
 #define T_RSESS_MAX 8 /* sessions t_router_start hands over */
 
 void t_make_session(struct t_rsess *s);
-void t_router_start(const char *binary, const char *dir, const char *cfg, int (*fds)[6], int nsess,
-		    pid_t *router, int *chan);
+void t_router_start(const char *binary, const char *dir, const char *cfg, int (*fds)[MM_FD_SESS_N],
+		    int nsess, pid_t *router, int *chan);
 int t_cl_connect(struct t_rclient *c, const char *run);
 ssize_t t_cl_recv(struct t_rclient *c, uint8_t *buf, int *fds, int *nfds, int tmo);
 int t_cl_send_hello(struct t_rclient *c, uint16_t major);

@@ -50,14 +50,14 @@ char *t_write_file(const char *dir, const char *name, const char *text)
 
 static int make_fds(struct t_worker *t, uint64_t in_size)
 {
-	int rc = mm_shm_ring_create("in", in_size, 1, &t->fds[FD_IN]);
+	int rc = mm_shm_ring_create("in", in_size, 1, &t->fds[MM_FD_WRK_IN_RING]);
 
 	if (rc == 0)
-		rc = mm_shm_ring_create("cmd", 1u << 16, 1, &t->fds[FD_CMD]);
+		rc = mm_shm_ring_create("cmd", 1u << 16, 1, &t->fds[MM_FD_WRK_CMD_RING]);
 	if (rc == 0)
-		rc = mm_shm_stats_create("stats", &t->fds[FD_STATS]);
-	for (int i = FD_IN_DATA; rc == 0 && i < FD_END; i++)
-		if (i != FD_CMD && i != FD_STATS)
+		rc = mm_shm_stats_create("stats", &t->fds[MM_FD_WRK_STATS]);
+	for (int i = MM_FD_WRK_IN_DATA; rc == 0 && i < _MM_FD_WRK_END; i++)
+		if (i != MM_FD_WRK_CMD_RING && i != MM_FD_WRK_STATS)
 			rc = (t->fds[i] = mm_shm_ring_doorbell_open()) < 0 ? t->fds[i] : 0;
 	return rc;
 }
@@ -68,7 +68,7 @@ int t_worker_init(struct t_worker *t, const char *config, const char *session,
 	int rc;
 
 	memset(t, 0, sizeof(*t));
-	for (int i = 0; i < FD_END; i++)
+	for (int i = 0; i < _MM_FD_WRK_END; i++)
 		t->fds[i] = -1;
 	t->chan = -1;
 	t->config = strdup(config);
@@ -77,31 +77,34 @@ int t_worker_init(struct t_worker *t, const char *config, const char *session,
 		return -ENOMEM;
 	rc = make_fds(t, in_ring_size);
 	if (rc == 0)
-		rc = mm_shm_ring_attach(&t->in, t->fds[FD_IN], MM_SHM_RING_CONSUMER,
-					t->fds[FD_IN_DATA], t->fds[FD_IN_SPACE], NULL, 0);
+		rc = mm_shm_ring_attach(&t->in, t->fds[MM_FD_WRK_IN_RING], MM_SHM_RING_CONSUMER,
+					t->fds[MM_FD_WRK_IN_DATA], t->fds[MM_FD_WRK_IN_SPACE], NULL,
+					0);
 	if (rc == 0)
-		rc = mm_shm_ring_attach(&t->cmd, t->fds[FD_CMD], MM_SHM_RING_PRODUCER,
-					t->fds[FD_CMD_DATA], t->fds[FD_CMD_SPACE], NULL, 0);
+		rc = mm_shm_ring_attach(&t->cmd, t->fds[MM_FD_WRK_CMD_RING], MM_SHM_RING_PRODUCER,
+					t->fds[MM_FD_WRK_CMD_DATA], t->fds[MM_FD_WRK_CMD_SPACE],
+					NULL, 0);
 	if (rc == 0)
-		rc = mm_shm_stats_attach(t->fds[FD_STATS], &t->stats);
+		rc = mm_shm_stats_attach(t->fds[MM_FD_WRK_STATS], &t->stats);
 	return rc;
 }
 
 /* In the child: put every descriptor at its fixed number, then exec the worker. */
 static __attribute__((noreturn)) void child(struct t_worker *t, int chan)
 {
-	int tmp[FD_END], log = open(t->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	int tmp[_MM_FD_WRK_END],
+		log = open(t->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
 	if (log >= 0)
 		dup2(log, 2);
-	tmp[FD_CHAN] = fcntl(chan, F_DUPFD_CLOEXEC, 100);
-	for (int i = FD_IN; i < FD_END; i++)
+	tmp[MM_FD_CHAN] = fcntl(chan, F_DUPFD_CLOEXEC, 100);
+	for (int i = MM_FD_WRK_IN_RING; i < _MM_FD_WRK_END; i++)
 		tmp[i] = fcntl(t->fds[i], F_DUPFD_CLOEXEC, 100);
-	for (int i = FD_CHAN; i < FD_END; i++)
+	for (int i = MM_FD_CHAN; i < _MM_FD_WRK_END; i++)
 		if (tmp[i] < 0 || dup2(tmp[i], i) == -1)
 			_exit(127);
 	/* libmosquitto sockets of the test's own clients lack CLOEXEC: keep them out. */
-	(void)close_range(FD_END, ~0u, 0);
+	(void)close_range(_MM_FD_WRK_END, ~0u, 0);
 	execl(t_worker_binary(), "mqttmux-worker", "--config", t->config, "--session", t->session,
 	      "--inherit-fds", "--verbose", (char *)NULL);
 	_exit(127);
@@ -188,7 +191,7 @@ void t_worker_free(struct t_worker *t)
 	mm_shm_ring_detach(&t->in);
 	mm_shm_ring_detach(&t->cmd);
 	mm_shm_stats_detach(t->stats);
-	for (int i = FD_IN; i < FD_END; i++)
+	for (int i = MM_FD_WRK_IN_RING; i < _MM_FD_WRK_END; i++)
 		if (t->fds[i] >= 0)
 			close(t->fds[i]);
 	free(t->config);

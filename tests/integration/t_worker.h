@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fdmap.h"
 #include "records.h"
 #include "ring.h"
 #include "stats.h"
@@ -18,10 +19,10 @@
 struct t_worker {
 	pid_t pid;
 	int wstatus;
-	int fds[11];		/* indexed by enum mm_wrk_fd; our copies */
-	int chan;		/* our end of the channel; closing it stops the worker */
-	struct mm_shm_ring in;	/* we consume */
-	struct mm_shm_ring cmd; /* we produce */
+	int fds[_MM_FD_WRK_END]; /* indexed by enum mm_fd_wrk (shm/fdmap.h); our copies */
+	int chan;		 /* our end of the channel; closing it stops the worker */
+	struct mm_shm_ring in;	 /* we consume */
+	struct mm_shm_ring cmd;	 /* we produce */
 	struct mm_stats_block *stats;
 	char *config, *session, *log_path;
 	/* what the reader saw */

@@ -59,14 +59,14 @@ static void write_config(const char *url)
 	cr_assert_not_null(Cfg);
 }
 
-static void start_router(int (*fds)[6])
+static void start_router(int (*fds)[MM_FD_SESS_N])
 {
 	t_router_start(MQTTMUX_ROUTER_PATH, Dir, Cfg, fds, NSESS, &Router, &Chan);
 }
 
 static void start_fake(void)
 {
-	int fds[NSESS][6];
+	int fds[NSESS][MM_FD_SESS_N];
 
 	write_config("tcp://127.0.0.1:1");
 	for (int i = 0; i < NSESS; i++) {
@@ -79,7 +79,7 @@ static void start_fake(void)
 /* Session a: a real worker on a real broker; session b: fake. */
 static void start_real(void)
 {
-	int fds[NSESS][6];
+	int fds[NSESS][MM_FD_SESS_N];
 	char *url;
 
 	cr_assert_eq(t_broker_start(&B, NULL), 0);
@@ -87,7 +87,7 @@ static void start_real(void)
 	write_config(url);
 	free(url);
 	cr_assert_eq(t_worker_init(&W, Cfg, "a", 1u << 20), 0);
-	memcpy(fds[0], &W.fds[4], sizeof(fds[0]));
+	memcpy(fds[0], &W.fds[MM_FD_WRK_IN_RING], sizeof(fds[0]));
 	t_make_session(&S[1]);
 	memcpy(fds[1], S[1].fds, sizeof(fds[1]));
 	cr_assert_eq(t_worker_spawn(&W), 0);
@@ -100,7 +100,7 @@ static void setup(void)
 	cr_assert_not_null(Dir);
 	cr_assert(asprintf(&Run, "%s/run", Dir) > 0);
 	for (int i = 0; i < NSESS; i++)
-		for (int k = 0; k < 6; k++)
+		for (int k = 0; k < MM_FD_SESS_N; k++)
 			S[i].fds[k] = -1;
 	mosquitto_lib_init();
 }

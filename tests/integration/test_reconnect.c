@@ -51,7 +51,7 @@ static void setup(void)
 	t_daemon_setup("reconnect", &Dir, &Log, &Run, NULL);
 	cr_assert_gt(asprintf(&Sock, "%s/control.sock", Run), 0);
 	for (int i = 0; i < NSESS; i++)
-		for (int k = 0; k < 6; k++)
+		for (int k = 0; k < MM_FD_SESS_N; k++)
 			S[i].fds[k] = -1;
 	mosquitto_lib_init();
 }
@@ -76,7 +76,7 @@ static void teardown(void)
 {
 	router_stop(SIGTERM);
 	for (int i = 0; i < NSESS; i++)
-		for (int k = 0; k < 6; k++)
+		for (int k = 0; k < MM_FD_SESS_N; k++)
 			if (S[i].fds[k] >= 0)
 				close(S[i].fds[k]);
 	t_worker_free(&W);
@@ -120,11 +120,11 @@ static void write_config(const char *const *names, int n, const char *url_a)
 /* A router for sessions <names>, on the rings S[<idx>[i]] (made on first use). */
 static void start_router(const char *const *names, const int *idx, int n)
 {
-	int fds[NSESS][6];
+	int fds[NSESS][MM_FD_SESS_N];
 
 	write_config(names, n, NULL);
 	for (int i = 0; i < n; i++) {
-		if (S[idx[i]].fds[0] < 0)
+		if (S[idx[i]].fds[MM_FD_SESS_IN_RING] < 0)
 			t_make_session(&S[idx[i]]);
 		memcpy(fds[i], S[idx[i]].fds, sizeof(fds[i]));
 	}
@@ -469,7 +469,7 @@ Test(reconnect, stream_through_router_kill9_arrives_exactly_once_in_order)
 static void start_real_router(const char *url)
 {
 	static const char *const names[] = { "a", "b" };
-	int fds[2][6];
+	int fds[2][MM_FD_SESS_N];
 
 	if (!Cfg) {
 		write_config(names, 2, url);
@@ -477,7 +477,7 @@ static void start_real_router(const char *url)
 		t_make_session(&S[1]);
 		cr_assert_eq(t_worker_spawn(&W), 0);
 	}
-	memcpy(fds[0], &W.fds[4], sizeof(fds[0]));
+	memcpy(fds[0], &W.fds[MM_FD_WRK_IN_RING], sizeof(fds[0]));
 	memcpy(fds[1], S[1].fds, sizeof(fds[1]));
 	t_router_start(MQTTMUX_ROUTER_PATH, Dir, Cfg, fds, 2, &Router, &Chan);
 }

@@ -67,7 +67,7 @@ static void write_config(const char *url, uint64_t ring_size)
 	cr_assert_not_null(Cfg);
 }
 
-static void start_router(int (*fds)[6])
+static void start_router(int (*fds)[MM_FD_SESS_N])
 {
 	char *sock;
 
@@ -81,7 +81,7 @@ static void start_router(int (*fds)[6])
 
 static void start_fake(uint64_t ring_size)
 {
-	int fds[NSESS][6];
+	int fds[NSESS][MM_FD_SESS_N];
 
 	write_config("tcp://127.0.0.1:1", ring_size);
 	for (int i = 0; i < NSESS; i++) {
@@ -107,7 +107,7 @@ static void setup(void)
 	cr_assert_eq(chmod(Dir, 0755), 0);
 	cr_assert(asprintf(&Run, "%s/run", Dir) > 0);
 	for (int i = 0; i < NSESS; i++)
-		for (int k = 0; k < 6; k++)
+		for (int k = 0; k < MM_FD_SESS_N; k++)
 			S[i].fds[k] = -1;
 	mosquitto_lib_init();
 }
@@ -479,14 +479,14 @@ Test(router, end_to_end_real_worker)
 	struct t_rclient c;
 	struct t_rrec t;
 	char *url;
-	int fds[NSESS][6], connected = 0;
+	int fds[NSESS][MM_FD_SESS_N], connected = 0;
 
 	cr_assert_eq(t_broker_start(&B, NULL), 0);
 	cr_assert(asprintf(&url, "tcp://127.0.0.1:%d", B.port) > 0);
 	write_config(url, 1u << 16);
 	free(url);
 	cr_assert_eq(t_worker_init(&W, Cfg, "a", 1u << 20), 0);
-	memcpy(fds[0], &W.fds[4], sizeof(fds[0]));
+	memcpy(fds[0], &W.fds[MM_FD_WRK_IN_RING], sizeof(fds[0]));
 	t_make_session(&S[1]); /* session b: no worker */
 	memcpy(fds[1], S[1].fds, sizeof(fds[1]));
 	cr_assert_eq(t_worker_spawn(&W), 0);
