@@ -176,13 +176,22 @@ static void reply_ok(struct mm_ctl_conn *c, const char *key, struct json_object 
 	mm_sup_ctl_reply(c, o);
 }
 
-/* Sessions not ready, "name (state)" each, for the timeout message; "" if all are. */
+/*
+ * Sessions not ready, "name (state)" each, for the timeout message; "" if all are. The router
+ * comes first when it is not up: a session is of no use to clients before the router listens
+ * on router.sock and holds the session's rings, and `mqttmux wait && mqttmux pub` must work.
+ */
 static bool not_ready(const struct mm_sup *s, const struct mm_ctl_conn *c, char *buf, size_t size,
 		      bool *permanent)
 {
 	size_t len = 0;
 
 	buf[0] = '\0';
+	if (s->router.fsm.state != MM_CHILD_UP) {
+		len = (size_t)snprintf(buf, size, "router (%s)",
+				       mm_child_state_to_string(s->router.fsm.state));
+		*permanent |= s->router.fsm.state == MM_CHILD_FAILED;
+	}
 	for (size_t i = 0; i < s->n_children; i++) {
 		const struct mm_sup_child *ch = &s->children[i];
 		struct mm_stats_block *st;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,10 +70,10 @@ TestSuite(e2e, .init = setup, .fini = teardown, .timeout = 120);
 
 /* ---- the daemon ---- */
 
-/* mqttmuxd with sessions s1 and s2 on the same broker; every client ring <ring> bytes. */
-static void start_daemon(unsigned ring)
+/* mqttmuxd with sessions s1 and s2 on the same broker, every client ring <ring> bytes. */
+static void spawn_daemon(unsigned ring, const char *router)
 {
-	char *text, *reply;
+	char *text;
 
 	cr_assert_gt(
 		asprintf(
@@ -89,10 +90,17 @@ static void start_daemon(unsigned ring)
 	cr_assert_gt(asprintf(&Cfg, "%s/mqttmux.cfg", Dir), 0);
 	t_write_text(Cfg, text);
 	free(text);
-	Daemon = t_daemon_spawn(MQTTMUXD_PATH, Cfg, Log, MQTTMUX_WORKER_PATH, MQTTMUX_ROUTER_PATH,
-				NULL);
+	Daemon = t_daemon_spawn(MQTTMUXD_PATH, Cfg, Log, MQTTMUX_WORKER_PATH, router, NULL);
 	cr_assert(t_wait_for(t_ctl_pongs, Sock, WAIT_MS), "control socket never answered");
-	reply = t_ctl_command(Sock, "wait * 4\n");
+}
+
+/* The same, once both sessions and the router are ready. */
+static void start_daemon(unsigned ring)
+{
+	char *reply;
+
+	spawn_daemon(ring, MQTTMUX_ROUTER_PATH);
+	reply = t_ctl_command(Sock, "wait * 20\n");
 	cr_assert(reply && strstr(reply, "\"ready\":true"), "sessions not ready: %s",
 		  reply ? reply : "(no reply)");
 	free(reply);
@@ -501,38 +509,82 @@ static bool all_got_two(void *ud)
 	return atomic_load(&((struct all_rx *)ud)->n) >= 2;
 }
 
-/* Sessions s1 and s2 share the broker: a watcher on it sees the message once from each. */
-Test(e2e, cli_pub_all_goes_out_once_per_session)
+/* A watcher on the broker: counts the "xx" publishes on all/#. */
+static struct mosquitto *watch_all(struct all_rx *rx)
 {
-	static struct all_rx rx;
-	const char *argv[] = { MQTTMUX_CLI_PATH, "-d", Run,  "pub", "--all", "-t",
-			       "all/x",		 "-m", "xx", "-q",  "1",     NULL };
-	struct mosquitto *sub;
-	pid_t pid;
-	int st;
+	struct mosquitto *sub = mosquitto_new(NULL, true, rx);
 
-	start_daemon(1u << 20);
-	sub = mosquitto_new(NULL, true, &rx);
 	cr_assert_not_null(sub);
 	mosquitto_message_callback_set(sub, all_on_msg);
 	mosquitto_subscribe_callback_set(sub, all_on_sub);
 	cr_assert_eq(mosquitto_connect(sub, B.host, B.port, 30), MOSQ_ERR_SUCCESS);
 	cr_assert_eq(mosquitto_subscribe(sub, NULL, "all/#", 1), MOSQ_ERR_SUCCESS);
 	cr_assert_eq(mosquitto_loop_start(sub), MOSQ_ERR_SUCCESS);
-	cr_assert(t_wait_for(all_subscribed, &rx, WAIT_MS), "the watcher never subscribed");
-	pid = fork();
-	cr_assert_neq(pid, -1);
-	if (pid == 0) {
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mqttmux pub --all: status %#x", st);
-	cr_expect(t_wait_for(all_got_two, &rx, WAIT_MS), "the broker got %d of 2 publishes",
-		  atomic_load(&rx.n));
+	cr_assert(t_wait_for(all_subscribed, rx, WAIT_MS), "the watcher never subscribed");
+	return sub;
+}
+
+/* `mqttmux pub --all` exits 0, and the watcher sees the message once from each session. */
+static void expect_pub_all_twice(struct all_rx *rx)
+{
+	char out[4096], err[4096];
+	struct mosquitto *sub = watch_all(rx);
+	int st;
+
+	st = t_cli(MQTTMUX_CLI_PATH, Run, out, sizeof(out), err, sizeof(err),
+		   (const char *const[]){ "pub", "--all", "-t", "all/x", "-m", "xx", "-q", "1",
+					  NULL });
+	cr_expect_eq(st, 0, "mqttmux pub --all: exit %d: %s", st, err);
+	cr_expect(t_wait_for(all_got_two, rx, WAIT_MS), "the broker got %d of 2 publishes",
+		  atomic_load(&rx->n));
 	mosquitto_disconnect(sub);
 	mosquitto_loop_stop(sub, false);
 	mosquitto_destroy(sub);
-	cr_expect_eq(atomic_load(&rx.n), 2, "%d publishes for one --all", atomic_load(&rx.n));
+	cr_expect_eq(atomic_load(&rx->n), 2, "%d publishes for one --all", atomic_load(&rx->n));
+}
+
+/* Sessions s1 and s2 share the broker: a watcher on it sees the message once from each. */
+Test(e2e, cli_pub_all_goes_out_once_per_session)
+{
+	static struct all_rx rx;
+
+	start_daemon(1u << 20);
+	expect_pub_all_twice(&rx);
 	t_daemon_stop(&Daemon);
+}
+
+/*
+ * `wait` answers ready only once the router is up too: with a router held back at its start
+ * (a wrapper that execs it once a flag file exists), `wait` names the router as not ready,
+ * and once it is let go `mqttmux wait` then `mqttmux pub --all` work with no retry. Before,
+ * `wait` looked at the sessions only, and a pub right after it could find no router.sock.
+ */
+Test(e2e, wait_is_ready_only_once_the_router_is_up)
+{
+	static struct all_rx rx;
+	char *gate, *flag, *script, *r, out[4096], err[4096];
+	int st;
+
+	cr_assert_gt(asprintf(&gate, "%s/router-gate", Dir), 0);
+	cr_assert_gt(asprintf(&flag, "%s/router-go", Dir), 0);
+	cr_assert_gt(
+		asprintf(&script,
+			 "#!/bin/sh\nwhile [ ! -e '%s' ]; do sleep 0.02; done\nexec '%s' \"$@\"\n",
+			 flag, MQTTMUX_ROUTER_PATH),
+		0);
+	t_write_text(gate, script);
+	cr_assert_eq(chmod(gate, 0755), 0);
+	spawn_daemon(1u << 20, gate);
+	r = t_ctl_command(Sock, "wait * 0.3\n");
+	cr_expect(r && strstr(r, "\"ok\":false") && strstr(r, "router ("), "%s", r ? r : "(none)");
+	free(r);
+	t_write_text(flag, "");
+	st = t_cli(MQTTMUX_CLI_PATH, Run, out, sizeof(out), err, sizeof(err),
+		   (const char *const[]){ "wait", "-t", "20", NULL });
+	cr_assert_eq(st, 0, "mqttmux wait: exit %d: %s", st, err);
+	expect_pub_all_twice(&rx);
+	t_daemon_stop(&Daemon);
+	free(gate);
+	free(flag);
+	free(script);
 }

@@ -234,7 +234,7 @@ static void wait_ready(const char *name)
 {
 	char line[128], *r;
 
-	snprintf(line, sizeof(line), "wait %s 4\n", name);
+	snprintf(line, sizeof(line), "wait %s 20\n", name);
 	r = t_ctl_command(Sock, line);
 	cr_assert(r && strstr(r, "\"ready\":true"), "%s -> %s", name, r);
 	free(r);

@@ -383,7 +383,7 @@ static void start_daemon_with(unsigned b_ring)
 	Daemon = t_daemon_spawn(MQTTMUXD_PATH, Cfg, Log, MQTTMUX_WORKER_PATH, MQTTMUX_ROUTER_PATH,
 				NULL);
 	cr_assert(t_wait_for(t_ctl_pongs, Sock, WAIT_MS), "control socket never answered");
-	reply = t_ctl_command(Sock, "wait * 5\n");
+	reply = t_ctl_command(Sock, "wait * 20\n");
 	cr_assert(reply && strstr(reply, "\"ready\":true"), "session not ready: %s",
 		  reply ? reply : "(no reply)");
 	free(reply);
@@ -602,7 +602,7 @@ Test(reconnect, session_with_a_new_in_ring_after_reload_still_delivers)
 	cr_assert(r && strstr(r, "\"ok\":true"), "reload: %s", r ? r : "(no reply)");
 	free(r);
 	cr_assert(t_wait_for(b_restarted, &old, WAIT_MS), "b was not restarted by the reload");
-	r = t_ctl_command(Sock, "wait b 5\n");
+	r = t_ctl_command(Sock, "wait b 20\n");
 	cr_assert(r && strstr(r, "\"ready\":true"), "b not ready again: %s", r ? r : "(no reply)");
 	free(r);
 	/*
