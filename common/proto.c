@@ -3,12 +3,12 @@
  * Pack and unpack the frames of router.sock (see proto.h and docs/protocol.md). Each pack
  * function writes a whole frame, header included, and returns its length; each unpack function
  * takes one whole datagram, checks the header (type included) and the body down to the last
- * byte, and returns views into the datagram. Socket I/O is in proto_io.c, ring records in
- * proto_ring.c.
+ * byte, and returns views into the datagram. Socket I/O is in proto_io.c; the records of a
+ * client's rings are ring records like every other (shm/records.h, shm/records_client.c).
  */
 #include "proto.h"
 
-#include "proto_wire.h"
+#include "wire.h"
 
 struct type_info {
 	uint16_t type;
@@ -469,7 +469,7 @@ int mm_proto_unpack_sessions(const uint8_t *buf, size_t len, struct mm_proto_ses
 	if (!pr_done(&r))
 		return -EBADMSG;
 	m.entries = NULL;
-	m.raw = (struct mm_proto_bytes){ buf + start, (uint32_t)(len - start) };
+	m.raw = (struct mm_bytes){ buf + start, (uint32_t)(len - start) };
 	*ret = m;
 	return 0;
 }

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * THE router <-> client protocol: type codes, flags, limits, and the pack/unpack functions of
- * every frame (on router.sock) and of every record the router and a client exchange through
- * the client's rings. docs/protocol.md is the normative description, with the byte tables;
- * a change edits both in the same commit and bumps MM_PROTO_VERSION_MINOR (additive) or
- * MM_PROTO_VERSION_MAJOR (breaking).
+ * THE router <-> client protocol on router.sock: type codes, flags, limits, and the pack/unpack
+ * functions of every frame. The records the router and a client exchange through the client's
+ * rings are in shm/records.h with every other ring record. docs/protocol.md is the normative
+ * description, with the byte tables; a change edits both in the same commit and bumps
+ * MM_PROTO_VERSION_MINOR (additive) or MM_PROTO_VERSION_MAJOR (breaking).
  *
  * Everything is packed field by field, little-endian; a C struct is never copied onto the
  * wire. Unpack checks every length against the remaining bytes before it reads and returns
@@ -20,14 +20,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "wire.h"
+
 #define MM_PROTO_VERSION_MAJOR 1
 #define MM_PROTO_VERSION_MINOR 0
 
 #define MM_PROTO_HDR_SIZE  16u
-#define MM_PROTO_MAX_FRAME 65536u /* largest frame, header included */
-#define MM_PROTO_MAX_FDS   8	  /* most descriptors one frame may carry */
-#define MM_PROTO_NAME_MAX  255u	  /* client and session names, bytes */
-#define MM_PROTO_TEXT_MAX  1024u  /* ERROR message, bytes */
+#define MM_PROTO_MAX_FRAME 65536u      /* largest frame, header included */
+#define MM_PROTO_MAX_FDS   8	       /* most descriptors one frame may carry */
+#define MM_PROTO_NAME_MAX  MM_NAME_MAX /* client and session names, bytes */
+#define MM_PROTO_TEXT_MAX  1024u       /* ERROR message, bytes */
 
 /* Frame types (header.type). Retired codes are never reused. */
 enum mm_proto_type {
@@ -57,7 +59,7 @@ enum mm_proto_dir {
 
 /* HELLO.features / WELCOME.features: capability bits; unknown bits are ignored, not refused. */
 #define MM_PROTO_FEAT_EVENTS  0x1u /* send CLIENT_EVENT records for session state changes */
-#define MM_PROTO_FEAT_PUB_ALL 0x2u /* CLIENT_PUB with MM_PROTO_PUB_F_ALL is accepted */
+#define MM_PROTO_FEAT_PUB_ALL 0x2u /* CLIENT_PUB with MM_REC_F_ALL is accepted */
 #define MM_PROTO_FEATURES     (MM_PROTO_FEAT_EVENTS | MM_PROTO_FEAT_PUB_ALL)
 
 /* WELCOME descriptors, in this order. */
@@ -77,12 +79,6 @@ enum mm_proto_on_full {
 	_MM_PROTO_ON_FULL_MAX
 };
 
-/* A view of bytes: a string (no NUL inside) or an opaque blob. */
-struct mm_proto_bytes {
-	const uint8_t *p;
-	uint32_t len;
-};
-
 struct mm_proto_hdr {
 	uint32_t len; /* whole frame, header included */
 	uint16_t type;
@@ -93,9 +89,9 @@ struct mm_proto_hdr {
 struct mm_proto_hello {
 	uint32_t seq;
 	uint16_t major, minor;
-	uint32_t features;	    /* wanted */
-	uint64_t token;		    /* non-zero, the same on every (re)connect of one client */
-	struct mm_proto_bytes name; /* 0..MM_PROTO_NAME_MAX, for logs and metrics */
+	uint32_t features;    /* wanted */
+	uint64_t token;	      /* non-zero, the same on every (re)connect of one client */
+	struct mm_bytes name; /* 0..MM_PROTO_NAME_MAX, for logs and metrics */
 };
 
 struct mm_proto_welcome {
@@ -112,7 +108,7 @@ struct mm_proto_error {
 	uint32_t seq;	/* of the refused frame, or 0 */
 	uint16_t flags; /* MM_PROTO_F_FATAL */
 	int32_t code;	/* positive errno value: EPROTO, EINVAL, ... */
-	struct mm_proto_bytes text;
+	struct mm_bytes text;
 };
 
 struct mm_proto_ping {
@@ -122,11 +118,11 @@ struct mm_proto_ping {
 
 struct mm_proto_route_add {
 	uint32_t seq;
-	uint32_t route_id; /* chosen by the client, non-zero, unique on the connection */
-	uint8_t qos;	   /* 0..2 */
-	uint8_t on_full;   /* enum mm_proto_on_full */
-	struct mm_proto_bytes session; /* empty: every session, present and future */
-	struct mm_proto_bytes filter;  /* MQTT topic filter, non-empty */
+	uint32_t route_id;	 /* chosen by the client, non-zero, unique on the connection */
+	uint8_t qos;		 /* 0..2 */
+	uint8_t on_full;	 /* enum mm_proto_on_full */
+	struct mm_bytes session; /* empty: every session, present and future */
+	struct mm_bytes filter;	 /* MQTT topic filter, non-empty */
 };
 
 struct mm_proto_route_ack {
@@ -150,9 +146,9 @@ struct mm_proto_sessions_list {
 };
 
 struct mm_proto_session_entry {
-	uint32_t idx;		    /* session index, as in DELIVER records */
-	uint8_t state;		    /* last worker event kind (enum mm_event_kind), 0xff: none */
-	struct mm_proto_bytes name; /* 1..MM_PROTO_NAME_MAX */
+	uint32_t idx;	      /* session index, as in DELIVER records */
+	uint8_t state;	      /* last worker event kind (enum mm_event_kind), 0xff: none */
+	struct mm_bytes name; /* 1..MM_PROTO_NAME_MAX */
 };
 
 struct mm_proto_sessions {
@@ -160,7 +156,7 @@ struct mm_proto_sessions {
 	uint16_t flags; /* MM_PROTO_F_MORE */
 	uint16_t count;
 	const struct mm_proto_session_entry *entries; /* pack: count entries */
-	struct mm_proto_bytes raw;		      /* unpack: the packed entries */
+	struct mm_bytes raw;			      /* unpack: the packed entries */
 };
 
 int mm_proto_unpack_header(const uint8_t *buf, size_t len, struct mm_proto_hdr *ret);
@@ -196,100 +192,5 @@ int mm_proto_sessions_next(const struct mm_proto_sessions *s, size_t *off,
 
 int mm_proto_send(int sock, const uint8_t *frame, size_t len, const int *fds, int nfds);
 ssize_t mm_proto_recv(int sock, uint8_t *buf, size_t cap, int *fds, int *nfds);
-
-/*
- * Ring records (the body of a ring record whose struct mm_ring_rec.type is one of these; the
- * record header's flags are 0). Codes extend enum mm_rec_kind of shm/records.h and must not
- * collide with it.
- *
- *   delivery ring (router -> client):  DELIVER, GAP, CLIENT_EVENT, PUB_DONE
- *   pub ring      (client -> router):  CLIENT_PUB
- */
-enum mm_proto_rec_kind {
-	MM_REC_DELIVER = 32,
-	MM_REC_GAP = 33,
-	MM_REC_CLIENT_EVENT = 34,
-	MM_REC_PUB_DONE = 35,
-	MM_REC_CLIENT_PUB = 40,
-};
-
-#define MM_PROTO_MSG_F_RETAIN 0x1u /* DELIVER.flags, CLIENT_PUB.flags */
-#define MM_PROTO_MSG_F_DUP    0x2u /* DELIVER.flags */
-#define MM_PROTO_PUB_F_ALL    0x2u /* CLIENT_PUB.flags: every session; session must be empty */
-
-#define MM_PROTO_SESSION_ANY 0xffffffffu /* GAP.session_idx: losses across sessions */
-
-/* CLIENT_EVENT.kind: 0..31 pass a worker's enum mm_event_kind through; then these. */
-enum mm_proto_ev {
-	MM_PROTO_EV_WORKER_MAX = 31,
-	MM_PROTO_EV_SESSION_ADDED = 32,
-	MM_PROTO_EV_SESSION_REMOVED = 33,
-	MM_PROTO_EV_SESSION_FAILED = 34, /* the supervisor gave up restarting it */
-	_MM_PROTO_EV_MAX
-};
-
-/* A list of route ids: pack reads host (n values), unpack sets wire (n x u32 LE) only. */
-struct mm_proto_ids {
-	uint16_t n;
-	const uint32_t *host;
-	const uint8_t *wire;
-};
-
-struct mm_proto_deliver {
-	uint64_t recv_ns; /* CLOCK_REALTIME when the worker received it */
-	uint64_t seq;	  /* position in the session's in-ring: increases for the daemon's life */
-	uint32_t mid;	  /* MQTT packet id, 0 for QoS 0 */
-	uint32_t session_idx;
-	uint8_t qos;		    /* as delivered, 0..2 */
-	uint8_t flags;		    /* MM_PROTO_MSG_F_RETAIN | MM_PROTO_MSG_F_DUP */
-	struct mm_proto_ids routes; /* the client's routes that match, n >= 1 */
-	struct mm_proto_bytes session, topic, payload, props; /* props: MQTT 5 wire bytes */
-};
-
-struct mm_proto_gap {
-	uint64_t lost;	      /* messages not written for this client since the last record, >= 1 */
-	uint32_t session_idx; /* or MM_PROTO_SESSION_ANY */
-	struct mm_proto_bytes session; /* empty with MM_PROTO_SESSION_ANY */
-};
-
-struct mm_proto_client_event {
-	uint64_t time_ns;
-	uint32_t session_idx;
-	uint16_t kind; /* enum mm_proto_ev */
-	int32_t code;
-	uint32_t attempt, delay_ms;
-	struct mm_proto_bytes session, text;
-};
-
-struct mm_proto_pub_done {
-	uint64_t req_id; /* the CLIENT_PUB's */
-	int32_t result;	 /* 0 or -errno */
-	int32_t reason;	 /* MQTT 5 reason code, else 0 */
-};
-
-struct mm_proto_client_pub {
-	uint64_t req_id; /* chosen by the client; echoed in PUB_DONE */
-	uint8_t qos;	 /* 0..2 */
-	uint8_t flags;	 /* MM_PROTO_MSG_F_RETAIN | MM_PROTO_PUB_F_ALL */
-	struct mm_proto_bytes session, topic, payload, props;
-};
-
-uint32_t mm_proto_ids_get(const struct mm_proto_ids *ids, unsigned i);
-
-size_t mm_proto_deliver_size(const struct mm_proto_deliver *m);
-ssize_t mm_proto_pack_deliver(uint8_t *buf, size_t cap, const struct mm_proto_deliver *m);
-int mm_proto_unpack_deliver(const uint8_t *buf, size_t len, struct mm_proto_deliver *ret);
-size_t mm_proto_gap_size(const struct mm_proto_gap *m);
-ssize_t mm_proto_pack_gap(uint8_t *buf, size_t cap, const struct mm_proto_gap *m);
-int mm_proto_unpack_gap(const uint8_t *buf, size_t len, struct mm_proto_gap *ret);
-size_t mm_proto_client_event_size(const struct mm_proto_client_event *m);
-ssize_t mm_proto_pack_client_event(uint8_t *buf, size_t cap, const struct mm_proto_client_event *m);
-int mm_proto_unpack_client_event(const uint8_t *buf, size_t len, struct mm_proto_client_event *ret);
-size_t mm_proto_pub_done_size(void);
-ssize_t mm_proto_pack_pub_done(uint8_t *buf, size_t cap, const struct mm_proto_pub_done *m);
-int mm_proto_unpack_pub_done(const uint8_t *buf, size_t len, struct mm_proto_pub_done *ret);
-size_t mm_proto_client_pub_size(const struct mm_proto_client_pub *m);
-ssize_t mm_proto_pack_client_pub(uint8_t *buf, size_t cap, const struct mm_proto_client_pub *m);
-int mm_proto_unpack_client_pub(const uint8_t *buf, size_t len, struct mm_proto_client_pub *ret);
 
 #endif /* MM_PROTO_H */

@@ -1,117 +1,56 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Pack and unpack the records of a session's rings (see records.h and docs/shm.md). Pack
- * writes into a buffer the caller sized with the matching *_size function (normally a ring
- * reservation); unpack validates every length against the record before it returns views.
+ * Pack and unpack the records of a session's rings (see records.h and docs/shm.md): MSG,
+ * EVENT and COMPLETION in the in-ring, SUB, UNSUB and PUB in the cmd-ring. The worker and the
+ * router size a ring reservation with the matching *_size and pack into it, so packing these
+ * never fails in practice; unpack validates every length against the record before it returns
+ * views.
  */
 #include "records.h"
 
-#include <errno.h>
-#include <string.h>
-
-static void put16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)v;
-	b[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *b, uint32_t v)
-{
-	put16(b, (uint16_t)v);
-	put16(b + 2, (uint16_t)(v >> 16));
-}
-
-static void put64(uint8_t *b, uint64_t v)
-{
-	put32(b, (uint32_t)v);
-	put32(b + 4, (uint32_t)(v >> 32));
-}
-
-static uint16_t get16(const uint8_t *b)
-{
-	return (uint16_t)(b[0] | b[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *b)
-{
-	return get16(b) | (uint32_t)get16(b + 2) << 16;
-}
-
-static uint64_t get64(const uint8_t *b)
-{
-	return get32(b) | (uint64_t)get32(b + 4) << 32;
-}
-
-/* Copy <n> variable parts after the fixed part at <off>; returns the end offset. */
-static size_t put_parts(uint8_t *buf, size_t off, const struct mm_bytes *parts, int n)
-{
-	for (int i = 0; i < n; i++) {
-		if (parts[i].len)
-			memcpy(buf + off, parts[i].p, parts[i].len);
-		off += parts[i].len;
-	}
-	return off;
-}
-
-/*
- * Point <parts> into <buf> after the fixed part of <fixed> bytes, with the lengths already in
- * parts[i].len; the parts must end exactly at <len>. Returns 0 or -EBADMSG.
- */
-static int get_parts(const uint8_t *buf, size_t len, size_t fixed, struct mm_bytes *parts, int n)
-{
-	uint64_t off = fixed;
-
-	if (len < fixed)
-		return -EBADMSG;
-	for (int i = 0; i < n; i++) {
-		parts[i].p = buf + off;
-		off += parts[i].len;
-	}
-	return off == len ? 0 : -EBADMSG;
-}
-
-#define MSG_FIXED 24u
-
 size_t mm_rec_msg_size(const struct mm_rec_msg *m)
 {
-	return MSG_FIXED + (size_t)m->topic.len + m->payload.len + m->props.len;
+	return MM_REC_MSG_FIXED + (size_t)m->topic.len + m->payload.len + m->props.len;
 }
 
-/* Pack <m> into <buf> of mm_rec_msg_size(m) bytes. topic.len must be <= MM_TOPIC_MAX. */
-void mm_rec_msg_pack(uint8_t *buf, const struct mm_rec_msg *m)
+/* Pack <m> into <buf> of <cap> >= mm_rec_msg_size(m) bytes. topic.len must be <= MM_TOPIC_MAX. */
+ssize_t mm_rec_msg_pack(uint8_t *buf, size_t cap, const struct mm_rec_msg *m)
 {
-	put64(buf, m->recv_ns);
-	put32(buf + 8, m->mid);
-	put16(buf + 12, (uint16_t)m->topic.len);
-	buf[14] = m->qos;
-	buf[15] = m->flags;
-	put32(buf + 16, m->payload.len);
-	put32(buf + 20, m->props.len);
-	put_parts(buf, MSG_FIXED, (struct mm_bytes[3]){ m->topic, m->payload, m->props }, 3);
+	struct pw w = { buf, cap, 0, 0 };
+
+	pw_u64(&w, m->recv_ns);
+	pw_u32(&w, m->mid);
+	pw_u16(&w, (uint16_t)m->topic.len);
+	pw_u8(&w, m->qos);
+	pw_u8(&w, m->flags);
+	pw_u32(&w, m->payload.len);
+	pw_u32(&w, m->props.len);
+	pw_bytes(&w, m->topic);
+	pw_bytes(&w, m->payload);
+	pw_bytes(&w, m->props);
+	return pw_end(&w);
 }
 
 /* Unpack a MSG record. Returns 0, or -EBADMSG for bad lengths, QoS or flags. */
 int mm_rec_msg_unpack(const uint8_t *buf, size_t len, struct mm_rec_msg *ret)
 {
-	struct mm_bytes v[3];
+	struct pr r = { buf, len, 0, false };
 	struct mm_rec_msg m;
+	uint32_t plen, xlen;
+	uint16_t tlen;
 
-	if (len < MSG_FIXED)
+	m.recv_ns = pr_u64(&r);
+	m.mid = pr_u32(&r);
+	tlen = pr_u16(&r);
+	m.qos = pr_u8(&r);
+	m.flags = pr_u8(&r);
+	plen = pr_u32(&r);
+	xlen = pr_u32(&r);
+	m.topic = pr_bytes(&r, tlen);
+	m.payload = pr_bytes(&r, plen);
+	m.props = pr_bytes(&r, xlen);
+	if (!pr_done(&r) || m.qos > 2 || m.flags & ~MM_REC_F_MSG)
 		return -EBADMSG;
-	m.recv_ns = get64(buf);
-	m.mid = get32(buf + 8);
-	v[0].len = get16(buf + 12);
-	m.qos = buf[14];
-	m.flags = buf[15];
-	v[1].len = get32(buf + 16);
-	v[2].len = get32(buf + 20);
-	if (m.qos > 2 || m.flags & ~(MM_REC_F_RETAIN | MM_REC_F_DUP))
-		return -EBADMSG;
-	if (get_parts(buf, len, MSG_FIXED, v, 3) < 0)
-		return -EBADMSG;
-	m.topic = v[0];
-	m.payload = v[1];
-	m.props = v[2];
 	*ret = m;
 	return 0;
 }
@@ -123,32 +62,36 @@ size_t mm_rec_event_size(const struct mm_rec_event *e)
 	return EVENT_FIXED + (size_t)e->text.len;
 }
 
-/* Pack <e> into <buf> of mm_rec_event_size(e) bytes; text.len must be <= 65535. */
-void mm_rec_event_pack(uint8_t *buf, const struct mm_rec_event *e)
+/* Pack <e> into <buf> of <cap> >= mm_rec_event_size(e) bytes; text.len must be <= 65535. */
+ssize_t mm_rec_event_pack(uint8_t *buf, size_t cap, const struct mm_rec_event *e)
 {
-	put64(buf, e->time_ns);
-	put16(buf + 8, e->kind);
-	put16(buf + 10, (uint16_t)e->text.len);
-	put32(buf + 12, (uint32_t)e->code);
-	put32(buf + 16, e->attempt);
-	put32(buf + 20, e->delay_ms);
-	put_parts(buf, EVENT_FIXED, &e->text, 1);
+	struct pw w = { buf, cap, 0, 0 };
+
+	pw_u64(&w, e->time_ns);
+	pw_u16(&w, e->kind);
+	pw_u16(&w, (uint16_t)e->text.len);
+	pw_u32(&w, (uint32_t)e->code);
+	pw_u32(&w, e->attempt);
+	pw_u32(&w, e->delay_ms);
+	pw_bytes(&w, e->text);
+	return pw_end(&w);
 }
 
 /* Unpack an EVENT record. Returns 0, or -EBADMSG for bad lengths or an unknown kind. */
 int mm_rec_event_unpack(const uint8_t *buf, size_t len, struct mm_rec_event *ret)
 {
+	struct pr r = { buf, len, 0, false };
 	struct mm_rec_event e;
+	uint16_t tlen;
 
-	if (len < EVENT_FIXED)
-		return -EBADMSG;
-	e.time_ns = get64(buf);
-	e.kind = get16(buf + 8);
-	e.text.len = get16(buf + 10);
-	e.code = (int32_t)get32(buf + 12);
-	e.attempt = get32(buf + 16);
-	e.delay_ms = get32(buf + 20);
-	if (e.kind >= _MM_EV_KIND_MAX || get_parts(buf, len, EVENT_FIXED, &e.text, 1) < 0)
+	e.time_ns = pr_u64(&r);
+	e.kind = pr_u16(&r);
+	tlen = pr_u16(&r);
+	e.code = (int32_t)pr_u32(&r);
+	e.attempt = pr_u32(&r);
+	e.delay_ms = pr_u32(&r);
+	e.text = pr_bytes(&r, tlen);
+	if (!pr_done(&r) || e.kind >= _MM_EV_KIND_MAX)
 		return -EBADMSG;
 	*ret = e;
 	return 0;
@@ -178,28 +121,39 @@ size_t mm_rec_completion_size(void)
 	return COMPLETION_FIXED;
 }
 
-void mm_rec_completion_pack(uint8_t *buf, const struct mm_rec_completion *c)
+ssize_t mm_rec_completion_pack(uint8_t *buf, size_t cap, const struct mm_rec_completion *c)
 {
-	put64(buf, c->req_id);
-	put32(buf + 8, (uint32_t)c->result);
-	put32(buf + 12, (uint32_t)c->reason);
-	put16(buf + 16, c->cmd);
-	put16(buf + 18, 0);
-	put32(buf + 20, 0);
+	struct pw w = { buf, cap, 0, 0 };
+
+	pw_u64(&w, c->req_id);
+	pw_u32(&w, (uint32_t)c->result);
+	pw_u32(&w, (uint32_t)c->reason);
+	pw_u16(&w, c->cmd);
+	pw_u16(&w, 0);
+	pw_u32(&w, 0);
+	return pw_end(&w);
+}
+
+static bool is_cmd(uint16_t cmd)
+{
+	return cmd == MM_REC_CMD_SUB || cmd == MM_REC_CMD_UNSUB || cmd == MM_REC_CMD_PUB;
 }
 
 /* Unpack a COMPLETION record. Returns 0, or -EBADMSG (length, command, reserved bytes). */
 int mm_rec_completion_unpack(const uint8_t *buf, size_t len, struct mm_rec_completion *ret)
 {
+	struct pr r = { buf, len, 0, false };
 	struct mm_rec_completion c;
+	uint16_t reserved16;
+	uint32_t reserved32;
 
-	if (len != COMPLETION_FIXED || get16(buf + 18) || get32(buf + 20))
-		return -EBADMSG;
-	c.req_id = get64(buf);
-	c.result = (int32_t)get32(buf + 8);
-	c.reason = (int32_t)get32(buf + 12);
-	c.cmd = get16(buf + 16);
-	if (c.cmd != MM_REC_CMD_SUB && c.cmd != MM_REC_CMD_UNSUB && c.cmd != MM_REC_CMD_PUB)
+	c.req_id = pr_u64(&r);
+	c.result = (int32_t)pr_u32(&r);
+	c.reason = (int32_t)pr_u32(&r);
+	c.cmd = pr_u16(&r);
+	reserved16 = pr_u16(&r);
+	reserved32 = pr_u32(&r);
+	if (!pr_done(&r) || reserved16 || reserved32 || !is_cmd(c.cmd))
 		return -EBADMSG;
 	*ret = c;
 	return 0;
@@ -213,27 +167,35 @@ size_t mm_rec_sub_size(const struct mm_rec_sub *s)
 }
 
 /* Pack a SUB or UNSUB command (UNSUB ignores qos); filter.len must be <= MM_TOPIC_MAX. */
-void mm_rec_sub_pack(uint8_t *buf, const struct mm_rec_sub *s)
+ssize_t mm_rec_sub_pack(uint8_t *buf, size_t cap, const struct mm_rec_sub *s)
 {
-	put64(buf, s->req_id);
-	buf[8] = s->qos;
-	buf[9] = 0;
-	put16(buf + 10, (uint16_t)s->filter.len);
-	put32(buf + 12, 0);
-	put_parts(buf, SUB_FIXED, &s->filter, 1);
+	struct pw w = { buf, cap, 0, 0 };
+
+	pw_u64(&w, s->req_id);
+	pw_u8(&w, s->qos);
+	pw_u8(&w, 0);
+	pw_u16(&w, (uint16_t)s->filter.len);
+	pw_u32(&w, 0);
+	pw_bytes(&w, s->filter);
+	return pw_end(&w);
 }
 
 /* Unpack a SUB or UNSUB command. Returns 0 or -EBADMSG. An empty filter is refused. */
 int mm_rec_sub_unpack(const uint8_t *buf, size_t len, struct mm_rec_sub *ret)
 {
+	struct pr r = { buf, len, 0, false };
 	struct mm_rec_sub s;
+	uint32_t reserved32;
+	uint16_t flen;
+	uint8_t reserved8;
 
-	if (len < SUB_FIXED || buf[9] || get32(buf + 12))
-		return -EBADMSG;
-	s.req_id = get64(buf);
-	s.qos = buf[8];
-	s.filter.len = get16(buf + 10);
-	if (s.qos > 2 || s.filter.len == 0 || get_parts(buf, len, SUB_FIXED, &s.filter, 1) < 0)
+	s.req_id = pr_u64(&r);
+	s.qos = pr_u8(&r);
+	reserved8 = pr_u8(&r);
+	flen = pr_u16(&r);
+	reserved32 = pr_u32(&r);
+	s.filter = pr_bytes(&r, flen);
+	if (!pr_done(&r) || reserved8 || reserved32 || s.qos > 2 || flen == 0)
 		return -EBADMSG;
 	*ret = s;
 	return 0;
@@ -246,39 +208,43 @@ size_t mm_rec_pub_size(const struct mm_rec_pub *p)
 	return PUB_FIXED + (size_t)p->topic.len + p->payload.len + p->props.len;
 }
 
-void mm_rec_pub_pack(uint8_t *buf, const struct mm_rec_pub *p)
+ssize_t mm_rec_pub_pack(uint8_t *buf, size_t cap, const struct mm_rec_pub *p)
 {
-	put64(buf, p->req_id);
-	buf[8] = p->qos;
-	buf[9] = p->flags;
-	put16(buf + 10, (uint16_t)p->topic.len);
-	put32(buf + 12, p->payload.len);
-	put32(buf + 16, p->props.len);
-	put32(buf + 20, 0);
-	put_parts(buf, PUB_FIXED, (struct mm_bytes[3]){ p->topic, p->payload, p->props }, 3);
+	struct pw w = { buf, cap, 0, 0 };
+
+	pw_u64(&w, p->req_id);
+	pw_u8(&w, p->qos);
+	pw_u8(&w, p->flags);
+	pw_u16(&w, (uint16_t)p->topic.len);
+	pw_u32(&w, p->payload.len);
+	pw_u32(&w, p->props.len);
+	pw_u32(&w, 0);
+	pw_bytes(&w, p->topic);
+	pw_bytes(&w, p->payload);
+	pw_bytes(&w, p->props);
+	return pw_end(&w);
 }
 
 /* Unpack a PUB command. Returns 0 or -EBADMSG. An empty topic is refused. */
 int mm_rec_pub_unpack(const uint8_t *buf, size_t len, struct mm_rec_pub *ret)
 {
-	struct mm_bytes v[3];
+	struct pr r = { buf, len, 0, false };
 	struct mm_rec_pub p;
+	uint32_t plen, xlen, reserved;
+	uint16_t tlen;
 
-	if (len < PUB_FIXED || get32(buf + 20))
+	p.req_id = pr_u64(&r);
+	p.qos = pr_u8(&r);
+	p.flags = pr_u8(&r);
+	tlen = pr_u16(&r);
+	plen = pr_u32(&r);
+	xlen = pr_u32(&r);
+	reserved = pr_u32(&r);
+	p.topic = pr_bytes(&r, tlen);
+	p.payload = pr_bytes(&r, plen);
+	p.props = pr_bytes(&r, xlen);
+	if (!pr_done(&r) || reserved || p.qos > 2 || p.flags & ~MM_REC_F_RETAIN || tlen == 0)
 		return -EBADMSG;
-	p.req_id = get64(buf);
-	p.qos = buf[8];
-	p.flags = buf[9];
-	v[0].len = get16(buf + 10);
-	v[1].len = get32(buf + 12);
-	v[2].len = get32(buf + 16);
-	if (p.qos > 2 || p.flags & ~MM_REC_F_RETAIN || v[0].len == 0)
-		return -EBADMSG;
-	if (get_parts(buf, len, PUB_FIXED, v, 3) < 0)
-		return -EBADMSG;
-	p.topic = v[0];
-	p.payload = v[1];
-	p.props = v[2];
 	*ret = p;
 	return 0;
 }

@@ -1,15 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The records that travel in a session's rings, packed and unpacked field by field in
- * little-endian order (never a C struct copied onto the ring):
+ * THE ring records: every record that travels in a ring, between a worker and the router or
+ * between the router and a client, packed and unpacked field by field in little-endian order
+ * (common/wire.h; never a C struct copied onto the ring):
  *
- *   in-ring  (worker -> router):  MSG, EVENT, COMPLETION
- *   cmd-ring (router -> worker):  SUB, UNSUB, PUB
+ *   in-ring       (worker -> router):  MSG, EVENT, COMPLETION          (shm/records.c)
+ *   cmd-ring      (router -> worker):  SUB, UNSUB, PUB                 (shm/records.c)
+ *   delivery ring (router -> client):  DELIVER, GAP, CLIENT_EVENT, PUB_DONE (records_client.c)
+ *   pub ring      (client -> router):  CLIENT_PUB                      (records_client.c)
  *
- * Every record body starts with a fixed part, followed by the variable parts whose lengths
- * the fixed part gives. Unpack checks every length against the record length before use and
- * returns views (pointers into the record), so a consumer copies nothing. docs/shm.md has the
- * byte tables.
+ * One enum of kinds (the ring record header's type), one set of message flags, one packer
+ * convention: *_size() gives the body size, *_pack(buf, cap, m) writes it and returns the
+ * bytes written, -ENOSPC or -EINVAL (a field out of range); *_unpack(buf, len, ret) checks
+ * every length against the record before use and returns 0 with views into <buf>, or
+ * -EBADMSG. Records a client writes (CLIENT_PUB) are untrusted: unpack them from a private
+ * copy only. The record header's own flags are 0 for every kind here.
+ *
+ * Byte tables: docs/shm.md (session rings) and docs/protocol.md (client rings). A record
+ * change edits this header, its packer and those tables; a change a reader of an older
+ * version could misread bumps the version in the ring header (shm/layout.h).
  */
 #ifndef MM_SHM_RECORDS_H
 #define MM_SHM_RECORDS_H
@@ -17,27 +26,42 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+#include "wire.h"
 
 /* Record types (struct mm_ring_rec.type); 0 is the ring's PAD. Retired codes are never reused. */
 enum mm_rec_kind {
-	MM_REC_MSG = 1,	       /* a message received from the broker */
-	MM_REC_EVENT = 2,      /* a session state change or a reportable problem */
-	MM_REC_COMPLETION = 3, /* the result of a PUB/SUB/UNSUB command */
-	MM_REC_CMD_SUB = 16,
-	MM_REC_CMD_UNSUB = 17,
-	MM_REC_CMD_PUB = 18,
+	MM_REC_MSG = 1,		  /* in-ring: a message received from the broker */
+	MM_REC_EVENT = 2,	  /* in-ring: a session state change or a reportable problem */
+	MM_REC_COMPLETION = 3,	  /* in-ring: the result of a PUB/SUB/UNSUB command */
+	MM_REC_CMD_SUB = 16,	  /* cmd-ring */
+	MM_REC_CMD_UNSUB = 17,	  /* cmd-ring */
+	MM_REC_CMD_PUB = 18,	  /* cmd-ring */
+	MM_REC_DELIVER = 32,	  /* delivery ring: one message for one client */
+	MM_REC_GAP = 33,	  /* delivery ring: messages this client lost */
+	MM_REC_CLIENT_EVENT = 34, /* delivery ring: a session event (feature EVENTS) */
+	MM_REC_PUB_DONE = 35,	  /* delivery ring: the result of a CLIENT_PUB */
+	MM_REC_CLIENT_PUB = 40,	  /* pub ring: a client's publish */
 };
 
-#define MM_REC_F_RETAIN 0x1u /* mm_rec_msg.flags, mm_rec_pub.flags */
-#define MM_REC_F_DUP	0x2u /* mm_rec_msg.flags */
+/*
+ * Message flags, one set for every record that carries a message (MSG, PUB, DELIVER,
+ * CLIENT_PUB): a worker's MSG flags reach a client's DELIVER unchanged. Bit 1 means DUP on
+ * a received message and ALL on a client's publish; no record carries both.
+ */
+#define MM_REC_F_RETAIN 0x1u /* MSG, PUB, DELIVER, CLIENT_PUB */
+#define MM_REC_F_DUP	0x2u /* MSG, DELIVER: the broker may have sent it before */
+#define MM_REC_F_ALL	0x2u /* CLIENT_PUB: every session; the session name is then empty */
+#define MM_REC_F_MSG	(MM_REC_F_RETAIN | MM_REC_F_DUP) /* valid on MSG and DELIVER */
 
-#define MM_TOPIC_MAX 65535u
+#define MM_TOPIC_MAX	   65535u
+#define MM_REC_SESSION_ANY 0xffffffffu /* GAP.session_idx: losses across sessions */
+#define MM_REC_MSG_FIXED   24u	       /* a MSG body before its topic, payload and props */
 
-struct mm_bytes {
-	const uint8_t *p;
-	uint32_t len;
-};
-
+/*
+ * In-ring and cmd-ring (worker <-> router).
+ */
 struct mm_rec_msg {
 	uint64_t recv_ns;		       /* CLOCK_REALTIME when the worker received it */
 	uint32_t mid;			       /* MQTT packet id (0 for QoS 0) */
@@ -88,25 +112,108 @@ struct mm_rec_pub {
 	struct mm_bytes topic, payload, props;
 };
 
+/*
+ * Delivery ring and pub ring (router <-> client).
+ */
+
+/* CLIENT_EVENT.kind: 0..31 pass a worker's enum mm_event_kind through; then these. */
+enum mm_client_ev {
+	MM_CLIENT_EV_WORKER_MAX = 31,
+	MM_CLIENT_EV_SESSION_ADDED = 32,
+	MM_CLIENT_EV_SESSION_REMOVED = 33,
+	MM_CLIENT_EV_SESSION_FAILED = 34, /* the supervisor gave up restarting it */
+	_MM_CLIENT_EV_MAX
+};
+
+/* A list of route ids: pack reads host (n values), unpack sets wire (n x u32 LE) only. */
+struct mm_rec_ids {
+	uint16_t n;
+	const uint32_t *host;
+	const uint8_t *wire;
+};
+
+struct mm_rec_deliver {
+	uint64_t recv_ns; /* CLOCK_REALTIME when the worker received it */
+	uint64_t seq;	  /* position in the session's in-ring: increases for the daemon's life */
+	uint32_t mid;	  /* MQTT packet id, 0 for QoS 0 */
+	uint32_t session_idx;
+	uint8_t qos;					/* as delivered, 0..2 */
+	uint8_t flags;					/* MM_REC_F_RETAIN | MM_REC_F_DUP */
+	struct mm_rec_ids routes;			/* the client's routes that match, n >= 1 */
+	struct mm_bytes session, topic, payload, props; /* props: MQTT 5 wire bytes */
+};
+
+struct mm_rec_gap {
+	uint64_t lost;		 /* messages not written for this client since the last record */
+	uint32_t session_idx;	 /* or MM_REC_SESSION_ANY */
+	struct mm_bytes session; /* empty with MM_REC_SESSION_ANY */
+};
+
+struct mm_rec_client_event {
+	uint64_t time_ns;
+	uint32_t session_idx;
+	uint16_t kind; /* enum mm_client_ev */
+	int32_t code;
+	uint32_t attempt, delay_ms;
+	struct mm_bytes session, text;
+};
+
+struct mm_rec_pub_done {
+	uint64_t req_id; /* the CLIENT_PUB's */
+	int32_t result;	 /* 0 or -errno */
+	int32_t reason;	 /* MQTT 5 reason code, else 0 */
+};
+
+struct mm_rec_client_pub {
+	uint64_t req_id; /* chosen by the client; echoed in PUB_DONE */
+	uint8_t qos;	 /* 0..2 */
+	uint8_t flags;	 /* MM_REC_F_RETAIN | MM_REC_F_ALL */
+	struct mm_bytes session, topic, payload, props;
+};
+
+/* records.c */
 size_t mm_rec_msg_size(const struct mm_rec_msg *m);
-void mm_rec_msg_pack(uint8_t *buf, const struct mm_rec_msg *m);
+ssize_t mm_rec_msg_pack(uint8_t *buf, size_t cap, const struct mm_rec_msg *m);
 int mm_rec_msg_unpack(const uint8_t *buf, size_t len, struct mm_rec_msg *ret);
 
 size_t mm_rec_event_size(const struct mm_rec_event *e);
-void mm_rec_event_pack(uint8_t *buf, const struct mm_rec_event *e);
+ssize_t mm_rec_event_pack(uint8_t *buf, size_t cap, const struct mm_rec_event *e);
 int mm_rec_event_unpack(const uint8_t *buf, size_t len, struct mm_rec_event *ret);
 const char *mm_event_kind_to_string(unsigned kind);
 
 size_t mm_rec_completion_size(void);
-void mm_rec_completion_pack(uint8_t *buf, const struct mm_rec_completion *c);
+ssize_t mm_rec_completion_pack(uint8_t *buf, size_t cap, const struct mm_rec_completion *c);
 int mm_rec_completion_unpack(const uint8_t *buf, size_t len, struct mm_rec_completion *ret);
 
 size_t mm_rec_sub_size(const struct mm_rec_sub *s);
-void mm_rec_sub_pack(uint8_t *buf, const struct mm_rec_sub *s);
+ssize_t mm_rec_sub_pack(uint8_t *buf, size_t cap, const struct mm_rec_sub *s);
 int mm_rec_sub_unpack(const uint8_t *buf, size_t len, struct mm_rec_sub *ret);
 
 size_t mm_rec_pub_size(const struct mm_rec_pub *p);
-void mm_rec_pub_pack(uint8_t *buf, const struct mm_rec_pub *p);
+ssize_t mm_rec_pub_pack(uint8_t *buf, size_t cap, const struct mm_rec_pub *p);
 int mm_rec_pub_unpack(const uint8_t *buf, size_t len, struct mm_rec_pub *ret);
+
+/* records_client.c */
+uint32_t mm_rec_ids_get(const struct mm_rec_ids *ids, unsigned i);
+
+size_t mm_rec_deliver_size(const struct mm_rec_deliver *m);
+ssize_t mm_rec_deliver_pack(uint8_t *buf, size_t cap, const struct mm_rec_deliver *m);
+int mm_rec_deliver_unpack(const uint8_t *buf, size_t len, struct mm_rec_deliver *ret);
+
+size_t mm_rec_gap_size(const struct mm_rec_gap *m);
+ssize_t mm_rec_gap_pack(uint8_t *buf, size_t cap, const struct mm_rec_gap *m);
+int mm_rec_gap_unpack(const uint8_t *buf, size_t len, struct mm_rec_gap *ret);
+
+size_t mm_rec_client_event_size(const struct mm_rec_client_event *m);
+ssize_t mm_rec_client_event_pack(uint8_t *buf, size_t cap, const struct mm_rec_client_event *m);
+int mm_rec_client_event_unpack(const uint8_t *buf, size_t len, struct mm_rec_client_event *ret);
+
+size_t mm_rec_pub_done_size(void);
+ssize_t mm_rec_pub_done_pack(uint8_t *buf, size_t cap, const struct mm_rec_pub_done *m);
+int mm_rec_pub_done_unpack(const uint8_t *buf, size_t len, struct mm_rec_pub_done *ret);
+
+size_t mm_rec_client_pub_size(const struct mm_rec_client_pub *m);
+ssize_t mm_rec_client_pub_pack(uint8_t *buf, size_t cap, const struct mm_rec_client_pub *m);
+int mm_rec_client_pub_unpack(const uint8_t *buf, size_t len, struct mm_rec_client_pub *ret);
 
 #endif /* MM_SHM_RECORDS_H */

@@ -271,7 +271,7 @@ static int setup(struct mm_wrk *w, const struct args *a)
 	if (attach_fds(w) < 0)
 		return 1;
 	w->standalone = !a->inherit;
-	w->max_rec = 24 + w->cfg->perf.max_message_size;
+	w->max_rec = MM_REC_MSG_FIXED + w->cfg->perf.max_message_size;
 	w->n_pending_cap = (size_t)w->cfg->perf.max_pending * 2 + 64;
 	w->pending = calloc(w->n_pending_cap, sizeof(*w->pending));
 	w->rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull | 1;

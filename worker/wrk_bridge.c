@@ -70,10 +70,11 @@ static void evlog_push(struct mm_wrk *w, const struct mm_rec_event *e)
 
 static void emit(struct mm_wrk *w, const struct mm_rec_event *e)
 {
-	void *p = reserve(w, mm_rec_event_size(e), MM_REC_EVENT);
+	size_t size = mm_rec_event_size(e);
+	void *p = reserve(w, size, MM_REC_EVENT);
 
 	if (p)
-		mm_rec_event_pack(p, e);
+		(void)mm_rec_event_pack(p, size, e);
 	mm_wrk_commit(w); /* state changes are rare: publish them at once */
 	evlog_push(w, e);
 }
@@ -124,7 +125,7 @@ void mm_wrk_emit_completion(struct mm_wrk *w, uint16_t cmd, uint64_t req_id, int
 	void *p = reserve(w, mm_rec_completion_size(), MM_REC_COMPLETION);
 
 	if (p)
-		mm_rec_completion_pack(p, &c);
+		(void)mm_rec_completion_pack(p, mm_rec_completion_size(), &c);
 }
 
 /*
@@ -328,8 +329,8 @@ void mm_wrk_on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
 		return;
 	}
 	size = mm_rec_msg_size(&r);
-	if (size - 24 > w->cfg->perf.max_message_size) {
-		drop_oversize(w, msg, size - 24);
+	if (size - MM_REC_MSG_FIXED > w->cfg->perf.max_message_size) {
+		drop_oversize(w, msg, size - MM_REC_MSG_FIXED);
 		return;
 	}
 	p = reserve(w, size, MM_REC_MSG);
@@ -339,7 +340,7 @@ void mm_wrk_on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
 		r.flags |= MM_REC_F_DUP;
 		atomic_fetch_add_explicit(&w->stats->dup_flagged, 1, memory_order_relaxed);
 	}
-	mm_rec_msg_pack(p, &r);
+	(void)mm_rec_msg_pack(p, size, &r);
 	atomic_fetch_add_explicit(&w->stats->msgs_in, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->stats->bytes_in, (uint64_t)msg->payloadlen,
 				  memory_order_relaxed);

@@ -167,11 +167,11 @@ static int ev_type_of(unsigned kind)
 		return MQTTMUX_EV_SESSION_DISCONNECTED;
 	case MM_EV_RECONNECTING:
 		return MQTTMUX_EV_SESSION_RECONNECTING;
-	case MM_PROTO_EV_SESSION_ADDED:
+	case MM_CLIENT_EV_SESSION_ADDED:
 		return MQTTMUX_EV_SESSION_ADDED;
-	case MM_PROTO_EV_SESSION_REMOVED:
+	case MM_CLIENT_EV_SESSION_REMOVED:
 		return MQTTMUX_EV_SESSION_REMOVED;
-	case MM_PROTO_EV_SESSION_FAILED:
+	case MM_CLIENT_EV_SESSION_FAILED:
 		return MQTTMUX_EV_SESSION_FAILED;
 	default:
 		return MQTTMUX_EV_SESSION_STATE_CHANGED;
@@ -181,11 +181,11 @@ static int ev_type_of(unsigned kind)
 /* A CLIENT_EVENT record: to the handlers, with NUL-terminated copies of its strings. */
 int mm_cl_on_client_event(struct mqttmux *c, const struct mm_shm_rec *rec)
 {
-	struct mm_proto_client_event m;
+	struct mm_rec_client_event m;
 	struct mqttmux_event ev;
 	char *s, *t;
 
-	if (mm_proto_unpack_client_event(rec->data, rec->len, &m) < 0)
+	if (mm_rec_client_event_unpack(rec->data, rec->len, &m) < 0)
 		return -EPROTO;
 	if (!c->evh)
 		return 0;
@@ -205,7 +205,7 @@ int mm_cl_on_client_event(struct mqttmux *c, const struct mm_shm_rec *rec)
 				     .next_ms = m.delay_ms,
 				     .text = t,
 				     .worker_kind =
-					     m.kind <= MM_PROTO_EV_WORKER_MAX ? m.kind : -1 };
+					     m.kind <= MM_CLIENT_EV_WORKER_MAX ? m.kind : -1 };
 	mm_cl_emit(c, &ev);
 	free(s);
 	return 0;

@@ -15,6 +15,7 @@
 
 #include "mqttmux.h"
 #include "proto.h"
+#include "records.h"
 #include "ring.h"
 
 #define MM_CL_CTL_TIMEOUT 5000 /* ms: WELCOME, ROUTE_ACK */

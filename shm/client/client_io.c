@@ -65,7 +65,7 @@ static void scratch_put(struct mqttmux *c, char *p)
 }
 
 /* Fill <m> from a DELIVER; session and topic are copied to <buf> to get their NULs. */
-static void msg_from_deliver(char *buf, const struct mm_proto_deliver *d, struct mqttmux_msg *m)
+static void msg_from_deliver(char *buf, const struct mm_rec_deliver *d, struct mqttmux_msg *m)
 {
 	char *s = buf, *t = buf + d->session.len + 1;
 
@@ -84,18 +84,18 @@ static void msg_from_deliver(char *buf, const struct mm_proto_deliver *d, struct
 				   .mid = d->mid,
 				   .session_idx = d->session_idx,
 				   .qos = d->qos,
-				   .retain = d->flags & MM_PROTO_MSG_F_RETAIN,
-				   .dup = d->flags & MM_PROTO_MSG_F_DUP };
+				   .retain = d->flags & MM_REC_F_RETAIN,
+				   .dup = d->flags & MM_REC_F_DUP };
 }
 
 static int on_deliver(struct mqttmux *c, const struct mm_shm_rec *rec)
 {
-	struct mm_proto_deliver d;
+	struct mm_rec_deliver d;
 	struct mqttmux_msg m;
 	struct mqttmux_route *r;
 	char *buf;
 
-	if (mm_proto_unpack_deliver(rec->data, rec->len, &d) < 0 ||
+	if (mm_rec_deliver_unpack(rec->data, rec->len, &d) < 0 ||
 	    d.topic.len > MM_PROTO_MAX_FRAME || d.session.len > MM_PROTO_NAME_MAX)
 		return -EPROTO;
 	/* delivered again by a restarted router: already handled, say nothing */
@@ -107,7 +107,7 @@ static int on_deliver(struct mqttmux *c, const struct mm_shm_rec *rec)
 	msg_from_deliver(buf, &d, &m);
 	/* Each id is looked up again: a callback may have stopped any route, even its own. */
 	for (unsigned i = 0; i < d.routes.n; i++)
-		if ((r = mm_cl_route_find(c, mm_proto_ids_get(&d.routes, i))))
+		if ((r = mm_cl_route_find(c, mm_rec_ids_get(&d.routes, i))))
 			route_deliver(r, &m);
 	scratch_put(c, buf);
 	return 0;
@@ -115,26 +115,26 @@ static int on_deliver(struct mqttmux *c, const struct mm_shm_rec *rec)
 
 static int on_gap(struct mqttmux *c, const struct mm_shm_rec *rec)
 {
-	struct mm_proto_gap g;
+	struct mm_rec_gap g;
 	char s[MM_PROTO_NAME_MAX + 1];
 
-	if (mm_proto_unpack_gap(rec->data, rec->len, &g) < 0)
+	if (mm_rec_gap_unpack(rec->data, rec->len, &g) < 0)
 		return -EPROTO;
 	c->lost += g.lost;
 	memcpy(s, g.session.p, g.session.len);
 	s[g.session.len] = '\0';
 	if (c->gap_fn)
-		c->gap_fn(c, g.session_idx == MM_PROTO_SESSION_ANY ? NULL : s, g.lost, c->gap_ud);
-	mm_cl_gap_event(c, g.session_idx == MM_PROTO_SESSION_ANY ? NULL : s, g.lost);
+		c->gap_fn(c, g.session_idx == MM_REC_SESSION_ANY ? NULL : s, g.lost, c->gap_ud);
+	mm_cl_gap_event(c, g.session_idx == MM_REC_SESSION_ANY ? NULL : s, g.lost);
 	return 0;
 }
 
 static int on_pub_done(struct mqttmux *c, const struct mm_shm_rec *rec)
 {
-	struct mm_proto_pub_done d;
+	struct mm_rec_pub_done d;
 	struct mm_cl_pub **pp, *p;
 
-	if (mm_proto_unpack_pub_done(rec->data, rec->len, &d) < 0)
+	if (mm_rec_pub_done_unpack(rec->data, rec->len, &d) < 0)
 		return -EPROTO;
 	for (pp = &c->pubs; *pp && (*pp)->req_id != d.req_id; pp = &(*pp)->next)
 		;
@@ -355,13 +355,13 @@ static int pub_check(struct mqttmux *c, const char *session, const char *topic, 
 	return c->fatal;
 }
 
-static struct mm_proto_client_pub pub_rec(uint64_t req_id, const char *session, const char *topic,
-					  const void *payload, size_t len, int qos, bool retain)
+static struct mm_rec_client_pub pub_rec(uint64_t req_id, const char *session, const char *topic,
+					const void *payload, size_t len, int qos, bool retain)
 {
-	return (struct mm_proto_client_pub){
+	return (struct mm_rec_client_pub){
 		.req_id = req_id,
 		.qos = (uint8_t)qos,
-		.flags = (retain ? MM_PROTO_MSG_F_RETAIN : 0) | (session ? 0 : MM_PROTO_PUB_F_ALL),
+		.flags = (retain ? MM_REC_F_RETAIN : 0) | (session ? 0 : MM_REC_F_ALL),
 		.session = { (const uint8_t *)session, session ? (uint32_t)strlen(session) : 0 },
 		.topic = { (const uint8_t *)topic, (uint32_t)strlen(topic) },
 		.payload = { payload, (uint32_t)len },
@@ -369,9 +369,9 @@ static struct mm_proto_client_pub pub_rec(uint64_t req_id, const char *session, 
 }
 
 /* Write one CLIENT_PUB and commit it. Returns 0, -EAGAIN (ring full) or -EMSGSIZE. */
-static int pub_write(struct mqttmux *c, const struct mm_proto_client_pub *p)
+static int pub_write(struct mqttmux *c, const struct mm_rec_client_pub *p)
 {
-	size_t size = mm_proto_client_pub_size(p);
+	size_t size = mm_rec_client_pub_size(p);
 	void *buf;
 	int rc;
 
@@ -380,7 +380,7 @@ static int pub_write(struct mqttmux *c, const struct mm_proto_client_pub *p)
 	rc = mm_shm_ring_reserve(&c->pub, (uint32_t)size, MM_REC_CLIENT_PUB, 0, &buf);
 	if (rc < 0)
 		return rc;
-	if (mm_proto_pack_client_pub(buf, size, p) < 0)
+	if (mm_rec_client_pub_pack(buf, size, p) < 0)
 		return -EINVAL; /* reserved but not committed: the next reserve reuses it */
 	rc = mm_shm_ring_commit(&c->pub);
 	return rc < 0 ? rc : 0;
@@ -390,7 +390,7 @@ MQTTMUX_PUBLIC int mqttmux_publish_async(struct mqttmux *c, const char *session,
 					 const void *payload, size_t len, int qos, bool retain,
 					 mqttmux_pub_fn *fn, void *ud)
 {
-	struct mm_proto_client_pub rec;
+	struct mm_rec_client_pub rec;
 	struct mm_cl_pub *p;
 	size_t sl, tl;
 	int rc = pub_check(c, session, topic, payload, len, qos);
@@ -432,7 +432,7 @@ static void pub_forget(struct mqttmux *c, struct mm_cl_pub *p)
  * Wait for a router (mm_cl_wait_up) and room for <rec> in its pub-ring, dispatching
  * meanwhile, and write it. Returns 0 or -errno (-ENOTCONN: no router by the deadline).
  */
-static int pub_room(struct mqttmux *c, const struct mm_proto_client_pub *rec, int64_t deadline)
+static int pub_room(struct mqttmux *c, const struct mm_rec_client_pub *rec, int64_t deadline)
 {
 	int rc, ms;
 
@@ -453,7 +453,7 @@ static int pub_room(struct mqttmux *c, const struct mm_proto_client_pub *rec, in
 		if (!c->up)
 			continue; /* the router went away meanwhile: its pub-ring is gone */
 		/* short slices: PUB_DONEs and PINGs must still be handled while we wait */
-		rc = mm_shm_ring_wait_space(&c->pub, (uint32_t)mm_proto_client_pub_size(rec),
+		rc = mm_shm_ring_wait_space(&c->pub, (uint32_t)mm_rec_client_pub_size(rec),
 					    ms < 0 || ms > 10 ? 10 : ms);
 		if (rc < 0)
 			return rc;
@@ -470,7 +470,7 @@ static int publish_wait(struct mqttmux *c, const char *session, const char *topi
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : mm_time_mono_ms() + timeout_ms;
 	struct mm_cl_pub *p = calloc(1, sizeof(*p));
-	struct mm_proto_client_pub rec;
+	struct mm_rec_client_pub rec;
 	int rc;
 
 	if (!p)

@@ -95,7 +95,7 @@ struct mm_rtr_client {
 	struct mm_shm_ring pub;		/* consumer (untrusted producer) */
 	uint32_t nroutes;
 	uint64_t lost;	       /* not yet reported in a GAP */
-	uint32_t lost_session; /* or MM_PROTO_SESSION_ANY */
+	uint32_t lost_session; /* or MM_REC_SESSION_ANY */
 	uint64_t delivered, dropped;
 	struct mm_rtr_done *done_head, *done_tail; /* PUB_DONEs waiting for room, in order */
 	uint32_t features;			   /* accepted MM_PROTO_FEAT_* */
@@ -189,7 +189,7 @@ void mm_rtr_cmd_space(struct mm_rtr *r, struct mm_rtr_session *s);
 void mm_rtr_completion(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_shm_rec *rec);
 void mm_rtr_pend_drop_all(struct mm_rtr *r);
 void mm_rtr_worker_started(struct mm_rtr *r, struct mm_rtr_session *s, uint64_t cmd_pos);
-int mm_rtr_session_find(const struct mm_rtr *r, const struct mm_proto_bytes *name);
+int mm_rtr_session_find(const struct mm_rtr *r, const struct mm_bytes *name);
 
 /* rtr_stats.c */
 int mm_rtr_stats_open(struct mm_rtr *r, int fd);

@@ -120,7 +120,7 @@ static int add_client(struct mm_rtr *r, int sock, const struct ucred *cr)
 	c->uid = cr->uid;
 	c->pid = cr->pid;
 	c->slot = -1;
-	c->lost_session = MM_PROTO_SESSION_ANY;
+	c->lost_session = MM_REC_SESSION_ANY;
 	for (int i = 0; i < MM_PROTO_WELCOME_NFDS; i++)
 		c->fds[i] = -1;
 	r->cl[r->ncl++] = c;

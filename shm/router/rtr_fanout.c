@@ -19,24 +19,24 @@
 /* Writes a GAP record for the losses of <c> not yet reported. Returns 0 or -EAGAIN etc. */
 static int put_gap(struct mm_rtr *r, struct mm_rtr_client *c)
 {
-	struct mm_proto_gap g = { .lost = c->lost, .session_idx = c->lost_session };
+	struct mm_rec_gap g = { .lost = c->lost, .session_idx = c->lost_session };
 	void *p;
 	size_t sz;
 	int rc;
 
-	if (g.session_idx != MM_PROTO_SESSION_ANY) {
+	if (g.session_idx != MM_REC_SESSION_ANY) {
 		g.session.p = (const uint8_t *)r->sess[g.session_idx].name;
 		g.session.len = (uint32_t)strlen(r->sess[g.session_idx].name);
 	}
-	sz = mm_proto_gap_size(&g);
+	sz = mm_rec_gap_size(&g);
 	rc = mm_shm_ring_reserve(&c->dlv, (uint32_t)sz, MM_REC_GAP, 0, &p);
 	if (rc < 0)
 		return rc;
-	(void)mm_proto_pack_gap(p, sz, &g);
+	(void)mm_rec_gap_pack(p, sz, &g);
 	c->d.gaps++;
 	r->d.gaps++;
 	c->lost = 0;
-	c->lost_session = MM_PROTO_SESSION_ANY;
+	c->lost_session = MM_REC_SESSION_ANY;
 	c->dirty = true;
 	return 0;
 }
@@ -47,22 +47,22 @@ static void count_lost(struct mm_rtr *r, struct mm_rtr_client *c, uint32_t sessi
 	if (c->lost == 0)
 		c->lost_session = session;
 	else if (c->lost_session != session)
-		c->lost_session = MM_PROTO_SESSION_ANY;
+		c->lost_session = MM_REC_SESSION_ANY;
 	c->lost++;
 	c->dropped++;
 }
 
-static void fill_deliver(struct mm_proto_deliver *d, const struct mm_rtr_session *s,
+static void fill_deliver(struct mm_rec_deliver *d, const struct mm_rtr_session *s,
 			 const struct mm_rec_msg *m, const struct mm_rtr_match *mt)
 {
-	*d = (struct mm_proto_deliver){
+	*d = (struct mm_rec_deliver){
 		.recv_ns = m->recv_ns,
 		.seq = s->in.pos, /* the record's position: the client drops repeats after a restart
 				   */
 		.mid = m->mid,
 		.session_idx = s->idx,
 		.qos = m->qos,
-		.flags = (uint8_t)(m->flags & (MM_PROTO_MSG_F_RETAIN | MM_PROTO_MSG_F_DUP)),
+		.flags = m->flags, /* one flag set: checked by mm_rec_msg_unpack */
 		.routes = { .n = (uint16_t)mt->nids, .host = mt->ids },
 		.session = { (const uint8_t *)s->name, (uint32_t)strlen(s->name) },
 		.topic = { m->topic.p, m->topic.len },
@@ -71,7 +71,7 @@ static void fill_deliver(struct mm_proto_deliver *d, const struct mm_rtr_session
 	};
 }
 
-#define GAP_ROOM (16 + MM_PROTO_NAME_MAX + 16) /* a GAP record at most, with its header */
+#define GAP_ROOM (16 + MM_NAME_MAX + 16) /* a GAP record at most, with its header */
 
 /* Room a client needs for a <size>-byte record, with a GAP in front if losses are pending. */
 static uint32_t need_for(const struct mm_rtr_client *c, size_t size)
@@ -104,9 +104,9 @@ static int reserve_after_gap(struct mm_rtr *r, struct mm_rtr_client *c, size_t s
 
 /* Write one DELIVER (after a pending GAP) into <c>'s ring, or count it lost. */
 static void deliver_one(struct mm_rtr *r, struct mm_rtr_client *c, const struct mm_rtr_session *s,
-			const struct mm_proto_deliver *d)
+			const struct mm_rec_deliver *d)
 {
-	size_t sz = mm_proto_deliver_size(d);
+	size_t sz = mm_rec_deliver_size(d);
 	void *p;
 	int rc = reserve_after_gap(r, c, sz, MM_REC_DELIVER, s->idx, &p);
 
@@ -115,7 +115,7 @@ static void deliver_one(struct mm_rtr *r, struct mm_rtr_client *c, const struct 
 			c->d.dropped++;
 		return;
 	}
-	(void)mm_proto_pack_deliver(p, sz, d);
+	(void)mm_rec_deliver_pack(p, sz, d);
 	c->dirty = true;
 	c->delivered++;
 	c->d.delivered++;
@@ -186,13 +186,13 @@ static struct mm_rtr_client *find_blocker(struct mm_rtr *r, const struct mm_rtr_
 {
 	for (int i = 0; i < n; i++) {
 		struct mm_rtr_client *c = mm_rtr_client_find(r, mt[i].client);
-		struct mm_proto_deliver d;
+		struct mm_rec_deliver d;
 		uint32_t need;
 
 		if (!c || c->dead || mt[i].on_full != MM_CFG_ON_FULL_BLOCK)
 			continue;
 		fill_deliver(&d, s, m, &mt[i]);
-		need = need_for(c, mm_proto_deliver_size(&d));
+		need = need_for(c, mm_rec_deliver_size(&d));
 		if (mm_shm_ring_has_room(&c->dlv, need) != 0)
 			continue; /* room, or never fits (-EMSGSIZE: dropped and counted) */
 		if (mm_shm_ring_producer_arm(&c->dlv, need) == 0)
@@ -229,7 +229,7 @@ static int on_msg(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_sh
 	}
 	for (int i = 0; i < n; i++) {
 		struct mm_rtr_client *c = mm_rtr_client_find(r, mt[i].client);
-		struct mm_proto_deliver d;
+		struct mm_rec_deliver d;
 
 		if (!c || c->dead)
 			continue;
@@ -250,7 +250,7 @@ static int on_msg(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_sh
 void mm_rtr_forward_event(struct mm_rtr *r, const struct mm_rtr_session *s,
 			  const struct mm_rec_event *e)
 {
-	struct mm_proto_client_event ce = {
+	struct mm_rec_client_event ce = {
 		.time_ns = e->time_ns,
 		.session_idx = s->idx,
 		.kind = e->kind,
@@ -260,7 +260,7 @@ void mm_rtr_forward_event(struct mm_rtr *r, const struct mm_rtr_session *s,
 		.session = { (const uint8_t *)s->name, (uint32_t)strlen(s->name) },
 		.text = { e->text.p, e->text.len > 1024 ? 1024 : e->text.len },
 	};
-	size_t sz = mm_proto_client_event_size(&ce);
+	size_t sz = mm_rec_client_event_size(&ce);
 
 	for (size_t i = 0; i < r->ncl; i++) {
 		struct mm_rtr_client *c = r->cl[i];
@@ -269,7 +269,7 @@ void mm_rtr_forward_event(struct mm_rtr *r, const struct mm_rtr_session *s,
 		if (!c->registered || c->dead || !(c->features & MM_PROTO_FEAT_EVENTS) ||
 		    reserve_after_gap(r, c, sz, MM_REC_CLIENT_EVENT, s->idx, &p) < 0)
 			continue;
-		(void)mm_proto_pack_client_event(p, sz, &ce);
+		(void)mm_rec_client_event_pack(p, sz, &ce);
 		c->dirty = true;
 		c->d.events++;
 		r->d.events_fwd++;
@@ -354,8 +354,8 @@ void mm_rtr_unblock(struct mm_rtr *r, struct mm_rtr_client *c)
 
 static int done_write(struct mm_rtr_client *c, uint64_t req_id, int32_t result, int32_t reason)
 {
-	struct mm_proto_pub_done d = { .req_id = req_id, .result = result, .reason = reason };
-	size_t sz = mm_proto_pub_done_size();
+	struct mm_rec_pub_done d = { .req_id = req_id, .result = result, .reason = reason };
+	size_t sz = mm_rec_pub_done_size();
 	void *p;
 	int rc = mm_shm_ring_reserve(&c->dlv, (uint32_t)sz, MM_REC_PUB_DONE, 0, &p);
 
@@ -363,7 +363,7 @@ static int done_write(struct mm_rtr_client *c, uint64_t req_id, int32_t result, 
 		c->dead = true;
 	if (rc < 0)
 		return rc;
-	(void)mm_proto_pack_pub_done(p, sz, &d);
+	(void)mm_rec_pub_done_pack(p, sz, &d);
 	c->dirty = true;
 	return 0;
 }
@@ -371,7 +371,7 @@ static int done_write(struct mm_rtr_client *c, uint64_t req_id, int32_t result, 
 /* The space doorbell wakes us when a PUB_DONE fits again. Returns true if it fits now. */
 static bool wait_room(struct mm_rtr_client *c)
 {
-	if (mm_shm_ring_producer_arm(&c->dlv, (uint32_t)mm_proto_pub_done_size() + 8) == 0)
+	if (mm_shm_ring_producer_arm(&c->dlv, (uint32_t)mm_rec_pub_done_size() + 8) == 0)
 		return false;
 	mm_shm_ring_producer_disarm(&c->dlv);
 	return true;

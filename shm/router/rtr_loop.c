@@ -123,7 +123,7 @@ static void session_failed(struct mm_rtr *r, struct mm_rtr_session *s, bool perm
 {
 	static const char perm[] = "worker exited with a usage or config error: not restarted",
 			  loop[] = "crash loop: still retried at the restart cap";
-	struct mm_rec_event e = { .kind = MM_PROTO_EV_SESSION_FAILED,
+	struct mm_rec_event e = { .kind = MM_CLIENT_EV_SESSION_FAILED,
 				  .code = permanent ? 1 : 0,
 				  .text = { (const uint8_t *)(permanent ? perm : loop),
 					    (uint32_t)(permanent ? sizeof(perm) : sizeof(loop)) -

@@ -37,7 +37,7 @@ void mm_rtr_sub_changed(void *arg, uint32_t session, const char *filter, int old
 			     unsub ? "UNSUBSCRIBE" : "SUBSCRIBE", filter);
 		return;
 	}
-	mm_rec_sub_pack(p, &rec);
+	(void)mm_rec_sub_pack(p, mm_rec_sub_size(&rec), &rec);
 	(void)mm_shm_ring_commit(&s->cmd);
 	mm_log(MM_LOG_DEBUG, "session '%s': %s '%s' q%d", s->name, unsub ? "unsub" : "sub", filter,
 	       new_qos);
@@ -171,7 +171,7 @@ void mm_rtr_completion(struct mm_rtr *r, struct mm_rtr_session *s, const struct 
 	free(p);
 }
 
-int mm_rtr_session_find(const struct mm_rtr *r, const struct mm_proto_bytes *name)
+int mm_rtr_session_find(const struct mm_rtr *r, const struct mm_bytes *name)
 {
 	for (size_t i = 0; i < r->nsess; i++)
 		if (strlen(r->sess[i].name) == name->len &&
@@ -188,11 +188,11 @@ static int done_now(struct mm_rtr *r, struct mm_rtr_client *c, uint64_t creq, in
 	return 0;
 }
 
-static void pub_rec(struct mm_rec_pub *wp, uint64_t rreq, const struct mm_proto_client_pub *cp)
+static void pub_rec(struct mm_rec_pub *wp, uint64_t rreq, const struct mm_rec_client_pub *cp)
 {
 	*wp = (struct mm_rec_pub){ .req_id = rreq,
 				   .qos = cp->qos,
-				   .flags = cp->flags & MM_PROTO_MSG_F_RETAIN ? MM_REC_F_RETAIN : 0,
+				   .flags = cp->flags & MM_REC_F_RETAIN,
 				   .topic = { cp->topic.p, cp->topic.len },
 				   .payload = { cp->payload.p, cp->payload.len },
 				   .props = { cp->props.p, cp->props.len } };
@@ -216,7 +216,7 @@ static int cmd_room(struct mm_rtr_session *s, uint32_t size)
 
 /* Write one PUB into <s>'s cmd-ring (room checked) and remember it. Returns 0 or -errno. */
 static int put_pub(struct mm_rtr *r, struct mm_rtr_client *c, struct mm_rtr_session *s,
-		   const struct mm_proto_client_pub *cp, struct mm_rtr_pubgrp *grp)
+		   const struct mm_rec_client_pub *cp, struct mm_rtr_pubgrp *grp)
 {
 	struct mm_rec_pub wp;
 	void *p;
@@ -226,7 +226,7 @@ static int put_pub(struct mm_rtr *r, struct mm_rtr_client *c, struct mm_rtr_sess
 	rc = mm_shm_ring_reserve(&s->cmd, (uint32_t)mm_rec_pub_size(&wp), MM_REC_CMD_PUB, 0, &p);
 	if (rc < 0)
 		return rc;
-	mm_rec_pub_pack(p, &wp);
+	(void)mm_rec_pub_pack(p, mm_rec_pub_size(&wp), &wp);
 	s->cmd_dirty = true;
 	return pend_add(r, r->next_req++, c->id, cp->req_id, s, grp);
 }
@@ -236,7 +236,7 @@ static int put_pub(struct mm_rtr *r, struct mm_rtr_client *c, struct mm_rtr_sess
  * parts go out together or not at all. Completes (one PUB_DONE) when every part has.
  */
 static int forward_pub_all(struct mm_rtr *r, struct mm_rtr_client *c,
-			   const struct mm_proto_client_pub *cp)
+			   const struct mm_rec_client_pub *cp)
 {
 	struct mm_rtr_pubgrp *g;
 	struct mm_rec_pub wp;
@@ -283,7 +283,7 @@ static int forward_pub_all(struct mm_rtr *r, struct mm_rtr_client *c,
  */
 static int forward_pub(struct mm_rtr *r, struct mm_rtr_client *c, const struct mm_shm_rec *rec)
 {
-	struct mm_proto_client_pub cp;
+	struct mm_rec_client_pub cp;
 	struct mm_rec_pub wp;
 	struct mm_rtr_session *s;
 	int idx, rc;
@@ -291,14 +291,14 @@ static int forward_pub(struct mm_rtr *r, struct mm_rtr_client *c, const struct m
 	if (rec->type != MM_REC_CLIENT_PUB || rec->len > r->scratch_cap)
 		return -EPROTO;
 	memcpy(r->scratch, rec->data, rec->len); /* a private copy: the client may rewrite it */
-	if (mm_proto_unpack_client_pub(r->scratch, rec->len, &cp) < 0)
+	if (mm_rec_client_pub_unpack(r->scratch, rec->len, &cp) < 0)
 		return -EPROTO;
 	if (!c->pub_counted) {
 		c->pub_counted = true; /* once, however often a full cmd-ring makes us retry */
 		c->d.pub_requests++;
 		r->d.pub_requests++;
 	}
-	if (cp.flags & MM_PROTO_PUB_F_ALL)
+	if (cp.flags & MM_REC_F_ALL)
 		return forward_pub_all(r, c, &cp);
 	idx = mm_rtr_session_find(r, &cp.session);
 	if (idx < 0 || r->sess[idx].dead)

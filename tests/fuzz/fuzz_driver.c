@@ -15,7 +15,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define S(lit) ((struct mm_proto_bytes){ (const uint8_t *)(lit), sizeof(lit) - 1 })
+#define S(lit) ((struct mm_bytes){ (const uint8_t *)(lit), sizeof(lit) - 1 })
 
 #define NSEEDS 8
 #define MAXIN  512
@@ -54,27 +54,25 @@ static int make_seeds(struct seed *s)
 	struct mm_proto_error er = { .seq = 2, .flags = 1, .code = 22, .text = S("no") };
 	struct mm_proto_session_entry se = { .idx = 0, .state = 2, .name = S("p") };
 	struct mm_proto_sessions ss = { .seq = 3, .count = 1, .entries = &se };
-	struct mm_proto_deliver de = { .mid = 2,
-				       .seq = 11,
-				       .qos = 1,
-				       .flags = 1,
-				       .routes = { .n = 2, .host = ids },
-				       .session = S("p"),
-				       .topic = S("t"),
-				       .payload = S("x") };
-	struct mm_proto_client_pub cp = {
-		.req_id = 9, .qos = 1, .session = S("p"), .topic = S("t")
-	};
-	struct mm_proto_gap ga = { .lost = 3, .session = S("p") };
+	struct mm_rec_deliver de = { .mid = 2,
+				     .seq = 11,
+				     .qos = 1,
+				     .flags = 1,
+				     .routes = { .n = 2, .host = ids },
+				     .session = S("p"),
+				     .topic = S("t"),
+				     .payload = S("x") };
+	struct mm_rec_client_pub cp = { .req_id = 9, .qos = 1, .session = S("p"), .topic = S("t") };
+	struct mm_rec_gap ga = { .lost = 3, .session = S("p") };
 	ssize_t n[NSEEDS];
 
 	n[0] = mm_proto_pack_route_add(s[0].b, MAXIN, &ra);
 	n[1] = mm_proto_pack_hello(s[1].b, MAXIN, &he);
 	n[2] = mm_proto_pack_error(s[2].b, MAXIN, &er);
 	n[3] = mm_proto_pack_sessions(s[3].b, MAXIN, &ss);
-	n[4] = mm_proto_pack_deliver(s[4].b, MAXIN, &de);
-	n[5] = mm_proto_pack_client_pub(s[5].b, MAXIN, &cp);
-	n[6] = mm_proto_pack_gap(s[6].b, MAXIN, &ga);
+	n[4] = mm_rec_deliver_pack(s[4].b, MAXIN, &de);
+	n[5] = mm_rec_client_pub_pack(s[5].b, MAXIN, &cp);
+	n[6] = mm_rec_gap_pack(s[6].b, MAXIN, &ga);
 	n[7] = mm_proto_pack_ping(s[7].b, MAXIN, &(struct mm_proto_ping){ 4, 5 });
 	for (int i = 0; i < NSEEDS; i++) {
 		if (n[i] <= 0)

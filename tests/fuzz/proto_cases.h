@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The decoders of common/proto*.c as one table, for the unit tests and the fuzz target: each
+ * The decoders of common/proto.c (router.sock frames) and shm/records_client.c (the records
+ * of a client's rings) as one table, for the unit tests and the fuzz target: each
  * entry unpacks an input and, if that succeeds, packs the result again. The encoding is
  * canonical (exact lengths, zero reserved bytes), so an accepted input must repack to the very
  * same bytes. Header-only: each includer gets its own static copy.
@@ -14,6 +15,7 @@
 #include <stdint.h>
 
 #include "proto.h"
+#include "records.h"
 
 /* Unpack <in>; on success pack the result into <out>. Returns the unpack error or pack result. */
 typedef ssize_t proto_repack_fn(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
@@ -43,11 +45,21 @@ PROTO_REPACK(route_ack, mm_proto_route_ack)
 PROTO_REPACK(route_del, mm_proto_route_del)
 PROTO_REPACK(rejoined, mm_proto_rejoined)
 PROTO_REPACK(sessions_list, mm_proto_sessions_list)
-PROTO_REPACK(deliver, mm_proto_deliver)
-PROTO_REPACK(gap, mm_proto_gap)
-PROTO_REPACK(client_event, mm_proto_client_event)
-PROTO_REPACK(pub_done, mm_proto_pub_done)
-PROTO_REPACK(client_pub, mm_proto_client_pub)
+
+/* Defines rp_<name>() for a ring record whose pack and unpack take struct mm_rec_<name>. */
+#define REC_REPACK(name)                                                                  \
+	static ssize_t rp_##name(const uint8_t *in, size_t len, uint8_t *out, size_t cap) \
+	{                                                                                 \
+		struct mm_rec_##name m;                                                   \
+		int r = mm_rec_##name##_unpack(in, len, &m);                              \
+		return r < 0 ? r : mm_rec_##name##_pack(out, cap, &m);                    \
+	}
+
+REC_REPACK(deliver)
+REC_REPACK(gap)
+REC_REPACK(client_event)
+REC_REPACK(pub_done)
+REC_REPACK(client_pub)
 
 /* SESSIONS unpacks to a view of packed entries; pack wants an array, so rebuild one. */
 static ssize_t rp_sessions(const uint8_t *in, size_t len, uint8_t *out, size_t cap)

@@ -212,9 +212,9 @@ int t_cl_route(struct t_rclient *c, uint32_t id, const char *session, const char
 bool t_cl_read(struct t_rclient *c, struct t_rrec *t, int tmo)
 {
 	struct mm_shm_rec r;
-	struct mm_proto_deliver d;
-	struct mm_proto_gap g;
-	struct mm_proto_pub_done pd;
+	struct mm_rec_deliver d;
+	struct mm_rec_gap g;
+	struct mm_rec_pub_done pd;
 
 	memset(t, 0, sizeof(*t));
 	if (mm_shm_ring_peek(&c->dlv, &r) != 1 &&
@@ -222,19 +222,19 @@ bool t_cl_read(struct t_rclient *c, struct t_rrec *t, int tmo)
 		return false;
 	t->type = r.type;
 	if (r.type == MM_REC_DELIVER) {
-		cr_assert_eq(mm_proto_unpack_deliver(r.data, r.len, &d), 0);
+		cr_assert_eq(mm_rec_deliver_unpack(r.data, r.len, &d), 0);
 		snprintf(t->topic, sizeof(t->topic), "%.*s", (int)d.topic.len, d.topic.p);
 		snprintf(t->session, sizeof(t->session), "%.*s", (int)d.session.len, d.session.p);
 		t->session_idx = d.session_idx;
 		t->nids = d.routes.n;
 		for (unsigned i = 0; i < d.routes.n && i < 8; i++)
-			t->ids[i] = mm_proto_ids_get(&d.routes, i);
+			t->ids[i] = mm_rec_ids_get(&d.routes, i);
 	} else if (r.type == MM_REC_GAP) {
-		cr_assert_eq(mm_proto_unpack_gap(r.data, r.len, &g), 0);
+		cr_assert_eq(mm_rec_gap_unpack(r.data, r.len, &g), 0);
 		t->lost = g.lost;
 		t->session_idx = g.session_idx;
 	} else if (r.type == MM_REC_PUB_DONE) {
-		cr_assert_eq(mm_proto_unpack_pub_done(r.data, r.len, &pd), 0);
+		cr_assert_eq(mm_rec_pub_done_unpack(r.data, r.len, &pd), 0);
 		t->req_id = pd.req_id;
 		t->result = pd.result;
 	}
@@ -255,7 +255,7 @@ void t_put_msg(struct t_rsess *s, const char *topic, const void *payload, uint32
 
 	cr_assert_eq(mm_shm_ring_reserve(&s->in, (uint32_t)mm_rec_msg_size(&m), MM_REC_MSG, 0, &p),
 		     0);
-	mm_rec_msg_pack(p, &m);
+	(void)mm_rec_msg_pack(p, mm_rec_msg_size(&m), &m);
 	cr_assert_geq(mm_shm_ring_commit(&s->in), 0);
 }
 

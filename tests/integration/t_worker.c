@@ -14,18 +14,6 @@
 
 #include "t_helpers.h"
 
-enum {
-	FD_CHAN = 3,
-	FD_IN = 4,
-	FD_IN_DATA,
-	FD_IN_SPACE,
-	FD_CMD,
-	FD_CMD_DATA,
-	FD_CMD_SPACE,
-	FD_STATS,
-	FD_END
-};
-
 const char *t_worker_binary(void)
 {
 	const char *p = getenv("MQTTMUX_WORKER");
@@ -272,7 +260,7 @@ int t_worker_cmd_sub(struct t_worker *t, uint64_t req_id, const char *filter, in
 
 	if (rc < 0)
 		return rc;
-	mm_rec_sub_pack(p, &s);
+	(void)mm_rec_sub_pack(p, mm_rec_sub_size(&s), &s);
 	return mm_shm_ring_commit(&t->cmd) < 0 ? -EIO : 0;
 }
 
@@ -290,6 +278,6 @@ int t_worker_cmd_pub(struct t_worker *t, uint64_t req_id, const char *topic, con
 
 	if (rc < 0)
 		return rc;
-	mm_rec_pub_pack(p, &pb);
+	(void)mm_rec_pub_pack(p, mm_rec_pub_size(&pb), &pb);
 	return mm_shm_ring_commit(&t->cmd) < 0 ? -EIO : 0;
 }

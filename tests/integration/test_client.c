@@ -311,7 +311,7 @@ static void put_event(struct t_rsess *s, int kind, int code, const char *text)
 	cr_assert_eq(
 		mm_shm_ring_reserve(&s->in, (uint32_t)mm_rec_event_size(&e), MM_REC_EVENT, 0, &p),
 		0);
-	mm_rec_event_pack(p, &e);
+	(void)mm_rec_event_pack(p, mm_rec_event_size(&e), &e);
 	cr_assert_geq(mm_shm_ring_commit(&s->in), 0);
 }
 
@@ -457,7 +457,7 @@ Test(client, publish_async_fake_worker_and_unknown_session)
 		cr_assert_eq(mm_shm_ring_reserve(&S[i].in, (uint32_t)mm_rec_completion_size(),
 						 MM_REC_COMPLETION, 0, &p),
 			     0);
-		mm_rec_completion_pack(p, &done);
+		(void)mm_rec_completion_pack(p, mm_rec_completion_size(), &done);
 		cr_assert_geq(mm_shm_ring_commit(&S[i].in), 0);
 		if (i == 0) {
 			cr_assert_geq(mqttmux_dispatch(c, 50), 0);
@@ -473,7 +473,7 @@ Test(client, publish_async_fake_worker_and_unknown_session)
 	cr_assert_eq(mm_shm_ring_reserve(&S[1].in, (uint32_t)mm_rec_completion_size(),
 					 MM_REC_COMPLETION, 0, &p),
 		     0);
-	mm_rec_completion_pack(p, &done);
+	(void)mm_rec_completion_pack(p, mm_rec_completion_size(), &done);
 	cr_assert_geq(mm_shm_ring_commit(&S[1].in), 0);
 	dispatch_until(c, &res, 1, TMO);
 	cr_assert_eq(res, 1);

@@ -307,29 +307,29 @@ Test(router, eof_frees_routes_and_unsubscribes)
 
 Test(router, publish_and_completion)
 {
-	struct mm_proto_client_pub cp = { .req_id = 4242,
-					  .qos = 1,
-					  .session = { (const uint8_t *)"b", 1 },
-					  .topic = { (const uint8_t *)"p/1", 3 },
-					  .payload = { (const uint8_t *)"hi", 2 } };
+	struct mm_rec_client_pub cp = { .req_id = 4242,
+					.qos = 1,
+					.session = { (const uint8_t *)"b", 1 },
+					.topic = { (const uint8_t *)"p/1", 3 },
+					.payload = { (const uint8_t *)"hi", 2 } };
 	struct mm_rec_completion done = { .cmd = MM_REC_CMD_PUB };
 	struct t_rclient c;
 	struct t_rrec t;
 	char topic[64];
 	void *p;
-	size_t sz = mm_proto_client_pub_size(&cp);
+	size_t sz = mm_rec_client_pub_size(&cp);
 
 	start_fake(1u << 16);
 	t_cl_register(&c, Run);
 	cr_assert_eq(mm_shm_ring_reserve(&c.pub, (uint32_t)sz, MM_REC_CLIENT_PUB, 0, &p), 0);
-	cr_assert_gt(mm_proto_pack_client_pub(p, sz, &cp), 0);
+	cr_assert_gt(mm_rec_client_pub_pack(p, sz, &cp), 0);
 	cr_assert_geq(mm_shm_ring_commit(&c.pub), 0);
 	cr_assert_eq(t_next_cmd(&S[1], topic, sizeof(topic), &done.req_id, TMO), MM_REC_CMD_PUB);
 	cr_assert_str_eq(topic, "p/1");
 	cr_assert_eq(mm_shm_ring_reserve(&S[1].in, (uint32_t)mm_rec_completion_size(),
 					 MM_REC_COMPLETION, 0, &p),
 		     0);
-	mm_rec_completion_pack(p, &done);
+	(void)mm_rec_completion_pack(p, mm_rec_completion_size(), &done);
 	cr_assert_geq(mm_shm_ring_commit(&S[1].in), 0);
 	cr_assert(t_cl_read(&c, &t, TMO));
 	cr_assert_eq(t.type, MM_REC_PUB_DONE);

@@ -19,7 +19,7 @@
 #include "../../fuzz/proto_cases.h"
 #include "proto.h"
 
-#define BYTES(s) ((struct mm_proto_bytes){ (const uint8_t *)(s), sizeof(s) - 1 })
+#define BYTES(s) ((struct mm_bytes){ (const uint8_t *)(s), sizeof(s) - 1 })
 
 struct vec {
 	uint8_t b[4096];
@@ -117,43 +117,43 @@ static ssize_t pack_golden_frame(const char *name, uint8_t *b, size_t cap)
 
 static ssize_t pack_golden_record(const char *name, uint8_t *b, size_t cap)
 {
-	struct mm_proto_deliver dlv = { .recv_ns = 0x1122334455667788ull,
-					.seq = 0x10203,
-					.mid = 42,
-					.session_idx = 1,
-					.qos = 1,
-					.flags = MM_PROTO_MSG_F_RETAIN,
-					.routes = { .n = 2, .host = deliver_routes },
-					.session = BYTES("plant"),
-					.topic = BYTES("a/b"),
-					.payload = BYTES("hi"),
-					.props = BYTES("\x01\x01") };
-	struct mm_proto_gap gap = { .lost = 17, .session_idx = 1, .session = BYTES("plant") };
-	struct mm_proto_client_event ev = { .time_ns = 0x0a0b0c0d,
-					    .session_idx = 1,
-					    .kind = 4,
-					    .code = -111,
-					    .attempt = 3,
-					    .delay_ms = 2000,
-					    .session = BYTES("plant"),
-					    .text = BYTES("refused") };
-	struct mm_proto_pub_done done = { .req_id = 0x55, .result = -ENOTCONN };
-	struct mm_proto_client_pub pub = { .req_id = 0x56,
-					   .qos = 2,
-					   .flags = MM_PROTO_MSG_F_RETAIN | MM_PROTO_PUB_F_ALL,
-					   .topic = BYTES("x/y"),
-					   .payload = BYTES("on") };
+	struct mm_rec_deliver dlv = { .recv_ns = 0x1122334455667788ull,
+				      .seq = 0x10203,
+				      .mid = 42,
+				      .session_idx = 1,
+				      .qos = 1,
+				      .flags = MM_REC_F_RETAIN,
+				      .routes = { .n = 2, .host = deliver_routes },
+				      .session = BYTES("plant"),
+				      .topic = BYTES("a/b"),
+				      .payload = BYTES("hi"),
+				      .props = BYTES("\x01\x01") };
+	struct mm_rec_gap gap = { .lost = 17, .session_idx = 1, .session = BYTES("plant") };
+	struct mm_rec_client_event ev = { .time_ns = 0x0a0b0c0d,
+					  .session_idx = 1,
+					  .kind = 4,
+					  .code = -111,
+					  .attempt = 3,
+					  .delay_ms = 2000,
+					  .session = BYTES("plant"),
+					  .text = BYTES("refused") };
+	struct mm_rec_pub_done done = { .req_id = 0x55, .result = -ENOTCONN };
+	struct mm_rec_client_pub pub = { .req_id = 0x56,
+					 .qos = 2,
+					 .flags = MM_REC_F_RETAIN | MM_REC_F_ALL,
+					 .topic = BYTES("x/y"),
+					 .payload = BYTES("on") };
 
 	if (!strcmp(name, "deliver"))
-		return mm_proto_pack_deliver(b, cap, &dlv);
+		return mm_rec_deliver_pack(b, cap, &dlv);
 	if (!strcmp(name, "gap"))
-		return mm_proto_pack_gap(b, cap, &gap);
+		return mm_rec_gap_pack(b, cap, &gap);
 	if (!strcmp(name, "client_event"))
-		return mm_proto_pack_client_event(b, cap, &ev);
+		return mm_rec_client_event_pack(b, cap, &ev);
 	if (!strcmp(name, "pub_done"))
-		return mm_proto_pack_pub_done(b, cap, &done);
+		return mm_rec_pub_done_pack(b, cap, &done);
 	if (!strcmp(name, "client_pub"))
-		return mm_proto_pack_client_pub(b, cap, &pub);
+		return mm_rec_client_pub_pack(b, cap, &pub);
 	return -ENOENT;
 }
 
@@ -292,7 +292,7 @@ Test(common_proto, refuses_nul_bytes_and_overlong_strings)
 
 	cr_expect_eq(mm_proto_pack_hello(buf, sizeof(buf), &m), -EINVAL);
 	memset(name, 'n', sizeof(name));
-	m.name = (struct mm_proto_bytes){ name, MM_PROTO_NAME_MAX + 1 };
+	m.name = (struct mm_bytes){ name, MM_PROTO_NAME_MAX + 1 };
 	cr_expect_eq(mm_proto_pack_hello(buf, sizeof(buf), &m), -EINVAL);
 	m.name.len = MM_PROTO_NAME_MAX;
 	cr_expect_gt(mm_proto_pack_hello(buf, sizeof(buf), &m), 0);
@@ -301,8 +301,7 @@ Test(common_proto, refuses_nul_bytes_and_overlong_strings)
 	cr_expect_eq(mm_proto_unpack_hello(v.b, v.len, &m), -EBADMSG);
 	vec_load("deliver", &v);
 	v.b[54] = 0; /* topic "a/b" -> "a\0b" */
-	cr_expect_eq(mm_proto_unpack_deliver(v.b, v.len, &(struct mm_proto_deliver){ 0 }),
-		     -EBADMSG);
+	cr_expect_eq(mm_rec_deliver_unpack(v.b, v.len, &(struct mm_rec_deliver){ 0 }), -EBADMSG);
 	vec_load("route_add", &v);
 	v.b[24] = 0xff; /* session length past the end */
 	cr_expect_eq(mm_proto_unpack_route_add(v.b, v.len, &(struct mm_proto_route_add){ 0 }),
@@ -312,8 +311,8 @@ Test(common_proto, refuses_nul_bytes_and_overlong_strings)
 Test(common_proto, refuses_fields_out_of_range)
 {
 	struct mm_proto_route_add ra = { 2, 3, 3, 0, BYTES(""), BYTES("a") };
-	struct mm_proto_client_pub cp = {
-		.req_id = 1, .flags = MM_PROTO_PUB_F_ALL, .session = BYTES("s"), .topic = BYTES("t")
+	struct mm_rec_client_pub cp = {
+		.req_id = 1, .flags = MM_REC_F_ALL, .session = BYTES("s"), .topic = BYTES("t")
 	};
 	struct mm_proto_error er = { 1, 0, 0, BYTES("") };
 	static uint8_t big[2 * MM_PROTO_MAX_FRAME];
@@ -328,13 +327,13 @@ Test(common_proto, refuses_fields_out_of_range)
 	cr_expect_eq(mm_proto_pack_route_add(big, sizeof(big), &ra), -EINVAL, "route id 0");
 	ra.route_id = 1;
 	memset(big + 1024, 'f', UINT16_MAX);
-	ra.filter = (struct mm_proto_bytes){ big + 1024, UINT16_MAX };
+	ra.filter = (struct mm_bytes){ big + 1024, UINT16_MAX };
 	cr_expect_eq(mm_proto_pack_route_add(big, 1024, &ra), -ENOSPC);
 	cr_expect_eq(mm_proto_pack_error(big, sizeof(big), &er), -EINVAL, "code 0");
-	cr_expect_eq(mm_proto_pack_client_pub(big, sizeof(big), &cp), -EINVAL, "ALL + session");
+	cr_expect_eq(mm_rec_client_pub_pack(big, sizeof(big), &cp), -EINVAL, "ALL + session");
 	cp.flags = 0;
 	cp.session.len = 0;
-	cr_expect_eq(mm_proto_pack_client_pub(big, sizeof(big), &cp), -EINVAL, "no session");
+	cr_expect_eq(mm_rec_client_pub_pack(big, sizeof(big), &cp), -EINVAL, "no session");
 
 	vec_load("route_add", &v);
 	v.b[20] = 3;
@@ -343,16 +342,15 @@ Test(common_proto, refuses_fields_out_of_range)
 	v.b[22] = 1;
 	cr_expect_eq(mm_proto_unpack_route_add(v.b, v.len, &ra), -EBADMSG, "reserved");
 	vec_load("client_pub", &v);
-	v.b[9] = MM_PROTO_MSG_F_RETAIN;
-	cr_expect_eq(mm_proto_unpack_client_pub(v.b, v.len, &cp), -EBADMSG, "no session, no ALL");
+	v.b[9] = MM_REC_F_RETAIN;
+	cr_expect_eq(mm_rec_client_pub_unpack(v.b, v.len, &cp), -EBADMSG, "no session, no ALL");
 	vec_load("deliver", &v);
 	v.b[18] = 0;
-	cr_expect_eq(mm_proto_unpack_deliver(v.b, v.len, &(struct mm_proto_deliver){ 0 }), -EBADMSG,
+	cr_expect_eq(mm_rec_deliver_unpack(v.b, v.len, &(struct mm_rec_deliver){ 0 }), -EBADMSG,
 		     "zero routes");
 	vec_load("gap", &v);
 	memset(v.b, 0, 8);
-	cr_expect_eq(mm_proto_unpack_gap(v.b, v.len, &(struct mm_proto_gap){ 0 }), -EBADMSG,
-		     "lost 0");
+	cr_expect_eq(mm_rec_gap_unpack(v.b, v.len, &(struct mm_rec_gap){ 0 }), -EBADMSG, "lost 0");
 }
 
 /* The token identifies one client handle across router restarts: 0 would match nobody. */
@@ -386,14 +384,14 @@ Test(common_proto, unpacked_views_point_at_the_fields)
 {
 	struct mm_proto_session_entry e;
 	struct mm_proto_sessions s;
-	struct mm_proto_deliver d;
+	struct mm_rec_deliver d;
 	size_t off = 0;
 	struct vec v;
 
 	vec_load("deliver", &v);
-	cr_assert_eq(mm_proto_unpack_deliver(v.b, v.len, &d), 0);
-	cr_expect(d.routes.n == 2 && mm_proto_ids_get(&d.routes, 0) == 3 &&
-		  mm_proto_ids_get(&d.routes, 1) == 9);
+	cr_assert_eq(mm_rec_deliver_unpack(v.b, v.len, &d), 0);
+	cr_expect(d.routes.n == 2 && mm_rec_ids_get(&d.routes, 0) == 3 &&
+		  mm_rec_ids_get(&d.routes, 1) == 9);
 	cr_expect(d.topic.len == 3 && !memcmp(d.topic.p, "a/b", 3));
 	cr_expect(d.session.len == 5 && !memcmp(d.session.p, "plant", 5));
 	cr_expect(d.payload.p == v.b + 56 && d.props.len == 2 && d.seq == 0x10203);

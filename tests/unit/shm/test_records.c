@@ -42,7 +42,7 @@ Test(shm_records, msg_matches_the_golden_bytes)
 	struct mm_rec_msg m;
 
 	cr_assert_eq(mm_rec_msg_size(&golden_msg), sizeof(golden_msg_bytes));
-	mm_rec_msg_pack(buf, &golden_msg);
+	(void)mm_rec_msg_pack(buf, mm_rec_msg_size(&golden_msg), &golden_msg);
 	cr_assert_arr_eq(buf, golden_msg_bytes, sizeof(golden_msg_bytes));
 	cr_assert_eq(mm_rec_msg_unpack(buf, sizeof(golden_msg_bytes), &m), 0);
 	cr_expect_eq(m.recv_ns, golden_msg.recv_ns);
@@ -60,7 +60,7 @@ Test(shm_records, msg_refuses_every_truncation_and_extension)
 	uint8_t buf[64];
 	struct mm_rec_msg m;
 
-	mm_rec_msg_pack(buf, &golden_msg);
+	(void)mm_rec_msg_pack(buf, mm_rec_msg_size(&golden_msg), &golden_msg);
 	for (size_t n = 0; n < sizeof(golden_msg_bytes); n++)
 		cr_assert_eq(mm_rec_msg_unpack(buf, n, &m), -EBADMSG, "prefix of %zu", n);
 	cr_assert_eq(mm_rec_msg_unpack(buf, sizeof(golden_msg_bytes) + 1, &m), -EBADMSG);
@@ -71,7 +71,7 @@ Test(shm_records, msg_refuses_bad_qos_flags_and_huge_lengths)
 	uint8_t buf[64];
 	struct mm_rec_msg m;
 
-	mm_rec_msg_pack(buf, &golden_msg);
+	(void)mm_rec_msg_pack(buf, mm_rec_msg_size(&golden_msg), &golden_msg);
 	buf[14] = 3;
 	cr_expect_eq(mm_rec_msg_unpack(buf, sizeof(golden_msg_bytes), &m), -EBADMSG);
 	buf[14] = 1;
@@ -94,7 +94,7 @@ Test(shm_records, event_round_trips_and_refuses_unknown_kinds)
 	uint8_t buf[64];
 	size_t n = mm_rec_event_size(&e);
 
-	mm_rec_event_pack(buf, &e);
+	(void)mm_rec_event_pack(buf, mm_rec_event_size(&e), &e);
 	cr_assert_eq(mm_rec_event_unpack(buf, n, &out), 0);
 	cr_expect_eq(out.kind, MM_EV_RECONNECTING);
 	cr_expect_eq(out.code, -111);
@@ -114,7 +114,7 @@ Test(shm_records, completion_round_trips_and_checks_reserved_bytes)
 				 out;
 	uint8_t buf[24];
 
-	mm_rec_completion_pack(buf, &c);
+	(void)mm_rec_completion_pack(buf, mm_rec_completion_size(), &c);
 	cr_assert_eq(mm_rec_completion_unpack(buf, 24, &out), 0);
 	cr_expect_eq(out.req_id, 7);
 	cr_expect_eq(out.result, -ENOTCONN);
@@ -136,14 +136,14 @@ Test(shm_records, sub_and_pub_round_trip_and_refuse_garbage)
 			  po;
 	uint8_t buf[64];
 
-	mm_rec_sub_pack(buf, &s);
+	(void)mm_rec_sub_pack(buf, mm_rec_sub_size(&s), &s);
 	cr_assert_eq(mm_rec_sub_unpack(buf, mm_rec_sub_size(&s), &so), 0);
 	cr_expect_eq(so.qos, 2);
 	cr_expect_eq(memcmp(so.filter.p, "s/+/t", 5), 0);
 	for (size_t i = 0; i < mm_rec_sub_size(&s); i++)
 		cr_assert_eq(mm_rec_sub_unpack(buf, i, &so), -EBADMSG);
 
-	mm_rec_pub_pack(buf, &p);
+	(void)mm_rec_pub_pack(buf, mm_rec_pub_size(&p), &p);
 	cr_assert_eq(mm_rec_pub_unpack(buf, mm_rec_pub_size(&p), &po), 0);
 	cr_expect_eq(po.flags, MM_REC_F_RETAIN);
 	cr_expect_eq(memcmp(po.payload.p, "body", 4), 0);
@@ -152,4 +152,25 @@ Test(shm_records, sub_and_pub_round_trip_and_refuse_garbage)
 		cr_assert_eq(mm_rec_pub_unpack(buf, i, &po), -EBADMSG);
 	buf[9] = 0x4;
 	cr_expect_eq(mm_rec_pub_unpack(buf, mm_rec_pub_size(&p), &po), -EBADMSG);
+}
+
+/* One packer convention for every ring record: the size written, or -ENOSPC when it does not fit.
+ */
+Test(shm_records, pack_returns_its_size_or_enospc)
+{
+	struct mm_rec_sub s = { .req_id = 9, .qos = 1, .filter = B("s/+/t") };
+	struct mm_rec_event e = { .kind = MM_EV_READY, .text = B("mqtt://127.0.0.1:1883") };
+	struct mm_rec_completion c = { .req_id = 1, .cmd = MM_REC_CMD_SUB };
+	uint8_t buf[64];
+
+	cr_expect_eq(mm_rec_msg_pack(buf, sizeof(buf), &golden_msg),
+		     (ssize_t)mm_rec_msg_size(&golden_msg));
+	cr_expect_eq(mm_rec_msg_pack(buf, MM_REC_MSG_FIXED - 1, &golden_msg), -ENOSPC);
+	cr_expect_eq(mm_rec_sub_pack(buf, sizeof(buf), &s), (ssize_t)mm_rec_sub_size(&s));
+	cr_expect_eq(mm_rec_sub_pack(buf, mm_rec_sub_size(&s) - 1, &s), -ENOSPC);
+	cr_expect_eq(mm_rec_event_pack(buf, sizeof(buf), &e), (ssize_t)mm_rec_event_size(&e));
+	cr_expect_eq(mm_rec_event_pack(buf, 8, &e), -ENOSPC);
+	cr_expect_eq(mm_rec_completion_pack(buf, sizeof(buf), &c),
+		     (ssize_t)mm_rec_completion_size());
+	cr_expect_eq(mm_rec_completion_pack(buf, mm_rec_completion_size() - 1, &c), -ENOSPC);
 }

@@ -1,20 +1,35 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private to common/proto*.c: a bounds-checked little-endian writer and reader. The writer
+ * The one little-endian writer and reader under every packed format that crosses processes:
+ * router.sock frames (common/proto.c) and ring records (shm/records*.c). The writer
  * remembers its first error (-ENOSPC or -EINVAL) and writes nothing after it; the reader
  * checks the remaining bytes before every read and turns sticky-bad on the first short read,
- * so a decoder reads all its fields and tests once at the end. Not a public interface.
+ * so a decoder reads all its fields and tests once at the end.
+ *
+ * Also the byte view (struct mm_bytes) every unpacked format returns, and the name limit the
+ * frames and the records share. The pw_ and pr_ helpers are static inline: each packer file
+ * gets its own copy of the same code.
  */
-#ifndef MM_PROTO_WIRE_H
-#define MM_PROTO_WIRE_H
+#ifndef MM_WIRE_H
+#define MM_WIRE_H
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
 
-#include "proto.h"
+#define MM_NAME_MAX 255u /* client and session names, bytes (frames and records) */
+
+/* A view of bytes: a string (no NUL inside) or an opaque blob; never NUL-terminated. */
+struct mm_bytes {
+	const uint8_t *p;
+	uint32_t len;
+};
 
 struct pw {
-	uint8_t *p;
+	uint8_t *p; /* NULL: count the bytes only (cap is not checked) */
 	size_t cap, off;
 	int err; /* 0, -ENOSPC or -EINVAL */
 };
@@ -31,6 +46,10 @@ static inline uint8_t *pw_room(struct pw *w, size_t n)
 
 	if (w->err)
 		return NULL;
+	if (!w->p) { /* a counting writer: sizes a format before anything is allocated */
+		w->off += n;
+		return NULL;
+	}
 	if (n > w->cap - w->off) {
 		w->err = -ENOSPC;
 		return NULL;
@@ -65,12 +84,18 @@ static inline void pw_u64(struct pw *w, uint64_t v)
 	pw_le(w, v, 8);
 }
 
-static inline void pw_bytes(struct pw *w, struct mm_proto_bytes b)
+static inline void pw_bytes(struct pw *w, struct mm_bytes b)
 {
 	uint8_t *at = pw_room(w, b.len);
 
 	if (at && b.len)
 		memcpy(at, b.p, b.len);
+}
+
+/* What a packer returns: the bytes written, or the writer's first error. */
+static inline ssize_t pw_end(const struct pw *w)
+{
+	return w->err ? w->err : (ssize_t)w->off;
 }
 
 /* A field out of range fails the writer with -EINVAL (unless it failed already). */
@@ -81,7 +106,7 @@ static inline void pw_need(struct pw *w, bool ok)
 }
 
 /* A string's bytes must hold no NUL and fit <max>; else the writer fails with -EINVAL. */
-static inline bool pw_str_ok(struct pw *w, struct mm_proto_bytes s, uint32_t max)
+static inline bool pw_str_ok(struct pw *w, struct mm_bytes s, uint32_t max)
 {
 	if (s.len <= max && (!s.len || !memchr(s.p, 0, s.len)))
 		return true;
@@ -91,7 +116,7 @@ static inline bool pw_str_ok(struct pw *w, struct mm_proto_bytes s, uint32_t max
 }
 
 /* u16 length, then the bytes. */
-static inline void pw_str(struct pw *w, struct mm_proto_bytes s, uint32_t max)
+static inline void pw_str(struct pw *w, struct mm_bytes s, uint32_t max)
 {
 	if (!pw_str_ok(w, s, max))
 		return;
@@ -131,9 +156,9 @@ static inline uint64_t pr_u64(struct pr *r)
 }
 
 /* A view of the next <n> bytes. */
-static inline struct mm_proto_bytes pr_bytes(struct pr *r, uint32_t n)
+static inline struct mm_bytes pr_bytes(struct pr *r, uint32_t n)
 {
-	struct mm_proto_bytes b = { NULL, 0 };
+	struct mm_bytes b = { NULL, 0 };
 
 	if (r->bad || n > r->len - r->off) {
 		r->bad = true;
@@ -146,9 +171,9 @@ static inline struct mm_proto_bytes pr_bytes(struct pr *r, uint32_t n)
 }
 
 /* A string of <n> bytes: at most <max>, no NUL inside. */
-static inline struct mm_proto_bytes pr_strn(struct pr *r, uint32_t n, uint32_t max)
+static inline struct mm_bytes pr_strn(struct pr *r, uint32_t n, uint32_t max)
 {
-	struct mm_proto_bytes s = pr_bytes(r, n);
+	struct mm_bytes s = pr_bytes(r, n);
 
 	if (!r->bad && (n > max || (n && memchr(s.p, 0, n))))
 		r->bad = true;
@@ -156,7 +181,7 @@ static inline struct mm_proto_bytes pr_strn(struct pr *r, uint32_t n, uint32_t m
 }
 
 /* u16 length, then a string. */
-static inline struct mm_proto_bytes pr_str(struct pr *r, uint32_t max)
+static inline struct mm_bytes pr_str(struct pr *r, uint32_t max)
 {
 	uint16_t n = pr_u16(r);
 
@@ -169,4 +194,4 @@ static inline bool pr_done(const struct pr *r)
 	return !r->bad && r->off == r->len;
 }
 
-#endif /* MM_PROTO_WIRE_H */
+#endif /* MM_WIRE_H */
