@@ -19,9 +19,9 @@
 #include <libconfig.h>
 
 #include "cfg_read.h"
+#include "mqttmux.h" /* MQTTMUX_DEFAULT_DIR: the runtime_dir clients look in too */
 
 /* Defaults, with the reasons in docs/configuration.md. */
-#define DEFAULT_RUNTIME_DIR	 "/run/mqttmux"
 #define DEFAULT_STATE_DIR	 "/var/lib/mqttmux"
 #define DEFAULT_CLIENT_RING_SIZE (4u * 1024 * 1024)
 
@@ -184,7 +184,7 @@ static struct mm_cfg *cfg_new(const char *path)
 	if (!cfg)
 		return NULL;
 	cfg->path = strdup(path);
-	cfg->runtime_dir = strdup(DEFAULT_RUNTIME_DIR);
+	cfg->runtime_dir = strdup(MQTTMUX_DEFAULT_DIR);
 	cfg->state_dir = strdup(DEFAULT_STATE_DIR);
 	cfg->log_level = MM_CFG_LOG_INFO;
 	cfg->clients.ring_size = DEFAULT_CLIENT_RING_SIZE;

@@ -20,30 +20,15 @@
 #include <sys/types.h>
 
 #include "cfg.h"
+#include "ctl.h"
 
-#define MM_CTL_SOCK_NAME      "control.sock"
-#define MM_CTL_LINE_MAX	      4096 /* a longer line: error reply, then the connection is closed */
-#define MM_CTL_MAX_CONNS      64   /* more: error reply and close at once */
+#define MM_CTL_MAX_CONNS      64		     /* more: error reply and close at once */
 #define MM_CTL_NFDS	      (1 + MM_CTL_MAX_CONNS) /* poll entries: listener, then connections */
-#define MM_CTL_WAIT_DEFAULT   30.0		     /* seconds, `wait` without a timeout */
-#define MM_CTL_WAIT_MAX	      86400.0
 #define MM_CTL_RECHECK_MS     10	   /* waiters re-check the stats blocks this often */
 #define MM_CTL_ACCEPT_BURST   16	   /* connections accepted per loop turn */
 #define MM_CTL_LINES_PER_TURN 32	   /* commands run per connection per loop turn */
-#define MM_CTL_METRICS_END    "# EOF\n"	   /* last line of the `metrics` reply */
 #define MM_CTL_EVENTS_BUF     (256u << 10) /* unsent `events` lines per reader, at most */
 #define MM_CTL_OUT_MIN	      1024u	   /* first allocation of a reply buffer */
-
-/* JSON state codes of `status` (the seed's codes, plus failed). */
-enum mm_ctl_state {
-	MM_CTL_DISCONNECTED = 0,
-	MM_CTL_CONNECTING = 1,
-	MM_CTL_CONNECTED = 2,
-	MM_CTL_RECONNECTING = 3,
-	MM_CTL_CLOSED = 4,
-	MM_CTL_FAILED = 5,
-	_MM_CTL_STATE_MAX
-};
 
 struct mm_ctl_conn {
 	int fd; /* -1: free slot */

@@ -318,7 +318,7 @@ static void cmd_reload(struct mm_sup *s, struct mm_ctl_conn *c)
 
 static bool is_add(const char *cmd)
 {
-	return !strcmp(cmd, "add");
+	return !strcmp(cmd, MM_CTL_CMD_ADD);
 }
 
 /* The reply to a failed add or remove: problems of a file, or one message. */
@@ -332,7 +332,7 @@ static void state_error(struct mm_ctl_conn *c, const char *cmd, const char *arg,
 			 "%s: the config file has a session of that name (if it was removed at "
 			 "run time, change its block there and reload to bring it back)",
 			 cmd);
-	else if (r == -ENOENT && !strcmp(cmd, "remove"))
+	else if (r == -ENOENT && !strcmp(cmd, MM_CTL_CMD_REMOVE))
 		snprintf(msg, sizeof(msg), "unknown session '%.64s'", arg);
 	else if (r == -EINVAL && mm_cfg_diag_count(diag))
 		snprintf(msg, sizeof(msg), "%s failed: nothing changed", cmd);
@@ -437,26 +437,27 @@ static void dispatch(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int a
 {
 	const char *cmd = argv[0];
 
-	if (is(cmd, "ping"))
+	if (is(cmd, MM_CTL_CMD_PING))
 		reply_ok(c, "reply", json_object_new_string("pong"));
-	else if (is(cmd, "status"))
+	else if (is(cmd, MM_CTL_CMD_STATUS))
 		mm_sup_ctl_reply(c, mm_sup_ctl_status(s));
-	else if (is(cmd, "metrics"))
+	else if (is(cmd, MM_CTL_CMD_METRICS))
 		cmd_metrics(s, c, argc);
-	else if (s->stopping && (is(cmd, "wait") || is(cmd, "restart") || is(cmd, "reload") ||
-				 is(cmd, "add") || is(cmd, "remove")))
+	else if (s->stopping && (is(cmd, MM_CTL_CMD_WAIT) || is(cmd, MM_CTL_CMD_RESTART) ||
+				 is(cmd, MM_CTL_CMD_RELOAD) || is(cmd, MM_CTL_CMD_ADD) ||
+				 is(cmd, MM_CTL_CMD_REMOVE)))
 		mm_sup_ctl_error(c, "%s: mqttmuxd is stopping", cmd);
-	else if (is(cmd, "wait"))
+	else if (is(cmd, MM_CTL_CMD_WAIT))
 		cmd_wait(s, c, argv, argc);
-	else if (is(cmd, "restart"))
+	else if (is(cmd, MM_CTL_CMD_RESTART))
 		cmd_restart(s, c, argv, argc);
-	else if (is(cmd, "reload") && argc == 1)
+	else if (is(cmd, MM_CTL_CMD_RELOAD) && argc == 1)
 		cmd_reload(s, c);
-	else if (is(cmd, "reload"))
+	else if (is(cmd, MM_CTL_CMD_RELOAD))
 		mm_sup_ctl_error(c, "usage: reload");
-	else if (is(cmd, "add") || is(cmd, "remove"))
+	else if (is(cmd, MM_CTL_CMD_ADD) || is(cmd, MM_CTL_CMD_REMOVE))
 		cmd_state(s, c, argv, argc);
-	else if (is(cmd, "events"))
+	else if (is(cmd, MM_CTL_CMD_EVENTS))
 		cmd_events(s, c, argv, argc);
 	else
 		mm_sup_ctl_error(c, "unknown command '%.64s'", cmd);

@@ -37,11 +37,7 @@
 
 #include "ctl_io.h"
 #include "mm_time.h"
-
-#define DEFAULT_DIR   "/run/mqttmux"
-#define CALL_TIMEOUT  10000 /* ms, for every command but wait */
-#define WAIT_DEFAULT  30.0  /* seconds */
-#define WAIT_SLACK_MS 5000  /* the daemon answers a wait at its deadline; allow for that */
+#include "mqttmux.h"
 
 static const char *Dir;
 
@@ -59,7 +55,7 @@ static int usage(void)
 		"       mqttmux [-d DIR] pub (-s SESSION | --all) -t TOPIC (-m MSG | -f FILE | -l)\n"
 		"                            [-q QOS] [-r]\n"
 		"DIR: the daemon's runtime_dir (default $MQTTMUX_RUNTIME_DIR, else %s)\n",
-		DEFAULT_DIR);
+		MQTTMUX_DEFAULT_DIR);
 	return EX_USAGE;
 }
 
@@ -189,7 +185,7 @@ static int cmd_status(int argc, char **argv)
 			return usage();
 	if (optind != argc)
 		return usage();
-	a = call("status", "status\n", CALL_TIMEOUT, &raw);
+	a = call(MM_CTL_CMD_STATUS, MM_CTL_CMD_STATUS "\n", MM_CTL_CALL_MS, &raw);
 	if (!a || !json_object_is_type(a, json_type_array)) {
 		if (a)
 			fprintf(stderr, "mqttmux: status: unexpected reply\n");
@@ -218,7 +214,7 @@ static int parse_seconds(const char *s, double *ret)
 static int cmd_wait(int argc, char **argv)
 {
 	const char *session = "*";
-	double secs = WAIT_DEFAULT;
+	double secs = MM_CTL_WAIT_DEFAULT;
 	char line[256];
 	json_object *o;
 	int c;
@@ -231,8 +227,8 @@ static int cmd_wait(int argc, char **argv)
 	}
 	if (optind != argc)
 		return usage();
-	snprintf(line, sizeof(line), "wait %s %.3f\n", session, secs);
-	o = call("wait", line, (int)(secs * 1000) + WAIT_SLACK_MS, NULL);
+	snprintf(line, sizeof(line), MM_CTL_CMD_WAIT " %s %.3f\n", session, secs);
+	o = call("wait", line, (int)(secs * 1000) + MM_CTL_WAIT_SLACK_MS, NULL);
 	json_object_put(o);
 	return o ? 0 : 1;
 }
@@ -249,7 +245,7 @@ static int cmd_simple(int argc, char **argv)
 		return usage();
 	snprintf(line, sizeof(line), "%s%s%s\n", argv[0], restart ? " " : "",
 		 restart ? argv[1] : "");
-	o = call(argv[0], line, CALL_TIMEOUT, NULL);
+	o = call(argv[0], line, MM_CTL_CALL_MS, NULL);
 	if (o && !strcmp(argv[0], "ping"))
 		printf("pong\n");
 	json_object_put(o);
@@ -280,9 +276,9 @@ static int session_add(int argc, char **argv)
 		free(path);
 		return path ? 1 : usage();
 	}
-	snprintf(line, sizeof(line), "add %s\n", path);
+	snprintf(line, sizeof(line), MM_CTL_CMD_ADD " %s\n", path);
 	free(path);
-	o = call("session add", line, CALL_TIMEOUT, NULL);
+	o = call("session add", line, MM_CTL_CALL_MS, NULL);
 	json_object_put(o);
 	return o ? 0 : 1;
 }
@@ -299,7 +295,7 @@ static int cmd_session(int argc, char **argv)
 	    strlen(argv[2]) > 64 || strpbrk(argv[2], " \t\r\n"))
 		return usage();
 	snprintf(line, sizeof(line), "%s %s\n", argv[1], argv[2]);
-	o = call(argv[1], line, CALL_TIMEOUT, NULL);
+	o = call(argv[1], line, MM_CTL_CALL_MS, NULL);
 	json_object_put(o);
 	return o ? 0 : 1;
 }
@@ -309,7 +305,7 @@ static char *read_metrics(int fd, size_t *ret_len)
 {
 	char *text;
 
-	(void)mm_ctl_io_read(fd, CALL_TIMEOUT, true, &text, ret_len);
+	(void)mm_ctl_io_read(fd, MM_CTL_CALL_MS, true, &text, ret_len);
 	return text;
 }
 
@@ -326,7 +322,8 @@ static int cmd_metrics(int argc, char **argv)
 	fd = ctl_connect();
 	if (fd < 0)
 		return 1;
-	if (send_all(fd, "metrics\n", 8) < 0 || !(text = read_metrics(fd, &len))) {
+	if (send_all(fd, MM_CTL_CMD_METRICS "\n", sizeof(MM_CTL_CMD_METRICS)) < 0 ||
+	    !(text = read_metrics(fd, &len))) {
 		fprintf(stderr, "mqttmux: metrics: no complete reply from the daemon\n");
 		close(fd);
 		return 1;
@@ -437,7 +434,8 @@ static int cmd_events(int argc, char **argv)
 	fd = ctl_connect();
 	if (fd < 0)
 		return 1;
-	snprintf(line, sizeof(line), "events%s%s\n", session ? " " : "", session ? session : "");
+	snprintf(line, sizeof(line), MM_CTL_CMD_EVENTS "%s%s\n", session ? " " : "",
+		 session ? session : "");
 	if (send_all(fd, line, strlen(line)) < 0) {
 		fprintf(stderr, "mqttmux: events: %s\n", strerror(errno));
 		close(fd);
@@ -456,9 +454,9 @@ int main(int argc, char **argv)
 	const char *cmd;
 	int c;
 
-	Dir = getenv("MQTTMUX_RUNTIME_DIR");
+	Dir = getenv(MM_CTL_DIR_ENV);
 	if (!Dir || !Dir[0])
-		Dir = DEFAULT_DIR;
+		Dir = MQTTMUX_DEFAULT_DIR;
 	while ((c = getopt(argc, argv, "+d:h")) != -1)
 		if (c == 'd')
 			Dir = optarg;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "client_int.h"
+#include "ctl.h"
 #include "mm_time.h"
 
 static int send_frame(struct mqttmux *c, ssize_t n)
@@ -300,7 +301,7 @@ MQTTMUX_PUBLIC struct mqttmux *mqttmux_open(const char *runtime_dir, int *err)
 	int rc;
 
 	if (!runtime_dir)
-		runtime_dir = getenv("MQTTMUX_RUNTIME_DIR");
+		runtime_dir = getenv(MM_CTL_DIR_ENV);
 	if (!runtime_dir || !runtime_dir[0])
 		runtime_dir = MQTTMUX_DEFAULT_DIR;
 	c = client_new(runtime_dir);

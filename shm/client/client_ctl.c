@@ -17,15 +17,14 @@
 #include "ctl_io.h"
 #include "mqttmux.h"
 
-#define NAME_MAX_LEN 255
-#define WAIT_MAX_MS  (86400 * 1000) /* the daemon's MM_CTL_WAIT_MAX */
+#define WAIT_MAX_MS ((int)(MM_CTL_WAIT_MAX * 1000))
 
 /* A session name the line protocol can carry: 1..255 printable bytes, no blanks. */
 static bool name_ok(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
 
-	if (n == 0 || n > NAME_MAX_LEN)
+	if (n == 0 || n > MM_CTL_NAME_MAX)
 		return false;
 	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
 		if (*p <= ' ' || *p == 0x7f)
@@ -45,12 +44,12 @@ static int call_ok(const char *dir, const char *line, int timeout_ms)
 
 static int name_cmd(const char *dir, const char *cmd, const char *name)
 {
-	char line[NAME_MAX_LEN + 16];
+	char line[MM_CTL_NAME_MAX + 16];
 
 	if (!name_ok(name))
 		return -EINVAL;
 	snprintf(line, sizeof(line), "%s %s\n", cmd, name);
-	return call_ok(dir, line, MM_CTL_IO_CALL_MS);
+	return call_ok(dir, line, MM_CTL_CALL_MS);
 }
 
 MQTTMUX_PUBLIC int mqttmux_session_add(const char *runtime_dir, const char *path)
@@ -66,30 +65,30 @@ MQTTMUX_PUBLIC int mqttmux_session_add(const char *runtime_dir, const char *path
 		free(abs);
 		return -EINVAL;
 	}
-	snprintf(line, sizeof(line), "add %s\n", abs);
+	snprintf(line, sizeof(line), MM_CTL_CMD_ADD " %s\n", abs);
 	free(abs);
-	return call_ok(runtime_dir, line, MM_CTL_IO_CALL_MS);
+	return call_ok(runtime_dir, line, MM_CTL_CALL_MS);
 }
 
 MQTTMUX_PUBLIC int mqttmux_session_remove(const char *runtime_dir, const char *name)
 {
-	return name_cmd(runtime_dir, "remove", name);
+	return name_cmd(runtime_dir, MM_CTL_CMD_REMOVE, name);
 }
 
 MQTTMUX_PUBLIC int mqttmux_session_restart(const char *runtime_dir, const char *name)
 {
-	return name_cmd(runtime_dir, "restart", name);
+	return name_cmd(runtime_dir, MM_CTL_CMD_RESTART, name);
 }
 
 static int wait_for(const char *dir, const char *name, int timeout_ms)
 {
-	char line[NAME_MAX_LEN + 48];
+	char line[MM_CTL_NAME_MAX + 48];
 
 	if (timeout_ms < 0 || timeout_ms > WAIT_MAX_MS)
 		timeout_ms = WAIT_MAX_MS;
-	snprintf(line, sizeof(line), "wait %s %d.%03d\n", name, timeout_ms / 1000,
+	snprintf(line, sizeof(line), MM_CTL_CMD_WAIT " %s %d.%03d\n", name, timeout_ms / 1000,
 		 timeout_ms % 1000);
-	return call_ok(dir, line, timeout_ms + MM_CTL_IO_SLACK_MS);
+	return call_ok(dir, line, timeout_ms + MM_CTL_WAIT_SLACK_MS);
 }
 
 MQTTMUX_PUBLIC int mqttmux_wait_session(const char *runtime_dir, const char *name, int timeout_ms)
@@ -107,7 +106,7 @@ MQTTMUX_PUBLIC int mqttmux_wait_all_sessions(const char *runtime_dir, int timeou
 /* `status`: the reply array in *ret (owned by <res>). Returns 0 or -errno. */
 static int status_array(const char *dir, struct mm_ctl_io_res *res, json_object **ret)
 {
-	int r = mm_ctl_io_call(dir, "status\n", MM_CTL_IO_CALL_MS, res);
+	int r = mm_ctl_io_call(dir, MM_CTL_CMD_STATUS "\n", MM_CTL_CALL_MS, res);
 
 	if (r == 0 && !json_object_is_type(res->json, json_type_array))
 		r = -EPROTO;
@@ -243,7 +242,7 @@ MQTTMUX_PUBLIC int mqttmux_metrics_prometheus(const char *runtime_dir, char **te
 
 	if (!text)
 		return -EINVAL;
-	return mm_ctl_io_metrics(runtime_dir, MM_CTL_IO_CALL_MS, text, &len, err, sizeof(err));
+	return mm_ctl_io_metrics(runtime_dir, MM_CTL_CALL_MS, text, &len, err, sizeof(err));
 }
 
 /* ---- the metrics text, parsed (the families of docs/metrics.md) ---- */
@@ -302,7 +301,7 @@ static const struct family manager_families[] = {
 /* One sample line, split: name, the values of the labels we use, the value. */
 struct sample {
 	char name[128];
-	char session[NAME_MAX_LEN + 1];
+	char session[MM_CTL_NAME_MAX + 1];
 	char result[16];
 	char value[64];
 };
@@ -328,7 +327,7 @@ static const char *label_value(const char *p, char *out, size_t size)
 /* {key="value",...}: keep session and result. Returns the text after '}' or NULL. */
 static const char *labels(const char *p, struct sample *s)
 {
-	char scratch[NAME_MAX_LEN + 1];
+	char scratch[MM_CTL_NAME_MAX + 1];
 
 	while (*p && *p != '}') {
 		const char *eq = strchr(p, '=');

@@ -28,7 +28,7 @@ const char *mm_ctl_io_dir(const char *dir)
 
 	if (dir && dir[0])
 		return dir;
-	env = getenv("MQTTMUX_RUNTIME_DIR");
+	env = getenv(MM_CTL_DIR_ENV);
 	return env && env[0] ? env : MQTTMUX_DEFAULT_DIR;
 }
 
@@ -38,9 +38,9 @@ int mm_ctl_io_connect(const char *dir, char *err, size_t size)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, r;
 
-	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, MM_CTL_IO_SOCK) >=
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, MM_CTL_SOCK_NAME) >=
 	    sizeof(sa.sun_path)) {
-		snprintf(err, size, "cannot connect to %.300s/%s: %s", dir, MM_CTL_IO_SOCK,
+		snprintf(err, size, "cannot connect to %.300s/%s: %s", dir, MM_CTL_SOCK_NAME,
 			 strerror(ENAMETOOLONG));
 		return -ENAMETOOLONG;
 	}
@@ -76,9 +76,11 @@ static const char *metrics_end(const char *buf, size_t len)
 {
 	const char *p;
 
-	if (len >= 6 && !memcmp(buf, "# EOF\n", 6))
+	const size_t n = sizeof(MM_CTL_METRICS_END) - 1;
+
+	if (len >= n && !memcmp(buf, MM_CTL_METRICS_END, n))
 		return buf;
-	p = memmem(buf, len, "\n# EOF\n", 7);
+	p = memmem(buf, len, "\n" MM_CTL_METRICS_END, n + 1);
 	return p ? p + 1 : NULL;
 }
 
@@ -110,12 +112,12 @@ int mm_ctl_io_read(int fd, int timeout_ms, bool metrics, char **ret, size_t *ret
 		ssize_t n;
 
 		if (len + 1 >= cap) {
-			char *nb = cap < MM_CTL_IO_REPLY_MAX
+			char *nb = cap < MM_CTL_REPLY_MAX
 					   ? realloc(buf, cap = cap ? 2 * cap : 65536)
 					   : NULL;
 
 			if (!nb) {
-				r = cap < MM_CTL_IO_REPLY_MAX ? -ENOMEM : -EMSGSIZE;
+				r = cap < MM_CTL_REPLY_MAX ? -ENOMEM : -EMSGSIZE;
 				break;
 			}
 			buf = nb;

@@ -12,10 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define MM_CTL_IO_SOCK	    "control.sock"
-#define MM_CTL_IO_CALL_MS   10000	/* every command but wait */
-#define MM_CTL_IO_SLACK_MS  5000	/* a wait is answered at its deadline: allow for that */
-#define MM_CTL_IO_REPLY_MAX (64u << 20) /* longest reply accepted */
+#include "ctl.h"
 
 struct json_object;
 
