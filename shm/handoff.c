@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BLOB_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW)
+#include "memfd.h"
 
 static int write_all(int fd, const uint8_t *p, size_t len)
 {
@@ -33,13 +33,13 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 
 int mm_handoff_blob_open(const uint8_t *buf, size_t len)
 {
-	int fd = memfd_create("mqttmux-handoff", MFD_CLOEXEC | MFD_ALLOW_SEALING), r;
+	int fd = mm_shm_memfd_open("mqttmux-handoff", 0), r;
 
-	if (fd == -1)
-		return -errno;
+	if (fd < 0)
+		return fd;
 	r = write_all(fd, buf, len);
-	if (r == 0 && fcntl(fd, F_ADD_SEALS, BLOB_SEALS | F_SEAL_SEAL) == -1)
-		r = -errno;
+	if (r == 0)
+		r = mm_shm_memfd_seal(fd, NULL, 0, MM_SHM_SEALS_FROZEN);
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -49,28 +49,22 @@ int mm_handoff_blob_open(const uint8_t *buf, size_t len)
 
 int mm_handoff_blob_read(int fd, uint8_t **ret, size_t *ret_len)
 {
-	struct stat st;
+	uint64_t size = 0;
 	uint8_t *buf;
 	size_t off = 0;
-	int seals;
+	int r;
 
-	if (fstat(fd, &st) == -1)
-		return -errno;
-	seals = fcntl(fd, F_GET_SEALS);
-	if (seals == -1)
-		return errno == EINVAL ? -EPROTO : -errno; /* EINVAL: not a memfd */
-	if ((seals & BLOB_SEALS) != BLOB_SEALS || st.st_size <= 0 ||
-	    (uint64_t)st.st_size > MM_HANDOFF_MAX)
-		return -EPROTO;
-	buf = malloc((size_t)st.st_size);
+	r = mm_shm_memfd_check(fd, MM_SHM_SEALS_FROZEN, 1, MM_HANDOFF_MAX, &size, NULL);
+	if (r < 0)
+		return r;
+	buf = malloc((size_t)size);
 	if (!buf)
 		return -ENOMEM;
-	while (off < (size_t)st.st_size) {
-		ssize_t n = pread(fd, buf + off, (size_t)st.st_size - off, (off_t)off);
+	while (off < (size_t)size) {
+		ssize_t n = pread(fd, buf + off, (size_t)size - off, (off_t)off);
 
 		if (n <= 0 && !(n == -1 && errno == EINTR)) {
-			int r = n == 0 ? -EPROTO : -errno;
-
+			r = n == 0 ? -EPROTO : -errno;
 			free(buf);
 			return r;
 		}

@@ -20,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "memfd.h"
 #include "mm_time.h"
 
 #define REC_HDR sizeof(struct mm_ring_rec)
-#define SEALS	(F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
 static bool is_pow2(uint64_t v)
 {
@@ -67,18 +67,9 @@ int mm_shm_ring_create_at(const char *name, uint64_t capacity, uint32_t generati
 		return -EINVAL;
 	size = MM_RING_DATA_OFF + capacity;
 
-	fd = memfd_create(name ? name : "mqttmux-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd == -1)
-		return -errno;
-	if (ftruncate(fd, (off_t)size) == -1) {
-		r = -errno;
-		goto out_close;
-	}
-	h = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (h == MAP_FAILED) {
-		r = -errno;
-		goto out_close;
-	}
+	fd = mm_shm_memfd_create(name ? name : "mqttmux-ring", size, (void **)&h);
+	if (fd < 0)
+		return fd;
 	h->s.ver_major = MM_RING_VER_MAJOR;
 	h->s.ver_minor = MM_RING_VER_MINOR;
 	h->s.hdr_size = sizeof(*h);
@@ -93,18 +84,13 @@ int mm_shm_ring_create_at(const char *name, uint64_t capacity, uint32_t generati
 		strncpy(h->s.name, name, sizeof(h->s.name) - 1);
 	/* Release: everything above is visible to whoever acquires the magic. */
 	__atomic_store_n(&h->s.magic, MM_RING_MAGIC, __ATOMIC_RELEASE);
-	(void)munmap(h, size);
-
-	if (fcntl(fd, F_ADD_SEALS, SEALS) == -1) {
-		r = -errno;
-		goto out_close;
+	r = mm_shm_memfd_seal(fd, h, size, MM_SHM_SEALS_SIZE);
+	if (r < 0) {
+		close(fd);
+		return r;
 	}
 	*ret_fd = fd;
 	return 0;
-
-out_close:
-	close(fd);
-	return r;
 }
 
 __attribute__((format(printf, 3, 4))) static int refuse(char *why, size_t why_size, const char *fmt,
@@ -175,25 +161,25 @@ static int check_positions(const struct mm_ring_hdr *h, uint64_t cap, uint64_t *
 
 static int map_checked(int fd, struct mm_ring_hdr **ret_h, size_t *ret_size, char *why, size_t wsz)
 {
-	struct stat st;
+	const uint64_t min = MM_RING_DATA_OFF + MM_RING_MIN_CAPACITY,
+		       max = MM_RING_DATA_OFF + MM_RING_MAX_CAPACITY;
+	uint64_t size = 0;
+	int seals = -1, rc;
 	void *m;
-	int seals;
 
-	if (fstat(fd, &st) == -1)
-		return -errno;
-	if ((uint64_t)st.st_size < MM_RING_DATA_OFF + MM_RING_MIN_CAPACITY ||
-	    (uint64_t)st.st_size > MM_RING_DATA_OFF + MM_RING_MAX_CAPACITY)
-		return refuse(why, wsz, "seg_size: memfd size %lld out of range",
-			      (long long)st.st_size);
-	seals = fcntl(fd, F_GET_SEALS);
-	if (seals == -1 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
+	rc = mm_shm_memfd_check(fd, MM_SHM_SEALS_SIZE, min, max, &size, &seals);
+	if (rc == -EPROTO && (size < min || size > max))
+		return refuse(why, wsz, "seg_size: memfd size %lld out of range", (long long)size);
+	if (rc == -EPROTO)
 		return refuse(why, wsz, "seals: memfd not sealed against shrink and grow (0x%x)",
 			      seals);
-	m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (rc < 0)
+		return rc;
+	m = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED)
 		return -errno;
 	*ret_h = m;
-	*ret_size = (size_t)st.st_size;
+	*ret_size = (size_t)size;
 	return 0;
 }
 

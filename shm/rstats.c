@@ -33,7 +33,7 @@ int mm_shm_rstats_create(const char *name, int *ret_fd)
 	b->size = MM_RSTATS_SIZE;
 	b->max_clients = MM_RSTATS_MAX_CLIENTS;
 	__atomic_store_n(&b->magic, MM_RSTATS_MAGIC, __ATOMIC_RELEASE);
-	r = mm_shm_memfd_seal(fd, p, MM_RSTATS_SIZE);
+	r = mm_shm_memfd_seal(fd, p, MM_RSTATS_SIZE, MM_SHM_SEALS_SIZE);
 	if (r < 0) {
 		close(fd);
 		return r;

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "memfd.h"
+
 /*
  * Create a sealed memfd holding a zeroed stats block. The caller owns *ret_fd. Returns 0 or
  * -errno.
@@ -21,27 +23,20 @@ int mm_shm_stats_create(const char *name, int *ret_fd)
 	struct mm_stats_block *s;
 	int fd, r;
 
-	fd = memfd_create(name ? name : "mqttmux-stats", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd == -1)
-		return -errno;
-	if (ftruncate(fd, MM_STATS_SIZE) == -1)
-		goto fail;
-	s = mmap(NULL, MM_STATS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (s == MAP_FAILED)
-		goto fail;
+	fd = mm_shm_memfd_create(name ? name : "mqttmux-stats", MM_STATS_SIZE, (void **)&s);
+	if (fd < 0)
+		return fd;
 	s->ver_major = MM_STATS_VER_MAJOR;
 	s->ver_minor = MM_STATS_VER_MINOR;
 	s->size = MM_STATS_SIZE;
 	__atomic_store_n(&s->magic, MM_STATS_MAGIC, __ATOMIC_RELEASE);
-	(void)munmap(s, MM_STATS_SIZE);
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == -1)
-		goto fail;
+	r = mm_shm_memfd_seal(fd, s, MM_STATS_SIZE, MM_SHM_SEALS_SIZE);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
 	*ret_fd = fd;
 	return 0;
-fail:
-	r = -errno;
-	close(fd);
-	return r;
 }
 
 /*
@@ -51,17 +46,11 @@ fail:
 int mm_shm_stats_attach(int fd, struct mm_stats_block **ret)
 {
 	struct mm_stats_block *s;
-	struct stat st;
-	int seals;
+	int r;
 
-	if (fstat(fd, &st) == -1)
-		return -errno;
-	seals = fcntl(fd, F_GET_SEALS);
-	if (st.st_size != MM_STATS_SIZE || seals == -1 || !(seals & F_SEAL_SHRINK))
-		return -EPROTO;
-	s = mmap(NULL, MM_STATS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (s == MAP_FAILED)
-		return -errno;
+	r = mm_shm_memfd_map(fd, MM_STATS_SIZE, (void **)&s);
+	if (r < 0)
+		return r;
 	if (__atomic_load_n(&s->magic, __ATOMIC_ACQUIRE) != MM_STATS_MAGIC ||
 	    s->ver_major != MM_STATS_VER_MAJOR || s->size != MM_STATS_SIZE) {
 		(void)munmap(s, MM_STATS_SIZE);
