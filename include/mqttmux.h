@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mqttmux_version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -37,6 +39,12 @@ extern "C" {
 #else
 #define MQTTMUX_PUBLIC
 #endif
+
+/*
+ * The version of the library loaded at run time, "MAJOR.MINOR.PATCH"; MQTTMUX_VERSION is the
+ * version of the header a program was built with. Never NULL.
+ */
+MQTTMUX_PUBLIC const char *mqttmux_version(void);
 
 /* Default runtime directory when neither the argument nor $MQTTMUX_RUNTIME_DIR gives one. */
 #define MQTTMUX_DEFAULT_DIR "/run/mqttmux"

@@ -3,6 +3,7 @@
  * mqttmuxd: the supervisor daemon.
  *
  *   mqttmuxd -c FILE [-f] [--check]
+ *   mqttmuxd --help | --version
  *
  * --check validates the config, prints every problem as file:line and exits 78 (EX_CONFIG)
  * if there is any, else prints "config OK" and exits 0. Otherwise mqttmuxd runs in the
@@ -27,15 +28,25 @@
 #include "cfg.h"
 #include "log.h"
 #include "sup.h"
+#include "usage.h"
 
 struct args {
 	const char *config;
-	bool check;
+	bool check, help, version;
 };
+
+static const char Usage[] =
+	"usage: mqttmuxd -c FILE [-f] [--check]\n"
+	"       mqttmuxd --help | --version\n"
+	"  -c, --config FILE  the configuration (mqttmux.conf(5))\n"
+	"      --check        check FILE and the helper binaries, start nothing\n"
+	"  -f, --foreground   accepted; mqttmuxd always runs in the foreground\n"
+	"  -h, --help         this text\n"
+	"      --version      print the version\n";
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: mqttmuxd -c FILE [-f] [--check]\n");
+	fputs(Usage, stderr);
 	return EX_USAGE;
 }
 
@@ -46,6 +57,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "check", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -56,9 +68,15 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->config = optarg;
 		else if (c == 'C')
 			a->check = true;
+		else if (c == 'h')
+			a->help = true;
+		else if (c == 'V')
+			a->version = true;
 		else if (c != 'f')
 			return -EINVAL;
 	}
+	if (a->help || a->version)
+		return 0;
 	return optind != argc || !a->config ? -EINVAL : 0;
 }
 
@@ -129,6 +147,8 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &a) < 0)
 		return usage();
+	if (a.help || a.version)
+		return mm_usage_help_version(a.help, "mqttmuxd", Usage);
 	mm_log_init("mqttmuxd", MM_LOG_INFO);
 	r = load(a.config, &cfg);
 	if (a.check || r) {

@@ -27,11 +27,8 @@
 #include "layout.h"
 #include "log.h"
 #include "mm_time.h"
+#include "mqttmux_version.h"
 #include "sup.h"
-
-#ifndef MQTTMUX_VERSION
-#define MQTTMUX_VERSION "unknown"
-#endif
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 

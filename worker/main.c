@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "usage.h"
 #include "wrk.h"
 #include "wrk_subs_state.h"
 
@@ -37,11 +38,15 @@ struct args {
 	enum mm_log_level level;
 };
 
+static const char Usage[] = "usage: mqttmux-worker --config FILE --session NAME [--inherit-fds]\n"
+			    "                      [--loop auto|uring|epoll] [--subs-file PATH]\n"
+			    "                      [--verbose]\n"
+			    "       mqttmux-worker --help | --version\n"
+			    "One MQTT session of mqttmuxd, which starts it; see mqttmuxd(8).\n";
+
 static int usage(void)
 {
-	fprintf(stderr, "usage: mqttmux-worker --config FILE --session NAME [--inherit-fds]\n"
-			"                      [--loop auto|uring|epoll] [--subs-file PATH]\n"
-			"                      [--verbose]\n");
+	fputs(Usage, stderr);
 	return EX_USAGE;
 }
 
@@ -66,12 +71,16 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "loop", required_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "subs-file", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	*a = (struct args){ .level = MM_LOG_INFO };
-	while ((c = getopt_long(argc, argv, "c:s:il:vf:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:il:vf:h", opts, NULL)) != -1) {
+		if (c == 'h' || c == 'V')
+			return c;
 		if (c == 'c')
 			a->config = optarg;
 		else if (c == 's')
@@ -303,8 +312,11 @@ int main(int argc, char **argv)
 	struct args a;
 	int rc;
 
-	if (parse_args(argc, argv, &a) < 0)
+	rc = parse_args(argc, argv, &a);
+	if (rc < 0)
 		return usage();
+	if (rc > 0)
+		return mm_usage_help_version(rc == 'h', "mqttmux-worker", Usage);
 	(void)prctl(PR_SET_DUMPABLE, 0); /* the password is in our memory */
 	mm_log_init("mqttmux-worker", a.level);
 	rc = load_session(&a, &cfg, &sess);

@@ -38,24 +38,29 @@
 #include "ctl_io.h"
 #include "mm_time.h"
 #include "mqttmux.h"
+#include "usage.h"
 
 static const char *Dir;
 
+static const char Usage[] =
+	"usage: mqttmux [-d DIR] status [--json]\n"
+	"       mqttmux [-d DIR] wait [-s SESSION] [-t SECONDS]\n"
+	"       mqttmux [-d DIR] ping | reload | restart NAME | metrics\n"
+	"       mqttmux [-d DIR] events [-s SESSION] [-C COUNT] [-W SECONDS]\n"
+	"       mqttmux [-d DIR] session add -c FILE | session remove NAME |\n"
+	"                        session restart NAME\n"
+	"       mqttmux [-d DIR] sub -t FILTER [-t FILTER ...] [-s SESSION] [-q QOS]\n"
+	"                            [-C COUNT] [-W SECONDS] [-v] [-F FORMAT]\n"
+	"       mqttmux [-d DIR] pub (-s SESSION | --all) -t TOPIC (-m MSG | -f FILE | -l)\n"
+	"                            [-q QOS] [-r]\n"
+	"       mqttmux --help | --version\n"
+	"DIR: the daemon's runtime_dir (default $MQTTMUX_RUNTIME_DIR, else " MQTTMUX_DEFAULT_DIR
+	")\n"
+	"See mqttmux(1).\n";
+
 static int usage(void)
 {
-	fprintf(stderr,
-		"usage: mqttmux [-d DIR] status [--json]\n"
-		"       mqttmux [-d DIR] wait [-s SESSION] [-t SECONDS]\n"
-		"       mqttmux [-d DIR] ping | reload | restart NAME | metrics\n"
-		"       mqttmux [-d DIR] events [-s SESSION] [-C COUNT] [-W SECONDS]\n"
-		"       mqttmux [-d DIR] session add -c FILE | session remove NAME |\n"
-		"                        session restart NAME\n"
-		"       mqttmux [-d DIR] sub -t FILTER [-t FILTER ...] [-s SESSION] [-q QOS]\n"
-		"                            [-C COUNT] [-W SECONDS] [-v] [-F FORMAT]\n"
-		"       mqttmux [-d DIR] pub (-s SESSION | --all) -t TOPIC (-m MSG | -f FILE | -l)\n"
-		"                            [-q QOS] [-r]\n"
-		"DIR: the daemon's runtime_dir (default $MQTTMUX_RUNTIME_DIR, else %s)\n",
-		MQTTMUX_DEFAULT_DIR);
+	fputs(Usage, stderr);
 	return EX_USAGE;
 }
 
@@ -451,15 +456,22 @@ static int cmd_events(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *cmd;
 	int c;
 
 	Dir = getenv(MM_CTL_DIR_ENV);
 	if (!Dir || !Dir[0])
 		Dir = MQTTMUX_DEFAULT_DIR;
-	while ((c = getopt(argc, argv, "+d:h")) != -1)
+	while ((c = getopt_long(argc, argv, "+d:h", opts, NULL)) != -1)
 		if (c == 'd')
 			Dir = optarg;
+		else if (c == 'h' || c == 'V')
+			return mm_usage_help_version(c == 'h', "mqttmux", Usage);
 		else
 			return usage();
 	if (optind >= argc)

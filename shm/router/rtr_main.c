@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "rtr.h"
+#include "usage.h"
 
 struct args {
 	const char *config, *runtime_dir;
@@ -29,10 +30,15 @@ struct args {
 	enum mm_log_level level;
 };
 
+static const char Usage[] =
+	"usage: mqttmux-router --config FILE [--runtime-dir DIR] --inherit-fds N [--stats-fd FD]\n"
+	"                      [--verbose]\n"
+	"       mqttmux-router --help | --version\n"
+	"The router of mqttmuxd, which starts it; see mqttmuxd(8).\n";
+
 static int usage(void)
 {
-	fprintf(stderr, "usage: mqttmux-router --config FILE [--runtime-dir DIR] --inherit-fds N"
-			" [--stats-fd FD] [--verbose]\n");
+	fputs(Usage, stderr);
 	return EX_USAGE;
 }
 
@@ -44,14 +50,18 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "inherit-fds", required_argument, NULL, 'i' },
 		{ "stats-fd", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
 	int c;
 
 	*a = (struct args){ .nfds = -1, .stats_fd = -1, .level = MM_LOG_INFO };
-	while ((c = getopt_long(argc, argv, "c:d:i:s:v", opts, NULL)) != -1) {
-		if (c == 'c') {
+	while ((c = getopt_long(argc, argv, "c:d:i:s:vh", opts, NULL)) != -1) {
+		if (c == 'h' || c == 'V') {
+			return c;
+		} else if (c == 'c') {
 			a->config = optarg;
 		} else if (c == 'd') {
 			a->runtime_dir = optarg;
@@ -103,8 +113,11 @@ int main(int argc, char **argv)
 	struct args a;
 	int rc;
 
-	if (parse_args(argc, argv, &a) < 0)
+	rc = parse_args(argc, argv, &a);
+	if (rc < 0)
 		return usage();
+	if (rc > 0)
+		return mm_usage_help_version(rc == 'h', "mqttmux-router", Usage);
 	mm_log_init("mqttmux-router", a.level);
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	rc = load(&a, &cfg);
