@@ -192,6 +192,11 @@ int mm_cfg_load_session(const char *path, const struct mm_cfg *base, struct mm_c
 void mm_cfg_session_free(struct mm_cfg_session *s);
 const struct mm_cfg_session *mm_cfg_session_find(const struct mm_cfg *cfg, const char *name);
 bool mm_cfg_session_equal(const struct mm_cfg_session *a, const struct mm_cfg_session *b);
+bool mm_cfg_equal(const struct mm_cfg *a, const struct mm_cfg *b);
+
+/* cfg_write.c: the writer; mm_cfg_load() and mm_cfg_load_session() read its text back equal. */
+void mm_cfg_write(FILE *f, const struct mm_cfg *cfg);
+void mm_cfg_write_session(FILE *f, const struct mm_cfg_session *s);
 
 void mm_cfg_diag_init(struct mm_cfg_diag *d);
 void mm_cfg_diag_done(struct mm_cfg_diag *d);

@@ -2,7 +2,8 @@
 /*
  * Field-by-field comparison of two session blocks, for reload: the supervisor restarts a
  * session's worker only when mm_cfg_session_equal() says its block changed. Every field of
- * struct mm_cfg_session takes part; a field added there must be added here.
+ * struct mm_cfg_session takes part; a field added there must be added here. mm_cfg_equal()
+ * compares whole configs, for the writer's round trip (cfg_write.c).
  */
 #include <string.h>
 
@@ -95,4 +96,41 @@ bool mm_cfg_session_equal(const struct mm_cfg_session *a, const struct mm_cfg_se
 	       reconnect_eq(&a->reconnect, &b->reconnect) && subs_eq(a, b) &&
 	       will_eq(&a->will, &b->will) && tls_eq(&a->tls, &b->tls) &&
 	       perf_eq(&a->perf, &b->perf);
+}
+
+static bool ids_eq(const unsigned int *a, size_t na, const unsigned int *b, size_t nb)
+{
+	return na == nb && (!na || memcmp(a, b, na * sizeof(*a)) == 0);
+}
+
+static bool top_eq(const struct mm_cfg *a, const struct mm_cfg *b)
+{
+	const struct mm_cfg_clients *ca = &a->clients, *cb = &b->clients;
+
+	return str_eq(a->runtime_dir, b->runtime_dir) && str_eq(a->state_dir, b->state_dir) &&
+	       a->log_level == b->log_level && str_eq(a->metrics.textfile, b->metrics.textfile) &&
+	       str_eq(a->metrics.http_host, b->metrics.http_host) &&
+	       a->metrics.http_port == b->metrics.http_port &&
+	       ids_eq(ca->allow_uids, ca->n_allow_uids, cb->allow_uids, cb->n_allow_uids) &&
+	       ids_eq(ca->allow_gids, ca->n_allow_gids, cb->allow_gids, cb->n_allow_gids) &&
+	       ca->ring_size == cb->ring_size && ca->on_full == cb->on_full &&
+	       a->restart.initial == b->restart.initial && a->restart.max == b->restart.max &&
+	       a->restart.burst == b->restart.burst && a->restart.window == b->restart.window;
+}
+
+/*
+ * True if configs <a> and <b> are the same in every key: the top level, and every session in
+ * the same order (mm_cfg_session_equal()). The file they came from (path) does not count.
+ */
+bool mm_cfg_equal(const struct mm_cfg *a, const struct mm_cfg *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (!top_eq(a, b) || a->n_sessions != b->n_sessions)
+		return false;
+	for (size_t i = 0; i < a->n_sessions; i++) {
+		if (!mm_cfg_session_equal(&a->sessions[i], &b->sessions[i]))
+			return false;
+	}
+	return true;
 }

@@ -67,7 +67,7 @@ void mm_sup_spawn(struct mm_sup *s, struct mm_sup_child *c);
 void mm_sup_reload(struct mm_sup *s);
 void mm_sup_reload_apply(struct mm_sup *s, struct mm_cfg *cfg);
 
-/* sup_state.c, sup_state_fmt.c: sessions added and removed at run time, kept in state_dir */
+/* sup_state.c: sessions added and removed at run time, kept in state_dir */
 #define MM_SUP_STATE_PREFIX   "session-"
 #define MM_SUP_TOMB_PREFIX    "removed-"
 #define MM_SUP_SUBS_PREFIX    "subs-" /* a worker's --subs-file: "subs-<hex of name>.txt" */
@@ -82,8 +82,6 @@ int mm_sup_state_unlink(const char *dir, const char *prefix, const char *name);
 int mm_sup_state_subs_file(const char *name, char *buf);
 int mm_sup_state_add(struct mm_sup *s, const char *path, struct mm_cfg_diag *diag);
 int mm_sup_state_remove(struct mm_sup *s, const char *name, struct mm_cfg_diag *diag);
-void mm_sup_fmt_session(FILE *f, const struct mm_cfg_session *s);
-void mm_sup_fmt_cfg(FILE *f, const struct mm_cfg *cfg);
 
 /* sup_router.c */
 int mm_sup_router_init(struct mm_sup *s);

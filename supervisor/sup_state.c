@@ -144,7 +144,7 @@ static char *session_text(const struct mm_cfg_session *sess, size_t *len)
 
 	if (!f)
 		return NULL;
-	mm_sup_fmt_session(f, sess);
+	mm_cfg_write_session(f, sess);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;
@@ -460,7 +460,7 @@ void mm_sup_state_sync(struct mm_sup *s)
 	}
 	f = open_memstream(&text, &len);
 	if (f) {
-		mm_sup_fmt_cfg(f, s->cfg);
+		mm_cfg_write(f, s->cfg);
 		r = fclose(f) ? -ENOMEM : 0;
 	} else {
 		r = -ENOMEM;

@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Writing a config back out in libconfig syntax: one session block (the state files of
- * sessions added at run time, and tombstones) and a whole config (the effective config the
- * router and the workers read once the running set differs from the config file). File names
- * are written absolute, as the loader resolved them; passwords are never written, only
- * password_file. Reading the text back with the loader gives an equal config.
+ * The config writer, next to its reader (cfg.c, cfg_read.c, cfg_session.c): a config back out
+ * in libconfig syntax, either one session block (the state files of sessions added at run
+ * time, and tombstones) or a whole config (the running config of mqttmuxd). File names are
+ * written absolute, as the loader resolved them; passwords are never written, only
+ * password_file. Reading the text back with the loader gives an equal config
+ * (mm_cfg_equal()); tests/unit/common/test_cfg_write.c checks that for every key of
+ * docs/configuration.md. A key added to the reader must be added here.
  */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "sup.h"
+#include "cfg.h"
 
 /* A libconfig string literal: quotes and backslashes escaped, control bytes as \xNN. */
 static void put_str(FILE *f, const char *s)
@@ -130,7 +132,7 @@ static void put_session_body(FILE *f, const struct mm_cfg_session *s)
 }
 
 /* Write "session = { ... };", the format of mm_cfg_load_session(). */
-void mm_sup_fmt_session(FILE *f, const struct mm_cfg_session *s)
+void mm_cfg_write_session(FILE *f, const struct mm_cfg_session *s)
 {
 	fputs("session = {\n", f);
 	put_session_body(f, s);
@@ -175,7 +177,7 @@ static void put_top(FILE *f, const struct mm_cfg *cfg)
 }
 
 /* Write the whole of <cfg>, a file mm_cfg_load() reads back to an equal config. */
-void mm_sup_fmt_cfg(FILE *f, const struct mm_cfg *cfg)
+void mm_cfg_write(FILE *f, const struct mm_cfg *cfg)
 {
 	fputs("# Written by mqttmuxd: the running config (config file + state_dir). Do not edit.\n",
 	      f);
