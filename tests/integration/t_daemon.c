@@ -5,7 +5,6 @@
 #include "t_daemon.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -24,6 +23,7 @@
 #include <criterion/criterion.h>
 
 #include "t_helpers.h"
+#include "t_proc.h"
 
 /* Subreaper, a fresh <dir> named after <tag>, <dir>/mqttmuxd.log; <run>, <sock> if not NULL. */
 void t_daemon_setup(const char *tag, char **dir, char **log, char **run, char **sock)
@@ -263,63 +263,8 @@ int t_refused_port(int *fd)
 	return ntohs(sa.sin_port);
 }
 
-/* Read /proc/<pid>/<what> into <buf> (NUL-terminated). Returns the bytes read, or <= 0. */
-static ssize_t proc_read(int pid, const char *what, char *buf, size_t size)
-{
-	char path[64];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	n = fd < 0 ? -1 : read(fd, buf, size - 1);
-	if (fd >= 0)
-		close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	return n;
-}
-
-/* Is the NUL-separated command line <cmd> (<n> bytes) session <session>'s worker, or the
- * router (NULL)? */
-static bool cmd_is(const char *cmd, ssize_t n, const char *session)
-{
-	const char *slash = strrchr(cmd, '/');
-
-	if (!session)
-		return n > 0 && !strcmp(slash ? slash + 1 : cmd, "mqttmux-router");
-	for (ssize_t i = 0; i + 1 < n; i += (ssize_t)strlen(cmd + i) + 1)
-		if (!strcmp(cmd + i, "--session") && i + 10 < n && !strcmp(cmd + i + 10, session))
-			return true;
-	return false;
-}
-
-/*
- * Pid of the live (not zombie) child of <daemon> that is session <session>'s worker, or the
- * router when <session> is NULL; 0 if there is none. Only that daemon's children count:
- * tests run in parallel, each with sessions of the same names.
- */
+/* See t_proc_child (tests/common/t_proc.h). */
 pid_t t_daemon_child(pid_t daemon, const char *session)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	pid_t found = 0;
-
-	cr_assert_not_null(d);
-	while (!found && (e = readdir(d))) {
-		char buf[4096], *p;
-		int pid = atoi(e->d_name), ppid = 0;
-		ssize_t n;
-
-		if (pid <= 0 || proc_read(pid, "stat", buf, sizeof(buf)) <= 0)
-			continue;
-		p = strrchr(buf, ')');
-		if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X' ||
-		    sscanf(p + 4, "%d", &ppid) != 1 || ppid != daemon)
-			continue;
-		n = proc_read(pid, "cmdline", buf, sizeof(buf));
-		if (cmd_is(buf, n, session))
-			found = pid;
-	}
-	closedir(d);
-	return found;
+	return t_proc_child(daemon, session);
 }

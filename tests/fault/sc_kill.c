@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mm-scenario: kill -9 of a worker (scenario 1) and of the router (scenario 2) under a QoS 1
+ * load on persistent sessions. The kills follow a fixed schedule; everything else waits on
+ * conditions. Counts are targets in both forms; rates are targets in the long form only (a
+ * short run on a busy CI machine measures the machine as much as mqttmux).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "sc.h"
+#include "t_proc.h"
+
+#define NS 1000000000ull
+
+/* Broker with persistence, daemon with <c>, every session and the router ready. */
+int sc_world(struct sc_env *e, const struct sc_cfg *c)
+{
+	int rc = sc_broker_start(e, true);
+
+	if (rc < 0) {
+		sc_fail(e, "the broker did not start");
+		return rc;
+	}
+	if (c->via_proxy && (rc = sc_proxy_start(e)) < 0) {
+		sc_fail(e, "the fault proxy did not start");
+		return rc;
+	}
+	rc = sc_daemon_start(e, c);
+	if (rc == 0)
+		rc = sc_daemon_wait_ready(e, SC_WAIT_MS);
+	if (rc < 0)
+		sc_fail(e, "mqttmuxd not ready (see %s)", e->log);
+	return rc;
+}
+
+/* The delivery figures every load scenario reports. */
+void sc_load_figures(struct sc_env *e, const struct sc_load *l)
+{
+	sc_fig(e, "lost_qos1", (double)sc_load_sum(l, "lost"), SC_LE, 0, "msgs");
+	sc_fig(e, "dup_without_dup_flag", (double)sc_load_sum(l, "dup_noflag"), SC_LE, 0, "msgs");
+	sc_fig(e, "dup_with_dup_flag", (double)sc_load_sum(l, "dup_flag"), SC_INFO, 0, "msgs");
+	sc_fig(e, "reordered", (double)sc_load_sum(l, "reordered"), SC_INFO, 0, "msgs");
+	sc_fig(e, "corrupt", (double)sc_load_sum(l, "corrupt"), SC_LE, 0, "msgs");
+	sc_fig(e, "received", (double)sc_load_sum(l, "received"), SC_INFO, 0, "msgs");
+	sc_fig(e, "unacked_by_broker", (double)sc_load_sum(l, "unacked_missing"), SC_INFO, 0,
+	       "msgs");
+}
+
+/* Kill -9 <session>'s worker (NULL: the router) of the daemon now. Returns 1 killed, 0 none. */
+static int kill_child(struct sc_env *e, const char *session)
+{
+	pid_t pid = t_proc_child(e->daemon, session);
+
+	return pid > 0 && kill(pid, SIGKILL) == 0;
+}
+
+/* Every <period_s> while the load runs (leaving its last second alone), kill a child. */
+static int kill_every(struct sc_env *e, const struct sc_load *l, double period_s,
+		      const char *session)
+{
+	uint64_t t0 = sc_now_ns(), end = t0 + (uint64_t)((l->secs - 1) * NS);
+	int kills = 0;
+
+	for (uint64_t t = t0 + (uint64_t)(period_s * NS); t < end; t += (uint64_t)(period_s * NS)) {
+		sc_sleep_until(t);
+		kills += kill_child(e, session);
+	}
+	return kills;
+}
+
+/*
+ * Scenario 1: 4 persistent sessions at QoS 1, the worker of s0 killed every 2 s. Nothing is
+ * lost, duplicates carry DUP, and s1..s3 keep their rate. restart.burst is raised: a kill
+ * every 2 s is otherwise a crash loop by the default policy (5 starts in 10 s).
+ */
+int sc_kill_worker(struct sc_env *e)
+{
+	struct sc_cfg c = { .sessions = 4,
+			    .persistent = true,
+			    .extra = "restart = { burst = 1000; window = 10.0; };" };
+	struct sc_load l = { .streams = 4,
+			     .qos = 1,
+			     .rate = e->long_form ? 2500 : 250,
+			     .secs = e->long_form ? 60 : 12 };
+	double dip = 1.0;
+	int kills = 0;
+
+	if (sc_world(e, &c) == 0 && sc_load_check_start(e, &l) == 0 &&
+	    sc_load_pub_start(e, &l) == 0) {
+		kills = kill_every(e, &l, 2.0, "s0");
+		if (sc_load_finish(e, &l) == 0) {
+			sc_load_figures(e, &l);
+			for (int i = 1; i < l.streams; i++) {
+				double r = sc_load_min_rate(&l, i, 2, (int)l.secs - 1, 2);
+
+				dip = r < dip ? r : dip;
+			}
+		}
+	}
+	sc_fig(e, "kills", kills, SC_GE, l.secs / 2 - 2, "");
+	sc_fig(e, "others_min_rate", dip * 100, e->long_form ? SC_GE : SC_INFO, 95, "%");
+	sc_fig(e, "victim_min_rate", sc_load_min_rate(&l, 0, 2, (int)l.secs - 1, 2) * 100, SC_INFO,
+	       0, "%");
+	sc_load_free(&l);
+	return 0;
+}
+
+/*
+ * Scenario 2: the router killed every 10 s (3 s in the short form) with 8 clients on 2
+ * sessions. No message is lost or delivered twice across a router restart: the new router
+ * resumes the in-rings where the old one had committed.
+ */
+int sc_kill_router(struct sc_env *e)
+{
+	struct sc_cfg c = { .sessions = 2,
+			    .persistent = true,
+			    .extra = "restart = { burst = 1000; window = 10.0; };" };
+	struct sc_load l[8] = { 0 };
+	int n = 8, kills = 0;
+	double lost = 0, dups = 0, dupf = 0, recv = 0;
+
+	if (sc_world(e, &c) < 0)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		l[i] = (struct sc_load){ .streams = 2,
+					 .qos = 1,
+					 .rate = e->long_form ? 500 : 100,
+					 .secs = e->long_form ? 120 : 12,
+					 .id = i };
+		if (sc_load_check_start(e, &l[i]) < 0)
+			goto out;
+	}
+	if (sc_load_pub_start(e, &l[0]) < 0)
+		goto out;
+	kills = kill_every(e, &l[0], e->long_form ? 10.0 : 3.0, NULL);
+	for (int i = 0; i < n; i++) {
+		if (sc_load_finish(e, &l[i]) < 0)
+			goto out;
+		lost += (double)sc_load_sum(&l[i], "lost");
+		dups += (double)sc_load_sum(&l[i], "dup_noflag");
+		dupf += (double)sc_load_sum(&l[i], "dup_flag");
+		recv += (double)sc_load_sum(&l[i], "received");
+	}
+out:
+	sc_fig(e, "router_kills", kills, SC_GE, e->long_form ? 10 : 3, "");
+	sc_fig(e, "lost_qos1", lost, SC_LE, 0, "msgs");
+	sc_fig(e, "duplicates", dups + dupf, SC_LE, 0, "msgs");
+	sc_fig(e, "received_all_clients", recv, SC_INFO, 0, "msgs");
+	for (int i = 0; i < n; i++)
+		sc_load_free(&l[i]);
+	return 0;
+}
