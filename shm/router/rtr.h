@@ -3,7 +3,9 @@
  * The router process: state shared by its files. rtr_loop.c (setup, epoll loop, channel,
  * signals), rtr_client.c (router.sock: credentials, registration, frames), rtr_fanout.c
  * (in-ring -> delivery rings: DELIVER, GAP, block), rtr_pub.c (pub-rings and SUB/UNSUB/PUB
- * into the worker cmd-rings, completions back as PUB_DONE). docs/router.md has the rules.
+ * into the worker cmd-rings, completions back), rtr_pub_done.c (the PUB_DONE queue of each
+ * client), rtr_stats.c (the stats block), rtr_rejoin.c (the clients of a previous router).
+ * docs/router.md has the rules.
  * Process-local; nothing here is shared memory.
  */
 #ifndef MM_RTR_H
@@ -55,7 +57,7 @@ struct mm_rtr_rstats {
 	uint64_t lat_sum_ns, lat_count;
 };
 
-/* A client of the previous router instance, expected to come back (rtr_stats.c). */
+/* A client of the previous router instance, expected to come back (rtr_rejoin.c). */
 struct mm_rtr_expect {
 	uint64_t token;
 	pid_t pid;
@@ -178,6 +180,8 @@ void mm_rtr_unblock(struct mm_rtr *r, struct mm_rtr_client *c);
 void mm_rtr_commit_clients(struct mm_rtr *r);
 void mm_rtr_forward_event(struct mm_rtr *r, const struct mm_rtr_session *s,
 			  const struct mm_rec_event *e);
+
+/* rtr_pub_done.c */
 int mm_rtr_put_pub_done(struct mm_rtr_client *c, uint64_t req_id, int32_t result, int32_t reason);
 void mm_rtr_flush_done(struct mm_rtr_client *c);
 void mm_rtr_done_free(struct mm_rtr_client *c);
@@ -194,13 +198,17 @@ int mm_rtr_session_find(const struct mm_rtr *r, const struct mm_bytes *name);
 /* rtr_stats.c */
 int mm_rtr_stats_open(struct mm_rtr *r, int fd);
 void mm_rtr_stats_close(struct mm_rtr *r);
-bool mm_rtr_holding(struct mm_rtr *r);
-void mm_rtr_rejoined(struct mm_rtr *r, struct mm_rtr_client *c);
 void mm_rtr_stats_claim(struct mm_rtr *r, struct mm_rtr_client *c);
 void mm_rtr_stats_release(struct mm_rtr *r, struct mm_rtr_client *c);
 void mm_rtr_stats_flush(struct mm_rtr *r);
 void mm_rtr_stats_pub_done(struct mm_rtr *r, struct mm_rtr_client *c, int32_t result);
 void mm_rtr_stats_latency(struct mm_rtr *r, uint64_t now_ns, uint64_t recv_ns);
 void mm_rtr_stats_bump(_Atomic uint64_t *counter);
+
+/* rtr_rejoin.c */
+int mm_rtr_rejoin_start(struct mm_rtr *r);
+void mm_rtr_rejoin_done(struct mm_rtr *r);
+bool mm_rtr_holding(struct mm_rtr *r);
+void mm_rtr_rejoined(struct mm_rtr *r, struct mm_rtr_client *c);
 
 #endif /* MM_RTR_H */

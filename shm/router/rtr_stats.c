@@ -1,22 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The router's side of its stats block (shm/rstats.h) and of the rejoin after a router
- * restart.
+ * The router's side of its stats block (shm/rstats.h). The rejoin after a router restart, which
+ * starts from the client slots the previous router left, is in rtr_rejoin.c.
  *
  * Counters are kept in process-local deltas while a batch runs and written to the block once
  * per batch (mm_rtr_stats_flush), each client's in one seqlock section, so a reader always
  * sees matched == delivered + dropped + queued and the hot path makes no atomic
  * read-modify-write per message.
- *
- * Rejoin. The block outlives the router. A router that starts finds the slots its
- * predecessor left "connected": those clients are alive (or will be found dead) and will
- * reconnect, add their routes again and send REJOINED. Until each has done so (or its
- * process is gone, or MM_RTR_REJOIN_GRACE_MS passed) the router does not drain any in-ring:
- * messages wait there (the worker pushes back to the broker if it fills) instead of being
- * fanned out to a route table that is still incomplete.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,29 +32,6 @@ void mm_rtr_stats_bump(_Atomic uint64_t *counter)
 	add(counter, 1);
 }
 
-/* The clients the previous router had: expected back. Their slots become "gone" meanwhile. */
-static int collect_expected(struct mm_rtr *r)
-{
-	for (unsigned i = 0; i < MM_RSTATS_MAX_CLIENTS; i++) {
-		struct mm_rstats_client *s = &r->st->clients[i];
-		uint32_t state = atomic_load_explicit(&s->state, memory_order_relaxed);
-
-		if (atomic_load_explicit(&s->seq, memory_order_relaxed) & 1)
-			mm_rstats_client_end(s); /* a predecessor killed inside a section */
-		if (state != MM_RSTATS_CONNECTED)
-			continue;
-		r->expect[r->n_expect++] = (struct mm_rtr_expect){
-			.token = atomic_load_explicit(&s->token, memory_order_relaxed),
-			.pid = (pid_t)atomic_load_explicit(&s->pid, memory_order_relaxed),
-		};
-		mm_rstats_client_begin(s);
-		atomic_store_explicit(&s->state, MM_RSTATS_GONE, memory_order_relaxed);
-		atomic_store_explicit(&s->queued, 0, memory_order_relaxed);
-		mm_rstats_client_end(s);
-	}
-	return 0;
-}
-
 /*
  * Attach the block in <fd> (from the supervisor), or a private one when fd < 0 (a router run
  * by hand or by a test). Returns 0 or -errno.
@@ -83,17 +52,7 @@ int mm_rtr_stats_open(struct mm_rtr *r, int fd)
 	if (rc < 0)
 		return rc;
 	add(&r->st->starts, 1);
-	r->expect = calloc(MM_RSTATS_MAX_CLIENTS, sizeof(*r->expect));
-	if (!r->expect)
-		return -ENOMEM;
-	collect_expected(r);
-	if (r->n_expect) {
-		r->holding = true;
-		r->hold_until_ns = mm_time_mono_ns() + MM_RTR_REJOIN_GRACE_MS * 1000000ull;
-		mm_log(MM_LOG_INFO, "waiting up to %u ms for %zu client(s) of the previous router",
-		       MM_RTR_REJOIN_GRACE_MS, r->n_expect);
-	}
-	return 0;
+	return mm_rtr_rejoin_start(r);
 }
 
 void mm_rtr_stats_close(struct mm_rtr *r)
@@ -101,50 +60,7 @@ void mm_rtr_stats_close(struct mm_rtr *r)
 	if (r->st)
 		mm_shm_rstats_detach(r->st);
 	r->st = NULL;
-	free(r->expect);
-	r->expect = NULL;
-}
-
-static void expect_remove(struct mm_rtr *r, size_t i)
-{
-	r->expect[i] = r->expect[--r->n_expect];
-}
-
-/*
- * Still waiting for clients of the previous router? Drops the ones whose process is gone;
- * gives up at the deadline. Returns true while the in-rings must stay untouched.
- */
-bool mm_rtr_holding(struct mm_rtr *r)
-{
-	if (!r->holding)
-		return false;
-	for (size_t i = 0; i < r->n_expect;)
-		if (r->expect[i].pid > 0 && kill(r->expect[i].pid, 0) == -1 && errno == ESRCH)
-			expect_remove(r, i);
-		else
-			i++;
-	if (r->n_expect && mm_time_mono_ns() < r->hold_until_ns)
-		return true;
-	if (r->n_expect)
-		mm_log(MM_LOG_WARNING,
-		       "%zu client(s) of the previous router did not come back "
-		       "within %u ms: delivering without them",
-		       r->n_expect, MM_RTR_REJOIN_GRACE_MS);
-	r->holding = false;
-	r->n_expect = 0;
-	return false;
-}
-
-/* <c> has every route back (REJOINED). */
-void mm_rtr_rejoined(struct mm_rtr *r, struct mm_rtr_client *c)
-{
-	for (size_t i = 0; i < r->n_expect; i++)
-		if (r->expect[i].token == c->token) {
-			expect_remove(r, i);
-			mm_log(MM_LOG_INFO, "client %u ('%s') rejoined; %zu still expected", c->id,
-			       c->name, r->n_expect);
-			break;
-		}
+	mm_rtr_rejoin_done(r);
 }
 
 /* The slot for a client that said HELLO with <c->token>: its own, a free one, or a gone one. */
