@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The Debian packages, end to end: dpkg-buildpackage -us -uc -b on a copy of the source tree,
+# lintian with no error, `apt install` of the .debs on this machine, the installed files, an
+# example built against the installed library, and the demo run from the installed binaries
+# (scripts/demo --installed). Then the packages are purged again (if they were not installed
+# before). Prints TAP.
+#
+# It installs packages, so it needs root and runs only when MQTTMUX_DEB_TEST=1 (scripts/test
+# sets it; a plain `meson test` skips it).
+#   usage: test_deb.sh SOURCE_DIR
+set -uo pipefail
+src=$(cd "$1" && pwd)
+n=0 failed=0
+
+skip() { echo "1..0 # SKIP $*"; exit 0; }
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() {
+  n=$((n + 1)) failed=$((failed + 1))
+  echo "not ok $n - $1"
+  [ -n "${2:-}" ] && [ -f "$2" ] && tail -n 40 "$2" | sed 's/^/#   /'
+  return 0
+}
+check() { local what=$1 log=$2; shift 2; if "$@" >"$log" 2>&1; then ok "$what"; else not_ok "$what" "$log"; fi; }
+
+[ "${MQTTMUX_DEB_TEST:-0}" = 1 ] || skip "set MQTTMUX_DEB_TEST=1 to build and install the .debs"
+[ "$(id -u)" = 0 ] || skip "apt install needs root"
+for t in dpkg-buildpackage lintian fakeroot dh; do
+  command -v "$t" >/dev/null || skip "$t is missing (scripts/deps installs it)"
+done
+
+# meson test points LD_LIBRARY_PATH at the build tree: the installed binaries must not see it.
+unset LD_LIBRARY_PATH MALLOC_PERTURB_ ASAN_OPTIONS UBSAN_OPTIONS
+export DEBIAN_FRONTEND=noninteractive
+work=$(mktemp -d "${TMPDIR:-/tmp}/mqttmux-deb-XXXXXX")
+pkgs=(mqttmux libmqttmux0 libmqttmux-dev)
+installed_before=0
+dpkg-query -W -f='${Status}' mqttmux 2>/dev/null | grep -q 'install ok installed' && installed_before=1
+cleanup() {
+  if [ "$installed_before" = 0 ]; then
+    apt-get purge -y -qq "${pkgs[@]}" >"$work/purge.log" 2>&1 || cat "$work/purge.log" >&2
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "TAP version 13"
+# The tree as it is (tracked files and new ones, not build output), not only what is committed.
+mkdir "$work/src"
+if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
+  (cd "$src" && git ls-files -z --cached --others --exclude-standard |
+    while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+    tar --null -T - -cf -) | tar -x -C "$work/src"
+else
+  (cd "$src" && tar --exclude='./build*' -cf - .) | tar -x -C "$work/src"
+fi
+
+check "dpkg-buildpackage -us -uc -b" "$work/build.log" \
+  bash -c "cd '$work/src' && dpkg-buildpackage -us -uc -b"
+changes=$(ls "$work"/mqttmux_*.changes 2>/dev/null | head -n 1)
+if [ -z "$changes" ]; then
+  not_ok "the .debs were built"
+  echo "1..$n"
+  exit 1
+fi
+for p in "${pkgs[@]}"; do
+  if ls "$work/${p}_"*.deb >/dev/null 2>&1; then ok "package $p built"; else not_ok "package $p built"; fi
+done
+check "lintian reports no error" "$work/lintian.log" lintian --fail-on error "$changes"
+
+check "apt install ./mqttmux_*.deb (with libmqttmux0 and libmqttmux-dev)" "$work/apt.log" \
+  apt-get install -y -q "$work"/mqttmux_*.deb "$work"/libmqttmux0_*.deb "$work"/libmqttmux-dev_*.deb
+check "the system user mqttmux exists (sysusers.d)" "$work/id.log" id mqttmux
+check "mqttmuxd --version" "$work/version.log" /usr/bin/mqttmuxd --version
+check "the worker and the router are in /usr/libexec/mqttmux" "$work/libexec.log" \
+  test -x /usr/libexec/mqttmux/mqttmux-worker -a -x /usr/libexec/mqttmux/mqttmux-router
+check "the shipped /etc/mqttmux/mqttmux.cfg passes --check" "$work/check.log" \
+  /usr/bin/mqttmuxd --check -c /etc/mqttmux/mqttmux.cfg
+check "the unit and the man pages are installed" "$work/files.log" \
+  test -f /lib/systemd/system/mqttmuxd.service -a -f /usr/share/man/man8/mqttmuxd.8.gz \
+  -a -f /usr/share/man/man3/libmqttmux.3.gz
+check "an example builds against the installed library with pkg-config" "$work/cc.log" \
+  bash -c "cc /usr/share/doc/mqttmux/examples/quickstart.c \$(pkg-config --cflags --libs mqttmux) -o '$work/quickstart'"
+check "scripts/demo --installed runs the demo from the packages" "$work/demo.log" \
+  bash -c "'$src/scripts/demo' --installed --seconds 3 && grep -q 'plant sensors/line1/' '$work/demo.log'"
+echo "1..$n"
+[ "$failed" = 0 ]
