@@ -3,7 +3,9 @@
  * The supervisor <-> child control channel: a SOCK_SEQPACKET socketpair (the child's end at
  * fd 3), carrying fixed 16-byte records {u32 cmd; u32 arg; u64 value}, little-endian, packed
  * field by field. Child to supervisor: READY once (set up, first connection attempt under
- * way), then HEARTBEAT every second (value: CLOCK_MONOTONIC ns). Supervisor to child: STOP
+ * way), then (the router) HEARTBEAT every MM_CHAN_HEARTBEAT_NS (value: CLOCK_MONOTONIC ns).
+ * A worker beats in its stats block instead (beat_ns, shm/stats.h): the supervisor reads it
+ * when it checks the worker, so 1,000 workers' beats never wake it. Supervisor to child: STOP
  * (graceful: DISCONNECT, then exit 0). A worker also sends EVENT after each entry it writes to
  * its stats block's event log (a wake-up only: the log is the data; docs/events.md). EOF on
  * either side means the other is gone: a child whose supervisor vanished stops at once.
@@ -15,6 +17,16 @@
 #include <stdint.h>
 
 #define MM_CHAN_MSG_SIZE 16u
+
+/*
+ * How often a child proves its loop turns: the router sends HEARTBEAT, a worker stores its
+ * stats block's beat_ns. A child silent for MM_CHAN_HUNG_BEATS of these is killed as hung
+ * (supervisor/sup_fsm.h). 10 s keeps an idle worker's wake-ups near what a 60 s keepalive
+ * needs (docs/operations.md, "Hung worker"), and still finds a hung child in well under a
+ * minute, before a broker with the default keepalive would drop its connection (90 s).
+ */
+#define MM_CHAN_HEARTBEAT_NS (10ull * 1000000000ull)
+#define MM_CHAN_HUNG_BEATS   3
 
 enum mm_chan_cmd {
 	MM_CHAN_READY = 1,     /* child: arg = enum mm_wrk_backend (workers), value = pid */

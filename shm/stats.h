@@ -9,7 +9,8 @@
  *   0       magic, versions,    MM_STATS_MAGIC, 1.1               creator, once
  *           size
  *   64      counters (u64)      messages, bytes, events            worker
- *   192     timestamps (u64)    ns since the epoch (REALTIME)      worker
+ *   192     timestamps (u64)    ns since the epoch (REALTIME),     worker
+ *                               but beat_ns: CLOCK_MONOTONIC
  *   256     gauges (u32)        flags and enum codes               worker
  *   320     ev_head (u64)       seq of the newest event-log entry  worker (release)
  *   4096    unacked bitmap      one bit per MQTT packet id         worker
@@ -39,7 +40,7 @@
 
 #define MM_STATS_MAGIC	     0x5354534du /* "MSTS" little-endian */
 #define MM_STATS_VER_MAJOR   1
-#define MM_STATS_VER_MINOR   1 /* 1.1: the event log */
+#define MM_STATS_VER_MINOR   2 /* 1.1: the event log; 1.2: beat_ns */
 #define MM_STATS_SIZE	     16384u
 #define MM_STATS_UNACKED_OFF 4096u
 #define MM_STATS_EV_OFF	     12288u
@@ -106,7 +107,12 @@ struct mm_stats_block {
 	_Alignas(64) _Atomic uint64_t last_msg_ns;
 	_Atomic uint64_t last_err_ns;
 	_Atomic uint64_t connected_since_ns;
-	_Atomic uint64_t reserved_t[5];
+	/*
+	 * CLOCK_MONOTONIC ns of the worker's last heartbeat: stored every MM_CHAN_HEARTBEAT_NS by
+	 * its loop (common/chan.h), read by the supervisor to tell a hung worker; 0 = none yet.
+	 */
+	_Atomic uint64_t beat_ns;
+	_Atomic uint64_t reserved_t[4];
 
 	/* gauges */
 	_Alignas(64) _Atomic uint32_t connected; /* 0 or 1 */
@@ -130,6 +136,7 @@ struct mm_stats_block {
 
 _Static_assert(offsetof(struct mm_stats_block, msgs_in) == 64, "stats block is ABI");
 _Static_assert(offsetof(struct mm_stats_block, last_msg_ns) == 192, "stats block is ABI");
+_Static_assert(offsetof(struct mm_stats_block, beat_ns) == 216, "stats block is ABI");
 _Static_assert(offsetof(struct mm_stats_block, connected) == 256, "stats block is ABI");
 _Static_assert(offsetof(struct mm_stats_block, dup_flagged) == 280, "stats block is ABI");
 _Static_assert(offsetof(struct mm_stats_block, unacked) == MM_STATS_UNACKED_OFF,

@@ -17,9 +17,12 @@
 #include <stdio.h>
 
 #include "cfg.h"
+#include "chan.h"
+#include "mm_time.h"
 #include "sup_child.h"
 #include "sup_ctl.h"
 #include "sup_fsm.h"
+#include "sup_timer.h"
 
 #define MM_SUP_LOCK_NAME "mqttmuxd.lock"
 
@@ -34,9 +37,13 @@ struct mm_sup {
 	struct mm_sup_child *children; /* one per session, in config order */
 	size_t n_children;
 	size_t cap_children;
-	struct pollfd *pfd;	  /* poll set: signalfd, one channel per child, control socket */
-	int sig_fd;		  /* signalfd: SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 */
-	bool stopping;		  /* SIGTERM/SIGINT seen: stop everything, then return */
+	struct pollfd *pfd;	 /* MM_SUP_NPFD entries: signalfd, ep_fd, control socket, http */
+	int ep_fd;		 /* epoll set of every child's channel (sup_wait.c) */
+	struct epoll_event *evs; /* channel events of the last wait */
+	struct mm_sup_timers timers; /* each child's next deadline (sup_wait.c) */
+	uint64_t sample_next;	     /* when the loop samples the metrics next */
+	int sig_fd;		     /* signalfd: SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 */
+	bool stopping;		     /* SIGTERM/SIGINT seen: stop everything, then return */
 	struct mm_sup_ctl *ctl;	  /* control socket (sup_ctl.c); NULL until mm_sup_init() made it */
 	struct mm_sup_http *http; /* metrics.http listener (sup_http.c), or NULL */
 	struct mm_sup_events *events; /* per-session event state (sup_events.c), or NULL */
@@ -61,7 +68,24 @@ void mm_sup_done(struct mm_sup *s);
 /* sup_loop.c, for sup_reload.c */
 int mm_sup_child_add(struct mm_sup *s, const struct mm_cfg_session *sess);
 void mm_sup_apply(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev);
+void mm_sup_apply_at(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev,
+		     uint64_t now_ns);
 void mm_sup_spawn(struct mm_sup *s, struct mm_sup_child *c);
+
+/* sup_wait.c: sleeping on the channels (epoll), a fixed poll set and the timer heap */
+#define MM_SUP_NPFD	     (2 + MM_CTL_NFDS + MM_HTTP_NFDS)
+#define MM_SUP_CHECK_SLOT_NS (5 * MM_NS_PER_SEC) /* hung checks share wake-ups on this grid */
+struct epoll_event;
+uint32_t mm_sup_child_id(const struct mm_sup *s, const struct mm_sup_child *c);
+struct mm_sup_child *mm_sup_child_of(struct mm_sup *s, uint32_t id);
+int mm_sup_wait_open(struct mm_sup *s);
+void mm_sup_wait_close(struct mm_sup *s);
+int mm_sup_watch(struct mm_sup *s, struct mm_sup_child *c);
+void mm_sup_unwatch(struct mm_sup *s, struct mm_sup_child *c);
+void mm_sup_timer_sync(struct mm_sup *s, struct mm_sup_child *c);
+void mm_sup_wait_rebuild(struct mm_sup *s);
+int mm_sup_wait(struct mm_sup *s, uint64_t other_ns);
+struct mm_sup_child *mm_sup_wait_child(struct mm_sup *s, int i);
 
 /* sup_reload.c */
 void mm_sup_reload(struct mm_sup *s);
@@ -92,9 +116,11 @@ void mm_sup_router_session_failed(struct mm_sup *s, const char *name, bool perma
 bool mm_sup_router_layout_changed(const struct mm_cfg *a, const struct mm_cfg *b);
 
 /* sup_metrics.c */
-#define MM_SUP_SAMPLE_NS     MM_NS_PER_SEC /* rates and high-water marks: once a second */
-#define MM_SUP_RATE_WINDOW_S 10.0
-void mm_sup_metrics_sample(struct mm_sup *s, uint64_t now_ns);
+#define MM_SUP_SAMPLE_NS      MM_NS_PER_SEC	   /* rates and high-water marks: once a second */
+#define MM_SUP_SAMPLE_IDLE_NS MM_CHAN_HEARTBEAT_NS /* ... or this, while nothing moves */
+#define MM_SUP_RATE_WINDOW_S  10.0
+bool mm_sup_metrics_sample(struct mm_sup *s, uint64_t now_ns);
+const struct mm_stats_block *mm_sup_child_stats(struct mm_sup_child *c);
 void mm_sup_metrics_retire(struct mm_sup *s, struct mm_sup_child *c);
 int mm_sup_metrics_text(struct mm_sup *s, struct mm_metrics_buf *b);
 void mm_sup_metrics_dump(struct mm_sup *s);
@@ -118,5 +144,6 @@ void mm_sup_http_open(struct mm_sup *s);
 void mm_sup_http_close(struct mm_sup *s);
 void mm_sup_http_pollfds(const struct mm_sup *s, struct pollfd *pfd);
 void mm_sup_http_dispatch(struct mm_sup *s, const struct pollfd *pfd);
+int mm_sup_http_timeout(const struct mm_sup *s, int ms);
 
 #endif /* MM_SUP_H */

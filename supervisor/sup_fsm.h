@@ -13,13 +13,14 @@
 #include <stdint.h>
 
 #include "cfg.h"
+#include "chan.h"
 #include "mm_time.h"
 
 /* Largest restart.burst the config accepts (common/cfg.c). */
 #define MM_SUP_BURST_MAX 1000
 
-#define MM_SUP_HEARTBEAT_NS	 (1 * MM_NS_PER_SEC)  /* the worker's heartbeat interval */
-#define MM_SUP_HUNG_BEATS	 3		      /* missed heartbeats before a kill */
+#define MM_SUP_HEARTBEAT_NS	 MM_CHAN_HEARTBEAT_NS /* a child's heartbeat interval */
+#define MM_SUP_HUNG_BEATS	 MM_CHAN_HUNG_BEATS   /* missed heartbeats before a kill */
 #define MM_SUP_START_TIMEOUT_NS	 (10 * MM_NS_PER_SEC) /* spawn to READY */
 #define MM_SUP_STOP_TIMEOUT_NS	 (5 * MM_NS_PER_SEC)  /* STOP/SIGTERM to SIGKILL */
 #define MM_SUP_HEALTHY_UPTIME_NS (1 * MM_NS_PER_SEC)  /* ready this long: restart at once */

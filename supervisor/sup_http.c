@@ -244,6 +244,24 @@ static void accept_some(struct mm_sup_http *h)
 }
 
 /* Serve what poll reported, and drop connections past their deadline. */
+/* <ms> (the loop's poll timeout), shortened so that an open connection's deadline is kept. */
+int mm_sup_http_timeout(const struct mm_sup *s, int ms)
+{
+	const struct mm_sup_http *h = s->http;
+	uint64_t now = mm_time_mono_ns();
+
+	for (int i = 0; h && i < MM_HTTP_MAX_CONNS; i++) {
+		uint64_t left;
+
+		if (h->conns[i].fd < 0)
+			continue;
+		left = h->conns[i].deadline_ns > now ? h->conns[i].deadline_ns - now : 0;
+		if ((uint64_t)ms > left / MM_NS_PER_MS + 1 || ms < 0)
+			ms = (int)(left / MM_NS_PER_MS + 1);
+	}
+	return ms;
+}
+
 void mm_sup_http_dispatch(struct mm_sup *s, const struct pollfd *pfd)
 {
 	struct mm_sup_http *h = s->http;

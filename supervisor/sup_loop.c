@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,12 +69,16 @@ int mm_sup_init(struct mm_sup *s, struct mm_cfg *cfg, const char *config_path, i
 	int r;
 
 	memset(s, 0, sizeof(*s));
+	s->ep_fd = -1;
 	s->cfg = cfg;
 	s->config_path = config_path;
 	s->sig_fd = sig_fd;
 	s->rng = ((uint64_t)getpid() << 32 ^ mm_time_mono_ns()) | 1;
 	s->start_ns = mm_time_mono_ns();
 	mm_sup_policy_from_cfg(&s->policy, &cfg->restart);
+	r = mm_sup_wait_open(s);
+	if (r < 0)
+		return mm_log_errno(r, "cannot set up the event loop");
 	r = mm_sup_router_init(s);
 	if (r < 0)
 		return r;
@@ -120,21 +125,24 @@ void mm_sup_done(struct mm_sup *s)
 	for (size_t i = 0; i < s->n_children; i++)
 		kill_reap(&s->children[i]);
 	free(s->children);
-	free(s->pfd);
+	mm_sup_wait_close(s);
 	mm_cfg_free(s->cfg);
 	memset(s, 0, sizeof(*s));
 	s->sig_fd = -1;
+	s->ep_fd = -1;
 }
 
-static enum mm_sup_act feed(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev)
+/* Feed <ev> at <now> to the machine of <c>, and move <c>'s timer to its new deadline. */
+static enum mm_sup_act feed(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev,
+			    uint64_t now)
 {
 	enum mm_child_state before = c->fsm.state;
-	enum mm_sup_act act =
-		mm_sup_fsm_feed(&c->fsm, &s->policy, ev, mm_time_mono_ns(), next_rand(s));
+	enum mm_sup_act act = mm_sup_fsm_feed(&c->fsm, &s->policy, ev, now, next_rand(s));
 
 	mm_log(MM_LOG_DEBUG, "%s: %s + %s -> %s (%s)", mm_sup_child_who(c),
 	       mm_child_state_to_string(before), mm_child_ev_to_string(ev),
 	       mm_child_state_to_string(c->fsm.state), mm_sup_act_to_string(act));
+	mm_sup_timer_sync(s, c);
 	return act;
 }
 
@@ -148,7 +156,10 @@ void mm_sup_spawn(struct mm_sup *s, struct mm_sup_child *c)
 				     : mm_sup_child_spawn(c, s->worker, mm_sup_child_config(s));
 
 		if (r == 0) {
-			(void)feed(s, c, MM_CHILD_EV_SPAWNED);
+			if ((r = mm_sup_watch(s, c)) < 0)
+				mm_log_errno(r, "%s: cannot watch its channel",
+					     mm_sup_child_who(c));
+			(void)feed(s, c, MM_CHILD_EV_SPAWNED, mm_time_mono_ns());
 			mm_log(c->fsm.starts > 1 ? MM_LOG_INFO : MM_LOG_DEBUG,
 			       "%s [%ld] started (start %u)", mm_sup_child_what(c), (long)c->pid,
 			       c->fsm.starts);
@@ -156,7 +167,7 @@ void mm_sup_spawn(struct mm_sup *s, struct mm_sup_child *c)
 		}
 		mm_log_errno(r, "%s: spawning '%s' failed", mm_sup_child_who(c),
 			     c->is_router ? s->router_bin : s->worker);
-		act = feed(s, c, MM_CHILD_EV_EXITED);
+		act = feed(s, c, MM_CHILD_EV_EXITED, mm_time_mono_ns());
 	}
 }
 
@@ -204,13 +215,14 @@ static const char *kill_reason(const struct mm_sup_child *c, enum mm_child_ev ev
 }
 
 /*
- * Feed <ev> to the machine of <c> and carry out the resulting action; a child brought down by
- * a reload is then forgotten or started again. <c> may be a dead slot afterwards (name NULL).
+ * Feed <ev>, as of <now_ns> (CLOCK_MONOTONIC), to the machine of <c> and carry out the resulting
+ * action; a child brought down by a reload is then forgotten or started again. <c> may be a
+ * dead slot afterwards (name NULL).
  */
-void mm_sup_apply(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev)
+void mm_sup_apply_at(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev, uint64_t now_ns)
 {
 	bool was_failed = c->fsm.failed;
-	enum mm_sup_act act = feed(s, c, ev);
+	enum mm_sup_act act = feed(s, c, ev, now_ns);
 
 	mm_sup_events_after(s, c, ev, was_failed);
 	if (c->fsm.failed && !was_failed)
@@ -233,6 +245,12 @@ void mm_sup_apply(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev)
 		       (unsigned long long)(c->fsm.last_delay_ns / 1000000));
 	if (c->fsm.state == MM_CHILD_DOWN && !s->stopping)
 		after_down(s, c);
+}
+
+/* mm_sup_apply_at() now. */
+void mm_sup_apply(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev)
+{
+	mm_sup_apply_at(s, c, ev, mm_time_mono_ns());
 }
 
 static struct mm_sup_child *find_pid(struct mm_sup *s, pid_t pid)
@@ -292,6 +310,7 @@ static void reap(struct mm_sup *s)
 		if (!c)
 			continue;
 		ev = exit_event(s, c, st);
+		mm_sup_unwatch(s, c);
 		mm_sup_child_reaped(c, st);
 		mm_sup_apply(s, c, ev);
 	}
@@ -354,6 +373,7 @@ static void read_chan(struct mm_sup *s, struct mm_sup_child *c)
 			mm_sup_events_poll(s, c);
 		} else if (r <= 0) {
 			/* EOF or a broken channel: the process is going away. */
+			mm_sup_unwatch(s, c);
 			close(c->chan_fd);
 			c->chan_fd = -1;
 			mm_sup_apply(s, c, MM_CHILD_EV_CHAN_EOF);
@@ -361,42 +381,57 @@ static void read_chan(struct mm_sup *s, struct mm_sup_child *c)
 	}
 }
 
-static void run_timers_of(struct mm_sup *s, struct mm_sup_child *c)
+/*
+ * A worker's heartbeat is in its stats block (shm/stats.h), not on its channel: take it when
+ * its hung check is due, and read its event log then too, in case an EVENT wake-up was lost.
+ */
+static void take_beat(struct mm_sup *s, struct mm_sup_child *c, uint64_t now)
+{
+	const struct mm_stats_block *st;
+	uint64_t beat;
+
+	if (c->is_router || c->fsm.state != MM_CHILD_UP || !(st = mm_sup_child_stats(c)))
+		return;
+	mm_sup_events_poll(s, c);
+	beat = atomic_load_explicit(&st->beat_ns, memory_order_relaxed);
+	if (beat > c->fsm.beat_ns && beat <= now)
+		mm_sup_apply_at(s, c, MM_CHILD_EV_HEARTBEAT, beat);
+}
+
+/* Every child whose deadline passed, earliest first; each at most once per call. */
+static void run_due(struct mm_sup *s, uint64_t now)
 {
 	enum mm_child_ev ev;
+	uint64_t at;
+	uint32_t id;
 
-	while (c->name && mm_sup_fsm_due(&c->fsm, mm_time_mono_ns(), &ev))
-		mm_sup_apply(s, c, ev);
+	while (mm_sup_timers_first(&s->timers, &at, &id) && at <= now) {
+		struct mm_sup_child *c = mm_sup_child_of(s, id);
+
+		if (!c || !c->name) {
+			(void)mm_sup_timers_set(&s->timers, id, 0);
+			continue;
+		}
+		take_beat(s, c, now);
+		if (mm_sup_fsm_due(&c->fsm, now, &ev))
+			mm_sup_apply_at(s, c, ev, now);
+		/* Still first and due (a deadline the event did not move): look again later. */
+		if (mm_sup_timers_first(&s->timers, &at, &id) && at <= now &&
+		    id == mm_sup_child_id(s, c))
+			(void)mm_sup_timers_set(&s->timers, id, now + MM_NS_PER_MS);
+	}
 }
 
 static void run_timers(struct mm_sup *s)
 {
 	uint64_t now = mm_time_mono_ns();
 
-	for (size_t i = 0; i < s->n_children; i++)
-		run_timers_of(s, &s->children[i]);
-	run_timers_of(s, &s->router);
+	run_due(s, now);
 	mm_sup_router_tick(s);
-	if (now - s->sample_ns >= MM_SUP_SAMPLE_NS)
-		mm_sup_metrics_sample(s, now);
+	if (now >= s->sample_next)
+		s->sample_next = now + (mm_sup_metrics_sample(s, now) ? MM_SUP_SAMPLE_NS
+								      : MM_SUP_SAMPLE_IDLE_NS);
 	mm_sup_notify_tick(s, mm_time_mono_ns());
-}
-
-/* Milliseconds until the earliest timer of any child; at most 1000, at least 0. */
-static int poll_timeout(const struct mm_sup *s)
-{
-	uint64_t now = mm_time_mono_ns(), best = now + MM_NS_PER_SEC;
-	uint64_t rt = mm_sup_fsm_next_ns(&s->router.fsm);
-
-	if (rt && rt < best)
-		best = rt;
-	for (size_t i = 0; i < s->n_children; i++) {
-		uint64_t t = mm_sup_fsm_next_ns(&s->children[i].fsm);
-
-		if (t && t < best)
-			best = t;
-	}
-	return best <= now ? 0 : (int)((best - now + 999999) / 1000000);
 }
 
 static bool all_reaped(const struct mm_sup *s)
@@ -417,49 +452,31 @@ static void compact(struct mm_sup *s)
 	for (size_t i = 0; i < s->n_children; i++)
 		if (s->children[i].name)
 			s->children[n++] = s->children[i];
+	if (n == s->n_children)
+		return;
 	s->n_children = n;
+	mm_sup_wait_rebuild(s); /* the ids of the children after the first gap changed */
 }
 
-static int pfd_reserve(struct mm_sup *s)
-{
-	struct pollfd *p =
-		reallocarray(s->pfd, s->cap_children + 2 + MM_CTL_NFDS + MM_HTTP_NFDS, sizeof(*p));
-
-	if (!p)
-		return -ENOMEM;
-	s->pfd = p;
-	return 0;
-}
-
-/* One turn of the loop. Children added by a reload during it are polled from the next turn. */
+/* One turn of the loop. Children added by a reload during it are watched from their spawn. */
 static int poll_once(struct mm_sup *s)
 {
-	size_t n;
+	int n;
 
 	compact(s);
-	if (pfd_reserve(s) < 0)
-		return -ENOMEM;
-	n = s->n_children;
-	s->pfd[0] = (struct pollfd){ .fd = s->sig_fd, .events = POLLIN };
-	for (size_t i = 0; i < n; i++)
-		s->pfd[i + 1] = (struct pollfd){ .fd = s->children[i].chan_fd, .events = POLLIN };
-	s->pfd[n + 1] = (struct pollfd){ .fd = s->router.chan_fd, .events = POLLIN };
-	mm_sup_ctl_pollfds(s, &s->pfd[n + 2]);
-	mm_sup_http_pollfds(s, &s->pfd[n + 2 + MM_CTL_NFDS]);
-	if (poll(s->pfd, n + 2 + MM_CTL_NFDS + MM_HTTP_NFDS,
-		 mm_sup_ctl_timeout(
-			 s, mm_sup_notify_timeout(poll_timeout(s), mm_time_mono_ns()))) == -1 &&
-	    errno != EINTR)
-		return -errno;
+	n = mm_sup_wait(s, s->sample_next);
+	if (n < 0)
+		return n;
 	if (s->pfd[0].revents)
 		read_signals(s);
-	for (size_t i = 0; i < n; i++)
-		if (s->pfd[i + 1].fd >= 0 && s->pfd[i + 1].revents)
-			read_chan(s, &s->children[i]);
-	if (s->pfd[n + 1].fd >= 0 && s->pfd[n + 1].revents)
-		read_chan(s, &s->router);
-	mm_sup_ctl_dispatch(s, &s->pfd[n + 2]);
-	mm_sup_http_dispatch(s, &s->pfd[n + 2 + MM_CTL_NFDS]);
+	for (int i = 0; i < n; i++) {
+		struct mm_sup_child *c = mm_sup_wait_child(s, i);
+
+		if (c)
+			read_chan(s, c);
+	}
+	mm_sup_ctl_dispatch(s, &s->pfd[2]);
+	mm_sup_http_dispatch(s, &s->pfd[2 + MM_CTL_NFDS]);
 	run_timers(s);
 	return 0;
 }
@@ -477,6 +494,7 @@ int mm_sup_run(struct mm_sup *s)
 	for (size_t i = 0; i < s->n_children; i++)
 		mm_sup_spawn(s, &s->children[i]);
 	mm_sup_spawn(s, &s->router);
+	s->sample_next = mm_time_mono_ns() + MM_SUP_SAMPLE_NS;
 	mm_sup_metrics_sample(s, mm_time_mono_ns());
 	while (r == 0 && !(s->stopping && all_reaped(s)))
 		r = poll_once(s);

@@ -94,35 +94,52 @@ static uint64_t ring_fill(struct mm_sup_child *c)
 	return fill;
 }
 
-static void sample_one(struct mm_sup_child *c, double t)
+/* The stats block of session <c>, mapped once; NULL if it cannot be mapped. */
+const struct mm_stats_block *mm_sup_child_stats(struct mm_sup_child *c)
+{
+	mstate_map(c);
+	return c->m.st;
+}
+
+/* Feed the rates and the mark of <c>; true if its messages moved in the last window. */
+static bool sample_one(struct mm_sup_child *c, double t)
 {
 	const struct mm_stats_block *st;
-	uint64_t msgs, bytes;
+	uint64_t msgs, bytes, fill;
 
 	mstate_map(c);
-	(void)ring_fill(c);
+	fill = ring_fill(c);
 	st = c->m.st;
 	if (!st)
-		return;
+		return fill > 0;
 	msgs = LOAD(st->msgs_in) + LOAD(st->msgs_out);
 	bytes = LOAD(st->bytes_in) + LOAD(st->bytes_out);
 	if (!c->m.rates) {
 		mm_metrics_rate_init(&c->m.msgs, MM_SUP_RATE_WINDOW_S, t, msgs);
 		mm_metrics_rate_init(&c->m.bytes, MM_SUP_RATE_WINDOW_S, t, bytes);
 		c->m.rates = true;
-		return;
+		return fill > 0;
 	}
 	(void)mm_metrics_rate_push(&c->m.msgs, t, msgs);
 	(void)mm_metrics_rate_push(&c->m.bytes, t, bytes);
+	return fill > 0 || mm_metrics_rate_current(&c->m.msgs) > 0;
 }
 
-/* Once a second (the loop): feed the rates and the high-water marks of every session. */
-void mm_sup_metrics_sample(struct mm_sup *s, uint64_t now_ns)
+/*
+ * Feed the rates and the high-water marks of every session: on every read of the metrics, and
+ * from the loop once a second while any session's messages moved in the last rate window (or
+ * an in-ring holds data), else every MM_SUP_SAMPLE_IDLE_NS: an idle daemon does not wake for
+ * rates that stay 0. Returns whether anything moved.
+ */
+bool mm_sup_metrics_sample(struct mm_sup *s, uint64_t now_ns)
 {
+	bool moved = false;
+
 	s->sample_ns = now_ns;
 	for (size_t i = 0; i < s->n_children; i++)
 		if (s->children[i].name)
-			sample_one(&s->children[i], secs(now_ns));
+			moved |= sample_one(&s->children[i], secs(now_ns));
+	return moved;
 }
 
 struct totals {

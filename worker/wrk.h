@@ -86,6 +86,9 @@ struct mm_wrk {
 	bool lost;	  /* the connection was declared lost; ignore its socket until reconnect */
 	bool counted;	  /* this connection's failure is in stats->errors already */
 	bool standalone;  /* no supervisor: we also drain our own in-ring to stdout */
+	bool tick_fast;	  /* the tick timer is armed at its 1 s floor (wrk_run.c) */
+	uint64_t failed_told;  /* stats->pub_failed the supervisor was last told of */
+	uint64_t next_tell_ns; /* ... and when it may be told again (CLOCK_MONOTONIC) */
 	uint64_t n_on_message; /* on_message calls, to tell a drained socket from pitfall 3 */
 	int sig_fd;
 	int chan_fd;	  /* control channel to the supervisor, or -1 */

@@ -23,7 +23,7 @@
 #include "mm_time.h"
 #include "wrk.h"
 
-#define MISC_NS	    1000000000ull /* mosquitto_loop_misc: keepalive pings and timeouts */
+#define TICK_MIN_NS 1000000000ull /* the tick while acks age, and its floor */
 #define STOP_NS	    3000000000ull /* graceful DISCONNECT must be done by then */
 #define LINGER_MS   1000u	  /* after it: wait this long for the broker to close */
 #define READ_BUDGET 64		  /* packets per wake-up, so signals and commands get a turn */
@@ -284,16 +284,72 @@ static void on_chan(struct mm_wrk *w)
 	}
 }
 
+static bool failures_untold(const struct mm_wrk *w)
+{
+	return atomic_load_explicit(&w->stats->pub_failed, memory_order_relaxed) != w->failed_told;
+}
+
+/*
+ * The supervisor turns the stats block's pub_failed into publish_failed events when it reads
+ * the block: tell it to (EVENT on the channel) when the count moved, at most once per
+ * TICK_MIN_NS so that a broker refusing everything costs it one look a second; what moves
+ * meanwhile is told at the next tick, which is then TICK_MIN_NS away.
+ */
+static void tell_failures(struct mm_wrk *w)
+{
+	uint64_t now;
+
+	if (!failures_untold(w) || w->chan_fd < 0 || (now = mm_time_mono_ns()) < w->next_tell_ns)
+		return;
+	w->failed_told = atomic_load_explicit(&w->stats->pub_failed, memory_order_relaxed);
+	w->next_tell_ns = now + TICK_MIN_NS;
+	(void)mm_chan_send(w->chan_fd, MM_CHAN_EVENT, 0, 0);
+}
+
+/*
+ * Nanoseconds to the next tick. An idle worker wakes only as often as its heartbeat and its
+ * keepalive need: every MM_CHAN_HEARTBEAT_NS, or every keepalive / 4 if that is sooner (the
+ * tick calls mosquitto_loop_misc, which sends PINGREQ once keepalive seconds passed without
+ * traffic, so a ping leaves at most keepalive / 4 late, well inside the broker's 1.5 x
+ * keepalive). While written acks age (mm_wrk_unacked_age) the tick is TICK_MIN_NS: an ack stays
+ * marked in the stats block for one or two ticks, and that must stay short; so is it while
+ * publish failures wait to be told.
+ */
+static uint64_t tick_ns(const struct mm_wrk *w)
+{
+	uint64_t ns = MM_CHAN_HEARTBEAT_NS, ka = (uint64_t)w->cfg->keepalive * MM_NS_PER_SEC / 4;
+
+	if (w->unacked.aging_used[0] || w->unacked.aging_used[1] || failures_untold(w))
+		return TICK_MIN_NS;
+	if (ka && ka < ns)
+		ns = ka < TICK_MIN_NS ? TICK_MIN_NS : ka;
+	return ns;
+}
+
+static void arm_tick(struct mm_wrk *w)
+{
+	uint64_t ns = tick_ns(w);
+
+	w->tick_fast = ns == TICK_MIN_NS;
+	(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_MISC, 0), ns);
+}
+
+/* The heartbeat: the supervisor reads it to tell a hung worker (shm/stats.h). */
+static void beat(struct mm_wrk *w)
+{
+	atomic_store_explicit(&w->stats->beat_ns, mm_time_mono_ns(), memory_order_relaxed);
+}
+
 static void on_misc(struct mm_wrk *w)
 {
-	if (w->chan_fd >= 0)
-		(void)mm_chan_send(w->chan_fd, MM_CHAN_HEARTBEAT, 0, mm_time_mono_ns());
+	beat(w);
+	tell_failures(w);
 	if (w->sock >= 0)
 		(void)mosquitto_loop_misc(w->mosq);
 	/* Acks written a tick ago on a connection still up have reached the broker. */
 	if (w->connected && w->sock >= 0 && mosquitto_socket(w->mosq) == w->sock)
 		mm_wrk_unacked_age(w);
-	(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_MISC, 0), MISC_NS);
+	arm_tick(w);
 }
 
 static void on_sock(struct mm_wrk *w, uint64_t token, uint32_t events)
@@ -351,7 +407,7 @@ static int watch_sources(struct mm_wrk *w)
 		rc = mm_wrk_loop_watch(w->loop, w->chan_fd, MM_WRK_EV_IN,
 				       MM_WRK_TOK(MM_WRK_TOK_CHAN, 0));
 	if (rc == 0)
-		rc = mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_MISC, 0), MISC_NS);
+		rc = mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_MISC, 0), tick_ns(w));
 	return rc;
 }
 
@@ -369,6 +425,8 @@ int mm_wrk_run(struct mm_wrk *w, int chan_fd, void (*after)(struct mm_wrk *w))
 	rc = watch_sources(w);
 	if (rc < 0)
 		return mm_log_errno(rc, "setting up the event loop failed"), 1;
+	beat(w);
+	w->failed_told = atomic_load_explicit(&w->stats->pub_failed, memory_order_relaxed);
 	mm_wrk_emit_started(w, w->cmd.pos);
 	mm_wrk_connect(w);
 	if (w->chan_fd >= 0)
@@ -388,6 +446,11 @@ int mm_wrk_run(struct mm_wrk *w, int chan_fd, void (*after)(struct mm_wrk *w))
 		do_write(w);
 		mm_wrk_sock_sync(w);
 		mm_wrk_commit(w);
+		tell_failures(w);
+		/* Acks began to age (or failures wait) under a long idle tick: tick every second.
+		 */
+		if (!w->tick_fast && tick_ns(w) == TICK_MIN_NS)
+			arm_tick(w);
 		if (after)
 			after(w);
 	}

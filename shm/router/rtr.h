@@ -145,6 +145,8 @@ struct mm_rtr {
 	uint64_t next_req;
 	uint32_t resub_session; /* for the mm_rtr_sub_filters_for_session() callback */
 	uint64_t next_heartbeat_ns;
+	bool gap_pending;     /* clients lost messages: the supervisor is to be told (rtr_loop.c) */
+	uint64_t next_gap_ns; /* ... not before this (CLOCK_MONOTONIC) */
 	bool stop;
 	uint64_t malformed, refused; /* counters */
 	struct mm_rstats_block *st;  /* the stats block (rtr_stats.c) */

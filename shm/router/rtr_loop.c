@@ -18,6 +18,8 @@
 #include "mm_time.h"
 #include "rtr.h"
 
+#define GAP_WAKE_NS MM_NS_PER_SEC /* client_gap reports: at most once a second */
+
 int mm_rtr_watch(struct mm_rtr *r, int fd, unsigned kind, uint32_t val)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = MM_RTR_TOK(kind, val) };
@@ -176,7 +178,37 @@ static void heartbeat(struct mm_rtr *r)
 	if (r->chan < 0 || now < r->next_heartbeat_ns)
 		return;
 	(void)mm_chan_send(r->chan, MM_CHAN_HEARTBEAT, 0, now);
-	r->next_heartbeat_ns = now + 1000000000ull;
+	r->next_heartbeat_ns = now + MM_CHAN_HEARTBEAT_NS;
+}
+
+/*
+ * Clients lost messages: wake the supervisor (EVENT) so that it reads their drop counters from
+ * the stats block and reports client_gap. At most once per GAP_WAKE_NS, so a flood of drops
+ * costs it one look a second; the last drops of a burst are told at the end of that second.
+ */
+static void gap_wake(struct mm_rtr *r)
+{
+	uint64_t now = mm_time_mono_ns();
+
+	if (!r->gap_pending || r->chan < 0 || now < r->next_gap_ns)
+		return;
+	(void)mm_chan_send(r->chan, MM_CHAN_EVENT, 0, now);
+	r->gap_pending = false;
+	r->next_gap_ns = now + GAP_WAKE_NS;
+}
+
+/* Milliseconds the loop may sleep: until the next heartbeat or gap wake-up is due. */
+static int idle_timeout_ms(const struct mm_rtr *r)
+{
+	uint64_t now = mm_time_mono_ns(), at = r->next_heartbeat_ns;
+
+	if (r->chan < 0)
+		return -1;
+	if (r->gap_pending && r->next_gap_ns < at)
+		at = r->next_gap_ns;
+	if (now >= at)
+		return 0;
+	return (int)((at - now + MM_NS_PER_MS - 1) / MM_NS_PER_MS);
 }
 
 static void on_client_event(struct mm_rtr *r, unsigned kind, uint32_t id)
@@ -261,7 +293,7 @@ int mm_rtr_run(struct mm_rtr *r)
 		mm_rtr_drain_session(r, &r->sess[i]);
 	while (!r->stop) {
 		bool held = r->holding;
-		int n, timeout = arm_all(r) ? 0 : held ? 20 : 1000;
+		int n, timeout = arm_all(r) ? 0 : held ? 20 : idle_timeout_ms(r);
 
 		n = epoll_wait(r->epfd, evs, 64, timeout);
 		if (n == -1 && errno != EINTR)
@@ -269,6 +301,7 @@ int mm_rtr_run(struct mm_rtr *r)
 		for (int i = 0; i < n && !r->stop; i++)
 			dispatch(r, evs[i].data.u64);
 		heartbeat(r);
+		gap_wake(r);
 		if (held && !mm_rtr_holding(r))
 			for (size_t i = 0; i < r->nsess; i++)
 				mm_rtr_drain_session(r, &r->sess[i]);

@@ -167,6 +167,8 @@ void mm_rtr_stats_flush(struct mm_rtr *r)
 	add(&r->st->msgs_in, d->msgs_in);
 	add(&r->st->deliveries, d->deliveries);
 	add(&r->st->drops, d->drops);
+	if (d->drops)
+		r->gap_pending = true; /* the supervisor reports client_gap (rtr_loop.c) */
 	add(&r->st->gaps, d->gaps);
 	add(&r->st->events_fwd, d->events_fwd);
 	add(&r->st->unrouted, d->unrouted);
