@@ -8,14 +8,15 @@
  *   mqttmux [-d DIR] events [-s SESSION] [-C COUNT] [-W SECONDS]
  *   mqttmux [-d DIR] session add -c FILE | session remove NAME | session restart NAME
  *   mqttmux [-d DIR] sub -t FILTER [-t FILTER ...] [-s SESSION] [-q QOS] [-C COUNT] ...
- *   mqttmux [-d DIR] pub (-s SESSION | --all) -t TOPIC (-m MSG | -f FILE | -l) [-q QOS] [-r]
+ *   mqttmux [-d DIR] pub [-s SESSION | --all] -t TOPIC (-m MSG | -f FILE | -l | -n ...) ...
  *
  * DIR is the daemon's runtime_dir: -d, else $MQTTMUX_RUNTIME_DIR, else /run/mqttmux. Each
  * command is one line on DIR/control.sock and one JSON line back (docs/operations.md,
  * "Control socket"); events prints the daemon's event stream, one JSON line per event, until
- * COUNT, SECONDS, SIGINT or the daemon's end (docs/events.md). sub and pub (cli_msg.c) go through
- * libmqttmux to the router instead. Exit codes: 0 ok, 1 failure (daemon error, timeout, unknown
- * session, no daemon), 64 usage.
+ * COUNT, SECONDS, SIGINT or the daemon's end (docs/events.md). sub and pub (cli_sub.c,
+ * cli_pub.c) go through libmqttmux to the router instead, with mosquitto_sub's and
+ * mosquitto_pub's options. Exit codes: 0 ok, 1 failure (daemon error, timeout, unknown session,
+ * no daemon), 64 usage; sub also 27 when -W expires, as mosquitto_sub.
  */
 #include "cli.h"
 
@@ -50,9 +51,13 @@ static const char Usage[] =
 	"       mqttmux [-d DIR] session add -c FILE | session remove NAME |\n"
 	"                        session restart NAME\n"
 	"       mqttmux [-d DIR] sub -t FILTER [-t FILTER ...] [-s SESSION] [-q QOS]\n"
-	"                            [-C COUNT] [-W SECONDS] [-v] [-F FORMAT]\n"
-	"       mqttmux [-d DIR] pub (-s SESSION | --all) -t TOPIC (-m MSG | -f FILE | -l)\n"
-	"                            [-q QOS] [-r]\n"
+	"                            [-C COUNT] [-W SECONDS] [-v] [-F FORMAT] [-N] [-R] [-E]\n"
+	"                            [-T FILTER ...] [-U FILTER ...] [--retained-only]\n"
+	"                            [--remove-retained] [--random-filter PERCENT]\n"
+	"                            [--pretty] [--quiet]\n"
+	"       mqttmux [-d DIR] pub [-s SESSION | --all] -t TOPIC\n"
+	"                            (-m MSG | -f FILE | -l | -n | --stdin-file) [-q QOS] [-r]\n"
+	"                            [--repeat N] [--repeat-delay SECONDS] [--quiet]\n"
 	"       mqttmux --help | --version\n"
 	"DIR: the daemon's runtime_dir (default $MQTTMUX_RUNTIME_DIR, else " MQTTMUX_DEFAULT_DIR
 	")\n"
