@@ -122,8 +122,9 @@ def flags_code(paths):
         spec = "".join(re.findall(r"\"([^\"]*)\"",
                                   "".join(macros.get(p, "") if p[0] != '"' else p for p in parts)))
         flags |= {"-" + c for c in spec if c.isalnum()}
-    for block in re.findall(r"struct option \w+\[\] = \{(.*?)\};", text, re.S):
-        flags |= {"--" + n for n in re.findall(r"\{\s*\"([\w-]+)\"", block)}
+    # struct option entries, also those in a macro of a header
+    flags |= {"--" + n for n in re.findall(r"\{\s*\"([\w-]+)\",\s*(?:no|required|optional)_argument",
+                                           text + "\n" + headers)}
     return flags
 
 
