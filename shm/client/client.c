@@ -29,12 +29,12 @@ static int send_frame(struct mqttmux *c, ssize_t n)
 
 	if (n < 0)
 		return (int)n;
-	if (c->gone || c->sock < 0)
+	if (!mm_cl_conn_can_send(c->conn) || c->sock < 0)
 		return -ENOTCONN;
 	rc = mm_proto_send(c->sock, c->frame, (size_t)n, NULL, 0);
 	if (rc == -EPIPE || rc == -ECONNRESET)
-		c->gone = true;
-	return c->gone ? -ENOTCONN : rc;
+		(void)mm_cl_fsm_feed(&c->conn, MM_CL_EV_FAILED);
+	return mm_cl_conn_can_send(c->conn) ? rc : -ENOTCONN;
 }
 
 /*
@@ -52,8 +52,8 @@ static int handle_frame(struct mqttmux *c, size_t len, const struct mm_proto_hdr
 	if (h->type == MM_PROTO_SESSIONS)
 		(void)mm_cl_on_sessions(c, len);
 	if (h->type == MM_PROTO_ERROR && (h->flags & MM_PROTO_F_FATAL))
-		c->gone = true;
-	return c->gone ? -ENOTCONN : 0;
+		(void)mm_cl_fsm_feed(&c->conn, MM_CL_EV_FAILED);
+	return mm_cl_conn_can_send(c->conn) ? 0 : -ENOTCONN;
 }
 
 /* Receive one frame without blocking. Returns its length, -EAGAIN, or -ENOTCONN. */
@@ -62,7 +62,7 @@ static ssize_t recv_frame(struct mqttmux *c, struct mm_proto_hdr *h)
 	int fds[MM_PROTO_MAX_FDS], nfds = MM_PROTO_MAX_FDS;
 	ssize_t n;
 
-	if (c->gone || c->sock < 0)
+	if (!mm_cl_conn_can_send(c->conn) || c->sock < 0)
 		return -ENOTCONN;
 	n = mm_proto_recv(c->sock, c->frame, MM_PROTO_MAX_FRAME, fds, &nfds);
 	if (n == -EAGAIN)
@@ -70,7 +70,7 @@ static ssize_t recv_frame(struct mqttmux *c, struct mm_proto_hdr *h)
 	for (int i = 0; n > 0 && i < nfds; i++)
 		close(fds[i]);
 	if (n <= 0 || nfds > 0 || mm_proto_unpack_header(c->frame, (size_t)n, h) < 0) {
-		c->gone = true;
+		(void)mm_cl_fsm_feed(&c->conn, MM_CL_EV_FAILED);
 		return -ENOTCONN;
 	}
 	return n;
@@ -235,7 +235,6 @@ int mm_cl_connect(struct mqttmux *c)
 {
 	int rc;
 
-	c->gone = false;
 	rc = sock_connect(c->dir, &c->sock);
 	if (rc == 0)
 		rc = handshake(c);
@@ -267,8 +266,6 @@ void mm_cl_disconnect(struct mqttmux *c)
 	for (int i = 0; i < MM_PROTO_WELCOME_NFDS; i++)
 		close_fd(&c->fds[i]);
 	close_fd(&c->sock);
-	c->up = false;
-	c->gone = false;
 }
 
 static struct mqttmux *client_new(const char *dir)
@@ -282,6 +279,7 @@ static struct mqttmux *client_new(const char *dir)
 	for (int i = 0; i < MM_PROTO_WELCOME_NFDS; i++)
 		c->fds[i] = -1;
 	c->route_qos = 1;
+	c->conn = MM_CL_CONNECTING;
 	c->backoff = MM_CL_BACKOFF_MIN;
 	c->pend_tail = &c->pend;
 	c->dir = strdup(dir);
@@ -310,10 +308,10 @@ MQTTMUX_PUBLIC struct mqttmux *mqttmux_open(const char *runtime_dir, int *err)
 		rc = mm_cl_send_rejoined(c);
 	if (rc == 0)
 		rc = mm_cl_ask_sessions(c);
-	if (rc == 0) {
-		c->up = true;
+	if (rc == 0 && mm_cl_fsm_feed(&c->conn, MM_CL_EV_JOINED) == MM_CL_ACT_NONE)
 		return c;
-	}
+	if (rc == 0)
+		rc = -ENOTCONN; /* the router went away during the handshake */
 	mqttmux_close(c);
 	if (err)
 		*err = rc;
@@ -465,7 +463,7 @@ static struct mqttmux_route *route_add(struct mqttmux *c, const char *session, c
 	if (!c || !filter || (!fn && (depth == 0 || depth > MM_CL_DEPTH_MAX)) ||
 	    (session && (sl == 0 || sl > MM_PROTO_NAME_MAX)) || fl == 0 || fl > 65000)
 		return errno = EINVAL, NULL;
-	if (!c->up || c->gone)
+	if (!mm_cl_conn_is_up(c->conn))
 		return errno = ENOTCONN, NULL;
 	r = route_new(c, session, filter, fn, ud, depth);
 	if (!r)
@@ -527,7 +525,7 @@ MQTTMUX_PUBLIC int mqttmux_route_stop(struct mqttmux_route *r)
 	registered = r->registered;
 	/* Freed first: records already in the ring may still name it and must find nothing. */
 	mm_cl_route_free(r);
-	if (!c->up || c->gone || !registered)
+	if (!mm_cl_conn_is_up(c->conn) || !registered)
 		return 0; /* no router knows it: a reconnect will not register it again */
 	rc = send_frame(c, mm_proto_pack_route_del(c->frame, MM_PROTO_MAX_FRAME, &d));
 	return rc < 0 ? rc : ctl_wait(c, d.seq);

@@ -14,7 +14,8 @@
  *               with its old id, filter, QoS and on_full, SESSIONS_LIST, REJOINED; on any
  *               failure close and double the delay (at most 500 ms), forever.
  *
- * No thread: mqttmux_dispatch, mqttmux_next and the publishes drive it.
+ * No thread: mqttmux_dispatch, mqttmux_next and the publishes drive it. The states and the
+ * table that moves between them: client_fsm.h.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -83,6 +84,8 @@ static int finish_lost(struct mqttmux *c)
 		return c->fatal;
 	if (c->depth > 1)
 		return total ? total : -ENOTCONN;
+	if (mm_cl_fsm_feed(&c->conn, MM_CL_EV_DRAINED) != MM_CL_ACT_TEARDOWN)
+		return total;
 	mm_cl_disconnect(c);
 	mm_cl_fail_pubs(c, -ECONNRESET);
 	c->attempt = 0;
@@ -122,13 +125,16 @@ static int rejoin(struct mqttmux *c)
 		rc = mm_cl_send_rejoined(c);
 	c->attempt++;
 	if (rc < 0) {
+		if (mm_cl_fsm_feed(&c->conn, MM_CL_EV_ATTEMPT_FAILED) != MM_CL_ACT_BACKOFF)
+			return 0;
 		mm_cl_disconnect(c);
 		c->backoff =
 			c->backoff >= MM_CL_BACKOFF_MAX / 2 ? MM_CL_BACKOFF_MAX : 2 * c->backoff;
 		timer_set(c, c->backoff);
 		return 0;
 	}
-	c->up = true;
+	if (mm_cl_fsm_feed(&c->conn, MM_CL_EV_JOINED) != MM_CL_ACT_RECONNECTED)
+		return 0;
 	mm_cl_router_event(c, MQTTMUX_EV_ROUTER_RECONNECTED, 0);
 	c->attempt = 0;
 	c->backoff = MM_CL_BACKOFF_MIN;
@@ -136,17 +142,19 @@ static int rejoin(struct mqttmux *c)
 }
 
 /*
- * Dispatch's step while !c->up: finish a lost connection, or try to reconnect when the timer
- * is due. Returns the records handled (from the old ring), 0 (c->up tells whether it is back),
- * or -errno.
+ * Dispatch's step while offline: finish a lost connection, or try to reconnect when the timer
+ * is due. Returns the records handled (from the old ring), 0 (the state tells whether it is
+ * back), or -errno.
  */
 int mm_cl_offline(struct mqttmux *c)
 {
-	if (c->sock >= 0 || c->dlv.hdr)
+	if (c->conn == MM_CL_LOST)
 		return finish_lost(c);
 	if (mm_time_mono_ms() < c->retry_at)
 		return 0;
 	mm_cl_timer_ack(c);
+	if (mm_cl_fsm_feed(&c->conn, MM_CL_EV_DUE) != MM_CL_ACT_ATTEMPT)
+		return 0;
 	return rejoin(c);
 }
 
@@ -158,7 +166,7 @@ int mm_cl_wait_up(struct mqttmux *c, int64_t deadline)
 {
 	int rc, ms;
 
-	while (!c->up || c->gone) {
+	while (!mm_cl_conn_is_up(c->conn)) {
 		ms = mm_time_left_ms(deadline);
 		if (ms == 0)
 			return -ENOTCONN;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client_fsm.h"
 #include "mqttmux.h"
 #include "proto.h"
 #include "records.h"
@@ -104,10 +105,9 @@ struct mqttmux {
 	uint64_t next_req, lost;
 	uint64_t token;	      /* HELLO.token: random, non-zero, the same on every (re)connect */
 	int route_qos, depth; /* depth: nesting of dispatch inside callbacks */
-	bool up;     /* registered with a live router; false: lost, or waiting to reconnect */
-	bool gone;   /* the socket reached EOF or an error: the connection must be torn down */
-	int fatal;   /* -EPROTO once the delivery ring was corrupt: permanent */
-	int backoff; /* ms before the next reconnect attempt */
+	enum mm_cl_conn conn; /* the connection's state (client_fsm.h) */
+	int fatal;	      /* -EPROTO once the delivery ring was corrupt: permanent */
+	int backoff;	      /* ms before the next reconnect attempt */
 	uint32_t attempt;
 	int64_t retry_at; /* CLOCK_MONOTONIC ms of the next reconnect attempt */
 	char *dir;	  /* runtime directory, for reconnecting */

@@ -220,7 +220,7 @@ static int wait_events(struct mqttmux *c, int ms)
 	struct epoll_event ev[3];
 	int rc;
 
-	if (!c->up) {
+	if (mm_cl_conn_is_offline(c->conn)) {
 		rc = epoll_wait(c->epfd, ev, 3, ms);
 		return rc < 0 && errno != EINTR ? -errno : 0;
 	}
@@ -240,7 +240,7 @@ static int wait_events(struct mqttmux *c, int ms)
 /*
  * While the router is away (or its loss not handled yet): drain the old ring, fail the
  * publishes, reconnect when due (client_conn.c). Returns records handled, 0 (nothing yet, or
- * up again: c->up), or -errno.
+ * back: the state is no longer offline), or -errno.
  */
 static int dispatch_offline(struct mqttmux *c, int64_t deadline)
 {
@@ -248,7 +248,7 @@ static int dispatch_offline(struct mqttmux *c, int64_t deadline)
 
 	for (;;) {
 		n = mm_cl_offline(c);
-		if (n != 0 || c->up || mm_time_left_ms(deadline) == 0)
+		if (n != 0 || !mm_cl_conn_is_offline(c->conn) || mm_time_left_ms(deadline) == 0)
 			return n;
 		if ((rc = wait_events(c, mm_time_left_ms(deadline))) < 0)
 			return rc;
@@ -261,11 +261,13 @@ static int dispatch_once(struct mqttmux *c, int64_t deadline)
 
 	for (;;) {
 		mm_cl_flush_pending(c);
-		if (!c->up && ((n = dispatch_offline(c, deadline)) != 0 || !c->up))
+		if (mm_cl_conn_is_offline(c->conn) &&
+		    ((n = dispatch_offline(c, deadline)) != 0 || mm_cl_conn_is_offline(c->conn)))
 			return n;
 		(void)mm_shm_ring_doorbell_drain(c->fds[MM_PROTO_FD_DLV_DATA]);
 		if ((rc = mm_cl_service_sock(c)) == -ENOTCONN) {
-			c->up = false; /* the router is gone: handled on the next turn */
+			/* the router is gone: handled on the next turn */
+			(void)mm_cl_fsm_feed(&c->conn, MM_CL_EV_NOTICED);
 			continue;
 		}
 		if (rc < 0)
@@ -397,7 +399,7 @@ MQTTMUX_PUBLIC int mqttmux_publish_async(struct mqttmux *c, const char *session,
 
 	if (rc < 0)
 		return rc;
-	if (!c->up || c->gone)
+	if (!mm_cl_conn_is_up(c->conn))
 		return -ENOTCONN; /* the router is away: nothing waits here for the reconnect */
 	sl = session ? strlen(session) + 1 : 0;
 	tl = strlen(topic) + 1;
@@ -450,7 +452,7 @@ static int pub_room(struct mqttmux *c, const struct mm_rec_client_pub *rec, int6
 			return -ETIMEDOUT;
 		if ((rc = mm_cl_dispatch(c, 0)) < 0)
 			return rc;
-		if (!c->up)
+		if (mm_cl_conn_is_offline(c->conn))
 			continue; /* the router went away meanwhile: its pub-ring is gone */
 		/* short slices: PUB_DONEs and PINGs must still be handled while we wait */
 		rc = mm_shm_ring_wait_space(&c->pub, (uint32_t)mm_rec_client_pub_size(rec),
