@@ -123,7 +123,7 @@ def flags_code(paths):
                                   "".join(macros.get(p, "") if p[0] != '"' else p for p in parts)))
         flags |= {"-" + c for c in spec if c.isalnum()}
     # struct option entries, also those in a macro of a header
-    flags |= {"--" + n for n in re.findall(r"\{\s*\"([\w-]+)\",\s*(?:no|required|optional)_argument",
+    flags |= {"--" + n for n in re.findall(r"\{[\s\\]*\"([\w-]+)\",\s*(?:no|required|optional)_argument",
                                            text + "\n" + headers)}
     return flags
 
