@@ -69,6 +69,7 @@ int sc_daemon_start(struct sc_env *e, const struct sc_cfg *cfg);
 int sc_daemon_wait_ready(struct sc_env *e, int ms);
 void sc_daemon_stop(struct sc_env *e);
 void sc_daemon_kill9(struct sc_env *e);
+char *sc_ctl(const struct sc_env *e, const char *line);
 pid_t sc_spawn(const struct sc_env *e, const char *const *argv, const char *log);
 int sc_reap(pid_t pid, int ms);
 void sc_kill(pid_t *pid);
