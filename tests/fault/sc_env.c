@@ -99,12 +99,33 @@ int sc_env_init(struct sc_env *e, const char *name, bool long_form, const char *
 	return 0;
 }
 
+/* Copy the broker's log into the run's directory, which outlives the broker's. */
+static void keep_broker_log(const struct sc_env *e)
+{
+	char *dst = sc_path(e, "broker.log.txt"), buf[65536];
+	FILE *in = e->broker.log_path ? fopen(e->broker.log_path, "re") : NULL;
+	FILE *out = in && dst ? fopen(dst, "we") : NULL;
+	size_t n;
+
+	while (out && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+		fwrite(buf, 1, n, out);
+	if (out)
+		fclose(out);
+	if (in)
+		fclose(in);
+	free(dst);
+}
+
 void sc_env_done(struct sc_env *e)
 {
+	bool keep = e->broke || getenv("MQTTMUX_SCENARIO_KEEP");
+
 	sc_daemon_stop(e);
 	sc_kill(&e->proxy);
+	if (keep)
+		keep_broker_log(e);
 	t_broker_free(&e->broker);
-	if (!e->broke && !getenv("MQTTMUX_SCENARIO_KEEP"))
+	if (!keep)
 		t_rmtree(e->dir);
 	else
 		sc_note(e, "kept %s", e->dir);
