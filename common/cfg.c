@@ -92,23 +92,32 @@ static void gids_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj
 	ids_read(c, s, "allow_gids", &cl->allow_gids, &cl->n_allow_gids);
 }
 
-/* metrics.http = "host:port": the port is required, a bracketed IPv6 host is fine. */
+/*
+ * metrics.http = "host:port": the port is required, a bracketed IPv6 host is fine. ":port"
+ * (host "") is every interface, as Prometheus exporters read ":9100".
+ */
 static void http_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj)
 {
 	struct mm_cfg_metrics *m = obj;
-	char host[MM_CFG_HOST_MAX + 1], why[MM_CFG_WHY_MAX];
+	char host[MM_CFG_HOST_MAX + 1], why[MM_CFG_WHY_MAX], buf[32];
+	const char *v = config_setting_get_string(s);
 	uint16_t port;
+	bool any;
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
 		mm_cfg_bad(c, s, "http", "expected a string \"host:port\", got %s",
 			   mm_cfg_type_name(config_setting_type(s)));
 		return;
 	}
-	if (mm_cfg_hostport_parse(config_setting_get_string(s), -1, host, &port, why, sizeof(why)) <
-	    0) {
-		mm_cfg_bad(c, s, "http", "'%.200s' %s", config_setting_get_string(s), why);
+	/* ":PORT": the port is checked as for a named host, then the host is left empty */
+	any = v[0] == ':';
+	snprintf(buf, sizeof(buf), "any%.24s", v);
+	if (mm_cfg_hostport_parse(any ? buf : v, -1, host, &port, why, sizeof(why)) < 0) {
+		mm_cfg_bad(c, s, "http", "'%.200s' %s", v, why);
 		return;
 	}
+	if (any)
+		host[0] = '\0';
 	free(m->http_host);
 	m->http_host = strdup(host);
 	if (!m->http_host)
@@ -125,10 +134,27 @@ static void restart_check(struct mm_cfg_ctx *c, const config_setting_t *g, void 
 	mm_cfg_check_range(c, g, "window", r->window > 0, "greater than 0", r->window);
 }
 
+/* A periodic textfile needs a textfile, and a pace that does not keep the daemon busy. */
+static void metrics_check(struct mm_cfg_ctx *c, const config_setting_t *g, void *obj)
+{
+	const struct mm_cfg_metrics *m = obj;
+
+	mm_cfg_check_range(c, g, "textfile_interval",
+			   m->textfile_interval == 0 || m->textfile_interval >= 1,
+			   "0 (off) or at least 1 second", m->textfile_interval);
+	if (m->textfile_interval > 0 && !m->textfile)
+		mm_cfg_bad(c, config_setting_get_member(g, "textfile_interval"),
+			   "textfile_interval", "needs metrics.textfile (where to write)");
+}
+
 static const struct mm_cfg_key metrics_keys[] = {
 	{ .name = "textfile",
 	  .kind = MM_CFG_K_PATH,
 	  .off = offsetof(struct mm_cfg_metrics, textfile) },
+	{ .name = "textfile_interval",
+	  .kind = MM_CFG_K_DOUBLE,
+	  .off = offsetof(struct mm_cfg_metrics, textfile_interval),
+	  .max = 86400 },
 	{ .name = "http", .kind = MM_CFG_K_CUSTOM, .read = http_read },
 	{ .name = NULL },
 };
@@ -164,7 +190,11 @@ static const struct mm_cfg_key top_keys[] = {
 	{ .name = "runtime_dir", .kind = MM_CFG_K_PATH, C(runtime_dir) },
 	{ .name = "state_dir", .kind = MM_CFG_K_PATH, C(state_dir) },
 	{ .name = "log_level", .kind = MM_CFG_K_ENUM, C(log_level), .names = log_level_names },
-	{ .name = "metrics", .kind = MM_CFG_K_GROUP, C(metrics), .sub = metrics_keys },
+	{ .name = "metrics",
+	  .kind = MM_CFG_K_GROUP,
+	  C(metrics),
+	  .sub = metrics_keys,
+	  .read = metrics_check },
 	{ .name = "clients", .kind = MM_CFG_K_GROUP, C(clients), .sub = clients_keys },
 	{ .name = "restart",
 	  .kind = MM_CFG_K_GROUP,

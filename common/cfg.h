@@ -151,8 +151,9 @@ struct mm_cfg_session {
 };
 
 struct mm_cfg_metrics {
-	char *textfile;	 /* absolute path, or NULL: no textfile dump on SIGUSR1 */
-	char *http_host; /* NULL: no HTTP listener */
+	char *textfile;		  /* absolute path, or NULL: no textfile dump on SIGUSR1 */
+	double textfile_interval; /* seconds between periodic dumps; 0: only on SIGUSR1 */
+	char *http_host;	  /* NULL: no HTTP listener */
 	uint16_t http_port;
 };
 

@@ -157,6 +157,8 @@ static void put_top(FILE *f, const struct mm_cfg *cfg)
 	put_key_str(f, "", "log_level", mm_cfg_log_level_to_string(cfg->log_level));
 	fputs("metrics = {\n", f);
 	put_key_str(f, "\t", "textfile", cfg->metrics.textfile);
+	if (cfg->metrics.textfile_interval > 0)
+		put_double(f, "\t", "textfile_interval", cfg->metrics.textfile_interval);
 	if (cfg->metrics.http_host) {
 		snprintf(http, sizeof(http),
 			 strchr(cfg->metrics.http_host, ':') ? "[%s]:%u" : "%s:%u",

@@ -18,6 +18,7 @@ static const char *const type_names[_MM_METRICS_TYPE_MAX] = {
 	[MM_METRICS_COUNTER] = "counter",
 	[MM_METRICS_GAUGE] = "gauge",
 	[MM_METRICS_HISTOGRAM] = "histogram",
+	[MM_METRICS_UNTYPED] = "untyped",
 };
 
 void mm_metrics_buf_init(struct mm_metrics_buf *b, char *mem, size_t cap)
@@ -389,6 +390,10 @@ struct field_family {
 	{                                                                          \
 		n, h, MM_METRICS_##t, K_U64, offsetof(struct mm_metrics_client, f) \
 	}
+#define CFU(n, t, f, h)                                                             \
+	{                                                                           \
+		n, h, MM_METRICS_##t, K_UINT, offsetof(struct mm_metrics_client, f) \
+	}
 #define RF(n, f, h)                                                                    \
 	{                                                                              \
 		n, h, MM_METRICS_COUNTER, K_U64, offsetof(struct mm_metrics_router, f) \
@@ -460,6 +465,8 @@ static const struct field_family client_families[] = {
 	   "Gap records the client was sent (one per run of drops)."),
 	CF("mqttmux_client_messages_queued", GAUGE, queued,
 	   "Matched messages held for a blocking route, not yet written or dropped."),
+	CFU("mqttmux_client_pid", GAUGE, pid,
+	    "The client's process id (a gauge, not a label: a label would start new series)."),
 };
 
 static const struct field_family router_families[] = {
@@ -504,14 +511,12 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(obj_name(*(const void *const *)a), obj_name(*(const void *const *)b));
 }
 
-/* Clients may share a name (two `mqttmux sub`), even a pid: then pid and slot order them. */
+/* Clients may share a name (two `mqttmux sub`): then their slot orders them. */
 static int cmp_client(const void *a, const void *b)
 {
 	const struct mm_metrics_client *x = *(const void *const *)a, *y = *(const void *const *)b;
 	int r = cmp_name(a, b);
 
-	if (!r)
-		r = (x->pid > y->pid) - (x->pid < y->pid);
 	return r ? r : (x->slot > y->slot) - (x->slot < y->slot);
 }
 
@@ -560,27 +565,24 @@ static void put_field(struct mm_metrics_buf *b, const struct field_family *f, co
 
 /*
  * Each family of <tab>, one sample per object labelled <label>="name" (no label if NULL) and,
- * for clients (<client>), pid="<pid>" and slot="<slot>".
+ * for clients (<client>), slot="<slot>".
  */
 static void put_fields(struct mm_metrics_buf *b, const struct field_family *tab, size_t ntab,
 		       const void *const *objs, size_t n, const char *label, bool client)
 {
-	struct mm_metrics_label l[3] = { { label, NULL }, { "pid", NULL }, { "slot", NULL } };
-	char pid[16], slot[16];
+	struct mm_metrics_label l[2] = { { label, NULL }, { "slot", NULL } };
+	char slot[16];
 
-	l[1].value = pid;
-	l[2].value = slot;
+	l[1].value = slot;
 	for (size_t i = 0; i < ntab; i++) {
 		mm_metrics_family(b, tab[i].name, tab[i].type, tab[i].help);
 		for (size_t j = 0; j < n; j++) {
 			const struct mm_metrics_client *c = objs[j];
 
 			l[0].value = label ? obj_name(objs[j]) : NULL;
-			if (client) {
-				snprintf(pid, sizeof(pid), "%u", c->pid);
+			if (client)
 				snprintf(slot, sizeof(slot), "%u", c->slot);
-			}
-			put_field(b, &tab[i], objs[j], l, label ? 1 + 2 * client : 0);
+			put_field(b, &tab[i], objs[j], l, label ? 1 + client : 0);
 		}
 	}
 }
@@ -615,7 +617,11 @@ static void put_manager(struct mm_metrics_buf *b, const struct mm_metrics_input 
 		errs += s->errors;
 		reconns += s->reconnects;
 	}
-	/* monotonic sums, but gauges: the seed's names lack _total, which counters need */
+	/*
+	 * Monotonic sums, but not counters: the seed's names lack _total, which counters need.
+	 * promtool refuses "_count" on a gauge, so the two with that suffix are untyped, and the
+	 * conventional counters follow (docs/metrics.md).
+	 */
 	mm_metrics_family(b, "mqtt_active_sessions", MM_METRICS_GAUGE, "Sessions configured.");
 	mm_metrics_sample_u64(b, "mqtt_active_sessions", NULL, 0, in->nsessions);
 	mm_metrics_family(b, "mqtt_total_messages", MM_METRICS_GAUGE,
@@ -624,12 +630,19 @@ static void put_manager(struct mm_metrics_buf *b, const struct mm_metrics_input 
 	mm_metrics_family(b, "mqtt_total_bytes", MM_METRICS_GAUGE,
 			  "Payload bytes sent plus received by all sessions, ever (monotonic).");
 	mm_metrics_sample_u64(b, "mqtt_total_bytes", NULL, 0, bytes);
-	mm_metrics_family(b, "mqtt_error_count", MM_METRICS_GAUGE,
-			  "Errors of all sessions, ever (monotonic).");
+	mm_metrics_family(b, "mqtt_error_count", MM_METRICS_UNTYPED,
+			  "Errors of all sessions, ever (monotonic; also mqttmux_errors_total).");
 	mm_metrics_sample_u64(b, "mqtt_error_count", NULL, 0, errs);
-	mm_metrics_family(b, "mqtt_reconnect_count", MM_METRICS_GAUGE,
-			  "Reconnection attempts of all sessions, ever (monotonic).");
+	mm_metrics_family(b, "mqtt_reconnect_count", MM_METRICS_UNTYPED,
+			  "Reconnection attempts of all sessions, ever (monotonic; also "
+			  "mqttmux_reconnects_total).");
 	mm_metrics_sample_u64(b, "mqtt_reconnect_count", NULL, 0, reconns);
+	mm_metrics_family(b, "mqttmux_errors_total", MM_METRICS_COUNTER,
+			  "Errors of all sessions, removed ones included.");
+	mm_metrics_sample_u64(b, "mqttmux_errors_total", NULL, 0, errs);
+	mm_metrics_family(b, "mqttmux_reconnects_total", MM_METRICS_COUNTER,
+			  "Reconnection attempts of all sessions, removed ones included.");
+	mm_metrics_sample_u64(b, "mqttmux_reconnects_total", NULL, 0, reconns);
 	mm_metrics_family(b, "mqttmux_uptime_seconds", MM_METRICS_GAUGE,
 			  "Seconds since the supervisor started.");
 	mm_metrics_sample_f64(b, "mqttmux_uptime_seconds", NULL, 0, in->uptime_s);
@@ -692,6 +705,7 @@ int mm_metrics_render(struct mm_metrics_buf *b, const struct mm_metrics_input *i
 				  "Time from broker receive to client delivery.");
 		mm_metrics_histogram(b, lat, NULL, 0, in->latency);
 	}
+	mm_metrics_render_ops(b, in);
 	r = mm_metrics_buf_err(b);
 out_free:
 	free(sess);

@@ -25,6 +25,7 @@ enum mm_metrics_type {
 	MM_METRICS_COUNTER = 0,
 	MM_METRICS_GAUGE,
 	MM_METRICS_HISTOGRAM,
+	MM_METRICS_UNTYPED, /* for names promtool would refuse as gauges (docs/metrics.md) */
 	_MM_METRICS_TYPE_MAX
 };
 
@@ -145,7 +146,7 @@ struct mm_metrics_session {
 
 /* One router client. matched = delivered + dropped + queued at every read. */
 struct mm_metrics_client {
-	const char *name; /* labels client="<name>", pid="<pid>", slot="<slot>" */
+	const char *name; /* labels client="<name>", slot="<slot>"; pid is a gauge of its own */
 	uint64_t matched, delivered, dropped, gaps, queued;
 	unsigned pid;
 	unsigned slot; /* its router stats slot: tells apart two clients of one process */
@@ -175,6 +176,28 @@ struct mm_metrics_router {
 	uint64_t pub_results[_MM_METRICS_PUB_MAX]; /* their completions by result */
 };
 
+/*
+ * One process of the daemon, read from /proc by the supervisor: the process_* families that
+ * Prometheus client libraries export for themselves, labelled kind="supervisor" | "router" |
+ * "worker" and, for workers, session="<name>", so no series changes when a process restarts.
+ */
+struct mm_metrics_process {
+	const char *kind;
+	const char *session; /* workers only, else NULL */
+	unsigned pid;
+	double cpu_s;	/* user + system CPU seconds */
+	double start_s; /* Unix time the process started */
+	uint64_t rss_bytes, vsize_bytes;
+	uint64_t open_fds, max_fds;
+};
+
+/* Config reloads (SIGHUP, `reload`), as Prometheus reports its own. */
+struct mm_metrics_reload {
+	uint64_t ok, failed; /* reloads by result */
+	bool last_ok;	     /* the last reload succeeded (true before any) */
+	double last_ok_s;    /* Unix time of the last successful load, start included */
+};
+
 /* Daemon-wide input. The retired_* counts are the totals of removed sessions. */
 struct mm_metrics_input {
 	const struct mm_metrics_session *sessions;
@@ -186,6 +209,9 @@ struct mm_metrics_input {
 	uint64_t retired_msgs, retired_bytes, retired_errors, retired_reconnects;
 	double uptime_s;
 	const char *version;
+	const struct mm_metrics_process *procs; /* supervisor, router, workers; may be empty */
+	size_t nprocs;
+	const struct mm_metrics_reload *reload; /* NULL: no reload families */
 };
 
 /*
@@ -194,5 +220,8 @@ struct mm_metrics_input {
  * (-ENOSPC with a fixed buffer that is too small).
  */
 int mm_metrics_render(struct mm_metrics_buf *b, const struct mm_metrics_input *in);
+
+/* metrics_ops.c: the process_* and reload families, last in the text (mm_metrics_render). */
+void mm_metrics_render_ops(struct mm_metrics_buf *b, const struct mm_metrics_input *in);
 
 #endif /* MM_METRICS_H */

@@ -24,21 +24,7 @@
 #include "sup_fsm.h"
 #include "sup_timer.h"
 
-#define MM_SUP_LOCK_NAME     "mqttmuxd.lock"
-#define MM_SUP_SIGNAL_GAP_NS (100 * MM_NS_PER_MS) /* reloads (dumps) at least this far apart */
-
-/*
- * A reload (SIGHUP) or metrics dump (SIGUSR1) asked for by signals: it runs at once, unless the
- * last one ran less than MM_SUP_SIGNAL_GAP_NS ago; then it runs at that point, and every
- * request until then is merged into it. A storm costs one reload (dump) per gap, and the last
- * request is always served.
- */
-struct mm_sup_request {
-	bool pending;
-	uint64_t due_ns;  /* CLOCK_MONOTONIC, while pending */
-	uint64_t last_ns; /* when the last one ran, 0: never */
-	uint64_t merged;  /* requests merged into the pending one */
-};
+#define MM_SUP_LOCK_NAME "mqttmuxd.lock"
 
 struct mm_sup {
 	struct mm_cfg *cfg;	    /* owned; replaced by a successful reload */
@@ -56,20 +42,22 @@ struct mm_sup {
 	struct epoll_event *evs; /* channel events of the last wait */
 	struct mm_sup_timers timers; /* each child's next deadline (sup_wait.c) */
 	uint64_t sample_next;	     /* when the loop samples the metrics next */
+	uint64_t textfile_next;	     /* next periodic metrics.textfile write, 0: none */
+	int textfile_err;	     /* the last periodic write's result (logged on change) */
 	int sig_fd;		     /* signalfd: SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 */
 	bool stopping;		     /* SIGTERM/SIGINT seen: stop everything, then return */
 	struct mm_sup_ctl *ctl;	  /* control socket (sup_ctl.c); NULL until mm_sup_init() made it */
 	struct mm_sup_http *http; /* metrics.http listener (sup_http.c), or NULL */
 	struct mm_sup_events *events; /* per-session event state (sup_events.c), or NULL */
 	uint64_t rng;
-	uint64_t start_ns;		 /* CLOCK_MONOTONIC at mm_sup_init() */
-	uint64_t sample_ns;		 /* last metrics sample (rates, high-water marks) */
-	struct mm_sup_request hup, usr1; /* coalesced SIGHUP reloads and SIGUSR1 dumps */
+	uint64_t start_ns;  /* CLOCK_MONOTONIC at mm_sup_init() */
+	uint64_t sample_ns; /* last metrics sample (rates, high-water marks) */
 	/* state_dir (sup_state.c): does the running set differ from the config file? */
 	bool state_changed;
 	char effective[PATH_MAX]; /* runtime_dir/effective.cfg while in use, else "" */
 	/* totals of sessions whose stats blocks are gone (removed, or new rings) */
 	uint64_t retired_msgs, retired_bytes, retired_errors, retired_reconnects;
+	struct mm_metrics_reload reloads; /* results of SIGHUP and `reload` (sup_reload.c) */
 };
 
 int mm_sup_mkdir_p(const char *path, unsigned mode);
@@ -138,7 +126,11 @@ bool mm_sup_metrics_sample(struct mm_sup *s, uint64_t now_ns);
 const struct mm_stats_block *mm_sup_child_stats(struct mm_sup_child *c);
 void mm_sup_metrics_retire(struct mm_sup *s, struct mm_sup_child *c);
 int mm_sup_metrics_text(struct mm_sup *s, struct mm_metrics_buf *b);
-void mm_sup_metrics_dump(struct mm_sup *s);
+void mm_sup_metrics_dump(struct mm_sup *s, bool periodic);
+void mm_sup_metrics_tick(struct mm_sup *s, uint64_t now_ns);
+
+/* sup_proc.c: the process_* metrics of the supervisor, the router and every worker */
+size_t mm_sup_procs_fill(const struct mm_sup *s, struct mm_metrics_process *out, size_t cap);
 
 /* sup_events.c: session events, logged and streamed to `events` readers (docs/events.md) */
 struct mm_sup_events;

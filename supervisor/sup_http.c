@@ -4,7 +4,8 @@
  * driven by the supervisor's poll loop. Every socket is non-blocking; a request is at most
  * MM_HTTP_REQ_MAX bytes of head (the body, if any, is never read); a connection lives at most
  * MM_HTTP_DEADLINE_NS; at most MM_HTTP_MAX_CONNS at a time (more are closed at once). One
- * request per connection (Connection: close). GET or HEAD /metrics: 200 with the metrics text;
+ * request per connection (Connection: close). GET or HEAD /metrics (a query string, as
+ * Prometheus's params send, is ignored): 200 with the metrics text;
  * another path: 404; another method: 405; anything unparsable: 400; an oversized head: 431.
  */
 #include <errno.h>
@@ -34,26 +35,45 @@ struct mm_sup_http {
 	struct mm_http_conn conns[MM_HTTP_MAX_CONNS];
 };
 
+static int listen_ai(const struct addrinfo *ai)
+{
+	int fd, one = 1, zero = 0;
+
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* ":PORT" binds "::" for IPv6 and IPv4 alike, whatever net.ipv6.bindv6only says */
+	if (ai->ai_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 16) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Listen on <host> (empty: every interface) and <port>: the first address that binds. */
 static int listen_on(const char *host, uint16_t port)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai, *a;
 	char serv[8];
-	int fd, one = 1, r;
+	int r;
 
 	snprintf(serv, sizeof(serv), "%u", port);
-	r = getaddrinfo(host, serv, &hints, &ai);
+	r = getaddrinfo(host[0] ? host : NULL, serv, &hints, &ai);
 	if (r)
 		return r == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	r = fd < 0 ? -errno : 0;
-	if (r == 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (r == 0 && (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 16) < 0))
-		r = -errno;
+	r = -EADDRNOTAVAIL;
+	/* the wildcard: "::" first (it takes IPv4 too), then 0.0.0.0 where IPv6 is off */
+	for (int pass = 0; pass < 2 && r < 0; pass++)
+		for (a = ai; a && r < 0; a = a->ai_next)
+			if (host[0] || (a->ai_family == AF_INET6) == (pass == 0))
+				r = listen_ai(a);
 	freeaddrinfo(ai);
-	if (r < 0 && fd >= 0)
-		close(fd);
-	return r < 0 ? r : fd;
+	return r;
 }
 
 /* Open the listener if metrics.http is set. A failure is logged; the daemon runs without it. */
@@ -68,7 +88,7 @@ void mm_sup_http_open(struct mm_sup *s)
 	fd = listen_on(m->http_host, m->http_port);
 	if (fd < 0) {
 		mm_log_errno(fd, "metrics.http: cannot listen on %s:%u, no HTTP listener",
-			     m->http_host, m->http_port);
+			     m->http_host[0] ? m->http_host : "*", m->http_port);
 		return;
 	}
 	h = calloc(1, sizeof(*h));
@@ -80,7 +100,12 @@ void mm_sup_http_open(struct mm_sup *s)
 	for (int i = 0; i < MM_HTTP_MAX_CONNS; i++)
 		h->conns[i].fd = -1;
 	s->http = h;
-	mm_log(MM_LOG_INFO, "metrics.http: serving /metrics on %s:%u", m->http_host, m->http_port);
+	if (m->http_host[0])
+		mm_log(MM_LOG_INFO, "metrics.http: serving /metrics on %s:%u", m->http_host,
+		       m->http_port);
+	else
+		mm_log(MM_LOG_INFO, "metrics.http: serving /metrics on every interface, port %u",
+		       m->http_port);
 }
 
 static void conn_close(struct mm_http_conn *c)
@@ -172,6 +197,8 @@ static void handle(struct mm_sup *s, struct mm_http_conn *c)
 	method = strtok_r(c->in, " ", &save);
 	target = method ? strtok_r(NULL, " ", &save) : NULL;
 	version = target ? strtok_r(NULL, " \r\n", &save) : NULL;
+	if (target)
+		target[strcspn(target, "?#")] = '\0'; /* /metrics?name[]=x: the query is ignored */
 	if (!version || strncmp(version, "HTTP/1.", 7) || target[0] != '/')
 		respond_text(c, "400 Bad Request");
 	else if (strcmp(method, "GET") && strcmp(method, "HEAD"))

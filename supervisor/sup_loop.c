@@ -75,6 +75,8 @@ int mm_sup_init(struct mm_sup *s, struct mm_cfg *cfg, const char *config_path, i
 	s->sig_fd = sig_fd;
 	s->rng = ((uint64_t)getpid() << 32 ^ mm_time_mono_ns()) | 1;
 	s->start_ns = mm_time_mono_ns();
+	s->reloads.last_ok = true;
+	s->reloads.last_ok_s = (double)(mm_time_real_ns() / MM_NS_PER_MS) / 1e3;
 	mm_sup_policy_from_cfg(&s->policy, &cfg->restart);
 	r = mm_sup_wait_open(s);
 	if (r < 0)
@@ -337,45 +339,6 @@ static void reload(struct mm_sup *s)
 	mm_sup_notify_reloaded(s);
 }
 
-static void request(struct mm_sup_request *r, uint64_t now)
-{
-	if (r->pending) {
-		r->merged++;
-		return;
-	}
-	r->pending = true;
-	r->due_ns = r->last_ns && now < r->last_ns + MM_SUP_SIGNAL_GAP_NS
-			    ? r->last_ns + MM_SUP_SIGNAL_GAP_NS
-			    : now;
-}
-
-/* Is the request <r> due now? Then it counts as run. */
-static bool request_due(struct mm_sup_request *r, const char *what, uint64_t now)
-{
-	if (!r->pending || now < r->due_ns)
-		return false;
-	if (r->merged)
-		mm_log(MM_LOG_INFO, "%s: %llu more signal(s) merged into this one", what,
-		       (unsigned long long)r->merged);
-	r->pending = false;
-	r->merged = 0;
-	r->last_ns = now;
-	return true;
-}
-
-/* Run the reload and the dump that signals asked for, once each, when due (see sup.h). */
-static void run_requests(struct mm_sup *s)
-{
-	uint64_t now = mm_time_mono_ns();
-
-	if (s->stopping)
-		s->hup.pending = false;
-	if (request_due(&s->hup, "SIGHUP", now))
-		reload(s);
-	if (request_due(&s->usr1, "SIGUSR1", now))
-		mm_sup_metrics_dump(s);
-}
-
 static void read_signals(struct mm_sup *s)
 {
 	struct signalfd_siginfo si;
@@ -388,13 +351,12 @@ static void read_signals(struct mm_sup *s)
 		else if (si.ssi_signo == SIGHUP && s->stopping)
 			mm_log(MM_LOG_WARNING, "SIGHUP while stopping, ignoring");
 		else if (si.ssi_signo == SIGHUP)
-			request(&s->hup, mm_time_mono_ns());
+			reload(s);
 		else if (si.ssi_signo == SIGUSR1)
-			request(&s->usr1, mm_time_mono_ns());
+			mm_sup_metrics_dump(s, false);
 	}
 	/* A SIGCHLD may have been merged with another one already read: reap regardless. */
 	reap(s);
-	run_requests(s);
 }
 
 static void read_chan(struct mm_sup *s, struct mm_sup_child *c)
@@ -468,23 +430,11 @@ static void run_timers(struct mm_sup *s)
 
 	run_due(s, now);
 	mm_sup_router_tick(s);
-	run_requests(s);
 	if (now >= s->sample_next)
 		s->sample_next = now + (mm_sup_metrics_sample(s, now) ? MM_SUP_SAMPLE_NS
 								      : MM_SUP_SAMPLE_IDLE_NS);
+	mm_sup_metrics_tick(s, now);
 	mm_sup_notify_tick(s, mm_time_mono_ns());
-}
-
-/* The loop's own next deadline: the metrics sample, or a coalesced reload or dump. */
-static uint64_t next_own_ns(const struct mm_sup *s)
-{
-	uint64_t best = s->sample_next;
-
-	if (s->hup.pending && s->hup.due_ns < best)
-		best = s->hup.due_ns;
-	if (s->usr1.pending && s->usr1.due_ns < best)
-		best = s->usr1.due_ns;
-	return best;
 }
 
 static bool all_reaped(const struct mm_sup *s)
@@ -517,7 +467,8 @@ static int poll_once(struct mm_sup *s)
 	int n;
 
 	compact(s);
-	n = mm_sup_wait(s, next_own_ns(s));
+	n = mm_sup_wait(s, s->textfile_next && s->textfile_next < s->sample_next ? s->textfile_next
+										 : s->sample_next);
 	if (n < 0)
 		return n;
 	if (s->pfd[0].revents)

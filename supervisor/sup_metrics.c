@@ -366,10 +366,11 @@ int mm_sup_metrics_text(struct mm_sup *s, struct mm_metrics_buf *b)
 	struct totals gone = { s->retired_msgs, s->retired_bytes, s->retired_errors,
 			       s->retired_reconnects };
 	struct router_view *rv = malloc(sizeof(*rv));
+	struct mm_metrics_process *procs = calloc(s->n_children + 2, sizeof(*procs));
 	struct mm_metrics_input in = { 0 };
 	int r = -ENOMEM;
 
-	if (!v || !rv)
+	if (!v || !rv || !procs)
 		goto out_free;
 	/* rates and marks as of this read, not of the last loop sample (up to 1 s old) */
 	mm_sup_metrics_sample(s, mm_time_mono_ns());
@@ -390,8 +391,12 @@ int mm_sup_metrics_text(struct mm_sup *s, struct mm_metrics_buf *b)
 	in.uptime_s = secs_ms(mm_time_mono_ns() - s->start_ns);
 	in.version = MQTTMUX_VERSION;
 	fill_router_view(s, rv, &in);
+	in.procs = procs;
+	in.nprocs = mm_sup_procs_fill(s, procs, s->n_children + 2);
+	in.reload = &s->reloads;
 	r = mm_metrics_render(b, &in);
 out_free:
+	free(procs);
 	free(rv);
 	free(v);
 	return r;
@@ -435,15 +440,21 @@ static int write_atomic(const char *path, const char *text, size_t len)
 	return r;
 }
 
-/* SIGUSR1: write the metrics text to metrics.textfile, if one is configured. */
-void mm_sup_metrics_dump(struct mm_sup *s)
+/*
+ * Write the metrics text to metrics.textfile, if one is configured: on SIGUSR1 (logged each
+ * time), or every metrics.textfile_interval (<periodic>: logged only when the result changes,
+ * so a full disk is one line, not one per interval).
+ */
+void mm_sup_metrics_dump(struct mm_sup *s, bool periodic)
 {
 	const char *path = s->cfg->metrics.textfile;
 	struct mm_metrics_buf b;
 	int r;
 
 	if (!path) {
-		mm_log(MM_LOG_INFO, "SIGUSR1: no metrics.textfile configured, nothing written");
+		if (!periodic)
+			mm_log(MM_LOG_INFO,
+			       "SIGUSR1: no metrics.textfile configured, nothing written");
 		return;
 	}
 	mm_metrics_buf_init_dyn(&b);
@@ -451,8 +462,32 @@ void mm_sup_metrics_dump(struct mm_sup *s)
 	if (r == 0)
 		r = write_atomic(path, b.data ? b.data : "", b.len);
 	mm_metrics_buf_done(&b);
+	if (periodic && r == s->textfile_err)
+		return;
 	if (r < 0)
-		mm_log_errno(r, "SIGUSR1: writing metrics to '%s' failed", path);
+		mm_log_errno(r, "%s: writing metrics to '%s' failed",
+			     periodic ? "metrics" : "SIGUSR1", path);
 	else
-		mm_log(MM_LOG_INFO, "SIGUSR1: metrics written to '%s'", path);
+		mm_log(MM_LOG_INFO, "%s: metrics written to '%s'%s",
+		       periodic ? "metrics" : "SIGUSR1", path,
+		       periodic ? " (and every textfile_interval from now on)" : "");
+	if (periodic)
+		s->textfile_err = r;
+}
+
+/* The periodic textfile, from the loop: due now? Keeps s->textfile_next (0: none configured). */
+void mm_sup_metrics_tick(struct mm_sup *s, uint64_t now_ns)
+{
+	double every = s->cfg->metrics.textfile_interval;
+
+	if (every <= 0 || !s->cfg->metrics.textfile) {
+		s->textfile_next = 0;
+		return;
+	}
+	if (!s->textfile_next)
+		s->textfile_err = 1; /* the first write is logged, whatever its result */
+	else if (now_ns < s->textfile_next)
+		return;
+	mm_sup_metrics_dump(s, true);
+	s->textfile_next = now_ns + (uint64_t)(every * 1e9);
 }

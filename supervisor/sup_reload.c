@@ -123,11 +123,24 @@ void mm_sup_reload_apply(struct mm_sup *s, struct mm_cfg *cfg)
 	       changed);
 }
 
+/* Count the reload's result for mqttmux_config_* (docs/metrics.md, "Reloads"). */
+static void count(struct mm_sup *s, bool ok)
+{
+	s->reloads.last_ok = ok;
+	if (ok) {
+		s->reloads.ok++;
+		s->reloads.last_ok_s = (double)(mm_time_real_ns() / MM_NS_PER_MS) / 1e3;
+	} else {
+		s->reloads.failed++;
+	}
+}
+
 /* Handle SIGHUP (see the file comment). Never fails: a bad file only logs. */
 void mm_sup_reload(struct mm_sup *s)
 {
 	struct mm_cfg *cfg = load(s);
 
+	count(s, cfg != NULL);
 	if (cfg)
 		mm_sup_reload_apply(s, cfg);
 }

@@ -69,7 +69,6 @@ int sc_daemon_start(struct sc_env *e, const struct sc_cfg *cfg);
 int sc_daemon_wait_ready(struct sc_env *e, int ms);
 void sc_daemon_stop(struct sc_env *e);
 void sc_daemon_kill9(struct sc_env *e);
-char *sc_ctl(const struct sc_env *e, const char *line);
 pid_t sc_spawn(const struct sc_env *e, const char *const *argv, const char *log);
 int sc_reap(pid_t pid, int ms);
 void sc_kill(pid_t *pid);
@@ -99,7 +98,6 @@ int sc_load_pub_start(struct sc_env *e, struct sc_load *l);
 int sc_load_finish(struct sc_env *e, struct sc_load *l);
 void sc_load_free(struct sc_load *l);
 uint64_t sc_load_sum(const struct sc_load *l, const char *key);
-uint64_t sc_load_top(const struct sc_load *l, const char *key);
 uint64_t sc_load_stream(const struct sc_load *l, int stream, const char *key);
 double sc_load_min_rate(const struct sc_load *l, int stream, int from_s, int to_s, int win);
 

@@ -39,11 +39,7 @@ int sc_world(struct sc_env *e, const struct sc_cfg *c)
 void sc_load_figures(struct sc_env *e, const struct sc_load *l)
 {
 	sc_fig(e, "lost_qos1", (double)sc_load_sum(l, "lost"), SC_LE, 0, "msgs");
-	sc_fig(e, "dup_without_dup_flag",
-	       (double)(sc_load_sum(l, "dup_noflag") - sc_load_sum(l, "dup_noflag_resent")), SC_LE,
-	       0, "msgs");
-	sc_fig(e, "dup_publisher_resent", (double)sc_load_sum(l, "dup_noflag_resent"), SC_INFO, 0,
-	       "msgs");
+	sc_fig(e, "dup_without_dup_flag", (double)sc_load_sum(l, "dup_noflag"), SC_LE, 0, "msgs");
 	sc_fig(e, "dup_with_dup_flag", (double)sc_load_sum(l, "dup_flag"), SC_INFO, 0, "msgs");
 	sc_fig(e, "reordered", (double)sc_load_sum(l, "reordered"), SC_INFO, 0, "msgs");
 	sc_fig(e, "corrupt", (double)sc_load_sum(l, "corrupt"), SC_LE, 0, "msgs");

@@ -148,7 +148,7 @@ class Daemon:
                            s.get("protocol", "3.1.1"), s.get("extra", "")))
         with open(self.cfg, "w") as f:
             f.write('runtime_dir = "%s";\nstate_dir = "%s/state";\n%s\n'
-                    % (self.run, self.dir, extra))
+                    % (self.run, self.dir, extra.replace("@DIR@", self.dir)))
             f.write("sessions = (\n" + ",\n".join(rows) + "\n);\n")
         self.env = dict(os.environ, MQTTMUX_WORKER=WORKER, MQTTMUX_ROUTER=ROUTER,
                         MQTTMUX_RUNTIME_DIR=self.run)

@@ -23,7 +23,7 @@ static const char every_key[] =
 	"runtime_dir = \"run\";\n"
 	"state_dir = \"state\";\n"
 	"log_level = \"debug\";\n"
-	"metrics = { textfile = \"m.prom\"; http = \"[::1]:9883\"; };\n"
+	"metrics = { textfile = \"m.prom\"; textfile_interval = 15.0; http = \"[::1]:9883\"; };\n"
 	"clients = { allow_uids = [ 0, 1000 ]; allow_gids = [ 4294967294L ];\n"
 	"            ring_size = 8388608; on_full = \"block\"; };\n"
 	"restart = { initial = 0.25; max = 12.5; burst = 7; window = 3.3; };\n"
