@@ -52,7 +52,7 @@ struct mm_wrk_pending {
 };
 
 /*
- * The worker's view of the stats block's unacked bitmap (see mm_wrk_unacked_* in wrk_bridge.c):
+ * The worker's view of the stats block's unacked bitmap (see wrk_unacked.c):
  * one bit per MQTT packet id in each set.
  */
 #define MM_WRK_MIDS_WORDS (65536 / 64)
@@ -134,7 +134,9 @@ void mm_wrk_pending_fail_all(struct mm_wrk *w, int32_t result);
 int mm_wrk_filter_add(struct mm_wrk *w, const char *topic, size_t len, int qos, bool from_cfg);
 int mm_wrk_filter_remove(struct mm_wrk *w, const char *topic, size_t len);
 void mm_wrk_commit(struct mm_wrk *w);
+/* wrk_unacked.c */
 void mm_wrk_unacked_inherit(struct mm_wrk *w);
+bool mm_wrk_unacked_mark(struct mm_wrk *w, uint16_t mid);
 void mm_wrk_unacked_flush(struct mm_wrk *w);
 void mm_wrk_unacked_age(struct mm_wrk *w);
 void mm_wrk_unacked_lost(struct mm_wrk *w);
