@@ -257,6 +257,14 @@ int mm_wrk_mqtt_new(struct mm_wrk *w, char *why, size_t why_size)
 				   c->protocol == MM_CFG_PROTOCOL_5 ? MQTT_PROTOCOL_V5
 								    : MQTT_PROTOCOL_V311);
 	(void)mosquitto_int_option(w->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+	/*
+	 * MQTT 5 Receive Maximum at its largest: mosquitto 2.0.11 counts a QoS >= 1 message it
+	 * queues for us against our Receive Maximum when it queues it, so it sends more QoS 2
+	 * messages at once than we allowed, and libmosquitto closes the connection as a protocol
+	 * error when its own count runs out (docs/worker.md). 65535 cannot run out: that is every
+	 * packet id. Memory stays bounded: we stop reading when the in-ring is full.
+	 */
+	(void)mosquitto_int_option(w->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, 65535);
 	set_callbacks(w->mosq);
 	if (c->username &&
 	    mosquitto_username_pw_set(w->mosq, c->username, c->password) != MOSQ_ERR_SUCCESS) {
