@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "mqttmux_version.h"
 
@@ -72,6 +73,82 @@ struct mqttmux_msg {
 	int qos;	      /* as delivered, 0..2 */
 	bool retain, dup;
 };
+
+/*
+ * ---------------------------------------------------------------------------------------------
+ * MQTT 5 properties
+ *
+ * A received message carries its PUBLISH properties as the broker sent them (msg->props: the
+ * MQTT 5 wire encoding of the property list, without its length prefix; NULL on MQTT 3.1.1
+ * sessions and when there are none). mqttmux_prop_next walks them decoded; a publish takes
+ * properties in the same encoding, built with mqttmux_prop_pack. docs/client.md has examples.
+ * ---------------------------------------------------------------------------------------------
+ */
+
+/*
+ * The PUBLISH properties (MQTT 5.0 §3.3.2.3); any other MQTT 5 identifier decodes as well. A
+ * topic alias is never received (the worker always gets the topic) and is refused on publish:
+ * the connection and its alias table are shared. A subscription identifier is only received.
+ */
+#define MQTTMUX_PROP_PAYLOAD_FORMAT   0x01 /* num: 0 unspecified bytes, 1 UTF-8 text */
+#define MQTTMUX_PROP_MESSAGE_EXPIRY   0x02 /* num: seconds left (the broker counts down) */
+#define MQTTMUX_PROP_CONTENT_TYPE     0x03 /* data: UTF-8 string */
+#define MQTTMUX_PROP_RESPONSE_TOPIC   0x08 /* data: UTF-8 topic name */
+#define MQTTMUX_PROP_CORRELATION_DATA 0x09 /* data: binary */
+#define MQTTMUX_PROP_SUBSCRIPTION_ID  0x0b /* num */
+#define MQTTMUX_PROP_TOPIC_ALIAS      0x23 /* num */
+#define MQTTMUX_PROP_USER_PROPERTY    0x26 /* data: name, value: value; may repeat, in order */
+
+/*
+ * One property, decoded. Which fields apply depends on the identifier's type: integers in
+ * <num>; strings and binary data in <data>/<len>; a user property's name in <data>/<len> and
+ * its value in <value>/<value_len>. Strings are not NUL-terminated; views point into the bytes
+ * that were decoded.
+ */
+struct mqttmux_prop {
+	int id; /* MQTTMUX_PROP_*, or another MQTT 5 property identifier */
+	uint32_t num;
+	const void *data;
+	size_t len;
+	const void *value;
+	size_t value_len;
+};
+
+/*
+ * mqttmux_prop_next - decode the next property
+ * @props: property bytes (msg->props, or what mqttmux_prop_pack wrote); NULL when @len is 0
+ * @len:   their length (msg->props_len)
+ * @off:   where to read; start at 0; advanced past the property on success
+ * @ret:   the property, with views into @props
+ *
+ * Returns 1 (a property in *ret), 0 (no more), -EBADMSG (malformed or unknown identifier: stop
+ * there) or -EINVAL (NULL argument).
+ */
+MQTTMUX_PUBLIC int mqttmux_prop_next(const void *props, size_t len, size_t *off,
+				     struct mqttmux_prop *ret);
+
+/*
+ * mqttmux_msg_prop - the first property of a message with identifier @id
+ * @m:   a received message
+ * @id:  MQTTMUX_PROP_*
+ * @ret: the property, with views into the message
+ *
+ * For a user property this is the first one; walk them all with mqttmux_prop_next.
+ * Returns 1 (found), 0 (not there), -EBADMSG or -EINVAL.
+ */
+MQTTMUX_PUBLIC int mqttmux_msg_prop(const struct mqttmux_msg *m, int id, struct mqttmux_prop *ret);
+
+/*
+ * mqttmux_prop_pack - encode one property, to append it to a publish's property bytes
+ * @buf: where to write, or NULL to only measure
+ * @cap: bytes available at @buf
+ * @p:   the property; the fields its identifier's type uses (see struct mqttmux_prop)
+ *
+ * Writes nothing unless the whole property fits. Returns the bytes the property takes (write
+ * it again into a larger buffer when that is more than @cap), or -EINVAL: unknown identifier,
+ * a value out of range for its type, data over 65535 bytes, NULL data with a length.
+ */
+MQTTMUX_PUBLIC ssize_t mqttmux_prop_pack(void *buf, size_t cap, const struct mqttmux_prop *p);
 
 /* Message callback of mqttmux_handle / mqttmux_handle_to. */
 typedef void mqttmux_msg_fn(struct mqttmux_route *r, const struct mqttmux_msg *msg, void *ud);
@@ -399,6 +476,37 @@ MQTTMUX_PUBLIC int mqttmux_publish_all(struct mqttmux *c, const char *topic, con
 MQTTMUX_PUBLIC int mqttmux_publish_async(struct mqttmux *c, const char *session, const char *topic,
 					 const void *payload, size_t len, int qos, bool retain,
 					 mqttmux_pub_fn *fn, void *ud);
+
+/*
+ * mqttmux_publish_v5 - publish with MQTT 5 properties and wait for the broker's answer
+ * @session:   the session's name, or NULL for every session (as mqttmux_publish_all)
+ * @props:     property bytes (see mqttmux_prop_pack), or NULL when @props_len is 0
+ * @props_len: their length
+ * The other arguments are as for mqttmux_publish_to.
+ *
+ * The session's MQTT connection is shared by every client, so properties that could get it
+ * refused or closed by the broker are refused here, before anything is sent: only payload
+ * format (0, or 1 with a well-formed UTF-8 payload), message expiry, content type, response
+ * topic (a topic name: no wildcards), correlation data and user properties are accepted; none
+ * twice but user properties; strings must be MQTT UTF-8 (no U+0000, no control characters,
+ * no surrogates or non-characters). A topic alias or a subscription identifier is refused.
+ *
+ * Returns as mqttmux_publish_to, plus -EINVAL for refused properties and -EPROTONOSUPPORT
+ * when the session speaks MQTT 3.1.1, which has no properties (with @props_len > 0).
+ */
+MQTTMUX_PUBLIC int mqttmux_publish_v5(struct mqttmux *c, const char *session, const char *topic,
+				      const void *payload, size_t len, int qos, bool retain,
+				      const void *props, size_t props_len, int timeout_ms);
+
+/*
+ * mqttmux_publish_v5_async - as mqttmux_publish_async, with MQTT 5 properties
+ *
+ * The properties are checked as by mqttmux_publish_v5. Returns as mqttmux_publish_async.
+ */
+MQTTMUX_PUBLIC int mqttmux_publish_v5_async(struct mqttmux *c, const char *session,
+					    const char *topic, const void *payload, size_t len,
+					    int qos, bool retain, const void *props,
+					    size_t props_len, mqttmux_pub_fn *fn, void *ud);
 
 /*
  * ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 #include "chan.h"
 #include "log.h"
 #include "mm_time.h"
+#include "props.h"
 #include "wrk.h"
 #include "wrk_props.h"
 
@@ -386,6 +387,26 @@ static void cmd_sub(struct mm_wrk *w, const struct mm_rec_sub *s, bool unsub)
 	free(topic);
 }
 
+/*
+ * The properties of a client's publish as a libmosquitto list. The client library checked
+ * them, but the pub-ring is the client's to write: they are checked again here, since a
+ * property the broker refuses closes the connection every client shares.
+ */
+static int pub_props(struct mm_wrk *w, const struct mm_rec_pub *p, mosquitto_property **ret)
+{
+	int rc;
+
+	if (w->cfg->protocol != MM_CFG_PROTOCOL_5)
+		return -EPROTONOSUPPORT; /* MQTT 3.1.1 has no properties */
+	if (mm_props_check_publish(p->props.p, p->props.len, p->payload.p, p->payload.len) < 0)
+		return -EINVAL;
+	if (p->qos > 0 && mm_wrk_props_empty_string_crashes() &&
+	    mm_wrk_props_has_empty_string(p->props.p, p->props.len))
+		return -EINVAL;
+	rc = mm_wrk_props_decode_publish(p->props.p, p->props.len, ret);
+	return rc == -EBADMSG ? -EINVAL : rc;
+}
+
 static int publish(struct mm_wrk *w, const struct mm_rec_pub *p, int *mid)
 {
 	mosquitto_property *props = NULL;
@@ -394,8 +415,8 @@ static int publish(struct mm_wrk *w, const struct mm_rec_pub *p, int *mid)
 
 	if (rc == 0 && memchr(p->topic.p, '\0', p->topic.len))
 		rc = -EINVAL;
-	if (rc == 0 && p->props.len && w->cfg->protocol == MM_CFG_PROTOCOL_5)
-		rc = mm_wrk_props_decode_publish(p->props.p, p->props.len, &props);
+	if (rc == 0 && p->props.len)
+		rc = pub_props(w, p, &props);
 	if (rc == 0)
 		rc = mosq_err(mosquitto_publish_v5(w->mosq, mid, topic, (int)p->payload.len,
 						   p->payload.p, p->qos, p->flags & MM_REC_F_RETAIN,

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * MQTT 5 properties between libmosquitto's property lists and the bytes carried in ring
- * records. The bytes are the MQTT 5 wire encoding of a property list without its length
- * prefix (identifier as a variable byte integer, then the value: big-endian integers,
- * u16-length-prefixed strings and binary data), so any MQTT-aware reader can parse them.
+ * records (the MQTT 5 wire encoding of a property list without its length prefix, written and
+ * read by shm/props.c), so any MQTT-aware reader can parse them.
  */
 #include "wrk_props.h"
 
@@ -14,104 +13,42 @@
 
 #include <mosquitto.h>
 
-static int prop_type(int id)
-{
-	const char *name = mosquitto_property_identifier_to_string(id);
-	int id2, type;
+#include "props.h"
 
-	if (!name || mosquitto_string_to_property_info(name, &id2, &type) != MOSQ_ERR_SUCCESS)
-		return -EBADMSG;
-	return type;
-}
-
-/* A bounded output cursor; once it overflows it only counts. */
-struct out {
-	uint8_t *b;
-	size_t cap, len;
-};
-
-static void put(struct out *o, const void *p, size_t n)
-{
-	if (o->b && o->len + n <= o->cap)
-		memcpy(o->b + o->len, p, n);
-	o->len += n;
-}
-
-static void put_be(struct out *o, uint32_t v, int bytes)
-{
-	uint8_t b[4];
-
-	for (int i = 0; i < bytes; i++)
-		b[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
-	put(o, b, (size_t)bytes);
-}
-
-static void put_varint(struct out *o, uint32_t v)
-{
-	do {
-		uint8_t byte = v & 0x7f;
-
-		v >>= 7;
-		if (v)
-			byte |= 0x80;
-		put(o, &byte, 1);
-	} while (v);
-}
-
-static void put_str(struct out *o, const void *p, uint16_t n)
-{
-	put_be(o, n, 2);
-	put(o, p, n);
-}
-
-static int encode_one(const mosquitto_property *p, int id, int type, struct out *o)
+/* The value of <p> (identifier <id>, type <t>) in *ret; *own gets what the caller frees. */
+static int read_one(const mosquitto_property *p, int id, enum mm_prop_type t,
+		    struct mqttmux_prop *ret, void **own)
 {
 	char *s = NULL, *v = NULL;
 	void *bin = NULL;
-	uint32_t u32 = 0;
 	uint16_t u16 = 0, blen = 0;
 	uint8_t u8 = 0;
+	bool ok = true;
 
-	put_varint(o, (uint32_t)id);
-	switch (type) {
-	case MQTT_PROP_TYPE_BYTE:
-		mosquitto_property_read_byte(p, id, &u8, false);
-		put(o, &u8, 1);
-		return 0;
-	case MQTT_PROP_TYPE_INT16:
-		mosquitto_property_read_int16(p, id, &u16, false);
-		put_be(o, u16, 2);
-		return 0;
-	case MQTT_PROP_TYPE_INT32:
-		mosquitto_property_read_int32(p, id, &u32, false);
-		put_be(o, u32, 4);
-		return 0;
-	case MQTT_PROP_TYPE_VARINT:
-		mosquitto_property_read_varint(p, id, &u32, false);
-		put_varint(o, u32);
-		return 0;
-	case MQTT_PROP_TYPE_BINARY:
-		if (!mosquitto_property_read_binary(p, id, &bin, &blen, false))
-			return -ENOMEM;
-		put_str(o, bin, blen);
-		free(bin);
-		return 0;
-	case MQTT_PROP_TYPE_STRING:
-		if (!mosquitto_property_read_string(p, id, &s, false))
-			return -ENOMEM;
-		put_str(o, s, (uint16_t)strlen(s));
-		free(s);
-		return 0;
-	case MQTT_PROP_TYPE_STRING_PAIR:
-		if (!mosquitto_property_read_string_pair(p, id, &s, &v, false))
-			return -ENOMEM;
-		put_str(o, s, (uint16_t)strlen(s));
-		put_str(o, v, (uint16_t)strlen(v));
-		free(s);
-		free(v);
-		return 0;
+	*ret = (struct mqttmux_prop){ .id = id };
+	if (t == MM_PROP_T_BYTE && (ok = mosquitto_property_read_byte(p, id, &u8, false)))
+		ret->num = u8;
+	else if (t == MM_PROP_T_INT16 && (ok = mosquitto_property_read_int16(p, id, &u16, false)))
+		ret->num = u16;
+	else if (t == MM_PROP_T_INT32)
+		ok = mosquitto_property_read_int32(p, id, &ret->num, false);
+	else if (t == MM_PROP_T_VARINT)
+		ok = mosquitto_property_read_varint(p, id, &ret->num, false);
+	else if (t == MM_PROP_T_BINARY &&
+		 (ok = mosquitto_property_read_binary(p, id, &bin, &blen, false)))
+		ret->len = blen;
+	else if (t == MM_PROP_T_STRING && (ok = mosquitto_property_read_string(p, id, &s, false)))
+		ret->len = strlen(s);
+	else if (t == MM_PROP_T_PAIR &&
+		 (ok = mosquitto_property_read_string_pair(p, id, &s, &v, false))) {
+		ret->len = strlen(s);
+		ret->value = v;
+		ret->value_len = strlen(v);
 	}
-	return -EBADMSG;
+	ret->data = bin ? bin : s;
+	own[0] = bin ? bin : s;
+	own[1] = v;
+	return ok ? 0 : -ENOMEM;
 }
 
 /*
@@ -121,114 +58,64 @@ static int encode_one(const mosquitto_property *p, int id, int type, struct out 
  */
 ssize_t mm_wrk_props_encode(const mosquitto_property *props, uint8_t *buf, size_t cap)
 {
-	struct out o = { .b = buf, .cap = cap };
+	size_t len = 0;
 
 	for (const mosquitto_property *p = props; p; p = mosquitto_property_next(p)) {
-		int id = mosquitto_property_identifier(p), type = prop_type(id), rc;
+		int id = mosquitto_property_identifier(p);
+		enum mm_prop_type t = mm_prop_type((uint32_t)id);
+		struct mqttmux_prop v;
+		void *own[2] = { NULL, NULL };
+		ssize_t n = t == MM_PROP_T_NONE ? -EBADMSG : read_one(p, id, t, &v, own);
 
-		if (type < 0)
-			return type;
-		rc = encode_one(p, id, type, &o);
-		if (rc < 0)
-			return rc;
+		if (n == 0)
+			n = mm_props_pack(buf && len <= cap ? buf + len : NULL,
+					  len <= cap ? cap - len : 0, &v);
+		free(own[0]);
+		free(own[1]);
+		if (n < 0)
+			return n == -EINVAL ? -EBADMSG : n;
+		len += (size_t)n;
 	}
-	return (ssize_t)o.len;
+	return (ssize_t)len;
 }
 
-/* A bounded input cursor: every read checks the remaining length first. */
-struct in {
-	const uint8_t *b;
-	size_t len, off;
-};
-
-static int get_be(struct in *i, int bytes, uint32_t *v)
+/* A NUL-terminated copy of <n> bytes at <p> in <tmp> (65536 bytes), or NULL if <p> has a NUL. */
+static const char *cstr(char *tmp, const void *p, size_t n)
 {
-	if (i->len - i->off < (size_t)bytes)
-		return -EBADMSG;
-	*v = 0;
-	for (int k = 0; k < bytes; k++)
-		*v = *v << 8 | i->b[i->off++];
-	return 0;
-}
-
-static int get_varint(struct in *i, uint32_t *v)
-{
-	*v = 0;
-	for (int shift = 0; shift < 28; shift += 7) {
-		if (i->off >= i->len)
-			return -EBADMSG;
-		*v |= (uint32_t)(i->b[i->off] & 0x7f) << shift;
-		if (!(i->b[i->off++] & 0x80))
-			return 0;
-	}
-	return -EBADMSG;
-}
-
-/* Read a u16-prefixed string as a NUL-terminated copy in <tmp> (at least 65536 bytes). */
-static int get_str(struct in *i, char *tmp, uint16_t *ret_len)
-{
-	uint32_t n;
-
-	if (get_be(i, 2, &n) < 0 || i->len - i->off < n)
-		return -EBADMSG;
-	memcpy(tmp, i->b + i->off, n);
+	if (n && memchr(p, '\0', n))
+		return NULL;
+	if (n)
+		memcpy(tmp, p, n);
 	tmp[n] = '\0';
-	if (memchr(tmp, '\0', n))
-		return -EBADMSG;
-	i->off += n;
-	*ret_len = (uint16_t)n;
-	return 0;
+	return tmp;
 }
 
-static int decode_int(struct in *i, int id, int type, mosquitto_property **list)
+/* Add <v> to <list>: 0, a negative errno, or a positive mosquitto error from property_add. */
+static int add_one(mosquitto_property **list, const struct mqttmux_prop *v, char *t1, char *t2)
 {
-	static const int width[] = {
-		[MQTT_PROP_TYPE_BYTE] = 1, [MQTT_PROP_TYPE_INT16] = 2, [MQTT_PROP_TYPE_INT32] = 4
-	};
-	uint32_t v;
+	const char *a, *b;
 
-	if (type == MQTT_PROP_TYPE_VARINT) {
-		if (get_varint(i, &v) < 0)
-			return -EBADMSG;
-		return mosquitto_property_add_varint(list, id, v);
-	}
-	if (get_be(i, width[type], &v) < 0)
+	switch (mm_prop_type((uint32_t)v->id)) {
+	case MM_PROP_T_BYTE:
+		return mosquitto_property_add_byte(list, v->id, (uint8_t)v->num);
+	case MM_PROP_T_INT16:
+		return mosquitto_property_add_int16(list, v->id, (uint16_t)v->num);
+	case MM_PROP_T_INT32:
+		return mosquitto_property_add_int32(list, v->id, v->num);
+	case MM_PROP_T_VARINT:
+		return mosquitto_property_add_varint(list, v->id, v->num);
+	case MM_PROP_T_BINARY:
+		return mosquitto_property_add_binary(list, v->id, v->data, (uint16_t)v->len);
+	case MM_PROP_T_STRING:
+		a = cstr(t1, v->data, v->len);
+		return a ? mosquitto_property_add_string(list, v->id, a) : -EBADMSG;
+	case MM_PROP_T_PAIR:
+		a = cstr(t1, v->data, v->len);
+		b = cstr(t2, v->value, v->value_len);
+		return a && b ? mosquitto_property_add_string_pair(list, v->id, a, b) : -EBADMSG;
+	default:
 		return -EBADMSG;
-	if (type == MQTT_PROP_TYPE_BYTE)
-		return mosquitto_property_add_byte(list, id, (uint8_t)v);
-	if (type == MQTT_PROP_TYPE_INT16)
-		return mosquitto_property_add_int16(list, id, (uint16_t)v);
-	return mosquitto_property_add_int32(list, id, v);
-}
-
-/* Returns 0, a negative errno, or a positive mosquitto error from property_add. */
-static int decode_value(struct in *i, int id, int type, mosquitto_property **list, char *t1,
-			char *t2)
-{
-	uint32_t v;
-	uint16_t n;
-
-	switch (type) {
-	case MQTT_PROP_TYPE_BYTE:
-	case MQTT_PROP_TYPE_INT16:
-	case MQTT_PROP_TYPE_INT32:
-	case MQTT_PROP_TYPE_VARINT:
-		return decode_int(i, id, type, list);
-	case MQTT_PROP_TYPE_BINARY:
-		if (get_be(i, 2, &v) < 0 || i->len - i->off < v)
-			return -EBADMSG;
-		i->off += v;
-		return mosquitto_property_add_binary(list, id, i->b + i->off - v, (uint16_t)v);
-	case MQTT_PROP_TYPE_STRING:
-		if (get_str(i, t1, &n) < 0)
-			return -EBADMSG;
-		return mosquitto_property_add_string(list, id, t1);
-	case MQTT_PROP_TYPE_STRING_PAIR:
-		if (get_str(i, t1, &n) < 0 || get_str(i, t2, &n) < 0)
-			return -EBADMSG;
-		return mosquitto_property_add_string_pair(list, id, t1, t2);
 	}
-	return -EBADMSG;
 }
 
 /*
@@ -239,19 +126,17 @@ static int decode_value(struct in *i, int id, int type, mosquitto_property **lis
 int mm_wrk_props_decode_publish(const uint8_t *buf, size_t len, mosquitto_property **ret)
 {
 	static char t1[65536], t2[65536]; /* one worker, one thread */
-	struct in i = { .b = buf, .len = len };
 	mosquitto_property *list = NULL;
-	int rc = 0;
+	struct mqttmux_prop v;
+	size_t off = 0;
+	int rc;
 
-	while (rc == 0 && i.off < i.len) {
-		uint32_t id;
-		int type;
-
-		rc = get_varint(&i, &id);
-		type = rc ? -EBADMSG : prop_type((int)id);
-		rc = type < 0 ? -EBADMSG : decode_value(&i, (int)id, type, &list, t1, t2);
+	while ((rc = mm_props_next(buf, len, &off, &v)) == 1) {
+		rc = add_one(&list, &v, t1, t2);
 		if (rc > 0) /* a mosquitto error code from property_add */
 			rc = rc == MOSQ_ERR_NOMEM ? -ENOMEM : -EBADMSG;
+		if (rc < 0)
+			break;
 	}
 	if (rc == 0 && mosquitto_property_check_all(CMD_PUBLISH, list) != MOSQ_ERR_SUCCESS)
 		rc = -EBADMSG;
@@ -261,4 +146,34 @@ int mm_wrk_props_decode_publish(const uint8_t *buf, size_t len, mosquitto_proper
 	}
 	*ret = list;
 	return 0;
+}
+
+/*
+ * libmosquitto before 2.0.12 crashes copying an empty string property (strdup(NULL) in
+ * mosquitto_property_copy_all), and mosquitto_publish_v5 copies the properties of every QoS 1
+ * and 2 publish. True when the libmosquitto we run on is one of those.
+ */
+bool mm_wrk_props_empty_string_crashes(void)
+{
+	int major, minor, rev;
+
+	(void)mosquitto_lib_version(&major, &minor, &rev);
+	return major < 2 || (major == 2 && minor == 0 && rev < 12);
+}
+
+/* True if the property bytes hold an empty string (content type, user property, ...). */
+bool mm_wrk_props_has_empty_string(const uint8_t *buf, size_t len)
+{
+	struct mqttmux_prop v;
+	size_t off = 0;
+
+	while (mm_props_next(buf, len, &off, &v) == 1) {
+		enum mm_prop_type t = mm_prop_type((uint32_t)v.id);
+
+		if ((t == MM_PROP_T_STRING || t == MM_PROP_T_PAIR) && v.len == 0)
+			return true;
+		if (t == MM_PROP_T_PAIR && v.value_len == 0)
+			return true;
+	}
+	return false;
 }

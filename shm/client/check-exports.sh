@@ -5,8 +5,8 @@
 set -u
 lib=${1:?usage: check-exports.sh LIBRARY}
 syms=$(nm -D --defined-only "$lib" | awk '{ print $3 }') || { echo "not ok 1 nm failed"; exit 1; }
-bad=$(printf '%s\n' "$syms" | grep -v -e '^mqttmux_[a-z_]*@@MQTTMUX_0\.1$' -e '^MQTTMUX_0\.1$' \
-	-e '^mqttmux_[a-z_]*$' || true)
+bad=$(printf '%s\n' "$syms" | grep -v -e '^mqttmux_[a-z0-9_]*@@MQTTMUX_0\.1$' -e '^MQTTMUX_0\.1$' \
+	-e '^mqttmux_[a-z0-9_]*$' || true)
 echo "1..2"
 if [ -n "$bad" ]; then
 	echo "not ok 1 foreign symbols exported:"
