@@ -113,13 +113,29 @@ static int prepare(const struct mm_cfg *cfg, int *lock_fd)
 	return r;
 }
 
+/*
+ * Raise our soft limits to the hard ones, and refuse to start when the sessions cannot fit
+ * under them (the message names the limit and the number needed). Returns 0 or -errno.
+ */
+static int limits(const struct mm_cfg *cfg)
+{
+	char why[512];
+	int r;
+
+	mm_sup_limits_raise();
+	r = mm_sup_limits_check(cfg->n_sessions, cfg->n_sessions, why, sizeof(why));
+	if (r < 0)
+		mm_log(MM_LOG_ERROR, "cannot start: %s", why);
+	return r;
+}
+
 /* Run the daemon; takes ownership of <cfg>. Returns the exit code. */
 static int run(struct mm_cfg *cfg, const char *config_path)
 {
 	struct mm_sup sup;
 	int lock_fd = -1, sig_fd, r;
 
-	if (prepare(cfg, &lock_fd) < 0) {
+	if (limits(cfg) < 0 || prepare(cfg, &lock_fd) < 0) {
 		mm_cfg_free(cfg);
 		return 1;
 	}
@@ -130,8 +146,8 @@ static int run(struct mm_cfg *cfg, const char *config_path)
 		return mm_log_errno(sig_fd, "signalfd"), 1;
 	}
 	r = mm_sup_init(&sup, cfg, config_path, sig_fd);
-	if (r == 0)
-		r = mm_sup_run(&sup);
+	if (r == 0 && (r = mm_sup_run(&sup)) < 0)
+		mm_log_errno(r, "the supervisor loop failed");
 	mm_sup_done(&sup);
 	close(sig_fd);
 	close(lock_fd);

@@ -38,6 +38,8 @@ struct mm_sup {
 	size_t n_children;
 	size_t cap_children;
 	struct pollfd *pfd;	 /* MM_SUP_NPFD entries: signalfd, ep_fd, control socket, http */
+	struct pollfd *pfd_live; /* ... those with a descriptor, as passed to poll() */
+	uint16_t *pfd_idx;	 /* ... and where each is in pfd */
 	int ep_fd;		 /* epoll set of every child's channel (sup_wait.c) */
 	struct epoll_event *evs; /* channel events of the last wait */
 	struct mm_sup_timers timers; /* each child's next deadline (sup_wait.c) */
@@ -89,6 +91,15 @@ void mm_sup_timer_sync(struct mm_sup *s, struct mm_sup_child *c);
 void mm_sup_wait_rebuild(struct mm_sup *s);
 int mm_sup_wait(struct mm_sup *s, uint64_t other_ns);
 struct mm_sup_child *mm_sup_wait_child(struct mm_sup *s, int i);
+
+/* sup_limits.c: the descriptors and processes N sessions need (docs/operations.md, Limits) */
+#define MM_SUP_FDS_PER_SESSION 9  /* 7 ring, doorbell and stats fds, a channel and a pidfd */
+#define MM_SUP_ROUTER_CLIENTS  64 /* clients the router's descriptor budget has room for */
+void mm_sup_limits_raise(void);
+const char *mm_sup_nofile_text(void);
+uint64_t mm_sup_limits_fds(uint64_t n);
+uint64_t mm_sup_limits_router_fds(uint64_t n);
+int mm_sup_limits_check(uint64_t n, uint64_t procs, char *why, size_t size);
 
 /* sup_reload.c */
 void mm_sup_reload(struct mm_sup *s);

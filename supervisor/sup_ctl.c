@@ -281,6 +281,13 @@ static void accept_some(struct mm_sup *s)
 	for (int i = 0; i < MM_CTL_ACCEPT_BURST; i++) {
 		int fd = accept4(s->ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+		if (fd == -1 && mm_fd_pause_on(&s->ctl->pause, errno, mm_time_mono_ns())) {
+			mm_log_errno(-errno,
+				     "control socket: accept (RLIMIT_NOFILE %s): not"
+				     " accepting for a second",
+				     mm_sup_nofile_text());
+			return;
+		}
 		if (fd == -1) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				mm_log_errno(-errno, "control socket: accept");
@@ -301,7 +308,9 @@ void mm_sup_ctl_pollfds(const struct mm_sup *s, struct pollfd *pfd)
 {
 	const struct mm_sup_ctl *ctl = s->ctl;
 
-	pfd[0] = (struct pollfd){ .fd = ctl ? ctl->fd : -1, .events = POLLIN };
+	bool paused = ctl && mm_fd_paused(&ctl->pause, mm_time_mono_ns());
+
+	pfd[0] = (struct pollfd){ .fd = ctl && !paused ? ctl->fd : -1, .events = POLLIN };
 	for (size_t i = 0; i < MM_CTL_MAX_CONNS; i++) {
 		const struct mm_ctl_conn *c = ctl ? &ctl->conns[i] : NULL;
 
@@ -469,6 +478,7 @@ int mm_sup_ctl_timeout(const struct mm_sup *s, int ms)
 {
 	if (!s->ctl)
 		return ms;
+	ms = mm_fd_pause_timeout(&s->ctl->pause, mm_time_mono_ns(), ms);
 	for (size_t i = 0; i < MM_CTL_MAX_CONNS; i++) {
 		const struct mm_ctl_conn *c = &s->ctl->conns[i];
 

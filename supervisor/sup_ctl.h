@@ -21,6 +21,7 @@
 
 #include "cfg.h"
 #include "ctl.h"
+#include "fd_pause.h"
 
 #define MM_CTL_MAX_CONNS      64		     /* more: error reply and close at once */
 #define MM_CTL_NFDS	      (1 + MM_CTL_MAX_CONNS) /* poll entries: listener, then connections */
@@ -52,7 +53,8 @@ struct mm_ctl_conn {
 };
 
 struct mm_sup_ctl {
-	int fd; /* listening socket */
+	int fd;			  /* listening socket */
+	struct mm_fd_pause pause; /* not accepting: out of descriptors (common/fd_pause.h) */
 	char path[PATH_MAX];
 	struct mm_ctl_conn conns[MM_CTL_MAX_CONNS];
 };

@@ -32,6 +32,7 @@ struct mm_http_conn {
 
 struct mm_sup_http {
 	int fd;
+	struct mm_fd_pause pause; /* not accepting: out of descriptors (common/fd_pause.h) */
 	struct mm_http_conn conns[MM_HTTP_MAX_CONNS];
 };
 
@@ -133,7 +134,10 @@ void mm_sup_http_pollfds(const struct mm_sup *s, struct pollfd *pfd)
 {
 	const struct mm_sup_http *h = s->http;
 
-	pfd[0] = (struct pollfd){ .fd = h ? h->fd : -1, .events = POLLIN };
+	pfd[0] = (struct pollfd){
+		.fd = h && !mm_fd_paused(&h->pause, mm_time_mono_ns()) ? h->fd : -1,
+		.events = POLLIN,
+	};
 	for (int i = 0; i < MM_HTTP_MAX_CONNS; i++) {
 		const struct mm_http_conn *c = h ? &h->conns[i] : NULL;
 
@@ -256,6 +260,11 @@ static void accept_some(struct mm_sup_http *h)
 	for (int k = 0; k < MM_HTTP_MAX_CONNS; k++) {
 		int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), i;
 
+		if (fd < 0 && mm_fd_pause_on(&h->pause, errno, mm_time_mono_ns()))
+			mm_log_errno(-errno,
+				     "metrics.http: accept (RLIMIT_NOFILE %s): not accepting"
+				     " for a second",
+				     mm_sup_nofile_text());
 		if (fd < 0)
 			return;
 		for (i = 0; i < MM_HTTP_MAX_CONNS && h->conns[i].fd >= 0; i++)
@@ -270,13 +279,14 @@ static void accept_some(struct mm_sup_http *h)
 	}
 }
 
-/* Serve what poll reported, and drop connections past their deadline. */
 /* <ms> (the loop's poll timeout), shortened so that an open connection's deadline is kept. */
 int mm_sup_http_timeout(const struct mm_sup *s, int ms)
 {
 	const struct mm_sup_http *h = s->http;
 	uint64_t now = mm_time_mono_ns();
 
+	if (h)
+		ms = mm_fd_pause_timeout(&h->pause, now, ms);
 	for (int i = 0; h && i < MM_HTTP_MAX_CONNS; i++) {
 		uint64_t left;
 
@@ -289,6 +299,7 @@ int mm_sup_http_timeout(const struct mm_sup *s, int ms)
 	return ms;
 }
 
+/* Serve what poll reported, and drop connections past their deadline. */
 void mm_sup_http_dispatch(struct mm_sup *s, const struct pollfd *pfd)
 {
 	struct mm_sup_http *h = s->http;

@@ -49,7 +49,9 @@ int mm_sup_wait_open(struct mm_sup *s)
 	if (s->ep_fd < 0)
 		return -errno;
 	s->pfd = calloc(MM_SUP_NPFD, sizeof(*s->pfd));
-	return s->pfd ? 0 : -ENOMEM;
+	s->pfd_live = calloc(MM_SUP_NPFD, sizeof(*s->pfd_live));
+	s->pfd_idx = calloc(MM_SUP_NPFD, sizeof(*s->pfd_idx));
+	return s->pfd && s->pfd_live && s->pfd_idx ? 0 : -ENOMEM;
 }
 
 void mm_sup_wait_close(struct mm_sup *s)
@@ -58,7 +60,10 @@ void mm_sup_wait_close(struct mm_sup *s)
 		close(s->ep_fd);
 	s->ep_fd = -1;
 	free(s->pfd);
-	s->pfd = NULL;
+	free(s->pfd_live);
+	free(s->pfd_idx);
+	s->pfd = s->pfd_live = NULL;
+	s->pfd_idx = NULL;
 	mm_sup_timers_free(&s->timers);
 	free(s->evs);
 	s->evs = NULL;
@@ -133,6 +138,31 @@ static int timeout_ms(const struct mm_sup *s, uint64_t now, uint64_t other_ns)
 }
 
 /*
+ * poll() the entries of s->pfd that hold a descriptor, and put the results back in place. poll
+ * refuses (EINVAL) more entries than RLIMIT_NOFILE, unused ones included: with a low limit the
+ * full fixed set would fail where the descriptors really open fit.
+ */
+static int poll_live(struct mm_sup *s, int ms)
+{
+	nfds_t n = 0;
+	int r;
+
+	for (size_t i = 0; i < MM_SUP_NPFD; i++) {
+		s->pfd[i].revents = 0;
+		if (s->pfd[i].fd < 0)
+			continue;
+		s->pfd_live[n] = s->pfd[i];
+		s->pfd_idx[n++] = (uint16_t)i;
+	}
+	r = poll(s->pfd_live, n, ms);
+	if (r == -1)
+		return errno == EINTR ? 0 : -errno;
+	for (nfds_t k = 0; k < n; k++)
+		s->pfd[s->pfd_idx[k]].revents = s->pfd_live[k].revents;
+	return 0;
+}
+
+/*
  * Sleep until a descriptor is ready or the earliest deadline (the timers, and <other_ns> when
  * not 0). The fixed poll set's results are left in s->pfd; the children whose channel is
  * readable are returned in s->evs (their count). Returns that count or -errno.
@@ -149,8 +179,9 @@ int mm_sup_wait(struct mm_sup *s, uint64_t other_ns)
 	mm_sup_http_pollfds(s, &s->pfd[2 + MM_CTL_NFDS]);
 	ms = mm_sup_http_timeout(
 		s, mm_sup_ctl_timeout(s, mm_sup_notify_timeout(ms, mm_time_mono_ns())));
-	if (poll(s->pfd, MM_SUP_NPFD, ms) == -1 && errno != EINTR)
-		return -errno;
+	n = poll_live(s, ms);
+	if (n < 0)
+		return n;
 	if (!s->pfd[1].revents)
 		return 0;
 	n = epoll_wait(s->ep_fd, s->evs, EP_BATCH, 0);

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "cfg.h"
+#include "fd_pause.h"
 #include "fdmap.h"
 #include "proto.h"
 #include "records.h"
@@ -23,10 +24,12 @@
 #include "rstats.h"
 #include "rtr_sub.h"
 
-#define MM_RTR_BATCH	       256  /* records drained per ring per wake-up */
-#define MM_RTR_MAX_ROUTES      4096 /* per client */
-#define MM_RTR_PEND_BUCKETS    1024
-#define MM_RTR_REJOIN_GRACE_MS 3000u /* wait for the clients of a previous router this long */
+#define MM_RTR_BATCH		256  /* records drained per ring per wake-up */
+#define MM_RTR_MAX_ROUTES	4096 /* per client */
+#define MM_RTR_PEND_BUCKETS	1024
+#define MM_RTR_REJOIN_GRACE_MS	3000u /* wait for the clients of a previous router this long */
+/* A connection that has not sent HELLO this long after accept() is closed: it holds a fd. */
+#define MM_RTR_HELLO_TIMEOUT_NS (5 * MM_NS_PER_SEC)
 
 /* epoll tokens: kind in the top byte, an index or client id below. */
 #define MM_RTR_TOK(kind, v) ((uint64_t)(kind) << 56 | (uint64_t)(v))
@@ -87,8 +90,9 @@ struct mm_rtr_client {
 	uint64_t token; /* HELLO's: the same client across router restarts */
 	int slot;	/* its slot in the stats block, or -1 */
 	struct mm_rtr_cstats d;
-	bool registered; /* HELLO accepted, rings passed */
-	bool dirty;	 /* delivery records reserved, not yet committed */
+	bool registered;      /* HELLO accepted, rings passed */
+	uint64_t hello_by_ns; /* not registered by then (CLOCK_MONOTONIC): dropped */
+	bool dirty;	      /* delivery records reserved, not yet committed */
 	bool pub_stalled;
 	bool pub_counted;		/* the CLIENT_PUB at the head of the pub-ring is counted */
 	bool dead;			/* its ring was refused: drop it after the current batch */
@@ -141,6 +145,8 @@ struct mm_rtr {
 	uint8_t *scratch; /* private copy of an untrusted record / a frame */
 	size_t scratch_cap;
 	int epfd, lsock, sigfd, chan;
+	struct mm_fd_pause lpause; /* router.sock not accepting: out of descriptors */
+	bool lsock_off;		   /* ... so it is out of the epoll set */
 	uint32_t next_client;
 	uint64_t next_req;
 	uint32_t resub_session; /* for the mm_rtr_sub_filters_for_session() callback */
@@ -168,6 +174,7 @@ int mm_rtr_watch(struct mm_rtr *r, int fd, unsigned kind, uint32_t val);
 /* rtr_client.c */
 int mm_rtr_listen(struct mm_rtr *r);
 void mm_rtr_accept(struct mm_rtr *r);
+int mm_rtr_clients_tick(struct mm_rtr *r, int ms);
 void mm_rtr_client_input(struct mm_rtr *r, struct mm_rtr_client *c);
 void mm_rtr_client_drop(struct mm_rtr *r, struct mm_rtr_client *c, int err, const char *why);
 struct mm_rtr_client *mm_rtr_client_find(struct mm_rtr *r, uint32_t id);

@@ -119,6 +119,7 @@ static int add_client(struct mm_rtr *r, int sock, const struct ucred *cr)
 	c->sock = sock;
 	c->uid = cr->uid;
 	c->pid = cr->pid;
+	c->hello_by_ns = mm_time_mono_ns() + MM_RTR_HELLO_TIMEOUT_NS;
 	c->slot = -1;
 	c->lost_session = MM_REC_SESSION_ANY;
 	for (int i = 0; i < MM_PROTO_WELCOME_NFDS; i++)
@@ -127,29 +128,53 @@ static int add_client(struct mm_rtr *r, int sock, const struct ucred *cr)
 	return mm_rtr_watch(r, sock, MM_RTR_T_SOCK, c->id);
 }
 
-void mm_rtr_accept(struct mm_rtr *r)
+/*
+ * Out of descriptors: the pending connection stays in the backlog and the listener stays
+ * readable, so leave it out of the epoll set for a while instead of spinning on it.
+ */
+static void pause_listener(struct mm_rtr *r, int err)
+{
+	mm_log_errno(-err,
+		     "accept on router.sock: out of descriptors (%u clients): not accepting"
+		     " for a second",
+		     (unsigned)r->ncl);
+	if (epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->lsock, NULL) == 0)
+		r->lsock_off = true;
+}
+
+/* A new connection <s>: refused (peer not allowed), or a client waiting for its HELLO. */
+static void accept_one(struct mm_rtr *r, int s)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
-	int s;
 
-	while ((s = accept4(r->lsock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
-		if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1 ||
-		    !peer_allowed(r, &cr)) {
-			r->refused++;
-			mm_rtr_stats_bump(&r->st->clients_refused);
-			mm_log(MM_LOG_WARNING, "refused peer uid %u gid %u pid %d", cr.uid, cr.gid,
-			       cr.pid);
-			(void)mm_rtr_send_error(s, 0, EACCES, true,
-						"permission denied: uid not allowed by "
-						"clients.allow_uids/allow_gids");
-			close(s);
-			continue;
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1 || !peer_allowed(r, &cr)) {
+		r->refused++;
+		mm_rtr_stats_bump(&r->st->clients_refused);
+		mm_log(MM_LOG_WARNING, "refused peer uid %u gid %u pid %d", cr.uid, cr.gid, cr.pid);
+		(void)mm_rtr_send_error(s, 0, EACCES, true,
+					"permission denied: uid not allowed by "
+					"clients.allow_uids/allow_gids");
+		close(s);
+		return;
+	}
+	if (add_client(r, s, &cr) < 0) {
+		(void)mm_rtr_send_error(s, 0, ENOMEM, true, "out of memory");
+		close(s);
+	}
+}
+
+void mm_rtr_accept(struct mm_rtr *r)
+{
+	for (;;) {
+		int s = accept4(r->lsock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (s < 0) {
+			if (mm_fd_pause_on(&r->lpause, errno, mm_time_mono_ns()))
+				pause_listener(r, errno);
+			return;
 		}
-		if (add_client(r, s, &cr) < 0) {
-			(void)mm_rtr_send_error(s, 0, ENOMEM, true, "out of memory");
-			close(s);
-		}
+		accept_one(r, s);
 	}
 }
 
@@ -179,6 +204,39 @@ void mm_rtr_client_drop(struct mm_rtr *r, struct mm_rtr_client *c, int err, cons
 	mm_rtr_done_free(c);
 	free(c);
 	mm_rtr_unblock(r, NULL);
+}
+
+/*
+ * Each loop turn: take router.sock back once a descriptor pause ends, and close connections
+ * that never sent HELLO (each holds a descriptor). Returns <ms> (the loop's epoll timeout, -1
+ * none) shortened to the next of those deadlines.
+ */
+int mm_rtr_clients_tick(struct mm_rtr *r, int ms)
+{
+	uint64_t now = mm_time_mono_ns();
+
+	if (r->lsock_off && !mm_fd_paused(&r->lpause, now) &&
+	    mm_rtr_watch(r, r->lsock, MM_RTR_T_LISTEN, 0) == 0)
+		r->lsock_off = false;
+	ms = mm_fd_pause_timeout(&r->lpause, now, ms);
+	for (size_t i = 0; i < r->ncl;) {
+		struct mm_rtr_client *c = r->cl[i];
+		uint64_t left;
+
+		if (c->registered) {
+			i++;
+			continue;
+		}
+		if (now >= c->hello_by_ns) {
+			mm_rtr_client_drop(r, c, 0, "no HELLO within 5 s: closed");
+			continue; /* the last client took its place */
+		}
+		left = (c->hello_by_ns - now + MM_NS_PER_MS - 1) / MM_NS_PER_MS;
+		if (ms < 0 || (uint64_t)ms > left)
+			ms = (int)left;
+		i++;
+	}
+	return ms;
 }
 
 /* Read every pending datagram of <c> and act on it; drop <c> at EOF or on garbage. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -75,6 +76,14 @@ void t_daemon_teardown(pid_t *daemon, const char *log, struct t_broker *b, const
 pid_t t_daemon_spawn(const char *daemon, const char *cfg, const char *log, const char *worker,
 		     const char *router, const char *opt)
 {
+	return t_daemon_spawn_nofile(daemon, cfg, log, worker, router, opt, NULL);
+}
+
+/* t_daemon_spawn, with RLIMIT_NOFILE set to <nofile> in the daemon (if not NULL). */
+pid_t t_daemon_spawn_nofile(const char *daemon, const char *cfg, const char *log,
+			    const char *worker, const char *router, const char *opt,
+			    const struct rlimit *nofile)
+{
 	pid_t pid = fork();
 
 	cr_assert_neq(pid, -1);
@@ -83,6 +92,8 @@ pid_t t_daemon_spawn(const char *daemon, const char *cfg, const char *log, const
 
 		if (fd < 0 || dup2(fd, 1) == -1 || dup2(fd, 2) == -1)
 			_exit(127);
+		if (nofile && setrlimit(RLIMIT_NOFILE, nofile) == -1)
+			_exit(126);
 		setenv("MQTTMUX_WORKER", worker, 1);
 		if (router)
 			setenv("MQTTMUX_ROUTER", router, 1);

@@ -20,6 +20,10 @@ void t_daemon_kill(pid_t *daemon, const char *log);
 void t_daemon_teardown(pid_t *daemon, const char *log, struct t_broker *b, const char *dir);
 pid_t t_daemon_spawn(const char *daemon, const char *cfg, const char *log, const char *worker,
 		     const char *router, const char *opt);
+struct rlimit;
+pid_t t_daemon_spawn_nofile(const char *daemon, const char *cfg, const char *log,
+			    const char *worker, const char *router, const char *opt,
+			    const struct rlimit *nofile);
 void t_daemon_stop(pid_t *daemon);
 void t_write_text(const char *path, const char *text);
 int t_ctl_connect(const char *sock);
