@@ -485,6 +485,8 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 0; /* glibc: start a fresh scan of the command's arguments */
+	if (argc > 1 && !strcmp(argv[1], "--help")) /* mqttmux COMMAND --help */
+		return mm_usage_help_version(true, "mqttmux", Usage);
 	if (!strcmp(cmd, "status"))
 		return cmd_status(argc, argv);
 	if (!strcmp(cmd, "wait"))

@@ -123,6 +123,10 @@ def check_binaries(d, version, env):
         r = run([p, "--version"], env=env)
         check(r.returncode == 0 and r.stdout == "%s %s\n" % (name, version),
               "%s --version prints '%s %s'" % (name, name, version), r.stdout + r.stderr)
+    for cmd in ["sub", "pub", "status"]:
+        r = run([d["bin"] + "/mqttmux", cmd, "--help"], env=cli_env(d, env))
+        check(r.returncode == 0 and "usage:" in r.stdout,
+              "mqttmux %s --help: usage on stdout, exit 0" % cmd, r.stdout + r.stderr)
     r = run([d["bin"] + "/mqttmuxd", "--check", "-c", d["etc"] + "/mqttmux.cfg"], env=env)
     check(r.returncode == 0, "the installed config passes mqttmuxd --check", r.stdout + r.stderr)
 
