@@ -142,6 +142,7 @@ struct mm_cfg_session {
 	bool auto_reconnect;
 	bool persistent;
 	bool resume_subs;
+	double connect_timeout; /* s, > 0: TCP + TLS + CONNACK of one attempt, per broker */
 	struct mm_cfg_reconnect reconnect;
 	struct mm_cfg_sub *subs;
 	size_t n_subs;

@@ -93,6 +93,7 @@ bool mm_cfg_session_equal(const struct mm_cfg_session *a, const struct mm_cfg_se
 	       auth_eq(a, b) && a->protocol == b->protocol && a->keepalive == b->keepalive &&
 	       a->clean_session == b->clean_session && a->auto_reconnect == b->auto_reconnect &&
 	       a->persistent == b->persistent && a->resume_subs == b->resume_subs &&
+	       a->connect_timeout == b->connect_timeout &&
 	       reconnect_eq(&a->reconnect, &b->reconnect) && subs_eq(a, b) &&
 	       will_eq(&a->will, &b->will) && tls_eq(&a->tls, &b->tls) &&
 	       perf_eq(&a->perf, &b->perf);

@@ -18,6 +18,7 @@
 #define SESSION_RING_SIZE	 (1024u * 1024)
 #define SESSION_MAX_MESSAGE_SIZE (256u * 1024)
 #define SESSION_MAX_PENDING	 1000
+#define SESSION_CONNECT_TIMEOUT	 30.0 /* s, the seed's ConnectTimeout */
 
 static const char *const protocol_names[] = { "3.1.1", "5", NULL };
 
@@ -37,6 +38,7 @@ static void session_defaults(struct mm_cfg_session *s)
 		.clean_session = true,
 		.auto_reconnect = true,
 		.resume_subs = true,
+		.connect_timeout = SESSION_CONNECT_TIMEOUT,
 		.reconnect = { .initial = 1.0, .max = 120.0, .factor = 2.0, .jitter = 0.25 },
 		.perf = { .ring_size = SESSION_RING_SIZE,
 			  .max_message_size = SESSION_MAX_MESSAGE_SIZE,
@@ -183,6 +185,10 @@ static const struct mm_cfg_key session_keys[] = {
 	{ .name = "auto_reconnect", .kind = MM_CFG_K_BOOL, S(auto_reconnect) },
 	{ .name = "persistent", .kind = MM_CFG_K_BOOL, S(persistent) },
 	{ .name = "resume_subs", .kind = MM_CFG_K_BOOL, S(resume_subs) },
+	{ .name = "connect_timeout",
+	  .kind = MM_CFG_K_DOUBLE,
+	  S(connect_timeout),
+	  .max = MM_CFG_SECONDS_MAX },
 	{ .name = "reconnect",
 	  .kind = MM_CFG_K_GROUP,
 	  S(reconnect),
@@ -407,6 +413,8 @@ static void session_check(struct mm_cfg_ctx *c, const config_setting_t *g,
 	/* MQTT 3.1.1 §3.1.2.9: no password without a user name (5.0 allows it). */
 	if (pw && !ss->username && ss->protocol == MM_CFG_PROTOCOL_311)
 		mm_cfg_bad(c, pw, "password_file", "needs a username with protocol \"3.1.1\"");
+	mm_cfg_check_range(c, g, "connect_timeout", ss->connect_timeout > 0, "greater than 0",
+			   ss->connect_timeout);
 }
 
 /* " in session 'plant'", or " in session #2" while the name is missing or invalid. */

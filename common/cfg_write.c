@@ -126,6 +126,7 @@ static void put_session_body(FILE *f, const struct mm_cfg_session *s)
 	put_bool(f, "\t\t", "auto_reconnect", s->auto_reconnect);
 	put_bool(f, "\t\t", "persistent", s->persistent);
 	put_bool(f, "\t\t", "resume_subs", s->resume_subs);
+	put_double(f, "\t\t", "connect_timeout", s->connect_timeout);
 	put_tuning(f, s);
 	put_subs(f, s);
 	put_will_tls(f, s);

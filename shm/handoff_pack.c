@@ -188,6 +188,7 @@ static void put_session(struct hw *w, const struct mm_cfg_session *s)
 	put_le(w, s->auto_reconnect, 1);
 	put_le(w, s->persistent, 1);
 	put_le(w, s->resume_subs, 1);
+	put_double(w, s->connect_timeout);
 	put_double(w, s->reconnect.initial);
 	put_double(w, s->reconnect.max);
 	put_double(w, s->reconnect.factor);
@@ -331,6 +332,8 @@ static void get_session(struct hr *r, struct mm_cfg_session *s)
 	s->auto_reconnect = get_bool(r);
 	s->persistent = get_bool(r);
 	s->resume_subs = get_bool(r);
+	s->connect_timeout = get_double(r);
+	r->bad |= !(s->connect_timeout > 0 && s->connect_timeout <= MM_CFG_SECONDS_MAX);
 	s->reconnect.initial = get_double(r);
 	s->reconnect.max = get_double(r);
 	s->reconnect.factor = get_double(r);

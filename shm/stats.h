@@ -40,7 +40,7 @@
 
 #define MM_STATS_MAGIC	     0x5354534du /* "MSTS" little-endian */
 #define MM_STATS_VER_MAJOR   1
-#define MM_STATS_VER_MINOR   2 /* 1.1: the event log; 1.2: beat_ns */
+#define MM_STATS_VER_MINOR   3 /* 1.1: the event log; 1.2: beat_ns; 1.3: broker */
 #define MM_STATS_SIZE	     16384u
 #define MM_STATS_UNACKED_OFF 4096u
 #define MM_STATS_EV_OFF	     12288u
@@ -122,6 +122,7 @@ struct mm_stats_block {
 	_Atomic int32_t last_err_code;		 /* -errno or MQTT reason of the last error */
 	_Atomic uint32_t worker_pid;		 /* informational */
 	_Atomic uint64_t dup_flagged;		 /* messages we flagged DUP (redelivered) */
+	_Atomic uint32_t broker; /* index in the broker list: connected to, or being tried */
 
 	/* the event log's head: seq of the newest entry, 0 = none yet (stored with release) */
 	_Alignas(64) _Atomic uint64_t ev_head;
@@ -139,6 +140,7 @@ _Static_assert(offsetof(struct mm_stats_block, last_msg_ns) == 192, "stats block
 _Static_assert(offsetof(struct mm_stats_block, beat_ns) == 216, "stats block is ABI");
 _Static_assert(offsetof(struct mm_stats_block, connected) == 256, "stats block is ABI");
 _Static_assert(offsetof(struct mm_stats_block, dup_flagged) == 280, "stats block is ABI");
+_Static_assert(offsetof(struct mm_stats_block, broker) == 288, "stats block is ABI");
 _Static_assert(offsetof(struct mm_stats_block, unacked) == MM_STATS_UNACKED_OFF,
 	       "stats block is ABI");
 _Static_assert(offsetof(struct mm_stats_block, ev_head) == 320, "stats block is ABI");

@@ -112,15 +112,18 @@ static struct json_object *last_error(const struct mm_stats_block *st)
 	return json_object_new_string(buf);
 }
 
-static struct json_object *broker_of(const struct mm_sup *s, const char *name)
+/* The broker the worker is connected to, or trying (the first one before any attempt). */
+static struct json_object *broker_of(const struct mm_sup *s, const char *name,
+				     const struct mm_stats_block *st)
 {
 	const struct mm_cfg_session *sess = mm_cfg_session_find(s->cfg, name);
+	uint32_t i = st ? atomic_load_explicit(&st->broker, memory_order_relaxed) : 0;
 	char buf[512];
 	int n;
 
 	if (!sess || !sess->n_brokers)
 		return NULL;
-	n = mm_cfg_broker_format(&sess->brokers[0], buf, sizeof(buf));
+	n = mm_cfg_broker_format(&sess->brokers[i < sess->n_brokers ? i : 0], buf, sizeof(buf));
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return NULL;
 	return json_object_new_string(buf);
@@ -139,7 +142,7 @@ static struct json_object *session_json(const struct mm_sup *s, const struct mm_
 		ADD(o, "name", json_object_new_string(c->name));
 		ADD(o, "state", json_object_new_string(state_names[state]));
 		ADD(o, "state_code", json_object_new_int(state));
-		ADD(o, "broker", broker_of(s, c->name));
+		ADD(o, "broker", broker_of(s, c->name, st));
 		ADD(o, "pid", json_object_new_int64(c->pid > 0 ? c->pid : 0));
 		ADD(o, "restarts", json_object_new_uint64(c->fsm.restarts));
 		ADD(o, "messages_received", u64(st, OFF(msgs_in)));

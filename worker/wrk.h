@@ -19,6 +19,7 @@
 #include "ring.h"
 #include "stats.h"
 #include "wrk_loop.h"
+#include "wrk_tls.h"
 
 /* Loop tokens: kind in the top byte, a generation below it for the broker socket. */
 #define MM_WRK_TOK(kind, gen) ((uint64_t)(kind) << 56 | ((uint64_t)(gen)&0xffffffffffffffull))
@@ -32,6 +33,7 @@ enum mm_wrk_tok_kind {
 	MM_WRK_TOK_MISC,
 	MM_WRK_TOK_RECONNECT,
 	MM_WRK_TOK_STOP,
+	MM_WRK_TOK_CONNECT, /* the attempt's connect_timeout */
 };
 
 /* A filter the worker keeps subscribed: from the config or from a SUB command. */
@@ -70,6 +72,8 @@ struct mm_wrk_unacked {
 struct mm_wrk {
 	const struct mm_cfg_session *cfg;
 	struct mosquitto *mosq;
+	struct mm_wrk_tls tls; /* ctx NULL: no TLS broker in the list */
+	bool tls_on;	       /* libmosquitto holds tls.ctx: the next attempt speaks TLS */
 	struct mm_wrk_loop *loop;
 	struct mm_shm_ring in, cmd;
 	struct mm_stats_block *stats;
@@ -110,13 +114,17 @@ struct mm_wrk {
 
 /* wrk_mqtt.c */
 int mm_wrk_mqtt_new(struct mm_wrk *w, char *why, size_t why_size);
+int mm_wrk_mqtt_reset(struct mm_wrk *w);
 void mm_wrk_mqtt_free(struct mm_wrk *w);
-void mm_wrk_connect(struct mm_wrk *w);
 void mm_wrk_schedule_reconnect(struct mm_wrk *w, int code, const char *reason);
 int mm_wrk_resubscribe(struct mm_wrk *w);
 void mm_wrk_set_state(struct mm_wrk *w, enum mm_sess_state st);
 void mm_wrk_count_failure(struct mm_wrk *w, int32_t code);
 int mm_wrk_mosq_errno(int rc, int other);
+
+/* wrk_conn.c */
+int mm_wrk_connect_props_set(struct mm_wrk *w);
+void mm_wrk_connect(struct mm_wrk *w);
 
 /* wrk_bridge.c */
 void mm_wrk_emit_event(struct mm_wrk *w, enum mm_event_kind kind, int32_t code, const char *text);
@@ -130,7 +138,7 @@ bool mm_wrk_handle_commands(struct mm_wrk *w);
 struct mm_wrk_pending *mm_wrk_pending_take(struct mm_wrk *w, int mid);
 int mm_wrk_pending_add(struct mm_wrk *w, int mid, uint16_t cmd, uint64_t req_id, uint32_t bytes,
 		       uint8_t qos);
-void mm_wrk_pending_fail_all(struct mm_wrk *w, int32_t result);
+void mm_wrk_pending_fail_all(struct mm_wrk *w, int32_t result, bool resent_too);
 int mm_wrk_filter_add(struct mm_wrk *w, const char *topic, size_t len, int qos, bool from_cfg);
 int mm_wrk_filter_remove(struct mm_wrk *w, const char *topic, size_t len);
 void mm_wrk_commit(struct mm_wrk *w);

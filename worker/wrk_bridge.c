@@ -259,14 +259,15 @@ struct mm_wrk_pending *mm_wrk_pending_take(struct mm_wrk *w, int mid)
 /*
  * The connection is gone: complete SUB/UNSUB requests and unwritten QoS 0 publishes with
  * <result>. Publishes at QoS >= 1 stay: libmosquitto keeps them and resends them on the next
- * connection of this session, and their PUBACK/PUBCOMP completes them.
+ * connection of this session, and their PUBACK/PUBCOMP completes them. With <resent_too>
+ * (the client object is being reset, so libmosquitto forgets them) those fail as well.
  */
-void mm_wrk_pending_fail_all(struct mm_wrk *w, int32_t result)
+void mm_wrk_pending_fail_all(struct mm_wrk *w, int32_t result, bool resent_too)
 {
 	for (size_t i = 0; i < w->n_pending_cap; i++) {
 		struct mm_wrk_pending *p = &w->pending[i];
 
-		if (p->mid == 0 || (p->cmd == MM_REC_CMD_PUB && p->qos > 0))
+		if (p->mid == 0 || (p->cmd == MM_REC_CMD_PUB && p->qos > 0 && !resent_too))
 			continue;
 		if (p->req_id)
 			mm_wrk_emit_completion(w, p->cmd, p->req_id, result, 0);

@@ -76,6 +76,7 @@ static void on_connect(struct mosquitto *m, void *ud, int rc, int flags,
 	}
 	w->connected = true;
 	w->connected_ns = mm_time_mono_ns();
+	(void)mm_wrk_loop_timer_cancel(w->loop, MM_WRK_TOK(MM_WRK_TOK_CONNECT, 0));
 	if (!(flags & 0x01)) /* no session present: nothing will come again */
 		mm_wrk_unacked_forget(w);
 	atomic_fetch_add_explicit(&w->stats->connects, 1, memory_order_relaxed);
@@ -190,32 +191,21 @@ static bool any_tls(const struct mm_cfg_session *c)
 	return false;
 }
 
-static int set_tls(struct mm_wrk *w, char *why, size_t why_size)
+/* The session's TLS context, when any of its brokers speaks TLS (wrk_tls.c). */
+static int tls_new(struct mm_wrk *w, char *why, size_t why_size)
 {
 	const struct mm_cfg_tls *t = &w->cfg->tls;
-	const char *ca = t->ca_file ? t->ca_file : SYSTEM_CA_BUNDLE;
 	int rc;
 
 	if (!any_tls(w->cfg))
 		return 0;
-	rc = mm_wrk_tls_check(t, ca, why, why_size);
-	if (rc < 0)
-		return rc;
-	rc = mosquitto_tls_set(w->mosq, ca, NULL, t->cert_file, t->key_file, NULL);
-	if (rc != MOSQ_ERR_SUCCESS) {
-		snprintf(why, why_size, "tls: ca_file/cert_file/key_file refused: %s",
-			 mosq_why(rc));
-		return -EINVAL;
-	}
-	if (t->skip_verify) {
+	rc = mm_wrk_tls_init(&w->tls, t, t->ca_file ? t->ca_file : SYSTEM_CA_BUNDLE, why, why_size);
+	if (rc == 0 && t->skip_verify)
 		mm_log(MM_LOG_WARNING,
 		       "session '%s': tls.skip_verify is set: the broker's "
 		       "certificate and host name are NOT verified",
 		       w->cfg->name);
-		(void)mosquitto_tls_opts_set(w->mosq, 0, NULL, NULL);
-		(void)mosquitto_tls_insecure_set(w->mosq, true);
-	}
-	return 0;
+	return rc;
 }
 
 /* libmosquitto's own error and warning lines (TLS details, for one) go to our log. */
@@ -239,19 +229,16 @@ static void set_callbacks(struct mosquitto *m)
 }
 
 /*
- * Create the session's client with every option of its config block. Returns 0, or -EINVAL
- * with the option at fault in <why> (the caller exits with EX_CONFIG), or -ENOMEM.
+ * Give the client object every option of the session's config block (after mosquitto_new, and
+ * again after mosquitto_reinitialise, which forgets them all). It starts without TLS; each
+ * attempt picks the transport of its URL (wrk_conn.c). Returns 0, or -EINVAL with the option
+ * at fault in <why>.
  */
-int mm_wrk_mqtt_new(struct mm_wrk *w, char *why, size_t why_size)
+static int configure(struct mm_wrk *w, char *why, size_t why_size)
 {
 	const struct mm_cfg_session *c = w->cfg;
 	int rc;
 
-	w->mosq = mosquitto_new(c->client_id, c->clean_session, w);
-	if (!w->mosq) {
-		snprintf(why, why_size, "client_id: refused by libmosquitto: %s", strerror(errno));
-		return errno == ENOMEM ? -ENOMEM : -EINVAL;
-	}
 	(void)mosquitto_threaded_set(w->mosq, true); /* ack after commit: see DESIGN.md §4 */
 	(void)mosquitto_int_option(w->mosq, MOSQ_OPT_PROTOCOL_VERSION,
 				   c->protocol == MM_CFG_PROTOCOL_5 ? MQTT_PROTOCOL_V5
@@ -266,6 +253,7 @@ int mm_wrk_mqtt_new(struct mm_wrk *w, char *why, size_t why_size)
 	 */
 	(void)mosquitto_int_option(w->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, 65535);
 	set_callbacks(w->mosq);
+	w->tls_on = false;
 	if (c->username &&
 	    mosquitto_username_pw_set(w->mosq, c->username, c->password) != MOSQ_ERR_SUCCESS) {
 		snprintf(why, why_size, "username/password_file: refused by libmosquitto");
@@ -276,7 +264,50 @@ int mm_wrk_mqtt_new(struct mm_wrk *w, char *why, size_t why_size)
 		snprintf(why, why_size, "will: refused by libmosquitto: %s", mosq_why(rc));
 		return -EINVAL;
 	}
-	return set_tls(w, why, why_size);
+	rc = mm_wrk_connect_props_set(w);
+	if (rc < 0)
+		snprintf(why, why_size, "protocol: CONNECT properties refused by libmosquitto");
+	return rc;
+}
+
+/*
+ * Create the session's client with every option of its config block. Returns 0, or -EINVAL
+ * with the option at fault in <why> (the caller exits with EX_CONFIG), or -ENOMEM.
+ */
+int mm_wrk_mqtt_new(struct mm_wrk *w, char *why, size_t why_size)
+{
+	int rc = tls_new(w, why, why_size);
+
+	if (rc < 0)
+		return rc;
+	w->mosq = mosquitto_new(w->cfg->client_id, w->cfg->clean_session, w);
+	if (!w->mosq) {
+		snprintf(why, why_size, "client_id: refused by libmosquitto: %s", strerror(errno));
+		return errno == ENOMEM ? -ENOMEM : -EINVAL;
+	}
+	return configure(w, why, why_size);
+}
+
+/*
+ * Reset the client object to its configured state without TLS. libmosquitto 2.0.11 cannot
+ * take a TLS context back (MOSQ_OPT_SSL_CTX refuses NULL until 2.0.12), so a session whose
+ * broker list mixes TLS and plain URLs starts its object afresh when it goes from a TLS URL to
+ * a plain one. The object forgets the publishes it would have resent: they fail now with
+ * -ECONNRESET (they may or may not have reached the previous broker). Returns 0 or -errno.
+ */
+int mm_wrk_mqtt_reset(struct mm_wrk *w)
+{
+	char why[256];
+	int rc;
+
+	mm_wrk_pending_fail_all(w, -ECONNRESET, true);
+	rc = mosquitto_reinitialise(w->mosq, w->cfg->client_id, w->cfg->clean_session, w);
+	if (rc != MOSQ_ERR_SUCCESS)
+		return mm_wrk_mosq_errno(rc, -ENOMEM);
+	rc = configure(w, why, sizeof(why));
+	if (rc < 0)
+		mm_log(MM_LOG_ERROR, "resetting the client failed: %s", why);
+	return rc;
 }
 
 void mm_wrk_mqtt_free(struct mm_wrk *w)
@@ -284,54 +315,7 @@ void mm_wrk_mqtt_free(struct mm_wrk *w)
 	if (w->mosq)
 		mosquitto_destroy(w->mosq);
 	w->mosq = NULL;
-}
-
-/* CONNECT properties for MQTT 5: session expiry for persistent sessions, packet size cap. */
-static mosquitto_property *connect_props(const struct mm_cfg_session *c)
-{
-	mosquitto_property *p = NULL;
-
-	if (c->protocol != MM_CFG_PROTOCOL_5)
-		return NULL;
-	if (c->persistent && !c->clean_session)
-		(void)mosquitto_property_add_int32(&p, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
-						   UINT32_MAX);
-	(void)mosquitto_property_add_int32(&p, MQTT_PROP_MAXIMUM_PACKET_SIZE,
-					   c->perf.max_message_size);
-	return p;
-}
-
-/* Start one connection attempt to the current broker; on failure schedule the next one. */
-void mm_wrk_connect(struct mm_wrk *w)
-{
-	const struct mm_cfg_broker *b = &w->cfg->brokers[w->broker];
-	mosquitto_property *props = connect_props(w->cfg);
-	const char *host = b->path[0] ? b->path : b->host;
-	int rc, code;
-
-	w->connected = false;
-	w->sub_waiting = 0;
-	w->counted = false;
-	mm_wrk_set_state(w, MM_SESS_CONNECTING);
-	mm_wrk_emit_event(w, MM_EV_CONNECTING, (int32_t)w->attempt, host);
-	if (w->attempt > 0)
-		atomic_fetch_add_explicit(&w->stats->reconnects, 1, memory_order_relaxed);
-	w->attempt++;
-	/*
-	 * libmosquitto 2.0 has no asynchronous connect that takes CONNECT properties, so the TCP
-	 * (or Unix socket) connect itself blocks this worker; the socket is non-blocking from
-	 * then on, and the TLS handshake runs in the loop. Only this session waits.
-	 */
-	rc = mosquitto_connect_bind_v5(w->mosq, host, b->path[0] ? 0 : b->port, w->cfg->keepalive,
-				       NULL, props);
-	code = mm_wrk_mosq_errno(rc, -EIO); /* before anything else can change errno */
-	mosquitto_property_free_all(&props);
-	mm_wrk_sock_sync(w);
-	if (rc != MOSQ_ERR_SUCCESS) {
-		mm_wrk_count_failure(w, code);
-		mm_wrk_schedule_reconnect(
-			w, code, rc == MOSQ_ERR_ERRNO ? strerror(-code) : mosquitto_strerror(rc));
-	}
+	mm_wrk_tls_done(&w->tls);
 }
 
 static uint64_t backoff_ms(struct mm_wrk *w)
@@ -358,9 +342,10 @@ void mm_wrk_schedule_reconnect(struct mm_wrk *w, int code, const char *reason)
 		w->attempt = 1;
 	w->connected = false;
 	w->connected_ns = 0;
+	(void)mm_wrk_loop_timer_cancel(w->loop, MM_WRK_TOK(MM_WRK_TOK_CONNECT, 0));
 	mm_wrk_set_state(w, MM_SESS_DISCONNECTED);
 	mm_wrk_emit_event(w, MM_EV_DISCONNECTED, code, reason);
-	mm_wrk_pending_fail_all(w, -ECONNRESET);
+	mm_wrk_pending_fail_all(w, -ECONNRESET, false);
 	mm_wrk_unacked_lost(w);
 	if (w->stopping || !w->cfg->auto_reconnect) {
 		w->done = w->stopping;

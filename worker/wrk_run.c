@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -344,23 +345,68 @@ static void on_misc(struct mm_wrk *w)
 {
 	beat(w);
 	tell_failures(w);
-	if (w->sock >= 0)
+	if (w->sock >= 0) {
 		(void)mosquitto_loop_misc(w->mosq);
+		/* A keepalive timeout closes the socket inside loop_misc: see it before any event
+		 */
+		mm_wrk_sock_sync(w);
+	}
 	/* Acks written a tick ago on a connection still up have reached the broker. */
 	if (w->connected && w->sock >= 0 && mosquitto_socket(w->mosq) == w->sock)
 		mm_wrk_unacked_age(w);
 	arm_tick(w);
 }
 
+/* The pending error of socket <fd> (SO_ERROR), 0 if none. */
+static int sock_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		return errno;
+	return err;
+}
+
 static void on_sock(struct mm_wrk *w, uint64_t token, uint32_t events)
 {
+	int err;
+
 	if (token != MM_WRK_TOK(MM_WRK_TOK_SOCK, w->sock_gen) || w->sock < 0)
 		return; /* a stale event for a socket we already replaced */
+	/*
+	 * libmosquitto may have closed the socket in an earlier call of this batch: its state
+	 * (a TLS handshake flagged pending with no SSL object left) must not be driven again.
+	 */
+	if (mosquitto_socket(w->mosq) != w->sock) {
+		mm_wrk_sock_sync(w);
+		return;
+	}
+	/*
+	 * A connect or handshake whose socket failed: libmosquitto 2.0.11 reports SSL_ERROR_SYSCALL
+	 * in a handshake as "still pending" (upstream #2594), which would spin on the error.
+	 */
+	if ((events & MM_WRK_EV_ERR) && !w->connected && (err = sock_error(w->sock)) != 0) {
+		lost(w, -err, strerror(err));
+		return;
+	}
 	/* While TLS shakes hands, any readiness must go to loop_read (pitfall 6). */
 	if (events & (MM_WRK_EV_IN | MM_WRK_EV_ERR) || !w->connected)
 		do_read(w);
 	if (events & MM_WRK_EV_OUT)
 		do_write(w);
+}
+
+/* No CONNACK within connect_timeout: leave this broker for the next one. */
+static void connect_timed_out(struct mm_wrk *w)
+{
+	char why[96];
+
+	if (w->connected || w->lost || w->stopping)
+		return;
+	snprintf(why, sizeof(why), "no CONNACK within connect_timeout (%g s)",
+		 w->cfg->connect_timeout);
+	lost(w, -ETIMEDOUT, why);
 }
 
 static void dispatch(struct mm_wrk *w, const struct mm_wrk_event *ev)
@@ -387,6 +433,9 @@ static void dispatch(struct mm_wrk *w, const struct mm_wrk_event *ev)
 		break;
 	case MM_WRK_TOK_STOP:
 		w->done = true;
+		break;
+	case MM_WRK_TOK_CONNECT:
+		connect_timed_out(w);
 		break;
 	case MM_WRK_TOK_CHAN:
 		on_chan(w);

@@ -1,17 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libmosquitto 2.0 only checks that the TLS files of mosquitto_tls_set() can be opened; it
- * loads them at every connection attempt, after the TCP connect, and fails that attempt (then
- * the next, and the next) when one is unusable. The worker loads them once at start, the way
- * libmosquitto will (OpenSSL, PEM), and refuses the session with the option at fault named.
+ * The session's TLS context (wrk_tls.h). Why our own context: libmosquitto 2.0.11 sends the
+ * URL's host as SNI and checks the certificate against it, with no way to name another host.
+ * Handed our context with MOSQ_OPT_SSL_CTX (and MOSQ_OPT_SSL_CTX_WITH_DEFAULTS off),
+ * libmosquitto uses it as it is (net__init_ssl_ctx returns early): it neither loads files nor
+ * installs its own verify callback. We load the CA, the client certificate and key, turn
+ * peer verification on, and at the start of every handshake (the info callback runs before
+ * the ClientHello is built) put the session's name in the SNI extension and in the verify
+ * parameters of that SSL object. With MOSQ_OPT_SSL_CTX_WITH_DEFAULTS on, 2.0.11 never calls
+ * its net__init_tls(), so its own verify callback finds no mosquitto object and fails every
+ * certificate: the client aborts with an internal_error alert, which the broker logs as
+ * "tlsv1 alert internal error" (upstream #2463, fixed in 2.0.15).
+ *
+ * The files are loaded once at start (libmosquitto would reload them at every attempt and fail
+ * each one), so an unusable file is refused with the option at fault named.
  */
 #include "wrk_tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 /* Encrypted keys would make OpenSSL prompt on a terminal: refuse them instead. */
 static int no_password(char *buf, int size, int rwflag, void *ud)
@@ -65,22 +78,80 @@ static int check_ctx(SSL_CTX *ctx, const struct mm_cfg_tls *t, const char *ca_fi
 		      "holds no usable private key (PEM, not encrypted)");
 }
 
-/*
- * Load <ca_file> (the configured one or the system bundle) and the client certificate and key
- * of <t>. Returns 0, -EINVAL with "tls.<option>: ..." in <why>, or -ENOMEM.
- */
-int mm_wrk_tls_check(const struct mm_cfg_tls *t, const char *ca_file, char *why, size_t why_size)
+static bool is_ip_literal(const char *name)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	unsigned char addr[16];
+
+	return inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
+}
+
+/*
+ * Start of a handshake: name the host we want in SNI (never an IP literal, RFC 6066 §3) and
+ * in the verification of the certificate (DNS name or IP address in its SAN). The SSL object
+ * is const here by OpenSSL's signature only; the handshake it belongs to has not built its
+ * ClientHello yet, which is why setting the name now is in time.
+ */
+static void on_info(const SSL *cssl, int where, int ret)
+{
+	SSL *ssl = (SSL *)cssl;
+	struct mm_wrk_tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	bool ip;
+
+	(void)ret;
+	if (!(where & SSL_CB_HANDSHAKE_START) || !t)
+		return;
+	ip = is_ip_literal(t->name);
+	(void)SSL_set_tlsext_host_name(ssl, ip ? NULL : t->name);
+	if (!t->verify)
+		return;
+	if (ip)
+		(void)X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), t->name);
+	else
+		(void)X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), t->name, 0);
+}
+
+/*
+ * Make the session's context: TLS 1.2 at least, <ca_file> (the configured one or the system
+ * bundle), the client certificate and key of <cfg>, peer verification unless skip_verify.
+ * Returns 0, -EINVAL with "tls.<option>: ..." in <why>, or -ENOMEM.
+ */
+int mm_wrk_tls_init(struct mm_wrk_tls *t, const struct mm_cfg_tls *cfg, const char *ca_file,
+		    char *why, size_t why_size)
+{
 	int rc;
 
-	if (!ctx) {
+	memset(t, 0, sizeof(*t));
+	t->ctx = SSL_CTX_new(TLS_client_method());
+	if (!t->ctx) {
 		snprintf(why, why_size, "tls: cannot create an OpenSSL context");
 		ERR_clear_error();
 		return -ENOMEM;
 	}
-	SSL_CTX_set_default_passwd_cb(ctx, no_password);
-	rc = check_ctx(ctx, t, ca_file, why, why_size);
-	SSL_CTX_free(ctx);
-	return rc;
+	SSL_CTX_set_default_passwd_cb(t->ctx, no_password);
+	rc = check_ctx(t->ctx, cfg, ca_file, why, why_size);
+	if (rc < 0) {
+		mm_wrk_tls_done(t);
+		return rc;
+	}
+	(void)SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(t->ctx, SSL_OP_NO_COMPRESSION);
+	t->verify = !cfg->skip_verify;
+	SSL_CTX_set_verify(t->ctx, t->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_app_data(t->ctx, t);
+	SSL_CTX_set_info_callback(t->ctx, on_info);
+	return 0;
+}
+
+/* Drop our reference (libmosquitto holds its own while it uses the context). */
+void mm_wrk_tls_done(struct mm_wrk_tls *t)
+{
+	if (t->ctx)
+		SSL_CTX_free(t->ctx);
+	t->ctx = NULL;
+}
+
+/* The next handshake is with the broker at <url_host>: tls.server_name, else that host. */
+void mm_wrk_tls_target(struct mm_wrk_tls *t, const struct mm_cfg_tls *cfg, const char *url_host)
+{
+	snprintf(t->name, sizeof(t->name), "%s", cfg->server_name ? cfg->server_name : url_host);
 }

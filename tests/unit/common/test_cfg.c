@@ -30,7 +30,7 @@ static const char full_cfg[] =
 	"    client_id = \"plant-1\"; username = \"u\"; password_file = \"pass\";\n"
 	"    protocol = \"5\";\n"
 	"    keepalive = 30; clean_session = false; auto_reconnect = false;\n"
-	"    persistent = true; resume_subs = false;\n"
+	"    persistent = true; resume_subs = false; connect_timeout = 7.5;\n"
 	"    reconnect = { initial = 0.5; max = 60.0; factor = 1.5; jitter = 0.1; };\n"
 	"    subscriptions = ( { topic = \"sensors/#\"; qos = 1; }, { topic = \"$share/g/x/+\"; } );\n"
 	"    will = { topic = \"status/plant\"; payload = \"offline\"; qos = 2; retain = true; };\n"
@@ -104,6 +104,7 @@ Test(common_cfg, loads_every_session_field_as_written)
 	cr_expect_not(s->auto_reconnect);
 	cr_expect(s->persistent);
 	cr_expect_not(s->resume_subs);
+	cr_expect_eq(s->connect_timeout, 7.5);
 	cr_expect_eq(s->reconnect.initial, 0.5);
 	cr_expect_eq(s->reconnect.max, 60.0);
 	cr_expect_eq(s->reconnect.factor, 1.5);
@@ -161,6 +162,7 @@ Test(common_cfg, applies_the_defaults_when_keys_are_omitted)
 	cr_expect(s->auto_reconnect);
 	cr_expect_not(s->persistent);
 	cr_expect(s->resume_subs);
+	cr_expect_eq(s->connect_timeout, 30.0);
 	cr_expect_eq(s->reconnect.initial, 1.0);
 	cr_expect_eq(s->reconnect.max, 120.0);
 	cr_expect_eq(s->reconnect.factor, 2.0);

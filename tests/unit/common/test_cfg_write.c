@@ -32,7 +32,7 @@ static const char every_key[] =
 	"                                 \"unix:///run/m.sock\" ];\n"
 	"    client_id = \"plant-\\\"1\\\"\"; username = \"u\\\\ser\"; password_file = \"pass\";\n"
 	"    protocol = \"5\"; keepalive = 17; clean_session = true; auto_reconnect = false;\n"
-	"    persistent = true; resume_subs = false;\n"
+	"    persistent = true; resume_subs = false; connect_timeout = 4.5;\n"
 	"    reconnect = { initial = 0.1; max = 3.0; factor = 1.5; jitter = 0.1; };\n"
 	"    subscriptions = ( { topic = \"a/+/c\"; qos = 2; }, { topic = \"d/#\"; qos = 1; } );\n"
 	"    will = { topic = \"status/plant\"; payload = \"off\\nline\"; qos = 1; retain = true; };\n"

@@ -30,7 +30,7 @@ static const char full_cfg[] =
 	"    client_id = \"plant-1\"; username = \"u\"; password_file = \"pass\";\n"
 	"    protocol = \"5\";\n"
 	"    keepalive = 30; clean_session = false; auto_reconnect = false;\n"
-	"    persistent = true; resume_subs = true;\n"
+	"    persistent = true; resume_subs = true; connect_timeout = 7.5;\n"
 	"    reconnect = { initial = 0.5; max = 60.0; factor = 1.5; jitter = 0.1; };\n"
 	"    subscriptions = ( { topic = \"sensors/#\"; qos = 1; }, { topic = \"$share/g/x/+\"; } );\n"
 	"    will = { topic = \"status/plant\"; payload = \"offline\"; qos = 2; retain = true; };\n"
