@@ -24,7 +24,21 @@
 #include "sup_fsm.h"
 #include "sup_timer.h"
 
-#define MM_SUP_LOCK_NAME "mqttmuxd.lock"
+#define MM_SUP_LOCK_NAME     "mqttmuxd.lock"
+#define MM_SUP_SIGNAL_GAP_NS (100 * MM_NS_PER_MS) /* reloads (dumps) at least this far apart */
+
+/*
+ * A reload (SIGHUP) or metrics dump (SIGUSR1) asked for by signals: it runs at once, unless the
+ * last one ran less than MM_SUP_SIGNAL_GAP_NS ago; then it runs at that point, and every
+ * request until then is merged into it. A storm costs one reload (dump) per gap, and the last
+ * request is always served.
+ */
+struct mm_sup_request {
+	bool pending;
+	uint64_t due_ns;  /* CLOCK_MONOTONIC, while pending */
+	uint64_t last_ns; /* when the last one ran, 0: never */
+	uint64_t merged;  /* requests merged into the pending one */
+};
 
 struct mm_sup {
 	struct mm_cfg *cfg;	    /* owned; replaced by a successful reload */
@@ -52,8 +66,9 @@ struct mm_sup {
 	struct mm_sup_http *http; /* metrics.http listener (sup_http.c), or NULL */
 	struct mm_sup_events *events; /* per-session event state (sup_events.c), or NULL */
 	uint64_t rng;
-	uint64_t start_ns;  /* CLOCK_MONOTONIC at mm_sup_init() */
-	uint64_t sample_ns; /* last metrics sample (rates, high-water marks) */
+	uint64_t start_ns;		 /* CLOCK_MONOTONIC at mm_sup_init() */
+	uint64_t sample_ns;		 /* last metrics sample (rates, high-water marks) */
+	struct mm_sup_request hup, usr1; /* coalesced SIGHUP reloads and SIGUSR1 dumps */
 	/* state_dir (sup_state.c): does the running set differ from the config file? */
 	bool state_changed;
 	char effective[PATH_MAX]; /* runtime_dir/effective.cfg while in use, else "" */

@@ -341,6 +341,9 @@ static void state_error(struct mm_ctl_conn *c, const char *cmd, const char *arg,
 		snprintf(msg, sizeof(msg), "%s failed: nothing changed", cmd);
 	else
 		snprintf(msg, sizeof(msg), "%s '%.200s': %s", cmd, arg, strerror(-r));
+	/* A system error (state_dir full or unwritable, ...) is the admin's business too. */
+	if (r != -EEXIST && r != -ENOENT && r != -EINVAL)
+		mm_log(MM_LOG_ERROR, "control: %s", msg);
 	if (r == -EINVAL && mm_cfg_diag_count(diag))
 		reply_problems(c, msg, diag);
 	else

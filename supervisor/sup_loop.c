@@ -339,6 +339,45 @@ static void reload(struct mm_sup *s)
 	mm_sup_notify_reloaded(s);
 }
 
+static void request(struct mm_sup_request *r, uint64_t now)
+{
+	if (r->pending) {
+		r->merged++;
+		return;
+	}
+	r->pending = true;
+	r->due_ns = r->last_ns && now < r->last_ns + MM_SUP_SIGNAL_GAP_NS
+			    ? r->last_ns + MM_SUP_SIGNAL_GAP_NS
+			    : now;
+}
+
+/* Is the request <r> due now? Then it counts as run. */
+static bool request_due(struct mm_sup_request *r, const char *what, uint64_t now)
+{
+	if (!r->pending || now < r->due_ns)
+		return false;
+	if (r->merged)
+		mm_log(MM_LOG_INFO, "%s: %llu more signal(s) merged into this one", what,
+		       (unsigned long long)r->merged);
+	r->pending = false;
+	r->merged = 0;
+	r->last_ns = now;
+	return true;
+}
+
+/* Run the reload and the dump that signals asked for, once each, when due (see sup.h). */
+static void run_requests(struct mm_sup *s)
+{
+	uint64_t now = mm_time_mono_ns();
+
+	if (s->stopping)
+		s->hup.pending = false;
+	if (request_due(&s->hup, "SIGHUP", now))
+		reload(s);
+	if (request_due(&s->usr1, "SIGUSR1", now))
+		mm_sup_metrics_dump(s, false);
+}
+
 static void read_signals(struct mm_sup *s)
 {
 	struct signalfd_siginfo si;
@@ -351,12 +390,13 @@ static void read_signals(struct mm_sup *s)
 		else if (si.ssi_signo == SIGHUP && s->stopping)
 			mm_log(MM_LOG_WARNING, "SIGHUP while stopping, ignoring");
 		else if (si.ssi_signo == SIGHUP)
-			reload(s);
+			request(&s->hup, mm_time_mono_ns());
 		else if (si.ssi_signo == SIGUSR1)
-			mm_sup_metrics_dump(s, false);
+			request(&s->usr1, mm_time_mono_ns());
 	}
 	/* A SIGCHLD may have been merged with another one already read: reap regardless. */
 	reap(s);
+	run_requests(s);
 }
 
 static void read_chan(struct mm_sup *s, struct mm_sup_child *c)
@@ -430,6 +470,7 @@ static void run_timers(struct mm_sup *s)
 
 	run_due(s, now);
 	mm_sup_router_tick(s);
+	run_requests(s);
 	if (now >= s->sample_next)
 		s->sample_next = now + (mm_sup_metrics_sample(s, now) ? MM_SUP_SAMPLE_NS
 								      : MM_SUP_SAMPLE_IDLE_NS);
@@ -461,14 +502,27 @@ static void compact(struct mm_sup *s)
 	mm_sup_wait_rebuild(s); /* the ids of the children after the first gap changed */
 }
 
+/* The loop's own next deadline: a metrics sample or textfile, a coalesced reload or dump. */
+static uint64_t next_own_ns(const struct mm_sup *s)
+{
+	uint64_t best = s->sample_next;
+
+	if (s->textfile_next && s->textfile_next < best)
+		best = s->textfile_next;
+	if (s->hup.pending && s->hup.due_ns < best)
+		best = s->hup.due_ns;
+	if (s->usr1.pending && s->usr1.due_ns < best)
+		best = s->usr1.due_ns;
+	return best;
+}
+
 /* One turn of the loop. Children added by a reload during it are watched from their spawn. */
 static int poll_once(struct mm_sup *s)
 {
 	int n;
 
 	compact(s);
-	n = mm_sup_wait(s, s->textfile_next && s->textfile_next < s->sample_next ? s->textfile_next
-										 : s->sample_next);
+	n = mm_sup_wait(s, next_own_ns(s));
 	if (n < 0)
 		return n;
 	if (s->pfd[0].revents)
