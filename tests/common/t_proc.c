@@ -79,13 +79,17 @@ pid_t t_proc_child(pid_t daemon, const char *session)
 	return found;
 }
 
-long t_proc_rss_kb(pid_t pid)
+long t_proc_status_kb(pid_t pid, const char *key)
 {
 	char buf[8192], *p;
+	size_t n = strlen(key);
 
-	if (t_proc_read(pid, "status", buf, sizeof(buf)) <= 0 || !(p = strstr(buf, "VmRSS:")))
+	if (t_proc_read(pid, "status", buf, sizeof(buf)) <= 0)
 		return -1;
-	return strtol(p + 6, NULL, 10);
+	for (p = buf; (p = strstr(p, key)); p += n)
+		if ((p == buf || p[-1] == '\n') && p[n] == ':')
+			return strtol(p + n + 1, NULL, 10);
+	return -1;
 }
 
 int t_proc_nfds(pid_t pid, int *memfds)

@@ -23,8 +23,8 @@ pid_t t_proc_ppid(pid_t pid);
  */
 pid_t t_proc_child(pid_t daemon, const char *session);
 
-/* Resident set size of <pid> in KiB (VmRSS), or -1. */
-long t_proc_rss_kb(pid_t pid);
+/* A "<key>: N kB" line of /proc/<pid>/status, such as "VmRSS" or "RssAnon", in KiB, or -1. */
+long t_proc_status_kb(pid_t pid, const char *key);
 
 /* Open descriptors of <pid>, and how many of them are memfds; -1 if unreadable. */
 int t_proc_nfds(pid_t pid, int *memfds);

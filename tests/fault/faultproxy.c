@@ -14,9 +14,10 @@
  *
  * Usage: mm-faultproxy -t 127.0.0.1:PORT -c CTL.sock [-l PORT] [-a EVENTS.log]
  * Once listening it prints the listening port on stdout (one line). With -a, every accepted
- * connection and every client-side close is appended to EVENTS.log as "accept NS" or
- * "close NS" (CLOCK_REALTIME ns), so a test can time reconnect attempts and loss detection.
- * A test tool, not part of mqttmux; loopback only. Single-threaded, poll-driven.
+ * connection and every client-side close is appended to EVENTS.log as "accept NS ID" or
+ * "close NS ID" (CLOCK_REALTIME ns, ID the connection's number), so a test can time reconnect
+ * attempts and loss detection. A test tool, not part of mqttmux; loopback only. Single-threaded,
+ * poll-driven.
  */
 #include "faultproxy.h"
 
@@ -45,10 +46,12 @@ uint64_t fp_now_ns(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void log_event(const char *what)
+/* "accept NS ID" or "close NS ID": CLOCK_REALTIME ns, ID the connection's number (from 1). */
+static void log_event(const char *what, uint64_t id)
 {
 	if (P.events)
-		fprintf(P.events, "%s %llu\n", what, (unsigned long long)fp_now_ns(CLOCK_REALTIME));
+		fprintf(P.events, "%s %llu %llu\n", what,
+			(unsigned long long)fp_now_ns(CLOCK_REALTIME), (unsigned long long)id);
 }
 
 static int listen_tcp(int port)
@@ -108,7 +111,7 @@ static void close_fd(int fd, bool rst)
 static void conn_free(struct fp_conn *c, bool rst)
 {
 	if (c->cfd >= 0)
-		log_event("close");
+		log_event("close", c->id);
 	close_fd(c->cfd, rst);
 	close_fd(c->ufd, rst);
 	for (int d = 0; d < 2; d++)
@@ -158,14 +161,15 @@ static void accept_some(void)
 		if (fd == -1)
 			return;
 		P.accepted++;
-		log_event("accept");
+		log_event("accept", P.accepted);
 		if (P.mode == FP_REFUSE || P.nconns == FP_MAX_CONNS ||
 		    !(c = calloc(1, sizeof(*c)))) {
-			log_event("close");
+			log_event("close", P.accepted);
 			close_fd(fd, true);
 			continue;
 		}
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->id = P.accepted;
 		c->cfd = fd;
 		c->ufd = -1;
 		c->pidx = -1;

@@ -50,7 +50,8 @@ struct fp_conn {
 	int cfd, ufd;	 /* client side (accepted), upstream side (-1 until connected) */
 	bool connecting; /* the upstream connect is in progress */
 	bool blackholed;
-	int pidx; /* its first entry in the poll array, -1 if not in it */
+	int pidx;    /* its first entry in the poll array, -1 if not in it */
+	uint64_t id; /* its number, from 1, in accept order (the events log) */
 	struct fp_dir dir[2];
 };
 

@@ -25,6 +25,8 @@ struct lg_cstream {
 	int qos;
 	uint64_t sent, acked, acked_received;
 	struct lg_bits unacked;
+	struct lg_bits resent; /* the publisher sent these twice (see lg_pub.c stream_down) */
+	struct lg_bits dup_nf; /* seqs that came again without DUP */
 };
 
 struct lg_check {

@@ -68,7 +68,8 @@ void lg_cstream_add(struct lg_cstream *s, const struct lg_msg *m, bool dup, uint
 		if (dup)
 			s->dup_flag++;
 		else
-			s->dup_noflag++;
+			(void)lg_bits_set(&s->dup_nf, m->seq);
+		s->dup_noflag += !dup;
 		return;
 	}
 	s->received++;
@@ -89,19 +90,25 @@ static uint64_t get_u64(json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? (uint64_t)json_object_get_int64(v) : 0;
 }
 
+static void load_set(struct lg_bits *b, json_object *stream, const char *key)
+{
+	json_object *a;
+
+	if (json_object_object_get_ex(stream, key, &a))
+		for (size_t i = 0; i < json_object_array_length(a); i++)
+			(void)lg_bits_set(b, (uint64_t)json_object_get_int64(
+						     json_object_array_get_idx(a, i)));
+}
+
 /* Take this stream's line of the publisher's report: what was sent, what was not acked. */
 void lg_cstream_expect(struct lg_cstream *s, json_object *stream)
 {
-	json_object *un = NULL;
-
 	s->expect = true;
 	s->qos = (int)get_u64(stream, "qos");
 	s->sent = get_u64(stream, "sent");
 	s->acked = get_u64(stream, "acked");
-	if (json_object_object_get_ex(stream, "unacked", &un))
-		for (size_t i = 0; i < json_object_array_length(un); i++)
-			(void)lg_bits_set(&s->unacked, (uint64_t)json_object_get_int64(
-							       json_object_array_get_idx(un, i)));
+	load_set(&s->unacked, stream, "unacked");
+	load_set(&s->resent, stream, "resent");
 	s->acked_received = 0;
 	for (uint64_t q = 0; q < s->sent; q++)
 		s->acked_received += lg_bits_get(&s->got, q) && is_acked(s, q);
@@ -116,6 +123,8 @@ void lg_cstream_free(struct lg_cstream *s)
 {
 	lg_bits_free(&s->got);
 	lg_bits_free(&s->unacked);
+	lg_bits_free(&s->resent);
+	lg_bits_free(&s->dup_nf);
 	free(s->per_sec);
 }
 
@@ -152,6 +161,33 @@ static void report_lost(FILE *f, const struct lg_cstream *s)
 		(unsigned long long)unacked_missing);
 }
 
+/*
+ * Sequence numbers that came again without DUP but that the publisher itself sent twice (the
+ * broker forwards a resent QoS 1 message as a new one): not mqttmux's duplicates.
+ */
+static uint64_t dups_resent(const struct lg_cstream *s)
+{
+	uint64_t n = 0;
+
+	for (size_t w = 0; w < s->dup_nf.nwords; w++)
+		for (int b = 0; b < 64; b++)
+			n += (s->dup_nf.w[w] >> b & 1) &&
+			     lg_bits_get(&s->resent, w * 64 + (size_t)b);
+	return n;
+}
+
+/* The first sequence numbers that came again without DUP and are not the publisher's. */
+static void report_unexplained(FILE *f, const struct lg_cstream *s)
+{
+	int listed = 0;
+
+	fprintf(f, "\"dup_noflag_first\":[");
+	for (uint64_t q = 0; q < (uint64_t)s->dup_nf.nwords * 64 && listed < 20; q++)
+		if (lg_bits_get(&s->dup_nf, q) && !lg_bits_get(&s->resent, q))
+			fprintf(f, "%s%llu", listed++ ? "," : "", (unsigned long long)q);
+	fprintf(f, "],");
+}
+
 static void report_stream(FILE *f, const struct lg_cstream *s)
 {
 	size_t n = s->nsec;
@@ -161,6 +197,8 @@ static void report_stream(FILE *f, const struct lg_cstream *s)
 		(unsigned long long)s->received);
 	if (s->expect)
 		report_lost(f, s);
+	fprintf(f, "\"dup_noflag_resent\":%llu,", (unsigned long long)dups_resent(s));
+	report_unexplained(f, s);
 	fprintf(f,
 		"\"dup_flag\":%llu,\"dup_noflag\":%llu,\"reordered\":%llu,\"corrupt\":%llu,"
 		"\"lat_p50_us\":%llu,\"lat_p99_us\":%llu,\"lat_max_us\":%llu,\"per_second\":[",

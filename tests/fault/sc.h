@@ -69,6 +69,7 @@ int sc_daemon_start(struct sc_env *e, const struct sc_cfg *cfg);
 int sc_daemon_wait_ready(struct sc_env *e, int ms);
 void sc_daemon_stop(struct sc_env *e);
 void sc_daemon_kill9(struct sc_env *e);
+char *sc_ctl(const struct sc_env *e, const char *line);
 pid_t sc_spawn(const struct sc_env *e, const char *const *argv, const char *log);
 int sc_reap(pid_t pid, int ms);
 void sc_kill(pid_t *pid);
@@ -77,11 +78,21 @@ void sc_fail(struct sc_env *e, const char *fmt, ...) __attribute__((format(print
 void sc_note(const struct sc_env *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool sc_wait(bool (*cond)(void *ud), void *ud, int ms);
 uint64_t sc_now_ns(void);
+uint64_t sc_realtime_ns(void);
 void sc_sleep_until(uint64_t mono_ns);
 
-/* sc_proxy.c: the fault proxy */
+/* sc_proxy.c: the fault proxy; sc_net.c: its log and the daemon's event lines */
 int sc_proxy_start(struct sc_env *e);
 int sc_proxy_cmd(struct sc_env *e, const char *cmd);
+struct sc_pev {
+	bool accept; /* else a close */
+	uint64_t ns; /* CLOCK_REALTIME */
+	uint64_t id; /* the connection */
+};
+size_t sc_proxy_events(const struct sc_env *e, struct sc_pev *ev, size_t max);
+struct json_object;
+int sc_log_events(const struct sc_env *e, const char *type,
+		  void (*fn)(struct json_object *data, void *ud), void *ud);
 
 /* sc_load.c: the load generator and checker */
 struct sc_load {
@@ -98,6 +109,7 @@ int sc_load_pub_start(struct sc_env *e, struct sc_load *l);
 int sc_load_finish(struct sc_env *e, struct sc_load *l);
 void sc_load_free(struct sc_load *l);
 uint64_t sc_load_sum(const struct sc_load *l, const char *key);
+uint64_t sc_load_top(const struct sc_load *l, const char *key);
 uint64_t sc_load_stream(const struct sc_load *l, int stream, const char *key);
 double sc_load_min_rate(const struct sc_load *l, int stream, int from_s, int to_s, int win);
 
@@ -117,6 +129,7 @@ int sc_kill_client(struct sc_env *e);
 int sc_kill_daemon(struct sc_env *e);
 int sc_broker_restarts(struct sc_env *e);
 int sc_proxy_cuts(struct sc_env *e);
+int sc_blackhole(struct sc_env *e);
 int sc_reconnect_storm(struct sc_env *e);
 int sc_signal_storm(struct sc_env *e);
 int sc_disk_full(struct sc_env *e);

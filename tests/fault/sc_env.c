@@ -7,13 +7,16 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +32,14 @@
 uint64_t sc_now_ns(void)
 {
 	return t_now_ns();
+}
+
+uint64_t sc_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 void sc_sleep_until(uint64_t mono_ns)
@@ -96,12 +107,33 @@ int sc_env_init(struct sc_env *e, const char *name, bool long_form, const char *
 	return 0;
 }
 
+/* Copy the broker's log into the run's directory, which outlives the broker's. */
+static void keep_broker_log(const struct sc_env *e)
+{
+	char *dst = sc_path(e, "broker.log.txt"), buf[65536];
+	FILE *in = e->broker.log_path ? fopen(e->broker.log_path, "re") : NULL;
+	FILE *out = in && dst ? fopen(dst, "we") : NULL;
+	size_t n;
+
+	while (out && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+		fwrite(buf, 1, n, out);
+	if (out)
+		fclose(out);
+	if (in)
+		fclose(in);
+	free(dst);
+}
+
 void sc_env_done(struct sc_env *e)
 {
+	bool keep = e->broke || getenv("MQTTMUX_SCENARIO_KEEP");
+
 	sc_daemon_stop(e);
 	sc_kill(&e->proxy);
+	if (keep)
+		keep_broker_log(e);
 	t_broker_free(&e->broker);
-	if (!e->broke && !getenv("MQTTMUX_SCENARIO_KEEP"))
+	if (!keep)
 		t_rmtree(e->dir);
 	else
 		sc_note(e, "kept %s", e->dir);
@@ -247,4 +279,34 @@ void sc_daemon_stop(struct sc_env *e)
 void sc_daemon_kill9(struct sc_env *e)
 {
 	sc_kill(&e->daemon);
+}
+
+/* One control command (<line> without its newline); the reply line, malloc'd, or NULL. */
+char *sc_ctl(const struct sc_env *e, const char *line)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[65536];
+	size_t len = 0;
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", e->run);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    dprintf(fd, "%s\n", line) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	while (len < sizeof(buf) - 1 && !memchr(buf, '\n', len)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, SC_WAIT_MS) != 1 ||
+		    (n = read(fd, buf + len, sizeof(buf) - 1 - len)) <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return len ? strdup(buf) : NULL;
 }

@@ -113,5 +113,6 @@ int sc_report(struct sc_env *e)
 	printf("# %s: %s\n", e->name, ok ? "passed" : "FAILED");
 	fflush(stdout);
 	write_json(e, ok);
+	e->broke |= !ok; /* keeps the run's directory for a look */
 	return ok ? 0 : 1;
 }

@@ -157,6 +157,16 @@ static json_object *stream_of(const struct sc_load *l, int i)
 	return json_object_array_get_idx(a, (size_t)i);
 }
 
+/* A top-level number of the checker's report (gap_lost, router_reconnects). */
+uint64_t sc_load_top(const struct sc_load *l, const char *key)
+{
+	json_object *v;
+
+	if (!l->check_json || !json_object_object_get_ex(l->check_json, key, &v))
+		return 0;
+	return (uint64_t)json_object_get_int64(v);
+}
+
 uint64_t sc_load_stream(const struct sc_load *l, int i, const char *key)
 {
 	json_object *s = stream_of(l, i), *v;

@@ -9,11 +9,4 @@
 		return SC_SKIP;                         \
 	}
 
-TODO(sc_kill_client)
-TODO(sc_kill_daemon)
-TODO(sc_broker_restarts)
-TODO(sc_proxy_cuts)
-TODO(sc_reconnect_storm)
-TODO(sc_signal_storm)
-TODO(sc_disk_full)
 TODO(sc_soak)
