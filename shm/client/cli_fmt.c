@@ -4,7 +4,8 @@
  * from mosquitto 2.0.11's documented and observed behaviour (client/sub_client_output.c) so
  * that a mosquitto_sub user's format prints the same bytes:
  *
- *   %[-][0][WIDTH][.PRECISION]TOKEN   tokens t p x X l m q r j J I U %, plus S (session name)
+ *   %[-][0][WIDTH][.PRECISION]TOKEN   tokens t p x X l m q r j J I U %, plus S (session name),
+ *                                     and the MQTT 5 properties A C D E F P R (cli_props.c)
  *   @X                                strftime's %X of the time; @N nanoseconds; @@ an @
  *   \n \t \r \v \a \e \0 \\          escapes
  *
@@ -23,7 +24,9 @@
 #include <string.h>
 #include <time.h>
 
-#define TOKENS "%jJxXIUlmpqrtS"
+#include "cli_props.h"
+
+#define TOKENS "%jJxXIUlmpqrtSACDEFPR"
 
 /* A conversion's flags: mosquitto_sub's "%-05.3t". */
 struct spec {
@@ -101,11 +104,48 @@ static void put_int(long long v, const struct spec *s)
 		printf("%*lld", s->width, v);
 }
 
-static void put_str(const char *v, const struct spec *s)
+static void put_strn(const char *v, size_t len, const struct spec *s)
 {
-	int prec = s->prec < 0 ? (int)strlen(v) : s->prec;
+	int prec = s->prec < 0 || (size_t)s->prec > len ? (int)len : s->prec;
 
 	printf(s->align == '-' ? "%-*.*s" : "%*.*s", s->width, prec, v);
+}
+
+static void put_str(const char *v, const struct spec *s)
+{
+	put_strn(v, strlen(v), s);
+}
+
+/*
+ * %A %E %F (integers), %C %R (strings), %D (raw bytes), %P (user properties): as mosquitto_sub,
+ * a missing integer or content type prints the width's padding, a missing response topic or
+ * correlation data nothing.
+ */
+static void put_prop(char t, const struct spec *s, const struct mqttmux_msg *m)
+{
+	static const char tok[] = "AEFCRD";
+	static const int id[] = { MQTTMUX_PROP_TOPIC_ALIAS,    MQTTMUX_PROP_MESSAGE_EXPIRY,
+				  MQTTMUX_PROP_PAYLOAD_FORMAT, MQTTMUX_PROP_CONTENT_TYPE,
+				  MQTTMUX_PROP_RESPONSE_TOPIC, MQTTMUX_PROP_CORRELATION_DATA };
+	const char *k = strchr(tok, t), *b;
+	long long v;
+	size_t n;
+
+	if (t == 'P') {
+		mm_cli_put_user_props(m);
+	} else if (k - tok < 3) {
+		if (mm_cli_prop_num(m, id[k - tok], &v))
+			put_int(v, s);
+		else
+			put_pad(s->pad, s->width);
+	} else if (mm_cli_prop_bytes(m, id[k - tok], &b, &n)) {
+		if (t == 'D')
+			fwrite(b, 1, n, stdout);
+		else
+			put_strn(b, n, s);
+	} else if (t == 'C') {
+		put_pad(' ', s->width);
+	}
 }
 
 /*
@@ -200,6 +240,8 @@ static void put_token(char t, const struct spec *s, const struct mqttmux_msg *m,
 		printf("%llu.%09llu", (unsigned long long)(m->recv_ns / 1000000000u),
 		       (unsigned long long)(m->recv_ns % 1000000000u));
 		break;
+	default:
+		put_prop(t, s, m);
 	}
 }
 

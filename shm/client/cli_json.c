@@ -2,10 +2,11 @@
 /*
  * The JSON object of `mqttmux sub -F %j` and `%J`, laid out byte for byte as Debian's
  * mosquitto_sub prints it (it is built with cJSON): the fields tst, topic, qos, retain,
- * payloadlen, mid (QoS > 0 only) and payload, in that order, compact or (--pretty) with cJSON's
- * tab layout, cJSON's string escapes and number formats. %J parses the payload (json-c,
- * strict) and writes it again in that layout, so `{ "a" : 2.50 }` becomes {"a":2.5} as with
- * mosquitto_sub. A %J payload that is not JSON prints nothing.
+ * payloadlen, mid (QoS > 0 only), properties (MQTT 5, when the message has any) and payload,
+ * in that order, compact or (--pretty) with cJSON's tab layout, cJSON's string escapes and
+ * number formats. %J parses the payload (json-c, strict) and writes it again in that layout,
+ * so `{ "a" : 2.50 }` becomes {"a":2.5} as with mosquitto_sub. A %J payload that is not JSON
+ * prints nothing.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 
 #include "cli_fmt.h"
+#include "props.h"
 
 /* cJSON's escapes: " \ and \b \f \n \r \t by name, other controls as \u00xx; bytes >= 0x80 raw. */
 static void put_string(FILE *f, const char *s, size_t n)
@@ -184,6 +186,78 @@ static void put_field(FILE *f, const char *key, bool first, bool pretty)
 	fputs(pretty ? ":\t" : ":", f);
 }
 
+/* A member of a nested object at <depth> tabs (cJSON's layout): "key": and the separators. */
+static void put_member(FILE *f, const char *key, size_t len, bool *first, int depth, bool pretty)
+{
+	if (!*first)
+		fputc(',', f);
+	*first = false;
+	if (pretty) {
+		fputc('\n', f);
+		put_tabs(f, depth);
+	}
+	put_string(f, key, len);
+	fputs(pretty ? ":\t" : ":", f);
+}
+
+static void put_close(FILE *f, int depth, bool pretty)
+{
+	if (pretty) {
+		fputc('\n', f);
+		put_tabs(f, depth);
+	}
+	fputc('}', f);
+}
+
+/* Every user property of <m>, in order, as the members of one object at <depth>. */
+static void put_user_props(FILE *f, const struct mqttmux_msg *m, int depth, bool pretty)
+{
+	struct mqttmux_prop p;
+	bool first = true;
+	size_t off = 0;
+
+	fputc('{', f);
+	while (mqttmux_prop_next(m->props, m->props_len, &off, &p) == 1) {
+		if (p.id != MQTTMUX_PROP_USER_PROPERTY)
+			continue;
+		put_member(f, p.data, p.len, &first, depth + 1, pretty);
+		put_string(f, p.value, p.value_len);
+	}
+	put_close(f, depth, pretty);
+}
+
+/*
+ * mosquitto_sub's "properties" (cJSON): integers as numbers, strings and correlation data as
+ * strings (correlation data up to its first NUL, as cJSON takes it), and one "user-properties"
+ * object, where the first user property stands, holding all of them in order.
+ */
+static void put_props(FILE *f, const struct mqttmux_msg *m, bool pretty)
+{
+	bool first = true, user = false;
+	struct mqttmux_prop p;
+	const char *name;
+	size_t off = 0;
+
+	fputc('{', f);
+	while (mqttmux_prop_next(m->props, m->props_len, &off, &p) == 1) {
+		if (p.id == MQTTMUX_PROP_USER_PROPERTY && !user) {
+			user = true;
+			put_member(f, "user-properties", 15, &first, 2, pretty);
+			put_user_props(f, m, 2, pretty);
+		}
+		if (p.id == MQTTMUX_PROP_USER_PROPERTY || !(name = mm_prop_name((uint32_t)p.id)))
+			continue;
+		put_member(f, name, strlen(name), &first, 2, pretty);
+		if (p.id == MQTTMUX_PROP_CONTENT_TYPE || p.id == MQTTMUX_PROP_RESPONSE_TOPIC)
+			put_string(f, p.data, p.len);
+		else if (p.id == MQTTMUX_PROP_CORRELATION_DATA)
+			put_string(f, p.data, strnlen(p.data, p.len));
+		else
+			fprintf(f, "%u", p.num);
+	}
+	put_close(f, 1, pretty);
+}
+
 static void put_envelope(FILE *f, const struct mqttmux_msg *m, json_object *payload, bool pretty)
 {
 	fputc('{', f);
@@ -200,6 +274,10 @@ static void put_envelope(FILE *f, const struct mqttmux_msg *m, json_object *payl
 	if (m->qos > 0) {
 		put_field(f, "mid", false, pretty);
 		fprintf(f, "%u", m->mid);
+	}
+	if (m->props_len) {
+		put_field(f, "properties", false, pretty);
+		put_props(f, m, pretty);
 	}
 	put_field(f, "payload", false, pretty);
 	if (m->payload_len == 0)

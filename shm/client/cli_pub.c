@@ -4,7 +4,7 @@
  * (docs/client.md, "mqttmux pub"):
  *
  *   -t TOPIC  (-m MSG | -f FILE | -l | -n | --stdin-file)  -q QOS  -r
- *   --repeat N  --repeat-delay SECONDS  --quiet
+ *   --repeat N  --repeat-delay SECONDS  --quiet  -D publish NAME VALUE [VALUE2] (MQTT 5)
  *
  * plus -s SESSION or --all. Without either, the daemon's only session is used (more than one:
  * say which). mosquitto_pub's -s (read the message from stdin) is --stdin-file here, because
@@ -20,6 +20,7 @@
 #include <sysexits.h>
 
 #include "cli.h"
+#include "cli_props.h"
 #include "mqttmux.h"
 
 #define PUB_TIMEOUT 10000 /* ms, per message */
@@ -36,6 +37,7 @@ struct pub {
 	double delay;
 	bool retain, all, quiet;
 	long failed;
+	struct mm_cli_props props; /* -D publish ... */
 };
 
 static int pub_usage(void)
@@ -43,7 +45,8 @@ static int pub_usage(void)
 	fprintf(stderr,
 		"usage: mqttmux pub [-s SESSION | --all] -t TOPIC\n"
 		"                   (-m MSG | -f FILE | -l | -n | --stdin-file) [-q QOS] [-r]\n"
-		"                   [--repeat N] [--repeat-delay SECONDS] [--quiet]\n");
+		"                   [--repeat N] [--repeat-delay SECONDS] [--quiet]\n"
+		"                   [-D publish NAME VALUE [VALUE2]]...\n");
 	return EX_USAGE;
 }
 
@@ -62,16 +65,21 @@ static const char *pub_error(int rc)
 		return "the message is too large for the session's ring";
 	case -EINVAL:
 		return "invalid topic or QoS (a topic has no + or #)";
+	case -EPROTONOSUPPORT:
+		return "the session speaks MQTT 3.1.1, which has no properties (-D)";
 	}
 	return strerror(-rc);
 }
 
 static void pub_one(struct mqttmux *c, struct pub *p, const void *data, size_t len)
 {
-	int rc = p->session ? mqttmux_publish_to(c, p->session, p->topic, data, len, (int)p->qos,
-						 p->retain, PUB_TIMEOUT)
-			    : mqttmux_publish_all(c, p->topic, data, len, (int)p->qos, p->retain,
-						  PUB_TIMEOUT);
+	int rc = p->props.len
+			 ? mqttmux_publish_v5(c, p->session, p->topic, data, len, (int)p->qos,
+					      p->retain, p->props.buf, p->props.len, PUB_TIMEOUT)
+		 : p->session ? mqttmux_publish_to(c, p->session, p->topic, data, len, (int)p->qos,
+						   p->retain, PUB_TIMEOUT)
+			      : mqttmux_publish_all(c, p->topic, data, len, (int)p->qos, p->retain,
+						    PUB_TIMEOUT);
 
 	if (rc == 0)
 		return;
@@ -79,7 +87,12 @@ static void pub_one(struct mqttmux *c, struct pub *p, const void *data, size_t l
 	if (!p->quiet)
 		fprintf(stderr, "mqttmux: publish to %s%s%s failed: %s\n",
 			p->session ? "session '" : "", p->session ? p->session : "all sessions",
-			p->session ? "'" : "", pub_error(rc));
+			p->session ? "'" : "",
+			rc == -EINVAL && p->props.len
+				? "the -D properties were refused (a string that is not MQTT UTF-8, "
+				  "a repeated property, or payload-format-indicator 1 on a payload "
+				  "that is not UTF-8)"
+				: pub_error(rc));
 }
 
 /* The whole of <f> (a file, or stdin for --stdin-file) into *ret. */
@@ -246,15 +259,22 @@ static int pub_args(int argc, char **argv, struct pub *p)
 		{ "repeat", required_argument, NULL, OPT_REPEAT },
 		{ "repeat-delay", required_argument, NULL, OPT_REPEAT_DELAY },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
+		{ "property", required_argument, NULL, 'D' },
 		MM_CLI_FOREIGN_LONG,
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt, li = -1;
 
-	while ((opt = getopt_long(argc, argv, "+:s:at:m:f:lnq:r" MM_CLI_FOREIGN_SHORT, opts,
+	while ((opt = getopt_long(argc, argv, "+:s:at:m:f:lnq:rD:" MM_CLI_FOREIGN_SHORT, opts,
 				  &li)) != -1) {
 		if (mm_cli_foreign("pub", opt, li >= 0 ? opts[li].name : NULL))
 			return -1;
+		if (opt == 'D') {
+			if (mm_cli_props_arg(&p->props, optarg, argc, argv) < 0)
+				return -1;
+			li = -1;
+			continue;
+		}
 		if (opt == ':' && optopt == 's')
 			return session_opt(p, NULL);
 		if (opt == 'a')
@@ -281,13 +301,18 @@ int mm_cli_pub(const char *dir, int argc, char **argv)
 	char *data = NULL;
 	size_t len = 0;
 
-	if (pub_args(argc, argv, &p) < 0)
+	if (pub_args(argc, argv, &p) < 0) {
+		mm_cli_props_free(&p.props);
 		return pub_usage();
-	if (load_message(&p, &data, &len) < 0)
+	}
+	if (load_message(&p, &data, &len) < 0) {
+		mm_cli_props_free(&p.props);
 		return 1;
+	}
 	if ((!p.session && !p.all && pick_session(dir, &p) < 0) || !(c = mm_cli_open(dir))) {
 		free(data);
 		free(p.own_session);
+		mm_cli_props_free(&p.props);
 		return 1;
 	}
 	if (p.mode == MODE_MSG) {
@@ -305,5 +330,6 @@ int mm_cli_pub(const char *dir, int argc, char **argv)
 	mqttmux_close(c);
 	free(data);
 	free(p.own_session);
+	mm_cli_props_free(&p.props);
 	return p.failed ? 1 : 0;
 }
