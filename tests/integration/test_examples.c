@@ -166,6 +166,19 @@ Test(examples, metrics_as_struct_and_prometheus_text)
 		       "mqtt_session_connected{session=\"cloud\"} 1");
 }
 
+Test(examples, request_response_over_mqtt5_and_refused_on_3_1_1)
+{
+	char out[65536];
+
+	start_daemon();
+	expect_example("request_response", (const char *const[]){ "cloud", "3", NULL },
+		       "3 of 3 requests answered");
+	cr_expect_neq(run_example("request_response", (const char *const[]){ "plant", NULL }, out,
+				  sizeof(out)),
+		      0, "a 3.1.1 session carried MQTT 5 properties:\n%s", out);
+	cr_expect_not_null(strstr(out, "Protocol not supported"), "%s", out);
+}
+
 /* examples/<name> with each @KEY@ of <subst> (pairs, NULL-terminated) replaced: a new file. */
 static char *fill_template(const char *name, const char *const *subst)
 {
