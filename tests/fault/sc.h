@@ -109,6 +109,7 @@ int sc_load_pub_start(struct sc_env *e, struct sc_load *l);
 int sc_load_finish(struct sc_env *e, struct sc_load *l);
 void sc_load_free(struct sc_load *l);
 uint64_t sc_load_sum(const struct sc_load *l, const char *key);
+uint64_t sc_load_sum_qos(const struct sc_load *l, const char *key, int qos);
 uint64_t sc_load_top(const struct sc_load *l, const char *key);
 uint64_t sc_load_stream(const struct sc_load *l, int stream, const char *key);
 double sc_load_min_rate(const struct sc_load *l, int stream, int from_s, int to_s, int win);

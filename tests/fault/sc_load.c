@@ -176,15 +176,21 @@ uint64_t sc_load_stream(const struct sc_load *l, int i, const char *key)
 	return (uint64_t)json_object_get_int64(v);
 }
 
-/* <key> summed over the streams; for "lost", over the QoS >= 1 streams only. */
-uint64_t sc_load_sum(const struct sc_load *l, const char *key)
+/* <key> summed over the streams of QoS <qos> (-1: every stream). */
+uint64_t sc_load_sum_qos(const struct sc_load *l, const char *key, int qos)
 {
 	uint64_t sum = 0;
 
 	for (int i = 0; i < l->streams; i++)
-		if (strcmp(key, "lost") || sc_load_stream(l, i, "qos") > 0)
+		if (qos < 0 || sc_load_stream(l, i, "qos") == (uint64_t)qos)
 			sum += sc_load_stream(l, i, key);
 	return sum;
+}
+
+/* <key> summed over the streams; for "lost", over the QoS 1 streams only (the promise). */
+uint64_t sc_load_sum(const struct sc_load *l, const char *key)
+{
+	return sc_load_sum_qos(l, key, strcmp(key, "lost") ? -1 : 1);
 }
 
 /*
