@@ -18,6 +18,7 @@
 #include "records.h"
 #include "ring.h"
 #include "stats.h"
+#include "wrk_fsm.h"
 #include "wrk_loop.h"
 #include "wrk_tls.h"
 
@@ -81,16 +82,13 @@ struct mm_wrk {
 	uint64_t sock_gen; /* generation of the watched broker socket */
 	int sock;	   /* the watched socket, or -1 */
 	uint32_t sock_events;
-	bool paused;	  /* not reading: the in-ring lacks room */
-	bool read_more;	  /* packets may wait where poll cannot see them (budget, TLS buffer) */
-	bool connected;	  /* CONNACK accepted on the current socket */
-	bool stopping;	  /* SIGTERM: disconnecting */
-	int linger_fd;	  /* stopping: our copy of the broker socket (wrk_run.c), or -1 */
-	bool uncommitted; /* records reserved in the in-ring, not yet committed */
-	bool lost;	  /* the connection was declared lost; ignore its socket until reconnect */
-	bool counted;	  /* this connection's failure is in stats->errors already */
-	bool standalone;  /* no supervisor: we also drain our own in-ring to stdout */
-	bool tick_fast;	  /* the tick timer is armed at its 1 s floor (wrk_run.c) */
+	bool paused;	/* not reading: the in-ring lacks room */
+	bool read_more; /* packets may wait where poll cannot see them (budget, TLS buffer) */
+	enum mm_wrk_conn conn; /* the connection's state (wrk_fsm.h) */
+	int linger_fd;	       /* stopping: our copy of the broker socket (wrk_run.c), or -1 */
+	bool uncommitted;      /* records reserved in the in-ring, not yet committed */
+	bool standalone;       /* no supervisor: we also drain our own in-ring to stdout */
+	bool tick_fast;	       /* the tick timer is armed at its 1 s floor (wrk_run.c) */
 	uint64_t failed_told;  /* stats->pub_failed the supervisor was last told of */
 	uint64_t next_tell_ns; /* ... and when it may be told again (CLOCK_MONOTONIC) */
 	uint64_t n_on_message; /* on_message calls, to tell a drained socket from pitfall 3 */
@@ -109,22 +107,23 @@ struct mm_wrk {
 	size_t props_cap;
 	struct mm_wrk_unacked unacked;
 	int exit_code;
-	bool done;
 };
 
 /* wrk_mqtt.c */
 int mm_wrk_mqtt_new(struct mm_wrk *w, char *why, size_t why_size);
 int mm_wrk_mqtt_reset(struct mm_wrk *w);
 void mm_wrk_mqtt_free(struct mm_wrk *w);
-void mm_wrk_schedule_reconnect(struct mm_wrk *w, int code, const char *reason);
 int mm_wrk_resubscribe(struct mm_wrk *w);
 void mm_wrk_set_state(struct mm_wrk *w, enum mm_sess_state st);
 void mm_wrk_count_failure(struct mm_wrk *w, int32_t code);
 int mm_wrk_mosq_errno(int rc, int other);
 
 /* wrk_conn.c */
-int mm_wrk_connect_props_set(struct mm_wrk *w);
-void mm_wrk_connect(struct mm_wrk *w);
+enum mm_wrk_act mm_wrk_conn_feed(struct mm_wrk *w, enum mm_wrk_conn_ev ev, int code,
+				 const char *reason);
+void mm_wrk_conn_lost(struct mm_wrk *w, int code, const char *reason);
+void mm_wrk_conn_timed_out(struct mm_wrk *w);
+void mm_wrk_sock_sync(struct mm_wrk *w);
 
 /* wrk_bridge.c */
 void mm_wrk_emit_event(struct mm_wrk *w, enum mm_event_kind kind, int32_t code, const char *text);
@@ -152,7 +151,5 @@ void mm_wrk_unacked_forget(struct mm_wrk *w);
 
 /* wrk_run.c */
 int mm_wrk_run(struct mm_wrk *w, int chan_fd, void (*after)(struct mm_wrk *w));
-void mm_wrk_sock_sync(struct mm_wrk *w);
-uint64_t mm_wrk_rand(struct mm_wrk *w);
 
 #endif /* MM_WRK_H */

@@ -370,7 +370,7 @@ static void cmd_sub(struct mm_wrk *w, const struct mm_rec_sub *s, bool unsub)
 	 * A SUB for a filter already held (a restarted router re-registering its routes) is not
 	 * sent again: a second SUBSCRIBE would make the broker resend its retained messages.
 	 */
-	if (rc > 0 && w->connected) {
+	if (rc > 0 && mm_wrk_conn_is_up(w->conn)) {
 		rc = unsub ? mosquitto_unsubscribe(w->mosq, &mid, topic)
 			   : mosquitto_subscribe(w->mosq, &mid, topic, s->qos);
 		rc = mosq_err(rc);
@@ -484,8 +484,8 @@ bool mm_wrk_handle_commands(struct mm_wrk *w)
 			mm_log(MM_LOG_ERROR,
 			       "cmd-ring is corrupt (%s): exiting for a clean restart",
 			       strerror(-rc));
+			(void)mm_wrk_fsm_feed(&w->conn, MM_WRK_CONN_EV_FATAL);
 			w->exit_code = 1;
-			w->done = true;
 			break;
 		}
 		cmd_one(w, &rec);

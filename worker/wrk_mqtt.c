@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libmosquitto glue for the worker: the client object and its options, connection attempts
- * through the broker list with our own backoff timer, and the callbacks that turn protocol
- * events into session state, events and completions. Messages themselves are handled in
- * wrk_bridge.c; the loop that drives libmosquitto is wrk_run.c.
+ * libmosquitto glue for the worker: the client object and its options, and the callbacks that
+ * turn protocol events into session state, events and completions (a CONNACK or a disconnect
+ * moves the connection's state machine, wrk_fsm.c). Connection attempts, losses and the
+ * reconnect timer are wrk_conn.c; messages are handled in wrk_bridge.c; the loop that drives
+ * libmosquitto is wrk_run.c.
  */
 #include <errno.h>
-#include <math.h>
 #include <mqtt_protocol.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +18,6 @@
 #include "wrk_tls.h"
 
 #define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
-#define RESET_AFTER_NS	 (30ull * 1000000000ull) /* connected this long: backoff starts over */
 
 static const char *mosq_why(int rc)
 {
@@ -50,12 +49,13 @@ int mm_wrk_mosq_errno(int rc, int other)
 	return rc == MOSQ_ERR_TLS ? -EPROTO : other;
 }
 
-/* Count the failure of the current connection (or attempt) as an error, once. */
+/*
+ * Count the failure of the current connection (or attempt) as an error. Once per connection:
+ * the caller knows from the state machine (a refused CONNACK is counted when it comes, and
+ * its close is not counted again).
+ */
 void mm_wrk_count_failure(struct mm_wrk *w, int32_t code)
 {
-	if (w->counted)
-		return;
-	w->counted = true;
 	count_error(w, code);
 }
 
@@ -69,12 +69,13 @@ static void on_connect(struct mosquitto *m, void *ud, int rc, int flags,
 	(void)props;
 	if (rc != 0) {
 		mm_wrk_count_failure(w, rc);
+		(void)mm_wrk_fsm_feed(&w->conn, MM_WRK_CONN_EV_REFUSED);
 		mm_log(MM_LOG_WARNING, "broker '%s' refused the connection: %s", b->host,
 		       mosquitto_reason_string(rc));
 		mm_wrk_emit_event(w, MM_EV_DISCONNECTED, rc, mosquitto_reason_string(rc));
 		return; /* libmosquitto closes the socket; wrk_run notices and reconnects */
 	}
-	w->connected = true;
+	(void)mm_wrk_fsm_feed(&w->conn, MM_WRK_CONN_EV_CONNACK);
 	w->connected_ns = mm_time_mono_ns();
 	(void)mm_wrk_loop_timer_cancel(w->loop, MM_WRK_TOK(MM_WRK_TOK_CONNECT, 0));
 	if (!(flags & 0x01)) /* no session present: nothing will come again */
@@ -98,7 +99,7 @@ static void on_disconnect(struct mosquitto *m, void *ud, int rc, const mosquitto
 	/* Pitfall 5: may fire twice for one loss; the socket watch in wrk_run is what counts. */
 	if (rc != 0)
 		mm_log(MM_LOG_INFO, "disconnected: %s", mosquitto_reason_string(rc));
-	w->connected = false;
+	(void)mm_wrk_fsm_feed(&w->conn, MM_WRK_CONN_EV_DISCONNECTED);
 }
 
 static void on_publish(struct mosquitto *m, void *ud, int mid, int reason,
@@ -228,6 +229,44 @@ static void set_callbacks(struct mosquitto *m)
 	mosquitto_unsubscribe_v5_callback_set(m, on_unsubscribe);
 }
 
+/* CONNECT properties for MQTT 5: session expiry for persistent sessions, packet size cap. */
+static mosquitto_property *connect_props(const struct mm_cfg_session *c)
+{
+	mosquitto_property *p = NULL;
+
+	if (c->protocol != MM_CFG_PROTOCOL_5)
+		return NULL;
+	if (c->persistent && !c->clean_session)
+		(void)mosquitto_property_add_int32(&p, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+						   UINT32_MAX);
+	(void)mosquitto_property_add_int32(&p, MQTT_PROP_MAXIMUM_PACKET_SIZE,
+					   c->perf.max_message_size);
+	return p;
+}
+
+/*
+ * Store the session's CONNECT properties in the client object without connecting.
+ * libmosquitto 2.0.11 takes MQTT 5 CONNECT properties only in the blocking
+ * mosquitto_connect_bind_v5(), which stores them in the client object (connect.c: copied
+ * before the host is even looked at) and then connects with a blocking TCP connect; its
+ * non-blocking mosquitto_connect_bind_async() (wrk_conn.c) sends whatever properties the
+ * object holds. So they are stored once per client object, with a connect_bind_v5() call that
+ * is made to stop right after storing them (a NULL host: MOSQ_ERR_INVAL from __connect_init).
+ * Returns 0, or -EINVAL if libmosquitto refused the properties.
+ */
+static int connect_props_set(struct mm_wrk *w)
+{
+	mosquitto_property *props = connect_props(w->cfg);
+	int rc;
+
+	if (!props)
+		return 0;
+	rc = mosquitto_connect_bind_v5(w->mosq, NULL, 0, w->cfg->keepalive, NULL, props);
+	mosquitto_property_free_all(&props);
+	/* INVAL from the NULL host, after the copy; anything else is about the properties. */
+	return rc == MOSQ_ERR_INVAL ? 0 : -EINVAL;
+}
+
 /*
  * Give the client object every option of the session's config block (after mosquitto_new, and
  * again after mosquitto_reinitialise, which forgets them all). It starts without TLS; each
@@ -264,7 +303,7 @@ static int configure(struct mm_wrk *w, char *why, size_t why_size)
 		snprintf(why, why_size, "will: refused by libmosquitto: %s", mosq_why(rc));
 		return -EINVAL;
 	}
-	rc = mm_wrk_connect_props_set(w);
+	rc = connect_props_set(w);
 	if (rc < 0)
 		snprintf(why, why_size, "protocol: CONNECT properties refused by libmosquitto");
 	return rc;
@@ -316,46 +355,6 @@ void mm_wrk_mqtt_free(struct mm_wrk *w)
 		mosquitto_destroy(w->mosq);
 	w->mosq = NULL;
 	mm_wrk_tls_done(&w->tls);
-}
-
-static uint64_t backoff_ms(struct mm_wrk *w)
-{
-	const struct mm_cfg_reconnect *r = &w->cfg->reconnect;
-	double d = r->initial * pow(r->factor, w->attempt > 1 ? w->attempt - 1 : 0);
-	double u = (double)(mm_wrk_rand(w) % 2000001) / 1000000.0 - 1.0; /* -1 .. 1 */
-
-	if (d > r->max)
-		d = r->max;
-	d *= 1.0 + r->jitter * u;
-	return (uint64_t)(d * 1000.0);
-}
-
-/*
- * The connection is gone (or an attempt failed): report it and arm the reconnect timer for
- * the next broker in the list, unless the session does not reconnect or is stopping.
- */
-void mm_wrk_schedule_reconnect(struct mm_wrk *w, int code, const char *reason)
-{
-	uint64_t ms;
-
-	if (w->connected_ns && mm_time_mono_ns() - w->connected_ns >= RESET_AFTER_NS)
-		w->attempt = 1;
-	w->connected = false;
-	w->connected_ns = 0;
-	(void)mm_wrk_loop_timer_cancel(w->loop, MM_WRK_TOK(MM_WRK_TOK_CONNECT, 0));
-	mm_wrk_set_state(w, MM_SESS_DISCONNECTED);
-	mm_wrk_emit_event(w, MM_EV_DISCONNECTED, code, reason);
-	mm_wrk_pending_fail_all(w, -ECONNRESET, false);
-	mm_wrk_unacked_lost(w);
-	if (w->stopping || !w->cfg->auto_reconnect) {
-		w->done = w->stopping;
-		return;
-	}
-	w->broker = (w->broker + 1) % w->cfg->n_brokers;
-	ms = backoff_ms(w);
-	mm_wrk_set_state(w, MM_SESS_RECONNECTING);
-	mm_wrk_emit_reconnecting(w, w->attempt, (uint32_t)ms);
-	(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_RECONNECT, 0), ms * 1000000ull);
 }
 
 /*

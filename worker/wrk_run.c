@@ -26,110 +26,14 @@
 
 #define TICK_MIN_NS 1000000000ull /* the tick while acks age, and its floor */
 #define STOP_NS	    3000000000ull /* graceful DISCONNECT must be done by then */
-#define LINGER_MS   1000u	  /* after it: wait this long for the broker to close */
 #define READ_BUDGET 64		  /* packets per wake-up, so signals and commands get a turn */
 #define ROOM_SLACK  4096u	  /* in-ring room for events and completions besides a message */
-
-uint64_t mm_wrk_rand(struct mm_wrk *w)
-{
-	w->rng ^= w->rng << 13;
-	w->rng ^= w->rng >> 7;
-	w->rng ^= w->rng << 17;
-	return w->rng;
-}
 
 static uint32_t room_needed(const struct mm_wrk *w)
 {
 	uint64_t need = (uint64_t)w->max_rec + ROOM_SLACK;
 
 	return need > w->in.max_len ? (uint32_t)w->in.max_len : (uint32_t)need;
-}
-
-static uint32_t sock_events(struct mm_wrk *w)
-{
-	uint32_t ev = w->paused ? 0 : MM_WRK_EV_IN;
-
-	if (mosquitto_want_write(w->mosq))
-		ev |= MM_WRK_EV_OUT;
-	return ev;
-}
-
-static void unwatch_sock(struct mm_wrk *w)
-{
-	if (w->sock < 0)
-		return;
-	(void)mm_wrk_loop_unwatch(w->loop, MM_WRK_TOK(MM_WRK_TOK_SOCK, w->sock_gen));
-	w->sock = -1;
-}
-
-/*
- * The DISCONNECT is out and libmosquitto closed its socket; we hold a copy. Closing a socket
- * with unread input makes the kernel send RST instead of FIN, and a broker that gets RST may
- * throw away the DISCONNECT still in its receive buffer and publish the will. So: send FIN,
- * read and discard until the broker closes (or LINGER_MS), then close.
- */
-static void linger_close(struct mm_wrk *w)
-{
-	uint64_t end = mm_time_mono_ns() + LINGER_MS * 1000000ull;
-	char buf[4096];
-
-	if (w->linger_fd < 0)
-		return;
-	(void)shutdown(w->linger_fd, SHUT_WR);
-	for (;;) {
-		uint64_t now = mm_time_mono_ns();
-		struct pollfd p = { .fd = w->linger_fd, .events = POLLIN };
-		ssize_t n;
-
-		if (now >= end || poll(&p, 1, (int)((end - now) / 1000000 + 1)) <= 0)
-			break;
-		n = read(w->linger_fd, buf, sizeof(buf));
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			break;
-	}
-	(void)close(w->linger_fd);
-	w->linger_fd = -1;
-}
-
-static void lost(struct mm_wrk *w, int code, const char *reason)
-{
-	unwatch_sock(w);
-	if (w->stopping)
-		linger_close(w);
-	if (w->lost)
-		return;
-	w->lost = true;
-	mm_log(w->stopping ? MM_LOG_INFO : MM_LOG_WARNING, "connection lost: %s", reason);
-	if (!w->stopping)
-		mm_wrk_count_failure(w, code); /* TLS refusals end here, without on_disconnect */
-	mm_wrk_schedule_reconnect(w, code, reason);
-}
-
-/*
- * Match the socket watch to libmosquitto's current socket and wants. Called after every call
- * into libmosquitto. A socket that went to -1 is a lost connection (pitfall 5: a server
- * DISCONNECT is not an error return).
- */
-void mm_wrk_sock_sync(struct mm_wrk *w)
-{
-	int s = mosquitto_socket(w->mosq);
-	uint32_t ev;
-
-	if (w->sock >= 0 && s != w->sock)
-		lost(w, -ECONNRESET, "connection closed");
-	if (s < 0 || w->lost)
-		return;
-	ev = sock_events(w);
-	if (w->sock < 0) {
-		w->sock = s;
-		w->sock_gen++;
-		if (mm_wrk_loop_watch(w->loop, s, ev, MM_WRK_TOK(MM_WRK_TOK_SOCK, w->sock_gen)) < 0)
-			lost(w, -EIO, "cannot watch the broker socket");
-		w->sock_events = ev;
-	} else if (ev != w->sock_events) {
-		(void)mm_wrk_loop_modify(w->loop, MM_WRK_TOK(MM_WRK_TOK_SOCK, w->sock_gen), ev);
-		w->sock_events = ev;
-	}
 }
 
 static void do_write(struct mm_wrk *w)
@@ -140,7 +44,7 @@ static void do_write(struct mm_wrk *w)
 		return;
 	rc = mosquitto_loop_write(w->mosq, 1);
 	if (rc != MOSQ_ERR_SUCCESS)
-		lost(w, mm_wrk_mosq_errno(rc, -ECONNRESET), mosquitto_strerror(rc));
+		mm_wrk_conn_lost(w, mm_wrk_mosq_errno(rc, -ECONNRESET), mosquitto_strerror(rc));
 	else if (!mosquitto_want_write(w->mosq))
 		mm_wrk_unacked_flush(w);
 }
@@ -195,7 +99,8 @@ static void do_read(struct mm_wrk *w)
 		rc = mosquitto_loop_read(w->mosq, 1);
 		if (rc != MOSQ_ERR_SUCCESS) {
 			mm_wrk_commit(w);
-			lost(w, mm_wrk_mosq_errno(rc, -ECONNRESET), mosquitto_strerror(rc));
+			mm_wrk_conn_lost(w, mm_wrk_mosq_errno(rc, -ECONNRESET),
+					 mosquitto_strerror(rc));
 			return;
 		}
 		/*
@@ -233,19 +138,25 @@ static void on_commands(struct mm_wrk *w)
 	(void)mm_shm_ring_doorbell_drain(w->cmd.efd_data);
 	mm_shm_ring_consumer_disarm(&w->cmd);
 	/* Re-arm before sleeping; arm says 1 when commands slipped in meanwhile. */
-	while (mm_wrk_handle_commands(w) && !w->done && mm_shm_ring_consumer_arm(&w->cmd) == 1)
+	while (mm_wrk_handle_commands(w) && !mm_wrk_conn_is_done(w->conn) &&
+	       mm_shm_ring_consumer_arm(&w->cmd) == 1)
 		;
 	do_write(w);
 }
 
+/*
+ * SIGTERM, SIGINT, or the supervisor's STOP or EOF: a connection that is up is closed with a
+ * DISCONNECT (the will is not published) within STOP_NS; anything else ends at once.
+ */
 static void start_stop(struct mm_wrk *w)
 {
-	if (w->stopping)
+	if (mm_wrk_conn_is_stopping(w->conn))
 		return;
-	w->stopping = true;
 	mm_log(MM_LOG_INFO, "stopping");
-	if (!w->connected || w->sock < 0) {
-		w->done = true;
+	if (mm_wrk_conn_feed(w, MM_WRK_CONN_EV_STOP, 0, NULL) != MM_WRK_ACT_DISCONNECT)
+		return;
+	if (w->sock < 0) { /* up without a socket to send on: nothing to wait for */
+		(void)mm_wrk_conn_feed(w, MM_WRK_CONN_EV_STOP_TIMER, 0, NULL);
 		return;
 	}
 	w->linger_fd = fcntl(w->sock, F_DUPFD_CLOEXEC, 3);
@@ -352,7 +263,7 @@ static void on_misc(struct mm_wrk *w)
 		mm_wrk_sock_sync(w);
 	}
 	/* Acks written a tick ago on a connection still up have reached the broker. */
-	if (w->connected && w->sock >= 0 && mosquitto_socket(w->mosq) == w->sock)
+	if (mm_wrk_conn_is_up(w->conn) && w->sock >= 0 && mosquitto_socket(w->mosq) == w->sock)
 		mm_wrk_unacked_age(w);
 	arm_tick(w);
 }
@@ -386,27 +297,16 @@ static void on_sock(struct mm_wrk *w, uint64_t token, uint32_t events)
 	 * A connect or handshake whose socket failed: libmosquitto 2.0.11 reports SSL_ERROR_SYSCALL
 	 * in a handshake as "still pending" (upstream #2594), which would spin on the error.
 	 */
-	if ((events & MM_WRK_EV_ERR) && !w->connected && (err = sock_error(w->sock)) != 0) {
-		lost(w, -err, strerror(err));
+	if ((events & MM_WRK_EV_ERR) && !mm_wrk_conn_is_up(w->conn) &&
+	    (err = sock_error(w->sock)) != 0) {
+		mm_wrk_conn_lost(w, -err, strerror(err));
 		return;
 	}
 	/* While TLS shakes hands, any readiness must go to loop_read (pitfall 6). */
-	if (events & (MM_WRK_EV_IN | MM_WRK_EV_ERR) || !w->connected)
+	if (events & (MM_WRK_EV_IN | MM_WRK_EV_ERR) || !mm_wrk_conn_is_up(w->conn))
 		do_read(w);
 	if (events & MM_WRK_EV_OUT)
 		do_write(w);
-}
-
-/* No CONNACK within connect_timeout: leave this broker for the next one. */
-static void connect_timed_out(struct mm_wrk *w)
-{
-	char why[96];
-
-	if (w->connected || w->lost || w->stopping)
-		return;
-	snprintf(why, sizeof(why), "no CONNACK within connect_timeout (%g s)",
-		 w->cfg->connect_timeout);
-	lost(w, -ETIMEDOUT, why);
 }
 
 static void dispatch(struct mm_wrk *w, const struct mm_wrk_event *ev)
@@ -428,14 +328,13 @@ static void dispatch(struct mm_wrk *w, const struct mm_wrk_event *ev)
 		on_misc(w);
 		break;
 	case MM_WRK_TOK_RECONNECT:
-		w->lost = false;
-		mm_wrk_connect(w);
+		(void)mm_wrk_conn_feed(w, MM_WRK_CONN_EV_START, 0, NULL);
 		break;
 	case MM_WRK_TOK_STOP:
-		w->done = true;
+		(void)mm_wrk_conn_feed(w, MM_WRK_CONN_EV_STOP_TIMER, 0, NULL);
 		break;
 	case MM_WRK_TOK_CONNECT:
-		connect_timed_out(w);
+		mm_wrk_conn_timed_out(w);
 		break;
 	case MM_WRK_TOK_CHAN:
 		on_chan(w);
@@ -477,20 +376,20 @@ int mm_wrk_run(struct mm_wrk *w, int chan_fd, void (*after)(struct mm_wrk *w))
 	beat(w);
 	w->failed_told = atomic_load_explicit(&w->stats->pub_failed, memory_order_relaxed);
 	mm_wrk_emit_started(w, w->cmd.pos);
-	mm_wrk_connect(w);
+	(void)mm_wrk_conn_feed(w, MM_WRK_CONN_EV_START, 0, NULL);
 	if (w->chan_fd >= 0)
 		(void)mm_chan_send(w->chan_fd, MM_CHAN_READY, mm_wrk_loop_backend(w->loop),
 				   (uint64_t)getpid());
 	on_commands(w);
-	while (!w->done) {
+	while (!mm_wrk_conn_is_done(w->conn)) {
 		/* Packets poll cannot see (budget, TLS buffer) mean: look at events, then read on.
 		 */
 		n = mm_wrk_loop_wait(w->loop, evs, 32, w->read_more ? 0 : -1);
 		if (n < 0)
 			return mm_log_errno(n, "waiting for events failed"), 1;
-		for (int i = 0; i < n && !w->done; i++)
+		for (int i = 0; i < n && !mm_wrk_conn_is_done(w->conn); i++)
 			dispatch(w, &evs[i]);
-		if (w->read_more && !w->done)
+		if (w->read_more && !mm_wrk_conn_is_done(w->conn))
 			do_read(w);
 		do_write(w);
 		mm_wrk_sock_sync(w);

@@ -339,7 +339,7 @@ void mm_wrk_subs_sync(struct mm_wrk_subs_state *st, struct mm_wrk *w)
 	struct mm_wrk_subs_list now = { 0 };
 	int r;
 
-	if (!st->path || w->stopping || w->cmd.pos == st->cmd_pos)
+	if (!st->path || mm_wrk_conn_is_stopping(w->conn) || w->cmd.pos == st->cmd_pos)
 		return;
 	st->cmd_pos = w->cmd.pos;
 	if (unchanged(st, w))
