@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The worker: one MQTT session in one process. State shared by the worker's files
- * (wrk_mqtt.c: libmosquitto glue and reconnects; wrk_bridge.c: records in and out of the
- * rings; wrk_run.c: the event loop driver). Process-local; nothing here is shared memory.
+ * The worker: one MQTT session in one process. State shared by the worker's files:
+ * wrk_run.c (the event loop driver), wrk_conn.c (the connection from attempt to loss, moved by
+ * the state machine of wrk_fsm.c), wrk_mqtt.c (the libmosquitto client object and callbacks),
+ * wrk_bridge.c (records into the in-ring), wrk_cmd.c (commands from the cmd-ring, filters,
+ * pending requests), wrk_unacked.c (DUP detection across restarts), wrk_subs_state.c (the
+ * saved subscriptions). Process-local; nothing here is shared memory.
  */
 #ifndef MM_WRK_H
 #define MM_WRK_H
@@ -133,6 +136,9 @@ void mm_wrk_emit_completion(struct mm_wrk *w, uint16_t cmd, uint64_t req_id, int
 			    int32_t reason);
 void mm_wrk_on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg,
 		       const mosquitto_property *props);
+void mm_wrk_commit(struct mm_wrk *w);
+
+/* wrk_cmd.c */
 bool mm_wrk_handle_commands(struct mm_wrk *w);
 struct mm_wrk_pending *mm_wrk_pending_take(struct mm_wrk *w, int mid);
 int mm_wrk_pending_add(struct mm_wrk *w, int mid, uint16_t cmd, uint64_t req_id, uint32_t bytes,
@@ -140,7 +146,7 @@ int mm_wrk_pending_add(struct mm_wrk *w, int mid, uint16_t cmd, uint64_t req_id,
 void mm_wrk_pending_fail_all(struct mm_wrk *w, int32_t result, bool resent_too);
 int mm_wrk_filter_add(struct mm_wrk *w, const char *topic, size_t len, int qos, bool from_cfg);
 int mm_wrk_filter_remove(struct mm_wrk *w, const char *topic, size_t len);
-void mm_wrk_commit(struct mm_wrk *w);
+
 /* wrk_unacked.c */
 void mm_wrk_unacked_inherit(struct mm_wrk *w);
 bool mm_wrk_unacked_mark(struct mm_wrk *w, uint16_t mid);
