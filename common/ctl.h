@@ -46,4 +46,19 @@ enum mm_ctl_state {
 	_MM_CTL_STATE_MAX
 };
 
+/* The JSON "state" string of <st>, "unknown" out of range. */
+static inline const char *mm_ctl_state_to_string(enum mm_ctl_state st)
+{
+	static const char *const names[_MM_CTL_STATE_MAX] = {
+		[MM_CTL_DISCONNECTED] = "disconnected",
+		[MM_CTL_CONNECTING] = "connecting",
+		[MM_CTL_CONNECTED] = "connected",
+		[MM_CTL_RECONNECTING] = "reconnecting",
+		[MM_CTL_CLOSED] = "closed",
+		[MM_CTL_FAILED] = "failed",
+	};
+
+	return (unsigned)st < _MM_CTL_STATE_MAX ? names[st] : "unknown";
+}
+
 #endif /* MM_CTL_H */

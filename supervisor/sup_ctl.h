@@ -78,6 +78,5 @@ void mm_sup_ctl_error(struct mm_ctl_conn *c, const char *fmt, ...)
 void mm_sup_ctl_command(struct mm_sup *s, struct mm_ctl_conn *c, char *line);
 void mm_sup_ctl_wait_check(struct mm_sup *s, struct mm_ctl_conn *c);
 struct json_object *mm_sup_ctl_status(const struct mm_sup *s);
-const char *mm_ctl_state_to_string(enum mm_ctl_state st);
 
 #endif /* MM_SUP_CTL_H */

@@ -21,20 +21,6 @@
 
 #define MAX_ARGS 4
 
-static const char *const state_names[_MM_CTL_STATE_MAX] = {
-	[MM_CTL_DISCONNECTED] = "disconnected",
-	[MM_CTL_CONNECTING] = "connecting",
-	[MM_CTL_CONNECTED] = "connected",
-	[MM_CTL_RECONNECTING] = "reconnecting",
-	[MM_CTL_CLOSED] = "closed",
-	[MM_CTL_FAILED] = "failed",
-};
-
-const char *mm_ctl_state_to_string(enum mm_ctl_state st)
-{
-	return st < _MM_CTL_STATE_MAX ? state_names[st] : "unknown";
-}
-
 static const struct mm_sup_child *find_child(const struct mm_sup *s, const char *name)
 {
 	for (size_t i = 0; i < s->n_children; i++)
@@ -140,7 +126,7 @@ static struct json_object *session_json(const struct mm_sup *s, const struct mm_
 
 	if (o) {
 		ADD(o, "name", json_object_new_string(c->name));
-		ADD(o, "state", json_object_new_string(state_names[state]));
+		ADD(o, "state", json_object_new_string(mm_ctl_state_to_string(state)));
 		ADD(o, "state_code", json_object_new_int(state));
 		ADD(o, "broker", broker_of(s, c->name, st));
 		ADD(o, "pid", json_object_new_int64(c->pid > 0 ? c->pid : 0));
@@ -204,7 +190,8 @@ static bool not_ready(const struct mm_sup *s, const struct mm_ctl_conn *c, char 
 		st = stats_of(ch);
 		if (!child_ready(ch, st) && len < size)
 			len += (size_t)snprintf(buf + len, size - len, "%s%s (%s)", len ? ", " : "",
-						ch->name, state_names[map_state(ch, st)]);
+						ch->name,
+						mm_ctl_state_to_string(map_state(ch, st)));
 		*permanent |= ch->fsm.state == MM_CHILD_FAILED;
 		mm_shm_stats_detach(st);
 	}
