@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: MIT
 # The Debian packages, end to end: dpkg-buildpackage -us -uc -b on a copy of the source tree,
 # lintian with no error, `apt install` of the .debs on this machine, the installed files, an
-# example built against the installed library, and the demo run from the installed binaries
-# (scripts/demo --installed). Then the packages are purged again (if they were not installed
-# before). Prints TAP.
+# example built against the installed library, the demo run from the installed binaries
+# (scripts/demo --installed), and the steps of docs/getting-started.md on the packaged service.
+# Then the packages are purged again (if they were not installed before). Prints TAP.
 #
 # It installs packages, so it needs root and runs only when MQTTMUX_DEB_TEST=1 (scripts/test
 # sets it; a plain `meson test` skips it).
@@ -39,6 +39,10 @@ dpkg-query -W -f='${Status}' mqttmux 2>/dev/null | grep -q 'install ok installed
 cleanup() {
   if [ "$installed_before" = 0 ]; then
     apt-get purge -y -qq "${pkgs[@]}" >"$work/purge.log" 2>&1 || cat "$work/purge.log" >&2
+    # what tmpfiles.d and the daemon made for the package's user
+    for d in /run/mqttmux /var/lib/mqttmux; do
+      [ -d "$d" ] && [ "$(stat -c %U "$d")" = mqttmux ] && rm -rf "$d"
+    done
   fi
   rm -rf "$work"
 }
@@ -83,5 +87,51 @@ check "an example builds against the installed library with pkg-config" "$work/c
   bash -c "cc /usr/share/doc/mqttmux/examples/quickstart.c \$(pkg-config --cflags --libs mqttmux) -o '$work/quickstart'"
 check "scripts/demo --installed runs the demo from the packages" "$work/demo.log" \
   bash -c "'$src/scripts/demo' --installed --seconds 3 && grep -q 'plant sensors/line1/' '$work/demo.log'"
+
+# docs/getting-started.md, steps 3 to 5, on the packaged service: a session in
+# /etc/mqttmux/mqttmux.cfg, the daemon as the mqttmux user in /run/mqttmux (systemctl where
+# systemd runs, else started as the unit would), then sub, pub and the example as root.
+getting_started() {
+  local port daemon=0 sub rc=0
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser root\n' "$port" >"$work/broker.conf"
+  mosquitto -c "$work/broker.conf" >"$work/broker.log" 2>&1 &
+  local broker=$!
+  for _ in $(seq 100); do mosquitto_pub -h 127.0.0.1 -p "$port" -t ping -m x 2>/dev/null && break; sleep 0.05; done
+  sed -i "s|^sessions = (\$|sessions = (\n  { name = \"local\"; brokers = [ \"tcp://127.0.0.1:$port\" ]; client_id = \"mqttmux-local\";\n    subscriptions = ( { topic = \"demo/#\"; qos = 1; } ); }|" /etc/mqttmux/mqttmux.cfg
+  check "the session added to /etc/mqttmux/mqttmux.cfg passes --check as user mqttmux" \
+    "$work/gs-check.log" runuser -u mqttmux -- /usr/bin/mqttmuxd --check -c /etc/mqttmux/mqttmux.cfg
+  if [ -d /run/systemd/system ]; then
+    systemctl restart mqttmuxd >"$work/gs-daemon.log" 2>&1
+  else
+    runuser -u mqttmux -- /usr/bin/mqttmuxd -c /etc/mqttmux/mqttmux.cfg >"$work/gs-daemon.log" 2>&1 &
+    daemon=$!
+  fi
+  for _ in $(seq 200); do [ -S /run/mqttmux/control.sock ] && break; sleep 0.05; done
+  check "mqttmux wait: the session is ready (daemon as user mqttmux)" "$work/gs-wait.log" \
+    mqttmux wait -t 20
+  # The route is made while pub runs: publish until sub has printed one message.
+  mqttmux sub -t 'demo/#' -v -C 1 -W 20 >"$work/gs-sub.log" 2>"$work/gs-sub.err" &
+  sub=$!
+  for _ in $(seq 100); do grep -q . "$work/gs-sub.log" 2>/dev/null && break
+    mqttmux pub -s local -t demo/hello -m 'through mqttmux' -q 1 >>"$work/gs-pub.log" 2>&1
+    kill -0 "$sub" 2>/dev/null || break; sleep 0.1; done
+  wait "$sub" || rc=$?
+  if [ "$rc" = 0 ] && grep -q '^demo/hello through mqttmux$' "$work/gs-sub.log"; then
+    ok "mqttmux pub through the session reaches mqttmux sub"
+  else
+    not_ok "mqttmux pub through the session reaches mqttmux sub (sub exit $rc)" "$work/gs-sub.log"
+  fi
+  check "the example runs against the packaged daemon" "$work/gs-example.log" \
+    bash -c "'$work/quickstart' local && grep -q '\\[local\\] sensors/room1/temperature = 23.5' '$work/gs-example.log'"
+  if [ "$daemon" != 0 ]; then
+    kill "$daemon"; wait "$daemon" 2>/dev/null
+  else
+    systemctl stop mqttmuxd >/dev/null 2>&1
+  fi
+  kill "$broker"; wait "$broker" 2>/dev/null
+}
+[ "$installed_before" = 0 ] && [ -x /usr/bin/mqttmuxd ] && getting_started
+
 echo "1..$n"
 [ "$failed" = 0 ]
