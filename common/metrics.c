@@ -429,8 +429,8 @@ static const struct field_family seed_families[] = {
 	SF("mqtt_session_auto_reconnect", GAUGE, BOOL, auto_reconnect,
 	   "1 if the session reconnects by itself, else 0."),
 	SF("mqtt_session_status", GAUGE, UINT, state,
-	   "Session state: 0 stopped, 1 connecting, 2 connected, 3 ready, 4 disconnected, "
-	   "5 reconnecting."),
+	   "Session state, as `mqttmux status`: 0 disconnected, 1 connecting, 2 connected, "
+	   "3 reconnecting, 4 closed, 5 failed."),
 	SF("mqtt_session_message_rate", GAUGE, F64, msg_rate,
 	   "Messages per second, sent plus received, over the last 10 seconds."),
 	SF("mqtt_session_avg_message_rate", GAUGE, F64, avg_msg_rate,

@@ -138,7 +138,7 @@ struct mm_metrics_session {
 	uint64_t ring_size, ring_fill, ring_hwm; /* in-ring, bytes */
 	double last_msg_s, last_err_s;		 /* Unix seconds, 0 = never */
 	double msg_rate, avg_msg_rate, bytes_rate;
-	unsigned state; /* enum mm_sess_state (shm/stats.h) */
+	unsigned state; /* enum mm_ctl_state (common/ctl.h): the seed's codes, as `status` */
 	unsigned subscriptions;
 	bool connected, persistent, clean_session, auto_reconnect, failed;
 	const char *backend; /* event loop of the running worker ("io_uring", "epoll"), or NULL */

@@ -553,7 +553,7 @@ struct mqttmux_session_metrics {
 	uint64_t publish_ok, publish_failed;			 /* publish completions by result */
 	uint64_t subscriptions;					 /* topic filters subscribed now */
 	uint64_t in_ring_size, in_ring_fill, in_ring_high_water; /* bytes */
-	int status; /* mqtt_session_status: 0 stopped .. 3 ready .. 5 reconnecting */
+	int status; /* mqtt_session_status: MQTTMUX_STATE_*, as state_code in status */
 	bool connected, failed, persistent, clean_session, auto_reconnect;
 	double last_message_time, last_error_time;	   /* Unix seconds, 0 = never */
 	double message_rate, avg_message_rate, bytes_rate; /* per second, sent + received */

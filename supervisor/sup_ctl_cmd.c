@@ -37,7 +37,13 @@ static bool stats_current(const struct mm_sup_child *c, const struct mm_stats_bl
 	       atomic_load_explicit(&st->worker_pid, memory_order_relaxed) == (uint32_t)c->pid;
 }
 
-static enum mm_ctl_state map_state(const struct mm_sup_child *c, const struct mm_stats_block *st)
+/*
+ * The state of session <c> in the seed's codes, for `status` and the mqtt_session_status metric
+ * alike (one table, docs/metrics.md): from its worker's stats block <st> (may be NULL) when that
+ * is the current worker's, else from the restart state machine.
+ */
+enum mm_ctl_state mm_sup_session_state(const struct mm_sup_child *c,
+				       const struct mm_stats_block *st)
 {
 	static const enum mm_ctl_state from_sess[_MM_SESS_STATE_MAX] = {
 		[MM_SESS_STOPPED] = MM_CTL_CLOSED,
@@ -121,7 +127,7 @@ static struct json_object *broker_of(const struct mm_sup *s, const char *name,
 static struct json_object *session_json(const struct mm_sup *s, const struct mm_sup_child *c)
 {
 	struct mm_stats_block *st = stats_of(c);
-	enum mm_ctl_state state = map_state(c, st);
+	enum mm_ctl_state state = mm_sup_session_state(c, st);
 	struct json_object *o = json_object_new_object();
 
 	if (o) {
@@ -189,9 +195,9 @@ static bool not_ready(const struct mm_sup *s, const struct mm_ctl_conn *c, char 
 			continue;
 		st = stats_of(ch);
 		if (!child_ready(ch, st) && len < size)
-			len += (size_t)snprintf(buf + len, size - len, "%s%s (%s)", len ? ", " : "",
-						ch->name,
-						mm_ctl_state_to_string(map_state(ch, st)));
+			len += (size_t)snprintf(
+				buf + len, size - len, "%s%s (%s)", len ? ", " : "", ch->name,
+				mm_ctl_state_to_string(mm_sup_session_state(ch, st)));
 		*permanent |= ch->fsm.state == MM_CHILD_FAILED;
 		mm_shm_stats_detach(st);
 	}

@@ -179,16 +179,6 @@ static bool current(const struct mm_sup_child *c, const struct mm_stats_block *s
 	       LOAD(st->worker_pid) == (uint32_t)c->pid;
 }
 
-/* The session state when the stats block is a dead (or not yet ready) worker's. */
-static unsigned state_without_worker(const struct mm_sup_child *c)
-{
-	if (c->fsm.state == MM_CHILD_BACKOFF)
-		return MM_SESS_RECONNECTING;
-	if (c->fsm.state == MM_CHILD_STARTING || c->fsm.state == MM_CHILD_UP)
-		return MM_SESS_CONNECTING;
-	return MM_SESS_STOPPED;
-}
-
 static const char *backend_name(uint32_t v)
 {
 	/* enum mm_wrk_backend (worker/wrk_loop.h): 1 io_uring, 2 epoll */
@@ -211,7 +201,7 @@ static void fill_counters(const struct mm_sup_child *c, struct mm_metrics_sessio
 	o->dropped_oversize = LOAD(st->dropped_oversize);
 	o->last_msg_s = secs_ms(LOAD(st->last_msg_ns));
 	o->last_err_s = secs_ms(LOAD(st->last_err_ns));
-	o->state = cur ? LOAD(st->state) : state_without_worker(c);
+	o->state = mm_sup_session_state(c, st);
 	o->connected = cur && LOAD(st->connected);
 	o->subscriptions = cur ? LOAD(st->subscriptions) : 0;
 	o->backend = cur ? backend_name(LOAD(st->backend)) : NULL;
@@ -240,7 +230,7 @@ static void fill_session(const struct mm_sup *s, size_t i, struct mm_metrics_ses
 	o->ring_size = c->ring_size;
 	o->ring_fill = ring_fill(c);
 	o->ring_hwm = c->m.hwm;
-	o->state = state_without_worker(c);
+	o->state = mm_sup_session_state(c, NULL);
 	if (cs) {
 		o->persistent = cs->persistent;
 		o->clean_session = cs->clean_session;

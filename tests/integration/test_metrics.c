@@ -174,9 +174,15 @@ Test(metrics, every_seed_metric_has_its_type_for_both_sessions)
 	cr_expect_eq(value(m, "mqtt_session_clean_session", "two.b-x"), 0);
 	cr_expect_eq(value(m, "mqtt_session_clean_session", "one"), 1);
 	cr_expect_eq(value(m, "mqtt_session_connected", "one"), 1);
+	/* the seed's codes, the same table as `status` (issue 10): 2 = connected */
+	cr_expect_eq(value(m, "mqtt_session_status", "one"), 2);
 	cr_expect_eq(value(m, "mqtt_session_subscriptions", "one"), 1);
 	cr_expect_not_null(strstr(m, "mqttmux_build_info{version=\""));
 	expect_well_formed(m);
+	free(m);
+	m = request("status\n", "\n");
+	cr_assert_not_null(m);
+	cr_expect_not_null(strstr(m, "\"state_code\":2"), "status: %s", m);
 	free(m);
 	/* Framing: the next reply on the same connection starts right after "# EOF". */
 	m = request("metrics\nping\n", "pong\"}\n");

@@ -297,7 +297,7 @@ Test(session_api, metrics_snapshot_and_prometheus_text)
 	cr_expect_eq(one->bytes_received, 5 * NMSG);
 	cr_expect_eq(two->messages_received, 0);
 	cr_expect(one->connected && two->connected);
-	cr_expect_eq(one->status, 3, "ready");
+	cr_expect_eq(one->status, MQTTMUX_STATE_CONNECTED, "ready: connected, as status says");
 	cr_expect_eq(one->subscriptions, 1);
 	cr_expect_gt(one->in_ring_size, 0);
 	cr_expect_gt(one->last_message_time, 1e9);
