@@ -25,6 +25,8 @@
 #define MM_PROTO_VERSION_MAJOR 1
 #define MM_PROTO_VERSION_MINOR 0
 
+/* In the runtime_dir: AF_UNIX, SOCK_SEQPACKET, peers checked with SO_PEERCRED. */
+#define MM_PROTO_SOCK_NAME "router.sock"
 #define MM_PROTO_HDR_SIZE  16u
 #define MM_PROTO_MAX_FRAME 65536u      /* largest frame, header included */
 #define MM_PROTO_MAX_FDS   8	       /* most descriptors one frame may carry */

@@ -125,7 +125,7 @@ static int sock_connect(const char *dir, int *ret)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
 
-	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/router.sock", dir) >=
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/" MM_PROTO_SOCK_NAME, dir) >=
 	    sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

@@ -66,7 +66,7 @@ int mm_rtr_listen(struct mm_rtr *r)
 
 	if (rc < 0)
 		return rc;
-	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/router.sock", r->runtime_dir);
+	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/" MM_PROTO_SOCK_NAME, r->runtime_dir);
 	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
 		return mm_log_errno(-ENAMETOOLONG, "router.sock path");
 	r->lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

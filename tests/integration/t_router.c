@@ -94,7 +94,7 @@ int t_cl_connect(struct t_rclient *c, const char *run)
 	memset(c, 0, sizeof(*c));
 	for (int i = 0; i < MM_PROTO_WELCOME_NFDS; i++)
 		c->fds[i] = -1;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/router.sock", run);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/" MM_PROTO_SOCK_NAME, run);
 	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (c->sock < 0 || connect(c->sock, (struct sockaddr *)&sa, sizeof(sa)) == -1)
 		return -errno;
