@@ -227,7 +227,9 @@ def main():
         daemon = subprocess.Popen([d["bin"] + "/mqttmuxd", "-c", cfg], env=env, stdout=log,
                                   stderr=subprocess.STDOUT)
         procs.append(daemon)
-        check(wait_for(lambda: os.path.exists(run_dir + "/control.sock"), 20),
+        # the socket file appears at bind(), before listen(): ask until it answers
+        ping = [d["bin"] + "/mqttmux", "-d", run_dir, "ping"]
+        check(wait_for(lambda: run(ping, env=cli_env(d, env)).returncode == 0, 20),
               "the installed mqttmuxd starts with nothing set but PATH",
               open(os.path.join(tmp, "mqttmuxd.log")).read())
         r = run([d["bin"] + "/mqttmux", "-d", run_dir, "wait", "-t", "30"], env=cli_env(d, env))

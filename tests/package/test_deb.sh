@@ -107,7 +107,8 @@ getting_started() {
     runuser -u mqttmux -- /usr/bin/mqttmuxd -c /etc/mqttmux/mqttmux.cfg >"$work/gs-daemon.log" 2>&1 &
     daemon=$!
   fi
-  for _ in $(seq 200); do [ -S /run/mqttmux/control.sock ] && break; sleep 0.05; done
+  # the socket file appears at bind(), before listen(): ask until it answers
+  for _ in $(seq 200); do mqttmux ping >/dev/null 2>&1 && break; sleep 0.05; done
   check "mqttmux wait: the session is ready (daemon as user mqttmux)" "$work/gs-wait.log" \
     mqttmux wait -t 20
   # The route is made while pub runs: publish until sub has printed one message.
