@@ -108,7 +108,7 @@ int mm_sup_wait(struct mm_sup *s, uint64_t other_ns);
 struct mm_sup_child *mm_sup_wait_child(struct mm_sup *s, int i);
 
 /* sup_limits.c: the descriptors and processes N sessions need (docs/operations.md, Limits) */
-#define MM_SUP_FDS_PER_SESSION 9  /* 7 ring, doorbell and stats fds, a channel and a pidfd */
+#define MM_SUP_FDS_PER_SESSION 10 /* 7 ring, doorbell, stats fds; channel, pidfd, statm */
 #define MM_SUP_ROUTER_CLIENTS  64 /* clients the router's descriptor budget has room for */
 void mm_sup_limits_raise(void);
 const char *mm_sup_nofile_text(void);
@@ -156,7 +156,8 @@ void mm_sup_metrics_dump(struct mm_sup *s, bool periodic);
 void mm_sup_metrics_tick(struct mm_sup *s, uint64_t now_ns);
 
 /* sup_proc.c: the process_* metrics of the supervisor, the router and every worker */
-size_t mm_sup_procs_fill(const struct mm_sup *s, struct mm_metrics_process *out, size_t cap);
+size_t mm_sup_procs_fill(struct mm_sup *s, struct mm_metrics_process *out, size_t cap);
+void mm_sup_pcache_done(struct mm_sup_pcache *pc);
 
 /* sup_events.c: session events, logged and streamed to `events` readers (docs/events.md) */
 struct mm_sup_events;

@@ -82,6 +82,7 @@ void mm_sup_child_done(struct mm_sup_child *c)
 	}
 	mm_sup_child_reaped(c, c->wstatus);
 	mm_sup_mstate_done(&c->m);
+	mm_sup_pcache_done(&c->pc);
 	free(c->name);
 	c->name = NULL;
 }
@@ -193,6 +194,7 @@ int mm_sup_child_stop(struct mm_sup_child *c)
 /* Forget the reaped process: close its pidfd and channel. Accepts a child with no process. */
 void mm_sup_child_reaped(struct mm_sup_child *c, int wstatus)
 {
+	mm_sup_pcache_done(&c->pc);
 	if (c->pidfd >= 0)
 		close(c->pidfd);
 	if (c->chan_fd >= 0)

@@ -46,6 +46,14 @@ struct mm_sup_exec {
 	unsigned n;
 };
 
+/* What the process_* metrics keep about a child's current process (sup_proc.c). */
+struct mm_sup_pcache {
+	pid_t pid;	  /* the process these are of; 0: none (then nothing else is valid) */
+	int statm_fd;	  /* /proc/PID/statm, kept open and read again with pread() */
+	double start_s;	  /* Unix time it started */
+	uint64_t max_fds; /* its RLIMIT_NOFILE */
+};
+
 struct mm_sup_child {
 	char *name;  /* session name (owned) */
 	pid_t pid;   /* running process, 0 when none */
@@ -59,6 +67,7 @@ struct mm_sup_child {
 	bool is_router;		 /* the router, not a session's worker */
 	struct mm_sup_fsm fsm;
 	struct mm_sup_mstate m;
+	struct mm_sup_pcache pc;
 };
 
 int mm_sup_child_init(struct mm_sup_child *c, const struct mm_cfg_session *s);
