@@ -74,13 +74,14 @@ static bool child_ready(const struct mm_sup_child *c, const struct mm_stats_bloc
 	       atomic_load_explicit(&st->state, memory_order_relaxed) == MM_SESS_READY;
 }
 
-static struct mm_stats_block *stats_of(const struct mm_sup_child *c)
+/*
+ * The stats block of <c>, through the supervisor's one mapping of it (sup_metrics.c): `status`
+ * and every 10 ms re-check of a pending `wait` read 1,000 of them, and a map and unmap each
+ * time was most of the cost.
+ */
+static const struct mm_stats_block *stats_of(struct mm_sup_child *c)
 {
-	struct mm_stats_block *st = NULL;
-
-	if (c->fds[MM_FD_WRK_STATS] < 0 || mm_shm_stats_attach(c->fds[MM_FD_WRK_STATS], &st) < 0)
-		return NULL;
-	return st;
+	return mm_sup_child_stats(c);
 }
 
 static struct json_object *u64(const struct mm_stats_block *st, size_t off)
@@ -104,11 +105,18 @@ static struct json_object *last_error(const struct mm_stats_block *st)
 	return json_object_new_string(buf);
 }
 
-/* The broker the worker is connected to, or trying (the first one before any attempt). */
-static struct json_object *broker_of(const struct mm_sup *s, const char *name,
+/*
+ * The broker the worker of session <name> is connected to, or trying (the first one before any
+ * attempt). <name> is the <i>th of the running set: its place in the config when nothing was
+ * added or removed since, so no search then.
+ */
+static struct json_object *broker_of(const struct mm_sup *s, size_t idx, const char *name,
 				     const struct mm_stats_block *st)
 {
-	const struct mm_cfg_session *sess = mm_cfg_session_find(s->cfg, name);
+	const struct mm_cfg_session *sess =
+		idx < s->cfg->n_sessions && !strcmp(s->cfg->sessions[idx].name, name)
+			? &s->cfg->sessions[idx]
+			: mm_cfg_session_find(s->cfg, name);
 	uint32_t i = st ? atomic_load_explicit(&st->broker, memory_order_relaxed) : 0;
 	char buf[512];
 	int n;
@@ -124,9 +132,9 @@ static struct json_object *broker_of(const struct mm_sup *s, const char *name,
 #define ADD(o, k, v) json_object_object_add((o), (k), (v))
 #define OFF(f)	     offsetof(struct mm_stats_block, f)
 
-static struct json_object *session_json(const struct mm_sup *s, const struct mm_sup_child *c)
+static struct json_object *session_json(const struct mm_sup *s, size_t i, struct mm_sup_child *c)
 {
-	struct mm_stats_block *st = stats_of(c);
+	const struct mm_stats_block *st = stats_of(c);
 	enum mm_ctl_state state = mm_sup_session_state(c, st);
 	struct json_object *o = json_object_new_object();
 
@@ -134,7 +142,7 @@ static struct json_object *session_json(const struct mm_sup *s, const struct mm_
 		ADD(o, "name", json_object_new_string(c->name));
 		ADD(o, "state", json_object_new_string(mm_ctl_state_to_string(state)));
 		ADD(o, "state_code", json_object_new_int(state));
-		ADD(o, "broker", broker_of(s, c->name, st));
+		ADD(o, "broker", broker_of(s, i, c->name, st));
 		ADD(o, "pid", json_object_new_int64(c->pid > 0 ? c->pid : 0));
 		ADD(o, "restarts", json_object_new_uint64(c->fsm.restarts));
 		ADD(o, "messages_received", u64(st, OFF(msgs_in)));
@@ -144,18 +152,17 @@ static struct json_object *session_json(const struct mm_sup *s, const struct mm_
 		ADD(o, "reconnects", u64(st, OFF(reconnects)));
 		ADD(o, "last_error", last_error(st));
 	}
-	mm_shm_stats_detach(st);
 	return o;
 }
 
 /* The `status` reply: one object per session, in config order. */
-struct json_object *mm_sup_ctl_status(const struct mm_sup *s)
+struct json_object *mm_sup_ctl_status(struct mm_sup *s)
 {
 	struct json_object *a = json_object_new_array();
 
 	for (size_t i = 0; a && i < s->n_children; i++)
 		if (s->children[i].name)
-			json_object_array_add(a, session_json(s, &s->children[i]));
+			json_object_array_add(a, session_json(s, i, &s->children[i]));
 	return a;
 }
 
@@ -176,7 +183,7 @@ static void reply_ok(struct mm_ctl_conn *c, const char *key, struct json_object 
  * comes first when it is not up: a session is of no use to clients before the router listens
  * on router.sock and holds the session's rings, and `mqttmux wait && mqttmux pub` must work.
  */
-static bool not_ready(const struct mm_sup *s, const struct mm_ctl_conn *c, char *buf, size_t size,
+static bool not_ready(struct mm_sup *s, const struct mm_ctl_conn *c, char *buf, size_t size,
 		      bool *permanent)
 {
 	size_t len = 0;
@@ -188,8 +195,8 @@ static bool not_ready(const struct mm_sup *s, const struct mm_ctl_conn *c, char 
 		*permanent |= s->router.fsm.state == MM_CHILD_FAILED;
 	}
 	for (size_t i = 0; i < s->n_children; i++) {
-		const struct mm_sup_child *ch = &s->children[i];
-		struct mm_stats_block *st;
+		struct mm_sup_child *ch = &s->children[i];
+		const struct mm_stats_block *st;
 
 		if (!ch->name || ch->remove || (!c->wait_all && strcmp(ch->name, c->wait_name)))
 			continue;
@@ -199,7 +206,6 @@ static bool not_ready(const struct mm_sup *s, const struct mm_ctl_conn *c, char 
 				buf + len, size - len, "%s%s (%s)", len ? ", " : "", ch->name,
 				mm_ctl_state_to_string(mm_sup_session_state(ch, st)));
 		*permanent |= ch->fsm.state == MM_CHILD_FAILED;
-		mm_shm_stats_detach(st);
 	}
 	return buf[0] != '\0';
 }
