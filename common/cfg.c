@@ -9,8 +9,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,6 +29,15 @@
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug", NULL };
 static const char *const on_full_names[] = { "drop", "block", NULL };
+static const char *const log_format_names[] = { "text", "json", NULL };
+
+/* Name of format <f> as written in the config, or "?" when out of range. */
+const char *mm_cfg_log_format_to_string(enum mm_cfg_log_format f)
+{
+	if ((unsigned int)f >= _MM_CFG_LOG_FORMAT_MAX)
+		return "?";
+	return log_format_names[f];
+}
 
 /* Name of level <l> as written in the config, or "?" when out of range. */
 const char *mm_cfg_log_level_to_string(enum mm_cfg_log_level l)
@@ -44,16 +55,61 @@ const char *mm_cfg_on_full_to_string(enum mm_cfg_on_full f)
 	return on_full_names[f];
 }
 
-/* Read an array of user or group ids (0 .. 2^32 - 2) into a new array of unsigned int. */
+/* A user (<group> false) or group name to its id: 0, or -ENOENT / -errno. */
+static int id_of_name(const char *name, bool group, unsigned int *ret)
+{
+	char buf[16384];
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
+	int r = group ? getgrnam_r(name, &gr, buf, sizeof(buf), &grp)
+		      : getpwnam_r(name, &pw, buf, sizeof(buf), &pwp);
+
+	if (r)
+		return -r;
+	if (grp)
+		*ret = grp->gr_gid;
+	else if (pwp)
+		*ret = pwp->pw_uid;
+	return grp || pwp ? 0 : -ENOENT;
+}
+
+/* One element of allow_uids / allow_gids: an id (0 .. 2^32 - 2) or a user or group name. */
+static void id_read(struct mm_cfg_ctx *c, const config_setting_t *e, const char *key,
+		    unsigned int i, unsigned int *ret)
+{
+	bool group = !strcmp(key, "allow_gids");
+	long long v = mm_cfg_is_int(e) ? config_setting_get_int64(e) : -1;
+	const char *name = config_setting_get_string(e);
+	int r;
+
+	if (name) {
+		r = id_of_name(name, group, ret);
+		if (r < 0)
+			mm_cfg_bad(c, e, key, "element %u: %s %s '%.64s'%s%s", i,
+				   r == -ENOENT ? "no such" : "cannot look up",
+				   group ? "group" : "user", name, r == -ENOENT ? "" : ": ",
+				   r == -ENOENT ? "" : strerror(-r));
+	} else if (v < 0 || v > (long long)UINT_MAX - 1) {
+		mm_cfg_bad(c, e, key, "element %u must be an id from 0 to %u, or a %s name", i,
+			   UINT_MAX - 1, group ? "group" : "user");
+	} else {
+		*ret = (unsigned int)v;
+	}
+}
+
+/*
+ * Read a list of user or group ids or names (resolved now, with the system's user and group
+ * databases) into a new array of unsigned int.
+ */
 static void ids_read(struct mm_cfg_ctx *c, const config_setting_t *s, const char *key,
 		     unsigned int **ret, size_t *ret_n)
 {
 	unsigned int n = (unsigned int)config_setting_length(s), *ids;
-	const config_setting_t *e;
-	long long v;
 
 	if (!mm_cfg_is_seq(s)) {
-		mm_cfg_bad(c, s, key, "expected an array of integers [ 0, 1000 ], got %s",
+		mm_cfg_bad(c, s, key,
+			   "expected a list of ids or names [ 0, 1000 ] or "
+			   "[ \"alice\" ], got %s",
 			   mm_cfg_type_name(config_setting_type(s)));
 		return;
 	}
@@ -62,15 +118,8 @@ static void ids_read(struct mm_cfg_ctx *c, const config_setting_t *s, const char
 		mm_cfg_oom(c);
 		return;
 	}
-	for (unsigned int i = 0; i < n; i++) {
-		e = config_setting_get_elem(s, i);
-		v = mm_cfg_is_int(e) ? config_setting_get_int64(e) : -1;
-		if (v < 0 || v > (long long)UINT_MAX - 1)
-			mm_cfg_bad(c, e, key, "element %u must be an id from 0 to %u", i,
-				   UINT_MAX - 1);
-		else
-			ids[i] = (unsigned int)v;
-	}
+	for (unsigned int i = 0; i < n; i++)
+		id_read(c, config_setting_get_elem(s, i), key, i, &ids[i]);
 	free(*ret);
 	*ret = ids;
 	*ret_n = n;
@@ -190,6 +239,7 @@ static const struct mm_cfg_key top_keys[] = {
 	{ .name = "runtime_dir", .kind = MM_CFG_K_PATH, C(runtime_dir) },
 	{ .name = "state_dir", .kind = MM_CFG_K_PATH, C(state_dir) },
 	{ .name = "log_level", .kind = MM_CFG_K_ENUM, C(log_level), .names = log_level_names },
+	{ .name = "log_format", .kind = MM_CFG_K_ENUM, C(log_format), .names = log_format_names },
 	{ .name = "metrics",
 	  .kind = MM_CFG_K_GROUP,
 	  C(metrics),

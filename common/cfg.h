@@ -54,6 +54,13 @@ enum mm_cfg_log_level {
 	_MM_CFG_LOG_LEVEL_MAX
 };
 
+/* How processes write their log on stderr when it is not the journal (common/log.h). */
+enum mm_cfg_log_format {
+	MM_CFG_LOG_TEXT = 0, /* "ident[pid]: level: message" */
+	MM_CFG_LOG_JSON,     /* one JSON object per line */
+	_MM_CFG_LOG_FORMAT_MAX
+};
+
 /* What the router does when a client's delivery ring is full (DESIGN.md §4). */
 enum mm_cfg_on_full {
 	MM_CFG_ON_FULL_DROP = 0, /* skip that client, count the loss, deliver a GAP record */
@@ -180,6 +187,7 @@ struct mm_cfg {
 	char *runtime_dir; /* absolute */
 	char *state_dir;   /* absolute */
 	enum mm_cfg_log_level log_level;
+	enum mm_cfg_log_format log_format;
 	struct mm_cfg_metrics metrics;
 	struct mm_cfg_clients clients;
 	struct mm_cfg_restart restart;
@@ -215,6 +223,7 @@ bool mm_cfg_topic_name_valid(const char *topic);
 bool mm_cfg_session_name_valid(const char *name);
 
 const char *mm_cfg_log_level_to_string(enum mm_cfg_log_level l);
+const char *mm_cfg_log_format_to_string(enum mm_cfg_log_format f);
 const char *mm_cfg_on_full_to_string(enum mm_cfg_on_full f);
 const char *mm_cfg_protocol_to_string(enum mm_cfg_protocol p);
 const char *mm_cfg_scheme_to_string(enum mm_cfg_scheme s);

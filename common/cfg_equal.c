@@ -109,7 +109,8 @@ static bool top_eq(const struct mm_cfg *a, const struct mm_cfg *b)
 	const struct mm_cfg_clients *ca = &a->clients, *cb = &b->clients;
 
 	return str_eq(a->runtime_dir, b->runtime_dir) && str_eq(a->state_dir, b->state_dir) &&
-	       a->log_level == b->log_level && str_eq(a->metrics.textfile, b->metrics.textfile) &&
+	       a->log_level == b->log_level && a->log_format == b->log_format &&
+	       str_eq(a->metrics.textfile, b->metrics.textfile) &&
 	       a->metrics.textfile_interval == b->metrics.textfile_interval &&
 	       str_eq(a->metrics.http_host, b->metrics.http_host) &&
 	       a->metrics.http_port == b->metrics.http_port &&

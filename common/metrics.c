@@ -465,6 +465,11 @@ static const struct field_family client_families[] = {
 	   "Gap records the client was sent (one per run of drops)."),
 	CF("mqttmux_client_messages_queued", GAUGE, queued,
 	   "Matched messages held for a blocking route, not yet written or dropped."),
+	CF("mqttmux_client_routes", GAUGE, routes, "Routes the client has registered."),
+	CF("mqttmux_client_ring_fill_bytes", GAUGE, ring_fill,
+	   "Bytes of the client's delivery ring it has not consumed yet."),
+	CF("mqttmux_client_ring_size_bytes", GAUGE, ring_size,
+	   "Capacity of the client's delivery ring."),
 	CFU("mqttmux_client_pid", GAUGE, pid,
 	    "The client's process id (a gauge, not a label: a label would start new series)."),
 };

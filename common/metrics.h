@@ -150,6 +150,7 @@ struct mm_metrics_client {
 	uint64_t matched, delivered, dropped, gaps, queued;
 	unsigned pid;
 	unsigned slot; /* its router stats slot: tells apart two clients of one process */
+	uint64_t routes, ring_fill, ring_size; /* gauges: routes now; delivery ring, bytes */
 };
 
 /* Publish completions by result, in the order of the result="..." label values. */

@@ -42,7 +42,7 @@
 
 #define MM_RSTATS_MAGIC	      0x5453524du /* "MRST" little-endian */
 #define MM_RSTATS_VER_MAJOR   1
-#define MM_RSTATS_VER_MINOR   0
+#define MM_RSTATS_VER_MINOR   1 /* 1.1: routes, ring_fill, ring_size in the reserved words */
 #define MM_RSTATS_SIZE	      36864u
 #define MM_RSTATS_MAX_CLIENTS 128u
 #define MM_RSTATS_LAT_OFF     512u
@@ -81,7 +81,11 @@ struct mm_rstats_client {
 	_Atomic uint64_t pub_failed;	/* completions sent back: any error */
 	_Atomic uint64_t registrations; /* HELLOs that claimed this slot */
 	_Atomic uint64_t since_ns;	/* CLOCK_REALTIME ns of the last registration */
-	_Atomic uint64_t reserved[9];
+	/* gauges (1.1), refreshed at most once a second while the client is connected */
+	_Atomic uint64_t routes;    /* routes registered now */
+	_Atomic uint64_t ring_fill; /* bytes of its delivery ring not yet released by it */
+	_Atomic uint64_t ring_size; /* its delivery ring's capacity, bytes */
+	_Atomic uint64_t reserved[6];
 };
 
 struct mm_rstats_block {
@@ -126,6 +130,8 @@ _Static_assert(sizeof(struct mm_rstats_client) == 256, "rstats client slot is AB
 _Static_assert(offsetof(struct mm_rstats_client, name) == 32, "rstats client slot is ABI");
 _Static_assert(offsetof(struct mm_rstats_client, matched) == 96, "rstats client slot is ABI");
 _Static_assert(offsetof(struct mm_rstats_client, since_ns) == 176, "rstats client slot is ABI");
+_Static_assert(offsetof(struct mm_rstats_client, routes) == 184, "rstats client slot is ABI");
+_Static_assert(offsetof(struct mm_rstats_client, ring_size) == 200, "rstats client slot is ABI");
 _Static_assert(offsetof(struct mm_rstats_block, starts) == 64, "rstats block is ABI");
 _Static_assert(offsetof(struct mm_rstats_block, pub_other) == 184, "rstats block is ABI");
 _Static_assert(offsetof(struct mm_rstats_block, unrouted) == 192, "rstats block is ABI");
@@ -142,6 +148,7 @@ struct mm_rstats_client_snap {
 	char name[MM_RSTATS_NAME_MAX]; /* always NUL-terminated */
 	uint64_t matched, delivered, dropped, queued, gaps, events;
 	uint64_t pub_requests, pub_ok, pub_failed, registrations, since_ns;
+	uint64_t routes, ring_fill, ring_size;
 };
 
 /* The latency bucket of <ns>: the smallest k with ns <= 1000 << k, or MM_RSTATS_LAT_BUCKETS. */

@@ -180,6 +180,7 @@ int main(int argc, char **argv)
 		return EX_UNAVAILABLE;
 	}
 	mm_log_init("mqttmuxd", (enum mm_log_level)cfg->log_level);
+	mm_log_set_json(cfg->log_format == MM_CFG_LOG_JSON); /* children inherit it */
 	/* Workers read the same file; they must find it whatever their working directory. */
 	if (!realpath(a.config, config_path)) {
 		mm_log_errno(-errno, "realpath('%s')", a.config);

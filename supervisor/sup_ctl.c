@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "log.h"
 #include "mm_time.h"
 #include "sup.h"
@@ -212,19 +213,6 @@ void mm_sup_ctl_error(struct mm_ctl_conn *c, const char *fmt, ...)
 	mm_sup_ctl_reply(c, o);
 }
 
-static bool peer_allowed(const struct mm_cfg *cfg, const struct ucred *uc)
-{
-	if (uc->uid == 0 || uc->uid == geteuid())
-		return true;
-	for (size_t i = 0; i < cfg->clients.n_allow_uids; i++)
-		if (cfg->clients.allow_uids[i] == uc->uid)
-			return true;
-	for (size_t i = 0; i < cfg->clients.n_allow_gids; i++)
-		if (cfg->clients.allow_gids[i] == uc->gid)
-			return true;
-	return false;
-}
-
 /* Tell a client we will not serve it (best effort, never blocks) and close it. */
 static void refuse(int fd, const char *why)
 {
@@ -247,17 +235,18 @@ static struct mm_ctl_conn *free_slot(struct mm_sup_ctl *ctl)
 
 static void accept_one(struct mm_sup *s, int fd)
 {
-	struct ucred uc;
-	socklen_t len = sizeof(uc);
+	struct mm_access_peer uc;
 	struct mm_ctl_conn *c;
 	char why[128];
+	int r = mm_access_peer_read(fd, &uc);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == -1) {
-		mm_log_errno(-errno, "control socket: SO_PEERCRED");
+	if (r < 0) {
+		mm_log_errno(r, "control socket: SO_PEERCRED");
 		close(fd);
 		return;
 	}
-	if (!peer_allowed(s->cfg, &uc)) {
+	/* root, our uid, clients.allow_uids, or a group of allow_gids (access.h) */
+	if (!mm_access_client_allowed(&s->cfg->clients, &uc)) {
 		mm_log(MM_LOG_WARNING, "control socket: refused uid %u (pid %ld)", (unsigned)uc.uid,
 		       (long)uc.pid);
 		snprintf(why, sizeof(why), "permission denied: uid %u is not allowed",

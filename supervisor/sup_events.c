@@ -91,6 +91,20 @@ static void deliver_all(struct mm_sup *s, const char *session, const char *text)
 }
 
 /*
+ * The log priority of an event, so that `journalctl -p warning` shows a session going down
+ * and `-p err` one that keeps failing; the rest of a session's life is info.
+ */
+static enum mm_log_level event_level(const char *type)
+{
+	if (!strcmp(type, "session_failed"))
+		return MM_LOG_ERROR;
+	if (!strcmp(type, "session_disconnected") || !strcmp(type, "client_gap") ||
+	    !strcmp(type, "publish_failed"))
+		return MM_LOG_WARNING;
+	return MM_LOG_INFO;
+}
+
+/*
  * Log and stream the event {type, session, time, data}; <data> (consumed) may be NULL, and so
  * may <session> (an event of no session: "session": null, only for readers of every session).
  */
@@ -113,7 +127,7 @@ static void publish(struct mm_sup *s, const char *session, const char *type, uin
 	json_object_object_add(o, "data", data ? data : json_object_new_object());
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							 JSON_C_TO_STRING_NOSLASHESCAPE);
-	mm_log(MM_LOG_INFO, "event %s", text);
+	mm_log(event_level(type), "event %s", text);
 	deliver_all(s, session, text);
 	json_object_put(o);
 }

@@ -318,6 +318,9 @@ static size_t fill_clients(const struct mm_rstats_block *rb, struct router_view 
 			.queued = sn->queued,
 			.pid = sn->pid,
 			.slot = i,
+			.routes = sn->routes,
+			.ring_fill = sn->ring_fill,
+			.ring_size = sn->ring_size,
 		};
 	}
 	return n;

@@ -109,6 +109,9 @@ void mm_sup_reload_apply(struct mm_sup *s, struct mm_cfg *cfg)
 	changed = mark(s, cfg);
 	mm_cfg_free(s->cfg);
 	s->cfg = cfg;
+	/* children started from now on inherit the new format (log.h) */
+	mm_log_set_level((enum mm_log_level)cfg->log_level);
+	mm_log_set_json(cfg->log_format == MM_CFG_LOG_JSON);
 	mm_sup_state_sync(s);
 	mm_sup_policy_from_cfg(&s->policy, &cfg->restart);
 	/* The flags are set first: a child without a process goes down at once and acts on them. */

@@ -226,7 +226,7 @@ static int load_session(const struct args *a, struct mm_cfg **cfg,
 	mm_cfg_diag_done(&diag);
 	*ret = mm_cfg_session_find(*cfg, a->session);
 	if (!*ret) {
-		mm_log(MM_LOG_ERROR, "session '%s' is not in '%s'", a->session, a->config);
+		mm_log(MM_LOG_ERROR, "not in '%s'", a->config);
 		return EX_CONFIG;
 	}
 	return 0;
@@ -300,7 +300,7 @@ static int setup(struct mm_wrk *w, const struct args *a)
 	if (mm_wrk_subs_restore(&Subs, w) < 0)
 		return mm_log_errno(-ENOMEM, "restoring the saved subscriptions"), 1;
 	if (mm_wrk_mqtt_new(w, why, sizeof(why)) < 0)
-		return mm_log(MM_LOG_ERROR, "session '%s': %s", w->cfg->name, why), EX_CONFIG;
+		return mm_log(MM_LOG_ERROR, "%s", why), EX_CONFIG;
 	return 0;
 }
 
@@ -319,6 +319,7 @@ int main(int argc, char **argv)
 		return mm_usage_help_version(rc == 'h', "mqttmux-worker", Usage);
 	(void)prctl(PR_SET_DUMPABLE, 0); /* the password is in our memory */
 	mm_log_init("mqttmux-worker", a.level);
+	mm_log_set_session(a.session); /* every record names the session (log.h) */
 	rc = load_session(&a, &cfg, &sess);
 	if (rc)
 		return rc;

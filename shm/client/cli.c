@@ -9,6 +9,7 @@
  *   mqttmux [-d DIR] session add -c FILE | session remove NAME | session restart NAME
  *   mqttmux [-d DIR] sub -t FILTER [-t FILTER ...] [-s SESSION] [-q QOS] [-C COUNT] ...
  *   mqttmux [-d DIR] pub [-s SESSION | --all] -t TOPIC (-m MSG | -f FILE | -l | -n ...) ...
+ *   mqttmux [-d DIR] top [-s SESSION] [--interval SECONDS] [-n COUNT] [-b | --once]
  *
  * DIR is the daemon's runtime_dir: -d, else $MQTTMUX_RUNTIME_DIR, else /run/mqttmux. Each
  * command is one line on DIR/control.sock and one JSON line back (docs/operations.md,
@@ -36,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_top.h"
 #include "ctl_io.h"
 #include "mm_time.h"
 #include "mqttmux.h"
@@ -58,6 +60,7 @@ static const char Usage[] =
 	"       mqttmux [-d DIR] pub [-s SESSION | --all] -t TOPIC\n"
 	"                            (-m MSG | -f FILE | -l | -n | --stdin-file) [-q QOS] [-r]\n"
 	"                            [--repeat N] [--repeat-delay SECONDS] [--quiet]\n"
+	"       mqttmux [-d DIR] top [-s SESSION] [--interval SECONDS] [-n COUNT] [-b | --once]\n"
 	"       mqttmux --help | --version\n"
 	"DIR: the daemon's runtime_dir (default $MQTTMUX_RUNTIME_DIR, else " MQTTMUX_DEFAULT_DIR
 	")\n"
@@ -138,7 +141,9 @@ static json_object *call(const char *cmd, const char *line, int timeout_ms, char
 
 	if (fd < 0)
 		return NULL;
-	if (send_all(fd, line, strlen(line)) < 0 || !(text = read_line(fd, timeout_ms)))
+	/* a refused peer may find the socket closed before it sends: the reason is still there */
+	if ((send_all(fd, line, strlen(line)) < 0 && errno != EPIPE && errno != ECONNRESET) ||
+	    !(text = read_line(fd, timeout_ms)))
 		fprintf(stderr, "mqttmux: %s: no reply from mqttmuxd: %s\n", cmd, strerror(errno));
 	else if (!(o = json_tokener_parse(text)))
 		fprintf(stderr, "mqttmux: %s: the reply is not JSON: %.200s\n", cmd, text);
@@ -503,5 +508,7 @@ int main(int argc, char **argv)
 		return mm_cli_sub(Dir, argc, argv);
 	if (!strcmp(cmd, "pub"))
 		return mm_cli_pub(Dir, argc, argv);
+	if (!strcmp(cmd, "top"))
+		return mm_cli_top(Dir, argc, argv);
 	return usage();
 }

@@ -177,8 +177,16 @@ static int handshake(struct mqttmux *c)
 				    .name = { (const uint8_t *)name,
 					      (uint32_t)strnlen(name, 255) } };
 	struct mm_proto_welcome w;
-	int rc = send_frame(c, mm_proto_pack_hello(c->frame, MM_PROTO_MAX_FRAME, &h));
+	int rc = send_frame(c, mm_proto_pack_hello(c->frame, MM_PROTO_MAX_FRAME, &h)), why;
 
+	/*
+	 * A router that refuses this peer (clients.allow_*) sends ERROR(EACCES) and closes at
+	 * once, so the HELLO may fail to go out while the reason waits in the socket: read it.
+	 */
+	if (rc == -ENOTCONN || rc == -EPIPE || rc == -ECONNRESET) {
+		why = recv_welcome(c, &w);
+		return why < 0 && why != -ECONNRESET && why != -ETIMEDOUT ? why : rc;
+	}
 	if (rc == 0)
 		rc = recv_welcome(c, &w);
 	if (rc < 0)

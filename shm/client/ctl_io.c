@@ -56,6 +56,15 @@ int mm_ctl_io_connect(const char *dir, char *err, size_t size)
 }
 
 /* Send all of <buf>. Returns 0 or -errno. */
+/*
+ * The daemon answers a peer it refuses (access) at once and closes: the command may then fail
+ * to go out (EPIPE, ECONNRESET) while the reason waits to be read. Read it all the same.
+ */
+static bool refused_early(int r)
+{
+	return r == -EPIPE || r == -ECONNRESET;
+}
+
 int mm_ctl_io_send(int fd, const char *buf, size_t len)
 {
 	while (len) {
@@ -211,7 +220,7 @@ int mm_ctl_io_call(const char *dir, const char *line, int timeout_ms, struct mm_
 	if (fd < 0)
 		return fd;
 	r = mm_ctl_io_send(fd, line, strlen(line));
-	if (r == 0)
+	if (r == 0 || refused_early(r))
 		r = mm_ctl_io_read(fd, timeout_ms, false, &res->raw, &len);
 	close(fd);
 	if (r < 0) {
@@ -251,7 +260,7 @@ int mm_ctl_io_metrics(const char *dir, int timeout_ms, char **text, size_t *len,
 	if (fd < 0)
 		return fd;
 	r = mm_ctl_io_send(fd, "metrics\n", 8);
-	if (r == 0)
+	if (r == 0 || refused_early(r))
 		r = mm_ctl_io_read(fd, timeout_ms, true, &res.raw, len);
 	close(fd);
 	if (r < 0) {

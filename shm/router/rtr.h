@@ -151,8 +151,10 @@ struct mm_rtr {
 	uint64_t next_req;
 	uint32_t resub_session; /* for the mm_rtr_sub_filters_for_session() callback */
 	uint64_t next_heartbeat_ns;
-	bool gap_pending;     /* clients lost messages: the supervisor is to be told (rtr_loop.c) */
-	uint64_t next_gap_ns; /* ... not before this (CLOCK_MONOTONIC) */
+	bool gap_pending; /* clients lost messages: the supervisor is to be told (rtr_loop.c) */
+	bool gauges_busy; /* a client ring held data at the last gauge refresh (rtr_stats.c) */
+	uint64_t next_gauges_ns; /* the next refresh of the client gauges (CLOCK_MONOTONIC) */
+	uint64_t next_gap_ns;	 /* ... not before this (CLOCK_MONOTONIC) */
 	bool stop;
 	uint64_t malformed, refused; /* counters */
 	struct mm_rstats_block *st;  /* the stats block (rtr_stats.c) */
@@ -210,6 +212,8 @@ void mm_rtr_stats_close(struct mm_rtr *r);
 void mm_rtr_stats_claim(struct mm_rtr *r, struct mm_rtr_client *c);
 void mm_rtr_stats_release(struct mm_rtr *r, struct mm_rtr_client *c);
 void mm_rtr_stats_flush(struct mm_rtr *r);
+#define MM_RTR_GAUGE_NS MM_NS_PER_SEC
+bool mm_rtr_stats_gauges(struct mm_rtr *r, uint64_t now_ns);
 void mm_rtr_stats_pub_done(struct mm_rtr *r, struct mm_rtr_client *c, int32_t result);
 void mm_rtr_stats_latency(struct mm_rtr *r, uint64_t now_ns, uint64_t recv_ns);
 void mm_rtr_stats_bump(_Atomic uint64_t *counter);

@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "log.h"
 #include "rtr.h"
 
@@ -83,23 +84,7 @@ int mm_rtr_listen(struct mm_rtr *r)
 	return mm_rtr_watch(r, r->lsock, MM_RTR_T_LISTEN, 0);
 }
 
-/* Root, our own uid, clients.allow_uids, and a primary gid in clients.allow_gids. */
-static bool peer_allowed(const struct mm_rtr *r, const struct ucred *cr)
-{
-	const struct mm_cfg_clients *c = &r->cfg->clients;
-
-	if (cr->uid == 0 || cr->uid == geteuid())
-		return true;
-	for (size_t i = 0; i < c->n_allow_uids; i++)
-		if (c->allow_uids[i] == cr->uid)
-			return true;
-	for (size_t i = 0; i < c->n_allow_gids; i++)
-		if (c->allow_gids[i] == cr->gid)
-			return true;
-	return false;
-}
-
-static int add_client(struct mm_rtr *r, int sock, const struct ucred *cr)
+static int add_client(struct mm_rtr *r, int sock, const struct mm_access_peer *cr)
 {
 	struct mm_rtr_client *c;
 
@@ -145,10 +130,10 @@ static void pause_listener(struct mm_rtr *r, int err)
 /* A new connection <s>: refused (peer not allowed), or a client waiting for its HELLO. */
 static void accept_one(struct mm_rtr *r, int s)
 {
-	struct ucred cr;
-	socklen_t len = sizeof(cr);
+	struct mm_access_peer cr;
 
-	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1 || !peer_allowed(r, &cr)) {
+	/* root, our uid, clients.allow_uids, or a group of allow_gids (access.h) */
+	if (mm_access_peer_read(s, &cr) < 0 || !mm_access_client_allowed(&r->cfg->clients, &cr)) {
 		r->refused++;
 		mm_rtr_stats_bump(&r->st->clients_refused);
 		mm_log(MM_LOG_WARNING, "refused peer uid %u gid %u pid %d", cr.uid, cr.gid, cr.pid);

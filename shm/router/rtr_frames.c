@@ -142,6 +142,7 @@ static int on_route_add(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t
 	if (rc < 0)
 		return route_refused(c, a.seq, rc == -E2BIG ? EINVAL : -rc);
 	c->nroutes++;
+	r->next_gauges_ns = 0; /* show the new count at once (mm_rtr_stats_gauges) */
 	return send_ack(c, a.seq, a.route_id, MM_PROTO_ROUTE_ADD);
 }
 
@@ -156,6 +157,7 @@ static int on_route_del(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t
 		return 0;
 	}
 	c->nroutes--;
+	r->next_gauges_ns = 0;
 	return send_ack(c, d.seq, d.route_id, MM_PROTO_ROUTE_DEL);
 }
 

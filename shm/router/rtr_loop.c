@@ -206,6 +206,8 @@ static int idle_timeout_ms(const struct mm_rtr *r)
 		return -1;
 	if (r->gap_pending && r->next_gap_ns < at)
 		at = r->next_gap_ns;
+	if (r->gauges_busy && r->next_gauges_ns < at)
+		at = r->next_gauges_ns;
 	if (now >= at)
 		return 0;
 	return (int)((at - now + MM_NS_PER_MS - 1) / MM_NS_PER_MS);
@@ -304,6 +306,7 @@ int mm_rtr_run(struct mm_rtr *r)
 			dispatch(r, evs[i].data.u64);
 		heartbeat(r);
 		gap_wake(r);
+		(void)mm_rtr_stats_gauges(r, mm_time_mono_ns());
 		if (held && !mm_rtr_holding(r))
 			for (size_t i = 0; i < r->nsess; i++)
 				mm_rtr_drain_session(r, &r->sess[i]);

@@ -102,7 +102,7 @@ void mm_rtr_stats_claim(struct mm_rtr *r, struct mm_rtr_client *c)
 		/* a new client in a free or recycled slot: its counters start at 0 */
 		_Atomic uint64_t *f = &s->matched;
 
-		for (; f <= &s->since_ns; f++)
+		for (; f <= &s->ring_size; f++)
 			atomic_store_explicit(f, 0, memory_order_relaxed);
 		atomic_store_explicit(&s->token, c->token, memory_order_relaxed);
 	}
@@ -178,6 +178,44 @@ void mm_rtr_stats_flush(struct mm_rtr *r)
 	add(&r->st->lat_sum_ns, d->lat_sum_ns);
 	add(&r->st->lat_count, d->lat_count);
 	*d = (struct mm_rtr_rstats){ 0 };
+}
+
+/* Store <c>'s routes and delivery-ring fill and size if they changed; true if the ring holds data.
+ */
+static bool client_gauges(struct mm_rtr *r, struct mm_rtr_client *c)
+{
+	struct mm_rstats_client *s = &r->st->clients[c->slot];
+	uint64_t fill = mm_shm_ring_fill_bytes(&c->dlv);
+
+	if (fill != atomic_load_explicit(&s->ring_fill, memory_order_relaxed) ||
+	    c->nroutes != atomic_load_explicit(&s->routes, memory_order_relaxed) ||
+	    c->dlv.cap != atomic_load_explicit(&s->ring_size, memory_order_relaxed)) {
+		mm_rstats_client_begin(s);
+		atomic_store_explicit(&s->routes, c->nroutes, memory_order_relaxed);
+		atomic_store_explicit(&s->ring_fill, fill, memory_order_relaxed);
+		atomic_store_explicit(&s->ring_size, c->dlv.cap, memory_order_relaxed);
+		mm_rstats_client_end(s);
+	}
+	return fill > 0;
+}
+
+/*
+ * Refresh the gauges of every registered client (`mqttmux top`, docs/metrics.md), at most once
+ * per MM_RTR_GAUGE_NS. Returns true while some client's ring holds data: then the loop wakes
+ * again in a second to follow it as the client drains; an idle router sleeps as before.
+ */
+bool mm_rtr_stats_gauges(struct mm_rtr *r, uint64_t now_ns)
+{
+	bool busy = false;
+
+	if (now_ns < r->next_gauges_ns)
+		return r->gauges_busy;
+	r->next_gauges_ns = now_ns + MM_RTR_GAUGE_NS;
+	for (size_t i = 0; i < r->ncl; i++)
+		if (r->cl[i]->registered && r->cl[i]->slot >= 0)
+			busy |= client_gauges(r, r->cl[i]);
+	r->gauges_busy = busy;
+	return busy;
 }
 
 /* A publish of <c> (may be NULL: gone) completed with <result>. */

@@ -106,6 +106,9 @@ static const struct seed router_own[] = {
 	{ "mqttmux_client_messages_dropped_total", "counter" },
 	{ "mqttmux_client_gaps_total", "counter" },
 	{ "mqttmux_client_messages_queued", "gauge" },
+	{ "mqttmux_client_routes", "gauge" },
+	{ "mqttmux_client_ring_fill_bytes", "gauge" },
+	{ "mqttmux_client_ring_size_bytes", "gauge" },
 	{ "mqttmux_client_pid", "gauge" },
 	{ "mqttmux_delivery_latency_seconds", "histogram" },
 };

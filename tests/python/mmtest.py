@@ -134,7 +134,9 @@ class Broker:
 class Daemon:
     """mqttmuxd with <sessions> (dicts: name, protocol, client_id, extra) on <broker>."""
 
-    def __init__(self, broker, sessions, extra="", wait=True):
+    def __init__(self, broker, sessions, extra="", wait=True, journal=None):
+        """journal: None, or the path of a journal socket: stderr is then "the journal"
+        (JOURNAL_STREAM names the log file) and records go to that socket."""
         self.dir = tempfile.mkdtemp(prefix="mqttmux-pyt-d-")
         os.chmod(self.dir, 0o755)
         self.run = os.path.join(self.dir, "run")
@@ -144,7 +146,8 @@ class Daemon:
         for s in sessions:
             rows.append('  { name = "%s"; brokers = [ "tcp://127.0.0.1:%d" ]; '
                         'client_id = "%s"; protocol = "%s"; %s }'
-                        % (s["name"], broker.port, s.get("client_id", "mm-" + s["name"]),
+                        % (s["name"], s.get("port", broker.port),
+                           s.get("client_id", "mm-" + s["name"]),
                            s.get("protocol", "3.1.1"), s.get("extra", "")))
         with open(self.cfg, "w") as f:
             f.write('runtime_dir = "%s";\nstate_dir = "%s/state";\n%s\n'
@@ -152,7 +155,12 @@ class Daemon:
             f.write("sessions = (\n" + ",\n".join(rows) + "\n);\n")
         self.env = dict(os.environ, MQTTMUX_WORKER=WORKER, MQTTMUX_ROUTER=ROUTER,
                         MQTTMUX_RUNTIME_DIR=self.run)
+        self.env.pop("JOURNAL_STREAM", None)
         out = open(self.log, "ab")
+        if journal is not None:
+            st = os.fstat(out.fileno())
+            self.env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
+            self.env["MQTTMUX_JOURNAL_SOCKET"] = journal
         self.proc = subprocess.Popen([MQTTMUXD, "-c", self.cfg], stdout=out,
                                      stderr=subprocess.STDOUT, env=self.env)
         out.close()

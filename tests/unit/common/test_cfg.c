@@ -177,6 +177,19 @@ Test(common_cfg, applies_the_defaults_when_keys_are_omitted)
 	cr_expect_eq(s->perf.max_pending, 1000);
 }
 
+/* Names are looked up when the file is loaded; a list may mix ids and names. */
+Test(common_cfg, resolves_user_and_group_names_in_the_allow_lists)
+{
+	cr_assert_eq(t_cfg_load("clients = { allow_uids = ( 1000, \"root\" );\n"
+				"            allow_gids = [ \"root\" ]; };\n"),
+		     0);
+	cr_assert_eq(t_cfg->clients.n_allow_uids, 2);
+	cr_expect_eq(t_cfg->clients.allow_uids[0], 1000);
+	cr_expect_eq(t_cfg->clients.allow_uids[1], 0);
+	cr_assert_eq(t_cfg->clients.n_allow_gids, 1);
+	cr_expect_eq(t_cfg->clients.allow_gids[0], 0);
+}
+
 Test(common_cfg, accepts_an_empty_file)
 {
 	cr_assert_eq(t_cfg_load("# nothing\n"), 0);

@@ -23,6 +23,7 @@ static const char every_key[] =
 	"runtime_dir = \"run\";\n"
 	"state_dir = \"state\";\n"
 	"log_level = \"debug\";\n"
+	"log_format = \"json\";\n"
 	"metrics = { textfile = \"m.prom\"; textfile_interval = 15.0; http = \"[::1]:9883\"; };\n"
 	"clients = { allow_uids = [ 0, 1000 ]; allow_gids = [ 4294967294L ];\n"
 	"            ring_size = 8388608; on_full = \"block\"; };\n"

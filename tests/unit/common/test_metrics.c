@@ -60,9 +60,9 @@ static const struct mm_metrics_session sessions[] = {
 };
 
 static const struct mm_metrics_client clients[] = {
-	{ "dash", 100, 90, 6, 2, 4, 4242, 0 },
-	{ "archiver", 1010, 1010, 0, 0, 0, 77, 2 },
-	{ "dash", 5, 5, 0, 0, 0, 4242, 1 },
+	{ "dash", 100, 90, 6, 2, 4, 4242, 0, 3, 4194304, 4194304 },
+	{ "archiver", 1010, 1010, 0, 0, 0, 77, 2, 1, 0, 8388608 },
+	{ "dash", 5, 5, 0, 0, 0, 4242, 1, 1, 128, 4194304 },
 };
 
 static const struct mm_metrics_router router = {
@@ -308,7 +308,7 @@ Test(common_metrics, writes_help_and_type_once_per_family)
 				     help);
 		}
 	}
-	cr_expect_eq(families, 63);
+	cr_expect_eq(families, 66);
 	mm_metrics_buf_done(&b);
 }
 
