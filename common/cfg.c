@@ -26,6 +26,7 @@
 /* Defaults, with the reasons in docs/configuration.md. */
 #define DEFAULT_STATE_DIR	 "/var/lib/mqttmux"
 #define DEFAULT_CLIENT_RING_SIZE (4u * 1024 * 1024)
+#define DEFAULT_REJOIN_GRACE	 10.0 /* s: see docs/configuration.md, "Why these defaults" */
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug", NULL };
 static const char *const on_full_names[] = { "drop", "block", NULL };
@@ -221,6 +222,10 @@ static const struct mm_cfg_key clients_keys[] = {
 	  .kind = MM_CFG_K_ENUM,
 	  .off = offsetof(struct mm_cfg_clients, on_full),
 	  .names = on_full_names },
+	{ .name = "rejoin_grace",
+	  .kind = MM_CFG_K_DOUBLE,
+	  .off = offsetof(struct mm_cfg_clients, rejoin_grace),
+	  .max = MM_CFG_SECONDS_MAX },
 	{ .name = NULL },
 };
 
@@ -269,6 +274,7 @@ static struct mm_cfg *cfg_new(const char *path)
 	cfg->log_level = MM_CFG_LOG_INFO;
 	cfg->clients.ring_size = DEFAULT_CLIENT_RING_SIZE;
 	cfg->clients.on_full = MM_CFG_ON_FULL_DROP;
+	cfg->clients.rejoin_grace = DEFAULT_REJOIN_GRACE;
 	cfg->restart =
 		(struct mm_cfg_restart){ .initial = 0.1, .max = 30.0, .burst = 5, .window = 10.0 };
 	if (!cfg->path || !cfg->runtime_dir || !cfg->state_dir) {

@@ -171,7 +171,8 @@ struct mm_cfg_clients {
 	gid_t *allow_gids;
 	size_t n_allow_gids;
 	uint64_t ring_size; /* per-client delivery ring: power of two, MM_CFG_RING_MIN..MAX */
-	enum mm_cfg_on_full on_full;
+	enum mm_cfg_on_full on_full; /* the policy of a client that does not choose its own */
+	double rejoin_grace;	     /* s, 0..: how long in-rings wait for clients to come back */
 };
 
 /* Restart policy of the supervisor for every child (seconds). */

@@ -27,7 +27,6 @@
 #define MM_RTR_BATCH		256  /* records drained per ring per wake-up */
 #define MM_RTR_MAX_ROUTES	4096 /* per client */
 #define MM_RTR_PEND_BUCKETS	1024
-#define MM_RTR_REJOIN_GRACE_MS	3000u /* wait for the clients of a previous router this long */
 /* A connection that has not sent HELLO this long after accept() is closed: it holds a fd. */
 #define MM_RTR_HELLO_TIMEOUT_NS (5 * MM_NS_PER_SEC)
 

@@ -3,7 +3,7 @@
  * The rejoin after a router restart. The router stats block (shm/rstats.h) outlives the
  * router. A router that starts finds the slots its predecessor left "connected": those
  * clients are alive (or will be found dead) and will reconnect, add their routes again and
- * send REJOINED. Until each has done so (or its process is gone, or MM_RTR_REJOIN_GRACE_MS
+ * send REJOINED. Until each has done so (or its process is gone, or clients.rejoin_grace
  * passed) the router does not drain any in-ring: messages wait there (the worker pushes back
  * to the broker if it fills) instead of being fanned out to a route table that is still
  * incomplete. docs/router.md ("Restarts") has the whole story.
@@ -16,6 +16,12 @@
 #include "log.h"
 #include "mm_time.h"
 #include "rtr.h"
+
+/* clients.rejoin_grace in ns */
+static uint64_t grace_ns(const struct mm_rtr *r)
+{
+	return (uint64_t)(r->cfg->clients.rejoin_grace * (double)MM_NS_PER_SEC);
+}
 
 /* The clients the previous router had: expected back. Their slots become "gone" meanwhile. */
 static int collect_expected(struct mm_rtr *r)
@@ -52,9 +58,9 @@ int mm_rtr_rejoin_start(struct mm_rtr *r)
 	collect_expected(r);
 	if (r->n_expect) {
 		r->holding = true;
-		r->hold_until_ns = mm_time_mono_ns() + MM_RTR_REJOIN_GRACE_MS * MM_NS_PER_MS;
-		mm_log(MM_LOG_INFO, "waiting up to %u ms for %zu client(s) of the previous router",
-		       MM_RTR_REJOIN_GRACE_MS, r->n_expect);
+		r->hold_until_ns = mm_time_mono_ns() + grace_ns(r);
+		mm_log(MM_LOG_INFO, "waiting up to %g s for %zu client(s) of the previous router",
+		       r->cfg->clients.rejoin_grace, r->n_expect);
 	}
 	return 0;
 }
@@ -91,8 +97,8 @@ bool mm_rtr_holding(struct mm_rtr *r)
 	if (r->n_expect)
 		mm_log(MM_LOG_WARNING,
 		       "%zu client(s) of the previous router did not come back "
-		       "within %u ms: delivering without them",
-		       r->n_expect, MM_RTR_REJOIN_GRACE_MS);
+		       "within %g s (clients.rejoin_grace): delivering without them",
+		       r->n_expect, r->cfg->clients.rejoin_grace);
 	r->holding = false;
 	r->n_expect = 0;
 	return false;

@@ -26,7 +26,7 @@ static const char every_key[] =
 	"log_format = \"json\";\n"
 	"metrics = { textfile = \"m.prom\"; textfile_interval = 15.0; http = \"[::1]:9883\"; };\n"
 	"clients = { allow_uids = [ 0, 1000 ]; allow_gids = [ 4294967294L ];\n"
-	"            ring_size = 8388608; on_full = \"block\"; };\n"
+	"            ring_size = 8388608; on_full = \"block\"; rejoin_grace = 2.5; };\n"
 	"restart = { initial = 0.25; max = 12.5; burst = 7; window = 3.3; };\n"
 	"sessions = (\n"
 	"  { name = \"plant\"; brokers = [ \"tcp://127.0.0.1:1884\", \"mqtts://backup\",\n"

@@ -150,7 +150,10 @@ Test(shm_handoff, a_session_blob_is_not_a_router_blob)
 
 static const struct mm_handoff_rsess Golden_sessions[] = { { 7, "a" }, { 9, "b.c" } };
 
-/* runtime_dir "/r", uids [1000], gids [], ring 65536, on_full block, sessions 7 "a", 9 "b.c". */
+/*
+ * runtime_dir "/r", uids [1000], gids [], ring 65536, on_full block, rejoin_grace 2.5,
+ * sessions 7 "a", 9 "b.c".
+ */
 static const uint8_t Golden_router[] = {
 	0x4d, 0x4d, 0x48, 0x4f, 0x01, 0x00, 0x02, 0x00,	     /* "MMHO", version 1, kind 2 */
 	0x02, 0x00, 0x00, 0x00, '/',  'r',		     /* runtime_dir */
@@ -158,6 +161,7 @@ static const uint8_t Golden_router[] = {
 	0x00, 0x00, 0x00, 0x00,				     /* allow_gids [] */
 	0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,	     /* ring_size */
 	0x01,						     /* on_full block */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x40,	     /* rejoin_grace 2.5 */
 	0x02, 0x00, 0x00, 0x00,				     /* 2 sessions */
 	0x07, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 'a', /* 7 "a" */
 	0x09, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 'b', '.', 'c', /* 9 "b.c" */
@@ -171,7 +175,8 @@ Test(shm_handoff, the_router_table_packs_to_the_golden_bytes_and_back)
 		.clients = { .allow_uids = &uid,
 			     .n_allow_uids = 1,
 			     .ring_size = 65536,
-			     .on_full = MM_CFG_ON_FULL_BLOCK },
+			     .on_full = MM_CFG_ON_FULL_BLOCK,
+			     .rejoin_grace = 2.5 },
 		.sessions = (struct mm_handoff_rsess *)Golden_sessions,
 		.n_sessions = 2,
 	};
@@ -188,6 +193,7 @@ Test(shm_handoff, the_router_table_packs_to_the_golden_bytes_and_back)
 	cr_expect_eq(back->clients.n_allow_gids, 0);
 	cr_expect_eq(back->clients.ring_size, 65536);
 	cr_expect_eq(back->clients.on_full, MM_CFG_ON_FULL_BLOCK);
+	cr_expect_eq(back->clients.rejoin_grace, 2.5);
 	cr_assert_eq(back->n_sessions, 2);
 	cr_expect_eq(back->sessions[1].idx, 9);
 	cr_expect_str_eq(back->sessions[1].name, "b.c");
