@@ -62,6 +62,7 @@ struct mm_sup {
 	int textfile_err;	     /* the last periodic write's result (logged on change) */
 	int sig_fd;		     /* signalfd: SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 */
 	bool stopping;		     /* SIGTERM/SIGINT seen: stop everything, then return */
+	bool router_stop_asked;	     /* stopping: the workers are gone, the router was told */
 	struct mm_sup_ctl *ctl;	  /* control socket (sup_ctl.c); NULL until mm_sup_init() made it */
 	struct mm_sup_http *http; /* metrics.http listener (sup_http.c), or NULL */
 	struct mm_sup_events *events; /* per-session event state (sup_events.c), or NULL */
@@ -135,6 +136,10 @@ int mm_sup_state_unlink(const char *dir, const char *prefix, const char *name);
 int mm_sup_state_subs_file(const char *name, char *buf);
 int mm_sup_state_add(struct mm_sup *s, const char *path, struct mm_cfg_diag *diag);
 int mm_sup_state_remove(struct mm_sup *s, const char *name, struct mm_cfg_diag *diag);
+
+/* sup_clients.c: the clients a stopped daemon had, expected back by the next one */
+void mm_sup_clients_save(struct mm_sup *s);
+void mm_sup_clients_restore(struct mm_sup *s);
 
 /* sup_router.c */
 int mm_sup_router_init(struct mm_sup *s);

@@ -95,6 +95,7 @@ int mm_sup_init(struct mm_sup *s, struct mm_cfg *cfg, const char *config_path, i
 		mm_log_errno(r, "cannot create state_dir '%s'", cfg->state_dir);
 	mm_sup_state_merge(s, cfg);
 	mm_sup_state_sync(s);
+	mm_sup_clients_restore(s);
 	for (size_t i = 0; i < cfg->n_sessions; i++) {
 		r = mm_sup_child_add(s, &cfg->sessions[i]);
 		if (r < 0)
@@ -318,6 +319,12 @@ static void reap(struct mm_sup *s)
 	}
 }
 
+/*
+ * Stop the workers first and the router only once they are gone: a worker acknowledges a
+ * message to the broker once it is in the in-ring, so the router must still be there to
+ * deliver what the workers committed before they went (it drains the rings on STOP). The
+ * in-rings die with the daemon; anything left in them would be lost.
+ */
 static void stop_all(struct mm_sup *s)
 {
 	if (s->stopping)
@@ -328,6 +335,17 @@ static void stop_all(struct mm_sup *s)
 	for (size_t i = 0; i < s->n_children; i++)
 		if (s->children[i].name)
 			mm_sup_apply(s, &s->children[i], MM_CHILD_EV_STOP_REQ);
+}
+
+/* Stopping, and no worker left: now the router (each loop turn until it was told). */
+static void stop_router_after_workers(struct mm_sup *s)
+{
+	if (!s->stopping || s->router_stop_asked)
+		return;
+	for (size_t i = 0; i < s->n_children; i++)
+		if (s->children[i].pid > 0)
+			return;
+	s->router_stop_asked = true;
 	mm_sup_apply(s, &s->router, MM_CHILD_EV_STOP_REQ);
 }
 
@@ -536,6 +554,7 @@ static int poll_once(struct mm_sup *s)
 	mm_sup_ctl_dispatch(s, &s->pfd[2]);
 	mm_sup_http_dispatch(s, &s->pfd[2 + MM_CTL_NFDS]);
 	run_timers(s);
+	stop_router_after_workers(s);
 	return 0;
 }
 
@@ -556,7 +575,9 @@ int mm_sup_run(struct mm_sup *s)
 	mm_sup_metrics_sample(s, mm_time_mono_ns());
 	while (r == 0 && !(s->stopping && all_reaped(s)))
 		r = poll_once(s);
-	if (r == 0)
+	if (r == 0) {
 		mm_log(MM_LOG_INFO, "all workers stopped");
+		mm_sup_clients_save(s);
+	}
 	return r;
 }

@@ -24,6 +24,7 @@
 #include "rstats.h"
 #include "rtr_sub.h"
 
+#define MM_RTR_EXIT_BATCHES	4096 /* batches per session drained at most when stopping */
 #define MM_RTR_BATCH		256  /* records drained per ring per wake-up */
 #define MM_RTR_MAX_ROUTES	4096 /* per client */
 #define MM_RTR_PEND_BUCKETS	1024

@@ -284,6 +284,32 @@ static bool arm_all(struct mm_rtr *r)
 	return pending;
 }
 
+/*
+ * Stopping. mqttmuxd stops the workers before the router, so nothing more arrives: deliver
+ * what they committed (the clients outlive a daemon restart and read their old rings to the
+ * end), unless the rejoin wait still holds the rings or a blocking client lacks room. What is
+ * left dies with the rings: logged.
+ */
+static void drain_before_exit(struct mm_rtr *r)
+{
+	struct mm_shm_rec rec;
+
+	for (size_t i = 0; i < r->nsess; i++) {
+		struct mm_rtr_session *s = &r->sess[i];
+
+		for (int k = 0; k < MM_RTR_EXIT_BATCHES && !r->holding && !s->dead && !s->blocked &&
+				mm_shm_ring_peek(&s->in, &rec) > 0;
+		     k++)
+			mm_rtr_drain_session(r, s);
+		if (!s->dead && mm_shm_ring_peek(&s->in, &rec) > 0)
+			mm_log(MM_LOG_WARNING,
+			       "session '%s': records left in the in-ring at stop (%s)", s->name,
+			       r->holding   ? "clients of the previous router not back"
+			       : s->blocked ? "a blocking client has no room"
+					    : "too many");
+	}
+}
+
 /* Run until SIGTERM/SIGINT, a STOP or EOF on the channel. Returns the exit code. */
 int mm_rtr_run(struct mm_rtr *r)
 {
@@ -311,6 +337,7 @@ int mm_rtr_run(struct mm_rtr *r)
 			for (size_t i = 0; i < r->nsess; i++)
 				mm_rtr_drain_session(r, &r->sess[i]);
 	}
+	drain_before_exit(r);
 	return 0;
 }
 

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A restart of the whole daemon loses nothing on a persistent session (issue 10, item 2).
+ * Against the real daemon, workers, router and a real mosquitto: a running `mqttmux sub` and a
+ * library client (this process, dispatching from a thread) hold a QoS 1 route; 50 messages go
+ * through; mqttmuxd is stopped with SIGTERM (as `systemctl restart` or an upgrade of the
+ * binaries does); 100 QoS 1 messages are published while it is down (the broker queues them
+ * for the persistent session); mqttmuxd starts again; 50 more are published. Both clients
+ * must come back by themselves and get all 200, each once (a repeat only with DUP). Run on
+ * MQTT 3.1.1 and 5, with the workers on each loop backend (MQTTMUX_LOOP, set by meson).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <mqttmux.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <mosquitto.h>
+
+#include "t_broker.h"
+#include "t_daemon.h"
+#include "t_helpers.h"
+
+#define BROKER_CONF "max_inflight_messages 0\nmax_queued_messages 0\n"
+#define N_BEFORE    50
+#define N_DOWN	    100
+#define N_AFTER	    50
+#define N_ALL	    (N_BEFORE + N_DOWN + N_AFTER)
+
+static struct t_broker B;
+static char *Dir, *Cfg, *Log, *Run, *Sock, *Out;
+static pid_t Daemon, Sub;
+
+/* The library client: its messages, counted by sequence number (payload "<n>"). */
+static struct {
+	struct mqttmux *c;
+	pthread_t thread;
+	atomic_bool stop;
+	atomic_int got, dups_unflagged, probes;
+	unsigned char seen[N_ALL];
+} L;
+
+static void setup(void)
+{
+	t_daemon_setup("restart", &Dir, &Log, &Run, &Sock);
+	cr_assert_gt(asprintf(&Cfg, "%s/mqttmux.cfg", Dir), 0);
+	cr_assert_gt(asprintf(&Out, "%s/sub.out", Dir), 0);
+	mosquitto_lib_init();
+}
+
+static void teardown(void)
+{
+	if (L.c) {
+		atomic_store(&L.stop, true);
+		pthread_join(L.thread, NULL);
+		mqttmux_close(L.c);
+	}
+	memset(&L, 0, sizeof(L));
+	if (Sub > 0) {
+		kill(Sub, SIGKILL);
+		waitpid(Sub, NULL, 0);
+	}
+	Sub = 0;
+	t_daemon_teardown(&Daemon, Log, &B, Dir);
+	free(Dir);
+	free(Cfg);
+	free(Log);
+	free(Run);
+	free(Sock);
+	free(Out);
+	Dir = Cfg = Log = Run = Sock = Out = NULL;
+	mosquitto_lib_cleanup();
+}
+
+TestSuite(restart, .init = setup, .fini = teardown, .timeout = 180);
+
+static void write_config(const char *protocol)
+{
+	char *text;
+
+	cr_assert_gt(asprintf(&text,
+			      "runtime_dir = \"%s\";\nstate_dir = \"%s/state\";\n"
+			      "sessions = ( { name = \"p\"; brokers = [ \"tcp://127.0.0.1:%d\" ];\n"
+			      "  client_id = \"restart-p\"; protocol = \"%s\"; persistent = true;\n"
+			      "  reconnect = { initial = 0.1; max = 0.5; }; } );\n",
+			      Run, Dir, B.port, protocol),
+		     0);
+	t_write_text(Cfg, text);
+	free(text);
+}
+
+static void start_daemon(void)
+{
+	char out[256], err[256];
+
+	Daemon = t_daemon_spawn(MQTTMUXD_PATH, Cfg, Log, MQTTMUX_WORKER_PATH, MQTTMUX_ROUTER_PATH,
+				NULL);
+	cr_assert(t_wait_for(t_ctl_pongs, Sock, 20000), "control socket never answered");
+	cr_assert_eq(t_cli(MQTTMUX_CLI_PATH, Run, out, sizeof(out), err, sizeof(err),
+			   (const char *const[]){ "wait", "-s", "p", "-t", "20", NULL }),
+		     0, "session p not ready: %s", err);
+}
+
+/* "<n>" or "probe": -1 for a probe, -2 for anything else. */
+static int parse_seq(const void *p, size_t len)
+{
+	char buf[16];
+
+	if (len == 5 && !memcmp(p, "probe", 5))
+		return -1;
+	if (len == 0 || len >= sizeof(buf))
+		return -2;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	return atoi(buf);
+}
+
+static void on_msg(struct mqttmux_route *r, const struct mqttmux_msg *m, void *ud)
+{
+	int seq = parse_seq(m->payload, m->payload_len);
+
+	(void)r;
+	(void)ud;
+	if (seq == -1) {
+		atomic_fetch_add(&L.probes, 1);
+		return;
+	}
+	if (seq < 0 || seq >= N_ALL)
+		return;
+	if (L.seen[seq]) {
+		if (!m->dup)
+			atomic_fetch_add(&L.dups_unflagged, 1);
+		return;
+	}
+	L.seen[seq] = 1;
+	atomic_fetch_add(&L.got, 1);
+}
+
+/* The application's loop: poll mqttmux_fd, dispatch; a router that goes away is its business. */
+static void *lib_loop(void *arg)
+{
+	struct pollfd p = { .fd = mqttmux_fd(L.c), .events = POLLIN };
+
+	(void)arg;
+	(void)mqttmux_dispatch(L.c, 0);
+	while (!atomic_load(&L.stop)) {
+		(void)poll(&p, 1, 50);
+		(void)mqttmux_dispatch(L.c, 0);
+	}
+	return NULL;
+}
+
+static void start_lib_client(void)
+{
+	int err = 0;
+
+	L.c = mqttmux_open(Run, &err);
+	cr_assert_not_null(L.c, "mqttmux_open: %s", strerror(-err));
+	cr_assert_not_null(mqttmux_handle_to(L.c, "p", "t/#", on_msg, NULL), "route: %s",
+			   strerror(errno));
+	cr_assert_eq(pthread_create(&L.thread, NULL, lib_loop, NULL), 0);
+}
+
+static void start_sub(void)
+{
+	Sub = fork();
+	cr_assert_neq(Sub, -1);
+	if (Sub == 0) {
+		int o = open(Out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		if (o < 0 || dup2(o, 1) == -1 || prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+			_exit(127);
+		execl(MQTTMUX_CLI_PATH, "mqttmux", "-d", Run, "sub", "-s", "p", "-t", "t/#", "-q",
+		      "1", (char *)NULL);
+		_exit(127);
+	}
+}
+
+/* What `mqttmux sub` printed: sequence numbers seen, repeats, probes. */
+struct sub_out {
+	int got, dups, probes;
+	unsigned char seen[N_ALL];
+};
+
+static void read_sub(struct sub_out *o)
+{
+	char line[64];
+	FILE *f = fopen(Out, "re");
+
+	memset(o, 0, sizeof(*o));
+	while (f && fgets(line, sizeof(line), f)) {
+		int seq = parse_seq(line, strcspn(line, "\n"));
+
+		if (seq == -1)
+			o->probes++;
+		else if (seq >= 0 && seq < N_ALL && o->seen[seq])
+			o->dups++;
+		else if (seq >= 0 && seq < N_ALL && (o->seen[seq] = 1))
+			o->got++;
+	}
+	if (f)
+		fclose(f);
+}
+
+static bool both_probed(void *ud)
+{
+	struct sub_out o;
+
+	(void)ud;
+	read_sub(&o);
+	return o.probes > 0 && atomic_load(&L.probes) > 0;
+}
+
+static bool both_have(void *ud)
+{
+	struct sub_out o;
+	int want = *(int *)ud;
+
+	read_sub(&o);
+	return o.got >= want && atomic_load(&L.got) >= want;
+}
+
+static void publish(struct mosquitto *m, const char *payload)
+{
+	cr_assert_eq(mosquitto_publish(m, NULL, "t/seq", (int)strlen(payload), payload, 1, false),
+		     0);
+}
+
+static void count_ack(struct mosquitto *m, void *ud, int mid)
+{
+	(void)m;
+	(void)mid;
+	(*(int *)ud)++;
+}
+
+/* Publish <from>..<to>-1 at QoS 1 and wait for the broker's PUBACKs. */
+static void publish_range(int from, int to)
+{
+	int acked = 0;
+	struct mosquitto *m = mosquitto_new(NULL, true, &acked);
+	uint64_t deadline = t_now_ns() + 30000000000ull;
+	char buf[16];
+
+	cr_assert_not_null(m);
+	mosquitto_publish_callback_set(m, count_ack);
+	cr_assert_eq(mosquitto_connect(m, "127.0.0.1", B.port, 30), 0);
+	for (int i = from; i < to; i++) {
+		snprintf(buf, sizeof(buf), "%d", i);
+		publish(m, buf);
+	}
+	while (acked < to - from && t_now_ns() < deadline)
+		(void)mosquitto_loop(m, 10, 1);
+	cr_assert_eq(acked, to - from, "the broker acknowledged %d of %d", acked, to - from);
+	(void)mosquitto_disconnect(m);
+	(void)mosquitto_loop(m, 10, 1);
+	mosquitto_destroy(m);
+}
+
+/* Probe until both clients have their route in place (a probe reached each of them). */
+static void wait_routes(void)
+{
+	struct mosquitto *m = mosquitto_new(NULL, true, NULL);
+
+	cr_assert_not_null(m);
+	cr_assert_eq(mosquitto_connect(m, "127.0.0.1", B.port, 30), 0);
+	for (int i = 0; !t_wait_for(both_probed, NULL, 300); i++) {
+		cr_assert_lt(i, 100, "the routes never got a probe; see %s", Out);
+		cr_assert_eq(mosquitto_publish(m, NULL, "t/probe", 5, "probe", 1, false), 0);
+		(void)mosquitto_loop(m, 10, 1);
+	}
+	(void)mosquitto_disconnect(m);
+	(void)mosquitto_loop(m, 10, 1);
+	mosquitto_destroy(m);
+}
+
+static void expect_all(void)
+{
+	struct sub_out o;
+	int want = N_ALL;
+
+	if (!t_wait_for(both_have, &want, 60000))
+		t_daemon_dump_log(Log);
+	read_sub(&o);
+	cr_expect_eq(o.got, N_ALL, "mqttmux sub got %d of %d", o.got, N_ALL);
+	cr_expect_eq(o.dups, 0, "mqttmux sub printed %d repeats", o.dups);
+	cr_expect_eq(atomic_load(&L.got), N_ALL, "the library client got %d of %d",
+		     atomic_load(&L.got), N_ALL);
+	cr_expect_eq(atomic_load(&L.dups_unflagged), 0, "%d repeats without DUP",
+		     atomic_load(&L.dups_unflagged));
+	for (int i = 0; i < N_ALL; i++)
+		if (!o.seen[i] || !L.seen[i])
+			cr_log_warn("seq %d: sub %d, library %d", i, o.seen[i], L.seen[i]);
+}
+
+static void stop_publish_start(const char *protocol)
+{
+	struct t_broker_opts bo = { .extra_conf = BROKER_CONF };
+	int want = N_BEFORE;
+
+	cr_assert_eq(t_broker_start(&B, &bo), 0);
+	write_config(protocol);
+	start_daemon();
+	start_sub();
+	start_lib_client();
+	wait_routes();
+	publish_range(0, N_BEFORE);
+	if (!t_wait_for(both_have, &want, 30000)) {
+		struct sub_out o;
+
+		read_sub(&o);
+		cr_assert_fail("the first %d did not arrive: sub %d, library %d", N_BEFORE, o.got,
+			       atomic_load(&L.got));
+	}
+	t_daemon_stop(&Daemon); /* SIGTERM, as systemctl stop/restart */
+	publish_range(N_BEFORE, N_BEFORE + N_DOWN);
+	start_daemon();
+	publish_range(N_BEFORE + N_DOWN, N_ALL);
+	expect_all();
+}
+
+Test(restart, a_daemon_restart_loses_nothing_mqtt311)
+{
+	stop_publish_start("3.1.1");
+}
+
+Test(restart, a_daemon_restart_loses_nothing_mqtt5)
+{
+	stop_publish_start("5");
+}
