@@ -9,8 +9,10 @@
 #include "client_metrics.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,20 +144,30 @@ static bool parse_sample(const char *line, struct sample *s)
 	return true;
 }
 
+/* <d> as an integer in [lo, hi]: the text is untrusted, and a cast out of range is undefined. */
+static double clamp(double d, double lo, double hi)
+{
+	return d != d ? 0 : d < lo ? lo : d > hi ? hi : d;
+}
+
 static void store(void *base, const struct family *f, const char *value)
 {
 	char *p = (char *)base + f->off;
 	double d = strtod(value, NULL);
-	unsigned long long u = strtoull(value, NULL, 10);
+	uint64_t u = strtoull(value, NULL, 10);
+	bool b = d != 0;
+	int i = (int)clamp(d, INT_MIN, INT_MAX);
 
+	if (strchr(value, '.') || strchr(value, 'e') || strchr(value, 'E'))
+		u = d >= 0x1p64 ? UINT64_MAX : (uint64_t)clamp(d, 0, 0x1p64 - 0x1p11);
 	if (f->kind == U64)
-		*(uint64_t *)p = strchr(value, '.') || strchr(value, 'e') ? (uint64_t)d : u;
+		memcpy(p, &u, sizeof(u));
 	else if (f->kind == DBL)
-		*(double *)p = d;
+		memcpy(p, &d, sizeof(d));
 	else if (f->kind == FLAG)
-		*(bool *)p = d != 0;
+		memcpy(p, &b, sizeof(b));
 	else
-		*(int *)p = (int)d;
+		memcpy(p, &i, sizeof(i));
 }
 
 static const struct family *find_family(const struct family *t, size_t n, const char *name)
