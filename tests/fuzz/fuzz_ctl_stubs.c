@@ -54,3 +54,10 @@ const char *mm_sup_nofile_text(void)
 {
 	return "";
 }
+
+/* The stand-in's sessions have no worker, hence no stats block. */
+const struct mm_stats_block *mm_sup_child_stats(struct mm_sup_child *c)
+{
+	(void)c;
+	return NULL;
+}
