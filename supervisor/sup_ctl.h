@@ -4,8 +4,9 @@
  * peers checked with SO_PEERCRED. One command per line (at most MM_CTL_LINE_MAX bytes), one
  * JSON document per line in reply; the connection stays open for more commands. Everything is
  * non-blocking and driven by the supervisor's poll loop (sup_loop.c), so a slow or hostile
- * client can never stall it. sup_ctl.c owns the socket and the connections, sup_ctl_cmd.c the
- * commands and their JSON replies (json-c). The protocol is in docs/operations.md.
+ * client can never stall it. sup_ctl.c owns the socket and the connections, sup_ctl_reply.c
+ * their reply buffers, sup_ctl_cmd.c the commands and their JSON replies (json-c). The
+ * protocol is in docs/operations.md; its constants in common/ctl.h.
  *
  * Process code of mqttmuxd (single-threaded).
  */
@@ -68,6 +69,8 @@ void mm_sup_ctl_close(struct mm_sup *s);
 void mm_sup_ctl_pollfds(const struct mm_sup *s, struct pollfd *pfd);
 void mm_sup_ctl_dispatch(struct mm_sup *s, const struct pollfd *pfd);
 int mm_sup_ctl_timeout(const struct mm_sup *s, int ms);
+
+/* sup_ctl_reply.c */
 void mm_sup_ctl_reply(struct mm_ctl_conn *c, struct json_object *o);
 void mm_sup_ctl_reply_raw(struct mm_ctl_conn *c, const char *text, size_t len);
 void mm_sup_ctl_stream(struct mm_ctl_conn *c, const char *line, size_t len);
