@@ -76,6 +76,7 @@ struct mm_rtr_session {
 	bool held;		/* that message is counted as queued for the clients in held_ids */
 	uint32_t *held_ids, n_held, cap_held;
 	bool dead;	   /* a ring refused: not drained any more */
+	bool armed;	   /* in-ring armed (consumer_sleeping) and not drained since: skip */
 	uint8_t state;	   /* last worker event kind, 0xff: none yet */
 	bool cmd_dirty;	   /* cmd records reserved, not yet committed */
 	uint64_t cmd_lost; /* SUB/UNSUB that found the cmd-ring full */

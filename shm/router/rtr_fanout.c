@@ -298,6 +298,7 @@ void mm_rtr_drain_session(struct mm_rtr *r, struct mm_rtr_session *s)
 	struct mm_shm_rec rec;
 	int rc = 0;
 
+	s->armed = false; /* arm_all() arms it again before the loop sleeps */
 	if (r->holding)
 		return; /* clients of the previous router are not all back yet (rtr_stats.c) */
 	r->batch_now_ns = mm_time_real_ns();

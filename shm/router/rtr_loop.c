@@ -248,6 +248,7 @@ static void dispatch(struct mm_rtr *r, uint64_t tok)
 	case MM_RTR_T_IN_DATA:
 		(void)mm_shm_ring_doorbell_drain(r->sess[v].fds[MM_FD_SESS_IN_DATA]);
 		mm_shm_ring_consumer_disarm(&r->sess[v].in);
+		r->sess[v].armed = false;
 		mm_rtr_drain_session(r, &r->sess[v]);
 		break;
 	case MM_RTR_T_CMD_SPACE:
@@ -258,19 +259,28 @@ static void dispatch(struct mm_rtr *r, uint64_t tok)
 	}
 }
 
-/* Before sleeping: every in-ring that is empty gets its consumer flag set (then re-checked). */
+/*
+ * Before sleeping: every in-ring that is empty gets its consumer flag set (then re-checked).
+ * Only the rings drained since they were last armed: one that stayed armed has had no commit
+ * since (a commit clears the flag and rings, which reaches dispatch() as an event), so at
+ * 1,000 sessions a wake-up for one message costs one ring, not a thousand.
+ */
 static bool arm_all(struct mm_rtr *r)
 {
 	bool pending = false;
 
 	for (size_t i = 0; i < r->nsess; i++) {
 		struct mm_rtr_session *s = &r->sess[i];
+		int rc;
 
-		if (s->dead || s->blocked || r->holding)
+		if (s->dead || s->blocked || r->holding || s->armed)
 			continue;
-		if (mm_shm_ring_consumer_arm(&s->in) == 1) {
+		rc = mm_shm_ring_consumer_arm(&s->in);
+		if (rc == 1) {
 			mm_rtr_drain_session(r, s);
 			pending = true;
+		} else if (rc == 0) {
+			s->armed = true;
 		}
 	}
 	for (size_t i = 0; i < r->ncl; i++) {
