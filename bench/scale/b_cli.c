@@ -32,8 +32,10 @@ static void on_msg(struct mqttmux_route *r, const struct mqttmux_msg *msg, void 
 
 	(void)r;
 	(void)ud;
-	if (atomic_load_explicit(&Page->record, memory_order_relaxed) && rx->nlat < B_LAT_MAX)
-		rx->lat[rx->nlat++] = now > msg->recv_ns ? (uint32_t)(now - msg->recv_ns) : 0;
+	if (atomic_load_explicit(&Page->record, memory_order_relaxed) && rx->nlat < B_LAT_MAX) {
+		rx->w2c[rx->nlat] = now > msg->recv_ns ? (uint32_t)(now - msg->recv_ns) : 0;
+		rx->p2c[rx->nlat++] = b_lat_since(msg->payload, msg->payload_len, now);
+	}
 	atomic_store_explicit(&rx->n, n + 1, memory_order_relaxed);
 }
 

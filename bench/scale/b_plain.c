@@ -14,16 +14,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include <mosquitto.h>
 
 #include "b_scale.h"
+#include "mm_time.h"
 
 #define KEEPALIVE_S 60
 
 struct plain {
+	struct b_rx *rx; /* the baseline's slot of the bench's page */
+	const _Atomic int *record;
 	struct mosquitto **m;
 	struct pollfd *pfd;
 	unsigned n, acked;
@@ -44,6 +48,29 @@ static void on_connect(struct mosquitto *m, void *ud, int rc)
 		return;
 	snprintf(filter, sizeof(filter), B_FILTER_FMT, c->idx);
 	(void)mosquitto_subscribe(m, NULL, filter, 1);
+}
+
+/* CLOCK_REALTIME <now_ns> minus the send stamp in a b_load.c payload, in ns (0 if none). */
+uint32_t b_lat_since(const void *payload, size_t len, uint64_t now_ns)
+{
+	uint64_t sent;
+
+	if (len < 16)
+		return 0;
+	memcpy(&sent, (const char *)payload + 8, 8);
+	return now_ns > sent && now_ns - sent < UINT32_MAX ? (uint32_t)(now_ns - sent) : 0;
+}
+
+static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
+{
+	struct plain_client *c = ud;
+	struct b_rx *rx = c->p->rx;
+
+	(void)m;
+	if (atomic_load_explicit(c->p->record, memory_order_relaxed) && rx->nlat < B_LAT_MAX)
+		rx->p2c[rx->nlat++] =
+			b_lat_since(msg->payload, (size_t)msg->payloadlen, mm_time_real_ns());
+	atomic_fetch_add_explicit(&rx->n, 1, memory_order_relaxed);
 }
 
 static void on_subscribe(struct mosquitto *m, void *ud, int mid, int n, const int *granted)
@@ -74,6 +101,7 @@ static int connect_all(struct plain *p, int port)
 			return -ENOMEM;
 		mosquitto_connect_callback_set(p->m[i], on_connect);
 		mosquitto_subscribe_callback_set(p->m[i], on_subscribe);
+		mosquitto_message_callback_set(p->m[i], on_message);
 		if (mosquitto_connect(p->m[i], "127.0.0.1", port, KEEPALIVE_S) != MOSQ_ERR_SUCCESS)
 			return -ECONNREFUSED;
 	}
@@ -97,10 +125,17 @@ static void turn(struct plain *p)
 	}
 }
 
-/* The baseline process's main (bench-scale --plain-child PORT N, ready pipe at fd 3). */
-__attribute__((noreturn)) void b_plain_main(int port, unsigned n, int ready_fd)
+/* The baseline process's main (bench-scale --plain-child PORT N; ready pipe 3, page 4). */
+__attribute__((noreturn)) void b_plain_main(int port, unsigned n, int ready_fd, int page_fd)
 {
 	struct plain p = { .n = n, .ready_fd = ready_fd };
+	struct b_rxpage *page =
+		mmap(NULL, sizeof(*page), PROT_READ | PROT_WRITE, MAP_SHARED, page_fd, 0);
+
+	if (page == MAP_FAILED)
+		_exit(1);
+	p.rx = &page->rx[B_PLAIN_RX];
+	p.record = &page->record;
 
 	(void)prctl(PR_SET_NAME, "b_plain");
 	mosquitto_lib_init();
@@ -114,10 +149,11 @@ __attribute__((noreturn)) void b_plain_main(int port, unsigned n, int ready_fd)
 
 /*
  * Start the baseline process with <n> clients on 127.0.0.1:<port>: this program again, exec'd,
- * so that its memory is its own and not shared copy-on-write with the bench. Returns its pid (or
+ * so that its memory is its own and not shared copy-on-write with the bench; it maps the
+ * bench's page (memfd <page_fd>) to report what it receives. Returns its pid (or
  * -errno); *ret_ready becomes readable (one byte) when all are subscribed, or at EOF if it died.
  */
-pid_t b_plain_spawn(int port, unsigned n, int *ret_ready)
+pid_t b_plain_spawn(int port, unsigned n, int page_fd, int *ret_ready)
 {
 	char sport[16], sn[16];
 	int fds[2];
@@ -129,7 +165,7 @@ pid_t b_plain_spawn(int port, unsigned n, int *ret_ready)
 	snprintf(sn, sizeof(sn), "%u", n);
 	pid = fork();
 	if (pid == 0) {
-		if (dup2(fds[1], 3) == -1)
+		if (dup2(fds[1], 3) == -1 || dup2(page_fd, 4) == -1)
 			_exit(127);
 		execl("/proc/self/exe", "bench-scale", "--plain-child", sport, sn, (char *)NULL);
 		_exit(127);

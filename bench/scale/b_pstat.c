@@ -186,6 +186,31 @@ size_t b_procs_kinds(const struct b_procs *a, const struct b_procs *b, double se
 	return n;
 }
 
+/* Busy share of all CPUs since the last call, from /proc/stat; first call primes. */
+double b_machine_busy(void)
+{
+	static unsigned long long last_busy, last_total;
+	unsigned long long v[8] = { 0 }, busy, total = 0;
+	FILE *f = fopen("/proc/stat", "re");
+	double pct;
+
+	if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+			 &v[3], &v[4], &v[5], &v[6], &v[7]) != 8) {
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	for (int i = 0; i < 8; i++)
+		total += v[i];
+	busy = total - v[3] - v[4];
+	pct = total > last_total ? 100.0 * (double)(busy - last_busy) / (double)(total - last_total)
+				 : 0;
+	last_busy = busy;
+	last_total = total;
+	return pct;
+}
+
 void b_procs_free(struct b_procs *p)
 {
 	free(p->s);

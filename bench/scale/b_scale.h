@@ -21,17 +21,21 @@
 #define B_MAX_CLIENTS 64
 #define B_LAT_MAX     262144 /* latency samples kept per client */
 
-/* What one libmqttmux client reports (in a MAP_SHARED page; written by that client only). */
+#define B_PLAIN_RX B_MAX_CLIENTS /* the baseline process's slot in the page */
+
+/* What one receiver reports (in a shared page; written by that receiver only). */
 struct b_rx {
 	_Atomic uint64_t n;    /* messages received */
 	_Atomic uint64_t lost; /* GAP counts added up */
 	uint32_t nlat;
-	uint32_t lat[B_LAT_MAX]; /* worker receive stamp (recv_ns) to callback, ns */
+	uint32_t w2c[B_LAT_MAX]; /* mqttmux: worker receive stamp (recv_ns) to callback, ns */
+	uint32_t p2c[B_LAT_MAX]; /* publisher send stamp (in the payload) to callback, ns */
 };
 
+/* Shared by the bench (a memfd, so that the exec'd baseline process maps it too). */
 struct b_rxpage {
-	_Atomic int record; /* set by the bench: keep latency samples from now on */
-	struct b_rx rx[B_MAX_CLIENTS];
+	_Atomic int record; /* set by the bench: keep latency samples while it is 1 */
+	struct b_rx rx[B_MAX_CLIENTS + 1];
 };
 
 /* One process at one instant. Memory in KiB; cpu_ns on-CPU time; wakes: voluntary switches. */
@@ -58,7 +62,26 @@ struct b_kind {
 	double wakes_mean, wakes_max;	   /* per process, per second over the window */
 };
 
+/* b_lat.c: the latency run */
+struct b_lat_cfg {
+	int port;
+	unsigned rate, nsessions, nclients;
+	double secs;
+	pid_t router;
+};
+
+struct b_lat_result {
+	uint64_t sent, got;		 /* messages published, and received by the clients */
+	size_t n_mqttmux, n_plain;	 /* latency samples */
+	double w2c[3], p2c[3], plain[3]; /* p50, p99, max in us */
+	double router_cpu_pct, busy_pct;
+};
+
+int b_lat_run(const struct b_lat_cfg *cfg, struct b_rxpage *page, struct b_lat_result *r);
+void b_lat_print(const struct b_lat_cfg *cfg, const struct b_lat_result *r);
+
 /* b_pstat.c */
+double b_machine_busy(void);
 int b_sample_read(pid_t pid, struct b_sample *s);
 int b_procs_tree(pid_t root, struct b_procs *p);
 int b_procs_add(struct b_procs *p, pid_t pid);
@@ -68,8 +91,12 @@ size_t b_procs_kinds(const struct b_procs *a, const struct b_procs *b, double se
 void b_procs_free(struct b_procs *p);
 
 /* b_plain.c: the baseline process; *ret_ready is readable once all N are subscribed */
-pid_t b_plain_spawn(int port, unsigned n, int *ret_ready);
-void b_plain_main(int port, unsigned n, int ready_fd) __attribute__((noreturn));
+pid_t b_plain_spawn(int port, unsigned n, int page_fd, int *ret_ready);
+void b_plain_main(int port, unsigned n, int ready_fd, int page_fd) __attribute__((noreturn));
+uint32_t b_lat_since(const void *payload, size_t len, uint64_t now_ns);
+
+/* b_load.c: the publisher of the latency run */
+pid_t b_pub_spawn(int port, unsigned nsessions, unsigned rate, double secs);
 
 /* b_cli.c: libmqttmux clients, and control-socket commands with large replies */
 pid_t b_client_spawn(const char *run, struct b_rxpage *page, unsigned idx, unsigned nclients,

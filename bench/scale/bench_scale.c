@@ -11,11 +11,14 @@
  * 4. An idle window (no traffic): CPU time and wake-ups (voluntary context switches) of every
  *    process, memory (Rss, Pss, Private_Dirty of smaps_rollup) per process kind.
  * 5. Control-socket latency: `ping` (the floor), `status` and `metrics`, each from the connect
- *    to the last byte; and the `mqttmux status --json` command as a user runs it.
+ *    to the last byte, with the supervisor's CPU time per query (robust to a loaded machine);
+ *    and the `mqttmux status --json` command as a user runs it.
+ * 6. Latency under load (b_lat.c): a publisher at --rate msg/s over every session's topic.
  *
  * Not part of the test run (built with -Dbench=true; see scripts/bench-scale).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -33,6 +36,7 @@
 
 #define READY_TIMEOUT_S 600
 #define MAX_KINDS	8
+#define B_PAGE_FD	100 /* where the page's memfd stays for the baseline process */
 
 /* Issue 13's targets at 1,000 sessions, one process each. */
 #define T_READY_S    3.0
@@ -44,8 +48,8 @@
 #define T_GROUP_MIB  128.0
 
 struct bench {
-	unsigned n, clients, queries;
-	double idle_s, settle_s;
+	unsigned n, clients, queries, rate;
+	double idle_s, settle_s, load_s;
 	bool keep, plain;
 	const char *cfg_extra; /* top-level config text added as is (e.g. a group key) */
 	unsigned group;	       /* for the header and the targets only: sessions per worker */
@@ -56,6 +60,9 @@ struct results {
 	struct b_procs before, after, plain_before, plain_after;
 	double window_s;
 	double ping_ms[2], status_ms[2], metrics_ms[2], cli_ms[2]; /* median, max */
+	double status_cpu_ms, metrics_cpu_ms; /* the supervisor's CPU per query, mean */
+	struct b_lat_cfg lat;
+	struct b_lat_result lat_r;
 	size_t status_len, metrics_len;
 	double busy_pct; /* whole machine over the idle window */
 	char load_before[64], load_after[64];
@@ -84,6 +91,8 @@ static void usage(FILE *f)
 		"  --idle S       idle window in seconds (default 60)\n"
 		"  --settle S     seconds from the clients' routes to the window (default 3)\n"
 		"  --queries Q    control-socket queries of each kind (default 20)\n"
+		"  --rate R       latency run: messages a second over all sessions (default 10000)\n"
+		"  --load S       latency run: seconds (default 10; 0: no latency run)\n"
 		"  --group K      label the run as K sessions per worker and add the config text\n"
 		"                 'workers = { group_size = K; };' (default 1: isolated)\n"
 		"  --cfg TEXT     more top-level config text, added as is\n"
@@ -114,6 +123,10 @@ static void set_num(struct bench *b, int opt, double v)
 		b->queries = (unsigned)v;
 	else if (opt == 'g')
 		b->group = (unsigned)v;
+	else if (opt == 'r')
+		b->rate = (unsigned)v;
+	else if (opt == 'l')
+		b->load_s = v;
 }
 
 static int parse_args(int argc, char **argv, struct bench *b)
@@ -124,6 +137,8 @@ static int parse_args(int argc, char **argv, struct bench *b)
 					      { "settle", required_argument, NULL, 's' },
 					      { "queries", required_argument, NULL, 'q' },
 					      { "group", required_argument, NULL, 'g' },
+					      { "rate", required_argument, NULL, 'r' },
+					      { "load", required_argument, NULL, 'l' },
 					      { "cfg", required_argument, NULL, 'x' },
 					      { "no-plain", no_argument, NULL, 'P' },
 					      { "keep", no_argument, NULL, 'K' },
@@ -135,6 +150,8 @@ static int parse_args(int argc, char **argv, struct bench *b)
 	*b = (struct bench){ .n = 100,
 			     .clients = 10,
 			     .queries = 20,
+			     .rate = 10000,
+			     .load_s = 10,
 			     .idle_s = 60,
 			     .settle_s = 3,
 			     .plain = true,
@@ -148,7 +165,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 			b->keep = true;
 		else if (opt == 'h')
 			return 1;
-		else if (strchr("ncisqg", opt) && (rc = parse_num(optarg, 1e6, &v)) == 0)
+		else if (strchr("ncisqgrl", opt) && (rc = parse_num(optarg, 1e6, &v)) == 0)
 			set_num(b, opt, v);
 		else
 			rc = -EINVAL;
@@ -199,7 +216,7 @@ static int start_plain(const struct bench *b, const struct b_env *e, struct resu
 	uint64_t t0 = mm_time_mono_ns();
 	int fd, rc;
 
-	*ret_pid = b_plain_spawn(e->port, b->n, &fd);
+	*ret_pid = b_plain_spawn(e->port, b->n, B_PAGE_FD, &fd);
 	if (*ret_pid < 0)
 		return *ret_pid;
 	rc = b_wait_byte(fd, READY_TIMEOUT_S * 1000000000ull);
@@ -254,31 +271,6 @@ static int start_clients(const struct bench *b, const struct b_env *e, struct b_
 	return rc;
 }
 
-/* Busy share of all CPUs since the last call, from /proc/stat; first call primes. */
-static double machine_busy(void)
-{
-	static unsigned long long last_busy, last_total;
-	unsigned long long v[8] = { 0 }, busy, total = 0;
-	FILE *f = fopen("/proc/stat", "re");
-	double pct;
-
-	if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
-			 &v[3], &v[4], &v[5], &v[6], &v[7]) != 8) {
-		if (f)
-			fclose(f);
-		return -1;
-	}
-	fclose(f);
-	for (int i = 0; i < 8; i++)
-		total += v[i];
-	busy = total - v[3] - v[4];
-	pct = total > last_total ? 100.0 * (double)(busy - last_busy) / (double)(total - last_total)
-				 : 0;
-	last_busy = busy;
-	last_total = total;
-	return pct;
-}
-
 static void read_load(char *buf, size_t size)
 {
 	FILE *f = fopen("/proc/loadavg", "re");
@@ -310,11 +302,11 @@ static int idle_window(const struct bench *b, const struct b_env *e, const pid_t
 	if (rc)
 		return rc;
 	read_load(r->load_before, sizeof(r->load_before));
-	(void)machine_busy();
+	(void)b_machine_busy();
 	t0 = mm_time_mono_ns();
 	sleep_s(b->idle_s);
 	r->window_s = (double)(mm_time_mono_ns() - t0) / 1e9;
-	r->busy_pct = machine_busy();
+	r->busy_pct = b_machine_busy();
 	read_load(r->load_after, sizeof(r->load_after));
 	rc = b_procs_refresh(&r->before, &r->after);
 	if (!rc)
@@ -337,18 +329,26 @@ static void med_max(double *v, unsigned n, double out[2])
 	out[1] = v[n - 1];
 }
 
-static int time_queries(const struct bench *b, const char *run, const char *cmd, const char *end,
-			double out[2], size_t *ret_len)
+/* Time <cmd> b->queries times; *ret_cpu_ms (if not NULL): the daemon's CPU per query. */
+static int time_queries(const struct bench *b, const struct b_env *e, const char *cmd,
+			const char *end, double out[2], size_t *ret_len, double *ret_cpu_ms)
 {
 	double *v = calloc(b->queries, sizeof(*v));
 	int rc = v ? 0 : -ENOMEM;
+	struct b_sample s0, s1;
+	char run[512];
 
+	snprintf(run, sizeof(run), "%s/run", e->dir);
+	(void)b_sample_read(e->daemon, &s0);
 	for (unsigned i = 0; !rc && i < b->queries; i++) {
 		uint64_t ns;
 
 		rc = b_ctl_query(run, cmd, end, ret_len, &ns);
 		v[i] = (double)ns / 1e6;
 	}
+	(void)b_sample_read(e->daemon, &s1);
+	if (ret_cpu_ms)
+		*ret_cpu_ms = (double)(s1.cpu_ns - s0.cpu_ns) / 1e6 / b->queries;
 	if (!rc)
 		med_max(v, b->queries, out);
 	free(v);
@@ -381,11 +381,13 @@ static int control_latency(const struct bench *b, const struct b_env *e, struct 
 	int rc;
 
 	snprintf(run, sizeof(run), "%s/run", e->dir);
-	rc = time_queries(b, run, "ping", "\n", r->ping_ms, &len);
+	rc = time_queries(b, e, "ping", "\n", r->ping_ms, &len, NULL);
 	if (!rc)
-		rc = time_queries(b, run, "status", "\n", r->status_ms, &r->status_len);
+		rc = time_queries(b, e, "status", "\n", r->status_ms, &r->status_len,
+				  &r->status_cpu_ms);
 	if (!rc)
-		rc = time_queries(b, run, "metrics", "\n# EOF\n", r->metrics_ms, &r->metrics_len);
+		rc = time_queries(b, e, "metrics", "\n# EOF\n", r->metrics_ms, &r->metrics_len,
+				  &r->metrics_cpu_ms);
 	v = calloc(b->queries, sizeof(*v));
 	for (unsigned i = 0; !rc && v && i < b->queries; i++)
 		if ((v[i] = cli_once(run)) < 0)
@@ -484,14 +486,32 @@ static void print_results(const struct bench *b, const struct results *r)
 	       np ? 100.0 * (double)pk[0].cpu_ns / 1e9 / r->window_s : 0.0);
 	printf("\ncontrol socket, ms (connect to last byte)  median      max    bytes\n");
 	printf("  %-38s %8.2f %8.2f\n", "ping (the floor)", r->ping_ms[0], r->ping_ms[1]);
-	printf("  %-38s %8.2f %8.2f %8zu\n", "status", r->status_ms[0], r->status_ms[1],
-	       r->status_len);
-	printf("  %-38s %8.2f %8.2f %8zu\n", "metrics", r->metrics_ms[0], r->metrics_ms[1],
-	       r->metrics_len);
+	printf("  %-38s %8.2f %8.2f %8zu  (daemon CPU %.2f ms each)\n", "status", r->status_ms[0],
+	       r->status_ms[1], r->status_len, r->status_cpu_ms);
+	printf("  %-38s %8.2f %8.2f %8zu  (daemon CPU %.2f ms each)\n", "metrics", r->metrics_ms[0],
+	       r->metrics_ms[1], r->metrics_len, r->metrics_cpu_ms);
 	printf("  %-38s %8.2f %8.2f\n", "mqttmux status --json (fork to exit)", r->cli_ms[0],
 	       r->cli_ms[1]);
 	printf("\n");
 	print_targets(b, r, mib(pss), 100.0 * (double)cpu / 1e9 / r->window_s);
+}
+
+static int latency(const struct bench *b, const struct b_env *e, struct results *r,
+		   struct b_rxpage *page)
+{
+	struct b_procs p = { 0 };
+	int rc = b_procs_tree(e->daemon, &p);
+
+	r->lat = (struct b_lat_cfg){ .port = e->port,
+				     .rate = b->rate,
+				     .nsessions = b->n,
+				     .nclients = b->clients,
+				     .secs = b->load_s };
+	for (size_t i = 0; !rc && i < p.n; i++)
+		if (!strcmp(p.s[i].comm, "mqttmux-router"))
+			r->lat.router = p.s[i].pid;
+	b_procs_free(&p);
+	return rc ? rc : b_lat_run(&r->lat, page, &r->lat_r);
 }
 
 static int run_all(const struct bench *b, struct b_env *e, struct results *r, struct b_rxpage *page)
@@ -511,11 +531,27 @@ static int run_all(const struct bench *b, struct b_env *e, struct results *r, st
 		rc = idle_window(b, e, clients, plain, r);
 	if (!rc)
 		rc = control_latency(b, e, r);
+	if (!rc && b->load_s > 0)
+		rc = latency(b, e, r, page);
 	stop_pids(clients, b->clients);
 	stop_pids(&plain, 1);
 	if (rc)
 		fprintf(stderr, "bench-scale: %s\n", strerror(-rc));
 	return rc;
+}
+
+/* The page every receiver reports into, on a memfd (B_PAGE_FD) the baseline process maps too. */
+static struct b_rxpage *page_new(void)
+{
+	int fd = memfd_create("bench-scale", MFD_CLOEXEC);
+	void *p;
+
+	if (fd < 0 || ftruncate(fd, sizeof(struct b_rxpage)) == -1 || dup2(fd, B_PAGE_FD) == -1)
+		return NULL;
+	p = mmap(NULL, sizeof(struct b_rxpage), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	(void)fcntl(B_PAGE_FD, F_SETFD, FD_CLOEXEC);
+	return p == MAP_FAILED ? NULL : p;
 }
 
 int main(int argc, char **argv)
@@ -527,14 +563,14 @@ int main(int argc, char **argv)
 	int rc;
 
 	if (argc == 4 && !strcmp(argv[1], "--plain-child"))
-		b_plain_main(atoi(argv[2]), (unsigned)atoi(argv[3]), 3);
+		b_plain_main(atoi(argv[2]), (unsigned)atoi(argv[3]), 3, 4);
 	rc = parse_args(argc, argv, &b);
 	if (rc) {
 		usage(rc > 0 ? stdout : stderr);
 		return rc > 0 ? 0 : EX_USAGE;
 	}
-	page = mmap(NULL, sizeof(*page), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (page == MAP_FAILED)
+	page = page_new();
+	if (!page)
 		return 1;
 	printf("bench-scale: %u sessions, %s, %u clients; idle window %.0f s; %ld CPUs\n", b.n,
 	       b.group > 1 ? "grouped" : "isolated (one worker each)", b.clients, b.idle_s,
@@ -545,6 +581,8 @@ int main(int argc, char **argv)
 	rc = run_all(&b, &e, &r, page);
 	if (!rc)
 		print_results(&b, &r);
+	if (!rc && b.load_s > 0)
+		b_lat_print(&r.lat, &r.lat_r);
 	b_env_free(&e, rc || b.keep);
 	b_procs_free(&r.before);
 	b_procs_free(&r.after);
