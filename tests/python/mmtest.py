@@ -22,6 +22,10 @@ WORKER = os.path.join(BUILD, "worker", "mqttmux-worker")
 ROUTER = os.path.join(BUILD, "shm", "router", "mqttmux-router")
 LIB = os.path.join(BUILD, "shm", "client", "libmqttmux.so.0")
 
+# A sanitized build runs this interpreter with the sanitizer runtimes preloaded (so that it can
+# load the sanitized libmqttmux); the processes it starts are built with them or need none.
+os.environ.pop("LD_PRELOAD", None)
+
 
 def wait_for(pred, timeout=20.0, what="condition", interval=0.02):
     """Poll pred() until it returns a true value; return it. Fails after timeout seconds."""
