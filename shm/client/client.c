@@ -153,6 +153,12 @@ static int recv_welcome(struct mqttmux *c, struct mm_proto_welcome *w)
 	if (poll(&p, 1, MM_CL_CTL_TIMEOUT) != 1)
 		return -ETIMEDOUT;
 	n = mm_proto_recv(c->sock, c->frame, MM_PROTO_MAX_FRAME, fds, &nfds);
+	if (n == -ECONNRESET) {
+		/* a router that closed with our HELLO unread (it refused us): ECONNRESET comes
+		 * once, then the ERROR frame it sent before closing */
+		nfds = MM_PROTO_MAX_FDS;
+		n = mm_proto_recv(c->sock, c->frame, MM_PROTO_MAX_FRAME, fds, &nfds);
+	}
 	if (n <= 0)
 		return n == 0 ? -ECONNRESET : (int)n;
 	if (nfds == MM_PROTO_WELCOME_NFDS && mm_proto_unpack_welcome(c->frame, (size_t)n, w) == 0) {

@@ -110,6 +110,7 @@ int mm_ctl_io_read(int fd, int timeout_ms, bool metrics, char **ret, size_t *ret
 {
 	int64_t deadline = mm_time_mono_ms() + timeout_ms;
 	size_t len = 0, cap = 0;
+	bool reset = false;
 	char *buf = NULL;
 	int r = 0;
 
@@ -138,6 +139,14 @@ int mm_ctl_io_read(int fd, int timeout_ms, bool metrics, char **ret, size_t *ret
 		n = recv(fd, buf + len, cap - len - 1, 0);
 		if (n == -1 && errno == EINTR)
 			continue;
+		/*
+		 * The daemon closed with our command unread (a refused peer): the kernel reports
+		 * ECONNRESET once, then hands over what the daemon had sent. Read on once.
+		 */
+		if (n == -1 && errno == ECONNRESET && !reset) {
+			reset = true;
+			continue;
+		}
 		if (n <= 0) {
 			r = n == 0 ? -ECONNRESET : -errno;
 			break;
