@@ -346,9 +346,15 @@ MQTTMUX_PUBLIC int mqttmux_set_route_qos(struct mqttmux *c, int qos);
  * the new router refuses it (its session was removed) it receives nothing until a later
  * restart accepts it.
  *
+ * The route is acknowledged once the SUBSCRIBE it needs is queued for each session's worker
+ * (a command ring that stays full for 5 s: EAGAIN), so a message published through one of
+ * those sessions after this returns reaches it.
+ *
  * Returns the route (owned by the client: mqttmux_route_stop or mqttmux_close frees it) or
  * NULL with errno set: EINVAL (bad argument or filter refused by the router), ENOSPC (too many
- * routes), ENOTCONN (the router is away: dispatch and retry), ETIMEDOUT, ENOMEM.
+ * routes), ENOTCONN (the router is away: dispatch and retry), ETIMEDOUT, ENOMEM, EAGAIN (a
+ * session's command ring stayed full: retry), EMSGSIZE (the filter is longer than a session's
+ * command ring takes: only with a small performance.max_message_size).
  */
 MQTTMUX_PUBLIC struct mqttmux_route *mqttmux_handle(struct mqttmux *c, const char *filter,
 						    mqttmux_msg_fn *fn, void *ud);
@@ -427,7 +433,8 @@ MQTTMUX_PUBLIC int mqttmux_route_stop(struct mqttmux_route *r);
  * @session:    the session's name, 1..255 bytes
  * @topic:      MQTT topic, no wildcards, 1..65000 bytes
  * @payload:    the payload, or NULL when <len> is 0
- * @len:        payload bytes, at most what the ring can carry (about half its size)
+ * @len:        payload bytes (topic, payload and properties: at most the session's
+ *              performance.max_message_size)
  * @qos:        0, 1 or 2
  * @retain:     the MQTT retain flag
  * @timeout_ms: at most this long in all (waiting for ring space and for the completion);
@@ -437,11 +444,12 @@ MQTTMUX_PUBLIC int mqttmux_route_stop(struct mqttmux_route *r);
  * (PUBACK or PUBCOMP). Dispatches the client while it waits, so callbacks may run. While the
  * router is away it waits, within <timeout_ms>, for the client to reconnect.
  *
- * Returns 0, -EINVAL (bad argument), -EMSGSIZE (too large for the ring), -ENOENT (no such
- * session), -ETIMEDOUT (the message may still be sent), -ENOTCONN (no router before the
- * deadline: not sent), -ECONNRESET (the router went away after it was handed over: it may or
- * may not have been sent), or the -errno the worker reported (e.g. -ENOTCONN: the session is
- * not connected to its broker). Every failure is also a publish_failed event.
+ * Returns 0, -EINVAL (bad argument), -EMSGSIZE (over the session's max_message_size, which
+ * counts topic, payload and properties; the publish_failed event's text names the limit),
+ * -ENOENT (no such session), -ETIMEDOUT (the message may still be sent), -ENOTCONN (no router
+ * before the deadline: not sent), -ECONNRESET (the router went away after it was handed over:
+ * it may or may not have been sent), or the -errno the worker reported (e.g. -ENOTCONN: the
+ * session is not connected to its broker). Every failure is also a publish_failed event.
  */
 MQTTMUX_PUBLIC int mqttmux_publish_to(struct mqttmux *c, const char *session, const char *topic,
 				      const void *payload, size_t len, int qos, bool retain,

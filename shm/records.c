@@ -8,6 +8,8 @@
  */
 #include "records.h"
 
+#include "layout.h"
+
 size_t mm_rec_msg_size(const struct mm_rec_msg *m)
 {
 	return MM_REC_MSG_FIXED + (size_t)m->topic.len + m->payload.len + m->props.len;
@@ -201,11 +203,21 @@ int mm_rec_sub_unpack(const uint8_t *buf, size_t len, struct mm_rec_sub *ret)
 	return 0;
 }
 
-#define PUB_FIXED 24u
+#define PUB_FIXED MM_REC_PUB_FIXED
 
 size_t mm_rec_pub_size(const struct mm_rec_pub *p)
 {
 	return PUB_FIXED + (size_t)p->topic.len + p->payload.len + p->props.len;
+}
+
+uint64_t mm_rec_cmd_ring_size(uint32_t max_message_size)
+{
+	uint64_t need = 2 * mm_ring_rec_size(PUB_FIXED + (uint64_t)max_message_size);
+	uint64_t cap = 1u << 16;
+
+	while (cap < need)
+		cap <<= 1;
+	return cap;
 }
 
 ssize_t mm_rec_pub_pack(uint8_t *buf, size_t cap, const struct mm_rec_pub *p)

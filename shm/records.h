@@ -190,6 +190,19 @@ ssize_t mm_rec_sub_pack(uint8_t *buf, size_t cap, const struct mm_rec_sub *s);
 int mm_rec_sub_unpack(const uint8_t *buf, size_t len, struct mm_rec_sub *ret);
 
 size_t mm_rec_pub_size(const struct mm_rec_pub *p);
+
+/* The bytes of a PUB before its topic, payload and properties (what max_message_size limits). */
+#define MM_REC_PUB_FIXED 24u
+
+/*
+ * mm_rec_cmd_ring_size - the cmd-ring capacity of a session
+ * @max_message_size: the session's performance.max_message_size
+ *
+ * A power of two, at least 64 KiB, that takes a PUB of max_message_size bytes of topic,
+ * payload and properties (a ring takes records of up to half its capacity, shm/ring.c): 1 MiB
+ * for the default 256 KiB. A SUB for a filter longer than that room can hold is refused.
+ */
+uint64_t mm_rec_cmd_ring_size(uint32_t max_message_size);
 ssize_t mm_rec_pub_pack(uint8_t *buf, size_t cap, const struct mm_rec_pub *p);
 int mm_rec_pub_unpack(const uint8_t *buf, size_t len, struct mm_rec_pub *ret);
 

@@ -22,6 +22,7 @@
 
 #include "chan.h"
 #include "mm_time.h"
+#include "records.h"
 #include "ring.h"
 #include "stats.h"
 #include "sup.h"
@@ -53,14 +54,14 @@ int mm_sup_child_init(struct mm_sup_child *c, const struct mm_cfg_session *s)
 		c->fds[i] = -1;
 	mm_sup_fsm_init(&c->fsm);
 	c->ring_size = s->perf.ring_size;
+	c->cmd_size = mm_rec_cmd_ring_size(s->perf.max_message_size);
 	c->name = strdup(s->name);
 	if (!c->name)
 		return -ENOMEM;
 	r = mm_shm_ring_create_at("mqttmux-in", s->perf.ring_size, 1, in_ring_start(),
 				  &c->fds[MM_FD_WRK_IN_RING]);
 	if (r == 0)
-		r = mm_shm_ring_create("mqttmux-cmd", MM_SUP_CMD_RING_SIZE, 1,
-				       &c->fds[MM_FD_WRK_CMD_RING]);
+		r = mm_shm_ring_create("mqttmux-cmd", c->cmd_size, 1, &c->fds[MM_FD_WRK_CMD_RING]);
 	if (r == 0)
 		r = mm_shm_stats_create("mqttmux-stats", &c->fds[MM_FD_WRK_STATS]);
 	for (int i = MM_FD_WRK_IN_DATA; r == 0 && i < _MM_FD_WRK_END; i++) {
@@ -70,6 +71,16 @@ int mm_sup_child_init(struct mm_sup_child *c, const struct mm_cfg_session *s)
 		r = c->fds[i] < 0 ? c->fds[i] : 0;
 	}
 	return r;
+}
+
+/*
+ * Does session <s> need other rings than ones of <ring_size> (in-ring) and <cmd_size> bytes?
+ * Its in-ring size, or a max_message_size that needs another cmd-ring, means new rings.
+ */
+bool mm_sup_rings_differ(const struct mm_cfg_session *s, uint64_t ring_size, uint64_t cmd_size)
+{
+	return s->perf.ring_size != ring_size ||
+	       mm_rec_cmd_ring_size(s->perf.max_message_size) != cmd_size;
 }
 
 /* Release what mm_sup_child_init() created. The process must already be reaped. Idempotent. */

@@ -26,8 +26,6 @@
 #include "stats.h"
 #include "sup_fsm.h"
 
-#define MM_SUP_CMD_RING_SIZE (1u << 16)
-
 /* What the metrics keep per session (sup_metrics.c): mappings, rate state, high-water mark. */
 struct mm_sup_mstate {
 	struct mm_stats_block *st;   /* stats block, mapped read-only once; or NULL */
@@ -62,6 +60,7 @@ struct mm_sup_child {
 	int fds[_MM_FD_WRK_END]; /* session descriptors by target number; [0..3] unused (-1) */
 	int wstatus;		 /* wait status of the last process reaped */
 	uint64_t ring_size;	 /* in-ring size the rings were created with */
+	uint64_t cmd_size;	 /* cmd-ring size (from max_message_size) they were created with */
 	bool remove;		 /* reload: gone from the config; forgotten once down */
 	bool respawn;		 /* reload: its block changed; started again once down */
 	bool is_router;		 /* the router, not a session's worker */
@@ -71,6 +70,7 @@ struct mm_sup_child {
 };
 
 int mm_sup_child_init(struct mm_sup_child *c, const struct mm_cfg_session *s);
+bool mm_sup_rings_differ(const struct mm_cfg_session *s, uint64_t ring_size, uint64_t cmd_size);
 void mm_sup_child_done(struct mm_sup_child *c);
 int mm_sup_child_fork(struct mm_sup_child *c, const struct mm_sup_exec *x);
 int mm_sup_child_spawn(struct mm_sup_child *c, const char *worker, const char *config);

@@ -194,7 +194,7 @@ static void after_down(struct mm_sup *s, struct mm_sup_child *c)
 		return;
 	c->respawn = false;
 	sess = mm_cfg_session_find(s->cfg, c->name);
-	if (sess && sess->perf.ring_size != c->ring_size) {
+	if (sess && mm_sup_rings_differ(sess, c->ring_size, c->cmd_size)) {
 		/* A new ring size means new rings: the session starts afresh. */
 		mm_sup_metrics_retire(s, c);
 		mm_sup_child_done(c);

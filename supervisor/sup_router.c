@@ -18,6 +18,7 @@
 
 #include "chan.h"
 #include "log.h"
+#include "records.h"
 #include "sup.h"
 
 /* Set up the router's record (no process yet) and find its binary. Returns 0 or -errno. */
@@ -106,7 +107,7 @@ static bool rings_pending(const struct mm_sup *s)
 		if (!c->name || c->remove || !c->respawn)
 			continue;
 		sess = mm_cfg_session_find(s->cfg, c->name);
-		if (sess && sess->perf.ring_size != c->ring_size)
+		if (sess && mm_sup_rings_differ(sess, c->ring_size, c->cmd_size))
 			return true;
 	}
 	return false;
@@ -140,7 +141,8 @@ bool mm_sup_router_layout_changed(const struct mm_cfg *a, const struct mm_cfg *b
 		return true;
 	for (size_t i = 0; i < a->n_sessions; i++)
 		if (strcmp(a->sessions[i].name, b->sessions[i].name) ||
-		    a->sessions[i].perf.ring_size != b->sessions[i].perf.ring_size)
+		    mm_sup_rings_differ(&b->sessions[i], a->sessions[i].perf.ring_size,
+					mm_rec_cmd_ring_size(a->sessions[i].perf.max_message_size)))
 			return true;
 	return false;
 }

@@ -106,7 +106,8 @@ static int make_own_fds(const struct mm_cfg_session *s)
 
 	rc = mm_shm_ring_create("in", s->perf.ring_size, 1, &fds[MM_FD_WRK_IN_RING]);
 	if (rc == 0)
-		rc = mm_shm_ring_create("cmd", 1u << 16, 1, &fds[MM_FD_WRK_CMD_RING]);
+		rc = mm_shm_ring_create("cmd", mm_rec_cmd_ring_size(s->perf.max_message_size), 1,
+					&fds[MM_FD_WRK_CMD_RING]);
 	if (rc == 0)
 		rc = mm_shm_stats_create("stats", &fds[MM_FD_WRK_STATS]);
 	for (int i = MM_FD_WRK_IN_DATA; rc == 0 && i < _MM_FD_WRK_END; i++)
@@ -242,7 +243,9 @@ static int load_session(const struct args *a, struct mm_cfg **cfg,
 static void cap_memory(const struct mm_cfg_session *s)
 {
 	const char *env = getenv("MQTTMUX_WORKER_AS_LIMIT");
-	uint64_t limit = MM_WRK_AS_BASE + 4 * s->perf.ring_size + 64ull * s->perf.max_message_size;
+	uint64_t limit = MM_WRK_AS_BASE + 4 * s->perf.ring_size +
+			 mm_rec_cmd_ring_size(s->perf.max_message_size) +
+			 64ull * s->perf.max_message_size;
 	struct rlimit rl;
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)

@@ -38,6 +38,8 @@ struct pub {
 	bool retain, all, quiet;
 	long failed;
 	struct mm_cli_props props; /* -D publish ... */
+	char why[256];		   /* the text of the last publish_failed event (names limits) */
+	size_t len;		   /* of the message being published */
 };
 
 static int pub_usage(void)
@@ -62,7 +64,7 @@ static const char *pub_error(int rc)
 	case -ETIMEDOUT:
 		return "no answer within 10 s (it may still go out)";
 	case -EMSGSIZE:
-		return "the message is too large for the session's ring";
+		return "the message is too large";
 	case -EINVAL:
 		return "invalid topic or QoS (a topic has no + or #)";
 	case -EPROTONOSUPPORT:
@@ -71,15 +73,27 @@ static const char *pub_error(int rc)
 	return strerror(-rc);
 }
 
+/* publish_failed: keep its text, which names the limit a message was over. */
+static void on_failed(struct mqttmux *c, const struct mqttmux_event *ev, void *ud)
+{
+	struct pub *p = ud;
+
+	(void)c;
+	snprintf(p->why, sizeof(p->why), "%zu bytes are %s", p->len, ev->text ? ev->text : "");
+}
+
 static void pub_one(struct mqttmux *c, struct pub *p, const void *data, size_t len)
 {
-	int rc = p->props.len
-			 ? mqttmux_publish_v5(c, p->session, p->topic, data, len, (int)p->qos,
-					      p->retain, p->props.buf, p->props.len, PUB_TIMEOUT)
-		 : p->session ? mqttmux_publish_to(c, p->session, p->topic, data, len, (int)p->qos,
-						   p->retain, PUB_TIMEOUT)
-			      : mqttmux_publish_all(c, p->topic, data, len, (int)p->qos, p->retain,
-						    PUB_TIMEOUT);
+	int rc;
+
+	p->why[0] = '\0';
+	p->len = len;
+	rc = p->props.len ? mqttmux_publish_v5(c, p->session, p->topic, data, len, (int)p->qos,
+					       p->retain, p->props.buf, p->props.len, PUB_TIMEOUT)
+	     : p->session ? mqttmux_publish_to(c, p->session, p->topic, data, len, (int)p->qos,
+					       p->retain, PUB_TIMEOUT)
+			  : mqttmux_publish_all(c, p->topic, data, len, (int)p->qos, p->retain,
+						PUB_TIMEOUT);
 
 	if (rc == 0)
 		return;
@@ -88,7 +102,8 @@ static void pub_one(struct mqttmux *c, struct pub *p, const void *data, size_t l
 		fprintf(stderr, "mqttmux: publish to %s%s%s failed: %s\n",
 			p->session ? "session '" : "", p->session ? p->session : "all sessions",
 			p->session ? "'" : "",
-			rc == -EINVAL && p->props.len
+			rc == -EMSGSIZE && p->why[0] ? p->why
+			: rc == -EINVAL && p->props.len
 				? "the -D properties were refused (a string that is not MQTT UTF-8, "
 				  "a repeated property, or payload-format-indicator 1 on a payload "
 				  "that is not UTF-8)"
@@ -315,6 +330,7 @@ int mm_cli_pub(const char *dir, int argc, char **argv)
 		mm_cli_props_free(&p.props);
 		return 1;
 	}
+	(void)mqttmux_on_event(c, MQTTMUX_EV_MASK(MQTTMUX_EV_PUBLISH_FAILED), NULL, on_failed, &p);
 	if (p.mode == MODE_MSG) {
 		data = strdup(p.msg);
 		len = strlen(p.msg);

@@ -421,22 +421,32 @@ void mm_cl_route_free(struct mqttmux_route *r)
 
 /*
  * Send ROUTE_ADD for <r> as it was first registered (same id, session, filter, QoS, on_full)
- * and wait for the answer. Used for a new route and again after every reconnect. Returns 0,
- * -code from the router's ERROR, -ETIMEDOUT or -ENOTCONN.
+ * and wait for the answer. Used for a new route and again after every reconnect. The router
+ * answers EAGAIN while a session's command ring lacks room for the route's SUBSCRIBE: asked
+ * again every 10 ms for at most MM_CL_CTL_TIMEOUT in all. Returns 0, -code from the router's
+ * ERROR (-EAGAIN if the ring stayed full), -ETIMEDOUT or -ENOTCONN.
  */
 int mm_cl_route_register(struct mqttmux *c, struct mqttmux_route *r)
 {
+	int64_t deadline = mm_time_mono_ms() + MM_CL_CTL_TIMEOUT;
 	size_t sl = r->session ? strlen(r->session) : 0;
-	struct mm_proto_route_add a = { .seq = ++c->seq,
-					.route_id = r->id,
+	struct mm_proto_route_add a = { .route_id = r->id,
 					.qos = r->qos,
 					.on_full = r->on_full,
 					.session = { (const uint8_t *)r->session, (uint32_t)sl },
 					.filter = { (const uint8_t *)r->filter,
 						    (uint32_t)strlen(r->filter) } };
-	int rc = send_frame(c, mm_proto_pack_route_add(c->frame, MM_PROTO_MAX_FRAME, &a));
+	int rc = 0;
 
-	return rc < 0 ? rc : ctl_wait(c, a.seq);
+	do {
+		if (rc == -EAGAIN)
+			(void)poll(NULL, 0, 10);
+		a.seq = ++c->seq;
+		rc = send_frame(c, mm_proto_pack_route_add(c->frame, MM_PROTO_MAX_FRAME, &a));
+		if (rc == 0)
+			rc = ctl_wait(c, a.seq);
+	} while (rc == -EAGAIN && mm_time_left_ms(deadline) > 10);
+	return rc;
 }
 
 /* A route object (not registered yet) with copies of <session> and <filter>, or NULL. */

@@ -9,6 +9,7 @@
  * arrives (possibly inside a route call) and delivered by the next dispatch.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -134,11 +135,28 @@ void mm_cl_gap_event(struct mqttmux *c, const char *session, uint64_t lost)
 		mm_cl_emit(c, &ev);
 }
 
+/*
+ * A failed publish, as a publish_failed event. A publish over a session's max_message_size
+ * names the limit (the router gives it as PUB_DONE's reason); one over what the pub-ring can
+ * carry names that.
+ */
 void mm_cl_pub_failed(struct mqttmux *c, const struct mm_cl_pub *p)
 {
 	struct mqttmux_event ev = ev_make(MQTTMUX_EV_PUBLISH_FAILED, p->session, p->result);
+	char text[160];
 
 	ev.topic = p->topic;
+	if (p->result == -EMSGSIZE && p->reason > 0)
+		snprintf(text, sizeof(text),
+			 "over the max_message_size of the session: at most %d bytes of topic, "
+			 "payload and properties",
+			 p->reason);
+	else if (p->result == -EMSGSIZE)
+		snprintf(text, sizeof(text),
+			 "over what the client's ring carries: at most %llu bytes in all",
+			 (unsigned long long)c->pub.max_len);
+	if (p->result == -EMSGSIZE)
+		ev.text = text;
 	if (c->evh)
 		mm_cl_emit(c, &ev);
 }

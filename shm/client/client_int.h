@@ -77,6 +77,7 @@ struct mm_cl_pub {
 	const char *session, *topic; /* for publish_failed: copies after the struct when async */
 	bool async, done;
 	int result;
+	int32_t reason; /* PUB_DONE's: for -EMSGSIZE the session's max_message_size */
 };
 
 /* An event handler of mqttmux_on_event. */

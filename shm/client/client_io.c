@@ -141,6 +141,7 @@ static int on_pub_done(struct mqttmux *c, const struct mm_shm_rec *rec)
 	if (!(p = *pp))
 		return 0;
 	*pp = p->next;
+	p->reason = d.reason;
 	mm_cl_pub_complete(c, p, d.result > 0 ? -EPROTO : d.result);
 	return 0;
 }

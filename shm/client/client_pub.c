@@ -91,6 +91,10 @@ static int publish_async(struct mqttmux *c, const struct pubreq *q, mqttmux_pub_
 	p->session = q->session ? memcpy((char *)(p + 1) + tl, q->session, sl) : NULL;
 	rec = pub_rec(p->req_id, q);
 	rc = pub_write(c, &rec);
+	if (rc == -EMSGSIZE) {
+		p->result = rc;
+		mm_cl_pub_failed(c, p);
+	}
 	if (rc < 0) {
 		free(p);
 		return rc;
@@ -182,6 +186,10 @@ static int publish_wait(struct mqttmux *c, const struct pubreq *q, int timeout_m
 	p->topic = q->topic;
 	rec = pub_rec(p->req_id, q);
 	rc = pub_room(c, &rec, deadline);
+	if (rc == -EMSGSIZE) { /* never fits the pub-ring: say so as the router would */
+		p->result = rc;
+		mm_cl_pub_failed(c, p);
+	}
 	if (rc == 0) {
 		p->next = c->pubs;
 		c->pubs = p;

@@ -69,6 +69,7 @@ struct mm_rtr_expect {
 struct mm_rtr_session {
 	const char *name; /* the config's */
 	uint32_t idx;
+	uint32_t max_msg; /* the config's performance.max_message_size */
 	int fds[MM_FD_SESS_N];
 	struct mm_shm_ring in;	/* consumer */
 	struct mm_shm_ring cmd; /* producer */
@@ -200,6 +201,7 @@ void mm_rtr_done_free(struct mm_rtr_client *c);
 
 /* rtr_pub.c */
 void mm_rtr_sub_changed(void *arg, uint32_t session, const char *filter, int old_qos, int new_qos);
+int mm_rtr_sub_room(struct mm_rtr *r, int sess, uint32_t len);
 void mm_rtr_drain_pub(struct mm_rtr *r, struct mm_rtr_client *c);
 void mm_rtr_cmd_space(struct mm_rtr *r, struct mm_rtr_session *s);
 void mm_rtr_completion(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_shm_rec *rec);

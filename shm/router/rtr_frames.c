@@ -107,7 +107,10 @@ static int route_refused(struct mm_rtr_client *c, uint32_t seq, int err)
 			  : err == ENOENT ? "no such session"
 			  : err == ENOSPC ? "too many routes"
 			  : err == EINVAL ? "invalid topic filter"
-					  : "cannot add the route";
+			  : err == EAGAIN ? "a session's command ring is full: try again"
+			  : err == EMSGSIZE
+				  ? "the filter is longer than a session's command ring takes"
+				  : "cannot add the route";
 
 	(void)mm_rtr_send_error(c->sock, seq, err, false, why);
 	return 0;
@@ -126,6 +129,9 @@ static int on_route_add(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t
 		return route_refused(c, a.seq, ENOENT);
 	if (c->nroutes >= MM_RTR_MAX_ROUTES)
 		return route_refused(c, a.seq, ENOSPC);
+	/* acknowledged only once every SUBSCRIBE it may need is surely in the cmd-rings */
+	if ((rc = mm_rtr_sub_room(r, sess, a.filter.len)) < 0)
+		return route_refused(c, a.seq, -rc);
 	filter = strndup((const char *)a.filter.p, a.filter.len);
 	if (!filter)
 		return route_refused(c, a.seq, ENOMEM);

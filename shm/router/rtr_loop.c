@@ -36,6 +36,7 @@ static int attach_session(struct mm_rtr *r, size_t i, int fd)
 
 	s->name = r->cfg->sessions[i].name;
 	s->idx = (uint32_t)i;
+	s->max_msg = r->cfg->sessions[i].perf.max_message_size;
 	for (int k = 0; k < MM_FD_SESS_N; k++)
 		s->fds[k] = fd + k;
 	rc = mm_shm_ring_attach(&s->in, s->fds[MM_FD_SESS_IN_RING], MM_SHM_RING_CONSUMER,

@@ -43,6 +43,31 @@ void mm_rtr_sub_changed(void *arg, uint32_t session, const char *filter, int old
 	       new_qos);
 }
 
+/*
+ * Before a route on session <sess> (MM_RTR_SESSION_ALL: every session) with a filter of <len>
+ * bytes is added: does every cmd-ring it may need a SUB in have room for one? The router is
+ * the rings' only producer, so the room stays until the SUB is written. Returns 0, -EAGAIN
+ * (a ring is full for now), -EMSGSIZE (the filter never fits a ring), or -EIO (a broken ring).
+ */
+int mm_rtr_sub_room(struct mm_rtr *r, int sess, uint32_t len)
+{
+	struct mm_rec_sub rec = { .filter = { NULL, len } };
+	uint32_t size = (uint32_t)mm_rec_sub_size(&rec);
+
+	for (size_t i = 0; i < r->nsess; i++) {
+		int rc;
+
+		if ((sess != MM_RTR_SESSION_ALL && (size_t)sess != i) || r->sess[i].dead)
+			continue;
+		rc = mm_shm_ring_has_room(&r->sess[i].cmd, size);
+		if (rc == 0)
+			return -EAGAIN;
+		if (rc < 0)
+			return rc == -EMSGSIZE ? rc : -EIO;
+	}
+	return 0;
+}
+
 static int pend_add(struct mm_rtr *r, uint64_t rreq, uint32_t client, uint64_t creq,
 		    const struct mm_rtr_session *s, struct mm_rtr_pubgrp *grp)
 {
@@ -180,12 +205,34 @@ int mm_rtr_session_find(const struct mm_rtr *r, const struct mm_bytes *name)
 	return -ENOENT;
 }
 
-static int done_now(struct mm_rtr *r, struct mm_rtr_client *c, uint64_t creq, int result)
+static int done_reason(struct mm_rtr *r, struct mm_rtr_client *c, uint64_t creq, int result,
+		       int32_t reason)
 {
 	mm_rtr_stats_pub_done(r, c, result);
-	if (mm_rtr_put_pub_done(c, creq, result, 0) < 0)
+	if (mm_rtr_put_pub_done(c, creq, result, reason) < 0)
 		mm_log(MM_LOG_WARNING, "client %u: out of memory, PUB_DONE lost", c->id);
 	return 0;
+}
+
+static int done_now(struct mm_rtr *r, struct mm_rtr_client *c, uint64_t creq, int result)
+{
+	return done_reason(r, c, creq, result, 0);
+}
+
+/*
+ * A publish over session <s>'s max_message_size (its topic, payload and properties): done at
+ * once with -EMSGSIZE and the limit as the reason (docs/protocol.md, PUB_DONE), so the client
+ * can name it. Returns 1 if so, 0 if it fits.
+ */
+static int over_limit(struct mm_rtr *r, struct mm_rtr_client *c, const struct mm_rec_client_pub *cp,
+		      const struct mm_rtr_session *s)
+{
+	uint64_t body = (uint64_t)cp->topic.len + cp->payload.len + cp->props.len;
+
+	if (body <= s->max_msg)
+		return 0;
+	done_reason(r, c, cp->req_id, -EMSGSIZE, (int32_t)s->max_msg);
+	return 1;
 }
 
 static void pub_rec(struct mm_rec_pub *wp, uint64_t rreq, const struct mm_rec_client_pub *cp)
@@ -249,6 +296,8 @@ static int forward_pub_all(struct mm_rtr *r, struct mm_rtr_client *c,
 
 		if (r->sess[i].dead)
 			continue;
+		if (over_limit(r, c, cp, &r->sess[i]))
+			return 0;
 		rc = cmd_room(&r->sess[i], size);
 		if (rc == 0)
 			return -EAGAIN;
@@ -304,6 +353,8 @@ static int forward_pub(struct mm_rtr *r, struct mm_rtr_client *c, const struct m
 	if (idx < 0 || r->sess[idx].dead)
 		return done_now(r, c, cp.req_id, -ENOENT);
 	s = &r->sess[idx];
+	if (over_limit(r, c, &cp, s))
+		return 0;
 	pub_rec(&wp, 0, &cp);
 	rc = cmd_room(s, (uint32_t)mm_rec_pub_size(&wp));
 	if (rc == 0)

@@ -305,6 +305,57 @@ Test(router, eof_frees_routes_and_unsubscribes)
 	cr_assert(router_alive());
 }
 
+/* A filter of <len> bytes: "r/<n>/" then 'x's. */
+static char *long_filter(int n, size_t len)
+{
+	char *f = malloc(len + 1);
+
+	cr_assert_not_null(f);
+	memset(f, 'x', len);
+	memcpy(f, "r/", 2);
+	f[2] = (char)('a' + n % 26);
+	f[3] = (char)('a' + n / 26);
+	f[4] = '/';
+	f[len] = '\0';
+	return f;
+}
+
+/*
+ * Issue 10: a route is acknowledged only once its SUBSCRIBE is in the cmd-ring. A full ring
+ * gets EAGAIN (nothing registered: the same id is free to try again), a filter the ring can
+ * never hold EMSGSIZE; once the worker consumed a command, the route goes in.
+ */
+Test(router, a_route_is_acked_only_with_its_subscribe_queued)
+{
+	struct t_rclient c;
+	char *f, got[256];
+	uint64_t req;
+	int n, rc = 0;
+
+	start_fake(1u << 16); /* 64 KiB cmd-rings, nobody consumes them for now */
+	t_cl_register(&c, Run);
+	for (n = 0; n < 20; n++) {
+		rc = t_cl_route(&c, (uint32_t)n + 1, "a", f = long_filter(n, 8000), 0);
+		free(f);
+		if (rc != 0)
+			break;
+	}
+	cr_assert_eq(rc, EAGAIN, "route %d: %d", n + 1, rc);
+	cr_assert_geq(n, 3, "only %d routes before the ring was full", n);
+	for (int i = 0; i < n; i++) /* every acknowledged route has its SUBSCRIBE */
+		cr_assert_eq(t_next_cmd(&S[0], got, sizeof(got), &req, TMO), MM_REC_CMD_SUB,
+			     "SUB %d", i);
+	cr_expect_eq(t_cl_route(&c, (uint32_t)n + 1, "a", f = long_filter(n, 8000), 0), 0,
+		     "the same route once there is room");
+	free(f);
+	cr_expect_eq(t_next_cmd(&S[0], got, sizeof(got), &req, TMO), MM_REC_CMD_SUB);
+	cr_expect_eq(t_cl_route(&c, 100, "a", f = long_filter(99, 40000), 0), EMSGSIZE);
+	free(f);
+	t_expect_no_cmd(&S[0]);
+	t_cl_close(&c);
+	cr_assert(router_alive());
+}
+
 Test(router, publish_and_completion)
 {
 	struct mm_rec_client_pub cp = { .req_id = 4242,
