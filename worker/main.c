@@ -288,7 +288,8 @@ static int setup(struct mm_wrk *w, const struct args *a)
 	w->pending = calloc(w->n_pending_cap, sizeof(*w->pending));
 	w->rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull | 1;
 	w->sock = -1;
-	rc = mm_wrk_loop_new(&w->loop, a->backend, &fallback);
+	rc = mm_wrk_loop_new(&w->proc->loop, a->backend, &fallback);
+	w->loop = w->proc->loop;
 	if (rc < 0 || !w->pending)
 		return mm_log_errno(rc < 0 ? rc : -ENOMEM, "event loop"), 1;
 	if (fallback)
@@ -311,7 +312,8 @@ int main(int argc, char **argv)
 {
 	const struct mm_cfg_session *sess = NULL;
 	struct mm_cfg *cfg = NULL;
-	struct mm_wrk w = { 0 };
+	struct mm_wrk w = { 0 }, *one[1] = { &w }, *active[1];
+	struct mm_wrk_proc p = { .sess = one, .n = 1, .active = active, .after = after_loop };
 	struct args a;
 	int rc;
 
@@ -328,15 +330,16 @@ int main(int argc, char **argv)
 		return rc;
 	cap_memory(sess);
 	w.cfg = sess;
-	w.sig_fd = block_signals();
+	w.proc = &p;
+	p.sig_fd = block_signals();
+	p.chan_fd = a.inherit && fcntl(MM_FD_CHAN, F_GETFD) != -1 ? MM_FD_CHAN : -1;
 	mosquitto_lib_init();
-	rc = w.sig_fd < 0 ? 1 : setup(&w, &a);
+	rc = p.sig_fd < 0 ? 1 : setup(&w, &a);
 	if (rc == 0)
-		rc = mm_wrk_run(&w, a.inherit && fcntl(MM_FD_CHAN, F_GETFD) != -1 ? MM_FD_CHAN : -1,
-				after_loop);
+		rc = mm_wrk_run(&p);
 	mm_wrk_mqtt_free(&w);
 	mosquitto_lib_cleanup();
-	mm_wrk_loop_free(w.loop);
+	mm_wrk_loop_free(p.loop);
 	free(w.pending);
 	free(w.props_buf);
 	for (size_t i = 0; i < w.n_filters; i++)

@@ -25,16 +25,24 @@
 #include "wrk_loop.h"
 #include "wrk_tls.h"
 
-/* Loop tokens: kind in the top byte, a generation below it for the broker socket. */
-#define MM_WRK_TOK(kind, gen) ((uint64_t)(kind) << 56 | ((uint64_t)(gen)&0xffffffffffffffull))
-#define MM_WRK_TOK_KIND(tok)  ((unsigned)((tok) >> 56))
+/*
+ * Loop tokens: the kind in the top byte, the session's index in its process in the next two
+ * (0 for the process's own sources: signals, channel, tick), a generation below them for the
+ * broker socket (replaced at every reconnect, often with the same number).
+ */
+#define MM_WRK_TOK(kind, sess, gen)                                  \
+	((uint64_t)(kind) << 56 | (uint64_t)((sess)&0xffffu) << 40 | \
+	 ((uint64_t)(gen)&0xffffffffffull))
+#define MM_WRK_TOK_KIND(tok) ((unsigned)((tok) >> 56))
+#define MM_WRK_TOK_SESS(tok) ((uint32_t)((tok) >> 40) & 0xffffu)
+#define MM_WRK_MAX_SESSIONS  65536 /* sessions one worker process can hold (the token's field) */
 enum mm_wrk_tok_kind {
 	MM_WRK_TOK_SOCK = 1,
 	MM_WRK_TOK_CMD,
 	MM_WRK_TOK_SPACE,
 	MM_WRK_TOK_SIGNAL,
 	MM_WRK_TOK_CHAN,
-	MM_WRK_TOK_MISC,
+	MM_WRK_TOK_MISC, /* the process's tick (wrk_run.c) */
 	MM_WRK_TOK_RECONNECT,
 	MM_WRK_TOK_STOP,
 	MM_WRK_TOK_CONNECT, /* the attempt's connect_timeout */
@@ -73,12 +81,18 @@ struct mm_wrk_unacked {
 
 #define MM_WRK_AS_BASE (768ull << 20) /* address-space cap without the rings (main.c) */
 
+struct mm_wrk_proc;
+
+/* One session: its MQTT client, rings, stats block and state. */
 struct mm_wrk {
+	struct mm_wrk_proc *proc; /* the process it runs in */
+	uint32_t idx;		  /* its index in proc->sess (the tokens' session field) */
+	bool active;		  /* in proc->active: to be looked after at the end of the turn */
 	const struct mm_cfg_session *cfg;
 	struct mosquitto *mosq;
-	struct mm_wrk_tls tls; /* ctx NULL: no TLS broker in the list */
-	bool tls_on;	       /* libmosquitto holds tls.ctx: the next attempt speaks TLS */
-	struct mm_wrk_loop *loop;
+	struct mm_wrk_tls tls;	  /* ctx NULL: no TLS broker in the list */
+	bool tls_on;		  /* libmosquitto holds tls.ctx: the next attempt speaks TLS */
+	struct mm_wrk_loop *loop; /* proc->loop */
 	struct mm_shm_ring in, cmd;
 	struct mm_stats_block *stats;
 	uint32_t max_rec;  /* largest in-ring record a message can need */
@@ -91,14 +105,11 @@ struct mm_wrk {
 	int linger_fd;	       /* stopping: our copy of the broker socket (wrk_run.c), or -1 */
 	bool uncommitted;      /* records reserved in the in-ring, not yet committed */
 	bool standalone;       /* no supervisor: we also drain our own in-ring to stdout */
-	bool tick_fast;	       /* the tick timer is armed at its 1 s floor (wrk_run.c) */
 	uint64_t failed_told;  /* stats->pub_failed the supervisor was last told of */
 	uint64_t next_tell_ns; /* ... and when it may be told again (CLOCK_MONOTONIC) */
 	uint64_t n_on_message; /* on_message calls, to tell a drained socket from pitfall 3 */
-	int sig_fd;
-	int chan_fd;	  /* control channel to the supervisor, or -1 */
-	size_t broker;	  /* index of the broker in use or tried next */
-	uint32_t attempt; /* connection attempts since the last success; 0 before the first */
+	size_t broker;	       /* index of the broker in use or tried next */
+	uint32_t attempt;      /* connection attempts since the last success; 0 before the first */
 	uint64_t connected_ns;
 	uint32_t sub_waiting; /* SUBACKs outstanding before READY */
 	struct mm_wrk_filter *filters;
@@ -155,7 +166,24 @@ void mm_wrk_unacked_age(struct mm_wrk *w);
 void mm_wrk_unacked_lost(struct mm_wrk *w);
 void mm_wrk_unacked_forget(struct mm_wrk *w);
 
+/*
+ * A worker process: the loop, the signals and the supervisor channel it has once, and the
+ * sessions it runs (one, or a group: docs/worker.md, "Grouped sessions").
+ */
+struct mm_wrk_proc {
+	struct mm_wrk_loop *loop;
+	int sig_fd;
+	int chan_fd; /* control channel to the supervisor, or -1 */
+	struct mm_wrk **sess;
+	uint32_t n;
+	struct mm_wrk **active; /* sessions touched this turn (n entries of room) */
+	uint32_t n_active;
+	bool tick_fast; /* the tick timer is armed at its 1 s floor (wrk_run.c) */
+	bool stopping;
+	void (*after)(struct mm_wrk *w); /* called for each session touched, after the turn */
+};
+
 /* wrk_run.c */
-int mm_wrk_run(struct mm_wrk *w, int chan_fd, void (*after)(struct mm_wrk *w));
+int mm_wrk_run(struct mm_wrk_proc *p);
 
 #endif /* MM_WRK_H */

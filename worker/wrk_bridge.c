@@ -62,8 +62,8 @@ static void evlog_push(struct mm_wrk *w, const struct mm_rec_event *e)
 		memcpy(ev.text, e->text.p, n);
 	ev.text_len = (uint16_t)n;
 	seq = mm_shm_stats_event_push(w->stats, &ev);
-	if (w->chan_fd >= 0)
-		(void)mm_chan_send(w->chan_fd, MM_CHAN_EVENT, e->kind, seq);
+	if (w->proc->chan_fd >= 0)
+		(void)mm_chan_send(w->proc->chan_fd, MM_CHAN_EVENT, w->idx, seq);
 }
 
 static void emit(struct mm_wrk *w, const struct mm_rec_event *e)

@@ -90,7 +90,7 @@ static void report_loss(struct mm_wrk *w, int code, const char *reason)
 	if (w->connected_ns && mm_time_mono_ns() - w->connected_ns >= RESET_AFTER_NS)
 		w->attempt = 1;
 	w->connected_ns = 0;
-	(void)mm_wrk_loop_timer_cancel(w->loop, MM_WRK_TOK(MM_WRK_TOK_CONNECT, 0));
+	(void)mm_wrk_loop_timer_cancel(w->loop, MM_WRK_TOK(MM_WRK_TOK_CONNECT, w->idx, 0));
 	mm_wrk_set_state(w, MM_SESS_DISCONNECTED);
 	mm_wrk_emit_event(w, MM_EV_DISCONNECTED, code, reason);
 	mm_wrk_pending_fail_all(w, -ECONNRESET, false);
@@ -106,7 +106,8 @@ static void schedule_reconnect(struct mm_wrk *w)
 	ms = backoff_ms(w);
 	mm_wrk_set_state(w, MM_SESS_RECONNECTING);
 	mm_wrk_emit_reconnecting(w, w->attempt, (uint32_t)ms);
-	(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_RECONNECT, 0), ms * MM_NS_PER_MS);
+	(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_RECONNECT, w->idx, 0),
+				ms * MM_NS_PER_MS);
 }
 
 static void attempt_failed(struct mm_wrk *w, int code, const char *why)
@@ -145,7 +146,7 @@ static void attempt(struct mm_wrk *w)
 			       rc == MOSQ_ERR_ERRNO ? strerror(-code) : mosquitto_strerror(rc));
 		return;
 	}
-	(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_CONNECT, 0),
+	(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_CONNECT, w->idx, 0),
 				(uint64_t)(w->cfg->connect_timeout * 1e9));
 }
 
@@ -162,7 +163,7 @@ static void unwatch_sock(struct mm_wrk *w)
 {
 	if (w->sock < 0)
 		return;
-	(void)mm_wrk_loop_unwatch(w->loop, MM_WRK_TOK(MM_WRK_TOK_SOCK, w->sock_gen));
+	(void)mm_wrk_loop_unwatch(w->loop, MM_WRK_TOK(MM_WRK_TOK_SOCK, w->idx, w->sock_gen));
 	w->sock = -1;
 }
 
@@ -238,11 +239,13 @@ void mm_wrk_sock_sync(struct mm_wrk *w)
 	if (w->sock < 0) {
 		w->sock = s;
 		w->sock_gen++;
-		if (mm_wrk_loop_watch(w->loop, s, ev, MM_WRK_TOK(MM_WRK_TOK_SOCK, w->sock_gen)) < 0)
+		if (mm_wrk_loop_watch(w->loop, s, ev,
+				      MM_WRK_TOK(MM_WRK_TOK_SOCK, w->idx, w->sock_gen)) < 0)
 			mm_wrk_conn_lost(w, -EIO, "cannot watch the broker socket");
 		w->sock_events = ev;
 	} else if (ev != w->sock_events) {
-		(void)mm_wrk_loop_modify(w->loop, MM_WRK_TOK(MM_WRK_TOK_SOCK, w->sock_gen), ev);
+		(void)mm_wrk_loop_modify(w->loop, MM_WRK_TOK(MM_WRK_TOK_SOCK, w->idx, w->sock_gen),
+					 ev);
 		w->sock_events = ev;
 	}
 }

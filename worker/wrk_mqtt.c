@@ -77,7 +77,7 @@ static void on_connect(struct mosquitto *m, void *ud, int rc, int flags,
 	}
 	(void)mm_wrk_fsm_feed(&w->conn, MM_WRK_CONN_EV_CONNACK);
 	w->connected_ns = mm_time_mono_ns();
-	(void)mm_wrk_loop_timer_cancel(w->loop, MM_WRK_TOK(MM_WRK_TOK_CONNECT, 0));
+	(void)mm_wrk_loop_timer_cancel(w->loop, MM_WRK_TOK(MM_WRK_TOK_CONNECT, w->idx, 0));
 	if (!(flags & 0x01)) /* no session present: nothing will come again */
 		mm_wrk_unacked_forget(w);
 	atomic_fetch_add_explicit(&w->stats->connects, 1, memory_order_relaxed);

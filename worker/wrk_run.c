@@ -60,7 +60,7 @@ static bool pause_reading(struct mm_wrk *w)
 		w->paused = true;
 		atomic_fetch_add_explicit(&w->stats->ring_full_waits, 1, memory_order_relaxed);
 		(void)mm_wrk_loop_watch(w->loop, w->in.efd_space, MM_WRK_EV_IN,
-					MM_WRK_TOK(MM_WRK_TOK_SPACE, 0));
+					MM_WRK_TOK(MM_WRK_TOK_SPACE, w->idx, 0));
 	}
 	return true;
 }
@@ -127,7 +127,7 @@ static void resume_reading(struct mm_wrk *w)
 		return;
 	}
 	w->paused = false;
-	(void)mm_wrk_loop_unwatch(w->loop, MM_WRK_TOK(MM_WRK_TOK_SPACE, 0));
+	(void)mm_wrk_loop_unwatch(w->loop, MM_WRK_TOK(MM_WRK_TOK_SPACE, w->idx, 0));
 	if (w->sock >= 0)
 		do_read(w);
 	(void)mm_wrk_handle_commands(w);
@@ -162,24 +162,34 @@ static void start_stop(struct mm_wrk *w)
 	w->linger_fd = fcntl(w->sock, F_DUPFD_CLOEXEC, 3);
 	(void)mosquitto_disconnect(w->mosq);
 	do_write(w);
-	(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_STOP, 0), STOP_NS);
+	(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_STOP, w->idx, 0), STOP_NS);
 }
 
-static void on_signal(struct mm_wrk *w)
+/* Stop every session of the process (each gets its DISCONNECT). */
+static void stop_all(struct mm_wrk_proc *p)
+{
+	p->stopping = true;
+	for (uint32_t i = 0; i < p->n; i++) {
+		mm_log_set_session(p->sess[i]->cfg->name);
+		start_stop(p->sess[i]);
+	}
+}
+
+static void on_signal(struct mm_wrk_proc *p)
 {
 	struct signalfd_siginfo si;
 
-	while (read(w->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+	while (read(p->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-			start_stop(w);
+			stop_all(p);
 }
 
-static void on_chan(struct mm_wrk *w)
+static void on_chan(struct mm_wrk_proc *p)
 {
 	struct mm_chan_msg m;
 	int rc;
 
-	while ((rc = mm_chan_recv(w->chan_fd, &m)) != -EAGAIN) {
+	while ((rc = mm_chan_recv(p->chan_fd, &m)) != -EAGAIN) {
 		if (rc == 1 && m.cmd != MM_CHAN_STOP)
 			continue;
 		if (rc < 0 && rc != -EBADMSG)
@@ -190,8 +200,8 @@ static void on_chan(struct mm_wrk *w)
 		}
 		if (rc == 0)
 			mm_log(MM_LOG_INFO, "control channel closed: the supervisor is gone");
-		(void)mm_wrk_loop_unwatch(w->loop, MM_WRK_TOK(MM_WRK_TOK_CHAN, 0));
-		start_stop(w);
+		(void)mm_wrk_loop_unwatch(p->loop, MM_WRK_TOK(MM_WRK_TOK_CHAN, 0, 0));
+		stop_all(p);
 		return;
 	}
 }
@@ -203,29 +213,30 @@ static bool failures_untold(const struct mm_wrk *w)
 
 /*
  * The supervisor turns the stats block's pub_failed into publish_failed events when it reads
- * the block: tell it to (EVENT on the channel) when the count moved, at most once per
- * TICK_MIN_NS so that a broker refusing everything costs it one look a second; what moves
- * meanwhile is told at the next tick, which is then TICK_MIN_NS away.
+ * the block: tell it to (EVENT on the channel, with the session's index) when the count
+ * moved, at most once per TICK_MIN_NS so that a broker refusing everything costs it one look a
+ * second; what moves meanwhile is told at the next tick, which is then TICK_MIN_NS away.
  */
 static void tell_failures(struct mm_wrk *w)
 {
 	uint64_t now;
 
-	if (!failures_untold(w) || w->chan_fd < 0 || (now = mm_time_mono_ns()) < w->next_tell_ns)
+	if (!failures_untold(w) || w->proc->chan_fd < 0 ||
+	    (now = mm_time_mono_ns()) < w->next_tell_ns)
 		return;
 	w->failed_told = atomic_load_explicit(&w->stats->pub_failed, memory_order_relaxed);
 	w->next_tell_ns = now + TICK_MIN_NS;
-	(void)mm_chan_send(w->chan_fd, MM_CHAN_EVENT, 0, 0);
+	(void)mm_chan_send(w->proc->chan_fd, MM_CHAN_EVENT, w->idx, 0);
 }
 
 /*
- * Nanoseconds to the next tick. An idle worker wakes only as often as its heartbeat and its
- * keepalive need: every MM_CHAN_HEARTBEAT_NS, or every keepalive / 4 if that is sooner (the
- * tick calls mosquitto_loop_misc, which sends PINGREQ once keepalive seconds passed without
- * traffic, so a ping leaves at most keepalive / 4 late, well inside the broker's 1.5 x
- * keepalive). While written acks age (mm_wrk_unacked_age) the tick is TICK_MIN_NS: an ack stays
- * marked in the stats block for one or two ticks, and that must stay short; so is it while
- * publish failures wait to be told.
+ * Nanoseconds to the next tick that session <w> needs. An idle worker wakes only as often as
+ * its heartbeat and its keepalive need: every MM_CHAN_HEARTBEAT_NS, or every keepalive / 4 if
+ * that is sooner (the tick calls mosquitto_loop_misc, which sends PINGREQ once keepalive
+ * seconds passed without traffic, so a ping leaves at most keepalive / 4 late, well inside the
+ * broker's 1.5 x keepalive). While written acks age (mm_wrk_unacked_age) the tick is
+ * TICK_MIN_NS: an ack stays marked in the stats block for one or two ticks, and that must stay
+ * short; so is it while publish failures wait to be told.
  */
 static uint64_t tick_ns(const struct mm_wrk *w)
 {
@@ -238,23 +249,36 @@ static uint64_t tick_ns(const struct mm_wrk *w)
 	return ns;
 }
 
-static void arm_tick(struct mm_wrk *w)
+/* One tick for the whole process, at the shortest interval any of its sessions needs. */
+static uint64_t proc_tick_ns(const struct mm_wrk_proc *p)
 {
-	uint64_t ns = tick_ns(w);
+	uint64_t ns = MM_CHAN_HEARTBEAT_NS;
 
-	w->tick_fast = ns == TICK_MIN_NS;
-	(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_MISC, 0), ns);
+	for (uint32_t i = 0; i < p->n && ns > TICK_MIN_NS; i++) {
+		uint64_t t = tick_ns(p->sess[i]);
+
+		ns = t < ns ? t : ns;
+	}
+	return ns;
+}
+
+static void arm_tick(struct mm_wrk_proc *p)
+{
+	uint64_t ns = proc_tick_ns(p);
+
+	p->tick_fast = ns == TICK_MIN_NS;
+	(void)mm_wrk_loop_timer(p->loop, MM_WRK_TOK(MM_WRK_TOK_MISC, 0, 0), ns);
 }
 
 /* The heartbeat: the supervisor reads it to tell a hung worker (shm/stats.h). */
-static void beat(struct mm_wrk *w)
+static void beat(struct mm_wrk *w, uint64_t now)
 {
-	atomic_store_explicit(&w->stats->beat_ns, mm_time_mono_ns(), memory_order_relaxed);
+	atomic_store_explicit(&w->stats->beat_ns, now, memory_order_relaxed);
 }
 
-static void on_misc(struct mm_wrk *w)
+static void tick_one(struct mm_wrk *w, uint64_t now)
 {
-	beat(w);
+	beat(w, now);
 	tell_failures(w);
 	if (w->sock >= 0) {
 		(void)mosquitto_loop_misc(w->mosq);
@@ -265,7 +289,17 @@ static void on_misc(struct mm_wrk *w)
 	/* Acks written a tick ago on a connection still up have reached the broker. */
 	if (mm_wrk_conn_is_up(w->conn) && w->sock >= 0 && mosquitto_socket(w->mosq) == w->sock)
 		mm_wrk_unacked_age(w);
-	arm_tick(w);
+}
+
+static void on_tick(struct mm_wrk_proc *p)
+{
+	uint64_t now = mm_time_mono_ns();
+
+	for (uint32_t i = 0; i < p->n; i++) {
+		mm_log_set_session(p->sess[i]->cfg->name);
+		tick_one(p->sess[i], now);
+	}
+	arm_tick(p);
 }
 
 /* The pending error of socket <fd> (SO_ERROR), 0 if none. */
@@ -283,7 +317,7 @@ static void on_sock(struct mm_wrk *w, uint64_t token, uint32_t events)
 {
 	int err;
 
-	if (token != MM_WRK_TOK(MM_WRK_TOK_SOCK, w->sock_gen) || w->sock < 0)
+	if (token != MM_WRK_TOK(MM_WRK_TOK_SOCK, w->idx, w->sock_gen) || w->sock < 0)
 		return; /* a stale event for a socket we already replaced */
 	/*
 	 * libmosquitto may have closed the socket in an earlier call of this batch: its state
@@ -309,8 +343,21 @@ static void on_sock(struct mm_wrk *w, uint64_t token, uint32_t events)
 		do_write(w);
 }
 
-static void dispatch(struct mm_wrk *w, const struct mm_wrk_event *ev)
+/* <w> has work to finish at the end of this turn (mm_wrk_run). */
+static void touch(struct mm_wrk *w)
 {
+	if (w->active)
+		return;
+	w->active = true;
+	w->proc->active[w->proc->n_active++] = w;
+}
+
+static void dispatch_session(struct mm_wrk *w, const struct mm_wrk_event *ev)
+{
+	if (mm_wrk_conn_is_done(w->conn))
+		return; /* what its last events still held */
+	touch(w);
+	mm_log_set_session(w->cfg->name);
 	switch (MM_WRK_TOK_KIND(ev->token)) {
 	case MM_WRK_TOK_SOCK:
 		on_sock(w, ev->token, ev->events);
@@ -321,12 +368,6 @@ static void dispatch(struct mm_wrk *w, const struct mm_wrk_event *ev)
 	case MM_WRK_TOK_SPACE:
 		resume_reading(w);
 		break;
-	case MM_WRK_TOK_SIGNAL:
-		on_signal(w);
-		break;
-	case MM_WRK_TOK_MISC:
-		on_misc(w);
-		break;
 	case MM_WRK_TOK_RECONNECT:
 		(void)mm_wrk_conn_feed(w, MM_WRK_CONN_EV_START, 0, NULL);
 		break;
@@ -336,75 +377,144 @@ static void dispatch(struct mm_wrk *w, const struct mm_wrk_event *ev)
 	case MM_WRK_TOK_CONNECT:
 		mm_wrk_conn_timed_out(w);
 		break;
-	case MM_WRK_TOK_CHAN:
-		on_chan(w);
-		break;
 	}
 }
 
-static int watch_sources(struct mm_wrk *w)
+static void dispatch(struct mm_wrk_proc *p, const struct mm_wrk_event *ev)
 {
-	int rc;
+	uint32_t i = MM_WRK_TOK_SESS(ev->token);
 
-	rc = mm_wrk_loop_watch(w->loop, w->cmd.efd_data, MM_WRK_EV_IN,
-			       MM_WRK_TOK(MM_WRK_TOK_CMD, 0));
+	switch (MM_WRK_TOK_KIND(ev->token)) {
+	case MM_WRK_TOK_SIGNAL:
+		on_signal(p);
+		break;
+	case MM_WRK_TOK_CHAN:
+		on_chan(p);
+		break;
+	case MM_WRK_TOK_MISC:
+		on_tick(p);
+		break;
+	default:
+		if (i < p->n)
+			dispatch_session(p->sess[i], ev);
+	}
+}
+
+static int watch_sources(struct mm_wrk_proc *p)
+{
+	int rc = mm_wrk_loop_watch(p->loop, p->sig_fd, MM_WRK_EV_IN,
+				   MM_WRK_TOK(MM_WRK_TOK_SIGNAL, 0, 0));
+
+	for (uint32_t i = 0; rc == 0 && i < p->n; i++)
+		rc = mm_wrk_loop_watch(p->loop, p->sess[i]->cmd.efd_data, MM_WRK_EV_IN,
+				       MM_WRK_TOK(MM_WRK_TOK_CMD, i, 0));
+	if (rc == 0 && p->chan_fd >= 0)
+		rc = mm_wrk_loop_watch(p->loop, p->chan_fd, MM_WRK_EV_IN,
+				       MM_WRK_TOK(MM_WRK_TOK_CHAN, 0, 0));
 	if (rc == 0)
-		rc = mm_wrk_loop_watch(w->loop, w->sig_fd, MM_WRK_EV_IN,
-				       MM_WRK_TOK(MM_WRK_TOK_SIGNAL, 0));
-	if (rc == 0 && w->chan_fd >= 0)
-		rc = mm_wrk_loop_watch(w->loop, w->chan_fd, MM_WRK_EV_IN,
-				       MM_WRK_TOK(MM_WRK_TOK_CHAN, 0));
-	if (rc == 0)
-		rc = mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_MISC, 0), tick_ns(w));
+		rc = mm_wrk_loop_timer(p->loop, MM_WRK_TOK(MM_WRK_TOK_MISC, 0, 0), proc_tick_ns(p));
 	return rc;
 }
 
-/*
- * Run the session until SIGTERM/SIGINT (or the channel closes) and the DISCONNECT is out.
- * <chan_fd> is the supervisor channel or -1. Returns the process exit code.
- */
-int mm_wrk_run(struct mm_wrk *w, int chan_fd, void (*after)(struct mm_wrk *w))
+/* A session's first steps: its heartbeat, its STARTED record, its first connection attempt. */
+static void start_one(struct mm_wrk *w, uint64_t now)
 {
-	struct mm_wrk_event evs[32];
-	int n, rc;
-
-	w->chan_fd = chan_fd;
+	mm_log_set_session(w->cfg->name);
 	w->linger_fd = -1;
-	rc = watch_sources(w);
-	if (rc < 0)
-		return mm_log_errno(rc, "setting up the event loop failed"), 1;
-	beat(w);
+	beat(w, now);
 	w->failed_told = atomic_load_explicit(&w->stats->pub_failed, memory_order_relaxed);
 	mm_wrk_emit_started(w, w->cmd.pos);
 	(void)mm_wrk_conn_feed(w, MM_WRK_CONN_EV_START, 0, NULL);
-	if (w->chan_fd >= 0)
-		(void)mm_chan_send(w->chan_fd, MM_CHAN_READY, mm_wrk_loop_backend(w->loop),
-				   (uint64_t)getpid());
-	on_commands(w);
-	while (!mm_wrk_conn_is_done(w->conn)) {
-		/* Packets poll cannot see (budget, TLS buffer) mean: look at events, then read on.
-		 */
-		n = mm_wrk_loop_wait(w->loop, evs, 32, w->read_more ? 0 : -1);
-		if (n < 0)
-			return mm_log_errno(n, "waiting for events failed"), 1;
-		for (int i = 0; i < n && !mm_wrk_conn_is_done(w->conn); i++)
-			dispatch(w, &evs[i]);
+}
+
+/* End of a turn, for each session touched: read on, write, commit, tell. */
+static bool finish_turn(struct mm_wrk_proc *p)
+{
+	uint32_t n = p->n_active, keep = 0;
+	bool more = false;
+
+	for (uint32_t k = 0; k < n; k++) {
+		struct mm_wrk *w = p->active[k];
+
+		mm_log_set_session(w->cfg->name);
 		if (w->read_more && !mm_wrk_conn_is_done(w->conn))
 			do_read(w);
 		do_write(w);
 		mm_wrk_sock_sync(w);
 		mm_wrk_commit(w);
 		tell_failures(w);
-		/* Acks began to age (or failures wait) under a long idle tick: tick every second.
-		 */
-		if (!w->tick_fast && tick_ns(w) == TICK_MIN_NS)
-			arm_tick(w);
-		if (after)
-			after(w);
+		if (p->after)
+			p->after(w);
+		if (w->read_more && !mm_wrk_conn_is_done(w->conn)) {
+			p->active[keep++] = w; /* packets poll cannot see: next turn too */
+			more = true;
+		} else {
+			w->active = false;
+		}
 	}
-	if (w->linger_fd >= 0)
-		(void)close(w->linger_fd); /* the stop timer ran out first */
-	mm_wrk_set_state(w, MM_SESS_STOPPED);
-	mm_wrk_commit(w);
-	return w->exit_code;
+	p->n_active = keep;
+	/* Acks began to age (or failures wait) under a long idle tick: tick every second. */
+	if (!p->tick_fast && proc_tick_ns(p) == TICK_MIN_NS)
+		arm_tick(p);
+	return more;
+}
+
+static bool all_done(const struct mm_wrk_proc *p)
+{
+	for (uint32_t i = 0; i < p->n; i++)
+		if (!mm_wrk_conn_is_done(p->sess[i]->conn))
+			return false;
+	return true;
+}
+
+static int finish(struct mm_wrk_proc *p)
+{
+	int code = 0;
+
+	for (uint32_t i = 0; i < p->n; i++) {
+		struct mm_wrk *w = p->sess[i];
+
+		mm_log_set_session(w->cfg->name);
+		if (w->linger_fd >= 0)
+			(void)close(w->linger_fd); /* the stop timer ran out first */
+		mm_wrk_set_state(w, MM_SESS_STOPPED);
+		mm_wrk_commit(w);
+		code = w->exit_code > code ? w->exit_code : code;
+	}
+	return code;
+}
+
+/*
+ * Run the process's sessions until SIGTERM/SIGINT (or the channel closes) and every
+ * DISCONNECT is out. Returns the process exit code (the largest of the sessions').
+ */
+int mm_wrk_run(struct mm_wrk_proc *p)
+{
+	struct mm_wrk_event evs[32];
+	uint64_t now = mm_time_mono_ns();
+	bool more = false;
+	int n, rc = watch_sources(p);
+
+	if (rc < 0)
+		return mm_log_errno(rc, "setting up the event loop failed"), 1;
+	for (uint32_t i = 0; i < p->n; i++)
+		start_one(p->sess[i], now);
+	if (p->chan_fd >= 0)
+		(void)mm_chan_send(p->chan_fd, MM_CHAN_READY, mm_wrk_loop_backend(p->loop),
+				   (uint64_t)getpid());
+	for (uint32_t i = 0; i < p->n; i++) {
+		touch(p->sess[i]);
+		on_commands(p->sess[i]);
+	}
+	while (!all_done(p)) {
+		/* Packets poll cannot see (budget, TLS buffer) mean: look at events, then read on.
+		 */
+		n = mm_wrk_loop_wait(p->loop, evs, 32, more ? 0 : -1);
+		if (n < 0)
+			return mm_log_errno(n, "waiting for events failed"), 1;
+		for (int i = 0; i < n; i++)
+			dispatch(p, &evs[i]);
+		more = finish_turn(p);
+	}
+	return finish(p);
 }
