@@ -32,7 +32,8 @@ enum mm_chan_cmd {
 	MM_CHAN_READY = 1,     /* child: arg = enum mm_wrk_backend (workers), value = pid */
 	MM_CHAN_HEARTBEAT = 2, /* child: value = CLOCK_MONOTONIC ns */
 	MM_CHAN_STOP = 3,      /* supervisor: stop gracefully */
-	MM_CHAN_EVENT = 4, /* worker: arg = event kind, value = its seq in the stats event log */
+	MM_CHAN_EVENT = 4, /* worker: arg = the session's index in the process, value = its seq in
+			      the stats event log (0: look at pub_failed); router: look at gaps */
 	MM_CHAN_SESSION_FAILED = 5, /* supervisor to router: arg = session index, value = 1 if
 				       permanent (exit 64/78), 0 if still retried (crash loop) */
 	_MM_CHAN_CMD_MAX
