@@ -127,6 +127,22 @@ static void pause_listener(struct mm_rtr *r, int err)
 		r->lsock_off = true;
 }
 
+/*
+ * Close a connection we refused, after the ERROR frame that says why. What the peer sent
+ * first (its HELLO, queued while we were busy) is read and dropped before: closing an
+ * AF_UNIX socket with unread data makes the peer's next recv fail with ECONNRESET, and on a
+ * SOCK_SEQPACKET socket that error comes before the frames still queued for it, so the peer
+ * would never read our ERROR.
+ */
+static void refuse_close(int s)
+{
+	char junk[512];
+
+	while (recv(s, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+		;
+	close(s);
+}
+
 /* A new connection <s>: refused (peer not allowed), or a client waiting for its HELLO. */
 static void accept_one(struct mm_rtr *r, int s)
 {
@@ -140,12 +156,12 @@ static void accept_one(struct mm_rtr *r, int s)
 		(void)mm_rtr_send_error(s, 0, EACCES, true,
 					"permission denied: uid not allowed by "
 					"clients.allow_uids/allow_gids");
-		close(s);
+		refuse_close(s);
 		return;
 	}
 	if (add_client(r, s, &cr) < 0) {
 		(void)mm_rtr_send_error(s, 0, ENOMEM, true, "out of memory");
-		close(s);
+		refuse_close(s);
 	}
 }
 

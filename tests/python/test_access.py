@@ -84,3 +84,57 @@ def test_unknown_names_are_config_errors(tmp_path):
     assert r.returncode == 78, r
     assert b"no such user 'no-such-user-x'" in r.stderr, r
     assert b"no such group 'no-such-group-x'" in r.stderr, r
+
+
+def router_of(d):
+    """The pid of the daemon's router (a child of mqttmuxd running mqttmux-router)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                stat = f.read()
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().split(b"\0")[0]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == d.proc.pid and cmd.endswith(b"mqttmux-router"):
+            return int(pid)
+    return None
+
+
+def blocked_on_a_socket(pid):
+    """Has <pid> connected a socket and gone to sleep (after sending its HELLO)?"""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        fds = os.listdir("/proc/%d/fd" % pid)
+        return state == "S" and any(os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
+                                    for fd in fds)
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to run clients as nobody")
+def test_a_refused_client_reads_why_even_when_the_router_was_busy(broker):
+    """The router accepts late (stopped here), so the client's HELLO is already queued when it
+    refuses: the client must still read "permission denied", not ECONNRESET."""
+    import signal
+    pw, _ = nobody()
+    d = daemon(broker, "")
+    try:
+        rtr = mmtest.wait_for(lambda: router_of(d), what="the router")
+        os.kill(rtr, signal.SIGSTOP)
+        try:
+            def drop():
+                os.setgroups([])
+                os.setgid(pw.pw_gid)
+                os.setuid(pw.pw_uid)
+            p = subprocess.Popen([mmtest.MQTTMUX, "sub", "-s", "s", "-t", "a", "-E"], env=d.env,
+                                 stderr=subprocess.PIPE, preexec_fn=drop)
+            mmtest.wait_for(lambda: blocked_on_a_socket(p.pid), what="the client's HELLO")
+        finally:
+            os.kill(rtr, signal.SIGCONT)
+        _, err = p.communicate(timeout=60)
+        assert p.returncode != 0
+        assert b"denied" in err, err
+    finally:
+        d.close()
