@@ -18,6 +18,7 @@
 
 #include "cfg.h"
 #include "fdmap.h"
+#include "pace.h"
 #include "records.h"
 #include "ring.h"
 #include "stats.h"
@@ -110,6 +111,7 @@ struct mm_wrk {
 	uint64_t n_on_message; /* on_message calls, to tell a drained socket from pitfall 3 */
 	size_t broker;	       /* index of the broker in use or tried next */
 	uint32_t attempt;      /* connection attempts since the last success; 0 before the first */
+	uint64_t pace_at;      /* the pacer's slot this session holds (CLOCK_MONOTONIC), 0: none */
 	uint64_t connected_ns;
 	uint32_t sub_waiting; /* SUBACKs outstanding before READY */
 	struct mm_wrk_filter *filters;
@@ -176,7 +178,8 @@ struct mm_wrk_proc {
 	int chan_fd; /* control channel to the supervisor, or -1 */
 	struct mm_wrk **sess;
 	uint32_t n;
-	struct mm_wrk **active; /* sessions touched this turn (n entries of room) */
+	struct mm_wrk **active;	    /* sessions touched this turn (n entries of room) */
+	struct mm_pace_block *pace; /* the daemon's connect pacer (shm/pace.h), or NULL */
 	uint32_t n_active;
 	bool tick_fast; /* the tick timer is armed at its 1 s floor (wrk_run.c) */
 	bool stopping;

@@ -352,6 +352,26 @@ static void touch(struct mm_wrk *w)
 	w->proc->active[w->proc->n_active++] = w;
 }
 
+/*
+ * Start the next connection attempt, when the daemon's connect pacer gives this session a slot
+ * (shm/pace.h): at once, or when the reconnect timer brings it back at its slot. The slot is
+ * taken once per attempt; a session waiting for it stays in its state (idle or waiting).
+ */
+static void start_attempt(struct mm_wrk *w)
+{
+	uint64_t now = mm_time_mono_ns();
+
+	if (w->proc->pace && !w->pace_at)
+		w->pace_at = mm_shm_pace_take(w->proc->pace, now);
+	if (w->pace_at > now) {
+		(void)mm_wrk_loop_timer(w->loop, MM_WRK_TOK(MM_WRK_TOK_RECONNECT, w->idx, 0),
+					w->pace_at - now);
+		return;
+	}
+	w->pace_at = 0;
+	(void)mm_wrk_conn_feed(w, MM_WRK_CONN_EV_START, 0, NULL);
+}
+
 static void dispatch_session(struct mm_wrk *w, const struct mm_wrk_event *ev)
 {
 	if (mm_wrk_conn_is_done(w->conn))
@@ -369,7 +389,7 @@ static void dispatch_session(struct mm_wrk *w, const struct mm_wrk_event *ev)
 		resume_reading(w);
 		break;
 	case MM_WRK_TOK_RECONNECT:
-		(void)mm_wrk_conn_feed(w, MM_WRK_CONN_EV_START, 0, NULL);
+		start_attempt(w);
 		break;
 	case MM_WRK_TOK_STOP:
 		(void)mm_wrk_conn_feed(w, MM_WRK_CONN_EV_STOP_TIMER, 0, NULL);
@@ -424,7 +444,7 @@ static void start_one(struct mm_wrk *w, uint64_t now)
 	beat(w, now);
 	w->failed_told = atomic_load_explicit(&w->stats->pub_failed, memory_order_relaxed);
 	mm_wrk_emit_started(w, w->cmd.pos);
-	(void)mm_wrk_conn_feed(w, MM_WRK_CONN_EV_START, 0, NULL);
+	start_attempt(w);
 }
 
 /* End of a turn, for each session touched: read on, write, commit, tell. */
