@@ -33,7 +33,7 @@ done
 unset LD_LIBRARY_PATH MALLOC_PERTURB_ ASAN_OPTIONS UBSAN_OPTIONS
 export DEBIAN_FRONTEND=noninteractive
 work=$(mktemp -d "${TMPDIR:-/tmp}/mqttmux-deb-XXXXXX")
-pkgs=(mqttmux libmqttmux0 libmqttmux-dev)
+pkgs=(mqttmux libmqttmux0 libmqttmux-dev python3-mqttmux)
 installed_before=0
 dpkg-query -W -f='${Status}' mqttmux 2>/dev/null | grep -q 'install ok installed' && installed_before=1
 cleanup() {
@@ -72,8 +72,11 @@ for p in "${pkgs[@]}"; do
 done
 check "lintian reports no error" "$work/lintian.log" lintian --fail-on error "$changes"
 
-check "apt install ./mqttmux_*.deb (with libmqttmux0 and libmqttmux-dev)" "$work/apt.log" \
-  apt-get install -y -q "$work"/mqttmux_*.deb "$work"/libmqttmux0_*.deb "$work"/libmqttmux-dev_*.deb
+check "apt install ./mqttmux_*.deb (with libmqttmux0, libmqttmux-dev, python3-mqttmux)" \
+  "$work/apt.log" apt-get install -y -q "$work"/mqttmux_*.deb "$work"/libmqttmux0_*.deb \
+  "$work"/libmqttmux-dev_*.deb "$work"/python3-mqttmux_*.deb
+check "the Python module loads the installed library" "$work/python.log" \
+  env -u MQTTMUX_LIBRARY /usr/bin/python3 -c 'import mqttmux; print(mqttmux.version())'
 check "the system user mqttmux exists (sysusers.d)" "$work/id.log" id mqttmux
 check "mqttmuxd --version" "$work/version.log" /usr/bin/mqttmuxd --version
 check "the worker and the router are in /usr/libexec/mqttmux" "$work/libexec.log" \
