@@ -41,6 +41,8 @@ static void setup(void)
 	H = (struct t_blackhole){ .lfd = -1, .fillers = { -1, -1 } };
 }
 
+static char *Cfg_path; /* the last write_config() */
+
 static void teardown(void)
 {
 	t_worker_free(&W);
@@ -51,6 +53,8 @@ static void teardown(void)
 	t_rmtree(Dir);
 	free(Dir);
 	Dir = NULL;
+	free(Cfg_path);
+	Cfg_path = NULL;
 }
 
 TestSuite(worker_connect, .init = setup, .fini = teardown, .timeout = 120);
@@ -69,6 +73,9 @@ static const char *write_config(const char *brokers, const char *extra)
 	path = t_write_file(Dir, "mqttmux.cfg", text);
 	free(text);
 	cr_assert_not_null(path);
+	/* kept for the test's life (the worker reads it at every start), freed at the next call */
+	free(Cfg_path);
+	Cfg_path = path;
 	return path;
 }
 
