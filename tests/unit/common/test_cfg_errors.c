@@ -50,8 +50,8 @@ static const struct broken broken[] = {
 	{ "sessions = { };\n", "t.cfg:1:", "'sessions'", "expected a list" },
 	{ BARE("  client_id = \"c\"; brokers = \"tcp://h\";\n"), "t.cfg:3:", "'brokers'",
 	  "expected an array" },
-	{ "clients = { allow_uids = [ \"no-such-user-x\" ]; };\n", "t.cfg:1:", "'clients.allow_uids'",
-	  "no such user 'no-such-user-x'" },
+	{ "clients = { allow_uids = [ \"no-such-user-x\" ]; };\n",
+	  "t.cfg:1:", "'clients.allow_uids'", "no such user 'no-such-user-x'" },
 	/* names */
 	{ "sessions = (\n { name = \"a\"; brokers = [ \"tcp://h\" ]; client_id = \"c\"; },\n"
 	  " { name = \"a\"; brokers = [ \"tcp://h\" ]; client_id = \"d\"; }\n);\n",
