@@ -168,6 +168,13 @@ class Daemon:
         self.proc = subprocess.Popen([MQTTMUXD, "-c", self.cfg], stdout=out,
                                      stderr=subprocess.STDOUT, env=self.env)
         out.close()
+        try:
+            self._ready(wait)
+        except BaseException:
+            self.close()  # nothing may outlive a failed start
+            raise
+
+    def _ready(self, wait):
         wait_for(lambda: self.proc.poll() is not None or
                  (os.path.exists(os.path.join(self.run, "control.sock")) and
                   os.path.exists(os.path.join(self.run, "router.sock"))),
