@@ -124,10 +124,22 @@ static int wait_listener(const struct b_env *e)
 	return -ETIMEDOUT;
 }
 
+/* mosquitto on <e->dir>/mosquitto.conf, its log appended to mosquitto.log; once it listens. */
+static int broker_spawn(struct b_env *e)
+{
+	char path[512];
+	const char *argv[] = { MOSQUITTO, "-c", path, NULL };
+
+	snprintf(path, sizeof(path), "%s/mosquitto.conf", e->dir);
+	e->broker = spawn(e, "mosquitto.log", NULL, NULL, argv);
+	if (e->broker < 0)
+		return e->broker;
+	return wait_listener(e);
+}
+
 int b_broker_start(struct b_env *e)
 {
-	char conf[512], path[512];
-	const char *argv[] = { MOSQUITTO, "-c", path, NULL };
+	char conf[512];
 	int rc;
 
 	e->port = free_port();
@@ -136,13 +148,18 @@ int b_broker_start(struct b_env *e)
 	snprintf(conf, sizeof(conf), "%slistener %d 127.0.0.1\nallow_anonymous true\n",
 		 geteuid() == 0 ? "user root\n" : "", e->port);
 	rc = write_file(e, "mosquitto.conf", conf);
-	if (rc)
-		return rc;
-	snprintf(path, sizeof(path), "%s/mosquitto.conf", e->dir);
-	e->broker = spawn(e, "mosquitto.log", NULL, NULL, argv);
-	if (e->broker < 0)
-		return e->broker;
-	return wait_listener(e);
+	return rc ? rc : broker_spawn(e);
+}
+
+static void stop(pid_t *pid);
+
+/* Stop the broker (SIGTERM: its clients see the connection close), wait <down_ns>, start it
+ * again on the same port. 0 once it listens, or -errno. */
+int b_broker_restart(struct b_env *e, uint64_t down_ns)
+{
+	stop(&e->broker);
+	b_sleep_ns(down_ns);
+	return broker_spawn(e);
 }
 
 /* Connect to <e->dir>/run/control.sock until it answers, or B_START_S. 0 or -errno. */

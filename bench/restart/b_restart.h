@@ -35,6 +35,7 @@ struct b_env {
 void b_sleep_ns(uint64_t ns);
 int b_env_init(struct b_env *e, const char *name);
 int b_broker_start(struct b_env *e);
+int b_broker_restart(struct b_env *e, uint64_t down_ns);
 int b_daemon_start(struct b_env *e, const char *mqttmuxd, const char *worker);
 int b_daemon_start_cfg(struct b_env *e, const char *mqttmuxd, const char *worker, const char *cfg);
 int b_ctl(struct b_env *e, const char *cmd, char *reply, size_t size);

@@ -28,6 +28,8 @@
 struct plain {
 	struct b_rx *rx; /* the baseline's slot of the bench's page */
 	const _Atomic int *record;
+	_Atomic uint64_t *subacks; /* the page's plain_subacks */
+	uint64_t *retry_ns;	   /* per client: when to try to reconnect, CLOCK_MONOTONIC */
 	struct mosquitto **m;
 	struct pollfd *pfd;
 	unsigned n, acked;
@@ -81,6 +83,7 @@ static void on_subscribe(struct mosquitto *m, void *ud, int mid, int n, const in
 	(void)mid;
 	(void)n;
 	(void)granted;
+	atomic_fetch_add_explicit(c->p->subacks, 1, memory_order_relaxed);
 	if (++c->p->acked == c->p->n && write(c->p->ready_fd, "r", 1) != 1)
 		_exit(1);
 }
@@ -108,9 +111,24 @@ static int connect_all(struct plain *p, int port)
 	return 0; /* cs lives as long as the process */
 }
 
+/*
+ * A client whose connection is gone reconnects once a second, as mosquitto_loop_forever's
+ * default reconnect_delay does (its on_connect subscribes again).
+ */
+static void reconnect_lost(struct plain *p, unsigned i, uint64_t now)
+{
+	if (mosquitto_socket(p->m[i]) >= 0 || now < p->retry_ns[i])
+		return;
+	p->retry_ns[i] = now + 1000000000ull;
+	(void)mosquitto_reconnect(p->m[i]);
+}
+
 static void turn(struct plain *p)
 {
+	uint64_t now = mm_time_mono_ns();
+
 	for (unsigned i = 0; i < p->n; i++) {
+		reconnect_lost(p, i, now);
 		p->pfd[i].fd = mosquitto_socket(p->m[i]);
 		p->pfd[i].events = POLLIN | (mosquitto_want_write(p->m[i]) ? POLLOUT : 0);
 	}
@@ -136,12 +154,14 @@ __attribute__((noreturn)) void b_plain_main(int port, unsigned n, int ready_fd, 
 		_exit(1);
 	p.rx = &page->rx[B_PLAIN_RX];
 	p.record = &page->record;
+	p.subacks = &page->plain_subacks;
+	p.retry_ns = calloc(n, sizeof(*p.retry_ns));
 
 	(void)prctl(PR_SET_NAME, "b_plain");
 	mosquitto_lib_init();
 	p.m = calloc(n, sizeof(*p.m));
 	p.pfd = calloc(n, sizeof(*p.pfd));
-	if (!p.m || !p.pfd || connect_all(&p, port) < 0)
+	if (!p.m || !p.pfd || !p.retry_ns || connect_all(&p, port) < 0)
 		_exit(1);
 	for (;;)
 		turn(&p);

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct b_env;
+
 /* Session i subscribes B_TOPIC_FMT with i; the baseline's client i the same filter. */
 #define B_FILTER_FMT "scale/%u/#"
 #define B_TOPIC_FMT  "scale/%u/m"
@@ -34,7 +36,8 @@ struct b_rx {
 
 /* Shared by the bench (a memfd, so that the exec'd baseline process maps it too). */
 struct b_rxpage {
-	_Atomic int record; /* set by the bench: keep latency samples while it is 1 */
+	_Atomic int record;		/* set by the bench: keep latency samples while it is 1 */
+	_Atomic uint64_t plain_subacks; /* SUBACKs the baseline process got, ever */
 	struct b_rx rx[B_MAX_CLIENTS + 1];
 };
 
@@ -80,6 +83,18 @@ struct b_lat_result {
 int b_lat_run(const struct b_lat_cfg *cfg, struct b_rxpage *page, struct b_lat_result *r);
 void b_lat_print(const struct b_lat_cfg *cfg, const struct b_lat_result *r);
 
+/* b_storm.c: the restart storm (the broker stops, comes back; everyone reconnects) */
+struct b_storm_result {
+	double down_s;			   /* the outage */
+	double back_s, plain_back_s;	   /* broker back -> every session (client) subscribed */
+	unsigned connects, plain_connects; /* CONNECTs the broker logged after it came back */
+	unsigned peak, plain_peak;	   /* ... in its busiest second */
+};
+
+int b_storm_run(struct b_env *e, unsigned n, bool plain, double down_s, struct b_rxpage *page,
+		struct b_storm_result *r);
+void b_storm_print(const struct b_storm_result *r, unsigned n, unsigned rate, unsigned burst);
+
 /* b_pstat.c */
 double b_machine_busy(void);
 int b_sample_read(pid_t pid, struct b_sample *s);
@@ -104,7 +119,40 @@ pid_t b_client_spawn(const char *run, struct b_rxpage *page, unsigned idx, unsig
 int b_ctl_query(const char *run, const char *cmd, const char *end, size_t *ret_len,
 		uint64_t *ret_ns);
 
-/* bench_scale.c */
+/* bench_scale.c: the run's settings and results, and issue 13's targets */
+#define T_READY_S    3.0
+#define T_PSS_MIB    1024.0
+#define T_IDLE_PCT   1.0
+#define T_STATUS_MS  50.0
+#define T_METRICS_MS 20.0
+#define T_GROUP_S    0.3
+#define T_GROUP_MIB  128.0
+
+struct bench {
+	unsigned n, clients, queries, rate, connect_rate, connect_burst;
+	double idle_s, settle_s, load_s, storm_s;
+	bool keep, plain;
+	const char *cfg_extra; /* top-level config text added as is (e.g. a group key) */
+	unsigned group;	       /* for the header and the targets only: sessions per worker */
+};
+
+struct results {
+	double plain_ready_s, ready_s;
+	struct b_procs before, after, plain_before, plain_after;
+	double window_s;
+	double ping_ms[2], status_ms[2], metrics_ms[2], cli_ms[2]; /* median, max */
+	double status_cpu_ms, metrics_cpu_ms; /* the supervisor's CPU per query, mean */
+	struct b_lat_cfg lat;
+	struct b_lat_result lat_r;
+	struct b_storm_result storm;
+	size_t status_len, metrics_len;
+	double busy_pct; /* whole machine over the idle window */
+	char load_before[64], load_after[64];
+};
+
 int b_wait_byte(int fd, uint64_t timeout_ns);
+
+/* b_report.c */
+void b_print_results(const struct bench *b, const struct results *r);
 
 #endif /* B_SCALE_H */

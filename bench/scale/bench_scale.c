@@ -35,40 +35,8 @@
 #include "b_scale.h"
 
 #define READY_TIMEOUT_S 600
-#define MAX_KINDS	8
 #define B_PAGE_FD	100 /* where the page's memfd stays for the baseline process */
 
-/* Issue 13's targets at 1,000 sessions, one process each. */
-#define T_READY_S    3.0
-#define T_PSS_MIB    1024.0
-#define T_IDLE_PCT   1.0
-#define T_STATUS_MS  50.0
-#define T_METRICS_MS 20.0
-#define T_GROUP_S    0.3
-#define T_GROUP_MIB  128.0
-
-struct bench {
-	unsigned n, clients, queries, rate;
-	double idle_s, settle_s, load_s;
-	bool keep, plain;
-	const char *cfg_extra; /* top-level config text added as is (e.g. a group key) */
-	unsigned group;	       /* for the header and the targets only: sessions per worker */
-};
-
-struct results {
-	double plain_ready_s, ready_s;
-	struct b_procs before, after, plain_before, plain_after;
-	double window_s;
-	double ping_ms[2], status_ms[2], metrics_ms[2], cli_ms[2]; /* median, max */
-	double status_cpu_ms, metrics_cpu_ms; /* the supervisor's CPU per query, mean */
-	struct b_lat_cfg lat;
-	struct b_lat_result lat_r;
-	size_t status_len, metrics_len;
-	double busy_pct; /* whole machine over the idle window */
-	char load_before[64], load_after[64];
-};
-
-/* Wait for one byte on <fd>: 0, -ETIMEDOUT, or -EPIPE at EOF (the writer died). */
 int b_wait_byte(int fd, uint64_t timeout_ns)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -93,6 +61,9 @@ static void usage(FILE *f)
 		"  --queries Q    control-socket queries of each kind (default 20)\n"
 		"  --rate R       latency run: messages a second over all sessions (default 10000)\n"
 		"  --load S       latency run: seconds (default 10; 0: no latency run)\n"
+		"  --storm S      restart storm: the broker down S seconds (default 5; 0: none)\n"
+		"  --connect-rate R, --connect-burst B\n"
+		"                 the daemon's workers.connect_rate and connect_burst (default 500, 100)\n"
 		"  --group K      label the run as K sessions per worker and add the config text\n"
 		"                 'workers = { group_size = K; };' (default 1: isolated)\n"
 		"  --cfg TEXT     more top-level config text, added as is\n"
@@ -127,6 +98,12 @@ static void set_num(struct bench *b, int opt, double v)
 		b->rate = (unsigned)v;
 	else if (opt == 'l')
 		b->load_s = v;
+	else if (opt == 'S')
+		b->storm_s = v;
+	else if (opt == 'R')
+		b->connect_rate = (unsigned)v;
+	else if (opt == 'B')
+		b->connect_burst = (unsigned)v;
 }
 
 static int parse_args(int argc, char **argv, struct bench *b)
@@ -139,6 +116,9 @@ static int parse_args(int argc, char **argv, struct bench *b)
 					      { "group", required_argument, NULL, 'g' },
 					      { "rate", required_argument, NULL, 'r' },
 					      { "load", required_argument, NULL, 'l' },
+					      { "storm", required_argument, NULL, 'S' },
+					      { "connect-rate", required_argument, NULL, 'R' },
+					      { "connect-burst", required_argument, NULL, 'B' },
 					      { "cfg", required_argument, NULL, 'x' },
 					      { "no-plain", no_argument, NULL, 'P' },
 					      { "keep", no_argument, NULL, 'K' },
@@ -152,6 +132,9 @@ static int parse_args(int argc, char **argv, struct bench *b)
 			     .queries = 20,
 			     .rate = 10000,
 			     .load_s = 10,
+			     .storm_s = 5,
+			     .connect_rate = 500,
+			     .connect_burst = 100,
 			     .idle_s = 60,
 			     .settle_s = 3,
 			     .plain = true,
@@ -165,7 +148,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 			b->keep = true;
 		else if (opt == 'h')
 			return 1;
-		else if (strchr("ncisqgrl", opt) && (rc = parse_num(optarg, 1e6, &v)) == 0)
+		else if (strchr("ncisqgrlSRB", opt) && (rc = parse_num(optarg, 1e6, &v)) == 0)
 			set_num(b, opt, v);
 		else
 			rc = -EINVAL;
@@ -174,6 +157,21 @@ static int parse_args(int argc, char **argv, struct bench *b)
 	    (optind < argc || !b->n || b->clients > B_MAX_CLIENTS || !b->queries || !b->group))
 		rc = -EINVAL;
 	return rc;
+}
+
+/* The workers group, with the keys that differ from the daemon's defaults (if any). */
+static void write_workers(FILE *f, const struct bench *b)
+{
+	if (b->group <= 1 && b->connect_rate == 500 && b->connect_burst == 100)
+		return;
+	fputs("workers = {", f);
+	if (b->group > 1)
+		fprintf(f, " group_size = %u;", b->group);
+	if (b->connect_rate != 500)
+		fprintf(f, " connect_rate = %u;", b->connect_rate);
+	if (b->connect_burst != 100)
+		fprintf(f, " connect_burst = %u;", b->connect_burst);
+	fputs(" };\n", f);
 }
 
 /* The daemon's config: N sessions s0..s(N-1) on the broker, each with its filter. */
@@ -188,8 +186,7 @@ static char *make_cfg(const struct bench *b, const struct b_env *e)
 	fprintf(f,
 		"runtime_dir = \"%s/run\";\nstate_dir = \"%s/state\";\nlog_level = \"warning\";\n",
 		e->dir, e->dir);
-	if (b->group > 1)
-		fprintf(f, "workers = { group_size = %u; };\n", b->group);
+	write_workers(f, b);
 	if (b->cfg_extra)
 		fprintf(f, "%s\n", b->cfg_extra);
 	fputs("sessions = (\n", f);
@@ -408,94 +405,6 @@ static void stop_pids(pid_t *pids, unsigned n)
 		}
 }
 
-static double mib(uint64_t kb)
-{
-	return (double)kb / 1024.0;
-}
-
-static void print_kind(const struct b_kind *k, double window_s)
-{
-	const char *name = !strcmp(k->comm, "mqttmuxd")		? "supervisor"
-			   : !strcmp(k->comm, "mqttmux-router") ? "router"
-			   : !strcmp(k->comm, "mqttmux-worker") ? "workers"
-			   : !strcmp(k->comm, "b_client")	? "clients"
-			   : !strcmp(k->comm, "b_plain")	? "plain"
-								: k->comm;
-
-	printf("  %-12s %5u %10.1f %10.1f %10.1f %8.3f %8.3f %8.2f %8.2f\n", name, k->n,
-	       mib(k->rss_kb), mib(k->pss_kb), mib(k->dirty_kb),
-	       (double)k->pss_kb / 1024.0 / (k->n ? k->n : 1),
-	       100.0 * (double)k->cpu_ns / 1e9 / window_s, k->wakes_mean, k->wakes_max);
-}
-
-static const char *verdict(bool met)
-{
-	return met ? "MET" : "MISSED";
-}
-
-static void print_targets(const struct bench *b, const struct results *r, double pss_mib,
-			  double cpu_pct)
-{
-	if (b->group > 1) {
-		printf("target (groups): ready <= %.1f s: %s; PSS <= %.0f MiB: %s\n", T_GROUP_S,
-		       verdict(r->ready_s <= T_GROUP_S), T_GROUP_MIB,
-		       verdict(pss_mib <= T_GROUP_MIB));
-	} else {
-		printf("target (isolated, at 1,000 sessions): ready <= %.1f s: %s; PSS <= %.0f MiB"
-		       " (scaled to N: %.0f): %s\n",
-		       T_READY_S, verdict(r->ready_s <= T_READY_S), T_PSS_MIB,
-		       T_PSS_MIB * b->n / 1000.0, verdict(pss_mib <= T_PSS_MIB * b->n / 1000.0));
-	}
-	printf("target: idle CPU of the daemon's processes <= %.1f %% of one core: %s;"
-	       " status <= %.0f ms: %s; metrics <= %.0f ms: %s\n",
-	       T_IDLE_PCT, verdict(cpu_pct <= T_IDLE_PCT), T_STATUS_MS,
-	       verdict(r->cli_ms[0] <= T_STATUS_MS), T_METRICS_MS,
-	       verdict(r->metrics_ms[0] <= T_METRICS_MS));
-}
-
-static void print_results(const struct bench *b, const struct results *r)
-{
-	struct b_kind k[MAX_KINDS], pk[1];
-	size_t nk = b_procs_kinds(&r->before, &r->after, r->window_s, k, MAX_KINDS);
-	size_t np = b_procs_kinds(&r->plain_before, &r->plain_after, r->window_s, pk, 1);
-	uint64_t pss = 0, cpu = 0;
-
-	printf("\nmachine during the idle window: %.1f %% busy (all CPUs); loadavg %s -> %s\n",
-	       r->busy_pct, r->load_before, r->load_after);
-	printf("\n%-26s %14s %14s\n", "figure", "mqttmux", "plain (1 proc)");
-	printf("%-26s %12.3f s %12.3f s\n", "start to all ready", r->ready_s, r->plain_ready_s);
-	printf("\nper kind       procs    RSS MiB    PSS MiB  PrivDirty PSS/proc   CPU %%   wake/s"
-	       "  wake/s\n"
-	       "                                                        MiB   1 core"
-	       "     mean     max\n");
-	for (size_t i = 0; i < nk; i++) {
-		print_kind(&k[i], r->window_s);
-		if (strcmp(k[i].comm, "b_client")) {
-			pss += k[i].pss_kb;
-			cpu += k[i].cpu_ns;
-		}
-	}
-	for (size_t i = 0; i < np; i++) {
-		print_kind(&pk[i], r->window_s);
-	}
-	printf("  (clients are bench-scale children: libmqttmux, one route per session)\n");
-	printf("\n%-26s %12.1f MiB (%.3f MiB per session); plain %.1f MiB\n",
-	       "PSS, daemon processes", mib(pss), mib(pss) / b->n, np ? mib(pk[0].pss_kb) : 0.0);
-	printf("%-26s %12.3f %% of one core over %.0f s; plain %.3f %%\n", "idle CPU, daemon",
-	       100.0 * (double)cpu / 1e9 / r->window_s, r->window_s,
-	       np ? 100.0 * (double)pk[0].cpu_ns / 1e9 / r->window_s : 0.0);
-	printf("\ncontrol socket, ms (connect to last byte)  median      max    bytes\n");
-	printf("  %-38s %8.2f %8.2f\n", "ping (the floor)", r->ping_ms[0], r->ping_ms[1]);
-	printf("  %-38s %8.2f %8.2f %8zu  (daemon CPU %.2f ms each)\n", "status", r->status_ms[0],
-	       r->status_ms[1], r->status_len, r->status_cpu_ms);
-	printf("  %-38s %8.2f %8.2f %8zu  (daemon CPU %.2f ms each)\n", "metrics", r->metrics_ms[0],
-	       r->metrics_ms[1], r->metrics_len, r->metrics_cpu_ms);
-	printf("  %-38s %8.2f %8.2f\n", "mqttmux status --json (fork to exit)", r->cli_ms[0],
-	       r->cli_ms[1]);
-	printf("\n");
-	print_targets(b, r, mib(pss), 100.0 * (double)cpu / 1e9 / r->window_s);
-}
-
 static int latency(const struct bench *b, const struct b_env *e, struct results *r,
 		   struct b_rxpage *page)
 {
@@ -533,6 +442,8 @@ static int run_all(const struct bench *b, struct b_env *e, struct results *r, st
 		rc = control_latency(b, e, r);
 	if (!rc && b->load_s > 0)
 		rc = latency(b, e, r, page);
+	if (!rc && b->storm_s > 0)
+		rc = b_storm_run(e, b->n, b->plain, b->storm_s, page, &r->storm);
 	stop_pids(clients, b->clients);
 	stop_pids(&plain, 1);
 	if (rc)
@@ -580,9 +491,11 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	rc = run_all(&b, &e, &r, page);
 	if (!rc)
-		print_results(&b, &r);
+		b_print_results(&b, &r);
 	if (!rc && b.load_s > 0)
 		b_lat_print(&r.lat, &r.lat_r);
+	if (!rc && b.storm_s > 0)
+		b_storm_print(&r.storm, b.n, b.connect_rate, b.connect_burst);
 	b_env_free(&e, rc || b.keep);
 	b_procs_free(&r.before);
 	b_procs_free(&r.after);
