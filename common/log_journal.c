@@ -8,6 +8,7 @@
  * tests can point it at a socket of their own ($MQTTMUX_JOURNAL_SOCKET).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 
 #define JOURNAL_SOCKET	   "/run/systemd/journal/socket"
 #define JOURNAL_SOCKET_ENV "MQTTMUX_JOURNAL_SOCKET"
+#define JOURNAL_WAIT_MS	   20 /* the longest a record waits for room in the journal's queue */
 
 bool mm_log_journal_is_stderr(void)
 {
@@ -47,33 +49,69 @@ static void binary_field(struct iovec *v, const char *name, const char *value, u
 	v[3] = (struct iovec){ (void *)(uintptr_t) "\n", 1 };
 }
 
-static int journal_fd(struct sockaddr_un *sa)
+/*
+ * The journal socket, connected once (so that POLLOUT tells when the journal has room again);
+ * reconnected after journald restarted. -errno when it cannot be reached.
+ */
+static int journal_fd(bool reset)
 {
 	static int fd = -1;
 	const char *path = getenv(JOURNAL_SOCKET_ENV);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
+	if (reset && fd >= 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0)
+		return fd;
 	if (!path || !path[0])
 		path = JOURNAL_SOCKET;
-	if (strlen(path) >= sizeof(sa->sun_path))
+	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
-	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
-	memcpy(sa->sun_path, path, strlen(path));
-	if (fd < 0)
-		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	memcpy(sa.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+
+		close(fd);
+		fd = -1;
+		return r;
+	}
 	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * Send, never waiting long: a full journal queue gets at most JOURNAL_WAIT_MS, then the caller
+ * writes the line to stderr instead (the log must not stall a worker's loop).
+ */
+static int send_record(struct msghdr *mh)
+{
+	int fd = journal_fd(false);
+	struct pollfd p;
+
+	if (fd < 0)
+		return fd;
+	if (sendmsg(fd, mh, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+		return 0;
+	if (errno == ECONNREFUSED || errno == ENOTCONN) /* journald restarted */
+		fd = journal_fd(true);
+	else if (errno != EAGAIN)
+		return -errno;
+	p = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	if (fd < 0 || poll(&p, 1, JOURNAL_WAIT_MS) != 1)
+		return -EAGAIN;
+	return sendmsg(fd, mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ? -errno : 0;
 }
 
 int mm_log_journal_send(int priority, const char *ident, const char *session, const char *msg)
 {
 	uint8_t len_msg[8], len_sess[8];
 	struct iovec v[9];
-	struct sockaddr_un sa;
 	char head[320];
-	struct msghdr mh = { .msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = v };
-	int fd = journal_fd(&sa), n;
+	struct msghdr mh = { .msg_iov = v };
+	int n;
 
-	if (fd < 0)
-		return fd;
 	n = snprintf(head, sizeof(head), "PRIORITY=%d\nSYSLOG_IDENTIFIER=%s\nSYSLOG_PID=%d\n",
 		     priority, ident, (int)getpid());
 	v[0] = (struct iovec){ head, (size_t)n < sizeof(head) ? (size_t)n : sizeof(head) - 1 };
@@ -84,6 +122,5 @@ int mm_log_journal_send(int priority, const char *ident, const char *session, co
 	}
 	binary_field(&v[mh.msg_iovlen], "MESSAGE\n", msg, len_msg);
 	mh.msg_iovlen += 4;
-	/* never wait for a busy journal: the caller writes the line to stderr instead */
-	return sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ? -errno : 0;
+	return send_record(&mh);
 }

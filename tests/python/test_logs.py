@@ -5,6 +5,7 @@ so `journalctl -p err` finds the errors; log_format = "json" gives one JSON obje
 journald itself is not on the test machine: a socket of the test's own stands in for
 /run/systemd/journal/socket and decodes the native protocol as journald does."""
 import json
+import re
 import os
 import socket
 import struct
@@ -101,8 +102,10 @@ def test_journal_records_have_priority_identifier_and_session(broker):
                 assert r["MESSAGE"].startswith("session '%s': " % r["MQTTMUX_SESSION"]), r
         w = j.find(SYSLOG_IDENTIFIER="mqttmux-worker", MQTTMUX_SESSION="good")
         assert w and all(int(r["PRIORITY"]) >= 6 for r in w), w
-        # nothing went to the stream while the journal socket took every record
-        assert d.text() == "", d.text()
+        # a record the journal had no room for (its queue full for 20 ms: this machine's
+        # net.unix.max_dgram_qlen may be 10) goes to the stream, with its priority prefix
+        for line in d.text().splitlines():
+            assert re.match(r"<[3467]>mqttmux(d|-router|-worker)\[\d+\]: ", line), line
     finally:
         d.close()
         j.close()
