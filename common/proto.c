@@ -23,7 +23,7 @@ static const struct type_info types[] = {
 	{ MM_PROTO_ERROR, MM_PROTO_F_FATAL, MM_PROTO_DIR_BOTH, "ERROR" },
 	{ MM_PROTO_PING, 0, MM_PROTO_DIR_BOTH, "PING" },
 	{ MM_PROTO_PONG, 0, MM_PROTO_DIR_BOTH, "PONG" },
-	{ MM_PROTO_ROUTE_ADD, 0, MM_PROTO_DIR_C2R, "ROUTE_ADD" },
+	{ MM_PROTO_ROUTE_ADD, MM_PROTO_F_REJOIN, MM_PROTO_DIR_C2R, "ROUTE_ADD" },
 	{ MM_PROTO_ROUTE_ACK, 0, MM_PROTO_DIR_R2C, "ROUTE_ACK" },
 	{ MM_PROTO_ROUTE_DEL, 0, MM_PROTO_DIR_C2R, "ROUTE_DEL" },
 	{ MM_PROTO_REJOINED, 0, MM_PROTO_DIR_C2R, "REJOINED" },
@@ -274,14 +274,15 @@ int mm_proto_unpack_pong(const uint8_t *buf, size_t len, struct mm_proto_ping *r
 
 static bool route_add_ok(const struct mm_proto_route_add *m)
 {
-	return m->route_id && m->qos <= 2 && m->on_full < _MM_PROTO_ON_FULL_MAX && m->filter.len;
+	return m->route_id && m->qos <= 2 && m->on_full < _MM_PROTO_ON_FULL_MAX && m->filter.len &&
+	       !(m->flags & ~MM_PROTO_F_REJOIN);
 }
 
 ssize_t mm_proto_pack_route_add(uint8_t *buf, size_t cap, const struct mm_proto_route_add *m)
 {
 	struct pw w;
 
-	frame_begin(&w, buf, cap, MM_PROTO_ROUTE_ADD, 0, m->seq);
+	frame_begin(&w, buf, cap, MM_PROTO_ROUTE_ADD, m->flags, m->seq);
 	pw_need(&w, route_add_ok(m));
 	pw_u32(&w, m->route_id);
 	pw_u8(&w, m->qos);
@@ -302,6 +303,7 @@ int mm_proto_unpack_route_add(const uint8_t *buf, size_t len, struct mm_proto_ro
 	if (frame_open(&r, buf, len, MM_PROTO_ROUTE_ADD, &h) < 0)
 		return -EBADMSG;
 	m.seq = h.seq;
+	m.flags = h.flags;
 	m.route_id = pr_u32(&r);
 	m.qos = pr_u8(&r);
 	m.on_full = pr_u8(&r);

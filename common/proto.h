@@ -23,7 +23,7 @@
 #include "wire.h"
 
 #define MM_PROTO_VERSION_MAJOR 1
-#define MM_PROTO_VERSION_MINOR 0
+#define MM_PROTO_VERSION_MINOR 1 /* 1: ROUTE_ADD may carry MM_PROTO_F_REJOIN */
 
 /* In the runtime_dir: AF_UNIX, SOCK_SEQPACKET, peers checked with SO_PEERCRED. */
 #define MM_PROTO_SOCK_NAME "router.sock"
@@ -56,8 +56,10 @@ enum mm_proto_dir {
 	_MM_PROTO_DIR_MAX
 };
 
-#define MM_PROTO_F_FATAL 0x1u /* ERROR: the sender closes the connection after this frame */
-#define MM_PROTO_F_MORE	 0x1u /* SESSIONS: more SESSIONS frames with the same seq follow */
+#define MM_PROTO_F_FATAL  0x1u /* ERROR: the sender closes the connection after this frame */
+#define MM_PROTO_F_MORE	  0x1u /* SESSIONS: more SESSIONS frames with the same seq follow */
+/* ROUTE_ADD: the route is registered again after a reconnect; it had its retained messages */
+#define MM_PROTO_F_REJOIN 0x1u
 
 /* HELLO.features / WELCOME.features: capability bits; unknown bits are ignored, not refused. */
 #define MM_PROTO_FEAT_EVENTS  0x1u /* send CLIENT_EVENT records for session state changes */
@@ -125,6 +127,7 @@ struct mm_proto_route_add {
 	uint8_t on_full;	 /* enum mm_proto_on_full */
 	struct mm_bytes session; /* empty: every session, present and future */
 	struct mm_bytes filter;	 /* MQTT topic filter, non-empty */
+	uint16_t flags;		 /* header flags: MM_PROTO_F_REJOIN */
 };
 
 struct mm_proto_route_ack {

@@ -67,7 +67,7 @@
 
 #define MM_RING_MAGIC	     0x474e524du /* "MRNG" little-endian */
 #define MM_RING_VER_MAJOR    1
-#define MM_RING_VER_MINOR    0
+#define MM_RING_VER_MINOR    1 /* 1: SUB records may carry MM_REC_SUB_F_RETAINED */
 #define MM_RING_CACHELINE    64
 #define MM_RING_DATA_OFF     4096u
 #define MM_RING_ALIGN	     8u

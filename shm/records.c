@@ -175,7 +175,7 @@ ssize_t mm_rec_sub_pack(uint8_t *buf, size_t cap, const struct mm_rec_sub *s)
 
 	pw_u64(&w, s->req_id);
 	pw_u8(&w, s->qos);
-	pw_u8(&w, 0);
+	pw_u8(&w, s->flags);
 	pw_u16(&w, (uint16_t)s->filter.len);
 	pw_u32(&w, 0);
 	pw_bytes(&w, s->filter);
@@ -189,15 +189,15 @@ int mm_rec_sub_unpack(const uint8_t *buf, size_t len, struct mm_rec_sub *ret)
 	struct mm_rec_sub s;
 	uint32_t reserved32;
 	uint16_t flen;
-	uint8_t reserved8;
 
 	s.req_id = pr_u64(&r);
 	s.qos = pr_u8(&r);
-	reserved8 = pr_u8(&r);
+	s.flags = pr_u8(&r);
 	flen = pr_u16(&r);
 	reserved32 = pr_u32(&r);
 	s.filter = pr_bytes(&r, flen);
-	if (!pr_done(&r) || reserved8 || reserved32 || s.qos > 2 || flen == 0)
+	if (!pr_done(&r) || s.flags & ~MM_REC_SUB_F_RETAINED || reserved32 || s.qos > 2 ||
+	    flen == 0)
 		return -EBADMSG;
 	*ret = s;
 	return 0;

@@ -103,7 +103,14 @@ struct mm_rec_sub {
 	uint64_t req_id;
 	uint8_t qos; /* 0..2 */
 	struct mm_bytes filter;
+	uint8_t flags; /* MM_REC_SUB_F_* (SUB only; 0 on UNSUB) */
 };
+
+/*
+ * SUB: a new route wants the broker's retained messages for this filter, so the worker sends
+ * SUBSCRIBE even if it holds the filter already (docs/router.md, "Retained messages").
+ */
+#define MM_REC_SUB_F_RETAINED 0x1u
 
 struct mm_rec_pub {
 	uint64_t req_id;

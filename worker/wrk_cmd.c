@@ -161,11 +161,16 @@ static void cmd_sub(struct mm_wrk *w, const struct mm_rec_sub *s, bool unsub)
 		   : mm_wrk_filter_add(w, topic, s->filter.len, s->qos, false);
 	/*
 	 * A SUB for a filter already held (a restarted router re-registering its routes) is not
-	 * sent again: a second SUBSCRIBE would make the broker resend its retained messages.
+	 * sent again: a second SUBSCRIBE would make the broker resend its retained messages. A new
+	 * route's SUB (F_RETAINED) is, for just that: the router gives them to that route only.
 	 */
+	if (rc == 0 && !unsub && (s->flags & MM_REC_SUB_F_RETAINED))
+		rc = 1;
 	if (rc > 0 && mm_wrk_conn_is_up(w->conn)) {
 		rc = unsub ? mosquitto_unsubscribe(w->mosq, &mid, topic)
-			   : mosquitto_subscribe(w->mosq, &mid, topic, s->qos);
+			   : mosquitto_subscribe(
+				     w->mosq, &mid, topic,
+				     w->filters[filter_find(w, topic, s->filter.len)].qos);
 		rc = mosq_err(rc);
 		if (rc == 0)
 			rc = mm_wrk_pending_add(w, mid, cmd, s->req_id, 0, 0);

@@ -421,12 +421,13 @@ void mm_cl_route_free(struct mqttmux_route *r)
 
 /*
  * Send ROUTE_ADD for <r> as it was first registered (same id, session, filter, QoS, on_full)
- * and wait for the answer. Used for a new route and again after every reconnect. The router
+ * and wait for the answer. Used for a new route and again after every reconnect (<rejoin>:
+ * the route had its retained messages, the router sends none again). The router
  * answers EAGAIN while a session's command ring lacks room for the route's SUBSCRIBE: asked
  * again every 10 ms for at most MM_CL_CTL_TIMEOUT in all. Returns 0, -code from the router's
  * ERROR (-EAGAIN if the ring stayed full), -ETIMEDOUT or -ENOTCONN.
  */
-int mm_cl_route_register(struct mqttmux *c, struct mqttmux_route *r)
+int mm_cl_route_register(struct mqttmux *c, struct mqttmux_route *r, bool rejoin)
 {
 	int64_t deadline = mm_time_mono_ms() + MM_CL_CTL_TIMEOUT;
 	size_t sl = r->session ? strlen(r->session) : 0;
@@ -435,7 +436,8 @@ int mm_cl_route_register(struct mqttmux *c, struct mqttmux_route *r)
 					.on_full = r->on_full,
 					.session = { (const uint8_t *)r->session, (uint32_t)sl },
 					.filter = { (const uint8_t *)r->filter,
-						    (uint32_t)strlen(r->filter) } };
+						    (uint32_t)strlen(r->filter) },
+					.flags = rejoin ? MM_PROTO_F_REJOIN : 0 };
 	int rc = 0;
 
 	do {
@@ -492,7 +494,7 @@ static struct mqttmux_route *route_add(struct mqttmux *c, const char *session, c
 	r = route_new(c, session, filter, fn, ud, depth);
 	if (!r)
 		return errno = ENOMEM, NULL;
-	rc = mm_cl_route_register(c, r);
+	rc = mm_cl_route_register(c, r, false);
 	if (rc < 0) {
 		route_release(r);
 		return errno = -rc, NULL;

@@ -102,7 +102,7 @@ static int finish_lost(struct mqttmux *c)
  */
 static int reregister(struct mqttmux *c, struct mqttmux_route *r)
 {
-	int rc = mm_cl_route_register(c, r);
+	int rc = mm_cl_route_register(c, r, true);
 
 	r->registered = rc == 0;
 	return rc == -ENOTCONN || rc == -ETIMEDOUT ? rc : 0;

@@ -136,7 +136,7 @@ int mm_cl_dispatch(struct mqttmux *c, int timeout_ms);
 /* client.c: one connection to the router */
 int mm_cl_connect(struct mqttmux *c);
 void mm_cl_disconnect(struct mqttmux *c);
-int mm_cl_route_register(struct mqttmux *c, struct mqttmux_route *r);
+int mm_cl_route_register(struct mqttmux *c, struct mqttmux_route *r, bool rejoin);
 int mm_cl_send_rejoined(struct mqttmux *c);
 int mm_cl_ask_sessions(struct mqttmux *c);
 

@@ -24,12 +24,17 @@
 #include "rstats.h"
 #include "rtr_sub.h"
 
-#define MM_RTR_EXIT_BATCHES	4096 /* batches per session drained at most when stopping */
-#define MM_RTR_BATCH		256  /* records drained per ring per wake-up */
-#define MM_RTR_MAX_ROUTES	4096 /* per client */
-#define MM_RTR_PEND_BUCKETS	1024
+#define MM_RTR_EXIT_BATCHES	 4096 /* batches per session drained at most when stopping */
+#define MM_RTR_BATCH		 256  /* records drained per ring per wake-up */
+#define MM_RTR_MAX_ROUTES	 4096 /* per client */
+#define MM_RTR_PEND_BUCKETS	 1024
+/* Retained messages (rtr_retain.c): how long a route's window stays open, and its bounds. */
+#define MM_RTR_RETAIN_WINDOW_NS	 (30ull * 1000000000)
+#define MM_RTR_RETAIN_BUCKETS	 256
+#define MM_RTR_RETAIN_TOPICS_MAX 16384u	  /* topics one window remembers */
+#define MM_RTR_RETAIN_TOTAL_MAX	 1048576u /* topics all windows remember (8 MiB) */
 /* A connection that has not sent HELLO this long after accept() is closed: it holds a fd. */
-#define MM_RTR_HELLO_TIMEOUT_NS (5 * MM_NS_PER_SEC)
+#define MM_RTR_HELLO_TIMEOUT_NS	 (5 * MM_NS_PER_SEC)
 
 /* epoll tokens: kind in the top byte, an index or client id below. */
 #define MM_RTR_TOK(kind, v) ((uint64_t)(kind) << 56 | (uint64_t)(v))
@@ -69,7 +74,10 @@ struct mm_rtr_expect {
 struct mm_rtr_session {
 	const char *name; /* the config's */
 	uint32_t idx;
-	uint32_t max_msg; /* the config's performance.max_message_size */
+	uint32_t max_msg;	  /* the config's performance.max_message_size */
+	uint32_t n_windows;	  /* retained windows open on this session (rtr_retain.c) */
+	uint64_t replay_until_ns; /* CLOCK_MONOTONIC: every route takes retained messages */
+	bool retain_sent;	  /* a route add's SUB (F_RETAINED) went into the cmd-ring */
 	int fds[MM_FD_SESS_N];
 	struct mm_shm_ring in;	/* consumer */
 	struct mm_shm_ring cmd; /* producer */
@@ -108,6 +116,18 @@ struct mm_rtr_client {
 	struct mm_rtr_done *done_head, *done_tail; /* PUB_DONEs waiting for room, in order */
 	uint32_t features;			   /* accepted MM_PROTO_FEAT_* */
 	char name[MM_PROTO_NAME_MAX + 1];
+};
+
+struct mm_rtr_rwin;
+
+/* The retained windows (rtr_retain.c): a hash of (client, route, session). */
+struct mm_rtr_retain {
+	struct mm_rtr_rwin *b[MM_RTR_RETAIN_BUCKETS];
+	size_t n, topics;	 /* windows, topics they remember */
+	uint64_t next_sweep_ns;	 /* CLOCK_MONOTONIC: free expired windows then */
+	struct mm_rtr_match *mt; /* scratch: the matches a retained message keeps */
+	uint32_t *ids;
+	size_t mt_cap, ids_cap;
 };
 
 /* A publish to every session: completes when each of its parts has. */
@@ -166,6 +186,10 @@ struct mm_rtr {
 	bool holding; /* in-rings not drained until they are back (or the grace ends) */
 	uint64_t hold_until_ns;
 	uint64_t batch_now_ns; /* CLOCK_REALTIME at the start of the current batch */
+	struct mm_rtr_retain
+		retain;		/* retained messages for the routes that asked (rtr_retain.c) */
+	bool retain_sub;	/* a new route is being added: its SUBs carry F_RETAINED */
+	uint64_t batch_mono_ns; /* CLOCK_MONOTONIC at the start of the current batch */
 };
 
 /* rtr_loop.c */
@@ -208,6 +232,16 @@ void mm_rtr_completion(struct mm_rtr *r, struct mm_rtr_session *s, const struct 
 void mm_rtr_pend_drop_all(struct mm_rtr *r);
 void mm_rtr_worker_started(struct mm_rtr *r, struct mm_rtr_session *s, uint64_t cmd_pos);
 int mm_rtr_session_find(const struct mm_rtr *r, const struct mm_bytes *name);
+
+/* rtr_retain.c */
+void mm_rtr_retain_route_added(struct mm_rtr *r, uint32_t client, uint32_t route, int sess);
+void mm_rtr_retain_connected(struct mm_rtr *r, struct mm_rtr_session *s, bool first);
+void mm_rtr_retain_forget(struct mm_rtr *r, uint32_t client, uint32_t route);
+void mm_rtr_retain_expire(struct mm_rtr *r);
+int mm_rtr_retain_filter(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_rec_msg *m,
+			 const struct mm_rtr_match *mt, int n, const struct mm_rtr_match **ret);
+void mm_rtr_retain_done(struct mm_rtr *r);
+void mm_rtr_retain_subscribe(struct mm_rtr *r, int sess, const char *filter, uint8_t qos);
 
 /* rtr_stats.c */
 int mm_rtr_stats_open(struct mm_rtr *r, int fd);

@@ -195,6 +195,7 @@ void mm_rtr_client_drop(struct mm_rtr *r, struct mm_rtr_client *c, int err, cons
 	if (i < r->ncl)
 		r->cl[i] = r->cl[--r->ncl];
 	(void)mm_rtr_sub_remove_client(&r->sub, c->id);
+	mm_rtr_retain_forget(r, c->id, 0);
 	mm_rtr_stats_release(r, c);
 	mm_shm_ring_detach(&c->dlv);
 	mm_shm_ring_detach(&c->pub);

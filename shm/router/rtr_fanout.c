@@ -221,6 +221,13 @@ static int on_msg(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_sh
 		r->d.unrouted++;
 		return 0;
 	}
+	/* a retained message only for the routes that asked for it (rtr_retain.c) */
+	n = mm_rtr_retain_filter(r, s, &m, mt, n, &mt);
+	if (n == 0) {
+		if (s->held)
+			unhold(r, s, mt, 0);
+		return 0;
+	}
 	blocker = find_blocker(r, s, &m, mt, n);
 	if (blocker) {
 		hold(r, s, mt, n);
@@ -289,6 +296,9 @@ static void on_event(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm
 		return;
 	}
 	s->state = (uint8_t)e.kind;
+	/* the worker subscribes every filter again: the broker's retained messages follow */
+	if (e.kind == MM_EV_CONNECTED || e.kind == MM_EV_READY)
+		mm_rtr_retain_connected(r, s, e.kind == MM_EV_CONNECTED);
 	mm_rtr_forward_event(r, s, &e);
 }
 
@@ -302,6 +312,7 @@ void mm_rtr_drain_session(struct mm_rtr *r, struct mm_rtr_session *s)
 	if (r->holding)
 		return; /* clients of the previous router are not all back yet (rtr_stats.c) */
 	r->batch_now_ns = mm_time_real_ns();
+	r->batch_mono_ns = mm_time_mono_ns();
 	for (int i = 0; i < MM_RTR_BATCH && !s->dead && !s->blocked; i++) {
 		rc = mm_shm_ring_peek(&s->in, &rec);
 		if (rc <= 0)

@@ -143,7 +143,16 @@ static int on_route_add(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t
 				    .on_full = a.on_full == MM_PROTO_ON_FULL_BLOCK
 						       ? MM_CFG_ON_FULL_BLOCK
 						       : MM_CFG_ON_FULL_DROP };
+	/* a new route (not one registered again) wants the broker's retained messages */
+	r->retain_sub = !(a.flags & MM_PROTO_F_REJOIN) && strncmp(filter, "$share/", 7);
 	rc = mm_rtr_sub_add(&r->sub, &rt);
+	if (rc == 0 && r->retain_sub) {
+		mm_rtr_retain_subscribe(r, sess, filter, a.qos);
+		mm_rtr_retain_route_added(r, c->id, a.route_id, sess);
+	}
+	r->retain_sub = false;
+	for (size_t i = 0; i < r->nsess; i++)
+		r->sess[i].retain_sent = false;
 	free(filter);
 	if (rc < 0)
 		return route_refused(c, a.seq, rc == -E2BIG ? EINVAL : -rc);
@@ -162,6 +171,7 @@ static int on_route_del(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t
 		(void)mm_rtr_send_error(c->sock, d.seq, ENOENT, false, "no such route");
 		return 0;
 	}
+	mm_rtr_retain_forget(r, c->id, d.route_id);
 	c->nroutes--;
 	r->next_gauges_ns = 0;
 	return send_ack(c, d.seq, d.route_id, MM_PROTO_ROUTE_DEL);

@@ -343,6 +343,7 @@ int mm_rtr_run(struct mm_rtr *r)
 			dispatch(r, evs[i].data.u64);
 		heartbeat(r);
 		gap_wake(r);
+		mm_rtr_retain_expire(r);
 		(void)mm_rtr_stats_gauges(r, mm_time_mono_ns());
 		if (held && !mm_rtr_holding(r))
 			for (size_t i = 0; i < r->nsess; i++)
@@ -357,6 +358,7 @@ void mm_rtr_done(struct mm_rtr *r)
 	while (r->ncl)
 		mm_rtr_client_drop(r, r->cl[r->ncl - 1], 0, NULL);
 	mm_rtr_pend_drop_all(r);
+	mm_rtr_retain_done(r);
 	for (size_t i = 0; r->sess && i < r->nsess; i++) {
 		free(r->sess[i].held_ids);
 		mm_shm_ring_detach(&r->sess[i].in);

@@ -15,19 +15,19 @@
 
 #define INTERNAL_REQ (1ull << 63) /* req_id of a SUB/UNSUB the router issues for itself */
 
-void mm_rtr_sub_changed(void *arg, uint32_t session, const char *filter, int old_qos, int new_qos)
+/* Write one SUB or UNSUB into <s>'s cmd-ring and commit it (failures counted and logged). */
+static void put_sub(struct mm_rtr_session *s, uint64_t req_id, const char *filter, int qos,
+		    uint8_t flags)
 {
-	struct mm_rtr *r = arg;
-	struct mm_rtr_session *s = &r->sess[session];
-	bool unsub = new_qos == MM_RTR_SUB_INACTIVE;
-	struct mm_rec_sub rec = { .req_id = INTERNAL_REQ | r->next_req++,
-				  .qos = (uint8_t)(unsub ? 0 : new_qos),
+	bool unsub = qos == MM_RTR_SUB_INACTIVE;
+	struct mm_rec_sub rec = { .req_id = req_id,
+				  .qos = (uint8_t)(unsub ? 0 : qos),
+				  .flags = flags,
 				  .filter = { (const uint8_t *)filter, (uint32_t)strlen(filter) } };
 	void *p;
 	int rc;
 
-	(void)old_qos;
-	if (session >= r->nsess || s->dead)
+	if (s->dead)
 		return;
 	rc = mm_shm_ring_reserve(&s->cmd, (uint32_t)mm_rec_sub_size(&rec),
 				 unsub ? MM_REC_CMD_UNSUB : MM_REC_CMD_SUB, 0, &p);
@@ -39,8 +39,41 @@ void mm_rtr_sub_changed(void *arg, uint32_t session, const char *filter, int old
 	}
 	(void)mm_rec_sub_pack(p, mm_rec_sub_size(&rec), &rec);
 	(void)mm_shm_ring_commit(&s->cmd);
-	mm_log(MM_LOG_DEBUG, "session '%s': %s '%s' q%d", s->name, unsub ? "unsub" : "sub", filter,
-	       new_qos);
+	mm_log(MM_LOG_DEBUG, "session '%s': %s '%s' q%d%s", s->name, unsub ? "unsub" : "sub",
+	       filter, qos, flags & MM_REC_SUB_F_RETAINED ? " (retained wanted)" : "");
+}
+
+void mm_rtr_sub_changed(void *arg, uint32_t session, const char *filter, int old_qos, int new_qos)
+{
+	struct mm_rtr *r = arg;
+	bool wants = r->retain_sub && new_qos != MM_RTR_SUB_INACTIVE;
+
+	(void)old_qos;
+	if (session >= r->nsess)
+		return;
+	put_sub(&r->sess[session], INTERNAL_REQ | r->next_req++, filter, new_qos,
+		wants ? MM_REC_SUB_F_RETAINED : 0);
+	r->sess[session].retain_sent |= wants;
+}
+
+/*
+ * A new route of <filter> at <qos> on session <sess> (MM_RTR_SESSION_ALL: every session) was
+ * added and wants the retained messages: every session its add did not already send a SUB to
+ * gets one marked F_RETAINED, which its worker sends even for a filter it holds (at the QoS it
+ * holds it with, if higher). mm_rtr_sub_room made room for it.
+ */
+void mm_rtr_retain_subscribe(struct mm_rtr *r, int sess, const char *filter, uint8_t qos)
+{
+	for (size_t i = 0; i < r->nsess; i++) {
+		struct mm_rtr_session *s = &r->sess[i];
+
+		if (sess != MM_RTR_SESSION_ALL && (size_t)sess != i)
+			continue;
+		if (!s->retain_sent)
+			put_sub(s, INTERNAL_REQ | r->next_req++, filter, qos,
+				MM_REC_SUB_F_RETAINED);
+		s->retain_sent = false;
+	}
 }
 
 /*

@@ -79,8 +79,8 @@ int main(int argc, char **argv)
 	PUT(MM_REC_COMPLETION, completion, { 9, -104, 0x87, MM_REC_CMD_PUB });
 	save(argv[1], "in-ring");
 	start(0);
-	PUT(MM_REC_CMD_SUB, sub, { 1, 1, B("a/+/c") });
-	PUT(MM_REC_CMD_UNSUB, sub, { 2, 0, B("#") });
+	PUT(MM_REC_CMD_SUB, sub, { 1, 1, B("a/+/c"), MM_REC_SUB_F_RETAINED });
+	PUT(MM_REC_CMD_UNSUB, sub, { 2, 0, B("#"), 0 });
 	PUT(MM_REC_CMD_PUB, pub, { 3, 2, MM_REC_F_RETAIN, B("t"), B("payload"), { props, 9 } });
 	save(argv[1], "cmd-ring");
 	start(0);

@@ -216,3 +216,8 @@ void t_pub5_close(struct t_pub5 *p)
 	mosquitto_destroy(p->m);
 	p->m = NULL;
 }
+
+bool t_pub5_acked_one(void *ud)
+{
+	return atomic_load(&((struct t_pub5 *)ud)->acked) > 0;
+}

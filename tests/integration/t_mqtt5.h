@@ -8,6 +8,7 @@
 #define T_MQTT5_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,8 @@ struct t_pub5 {
 };
 
 void t_pub5_open(struct t_pub5 *p, const char *host, int port);
+/* For t_wait_for: at least one publish of <ud> (a struct t_pub5) was acknowledged. */
+bool t_pub5_acked_one(void *ud);
 void t_pub5_close(struct t_pub5 *p);
 
 #endif /* T_MQTT5_H */

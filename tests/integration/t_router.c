@@ -183,6 +183,12 @@ void t_cl_close(struct t_rclient *c)
 int t_cl_route(struct t_rclient *c, uint32_t id, const char *session, const char *filter,
 	       int on_full)
 {
+	return t_cl_route_flags(c, id, session, filter, on_full, 0);
+}
+
+int t_cl_route_flags(struct t_rclient *c, uint32_t id, const char *session, const char *filter,
+		     int on_full, uint16_t flags)
+{
 	uint8_t buf[MM_PROTO_MAX_FRAME];
 	struct mm_proto_route_add a = {
 		.seq = ++c->seq,
@@ -191,6 +197,7 @@ int t_cl_route(struct t_rclient *c, uint32_t id, const char *session, const char
 		.on_full = (uint8_t)on_full,
 		.session = { (const uint8_t *)session, (uint32_t)strlen(session) },
 		.filter = { (const uint8_t *)filter, (uint32_t)strlen(filter) },
+		.flags = flags,
 	};
 	struct mm_proto_route_ack ack;
 	struct mm_proto_error e;
@@ -247,8 +254,16 @@ bool t_cl_read(struct t_rclient *c, struct t_rrec *t, int tmo)
 
 void t_put_msg(struct t_rsess *s, const char *topic, const void *payload, uint32_t len)
 {
+	t_put_retained(s, topic, payload, len, false);
+}
+
+/* A MSG as the worker writes it, with the retain flag <retain>. */
+void t_put_retained(struct t_rsess *s, const char *topic, const void *payload, uint32_t len,
+		    bool retain)
+{
 	struct mm_rec_msg m = { .recv_ns = 1,
 				.qos = 1,
+				.flags = retain ? MM_REC_F_RETAIN : 0,
 				.topic = { (const uint8_t *)topic, (uint32_t)strlen(topic) },
 				.payload = { payload, len } };
 	void *p;
@@ -294,6 +309,24 @@ int t_next_cmd(struct t_rsess *s, char *text, size_t cap, uint64_t *req_id, int 
 	mm_shm_ring_pop(&s->cmd);
 	(void)mm_shm_ring_release(&s->cmd);
 	return type;
+}
+
+/* The next command must be a SUB of <text> with <flags> (MM_REC_SUB_F_*). */
+void t_expect_sub(struct t_rsess *s, const char *text, uint8_t flags)
+{
+	struct mm_shm_rec r;
+	struct mm_rec_sub sub;
+
+	cr_assert(mm_shm_ring_peek(&s->cmd, &r) == 1 || (mm_shm_ring_wait_data(&s->cmd, TMO) == 1 &&
+							 mm_shm_ring_peek(&s->cmd, &r) == 1),
+		  "no SUB '%s'", text);
+	cr_assert_eq(r.type, MM_REC_CMD_SUB, "SUB '%s': type %u", text, r.type);
+	cr_assert_eq(mm_rec_sub_unpack(r.data, r.len, &sub), 0);
+	cr_expect_eq(sub.filter.len, strlen(text));
+	cr_expect_eq(memcmp(sub.filter.p, text, sub.filter.len), 0);
+	cr_expect_eq(sub.flags, flags, "SUB '%s': flags %u, want %u", text, sub.flags, flags);
+	mm_shm_ring_pop(&s->cmd);
+	(void)mm_shm_ring_release(&s->cmd);
 }
 
 void t_expect_cmd(struct t_rsess *s, int type, const char *text)

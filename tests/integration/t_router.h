@@ -52,11 +52,16 @@ void t_cl_register(struct t_rclient *c, const char *run);
 void t_cl_close(struct t_rclient *c);
 int t_cl_route(struct t_rclient *c, uint32_t id, const char *session, const char *filter,
 	       int on_full);
+int t_cl_route_flags(struct t_rclient *c, uint32_t id, const char *session, const char *filter,
+		     int on_full, uint16_t flags);
 bool t_cl_read(struct t_rclient *c, struct t_rrec *t, int tmo);
 void t_put_msg(struct t_rsess *s, const char *topic, const void *payload, uint32_t len);
+void t_put_retained(struct t_rsess *s, const char *topic, const void *payload, uint32_t len,
+		    bool retain);
 void t_wait_drained(struct t_rsess *s);
 int t_next_cmd(struct t_rsess *s, char *text, size_t cap, uint64_t *req_id, int tmo);
 void t_expect_cmd(struct t_rsess *s, int type, const char *text);
+void t_expect_sub(struct t_rsess *s, const char *text, uint8_t flags);
 void t_expect_no_cmd(struct t_rsess *s);
 
 #endif /* T_ROUTER_H */

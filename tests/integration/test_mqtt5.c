@@ -624,3 +624,77 @@ Test(mqtt5, a_3_1_1_session_refuses_properties)
 		     -EPROTONOSUPPORT, "to every session: the 3.1.1 one fails");
 	mqttmux_close(c);
 }
+
+/* ---- retained messages for late routes (issue 10) ---- */
+
+/* Publish <payload> on <topic> with a plain client at QoS 1, retained or not; wait for PUBACK. */
+static void publish_plain(const char *topic, const char *payload, bool retain)
+{
+	struct t_pub5 p;
+
+	t_pub5_open(&p, B.host, B.port);
+	cr_assert_eq(mosquitto_publish(p.m, NULL, topic, (int)strlen(payload), payload, 1, retain),
+		     0);
+	cr_assert(t_wait_for(t_pub5_acked_one, &p, WAIT_MS), "no PUBACK");
+	t_pub5_close(&p);
+}
+
+/* The next message of listen route <r> within WAIT_MS, dispatching <other> meanwhile too. */
+static const struct mqttmux_msg *next_of(struct mqttmux_route *r, struct mqttmux *other)
+{
+	const struct mqttmux_msg *m = NULL;
+	uint64_t deadline = t_now_ns() + (uint64_t)WAIT_MS * 1000000;
+
+	while (t_now_ns() < deadline) {
+		if (mqttmux_next(r, &m, 50) == 1)
+			return m;
+		cr_assert_geq(mqttmux_dispatch(other, 0), 0);
+	}
+	return NULL;
+}
+
+/*
+ * A second route on a filter another client already holds gets the retained message, flagged
+ * retained, and the first route gets no second copy: both then see the next live message
+ * first. The same on MQTT 3.1.1 and 5.
+ */
+static void late_route_gets_the_retained_message(const char *session)
+{
+	char topic[64], probe[64];
+	struct mqttmux *c1, *c2;
+	struct mqttmux_route *r1, *r2;
+	const struct mqttmux_msg *m;
+
+	snprintf(topic, sizeof(topic), "ret/%s/state", session);
+	snprintf(probe, sizeof(probe), "ret/%s/live", session);
+	publish_plain(topic, "kept", true);
+	c1 = client_open();
+	c2 = client_open();
+	cr_assert_not_null(r1 = mqttmux_listen_to(c1, session, "ret/#", 16));
+	cr_assert_not_null(m = next_of(r1, c2), "the first route got no retained message");
+	cr_expect(m->retain && !strcmp(m->topic, topic), "%s retain %d", m->topic, m->retain);
+	cr_assert_not_null(r2 = mqttmux_listen_to(c2, session, "ret/#", 16));
+	cr_assert_not_null(m = next_of(r2, c1), "the second route got no retained message");
+	cr_expect(m->retain && !strcmp(m->topic, topic) && m->payload_len == 4 &&
+			  !memcmp(m->payload, "kept", 4),
+		  "second route: %s retain %d", m->topic, m->retain);
+	publish_plain(probe, "live", false);
+	cr_assert_not_null(m = next_of(r1, c2));
+	cr_expect_str_eq(m->topic, probe, "the first route got a second copy of %s", m->topic);
+	cr_assert_not_null(m = next_of(r2, c1));
+	cr_expect(!strcmp(m->topic, probe) && !m->retain, "second route: then %s", m->topic);
+	mqttmux_close(c1);
+	mqttmux_close(c2);
+}
+
+Test(mqtt5, a_late_route_gets_the_retained_message_once_on_3_1_1)
+{
+	start_daemon();
+	late_route_gets_the_retained_message("v3");
+}
+
+Test(mqtt5, a_late_route_gets_the_retained_message_once_on_5)
+{
+	start_daemon();
+	late_route_gets_the_retained_message("v5");
+}

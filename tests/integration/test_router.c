@@ -91,6 +91,14 @@ static void start_fake(uint64_t ring_size)
 	start_router(fds);
 }
 
+/* Fake sessions with 64 KiB rings, and two registered clients. */
+static void start_two(struct t_rclient *a, struct t_rclient *b)
+{
+	start_fake(1u << 16);
+	t_cl_register(a, Run);
+	t_cl_register(b, Run);
+}
+
 static bool router_alive(void)
 {
 	siginfo_t si = { 0 };
@@ -161,9 +169,7 @@ Test(router, overlapping_routes_two_sessions)
 	struct t_rclient x, y;
 	struct t_rrec t;
 
-	start_fake(1u << 16);
-	t_cl_register(&x, Run);
-	t_cl_register(&y, Run);
+	start_two(&x, &y);
 	cr_assert_eq(t_cl_route(&x, 1, "", "x/#", 0), 0);
 	cr_assert_eq(t_cl_route(&x, 2, "a", "x/+/y", 0), 0);
 	cr_assert_eq(t_cl_route(&y, 7, "b", "x/1/y", 0), 0);
@@ -291,13 +297,11 @@ Test(router, eof_frees_routes_and_unsubscribes)
 {
 	struct t_rclient c1, c2;
 
-	start_fake(1u << 16);
-	t_cl_register(&c1, Run);
-	t_cl_register(&c2, Run);
+	start_two(&c1, &c2);
 	cr_assert_eq(t_cl_route(&c1, 1, "a", "e/#", 0), 0);
 	t_expect_cmd(&S[0], MM_REC_CMD_SUB, "e/#");
 	cr_assert_eq(t_cl_route(&c2, 5, "a", "e/#", 0), 0);
-	t_expect_no_cmd(&S[0]);
+	t_expect_cmd(&S[0], MM_REC_CMD_SUB, "e/#"); /* again, for c2's retained messages */
 	t_cl_close(&c1);
 	t_expect_no_cmd(&S[0]);
 	t_cl_close(&c2);
@@ -353,6 +357,56 @@ Test(router, a_route_is_acked_only_with_its_subscribe_queued)
 	free(f);
 	t_expect_no_cmd(&S[0]);
 	t_cl_close(&c);
+	cr_assert(router_alive());
+}
+
+/*
+ * Retained messages (issue 10): a new route makes its worker SUBSCRIBE again, marked
+ * F_RETAINED, even on a filter that is held; a route registered again after a reconnect
+ * (REJOIN) does not; shared subscriptions get no retained messages, so no extra SUBSCRIBE.
+ */
+Test(router, new_routes_subscribe_again_for_their_retained_messages)
+{
+	struct t_rclient c;
+
+	start_fake(1u << 16);
+	t_cl_register(&c, Run);
+	cr_assert_eq(t_cl_route(&c, 1, "a", "k/#", 0), 0);
+	t_expect_sub(&S[0], "k/#", MM_REC_SUB_F_RETAINED);
+	cr_assert_eq(t_cl_route(&c, 2, "a", "k/#", 0), 0);
+	t_expect_sub(&S[0], "k/#", MM_REC_SUB_F_RETAINED);
+	cr_assert_eq(t_cl_route_flags(&c, 3, "a", "k/#", 0, MM_PROTO_F_REJOIN), 0);
+	t_expect_no_cmd(&S[0]);
+	cr_assert_eq(t_cl_route(&c, 4, "", "all/#", 0), 0);
+	for (int i = 0; i < NSESS; i++)
+		t_expect_sub(&S[i], "all/#", MM_REC_SUB_F_RETAINED);
+	cr_assert_eq(t_cl_route(&c, 5, "a", "$share/g/k/#", 0), 0);
+	t_expect_sub(&S[0], "$share/g/k/#", 0);
+	cr_assert_eq(t_cl_route(&c, 6, "a", "$share/g/k/#", 0), 0);
+	t_expect_no_cmd(&S[0]);
+	t_cl_close(&c);
+	cr_assert(router_alive());
+}
+
+/* A retained-flagged message reaches the routes whose SUBSCRIBE it answers, each once. */
+Test(router, a_retained_message_reaches_only_the_routes_that_asked)
+{
+	struct t_rclient c1, c2;
+	struct t_rrec t;
+
+	start_two(&c1, &c2);
+	cr_assert_eq(t_cl_route(&c1, 1, "a", "k/#", 0), 0);
+	t_put_retained(&S[0], "k/1", "v1", 2, true); /* the answer to c1's SUBSCRIBE */
+	cr_assert(t_cl_read(&c1, &t, TMO) && !strcmp(t.topic, "k/1"));
+	cr_assert_eq(t_cl_route(&c2, 1, "a", "k/#", 0), 0);
+	t_put_retained(&S[0], "k/1", "v1", 2, true); /* the answer to c2's: the broker sends all */
+	cr_assert(t_cl_read(&c2, &t, TMO) && !strcmp(t.topic, "k/1"), "c2 got its retained one");
+	cr_expect(!t_cl_read(&c1, &t, 200), "c1 got the retained message twice: %s", t.topic);
+	t_put_retained(&S[0], "k/1", "v2", 2, false); /* live: everybody */
+	cr_assert(t_cl_read(&c1, &t, TMO) && !strcmp(t.topic, "k/1"));
+	cr_assert(t_cl_read(&c2, &t, TMO) && !strcmp(t.topic, "k/1"));
+	t_cl_close(&c1);
+	t_cl_close(&c2);
 	cr_assert(router_alive());
 }
 

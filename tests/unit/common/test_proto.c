@@ -310,7 +310,7 @@ Test(common_proto, refuses_nul_bytes_and_overlong_strings)
 
 Test(common_proto, refuses_fields_out_of_range)
 {
-	struct mm_proto_route_add ra = { 2, 3, 3, 0, BYTES(""), BYTES("a") };
+	struct mm_proto_route_add ra = { 2, 3, 3, 0, BYTES(""), BYTES("a"), 0 };
 	struct mm_rec_client_pub cp = {
 		.req_id = 1, .flags = MM_REC_F_ALL, .session = BYTES("s"), .topic = BYTES("t")
 	};
@@ -326,6 +326,9 @@ Test(common_proto, refuses_fields_out_of_range)
 	ra.route_id = 0;
 	cr_expect_eq(mm_proto_pack_route_add(big, sizeof(big), &ra), -EINVAL, "route id 0");
 	ra.route_id = 1;
+	ra.flags = 0x2;
+	cr_expect_eq(mm_proto_pack_route_add(big, sizeof(big), &ra), -EINVAL, "unknown flag");
+	ra.flags = 0;
 	memset(big + 1024, 'f', UINT16_MAX);
 	ra.filter = (struct mm_bytes){ big + 1024, UINT16_MAX };
 	cr_expect_eq(mm_proto_pack_route_add(big, 1024, &ra), -ENOSPC);
@@ -372,7 +375,7 @@ Test(common_proto, hello_refuses_token_zero)
 Test(common_proto, frame_above_max_frame_is_refused_with_emsgsize)
 {
 	static uint8_t buf[2 * MM_PROTO_MAX_FRAME], filt[UINT16_MAX];
-	struct mm_proto_route_add ra = { 1, 1, 0, 0, BYTES(""), { filt, UINT16_MAX } };
+	struct mm_proto_route_add ra = { 1, 1, 0, 0, BYTES(""), { filt, UINT16_MAX }, 0 };
 
 	memset(filt, 'a', sizeof(filt));
 	cr_expect_eq(mm_proto_pack_route_add(buf, sizeof(buf), &ra), -EMSGSIZE);
@@ -546,4 +549,22 @@ Test(common_proto, recv_refuses_control_truncation)
 	cr_expect_eq(mm_proto_send(sp[0], frame, 15, NULL, 0), -EINVAL);
 	close(sp[0]);
 	close(sp[1]);
+}
+
+/* ROUTE_ADD's REJOIN flag (issue 10, retained messages) travels in the header's flags. */
+Test(common_proto, route_add_rejoin_flag_round_trips)
+{
+	struct mm_proto_route_add ra = { 7, 3, 1, 0, BYTES(""), BYTES("a/#"), MM_PROTO_F_REJOIN };
+	struct mm_proto_route_add got;
+	struct mm_proto_hdr h;
+	uint8_t buf[128];
+	ssize_t n = mm_proto_pack_route_add(buf, sizeof(buf), &ra);
+
+	cr_assert_gt(n, 0);
+	cr_assert_eq(mm_proto_unpack_header(buf, (size_t)n, &h), 0);
+	cr_expect_eq(h.flags, MM_PROTO_F_REJOIN);
+	cr_assert_eq(mm_proto_unpack_route_add(buf, (size_t)n, &got), 0);
+	cr_expect_eq(got.flags, MM_PROTO_F_REJOIN);
+	buf[6] = 0x2; /* an unknown flag bit */
+	cr_expect_eq(mm_proto_unpack_header(buf, (size_t)n, &h), -EINVAL);
 }
