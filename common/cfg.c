@@ -27,6 +27,7 @@
 #define DEFAULT_STATE_DIR	 "/var/lib/mqttmux"
 #define DEFAULT_CLIENT_RING_SIZE (4u * 1024 * 1024)
 #define DEFAULT_REJOIN_GRACE	 10.0 /* s: see docs/configuration.md, "Why these defaults" */
+#define DEFAULT_BLOCK_TIMEOUT	 30.0 /* s: idem */
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug", NULL };
 static const char *const on_full_names[] = { "drop", "block", NULL };
@@ -226,8 +227,20 @@ static const struct mm_cfg_key clients_keys[] = {
 	  .kind = MM_CFG_K_DOUBLE,
 	  .off = offsetof(struct mm_cfg_clients, rejoin_grace),
 	  .max = MM_CFG_SECONDS_MAX },
+	{ .name = "block_timeout",
+	  .kind = MM_CFG_K_DOUBLE,
+	  .off = offsetof(struct mm_cfg_clients, block_timeout),
+	  .max = MM_CFG_SECONDS_MAX },
 	{ .name = NULL },
 };
+
+static void clients_check(struct mm_cfg_ctx *c, const config_setting_t *g, void *obj)
+{
+	const struct mm_cfg_clients *cl = obj;
+
+	mm_cfg_check_range(c, g, "block_timeout", cl->block_timeout > 0, "greater than 0",
+			   cl->block_timeout);
+}
 
 static const struct mm_cfg_key restart_keys[] = {
 #define R(f) .off = offsetof(struct mm_cfg_restart, f)
@@ -250,7 +263,11 @@ static const struct mm_cfg_key top_keys[] = {
 	  C(metrics),
 	  .sub = metrics_keys,
 	  .read = metrics_check },
-	{ .name = "clients", .kind = MM_CFG_K_GROUP, C(clients), .sub = clients_keys },
+	{ .name = "clients",
+	  .kind = MM_CFG_K_GROUP,
+	  C(clients),
+	  .sub = clients_keys,
+	  .read = clients_check },
 	{ .name = "restart",
 	  .kind = MM_CFG_K_GROUP,
 	  C(restart),
@@ -275,6 +292,7 @@ static struct mm_cfg *cfg_new(const char *path)
 	cfg->clients.ring_size = DEFAULT_CLIENT_RING_SIZE;
 	cfg->clients.on_full = MM_CFG_ON_FULL_DROP;
 	cfg->clients.rejoin_grace = DEFAULT_REJOIN_GRACE;
+	cfg->clients.block_timeout = DEFAULT_BLOCK_TIMEOUT;
 	cfg->restart =
 		(struct mm_cfg_restart){ .initial = 0.1, .max = 30.0, .burst = 5, .window = 10.0 };
 	if (!cfg->path || !cfg->runtime_dir || !cfg->state_dir) {

@@ -173,6 +173,7 @@ struct mm_cfg_clients {
 	uint64_t ring_size; /* per-client delivery ring: power of two, MM_CFG_RING_MIN..MAX */
 	enum mm_cfg_on_full on_full; /* the policy of a client that does not choose its own */
 	double rejoin_grace;	     /* s, 0..: how long in-rings wait for clients to come back */
+	double block_timeout;	     /* s, > 0: longest one blocking client may hold a session */
 };
 
 /* Restart policy of the supervisor for every child (seconds). */

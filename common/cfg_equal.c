@@ -117,9 +117,9 @@ static bool top_eq(const struct mm_cfg *a, const struct mm_cfg *b)
 	       ids_eq(ca->allow_uids, ca->n_allow_uids, cb->allow_uids, cb->n_allow_uids) &&
 	       ids_eq(ca->allow_gids, ca->n_allow_gids, cb->allow_gids, cb->n_allow_gids) &&
 	       ca->ring_size == cb->ring_size && ca->on_full == cb->on_full &&
-	       ca->rejoin_grace == cb->rejoin_grace && a->restart.initial == b->restart.initial &&
-	       a->restart.max == b->restart.max && a->restart.burst == b->restart.burst &&
-	       a->restart.window == b->restart.window;
+	       ca->rejoin_grace == cb->rejoin_grace && ca->block_timeout == cb->block_timeout &&
+	       a->restart.initial == b->restart.initial && a->restart.max == b->restart.max &&
+	       a->restart.burst == b->restart.burst && a->restart.window == b->restart.window;
 }
 
 /*

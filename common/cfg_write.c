@@ -173,6 +173,7 @@ static void put_top(FILE *f, const struct mm_cfg *cfg)
 	put_u64(f, "\t", "ring_size", cfg->clients.ring_size);
 	put_key_str(f, "\t", "on_full", mm_cfg_on_full_to_string(cfg->clients.on_full));
 	put_double(f, "\t", "rejoin_grace", cfg->clients.rejoin_grace);
+	put_double(f, "\t", "block_timeout", cfg->clients.block_timeout);
 	fputs("};\nrestart = {\n", f);
 	put_double(f, "\t", "initial", cfg->restart.initial);
 	put_double(f, "\t", "max", cfg->restart.max);

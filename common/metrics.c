@@ -136,6 +136,8 @@ static const struct field_family router_families[] = {
 	   "Clients dropped for a malformed message."),
 	RF("mqttmux_router_publish_requests_total", pub_requests,
 	   "Publish requests the router received from clients."),
+	RF("mqttmux_router_block_timeouts_total", block_timeouts,
+	   "Blocking clients switched to drop after holding a session for clients.block_timeout."),
 };
 
 static const char *const pub_result_names[_MM_METRICS_PUB_MAX] = {

@@ -175,6 +175,7 @@ struct mm_metrics_router {
 	uint64_t clients_registered, clients_refused, clients_malformed;
 	uint64_t pub_requests;			   /* PUBLISH requests from clients */
 	uint64_t pub_results[_MM_METRICS_PUB_MAX]; /* their completions by result */
+	uint64_t block_timeouts; /* blocking clients switched to drop (clients.block_timeout) */
 };
 
 /*

@@ -23,7 +23,7 @@
 #include "wire.h"
 
 #define MM_PROTO_VERSION_MAJOR 1
-#define MM_PROTO_VERSION_MINOR 1 /* 1: ROUTE_ADD may carry MM_PROTO_F_REJOIN */
+#define MM_PROTO_VERSION_MINOR 2 /* 1: ROUTE_ADD may carry MM_PROTO_F_REJOIN; 2: on_full 2 */
 
 /* In the runtime_dir: AF_UNIX, SOCK_SEQPACKET, peers checked with SO_PEERCRED. */
 #define MM_PROTO_SOCK_NAME "router.sock"
@@ -80,6 +80,7 @@ enum mm_proto_welcome_fd {
 enum mm_proto_on_full {
 	MM_PROTO_ON_FULL_DROP = 0, /* count, skip, and report a GAP later */
 	MM_PROTO_ON_FULL_BLOCK,	   /* stop draining the session until there is room */
+	MM_PROTO_ON_FULL_DEFAULT,  /* the router's clients.on_full (protocol 1.2) */
 	_MM_PROTO_ON_FULL_MAX
 };
 

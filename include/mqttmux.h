@@ -181,6 +181,9 @@ enum mqttmux_event_type {
 	MQTTMUX_EV_PUBLISH_FAILED,	   /* a publish completed with code < 0; topic */
 	MQTTMUX_EV_ROUTER_DISCONNECTED,	   /* the router went away; code: -ECONNRESET */
 	MQTTMUX_EV_ROUTER_RECONNECTED,	   /* registered again with a new router; attempt */
+	MQTTMUX_EV_BLOCK_TIMEOUT, /* we held a session past clients.block_timeout (session, code:
+				     seconds): our messages are dropped from now on when we lack
+				     room (then GAPs), for the rest of this connection */
 	_MQTTMUX_EV_MAX
 };
 
@@ -224,6 +227,39 @@ typedef void mqttmux_event_fn(struct mqttmux *c, const struct mqttmux_event *ev,
  * -EPROTONOSUPPORT (protocol version), -ETIMEDOUT, -EPROTO, -ENOMEM, or another -errno.
  */
 MQTTMUX_PUBLIC struct mqttmux *mqttmux_open(const char *runtime_dir, int *err);
+
+/*
+ * What the router does with this client's messages when its delivery ring is full (the
+ * on_full of every route of the client):
+ * - MQTTMUX_ON_FULL_DEFAULT: the daemon's clients.on_full (what mqttmux_open gives);
+ * - MQTTMUX_ON_FULL_DROP: the message is not written for this client; the loss is counted and
+ *   reported by a GAP (mqttmux_on_gap, MQTTMUX_EV_CLIENT_GAP) before the next message;
+ * - MQTTMUX_ON_FULL_BLOCK: the router stops draining the sessions whose messages this client
+ *   lacks room for, until it has room again (backpressure to their brokers; nothing lost).
+ *   Other sessions go on. One client may hold a session at most clients.block_timeout
+ *   seconds (daemon config, default 30): then it is switched to drop for the rest of its
+ *   connection, and told (MQTTMUX_EV_BLOCK_TIMEOUT, then GAPs for what it loses).
+ */
+#define MQTTMUX_ON_FULL_DEFAULT 0
+#define MQTTMUX_ON_FULL_DROP	1
+#define MQTTMUX_ON_FULL_BLOCK	2
+
+/* Options of mqttmux_open_opts. Zero it first: a zeroed struct means mqttmux_open. */
+struct mqttmux_open_opts {
+	int on_full;	  /* MQTTMUX_ON_FULL_* */
+	int reserved[15]; /* must be 0: room for more options */
+};
+
+/*
+ * mqttmux_open_opts - mqttmux_open with options
+ * @runtime_dir: as for mqttmux_open
+ * @opts:        NULL (the defaults) or options
+ * @err:         as for mqttmux_open
+ *
+ * Returns as mqttmux_open, plus -EINVAL for an unknown on_full or a non-zero reserved field.
+ */
+MQTTMUX_PUBLIC struct mqttmux *mqttmux_open_opts(const char *runtime_dir,
+						 const struct mqttmux_open_opts *opts, int *err);
 
 /*
  * mqttmux_close - disconnect and free a client

@@ -383,6 +383,7 @@ static void put_router(struct hw *w, const void *obj)
 	put_le(w, t->clients.ring_size, 8);
 	put_le(w, t->clients.on_full, 1);
 	put_double(w, t->clients.rejoin_grace);
+	put_double(w, t->clients.block_timeout);
 	put_le(w, t->n_sessions, 4);
 	for (size_t i = 0; i < t->n_sessions; i++) {
 		put_le(w, t->sessions[i].idx, 4);
@@ -424,6 +425,8 @@ static void get_router(struct hr *r, struct mm_handoff_router *t)
 	r->bad |= on_full >= _MM_CFG_ON_FULL_MAX || !t->runtime_dir;
 	t->clients.rejoin_grace = get_double(r);
 	r->bad |= !(t->clients.rejoin_grace >= 0 && t->clients.rejoin_grace <= MM_CFG_SECONDS_MAX);
+	t->clients.block_timeout = get_double(r);
+	r->bad |= !(t->clients.block_timeout > 0 && t->clients.block_timeout <= MM_CFG_SECONDS_MAX);
 	t->n_sessions = get_count(r, 4 + 4);
 	t->sessions = calloc(t->n_sessions ? t->n_sessions : 1, sizeof(*t->sessions));
 	if (!t->sessions)

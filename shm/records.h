@@ -129,6 +129,7 @@ enum mm_client_ev {
 	MM_CLIENT_EV_SESSION_ADDED = 32,
 	MM_CLIENT_EV_SESSION_REMOVED = 33,
 	MM_CLIENT_EV_SESSION_FAILED = 34, /* the supervisor gave up restarting it */
+	MM_CLIENT_EV_BLOCK_TIMEOUT = 35,  /* this client held the session past block_timeout */
 	_MM_CLIENT_EV_MAX
 };
 

@@ -135,6 +135,7 @@ static void copy_slot(const struct mm_rstats_client *c, struct mm_rstats_client_
 	o->pub_failed = atomic_load_explicit(&c->pub_failed, RLX);
 	o->registrations = atomic_load_explicit(&c->registrations, RLX);
 	o->since_ns = atomic_load_explicit(&c->since_ns, RLX);
+	o->block_timeouts = atomic_load_explicit(&c->block_timeouts, RLX);
 	o->routes = atomic_load_explicit(&c->routes, RLX);
 	o->ring_fill = atomic_load_explicit(&c->ring_fill, RLX);
 	o->ring_size = atomic_load_explicit(&c->ring_size, RLX);

@@ -42,7 +42,7 @@
 
 #define MM_RSTATS_MAGIC	      0x5453524du /* "MRST" little-endian */
 #define MM_RSTATS_VER_MAJOR   1
-#define MM_RSTATS_VER_MINOR   1 /* 1.1: routes, ring_fill, ring_size in the reserved words */
+#define MM_RSTATS_VER_MINOR   2 /* 1.1: routes, ring_fill, ring_size; 1.2: block_timeouts */
 #define MM_RSTATS_SIZE	      36864u
 #define MM_RSTATS_MAX_CLIENTS 128u
 #define MM_RSTATS_LAT_OFF     512u
@@ -85,7 +85,9 @@ struct mm_rstats_client {
 	_Atomic uint64_t routes;    /* routes registered now */
 	_Atomic uint64_t ring_fill; /* bytes of its delivery ring not yet released by it */
 	_Atomic uint64_t ring_size; /* its delivery ring's capacity, bytes */
-	_Atomic uint64_t reserved[6];
+	/* counter (1.2): times it was switched from block to drop (clients.block_timeout) */
+	_Atomic uint64_t block_timeouts;
+	_Atomic uint64_t reserved[5];
 };
 
 struct mm_rstats_block {
@@ -113,8 +115,9 @@ struct mm_rstats_block {
 	_Atomic uint64_t pub_enoent;
 	_Atomic uint64_t pub_emsgsize;
 	_Atomic uint64_t pub_other;
-	_Atomic uint64_t unrouted; /* messages that matched no client */
-	_Atomic uint64_t reserved_c[39];
+	_Atomic uint64_t unrouted;	 /* messages that matched no client */
+	_Atomic uint64_t block_timeouts; /* (1.2) blocking clients switched to drop */
+	_Atomic uint64_t reserved_c[38];
 
 	/* latency histogram at 512: writer router */
 	_Atomic uint64_t lat[MM_RSTATS_LAT_BUCKETS]; /* not cumulative, see above */
@@ -132,9 +135,12 @@ _Static_assert(offsetof(struct mm_rstats_client, matched) == 96, "rstats client 
 _Static_assert(offsetof(struct mm_rstats_client, since_ns) == 176, "rstats client slot is ABI");
 _Static_assert(offsetof(struct mm_rstats_client, routes) == 184, "rstats client slot is ABI");
 _Static_assert(offsetof(struct mm_rstats_client, ring_size) == 200, "rstats client slot is ABI");
+_Static_assert(offsetof(struct mm_rstats_client, block_timeouts) == 208,
+	       "rstats client slot is ABI");
 _Static_assert(offsetof(struct mm_rstats_block, starts) == 64, "rstats block is ABI");
 _Static_assert(offsetof(struct mm_rstats_block, pub_other) == 184, "rstats block is ABI");
 _Static_assert(offsetof(struct mm_rstats_block, unrouted) == 192, "rstats block is ABI");
+_Static_assert(offsetof(struct mm_rstats_block, block_timeouts) == 200, "rstats block is ABI");
 _Static_assert(offsetof(struct mm_rstats_block, lat) == MM_RSTATS_LAT_OFF, "rstats block is ABI");
 _Static_assert(offsetof(struct mm_rstats_block, lat_count) == 720, "rstats block is ABI");
 _Static_assert(offsetof(struct mm_rstats_block, clients) == MM_RSTATS_CLIENTS_OFF,
@@ -148,7 +154,7 @@ struct mm_rstats_client_snap {
 	char name[MM_RSTATS_NAME_MAX]; /* always NUL-terminated */
 	uint64_t matched, delivered, dropped, queued, gaps, events;
 	uint64_t pub_requests, pub_ok, pub_failed, registrations, since_ns;
-	uint64_t routes, ring_fill, ring_size;
+	uint64_t routes, ring_fill, ring_size, block_timeouts;
 };
 
 /* The latency bucket of <ns>: the smallest k with ns <= 1000 << k, or MM_RSTATS_LAT_BUCKETS. */

@@ -45,8 +45,9 @@ struct ev_sess {
 
 /* What we last saw of a router client slot, for client_gap. */
 struct ev_client {
-	uint64_t token;	  /* the client in the slot (0: none seen) */
-	uint64_t dropped; /* its dropped counter, already reported */
+	uint64_t token;		 /* the client in the slot (0: none seen) */
+	uint64_t dropped;	 /* its dropped counter, already reported */
+	uint64_t block_timeouts; /* its block_timeouts counter, already reported */
 };
 
 struct mm_sup_events {
@@ -415,7 +416,7 @@ static void client_gap(struct mm_sup *s, struct ev_client *k,
 	struct json_object *d;
 
 	if (sn->token != k->token || sn->dropped < k->dropped)
-		*k = (struct ev_client){ sn->token, 0 }; /* another client in the slot */
+		*k = (struct ev_client){ .token = sn->token }; /* another client in the slot */
 	if (sn->dropped == k->dropped || sn->state != MM_RSTATS_CONNECTED)
 		return;
 	d = json_object_new_object();
@@ -427,6 +428,25 @@ static void client_gap(struct mm_sup *s, struct ev_client *k,
 	}
 	k->dropped = sn->dropped;
 	publish(s, NULL, "client_gap", mm_time_real_ns(), d);
+}
+
+/* A blocking client the router switched to drop (clients.block_timeout): tell the operator. */
+static void client_block_timeout(struct mm_sup *s, struct ev_client *k,
+				 const struct mm_rstats_client_snap *sn)
+{
+	struct json_object *d;
+
+	if (sn->block_timeouts <= k->block_timeouts)
+		return;
+	d = json_object_new_object();
+	if (d) {
+		ADD(d, "client", json_object_new_string(sn->name));
+		ADD(d, "pid", json_object_new_int64(sn->pid));
+		ADD(d, "block_timeout", json_object_new_double(s->cfg->clients.block_timeout));
+		ADD(d, "total", json_object_new_uint64(sn->block_timeouts));
+	}
+	k->block_timeouts = sn->block_timeouts;
+	publish(s, NULL, "client_block_timeout", mm_time_real_ns(), d);
 }
 
 /* On each router heartbeat: client_gap for every client that lost messages meanwhile. */
@@ -442,8 +462,10 @@ static void client_gaps(struct mm_sup *s, const struct mm_sup_child *router)
 		return;
 	}
 	for (unsigned i = 0; i < MM_RSTATS_MAX_CLIENTS; i++)
-		if (mm_rstats_client_read(ev->rst, i, &sn) == 0 && sn.token)
+		if (mm_rstats_client_read(ev->rst, i, &sn) == 0 && sn.token) {
 			client_gap(s, &ev->clients[i], &sn);
+			client_block_timeout(s, &ev->clients[i], &sn);
+		}
 }
 
 /* Read what the worker of <c> wrote to its event log since last time; for the router: gaps. */

@@ -262,6 +262,7 @@ static void fill_router(const struct mm_sup *s, const struct mm_rstats_block *rb
 	o->msgs_in = LOAD(rb->msgs_in);
 	o->fanout = LOAD(rb->deliveries);
 	o->unrouted = LOAD(rb->unrouted);
+	o->block_timeouts = LOAD(rb->block_timeouts);
 	o->restarts = s->router.fsm.restarts;
 	o->dropped = LOAD(rb->drops);
 	o->gaps = LOAD(rb->gaps);

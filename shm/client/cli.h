@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct mqttmux;
+struct mqttmux_open_opts;
 
 /* mqttmux sub / mqttmux pub: argv[0] is the command; <dir> the runtime_dir. Exit codes. */
 int mm_cli_sub(const char *dir, int argc, char **argv);
@@ -79,7 +80,7 @@ int mm_cli_parse_long(const char *s, long lo, long hi, long *ret);
 int mm_cli_parse_secs(const char *s, double max, double *ret);
 
 /* Connect to the router in <dir>; prints why not. Returns the client or NULL. */
-struct mqttmux *mm_cli_open(const char *dir);
+struct mqttmux *mm_cli_open(const char *dir, const struct mqttmux_open_opts *opts);
 
 /* Dispatch <c> for <ms> milliseconds (a pause that still answers the router). */
 void mm_cli_pause(struct mqttmux *c, int64_t ms);

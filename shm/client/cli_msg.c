@@ -54,10 +54,10 @@ int mm_cli_parse_secs(const char *s, double max, double *ret)
 	return errno || end == s || *end || !(*ret >= 0 && *ret <= max) ? -EINVAL : 0;
 }
 
-struct mqttmux *mm_cli_open(const char *dir)
+struct mqttmux *mm_cli_open(const char *dir, const struct mqttmux_open_opts *opts)
 {
 	int err = 0;
-	struct mqttmux *c = mqttmux_open(dir, &err);
+	struct mqttmux *c = mqttmux_open_opts(dir, opts, &err);
 
 	if (!c)
 		fprintf(stderr, "mqttmux: cannot connect to the router in %s: %s%s\n",

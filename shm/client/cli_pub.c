@@ -324,7 +324,7 @@ int mm_cli_pub(const char *dir, int argc, char **argv)
 		mm_cli_props_free(&p.props);
 		return 1;
 	}
-	if ((!p.session && !p.all && pick_session(dir, &p) < 0) || !(c = mm_cli_open(dir))) {
+	if ((!p.session && !p.all && pick_session(dir, &p) < 0) || !(c = mm_cli_open(dir, NULL))) {
 		free(data);
 		free(p.own_session);
 		mm_cli_props_free(&p.props);

@@ -28,7 +28,14 @@
 #define MAX_FILTERS 64
 #define MAX_DOWN    256 /* sessions remembered as down, for the "is back" line */
 
-enum { OPT_PRETTY = 0x200, OPT_QUIET, OPT_RETAINED_ONLY, OPT_REMOVE_RETAINED, OPT_RANDOM };
+enum {
+	OPT_PRETTY = 0x200,
+	OPT_QUIET,
+	OPT_RETAINED_ONLY,
+	OPT_REMOVE_RETAINED,
+	OPT_RANDOM,
+	OPT_ON_FULL
+};
 
 struct sub {
 	struct mm_cli_out out;
@@ -45,7 +52,8 @@ struct sub {
 	const void *last_payload;
 	uint64_t last_ns;
 	uint32_t last_idx;
-	char *down[MAX_DOWN]; /* sessions we said are down */
+	char *down[MAX_DOWN];	       /* sessions we said are down */
+	struct mqttmux_open_opts open; /* --on-full */
 	struct mqttmux *c;
 };
 
@@ -55,7 +63,8 @@ static int sub_usage(void)
 		"usage: mqttmux sub -t FILTER [-t FILTER ...] [-s SESSION] [-q QOS] [-C COUNT]\n"
 		"                   [-W SECONDS] [-v] [-F FORMAT] [-N] [-R] [-T FILTER ...] [-E]\n"
 		"                   [-U FILTER ...] [--retained-only] [--remove-retained]\n"
-		"                   [--random-filter PERCENT] [--pretty] [--quiet]\n");
+		"                   [--random-filter PERCENT] [--pretty] [--quiet]\n"
+		"                   [--on-full drop|block]\n");
 	return EX_USAGE;
 }
 
@@ -212,6 +221,12 @@ static void on_event(struct mqttmux *c, const struct mqttmux_event *ev, void *ud
 		if (mark_up(s, "(router)") && !s->out.quiet)
 			fprintf(stderr, "mqttmux: the router is back\n");
 		break;
+	case MQTTMUX_EV_BLOCK_TIMEOUT:
+		fprintf(stderr,
+			"mqttmux: held session '%s' for %d s (clients.block_timeout): messages "
+			"are now dropped when we fall behind\n",
+			name, ev->code);
+		break;
 	}
 }
 
@@ -315,6 +330,18 @@ static int random_filter(struct sub *s, const char *arg)
 	return 0;
 }
 
+/* --on-full: what the router does when our ring is full (default: the daemon's on_full). */
+static int on_full_policy(struct sub *s, const char *arg)
+{
+	if (!strcmp(arg, "drop"))
+		s->open.on_full = MQTTMUX_ON_FULL_DROP;
+	else if (!strcmp(arg, "block"))
+		s->open.on_full = MQTTMUX_ON_FULL_BLOCK;
+	else
+		return -1;
+	return 0;
+}
+
 static int sub_opt(struct sub *s, int opt, const char *arg)
 {
 	switch (opt) {
@@ -338,6 +365,8 @@ static int sub_opt(struct sub *s, int opt, const char *arg)
 		return 0;
 	case OPT_RANDOM:
 		return random_filter(s, arg);
+	case OPT_ON_FULL:
+		return on_full_policy(s, arg);
 	}
 	return -1;
 }
@@ -390,6 +419,7 @@ static int sub_args(struct sub *s, int argc, char **argv)
 		{ "retained-only", no_argument, NULL, OPT_RETAINED_ONLY },
 		{ "remove-retained", no_argument, NULL, OPT_REMOVE_RETAINED },
 		{ "random-filter", required_argument, NULL, OPT_RANDOM },
+		{ "on-full", required_argument, NULL, OPT_ON_FULL },
 		MM_CLI_FOREIGN_LONG,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -451,7 +481,7 @@ int mm_cli_sub(const char *dir, int argc, char **argv)
 	if (sub_args(&s, argc, argv) < 0)
 		return EX_USAGE;
 	srandom((unsigned)mm_time_mono_ms());
-	if (!(s.c = mm_cli_open(dir)))
+	if (!(s.c = mm_cli_open(dir, &s.open)))
 		return 1;
 	mqttmux_on_gap(s.c, on_gap, &s);
 	(void)mqttmux_on_event(s.c,
@@ -460,7 +490,8 @@ int mm_cli_sub(const char *dir, int argc, char **argv)
 				       MQTTMUX_EV_MASK(MQTTMUX_EV_SESSION_FAILED) |
 				       MQTTMUX_EV_MASK(MQTTMUX_EV_SESSION_READY) |
 				       MQTTMUX_EV_MASK(MQTTMUX_EV_ROUTER_DISCONNECTED) |
-				       MQTTMUX_EV_MASK(MQTTMUX_EV_ROUTER_RECONNECTED),
+				       MQTTMUX_EV_MASK(MQTTMUX_EV_ROUTER_RECONNECTED) |
+				       MQTTMUX_EV_MASK(MQTTMUX_EV_BLOCK_TIMEOUT),
 			       NULL, on_event, &s);
 	mqttmux_set_route_qos(s.c, (int)s.qos);
 	rc = sub_run(&s, dir);

@@ -307,16 +307,41 @@ static struct mqttmux *client_new(const char *dir)
 	return c;
 }
 
-MQTTMUX_PUBLIC struct mqttmux *mqttmux_open(const char *runtime_dir, int *err)
+/* The ROUTE_ADD on_full of <opts> into *ret. Returns 0 or -EINVAL. */
+static int open_on_full(const struct mqttmux_open_opts *opts, uint8_t *ret)
 {
-	struct mqttmux *c;
-	int rc;
+	static const uint8_t map[] = { [MQTTMUX_ON_FULL_DEFAULT] = MM_PROTO_ON_FULL_DEFAULT,
+				       [MQTTMUX_ON_FULL_DROP] = MM_PROTO_ON_FULL_DROP,
+				       [MQTTMUX_ON_FULL_BLOCK] = MM_PROTO_ON_FULL_BLOCK };
 
+	*ret = MM_PROTO_ON_FULL_DEFAULT;
+	if (!opts)
+		return 0;
+	for (size_t i = 0; i < sizeof(opts->reserved) / sizeof(opts->reserved[0]); i++)
+		if (opts->reserved[i])
+			return -EINVAL;
+	if (opts->on_full < 0 || (size_t)opts->on_full >= sizeof(map))
+		return -EINVAL;
+	*ret = map[opts->on_full];
+	return 0;
+}
+
+MQTTMUX_PUBLIC struct mqttmux *mqttmux_open_opts(const char *runtime_dir,
+						 const struct mqttmux_open_opts *opts, int *err)
+{
+	struct mqttmux *c = NULL;
+	uint8_t on_full;
+	int rc = open_on_full(opts, &on_full);
+
+	if (rc < 0)
+		goto fail;
 	if (!runtime_dir)
 		runtime_dir = getenv(MM_CTL_DIR_ENV);
 	if (!runtime_dir || !runtime_dir[0])
 		runtime_dir = MQTTMUX_DEFAULT_DIR;
 	c = client_new(runtime_dir);
+	if (c)
+		c->on_full = on_full;
 	rc = c ? mm_cl_connect(c) : -ENOMEM;
 	if (rc == 0) /* no routes yet: "all registered" at once; then the baseline list */
 		rc = mm_cl_send_rejoined(c);
@@ -327,9 +352,15 @@ MQTTMUX_PUBLIC struct mqttmux *mqttmux_open(const char *runtime_dir, int *err)
 	if (rc == 0)
 		rc = -ENOTCONN; /* the router went away during the handshake */
 	mqttmux_close(c);
+fail:
 	if (err)
 		*err = rc;
 	return NULL;
+}
+
+MQTTMUX_PUBLIC struct mqttmux *mqttmux_open(const char *runtime_dir, int *err)
+{
+	return mqttmux_open_opts(runtime_dir, NULL, err);
 }
 
 MQTTMUX_PUBLIC void mqttmux_close(struct mqttmux *c)
@@ -464,7 +495,7 @@ static struct mqttmux_route *route_new(struct mqttmux *c, const char *session, c
 				     .ud = ud,
 				     .depth = depth,
 				     .qos = (uint8_t)c->route_qos,
-				     .on_full = MM_PROTO_ON_FULL_DROP };
+				     .on_full = c->on_full };
 	r->filter = strdup(filter);
 	r->session = session ? strdup(session) : NULL;
 	if (!fn)

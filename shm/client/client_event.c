@@ -32,6 +32,7 @@ static const char *const ev_names[_MQTTMUX_EV_MAX] = {
 	[MQTTMUX_EV_PUBLISH_FAILED] = "publish_failed",
 	[MQTTMUX_EV_ROUTER_DISCONNECTED] = "router_disconnected",
 	[MQTTMUX_EV_ROUTER_RECONNECTED] = "router_reconnected",
+	[MQTTMUX_EV_BLOCK_TIMEOUT] = "block_timeout",
 };
 
 MQTTMUX_PUBLIC const char *mqttmux_event_name(int type)
@@ -191,6 +192,8 @@ static int ev_type_of(unsigned kind)
 		return MQTTMUX_EV_SESSION_REMOVED;
 	case MM_CLIENT_EV_SESSION_FAILED:
 		return MQTTMUX_EV_SESSION_FAILED;
+	case MM_CLIENT_EV_BLOCK_TIMEOUT:
+		return MQTTMUX_EV_BLOCK_TIMEOUT;
 	default:
 		return MQTTMUX_EV_SESSION_STATE_CHANGED;
 	}

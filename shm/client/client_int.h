@@ -106,6 +106,7 @@ struct mqttmux {
 	uint64_t next_req, lost;
 	uint64_t token;	      /* HELLO.token: random, non-zero, the same on every (re)connect */
 	int route_qos, depth; /* depth: nesting of dispatch inside callbacks */
+	uint8_t on_full;      /* MM_PROTO_ON_FULL_* of every route (mqttmux_open_opts) */
 	enum mm_cl_conn conn; /* the connection's state (client_fsm.h) */
 	int fatal;	      /* -EPROTO once the delivery ring was corrupt: permanent */
 	int backoff;	      /* ms before the next reconnect attempt */

@@ -55,12 +55,13 @@ enum mm_rtr_tok {
 struct mm_rtr_cstats {
 	uint64_t matched, delivered, dropped;
 	int64_t queued;
-	uint64_t gaps, events, pub_requests, pub_ok, pub_failed;
+	uint64_t gaps, events, pub_requests, pub_ok, pub_failed, block_timeouts;
 };
 
 /* Router-wide counter deltas, written to the stats block once per batch. */
 struct mm_rtr_rstats {
-	uint64_t msgs_in, deliveries, drops, gaps, events_fwd, unrouted, pub_requests;
+	uint64_t msgs_in, deliveries, drops, gaps, events_fwd, unrouted, pub_requests,
+		block_timeouts;
 	uint64_t lat[MM_RSTATS_LAT_BUCKETS + 1];
 	uint64_t lat_sum_ns, lat_count;
 };
@@ -116,6 +117,11 @@ struct mm_rtr_client {
 	struct mm_rtr_done *done_head, *done_tail; /* PUB_DONEs waiting for room, in order */
 	uint32_t features;			   /* accepted MM_PROTO_FEAT_* */
 	char name[MM_PROTO_NAME_MAX + 1];
+	/* policy block, bounded by clients.block_timeout (rtr_block.c) */
+	uint64_t block_since_ns; /* CLOCK_MONOTONIC since it lacks room for a held message, or 0 */
+	uint32_t block_session;	 /* the session it holds */
+	bool forced_drop;	 /* switched to drop by block_timeout: never blocks again */
+	bool owe_block_event;	 /* its BLOCK_TIMEOUT CLIENT_EVENT waits for room */
 };
 
 struct mm_rtr_rwin;
@@ -214,6 +220,7 @@ int mm_rtr_on_frame(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t *bu
 /* rtr_fanout.c */
 void mm_rtr_drain_session(struct mm_rtr *r, struct mm_rtr_session *s);
 void mm_rtr_unblock(struct mm_rtr *r, struct mm_rtr_client *c);
+void mm_rtr_flush_owed(struct mm_rtr *r, struct mm_rtr_client *c);
 void mm_rtr_commit_clients(struct mm_rtr *r);
 void mm_rtr_forward_event(struct mm_rtr *r, const struct mm_rtr_session *s,
 			  const struct mm_rec_event *e);
@@ -242,6 +249,13 @@ int mm_rtr_retain_filter(struct mm_rtr *r, struct mm_rtr_session *s, const struc
 			 const struct mm_rtr_match *mt, int n, const struct mm_rtr_match **ret);
 void mm_rtr_retain_done(struct mm_rtr *r);
 void mm_rtr_retain_subscribe(struct mm_rtr *r, int sess, const char *filter, uint8_t qos);
+
+/* rtr_block.c: policy block, bounded by clients.block_timeout */
+void mm_rtr_block_start(struct mm_rtr_client *c, const struct mm_rtr_session *s);
+void mm_rtr_block_progress(struct mm_rtr_client *c);
+int mm_rtr_block_tick(struct mm_rtr *r, int ms);
+uint32_t mm_rtr_block_event_room(const struct mm_rtr *r, const struct mm_rtr_client *c);
+int mm_rtr_block_put_event(struct mm_rtr *r, struct mm_rtr_client *c);
 
 /* rtr_stats.c */
 int mm_rtr_stats_open(struct mm_rtr *r, int fd);

@@ -73,10 +73,13 @@ static void fill_deliver(struct mm_rec_deliver *d, const struct mm_rtr_session *
 
 #define GAP_ROOM (16 + MM_NAME_MAX + 16) /* a GAP record at most, with its header */
 
-/* Room a client needs for a <size>-byte record, with a GAP in front if losses are pending. */
-static uint32_t need_for(const struct mm_rtr_client *c, size_t size)
+/*
+ * Room a client needs for a <size>-byte record, with a GAP in front if losses are pending, and
+ * the BLOCK_TIMEOUT event it may be owed (rtr_block.c).
+ */
+static uint32_t need_for(const struct mm_rtr *r, const struct mm_rtr_client *c, size_t size)
 {
-	return (uint32_t)(size + (c->lost ? GAP_ROOM : 0));
+	return (uint32_t)(size + (c->lost ? GAP_ROOM : 0)) + mm_rtr_block_event_room(r, c);
 }
 
 /*
@@ -87,12 +90,15 @@ static uint32_t need_for(const struct mm_rtr_client *c, size_t size)
 static int reserve_after_gap(struct mm_rtr *r, struct mm_rtr_client *c, size_t size, uint16_t type,
 			     uint32_t session, void **ret)
 {
+	bool owed = c->lost || c->owe_block_event;
 	int rc = 0;
 
-	if (c->lost && mm_shm_ring_has_room(&c->dlv, need_for(c, size)) != 1)
+	if (owed && mm_shm_ring_has_room(&c->dlv, need_for(r, c, size)) != 1)
 		rc = -EAGAIN;
 	else if (c->lost)
 		rc = put_gap(r, c);
+	if (rc == 0 && c->owe_block_event)
+		rc = mm_rtr_block_put_event(r, c);
 	if (rc == 0)
 		rc = mm_shm_ring_reserve(&c->dlv, (uint32_t)size, type, 0, ret);
 	if (rc == -EPROTO)
@@ -189,14 +195,16 @@ static struct mm_rtr_client *find_blocker(struct mm_rtr *r, const struct mm_rtr_
 		struct mm_rec_deliver d;
 		uint32_t need;
 
-		if (!c || c->dead || mt[i].on_full != MM_CFG_ON_FULL_BLOCK)
+		if (!c || c->dead || c->forced_drop || mt[i].on_full != MM_CFG_ON_FULL_BLOCK)
 			continue;
 		fill_deliver(&d, s, m, &mt[i]);
-		need = need_for(c, mm_rec_deliver_size(&d));
+		need = need_for(r, c, mm_rec_deliver_size(&d));
 		if (mm_shm_ring_has_room(&c->dlv, need) != 0)
 			continue; /* room, or never fits (-EMSGSIZE: dropped and counted) */
-		if (mm_shm_ring_producer_arm(&c->dlv, need) == 0)
+		if (mm_shm_ring_producer_arm(&c->dlv, need) == 0) {
+			mm_rtr_block_start(c, s);
 			return c;
+		}
 		mm_shm_ring_producer_disarm(&c->dlv);
 	}
 	return NULL;
@@ -351,11 +359,34 @@ void mm_rtr_commit_clients(struct mm_rtr *r)
 	mm_rtr_stats_flush(r);
 }
 
+/*
+ * <c> is owed its BLOCK_TIMEOUT event (rtr_block.c): write it, and the GAP of what it lost,
+ * as soon as its ring has room for both, without waiting for a message to carry them (after a
+ * block timeout the session may have nothing more for it). No room: wake us when there is.
+ */
+void mm_rtr_flush_owed(struct mm_rtr *r, struct mm_rtr_client *c)
+{
+	uint32_t need = mm_rtr_block_event_room(r, c) + (c->lost ? GAP_ROOM : 0);
+
+	if (!c->owe_block_event || c->dead)
+		return;
+	if (mm_shm_ring_has_room(&c->dlv, need) != 1) {
+		(void)mm_shm_ring_producer_arm(&c->dlv, need);
+		return;
+	}
+	if (mm_rtr_block_put_event(r, c) == 0 && c->lost)
+		(void)put_gap(r, c);
+	if (c->dirty && mm_shm_ring_commit(&c->dlv) >= 0)
+		c->dirty = false;
+}
+
 /* <c> (or, with NULL, a client that went away) made room: blocked sessions may go on. */
 void mm_rtr_unblock(struct mm_rtr *r, struct mm_rtr_client *c)
 {
 	if (c) {
+		mm_rtr_block_progress(c);
 		mm_shm_ring_producer_disarm(&c->dlv);
+		mm_rtr_flush_owed(r, c);
 		mm_rtr_flush_done(c); /* re-arms if completions still wait */
 		if (c->dirty && mm_shm_ring_commit(&c->dlv) >= 0)
 			c->dirty = false;

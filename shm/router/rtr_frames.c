@@ -140,7 +140,9 @@ static int on_route_add(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t
 				    .session = sess,
 				    .filter = filter,
 				    .qos = a.qos,
-				    .on_full = a.on_full == MM_PROTO_ON_FULL_BLOCK
+				    .on_full = a.on_full == MM_PROTO_ON_FULL_DEFAULT
+						       ? r->cfg->clients.on_full
+					       : a.on_full == MM_PROTO_ON_FULL_BLOCK
 						       ? MM_CFG_ON_FULL_BLOCK
 						       : MM_CFG_ON_FULL_DROP };
 	/* a new route (not one registered again) wants the broker's retained messages */

@@ -335,6 +335,7 @@ int mm_rtr_run(struct mm_rtr *r)
 		int n, timeout = arm_all(r) ? 0 : held ? 20 : idle_timeout_ms(r);
 
 		timeout = mm_rtr_clients_tick(r, timeout);
+		timeout = mm_rtr_block_tick(r, timeout);
 
 		n = epoll_wait(r->epfd, evs, 64, timeout);
 		if (n == -1 && errno != EINTR)

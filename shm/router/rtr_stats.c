@@ -139,6 +139,7 @@ static void flush_client(struct mm_rtr *r, struct mm_rtr_client *c, bool gone)
 	add(&s->pub_requests, d->pub_requests);
 	add(&s->pub_ok, d->pub_ok);
 	add(&s->pub_failed, d->pub_failed);
+	add(&s->block_timeouts, d->block_timeouts);
 	if (gone) {
 		atomic_store_explicit(&s->state, MM_RSTATS_GONE, memory_order_relaxed);
 		atomic_store_explicit(&s->queued, 0, memory_order_relaxed);
@@ -172,6 +173,7 @@ void mm_rtr_stats_flush(struct mm_rtr *r)
 	add(&r->st->gaps, d->gaps);
 	add(&r->st->events_fwd, d->events_fwd);
 	add(&r->st->unrouted, d->unrouted);
+	add(&r->st->block_timeouts, d->block_timeouts);
 	add(&r->st->pub_requests, d->pub_requests);
 	for (unsigned k = 0; k <= MM_RSTATS_LAT_BUCKETS; k++)
 		add(k < MM_RSTATS_LAT_BUCKETS ? &r->st->lat[k] : &r->st->lat_overflow, d->lat[k]);

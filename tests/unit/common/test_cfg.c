@@ -22,7 +22,7 @@ static const char full_cfg[] =
 	"log_level   = \"debug\";\n"
 	"metrics = { textfile = \"/var/lib/node_exporter/mqttmux.prom\"; http = \"127.0.0.1:9883\"; };\n"
 	"clients = { allow_uids = [ 0, 1000 ]; allow_gids = [ 27 ]; ring_size = 4194304; "
-	"on_full = \"block\"; rejoin_grace = 4.5; };\n"
+	"on_full = \"block\"; rejoin_grace = 4.5; block_timeout = 2; };\n"
 	"restart = { initial = 0.2; max = 20.0; burst = 7; window = 15.0; };\n"
 	"sessions = (\n"
 	"  { name = \"plant\"; brokers = [ \"tcp://127.0.0.1:1883\", \"mqtts://backup:8884\",\n"
@@ -62,6 +62,7 @@ Test(common_cfg, loads_every_top_level_field_as_written)
 	cr_expect_eq(t_cfg->clients.ring_size, 4194304);
 	cr_expect_eq(t_cfg->clients.on_full, MM_CFG_ON_FULL_BLOCK);
 	cr_expect_eq(t_cfg->clients.rejoin_grace, 4.5);
+	cr_expect_eq(t_cfg->clients.block_timeout, 2.0);
 	cr_expect_eq(t_cfg->restart.initial, 0.2);
 	cr_expect_eq(t_cfg->restart.max, 20.0);
 	cr_expect_eq(t_cfg->restart.burst, 7);
@@ -149,6 +150,7 @@ Test(common_cfg, applies_the_defaults_when_keys_are_omitted)
 	cr_expect_eq(t_cfg->clients.ring_size, 4u << 20);
 	cr_expect_eq(t_cfg->clients.on_full, MM_CFG_ON_FULL_DROP);
 	cr_expect_eq(t_cfg->clients.rejoin_grace, 10.0);
+	cr_expect_eq(t_cfg->clients.block_timeout, 30.0);
 	cr_expect_eq(t_cfg->restart.initial, 0.1);
 	cr_expect_eq(t_cfg->restart.max, 30.0);
 	cr_expect_eq(t_cfg->restart.burst, 5);

@@ -124,6 +124,8 @@ static const struct broken broken[] = {
 	{ "clients = { on_full = \"wait\"; };\n", "t.cfg:1:", "'clients.on_full'", "'drop'" },
 	{ "clients = { rejoin_grace = -1; };\n", "t.cfg:1:", "'clients.rejoin_grace'",
 	  "between 0 and 86400" },
+	{ "clients = { block_timeout = 0; };\n", "t.cfg:1:", "'clients.block_timeout'",
+	  "greater than 0" },
 	{ SESSION("  connect_timeout = 0;\n"), "t.cfg:3:", "'connect_timeout'", "greater than 0" },
 	{ "clients = { allow_gids = [ -1 ]; };\n", "t.cfg:1:", "'clients.allow_gids'", NULL },
 	{ "metrics = { http = \"localhost\"; };\n", "t.cfg:1:", "'metrics.http'", "no port" },

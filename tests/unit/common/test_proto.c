@@ -320,8 +320,8 @@ Test(common_proto, refuses_fields_out_of_range)
 
 	cr_expect_eq(mm_proto_pack_route_add(big, sizeof(big), &ra), -EINVAL, "qos 3");
 	ra.qos = 0;
-	ra.on_full = 2;
-	cr_expect_eq(mm_proto_pack_route_add(big, sizeof(big), &ra), -EINVAL, "on_full 2");
+	ra.on_full = 3;
+	cr_expect_eq(mm_proto_pack_route_add(big, sizeof(big), &ra), -EINVAL, "on_full 3");
 	ra.on_full = 0;
 	ra.route_id = 0;
 	cr_expect_eq(mm_proto_pack_route_add(big, sizeof(big), &ra), -EINVAL, "route id 0");

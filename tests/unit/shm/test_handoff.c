@@ -152,7 +152,7 @@ static const struct mm_handoff_rsess Golden_sessions[] = { { 7, "a" }, { 9, "b.c
 
 /*
  * runtime_dir "/r", uids [1000], gids [], ring 65536, on_full block, rejoin_grace 2.5,
- * sessions 7 "a", 9 "b.c".
+ * block_timeout 2.0, sessions 7 "a", 9 "b.c".
  */
 static const uint8_t Golden_router[] = {
 	0x4d, 0x4d, 0x48, 0x4f, 0x01, 0x00, 0x02, 0x00,	     /* "MMHO", version 1, kind 2 */
@@ -162,6 +162,7 @@ static const uint8_t Golden_router[] = {
 	0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,	     /* ring_size */
 	0x01,						     /* on_full block */
 	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x40,	     /* rejoin_grace 2.5 */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40,	     /* block_timeout 2.0 */
 	0x02, 0x00, 0x00, 0x00,				     /* 2 sessions */
 	0x07, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 'a', /* 7 "a" */
 	0x09, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 'b', '.', 'c', /* 9 "b.c" */
@@ -176,7 +177,8 @@ Test(shm_handoff, the_router_table_packs_to_the_golden_bytes_and_back)
 			     .n_allow_uids = 1,
 			     .ring_size = 65536,
 			     .on_full = MM_CFG_ON_FULL_BLOCK,
-			     .rejoin_grace = 2.5 },
+			     .rejoin_grace = 2.5,
+			     .block_timeout = 2.0 },
 		.sessions = (struct mm_handoff_rsess *)Golden_sessions,
 		.n_sessions = 2,
 	};
@@ -194,6 +196,7 @@ Test(shm_handoff, the_router_table_packs_to_the_golden_bytes_and_back)
 	cr_expect_eq(back->clients.ring_size, 65536);
 	cr_expect_eq(back->clients.on_full, MM_CFG_ON_FULL_BLOCK);
 	cr_expect_eq(back->clients.rejoin_grace, 2.5);
+	cr_expect_eq(back->clients.block_timeout, 2.0);
 	cr_assert_eq(back->n_sessions, 2);
 	cr_expect_eq(back->sessions[1].idx, 9);
 	cr_expect_str_eq(back->sessions[1].name, "b.c");
