@@ -93,6 +93,7 @@ void mm_sup_child_done(struct mm_sup_child *c)
 	}
 	mm_sup_child_reaped(c, c->wstatus);
 	mm_sup_mstate_done(&c->m);
+	mm_sup_fsm_done(&c->fsm);
 	mm_sup_pcache_done(&c->pc);
 	free(c->name);
 	c->name = NULL;

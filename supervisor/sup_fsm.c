@@ -8,6 +8,7 @@
 #include "sup_fsm.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct fsm_ctx {
@@ -59,22 +60,54 @@ uint64_t mm_sup_backoff_jitter(uint64_t ns, uint64_t rnd)
 	return ns - ns / 5000 * (rnd % 1001);
 }
 
+/* Release the start times. The machine may be used again (it starts with none). */
+void mm_sup_fsm_done(struct mm_sup_fsm *f)
+{
+	free(f->recent);
+	f->recent = NULL;
+	f->cap_recent = f->n_recent = f->head = 0;
+}
+
 static void recent_prune(struct mm_sup_fsm *f, const struct mm_sup_policy *p, uint64_t now)
 {
 	while (f->n_recent && f->recent[f->head] + p->window_ns <= now) {
-		f->head = (f->head + 1) % MM_SUP_BURST_MAX;
+		f->head = (f->head + 1) % f->cap_recent;
 		f->n_recent--;
 	}
 }
 
+/*
+ * Room for the last <burst> start times, the newest kept: only those are ever looked at, and a
+ * fixed array for the largest burst was 8 KiB for each of 1,000 sessions. A failed allocation
+ * keeps what there is (no room at all: no crash-loop mark until memory is back).
+ */
+static void recent_fit(struct mm_sup_fsm *f, uint32_t burst)
+{
+	uint32_t keep = f->n_recent < burst ? f->n_recent : burst;
+	uint64_t *r;
+
+	if (f->cap_recent == burst || !(r = malloc(burst * sizeof(*r))))
+		return;
+	for (uint32_t i = 0; i < keep; i++)
+		r[i] = f->recent[(f->head + f->n_recent - keep + i) % f->cap_recent];
+	free(f->recent);
+	f->recent = r;
+	f->cap_recent = burst;
+	f->head = 0;
+	f->n_recent = keep;
+}
+
 static void recent_push(struct mm_sup_fsm *f, const struct mm_sup_policy *p, uint64_t now)
 {
+	recent_fit(f, p->burst);
+	if (!f->cap_recent)
+		return;
 	recent_prune(f, p, now);
-	if (f->n_recent == MM_SUP_BURST_MAX) {
-		f->head = (f->head + 1) % MM_SUP_BURST_MAX;
+	if (f->n_recent == f->cap_recent) {
+		f->head = (f->head + 1) % f->cap_recent;
 		f->n_recent--;
 	}
-	f->recent[(f->head + f->n_recent) % MM_SUP_BURST_MAX] = now;
+	f->recent[(f->head + f->n_recent) % f->cap_recent] = now;
 	f->n_recent++;
 }
 
@@ -89,7 +122,9 @@ static uint64_t restart_delay(struct mm_sup_fsm *f, const struct mm_sup_policy *
 	bool healthy = f->ready_ns && now - f->ready_ns >= MM_SUP_HEALTHY_UPTIME_NS;
 	uint64_t delay = 0, free_at;
 
-	recent_prune(f, p, now);
+	recent_fit(f, p->burst); /* a reload may have changed it */
+	if (f->cap_recent)
+		recent_prune(f, p, now);
 	f->backoff_ns = healthy ? 0 : mm_sup_backoff_next(p, f->backoff_ns);
 	if (!healthy)
 		delay = mm_sup_backoff_jitter(f->backoff_ns, rnd);

@@ -79,11 +79,13 @@ struct mm_sup_fsm {
 	uint64_t last_delay_ns; /* delay chosen by the last restart decision (for logs/tests) */
 	uint32_t n_recent;	/* valid entries of recent[] */
 	uint32_t head;		/* index of the oldest entry */
-	uint64_t recent[MM_SUP_BURST_MAX]; /* start times within the last window */
+	uint32_t cap_recent;	/* entries allocated: the policy's burst when last started */
+	uint64_t *recent;	/* start times within the last window, a ring; heap (fsm_done) */
 };
 
 void mm_sup_policy_from_cfg(struct mm_sup_policy *p, const struct mm_cfg_restart *r);
 void mm_sup_fsm_init(struct mm_sup_fsm *f);
+void mm_sup_fsm_done(struct mm_sup_fsm *f);
 enum mm_sup_act mm_sup_fsm_feed(struct mm_sup_fsm *f, const struct mm_sup_policy *p,
 				enum mm_child_ev ev, uint64_t now_ns, uint64_t rnd);
 bool mm_sup_fsm_due(const struct mm_sup_fsm *f, uint64_t now_ns, enum mm_child_ev *ret);

@@ -140,6 +140,7 @@ ParameterizedTest(struct cell *c, sup_fsm, every_cell_moves_and_acts_as_specifie
 		     mm_child_state_to_string(f.state), mm_child_state_to_string(c->next));
 	if (c->act == MM_SUP_ACT_IGNORED)
 		cr_expect(!memcmp(&f, &before, sizeof(f)), "an ignored event changed the machine");
+	mm_sup_fsm_done(&f);
 }
 
 Test(sup_fsm, backoff_doubles_from_initial_up_to_the_cap)
@@ -189,6 +190,7 @@ Test(sup_fsm, restart_is_immediate_after_one_second_ready)
 	cr_expect_eq(f.state, MM_CHILD_BACKOFF);
 	cr_expect_eq(mm_sup_fsm_next_ns(&f), 0, "no timer: the caller spawns now");
 	cr_expect_eq(f.backoff_ns, 0);
+	mm_sup_fsm_done(&f);
 }
 
 Test(sup_fsm, restart_backs_off_when_ready_for_less_than_one_second)
@@ -199,6 +201,7 @@ Test(sup_fsm, restart_backs_off_when_ready_for_less_than_one_second)
 	cr_expect_eq(run_once(&f, T0, SEC - 1, true), MM_SUP_ACT_NONE);
 	cr_expect_eq(f.state, MM_CHILD_BACKOFF);
 	cr_expect_eq(f.deadline_ns, T0 + SEC - 1 + Pol.initial_ns);
+	mm_sup_fsm_done(&f);
 }
 
 Test(sup_fsm, quick_failures_double_the_delay)
@@ -216,6 +219,7 @@ Test(sup_fsm, quick_failures_double_the_delay)
 	}
 	cr_expect_eq(f.restarts, 3);
 	cr_expect_eq(f.starts, 4);
+	mm_sup_fsm_done(&f);
 }
 
 Test(sup_fsm, healthy_run_resets_the_backoff)
@@ -229,6 +233,37 @@ Test(sup_fsm, healthy_run_resets_the_backoff)
 	cr_expect_eq(run_once(&f, 2 * T0, 2 * SEC, true), MM_SUP_ACT_SPAWN);
 	cr_expect_eq(run_once(&f, 2 * T0 + 2 * SEC, MS, false), MM_SUP_ACT_NONE);
 	cr_expect_eq(f.last_delay_ns, Pol.initial_ns);
+	mm_sup_fsm_done(&f);
+}
+
+/*
+ * The start times are kept for the policy's burst only (not for the largest burst the config
+ * allows): a reload that changes restart.burst resizes them, keeping the newest.
+ */
+Test(sup_fsm, a_changed_burst_keeps_the_newest_starts)
+{
+	struct mm_sup_policy small = Pol, big = Pol;
+	struct mm_sup_fsm f;
+
+	small.burst = 2;
+	big.burst = 4;
+	mm_sup_fsm_init(&f);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(
+			mm_sup_fsm_feed(&f, &small, MM_CHILD_EV_SPAWNED, T0 + (uint64_t)i * MS, 0),
+			MM_SUP_ACT_NONE);
+		(void)mm_sup_fsm_feed(&f, &small, MM_CHILD_EV_EXITED, T0 + (uint64_t)i * MS + 1, 0);
+	}
+	cr_expect_eq(f.cap_recent, 2, "room for burst starts, no more");
+	cr_expect_eq(f.n_recent, 2);
+	cr_expect(f.failed, "3 starts in a window of burst 2");
+	cr_assert_eq(mm_sup_fsm_feed(&f, &big, MM_CHILD_EV_SPAWNED, T0 + 10 * MS, 0),
+		     MM_SUP_ACT_NONE);
+	cr_expect_eq(f.cap_recent, 4);
+	cr_expect_eq(f.n_recent, 3, "the two kept, and the new one");
+	cr_expect_eq(f.recent[f.head], T0 + MS, "the oldest kept is the second start");
+	mm_sup_fsm_done(&f);
+	cr_expect_null(f.recent);
 }
 
 /* A crash loop: every window of restart.window holds at most restart.burst starts. */
@@ -254,6 +289,7 @@ Test(sup_fsm, crash_loop_is_marked_failed_and_limited_to_burst_per_window)
 		cr_expect_geq(starts[i + Pol.burst] - starts[i], Pol.window_ns,
 			      "starts %zu..%zu within one window", i, i + (size_t)Pol.burst);
 	cr_expect_geq(f.last_delay_ns, Pol.max_ns - Pol.max_ns / 5, "retried at the cap");
+	mm_sup_fsm_done(&f);
 }
 
 Test(sup_fsm, failed_mark_clears_after_a_window_up)
@@ -268,6 +304,7 @@ Test(sup_fsm, failed_mark_clears_after_a_window_up)
 	cr_expect(f.failed);
 	(void)mm_sup_fsm_feed(&f, &Pol, MM_CHILD_EV_HEARTBEAT, T0 + Pol.window_ns, 0);
 	cr_expect(!f.failed);
+	mm_sup_fsm_done(&f);
 }
 
 Test(sup_fsm, exit_config_is_permanent)
@@ -278,6 +315,7 @@ Test(sup_fsm, exit_config_is_permanent)
 	put_in_state(&f, MM_CHILD_FAILED);
 	cr_expect(!mm_sup_fsm_due(&f, T0 + 1000 * SEC, &ev), "no timer ever restarts it");
 	cr_expect(!mm_sup_fsm_has_process(&f));
+	mm_sup_fsm_done(&f);
 }
 
 Test(sup_fsm, starting_child_times_out_without_ready)
@@ -293,6 +331,7 @@ Test(sup_fsm, starting_child_times_out_without_ready)
 	cr_expect_eq(mm_sup_fsm_feed(&f, &Pol, ev, T0 + MM_SUP_START_TIMEOUT_NS, 0),
 		     MM_SUP_ACT_KILL);
 	cr_expect(!mm_sup_fsm_due(&f, T0 + 100 * SEC, &ev), "one SIGKILL is enough");
+	mm_sup_fsm_done(&f);
 }
 
 Test(sup_fsm, up_child_is_hung_after_three_missed_heartbeats)
@@ -311,6 +350,7 @@ Test(sup_fsm, up_child_is_hung_after_three_missed_heartbeats)
 	cr_expect_eq(mm_sup_fsm_feed(&f, &Pol, MM_CHILD_EV_HUNG, T0 + SEC + hung, 0),
 		     MM_SUP_ACT_KILL);
 	cr_expect(!mm_sup_fsm_due(&f, T0 + 100 * SEC, &ev));
+	mm_sup_fsm_done(&f);
 }
 
 Test(sup_fsm, stopping_child_is_killed_after_the_stop_timeout)
@@ -328,6 +368,7 @@ Test(sup_fsm, stopping_child_is_killed_after_the_stop_timeout)
 	cr_expect_eq(mm_sup_fsm_feed(&f, &Pol, MM_CHILD_EV_EXITED, T0 + 6 * SEC, 0),
 		     MM_SUP_ACT_NONE);
 	cr_expect_eq(f.state, MM_CHILD_DOWN, "stopped on request: not restarted");
+	mm_sup_fsm_done(&f);
 }
 
 Test(sup_fsm, backoff_expiry_asks_for_a_spawn)
@@ -341,6 +382,7 @@ Test(sup_fsm, backoff_expiry_asks_for_a_spawn)
 	cr_assert(mm_sup_fsm_due(&f, f.deadline_ns, &ev));
 	cr_expect_eq(ev, MM_CHILD_EV_TIMEOUT);
 	cr_expect_eq(mm_sup_fsm_feed(&f, &Pol, ev, f.deadline_ns, 0), MM_SUP_ACT_SPAWN);
+	mm_sup_fsm_done(&f);
 }
 
 Test(sup_fsm, idle_states_have_no_timer)
@@ -351,6 +393,7 @@ Test(sup_fsm, idle_states_have_no_timer)
 	mm_sup_fsm_init(&f);
 	cr_expect(!mm_sup_fsm_due(&f, UINT64_MAX, &ev));
 	cr_expect_eq(mm_sup_fsm_next_ns(&f), 0);
+	mm_sup_fsm_done(&f);
 }
 
 Test(sup_fsm, policy_comes_from_the_restart_block)
