@@ -43,6 +43,8 @@ struct b_rx {
 /* The page every receiver of a run writes into; the bench sets stop. */
 struct b_rxs {
 	_Atomic int stop;
+	int wait_ms; /* longest sleep in mqttmux_dispatch / mosquitto_loop; 0: 100 ms */
+	bool text;   /* payloads are text (B_TEXT_MIN) */
 	struct b_rx rx[B_E2E_MAX_RX];
 };
 
@@ -54,6 +56,7 @@ struct b_stack {
 	pid_t broker;  /* mosquitto */
 	pid_t daemon;  /* mqttmuxd, 0 when not running */
 	pid_t router;  /* its mqttmux-router */
+	pid_t worker;  /* the worker of session "b" */
 	unsigned ring; /* clients.ring_size */
 };
 
@@ -61,8 +64,17 @@ struct b_stack {
 struct b_pub_cfg {
 	uint64_t count;	  /* messages */
 	uint32_t rate;	  /* messages per second; 0: as fast as the broker takes them */
-	uint32_t payload; /* bytes, at least 16 (seq + stamp) */
+	uint32_t payload; /* bytes, at least 16 (seq + stamp); B_TEXT_MIN with text */
+	bool text;	  /* payload as text (b_text_*), for receivers that print it */
+	uint64_t seq0;	  /* the first message's sequence number */
 };
+
+/*
+ * A text payload: the sequence number and the send stamp as 16 lower-case hex digits each,
+ * separated and followed by a space, then 'p' up to the payload size. mosquitto_sub prints
+ * it as it is, so its output lines carry the stamp.
+ */
+#define B_TEXT_MIN 34
 
 /* b_stack.c */
 int b_broker_start(struct b_stack *s);
@@ -75,6 +87,8 @@ double b_tick_us(void);
 
 /* b_pub.c */
 pid_t b_pub_spawn(uint16_t port, const struct b_pub_cfg *cfg);
+size_t b_text_put(uint8_t *p, uint32_t payload, uint64_t seq, uint64_t stamp);
+int b_text_get(const void *p, size_t len, uint64_t *seq, uint64_t *stamp);
 
 /* b_rx.c */
 pid_t b_rx_spawn(enum b_rx_kind kind, const struct b_stack *s, struct b_rxs *page, int i);

@@ -3,8 +3,8 @@
  * The publisher of bench-e2e: a forked process speaking just enough MQTT 3.1.1 over raw TCP
  * (CONNECT, CONNACK, QoS 0 PUBLISH, DISCONNECT) to cost the machine as little as possible per
  * message. Each payload starts with the message's sequence number and its CLOCK_REALTIME send
- * stamp (both u64, host order). Unpaced, it writes 256 packets per write() and the broker's
- * TCP window is the only brake; paced, it writes one packet at each 1/rate tick.
+ * stamp (both u64, host order; or as text, b_text_put). Unpaced, it writes 256 packets per write()
+ * and the broker's TCP window is the only brake; paced, it writes one packet at each 1/rate tick.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -42,19 +42,65 @@ static size_t put_str(uint8_t *p, const char *s)
 	return 2 + len;
 }
 
+static void put_hex(uint8_t *p, uint64_t v)
+{
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		p[i] = (uint8_t) "0123456789abcdef"[v & 15];
+}
+
+/* A text payload of <payload> (>= B_TEXT_MIN) bytes into <p>: "SEQ STAMP ppp..."; its size. */
+size_t b_text_put(uint8_t *p, uint32_t payload, uint64_t seq, uint64_t stamp)
+{
+	put_hex(p, seq);
+	p[16] = ' ';
+	put_hex(p + 17, stamp);
+	p[33] = ' ';
+	memset(p + B_TEXT_MIN, 'p', payload - B_TEXT_MIN);
+	return payload;
+}
+
+static int get_hex(const uint8_t *p, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 16; i++) {
+		int d = p[i] >= '0' && p[i] <= '9'   ? p[i] - '0'
+			: p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10
+						     : -1;
+
+		if (d < 0)
+			return -EINVAL;
+		v = v << 4 | (uint64_t)d;
+	}
+	*ret = v;
+	return 0;
+}
+
+/* Read back what b_text_put wrote. Returns 0 or -EINVAL. */
+int b_text_get(const void *p, size_t len, uint64_t *seq, uint64_t *stamp)
+{
+	const uint8_t *b = p;
+
+	if (len < B_TEXT_MIN || b[16] != ' ' || get_hex(b, seq) < 0 || get_hex(b + 17, stamp) < 0)
+		return -EINVAL;
+	return 0;
+}
+
 /* One QoS 0 PUBLISH on B_E2E_TOPIC with <payload> bytes into <p>; its size. */
-static size_t encode_publish(uint8_t *p, uint32_t payload, uint64_t seq)
+static size_t encode_publish(uint8_t *p, const struct b_pub_cfg *cfg, uint64_t seq)
 {
 	uint64_t now = mm_time_real_ns();
 	size_t n = 1;
 
 	p[0] = 0x30;
-	n += put_varint(p + 1, (uint32_t)(2 + strlen(B_E2E_TOPIC)) + payload);
+	n += put_varint(p + 1, (uint32_t)(2 + strlen(B_E2E_TOPIC)) + cfg->payload);
 	n += put_str(p + n, B_E2E_TOPIC);
+	if (cfg->text)
+		return n + b_text_put(p + n, cfg->payload, seq, now);
 	memcpy(p + n, &seq, 8);
 	memcpy(p + n + 8, &now, 8);
-	memset(p + n + 16, 'p', payload - 16);
-	return n + payload;
+	memset(p + n + 16, 'p', cfg->payload - 16);
+	return n + cfg->payload;
 }
 
 static int write_all(int fd, const uint8_t *p, size_t len)
@@ -97,11 +143,11 @@ static int mqtt_connect(uint16_t port)
 
 static int run_unpaced(int fd, const struct b_pub_cfg *cfg, uint8_t *buf)
 {
-	for (uint64_t seq = 0; seq < cfg->count;) {
+	for (uint64_t k = 0; k < cfg->count;) {
 		size_t len = 0;
 
-		for (int i = 0; i < BATCH && seq < cfg->count; i++)
-			len += encode_publish(buf + len, cfg->payload, seq++);
+		for (int i = 0; i < BATCH && k < cfg->count; i++)
+			len += encode_publish(buf + len, cfg, cfg->seq0 + k++);
 		if (write_all(fd, buf, len) < 0)
 			return -1;
 	}
@@ -113,7 +159,7 @@ static int run_paced(int fd, const struct b_pub_cfg *cfg, uint8_t *buf)
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	for (uint64_t seq = 0; seq < cfg->count; seq++) {
+	for (uint64_t k = 0; k < cfg->count; k++) {
 		t.tv_nsec += 1000000000L / cfg->rate;
 		if (t.tv_nsec >= 1000000000L) {
 			t.tv_nsec -= 1000000000L;
@@ -121,7 +167,7 @@ static int run_paced(int fd, const struct b_pub_cfg *cfg, uint8_t *buf)
 		}
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR)
 			;
-		if (write_all(fd, buf, encode_publish(buf, cfg->payload, seq)) < 0)
+		if (write_all(fd, buf, encode_publish(buf, cfg, cfg->seq0 + k)) < 0)
 			return -1;
 	}
 	return 0;

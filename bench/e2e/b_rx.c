@@ -19,6 +19,8 @@
 #include "b_worker.h"
 #include "mqttmux.h"
 
+static const struct b_rxs *Page; /* this receiver's page (set in the child) */
+
 static uint32_t clamp_ns(uint64_t now, uint64_t then)
 {
 	uint64_t d = now > then ? now - then : 0;
@@ -26,23 +28,40 @@ static uint32_t clamp_ns(uint64_t now, uint64_t then)
 	return d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
 }
 
+/* The publisher's send stamp in <payload>, binary or text (page->text); 0 if none. */
+static uint64_t sent_stamp(const struct b_rxs *page, const void *payload, size_t len)
+{
+	uint64_t seq, sent = 0;
+
+	if (page->text && b_text_get(payload, len, &seq, &sent) < 0)
+		return 0;
+	if (!page->text && len >= 16)
+		memcpy(&sent, (const uint8_t *)payload + 8, 8);
+	return sent;
+}
+
 /* One message: <worker_ns> is the worker's receive stamp, 0 for a plain subscriber. */
 static void take(struct b_rx *rx, const void *payload, size_t len, uint64_t worker_ns)
 {
 	uint64_t mono = mm_time_mono_ns(), n = atomic_load_explicit(&rx->n, memory_order_relaxed);
+	uint64_t sent = sent_stamp(Page, payload, len);
 
 	if (n == 0)
 		rx->first_ns = mono;
-	if (len >= 16 && rx->nlat < B_E2E_LAT_MAX) {
-		uint64_t real = mm_time_real_ns(), sent;
+	if (sent && rx->nlat < B_E2E_LAT_MAX) {
+		uint64_t real = mm_time_real_ns();
 
-		memcpy(&sent, (const uint8_t *)payload + 8, 8);
 		rx->p2c[rx->nlat] = clamp_ns(real, sent);
 		rx->w2c[rx->nlat] = worker_ns ? clamp_ns(real, worker_ns) : 0;
 		rx->nlat++;
 	}
 	atomic_store_explicit(&rx->last_ns, mono, memory_order_relaxed);
 	atomic_store_explicit(&rx->n, n + 1, memory_order_release);
+}
+
+static int wait_ms(const struct b_rxs *page)
+{
+	return page->wait_ms > 0 ? page->wait_ms : 100;
 }
 
 /* ---- libmqttmux ---- */
@@ -80,7 +99,7 @@ static int mm_main(const struct b_stack *s, struct b_rxs *page, struct b_rx *rx)
 		return -1;
 	}
 	atomic_store(&rx->ready, 1);
-	while (!atomic_load(&page->stop) && (rc = mqttmux_dispatch(c, 100)) >= 0)
+	while (!atomic_load(&page->stop) && (rc = mqttmux_dispatch(c, wait_ms(page))) >= 0)
 		;
 	if (rc < 0)
 		fprintf(stderr, "bench-e2e: mqttmux_dispatch: %s\n", strerror(-rc));
@@ -129,7 +148,7 @@ static int plain_main(const struct b_stack *s, struct b_rxs *page, struct b_rx *
 		return -1;
 	}
 	while (!atomic_load(&page->stop) && rc == MOSQ_ERR_SUCCESS)
-		rc = mosquitto_loop(m, 100, 1);
+		rc = mosquitto_loop(m, wait_ms(page), 1);
 	if (rc != MOSQ_ERR_SUCCESS)
 		fprintf(stderr, "bench-e2e: plain subscriber: %s\n", mosquitto_strerror(rc));
 	mosquitto_destroy(m);
@@ -143,8 +162,11 @@ pid_t b_rx_spawn(enum b_rx_kind kind, const struct b_stack *s, struct b_rxs *pag
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		int rc = kind == B_RX_PLAIN ? plain_main(s, page, &page->rx[i])
-					    : mm_main(s, page, &page->rx[i]);
+		int rc;
+
+		Page = page;
+		rc = kind == B_RX_PLAIN ? plain_main(s, page, &page->rx[i])
+					: mm_main(s, page, &page->rx[i]);
 
 		if (rc < 0)
 			atomic_store(&page->rx[i].ready, -1);

@@ -217,7 +217,8 @@ int b_daemon_start(struct b_stack *s)
 		return rc;
 	for (int i = 0; i < 500 && !(s->router = find_child(s->daemon, "mqttmux-router")); i++)
 		usleep(10000);
-	return s->router > 0 ? 0 : -ESRCH;
+	s->worker = find_child(s->daemon, "mqttmux-worker");
+	return s->router > 0 && s->worker > 0 ? 0 : -ESRCH;
 }
 
 void b_daemon_stop(struct b_stack *s)
@@ -226,7 +227,7 @@ void b_daemon_stop(struct b_stack *s)
 		(void)kill(s->daemon, SIGTERM);
 		(void)b_reap(s->daemon, 10000, NULL, NULL, NULL);
 	}
-	s->daemon = s->router = 0;
+	s->daemon = s->router = s->worker = 0;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

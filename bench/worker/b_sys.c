@@ -38,6 +38,8 @@ static const char *const sc_names[_B_SC_MAX] = {
 	[B_SC_IO_URING_ENTER] = "io_uring_enter",
 	[B_SC_FUTEX] = "futex",
 	[B_SC_CLOCK_GETTIME] = "clock_gettime",
+	[B_SC_RECVMSG] = "recvmsg",
+	[B_SC_SENDMSG] = "sendmsg",
 };
 
 const char *b_sc_name(enum b_sc sc)
