@@ -34,6 +34,8 @@
 #define MM_CTL_CMD_ADD	   "add"
 #define MM_CTL_CMD_REMOVE  "remove"
 #define MM_CTL_CMD_EVENTS  "events"
+#define MM_CTL_CMD_HELP	   "help"
+#define MM_CTL_CMD_VERSION "version"
 
 /* JSON state codes of `status` and `events` (the seed's codes, plus failed). */
 enum mm_ctl_state {

@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "mm_time.h"
+#include "mqttmux_version.h"
 #include "stats.h"
 #include "sup.h"
 
@@ -155,13 +156,13 @@ static struct json_object *session_json(const struct mm_sup *s, size_t i, struct
 	return o;
 }
 
-/* The `status` reply: one object per session, in config order. */
-struct json_object *mm_sup_ctl_status(struct mm_sup *s)
+/* The `status` reply: one object per session (or only <name>'s, if not NULL), in config order. */
+struct json_object *mm_sup_ctl_status(struct mm_sup *s, const char *name)
 {
 	struct json_object *a = json_object_new_array();
 
 	for (size_t i = 0; a && i < s->n_children; i++)
-		if (s->children[i].name)
+		if (s->children[i].name && (!name || !strcmp(s->children[i].name, name)))
 			json_object_array_add(a, session_json(s, i, &s->children[i]));
 	return a;
 }
@@ -438,6 +439,40 @@ static void cmd_metrics(struct mm_sup *s, struct mm_ctl_conn *c, int argc)
 	mm_metrics_buf_done(&b);
 }
 
+/* status [SESSION]: the array of every session, or of SESSION alone. */
+static void cmd_status(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int argc)
+{
+	if (argc > 2)
+		mm_sup_ctl_error(c, "usage: status [SESSION]");
+	else if (argc == 2 && !find_child(s, argv[1]))
+		mm_sup_ctl_error(c, "unknown session '%.64s'", argv[1]);
+	else
+		mm_sup_ctl_reply(c, mm_sup_ctl_status(s, argc == 2 ? argv[1] : NULL));
+}
+
+/* help: every command with its arguments, as docs/operations.md lists them. */
+static void cmd_help(struct mm_ctl_conn *c)
+{
+	static const char *const usage[] = {
+		MM_CTL_CMD_PING,
+		MM_CTL_CMD_STATUS " [SESSION]",
+		MM_CTL_CMD_WAIT " [SESSION|*] [SECONDS]",
+		MM_CTL_CMD_RESTART " NAME",
+		MM_CTL_CMD_RELOAD,
+		MM_CTL_CMD_METRICS,
+		MM_CTL_CMD_ADD " FILE",
+		MM_CTL_CMD_REMOVE " NAME",
+		MM_CTL_CMD_EVENTS " [SESSION]",
+		MM_CTL_CMD_VERSION,
+		MM_CTL_CMD_HELP,
+	};
+	struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; a && i < sizeof(usage) / sizeof(usage[0]); i++)
+		json_object_array_add(a, json_object_new_string(usage[i]));
+	reply_ok(c, "commands", a);
+}
+
 static void dispatch(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int argc)
 {
 	const char *cmd = argv[0];
@@ -445,7 +480,11 @@ static void dispatch(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int a
 	if (is(cmd, MM_CTL_CMD_PING))
 		reply_ok(c, "reply", json_object_new_string("pong"));
 	else if (is(cmd, MM_CTL_CMD_STATUS))
-		mm_sup_ctl_reply(c, mm_sup_ctl_status(s));
+		cmd_status(s, c, argv, argc);
+	else if (is(cmd, MM_CTL_CMD_HELP))
+		cmd_help(c);
+	else if (is(cmd, MM_CTL_CMD_VERSION))
+		reply_ok(c, "version", json_object_new_string(MQTTMUX_VERSION));
 	else if (is(cmd, MM_CTL_CMD_METRICS))
 		cmd_metrics(s, c, argc);
 	else if (s->stopping && (is(cmd, MM_CTL_CMD_WAIT) || is(cmd, MM_CTL_CMD_RESTART) ||

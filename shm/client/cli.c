@@ -46,7 +46,7 @@
 static const char *Dir;
 
 static const char Usage[] =
-	"usage: mqttmux [-d DIR] status [--json]\n"
+	"usage: mqttmux [-d DIR] status [--json] [SESSION]\n"
 	"       mqttmux [-d DIR] wait [-s SESSION] [-t SECONDS]\n"
 	"       mqttmux [-d DIR] ping | reload | restart NAME | metrics\n"
 	"       mqttmux [-d DIR] events [-s SESSION] [-C COUNT] [-W SECONDS]\n"
@@ -184,23 +184,31 @@ static void print_table(json_object *a)
 	}
 }
 
+/* A session name (or other word) that fits on a control-socket command line as one word. */
+static bool ctl_word_ok(const char *w)
+{
+	return w[0] && strlen(w) <= 64 && !strpbrk(w, " \t\r\n");
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
 					      { NULL, 0, NULL, 0 } };
 	bool json = false;
-	char *raw = NULL;
+	char *raw = NULL, line[256];
 	json_object *a;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+j", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "j", opts, NULL)) != -1)
 		if (c == 'j')
 			json = true;
 		else
 			return usage();
-	if (optind != argc)
+	if (optind + 1 < argc || (optind < argc && !ctl_word_ok(argv[optind])))
 		return usage();
-	a = call(MM_CTL_CMD_STATUS, MM_CTL_CMD_STATUS "\n", MM_CTL_CALL_MS, &raw);
+	snprintf(line, sizeof(line), MM_CTL_CMD_STATUS "%s%s\n", optind < argc ? " " : "",
+		 optind < argc ? argv[optind] : "");
+	a = call(MM_CTL_CMD_STATUS, line, MM_CTL_CALL_MS, &raw);
 	if (!a || !json_object_is_type(a, json_type_array)) {
 		if (a)
 			fprintf(stderr, "mqttmux: status: unexpected reply\n");
@@ -235,7 +243,7 @@ static int cmd_wait(int argc, char **argv)
 	int c;
 
 	while ((c = getopt(argc, argv, "+s:t:")) != -1) {
-		if (c == 's' && optarg[0] && strlen(optarg) < 128 && !strpbrk(optarg, " \t\r\n"))
+		if (c == 's' && ctl_word_ok(optarg))
 			session = optarg;
 		else if (c != 't' || parse_seconds(optarg, &secs) < 0)
 			return usage();
@@ -255,8 +263,7 @@ static int cmd_simple(int argc, char **argv)
 	json_object *o;
 	bool restart = !strcmp(argv[0], "restart");
 
-	if (argc != (restart ? 2 : 1) ||
-	    (restart && (strlen(argv[1]) > 64 || strpbrk(argv[1], " \t\r\n"))))
+	if (argc != (restart ? 2 : 1) || (restart && !ctl_word_ok(argv[1])))
 		return usage();
 	snprintf(line, sizeof(line), "%s%s%s\n", argv[0], restart ? " " : "",
 		 restart ? argv[1] : "");
@@ -437,7 +444,7 @@ static int cmd_events(int argc, char **argv)
 	int c, fd, rc;
 
 	while ((c = getopt(argc, argv, "+s:C:W:")) != -1) {
-		if (c == 's' && optarg[0] && strlen(optarg) <= 64 && !strpbrk(optarg, " \t\r\n"))
+		if (c == 's' && ctl_word_ok(optarg))
 			session = optarg;
 		else if (c == 'C' && (e.count = strtol(optarg, &end, 10)) > 0 && !*end)
 			continue;

@@ -27,6 +27,7 @@
 #include <criterion/criterion.h>
 #include <mosquitto.h>
 
+#include "mqttmux_version.h"
 #include "t_broker.h"
 #include "t_daemon.h"
 #include "t_helpers.h"
@@ -303,6 +304,59 @@ Test(control, garbage_and_overlong_lines_get_errors_and_the_daemon_stays_respons
 	r = t_ctl_command(Sock, "status\n");
 	cr_expect(r && r[0] == '[', "status after garbage: %s", r ? r : "(none)");
 	free(r);
+	t_daemon_stop(&Daemon);
+}
+
+/* status NAME, help and version on the socket, as socat users meet them, and through the CLI. */
+Test(control, status_of_one_session_help_and_version)
+{
+	char out[8192], err[4096];
+	json_object *o, *a;
+	char *r;
+
+	write_config(false, NULL);
+	start_daemon();
+	r = t_ctl_command(Sock, "status two\n");
+	a = r ? json_tokener_parse(r) : NULL;
+	cr_assert(a && json_object_is_type(a, json_type_array), "%s", r ? r : "(none)");
+	cr_expect_eq(json_object_array_length(a), 1, "%s", r);
+	expect_exact_fields(json_object_array_get_idx(a, 0));
+	cr_expect_str_eq(json_object_get_string(field(json_object_array_get_idx(a, 0), "name")),
+			 "two");
+	json_object_put(a);
+	free(r);
+	r = t_ctl_command(Sock, "status nope\n");
+	expect_error(r, "unknown session 'nope'");
+	free(r);
+	r = t_ctl_command(Sock, "status one two\n");
+	expect_error(r, "usage: status [SESSION]");
+	free(r);
+	r = t_ctl_command(Sock, "help\n");
+	o = r ? json_tokener_parse(r) : NULL;
+	cr_assert_not_null(o, "%s", r ? r : "(none)");
+	a = field(o, "commands");
+	cr_assert(json_object_is_type(a, json_type_array), "%s", r);
+	cr_expect_geq(json_object_array_length(a), 11, "%s", r);
+	cr_expect_not_null(strstr(r, "\"status [SESSION]\""), "%s", r);
+	json_object_put(o);
+	free(r);
+	r = t_ctl_command(Sock, "version\n");
+	o = r ? json_tokener_parse(r) : NULL;
+	cr_assert_not_null(o, "%s", r ? r : "(none)");
+	cr_expect_str_eq(json_object_get_string(field(o, "version")), MQTTMUX_VERSION);
+	json_object_put(o);
+	free(r);
+	cr_assert_eq(CLI(out, err, "status", "--json", "one"), 0, "%s", err);
+	a = json_tokener_parse(out);
+	cr_assert(a && json_object_array_length(a) == 1, "%s", out);
+	cr_expect_str_eq(json_object_get_string(field(json_object_array_get_idx(a, 0), "name")),
+			 "one");
+	json_object_put(a);
+	cr_assert_eq(CLI(out, err, "status", "two"), 0, "%s", err);
+	cr_expect_not_null(strstr(out, "two "), "%s", out);
+	cr_expect_null(strstr(out, "one "), "%s", out);
+	cr_expect_neq(CLI(out, err, "status", "nope"), 0);
+	cr_expect_not_null(strstr(err, "unknown session 'nope'"), "%s", err);
 	t_daemon_stop(&Daemon);
 }
 
