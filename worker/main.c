@@ -143,8 +143,9 @@ static int attach_fds(struct mm_wrk *w)
 	rc = mm_shm_stats_attach(MM_FD_WRK_STATS, &w->stats);
 	if (rc < 0)
 		return mm_log_errno(rc, "stats block refused");
-	atomic_fetch_add_explicit(&w->stats->starts, 1, memory_order_relaxed);
-	mm_wrk_unacked_inherit(w);
+	/* The first worker of a stats block has no predecessor's ids to inherit. */
+	if (atomic_fetch_add_explicit(&w->stats->starts, 1, memory_order_relaxed))
+		mm_wrk_unacked_inherit(w);
 	atomic_store_explicit(&w->stats->worker_pid, (uint32_t)getpid(), memory_order_relaxed);
 	return 0;
 }
@@ -312,7 +313,9 @@ int main(int argc, char **argv)
 {
 	const struct mm_cfg_session *sess = NULL;
 	struct mm_cfg *cfg = NULL;
-	struct mm_wrk w = { 0 }, *one[1] = { &w }, *active[1];
+	/* static: a zeroed stack copy would touch its 40 KiB of id bitmaps (wrk.h) at once */
+	static struct mm_wrk w;
+	struct mm_wrk *one[1] = { &w }, *active[1];
 	struct mm_wrk_proc p = { .sess = one, .n = 1, .active = active, .after = after_loop };
 	struct args a;
 	int rc;
