@@ -373,8 +373,10 @@ static int parse(struct mm_cfg_ctx *c, config_t *lc, const char *path)
 
 	/* @include "x" names a file relative to the config file's directory, like every path. */
 	config_set_include_dir(lc, c->dir);
-	if (config_read_file(lc, path) == CONFIG_TRUE)
+	if (config_read_file(lc, path) == CONFIG_TRUE) {
+		mm_cfg_lex_file(c, path);
 		return 0;
+	}
 	if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
 		return -EIO;
 	file = config_error_file(lc) ? config_error_file(lc) : path;

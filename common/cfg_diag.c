@@ -133,3 +133,25 @@ void mm_cfg_bad(struct mm_cfg_ctx *c, const config_setting_t *s, const char *key
 	if (r < 0)
 		mm_cfg_oom(c);
 }
+
+/* Report one problem at <line> of <file>, where no libconfig setting stands for it. */
+void mm_cfg_bad_at(struct mm_cfg_ctx *c, const char *file, unsigned int line, const char *fmt,
+		   ...)
+{
+	va_list ap;
+	char *msg;
+	int r;
+
+	c->problems++;
+	va_start(ap, fmt);
+	r = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		mm_cfg_oom(c);
+		return;
+	}
+	r = mm_cfg_diag_add(c->diag, "%s:%u: %s%s", file, line, msg, c->where);
+	free(msg);
+	if (r < 0)
+		mm_cfg_oom(c);
+}

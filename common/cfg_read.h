@@ -72,7 +72,13 @@ struct mm_cfg_key {
 /* cfg_diag.c: reporting. s may be NULL (the message then carries the file name only). */
 void mm_cfg_bad(struct mm_cfg_ctx *c, const config_setting_t *s, const char *key, const char *fmt,
 		...) __attribute__((format(printf, 4, 5)));
+void mm_cfg_bad_at(struct mm_cfg_ctx *c, const char *file, unsigned int line, const char *fmt,
+		   ...) __attribute__((format(printf, 4, 5)));
 void mm_cfg_oom(struct mm_cfg_ctx *c);
+
+/* cfg_lex.c: integer literals libconfig would truncate (checked on the text). */
+void mm_cfg_lex_file(struct mm_cfg_ctx *c, const char *file);
+void mm_cfg_lex_text(struct mm_cfg_ctx *c, const char *file, const char *text, size_t len);
 
 /* cfg_read.c: the schema walker and value readers. */
 void mm_cfg_read_group(struct mm_cfg_ctx *c, const config_setting_t *g,

@@ -221,6 +221,37 @@ Test(common_cfg, takes_integers_where_numbers_are_expected)
 	cr_expect_eq(t_cfg->restart.max, 30.0);
 }
 
+/* Only integer literals are checked: strings, comments, names and floats are left alone. */
+Test(common_cfg, leaves_big_numbers_alone_where_libconfig_keeps_them)
+{
+	cr_assert_eq(t_cfg_load("# 99999999999\n/* 4294967356 */ // 4294967356\n"
+				"restart = { initial = 1e-3; max = 8.64e+4; window = 2.5E+3; };\n"
+				"clients = { ring_size = 4194304L; };\n"
+				"sessions = ( { name = \"a-4294967356\"; brokers = [ \"tcp://h\" ];\n"
+				"  client_id = \"4294967356\"; keepalive = -0; } );\n"),
+		     0);
+	t_cfg_dump();
+	cr_expect_eq(t_cfg->restart.max, 86400.0);
+	cr_expect_eq(t_cfg->clients.ring_size, 4194304);
+}
+
+Test(common_cfg, refuses_a_truncated_literal_in_an_included_file)
+{
+	t_cfg_put("more.cfg", "\nrestart = { burst = 4294967297; };\n", 0644);
+	cr_assert_eq(t_cfg_load("log_level = \"info\";\n@include \"more.cfg\"\n"), -EINVAL);
+	t_cfg_dump();
+	cr_expect_geq(t_cfg_diag_find("more.cfg:2:", "'burst': integer 4294967297", NULL), 0);
+}
+
+Test(common_cfg, refuses_a_64_bit_literal_past_its_range)
+{
+	cr_assert_eq(t_cfg_load("clients = { ring_size = 9223372036854775808L; };\n"), -EINVAL);
+	t_cfg_dump();
+	cr_expect_geq(t_cfg_diag_find("t.cfg:1:", "'ring_size': integer 9223372036854775808L",
+				      "64-bit"),
+		      0);
+}
+
 Test(common_cfg, strips_one_crlf_from_the_password_file)
 {
 	cr_assert_eq(

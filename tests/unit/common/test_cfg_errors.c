@@ -107,6 +107,13 @@ static const struct broken broken[] = {
 	{ "log_level = \"loud\";\n", "t.cfg:1:", "'log_level'", "one of 'error', 'warning'" },
 	{ SESSION("  protocol = \"4\";\n"), "t.cfg:3:", "'protocol'", "'3.1.1', '5'" },
 	{ SESSION("  keepalive = 70000;\n"), "t.cfg:3:", "'keepalive'", "between 0 and 65535" },
+	/* literals libconfig 1.5 would truncate to 32 bits: 4294967356 reads as 60 */
+	{ SESSION("  keepalive = 4294967356;\n"), "t.cfg:3:", "'keepalive': integer 4294967356",
+	  "out of range" },
+	{ SESSION("  performance = { max_pending = 0x100000001; };\n"), "t.cfg:3:",
+	  "'max_pending': integer 0x100000001", "low 32 bits" },
+	{ "restart = { burst = -4294967295; };\n", "t.cfg:1:", "'burst': integer -4294967295",
+	  "out of range" },
 	{ SESSION("  performance = { ring_size = 100000; };\n"),
 	  "t.cfg:3:", "'performance.ring_size'", "power of two" },
 	{ SESSION("  performance = { ring_size = 65536; };\n"), "t.cfg:3:",
