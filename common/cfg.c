@@ -346,37 +346,26 @@ static int config_dir(const char *path, char **ret)
 }
 
 /*
- * Whether <path> can be read at all, as -errno: libconfig only says "file I/O error". A
- * directory gives -EISDIR.
+ * Read <path> (mm_cfg_text_read: not a symlink, ours, not writable by others) and parse it into
+ * <lc>: 0, -EINVAL with the problem in the diag, or -errno.
  */
-static int file_probe(const char *path)
-{
-	struct stat st;
-	int fd, r = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd == -1)
-		return -errno;
-	if (fstat(fd, &st) == -1)
-		r = -errno;
-	else if (S_ISDIR(st.st_mode))
-		r = -EISDIR;
-	close(fd);
-	return r;
-}
-
-/* Parse <path> into <lc>: 0, -EINVAL with the syntax error in the diag, or -errno. */
 static int parse(struct mm_cfg_ctx *c, config_t *lc, const char *path)
 {
 	const char *file;
+	char *text = NULL;
 	int r;
 
+	r = mm_cfg_text_read(c, path, &text);
+	if (r < 0)
+		return r;
 	/* @include "x" names a file relative to the config file's directory, like every path. */
 	config_set_include_dir(lc, c->dir);
-	if (config_read_file(lc, path) == CONFIG_TRUE) {
-		mm_cfg_lex_file(c, path);
+	if (config_read_string(lc, text) == CONFIG_TRUE) {
+		mm_cfg_lex_text(c, path, text, strlen(text));
+		free(text);
 		return 0;
 	}
+	free(text);
 	if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
 		return -EIO;
 	file = config_error_file(lc) ? config_error_file(lc) : path;
@@ -419,9 +408,6 @@ int mm_cfg_load(const char *path, struct mm_cfg **ret, struct mm_cfg_diag *diag)
 	char *dir = NULL;
 	int r;
 
-	r = file_probe(path);
-	if (r < 0)
-		return r;
 	r = config_dir(path, &dir);
 	if (r < 0)
 		return r;
@@ -551,9 +537,7 @@ int mm_cfg_load_session(const char *path, const struct mm_cfg *base, struct mm_c
 	char *dir = NULL;
 	int r;
 
-	r = o.sess ? file_probe(path) : -ENOMEM;
-	if (r == 0)
-		r = config_dir(path, &dir);
+	r = o.sess ? config_dir(path, &dir) : -ENOMEM;
 	mm_cfg_diag_init(&scratch);
 	c.diag = diag ? diag : &scratch;
 	c.dir = dir;

@@ -183,8 +183,11 @@ static void lex_text(struct lex *l)
 }
 
 /*
- * Check the integer literals of <len> bytes of config text <text>, read from <file> (the name
- * messages carry), as mm_cfg_lex_file() does for a file.
+ * Report every integer literal of the <len> bytes of config text <text>, read from <file> (the
+ * name messages carry), and of the files it @includes, that libconfig cannot hold as written:
+ * "file:line: 'key': integer N is out of range: ...". Call it after libconfig parsed the text
+ * without a syntax error. An included file that cannot be read is skipped: the parse has
+ * reported that already.
  */
 void mm_cfg_lex_text(struct mm_cfg_ctx *c, const char *file, const char *text, size_t len)
 {
@@ -217,15 +220,4 @@ static void lex_file(struct mm_cfg_ctx *c, const char *file, int depth)
 		lex_text(&l);
 	}
 	free(text);
-}
-
-/*
- * Report every integer literal of config file <file> (and of the files it @includes) that
- * libconfig cannot hold as written, as "file:line: integer N is out of range: ...". Call it
- * after libconfig parsed the file without a syntax error. A file that cannot be read is
- * skipped: the parse has reported that already.
- */
-void mm_cfg_lex_file(struct mm_cfg_ctx *c, const char *file)
-{
-	lex_file(c, file, 0);
 }

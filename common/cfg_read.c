@@ -93,46 +93,6 @@ char *mm_cfg_resolve(struct mm_cfg_ctx *c, const char *file)
 	return r;
 }
 
-/*
- * Open <file> for reading as <check> requires, reporting any problem against setting <s> and
- * <key>. Returns the descriptor (the caller closes it) or a negative errno after reporting.
- */
-int mm_cfg_open_checked(struct mm_cfg_ctx *c, const config_setting_t *s, const char *key,
-			const char *file, enum mm_cfg_file_check check)
-{
-	struct stat st;
-	int fd, r;
-
-	/* O_NONBLOCK: a FIFO must not block the load; it is refused below anyway. */
-	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd == -1) {
-		r = -errno;
-		mm_cfg_bad(c, s, key, "cannot open '%s': %s", file, strerror(-r));
-		return r;
-	}
-	if (fstat(fd, &st) == -1) {
-		r = -errno;
-		mm_cfg_bad(c, s, key, "cannot stat '%s': %s", file, strerror(-r));
-		goto out_close;
-	}
-	r = -EINVAL;
-	if (!S_ISREG(st.st_mode)) {
-		mm_cfg_bad(c, s, key, "'%s' is not a regular file", file);
-		goto out_close;
-	}
-	if (check == MM_CFG_FILE_SECRET && (st.st_mode & 007)) {
-		mm_cfg_bad(c, s, key,
-			   "'%s' is accessible by others (mode %04o); run chmod o-rwx on it", file,
-			   (unsigned int)(st.st_mode & 07777));
-		goto out_close;
-	}
-	return fd;
-
-out_close:
-	close(fd);
-	return r;
-}
-
 static void read_str(struct mm_cfg_ctx *c, const config_setting_t *s, const struct mm_cfg_key *k,
 		     char **dst)
 {

@@ -45,7 +45,7 @@ enum mm_cfg_kind {
 enum mm_cfg_file_check {
 	MM_CFG_FILE_ANY = 0, /* nothing: the file may not exist yet */
 	MM_CFG_FILE_READ,    /* a regular file this process can open for reading */
-	MM_CFG_FILE_SECRET,  /* as READ, and no permission bit for others (mode & 007 == 0) */
+	MM_CFG_FILE_SECRET,  /* as READ, not a symlink, ours, closed to others (mode & 077 == 0) */
 	_MM_CFG_FILE_MAX
 };
 
@@ -76,8 +76,12 @@ void mm_cfg_bad_at(struct mm_cfg_ctx *c, const char *file, unsigned int line, co
 		   ...) __attribute__((format(printf, 4, 5)));
 void mm_cfg_oom(struct mm_cfg_ctx *c);
 
+/* cfg_file.c: opening the config file and the files it names, with the ownership checks. */
+int mm_cfg_open_checked(struct mm_cfg_ctx *c, const config_setting_t *s, const char *key,
+			const char *file, enum mm_cfg_file_check check);
+int mm_cfg_text_read(struct mm_cfg_ctx *c, const char *path, char **ret);
+
 /* cfg_lex.c: integer literals libconfig would truncate (checked on the text). */
-void mm_cfg_lex_file(struct mm_cfg_ctx *c, const char *file);
 void mm_cfg_lex_text(struct mm_cfg_ctx *c, const char *file, const char *text, size_t len);
 
 /* cfg_read.c: the schema walker and value readers. */
@@ -87,8 +91,6 @@ const char *mm_cfg_type_name(int type);
 bool mm_cfg_is_int(const config_setting_t *s);
 bool mm_cfg_is_seq(const config_setting_t *s);
 char *mm_cfg_resolve(struct mm_cfg_ctx *c, const char *file);
-int mm_cfg_open_checked(struct mm_cfg_ctx *c, const config_setting_t *s, const char *key,
-			const char *file, enum mm_cfg_file_check check);
 void mm_cfg_check_range(struct mm_cfg_ctx *c, const config_setting_t *g, const char *key, bool ok,
 			const char *rule, double v);
 

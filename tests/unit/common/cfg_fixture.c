@@ -52,12 +52,14 @@ void t_cfg_setup(void)
 	t_cfg_dir = t_tmpdir("cfg");
 	cr_assert_not_null(t_cfg_dir);
 	t_cfg_put("pass", "s3cret\n", 0600);
-	t_cfg_put("pass2", "other\r\n", 0640);
+	t_cfg_put("pass2", "other\r\n", 0600);
 	t_cfg_put("pass-world", "topsecret\n", 0644);
 	t_cfg_put("ca.pem", "CA\n", 0644);
 	t_cfg_put("c.pem", "CERT\n", 0644);
 	t_cfg_put("c.key", "KEY\n", 0600);
 	t_cfg_put("key-world", "KEY\n", 0604);
+	t_cfg_put("pass-group", "s3cret\n", 0640);
+	cr_assert_eq(symlink("pass", t_cfg_at("pass-link")), 0);
 	mm_cfg_diag_init(&t_cfg_diag);
 	t_cfg = NULL;
 }

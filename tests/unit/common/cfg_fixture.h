@@ -3,8 +3,9 @@
  * Shared fixture of the config tests: a private directory holding a set of small files the
  * configs refer to by relative name, a diag list, and the loaded config, all reset per test.
  *
- * Files made by t_cfg_setup(): pass ("s3cret\n", 0600), pass2 ("other\r\n", 0640),
- * pass-world ("topsecret\n", 0644), ca.pem and c.pem (0644), c.key (0600), key-world (0604).
+ * Files made by t_cfg_setup(): pass ("s3cret\n", 0600), pass2 ("other\r\n", 0600),
+ * pass-world ("topsecret\n", 0644), pass-group (0640), pass-link (a symlink to pass), ca.pem
+ * and c.pem (0644), c.key (0600), key-world (0604).
  */
 #ifndef T_CFG_FIXTURE_H
 #define T_CFG_FIXTURE_H

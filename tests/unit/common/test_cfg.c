@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -313,6 +314,62 @@ Test(common_cfg, returns_errno_for_an_unreadable_file)
 	cr_expect_eq(mm_cfg_load(t_cfg_dir, &t_cfg, &t_cfg_diag), -EISDIR);
 	cr_expect_eq(mm_cfg_diag_count(&t_cfg_diag), 0);
 	cr_expect_null(t_cfg);
+}
+
+/* Refuse <mode> for a config file of group <gid> (-1: as created). */
+static void refuse_writable(mode_t mode, gid_t gid)
+{
+	char want[32];
+
+	t_cfg_put("w.cfg", "log_level = \"info\";\n", mode);
+	if (gid != (gid_t)-1)
+		cr_assert_eq(chown(t_cfg_at("w.cfg"), 0, gid), 0);
+	(void)snprintf(want, sizeof(want), "(mode %04o)", (unsigned)mode);
+	mm_cfg_diag_done(&t_cfg_diag);
+	cr_expect_eq(mm_cfg_load(t_cfg_at("w.cfg"), &t_cfg, &t_cfg_diag), -EINVAL);
+	t_cfg_dump();
+	cr_expect_geq(t_cfg_diag_find("w.cfg: is writable by its group or others", want,
+				      "chmod go-w"),
+		      0);
+	cr_expect_null(t_cfg);
+}
+
+/* Anybody who can write the config can point the daemon, and its secrets, anywhere. */
+Test(common_cfg, refuses_a_config_file_others_can_write)
+{
+	refuse_writable(0666, (gid_t)-1);
+	refuse_writable(0646, (gid_t)-1);
+	if (geteuid() == 0)
+		refuse_writable(0664, 4242); /* a group that is neither root's nor ours */
+}
+
+Test(common_cfg, refuses_a_symlinked_config_file)
+{
+	t_cfg_put("real.cfg", "log_level = \"info\";\n", 0644);
+	cr_assert_eq(symlink("real.cfg", t_cfg_at("link.cfg")), 0);
+	cr_expect_eq(mm_cfg_load(t_cfg_at("link.cfg"), &t_cfg, &t_cfg_diag), -EINVAL);
+	t_cfg_dump();
+	cr_expect_geq(t_cfg_diag_find("link.cfg: is a symbolic link", NULL, NULL), 0);
+	cr_expect_null(t_cfg);
+}
+
+/* Owned by another user: a config or a secret that user could have written for us. */
+Test(common_cfg, refuses_files_owned_by_another_user)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to give a file away");
+	t_cfg_put("theirs.cfg", "log_level = \"info\";\n", 0644);
+	cr_assert_eq(chown(t_cfg_at("theirs.cfg"), 65534, 65534), 0);
+	cr_expect_eq(mm_cfg_load(t_cfg_at("theirs.cfg"), &t_cfg, &t_cfg_diag), -EINVAL);
+	cr_expect_geq(t_cfg_diag_find("theirs.cfg: is owned by uid 65534", "root", NULL), 0);
+	cr_assert_eq(chown(t_cfg_at("pass"), 65534, 65534), 0);
+	mm_cfg_diag_done(&t_cfg_diag);
+	cr_expect_eq(t_cfg_load("sessions = ( { name = \"s\"; brokers = [ \"tcp://h\" ]; "
+				"client_id = \"c\"; username = \"u\"; password_file = \"pass\"; "
+				"} );\n"),
+		     -EINVAL);
+	t_cfg_dump();
+	cr_expect_geq(t_cfg_diag_find("'password_file'", "is owned by uid 65534", NULL), 0);
 }
 
 Test(common_cfg, works_without_a_diag_list)
