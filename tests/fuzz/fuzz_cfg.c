@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: config validation above libconfig (common/cfg*.c). The input is a config
- * file (in a memfd, read through /proc/self/fd); libconfig parses it, and our loader checks
+ * file (written to a file of a private temporary directory: the loader refuses the symlinks
+ * of /proc/self/fd); libconfig parses it, and our loader checks
  * every key. Whatever loads must write out (mm_cfg_write) as a file that loads again to an
  * equal config: the writer and the reader agree. Whatever fails must fail with at least one
  * problem in the diagnostics. The same bytes are also tried as a session file. Inputs with
@@ -9,10 +10,10 @@
  * includes are libconfig's, not ours.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "cfg.h"
@@ -20,13 +21,36 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static char Dir[48];
+
+static void dir_remove(void)
+{
+	char path[96];
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%d.cfg", Dir, i);
+		(void)unlink(path);
+	}
+	(void)rmdir(Dir);
+}
+
+/* Write <data> to the file <slot> (0 or 1) of our directory; its name goes to <path>. */
 static int text_fd(const void *data, size_t size, char *path, size_t psize)
 {
-	int fd = memfd_create("fuzz-cfg", MFD_CLOEXEC);
+	static int slot;
+	int fd;
 
+	if (!Dir[0]) {
+		snprintf(Dir, sizeof(Dir), "/tmp/mqttmux-fuzz-cfg-XXXXXX");
+		if (!mkdtemp(Dir))
+			abort();
+		atexit(dir_remove);
+	}
+	snprintf(path, psize, "%s/%d.cfg", Dir, slot);
+	slot ^= 1; /* the round trip writes a second file while the first is still in use */
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
 		abort();
-	snprintf(path, psize, "/proc/self/fd/%d", fd);
 	return fd;
 }
 
@@ -35,7 +59,7 @@ static void round_trip(const struct mm_cfg *cfg)
 {
 	struct mm_cfg *again = NULL;
 	struct mm_cfg_diag diag;
-	char *text = NULL, path[64];
+	char *text = NULL, path[128];
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 	int fd;
@@ -66,7 +90,7 @@ static const struct mm_cfg *base(void)
 		"sessions = ( { name = \"s0\"; brokers = [ \"tcp://127.0.0.1:1\" ]; client_id = \"a\"; } );\n";
 	static struct mm_cfg *cfg;
 	struct mm_cfg_diag diag;
-	char path[64];
+	char path[128];
 	int fd;
 
 	if (cfg)
@@ -85,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mm_cfg *cfg = NULL;
 	struct mm_cfg_session *sess = NULL;
 	struct mm_cfg_diag diag;
-	char path[64];
+	char path[128];
 	int fd, r;
 
 	if (memmem(data, size, "@include", 8))

@@ -9,6 +9,7 @@
  * nothing. Every command must get a reply that fits the connection's limits, or none (an
  * empty line), and never crash.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,15 +41,32 @@ static void child(struct mm_sup_child *c, const char *name, bool router)
 	c->fsm.state = MM_CHILD_UP;
 }
 
+static void remove_base(void)
+{
+	char dir[sizeof(Path)];
+
+	snprintf(dir, sizeof(dir), "%s", Path);
+	(void)unlink(Path);
+	*strrchr(dir, '/') = '\0';
+	(void)rmdir(dir);
+}
+
 static void setup(void)
 {
 	struct mm_cfg_diag diag;
-	int fd = memfd_create("fuzz-ctl-cfg", MFD_CLOEXEC);
+	char dir[] = "/tmp/mqttmux-fuzz-ctl-XXXXXX";
+	int fd;
 
 	mm_log_init("fuzz-ctl", MM_LOG_ERROR);
+	/* a file of its own: the loader refuses the symlinks of /proc/self/fd */
+	if (!mkdtemp(dir))
+		abort();
+	snprintf(Path, sizeof(Path), "%s/base.cfg", dir);
+	fd = open(Path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, Base, sizeof(Base) - 1) != (ssize_t)sizeof(Base) - 1)
 		abort();
-	snprintf(Path, sizeof(Path), "/proc/self/fd/%d", fd);
+	close(fd);
+	atexit(remove_base);
 	mm_cfg_diag_init(&diag);
 	if (mm_cfg_load(Path, &S.cfg, &diag) < 0)
 		abort();
