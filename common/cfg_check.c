@@ -14,6 +14,7 @@
 
 #include "cfg.h"
 #include "cfg_read.h"
+#include "utf8.h"
 
 struct scheme_info {
 	const char *name;
@@ -34,48 +35,10 @@ const char *mm_cfg_scheme_to_string(enum mm_cfg_scheme s)
 	return schemes[s].name;
 }
 
-/* Length of the well-formed UTF-8 sequence at <p> (no overlongs, no surrogates), 0 if bad. */
-static size_t utf8_seq(const unsigned char *p)
-{
-	uint32_t cp;
-	size_t n;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1fu;
-	else if ((p[0] & 0xf0) == 0xe0)
-		n = 3, cp = p[0] & 0x0fu;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07u;
-	else
-		return 0;
-	/* A NUL terminator fails the continuation test, so this never reads past the string. */
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3fu);
-	}
-	if (n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-		return 0;
-	if (n == 4 && (cp < 0x10000 || cp > 0x10ffff))
-		return 0;
-	return n;
-}
-
 /* NULL if <s> is well-formed UTF-8 (MQTT strings must be), else why not. */
 const char *mm_cfg_utf8_why(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n;
-
-	while (*p) {
-		n = utf8_seq(p);
-		if (!n)
-			return "is not valid UTF-8";
-		p += n;
-	}
-	return NULL;
+	return mm_utf8_ok((const uint8_t *)s, strlen(s), false) ? NULL : "is not valid UTF-8";
 }
 
 /* Check the levels of <t>: wildcards only when <wild>, and then each one a whole level. */

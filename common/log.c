@@ -7,11 +7,14 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "utf8.h"
 
 static const char *log_ident = "mqttmux";
 static enum mm_log_level log_max = MM_LOG_INFO;
@@ -126,10 +129,42 @@ static void emit(enum mm_log_level lvl, const char *msg)
 		msg);
 }
 
+/*
+ * <in> made safe to print on one line: control characters, DEL and bytes that are not UTF-8
+ * become \xNN, a backslash becomes \\. Client names, broker error texts, topics and file names
+ * go into messages; without this a name holding "\n" could forge a whole log line, and an
+ * escape sequence could rewrite the terminal. Truncated to <cap> - 1 bytes.
+ */
+static void escape(char *out, size_t cap, const char *in)
+{
+	const uint8_t *p = (const uint8_t *)in;
+	size_t n = 0, left = strlen(in);
+	uint32_t cp;
+
+	while (left && n + 5 < cap) {
+		size_t len = mm_utf8_seq(p, left, &cp);
+
+		if (len == 1 && *p >= 0x20 && *p != 0x7f && *p != '\\') {
+			out[n++] = (char)*p;
+		} else if (len > 1 && !(cp >= 0x80 && cp <= 0x9f) &&
+			   !(cp >= 0xd800 && cp <= 0xdfff)) {
+			memcpy(out + n, p, len);
+			n += len;
+		} else {
+			len = 1;
+			n += (size_t)snprintf(out + n, cap - n, *p == '\\' ? "\\\\" : "\\x%02x",
+					      *p);
+		}
+		p += len;
+		left -= len;
+	}
+	out[n] = '\0';
+}
+
 __attribute__((format(printf, 3, 0))) static void vlog(enum mm_log_level lvl, const char *suffix,
 						       const char *fmt, va_list ap)
 {
-	char line[1024];
+	char line[1024], safe[4096];
 	int n = 0;
 
 	if (lvl > log_max || lvl >= _MM_LOG_LEVEL_MAX)
@@ -140,7 +175,8 @@ __attribute__((format(printf, 3, 0))) static void vlog(enum mm_log_level lvl, co
 		n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	if (suffix && n >= 0 && (size_t)n < sizeof(line))
 		snprintf(line + n, sizeof(line) - (size_t)n, "%s", suffix);
-	emit(lvl, line);
+	escape(safe, sizeof(safe), line);
+	emit(lvl, safe);
 }
 
 void mm_log(enum mm_log_level lvl, const char *fmt, ...)

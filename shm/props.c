@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "utf8.h"
+
 struct prop_info {
 	uint8_t id;
 	uint8_t type; /* enum mm_prop_type */
@@ -263,47 +265,6 @@ ssize_t mm_props_pack(uint8_t *buf, size_t cap, const struct mqttmux_prop *p)
 
 /* ---- checking ---- */
 
-/* Decode one UTF-8 sequence at s[0..n-1]: its length, or 0 if malformed (overlong, > U+10FFFF). */
-static size_t utf8_seq(const uint8_t *s, size_t n, uint32_t *cp)
-{
-	size_t len = s[0] < 0x80		    ? 1
-		     : s[0] >= 0xc2 && s[0] < 0xe0  ? 2
-		     : (s[0] & 0xf0) == 0xe0	    ? 3
-		     : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
-						    : 0;
-	static const uint32_t min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-
-	if (len == 0 || len > n)
-		return 0;
-	*cp = len == 1 ? s[0] : s[0] & (0x7f >> len);
-	for (size_t k = 1; k < len; k++) {
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-		*cp = *cp << 6 | (s[k] & 0x3f);
-	}
-	return *cp < min[len] || *cp > 0x10ffff ? 0 : len;
-}
-
-/*
- * Well-formed UTF-8 without surrogates; <strict> (an MQTT UTF-8 string, as mosquitto checks it)
- * also refuses U+0000, the control characters U+0001..U+001F and U+007F..U+009F, and the
- * non-characters U+FDD0..U+FDEF and U+xFFFE/U+xFFFF.
- */
-bool mm_props_utf8_ok(const uint8_t *s, size_t len, bool strict)
-{
-	uint32_t cp;
-
-	for (size_t i = 0, n; i < len; i += n) {
-		n = utf8_seq(s + i, len - i, &cp);
-		if (n == 0 || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		if (strict && (cp <= 0x1f || (cp >= 0x7f && cp <= 0x9f) ||
-			       (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe))
-			return false;
-	}
-	return true;
-}
-
 static bool topic_name_ok(const struct mqttmux_prop *p)
 {
 	return p->len > 0 && !memchr(p->data, '+', p->len) && !memchr(p->data, '#', p->len);
@@ -320,19 +281,18 @@ static int check_one(const struct mqttmux_prop *p, uint64_t *seen, const void *p
 	*seen |= bit;
 	switch (p->id) {
 	case 0x01:
-		return p->num > 1 || (p->num == 1 && !mm_props_utf8_ok(payload, payload_len, false))
+		return p->num > 1 || (p->num == 1 && !mm_utf8_ok(payload, payload_len, false))
 			       ? -EINVAL
 			       : 0;
 	case 0x02:
 	case 0x09:
 		return 0;
 	case 0x03:
-		return mm_props_utf8_ok(p->data, p->len, true) ? 0 : -EINVAL;
+		return mm_utf8_ok(p->data, p->len, true) ? 0 : -EINVAL;
 	case 0x08:
-		return mm_props_utf8_ok(p->data, p->len, true) && topic_name_ok(p) ? 0 : -EINVAL;
+		return mm_utf8_ok(p->data, p->len, true) && topic_name_ok(p) ? 0 : -EINVAL;
 	case 0x26:
-		return mm_props_utf8_ok(p->data, p->len, true) &&
-				       mm_props_utf8_ok(p->value, p->value_len, true)
+		return mm_utf8_ok(p->data, p->len, true) && mm_utf8_ok(p->value, p->value_len, true)
 			       ? 0
 			       : -EINVAL;
 	default:

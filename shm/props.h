@@ -69,7 +69,4 @@ ssize_t mm_props_pack(uint8_t *buf, size_t cap, const struct mqttmux_prop *p);
  */
 int mm_props_check_publish(const uint8_t *buf, size_t len, const void *payload, size_t payload_len);
 
-/* True if <s> (<len> bytes) is a string MQTT brokers accept (the rules above). */
-bool mm_props_utf8_ok(const uint8_t *s, size_t len, bool strict);
-
 #endif /* MM_SHM_PROPS_H */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "props.h"
+#include "utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -42,8 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mqttmux_prop p;
 	size_t off = 0;
 
-	(void)mm_props_utf8_ok(data, size, true);
-	(void)mm_props_utf8_ok(data, size, false);
+	(void)mm_utf8_ok(data, size, true);
+	(void)mm_utf8_ok(data, size, false);
 	(void)mm_props_check_publish(data, size / 2, data + size / 2, size - size / 2);
 	while (mm_props_next(data, size, &off, &p) == 1) {
 		if (off > size)

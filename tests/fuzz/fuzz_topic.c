@@ -14,6 +14,7 @@
 
 #include "cfg.h"
 #include "props.h"
+#include "utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -42,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memcpy(t, data, size);
 	t[size] = '\0';
-	utf8 = mm_props_utf8_ok(data, size, false);
+	utf8 = mm_utf8_ok(data, size, false);
 	filter = mm_cfg_topic_filter_valid(t);
 	name = mm_cfg_topic_name_valid(t);
 	if (filter != (size > 0 && size <= 65535 && utf8 && mosq_filter_ok(t, size)))

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 
 #include "props.h"
+#include "utf8.h"
 
 #define STR(s) .data = (s), .len = sizeof(s) - 1
 
@@ -176,9 +177,9 @@ Test(shm_props, properties_that_could_close_the_connection_are_refused)
 
 Test(shm_props, utf8_rules)
 {
-	cr_expect(mm_props_utf8_ok((const uint8_t *)"\xf0\x9f\x98\x80", 4, true), "emoji");
-	cr_expect(!mm_props_utf8_ok((const uint8_t *)"\xf4\x90\x80\x80", 4, false), "> U+10FFFF");
-	cr_expect(!mm_props_utf8_ok((const uint8_t *)"\xe0\x80\xaf", 3, false), "overlong");
-	cr_expect(mm_props_utf8_ok((const uint8_t *)"a\nb", 3, false), "payload: newline is fine");
-	cr_expect(!mm_props_utf8_ok((const uint8_t *)"\xc2\x85", 2, true), "U+0085 in a string");
+	cr_expect(mm_utf8_ok((const uint8_t *)"\xf0\x9f\x98\x80", 4, true), "emoji");
+	cr_expect(!mm_utf8_ok((const uint8_t *)"\xf4\x90\x80\x80", 4, false), "> U+10FFFF");
+	cr_expect(!mm_utf8_ok((const uint8_t *)"\xe0\x80\xaf", 3, false), "overlong");
+	cr_expect(mm_utf8_ok((const uint8_t *)"a\nb", 3, false), "payload: newline is fine");
+	cr_expect(!mm_utf8_ok((const uint8_t *)"\xc2\x85", 2, true), "U+0085 in a string");
 }
