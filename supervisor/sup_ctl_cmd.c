@@ -130,6 +130,20 @@ static struct json_object *broker_of(const struct mm_sup *s, size_t idx, const c
 	return json_object_new_string(buf);
 }
 
+/*
+ * Seconds since the current worker of <c> last beat (its stats block's beat_ns), or null when no
+ * worker is up. A worker beats at least every MM_CHAN_HEARTBEAT_NS, whatever it is busy with.
+ */
+static struct json_object *beat_age(const struct mm_sup_child *c, const struct mm_stats_block *st)
+{
+	uint64_t beat, now = mm_time_mono_ns();
+
+	if (!stats_current(c, st))
+		return NULL;
+	beat = atomic_load_explicit(&st->beat_ns, memory_order_relaxed);
+	return json_object_new_double(beat && beat <= now ? (double)(now - beat) / 1e9 : 0.0);
+}
+
 #define ADD(o, k, v) json_object_object_add((o), (k), (v))
 #define OFF(f)	     offsetof(struct mm_stats_block, f)
 
@@ -152,6 +166,7 @@ static struct json_object *session_json(const struct mm_sup *s, size_t i, struct
 		ADD(o, "bytes_sent", u64(st, OFF(bytes_out)));
 		ADD(o, "reconnects", u64(st, OFF(reconnects)));
 		ADD(o, "last_error", last_error(st));
+		ADD(o, "heartbeat_age", beat_age(c, st));
 	}
 	return o;
 }

@@ -118,6 +118,9 @@ struct mm_wrk {
 	size_t n_filters, cap_filters;
 	struct mm_wrk_pending *pending;
 	size_t n_pending_cap;
+	size_t n_pending; /* entries of <pending> in use */
+	bool cmd_more;	  /* commands left after a batch: run another turn without sleeping */
+	bool cmd_waiting; /* MM_WRK_CMDS_WAIT: run again once a request completes */
 	uint64_t rng;
 	uint8_t *props_buf; /* the MQTT 5 properties of the message being committed */
 	size_t props_cap;
@@ -152,7 +155,16 @@ void mm_wrk_on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
 void mm_wrk_commit(struct mm_wrk *w);
 
 /* wrk_cmd.c */
-bool mm_wrk_handle_commands(struct mm_wrk *w);
+#define MM_WRK_CMD_BATCH 256 /* commands per turn of the loop */
+enum mm_wrk_cmds {
+	MM_WRK_CMDS_DONE = 0, /* the cmd-ring is empty */
+	MM_WRK_CMDS_MORE,     /* a batch done, more wait: go on after a look at the loop */
+	MM_WRK_CMDS_NO_ROOM,  /* the in-ring lacks room for completions: its space doorbell */
+	MM_WRK_CMDS_WAIT,     /* perf.max_pending requests wait for the broker: a completion */
+	_MM_WRK_CMDS_MAX
+};
+enum mm_wrk_cmds mm_wrk_handle_commands(struct mm_wrk *w);
+bool mm_wrk_commands_may_go_on(const struct mm_wrk *w);
 struct mm_wrk_pending *mm_wrk_pending_take(struct mm_wrk *w, int mid);
 int mm_wrk_pending_add(struct mm_wrk *w, int mid, uint16_t cmd, uint64_t req_id, uint32_t bytes,
 		       uint8_t qos);

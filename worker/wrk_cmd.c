@@ -26,6 +26,7 @@ int mm_wrk_pending_add(struct mm_wrk *w, int mid, uint16_t cmd, uint64_t req_id,
 
 		if (p->mid == 0) {
 			*p = (struct mm_wrk_pending){ mid, cmd, req_id, bytes, qos };
+			w->n_pending++;
 			return 0;
 		}
 	}
@@ -43,6 +44,7 @@ struct mm_wrk_pending *mm_wrk_pending_take(struct mm_wrk *w, int mid)
 		if (p->mid == mid) {
 			taken = *p;
 			p->mid = 0;
+			w->n_pending--;
 			return &taken;
 		}
 	}
@@ -65,6 +67,7 @@ void mm_wrk_pending_fail_all(struct mm_wrk *w, int32_t result, bool resent_too)
 		if (p->req_id)
 			mm_wrk_emit_completion(w, p->cmd, p->req_id, result, 0);
 		p->mid = 0;
+		w->n_pending--;
 	}
 	mm_wrk_commit(w);
 }
@@ -261,29 +264,49 @@ static void cmd_one(struct mm_wrk *w, const struct mm_shm_rec *rec)
 }
 
 /*
- * Execute the commands waiting in the cmd-ring, as long as the in-ring has room for their
- * completions. Returns false if it stopped for lack of room (the space doorbell resumes it).
+ * Connected with perf.max_pending requests waiting for the broker: take no more commands until
+ * one completes. The cmd-ring then fills, the router stops draining the publishers' rings, and
+ * a flooding client is slowed by its own full pub-ring; without a connection a publish fails
+ * at once instead (libmosquitto would queue it until the broker is back).
  */
-bool mm_wrk_handle_commands(struct mm_wrk *w)
+static bool pending_full(const struct mm_wrk *w)
 {
-	struct mm_shm_rec rec;
-	int rc, budget = 256;
+	return mm_wrk_conn_is_up(w->conn) && w->n_pending >= (size_t)w->cfg->perf.max_pending;
+}
 
-	while (budget-- > 0) {
+/*
+ * Execute at most MM_WRK_CMD_BATCH commands of the cmd-ring, as long as the in-ring has room
+ * for their completions and the broker keeps up. One batch, then the caller's loop looks at
+ * the socket, the timers and the supervisor again: a client publishing as fast as it can never
+ * starves the heartbeat, the reads or the writes. Returns why it stopped.
+ */
+enum mm_wrk_cmds mm_wrk_handle_commands(struct mm_wrk *w)
+{
+	enum mm_wrk_cmds why = MM_WRK_CMDS_MORE;
+	struct mm_shm_rec rec;
+	int rc;
+
+	for (int budget = MM_WRK_CMD_BATCH; budget > 0; budget--) {
 		if (mm_shm_ring_has_room(&w->in, EVENT_SLACK) != 1) {
-			(void)mm_shm_ring_release(&w->cmd);
-			mm_wrk_commit(w);
-			return false;
+			why = MM_WRK_CMDS_NO_ROOM;
+			break;
 		}
 		rc = mm_shm_ring_peek(&w->cmd, &rec);
-		if (rc == 0)
+		if (rc == 0) {
+			why = MM_WRK_CMDS_DONE;
 			break;
+		}
 		if (rc < 0) {
 			mm_log(MM_LOG_ERROR,
 			       "cmd-ring is corrupt (%s): exiting for a clean restart",
 			       strerror(-rc));
 			(void)mm_wrk_fsm_feed(&w->conn, MM_WRK_CONN_EV_FATAL);
 			w->exit_code = 1;
+			why = MM_WRK_CMDS_DONE;
+			break;
+		}
+		if (pending_full(w)) {
+			why = MM_WRK_CMDS_WAIT;
 			break;
 		}
 		cmd_one(w, &rec);
@@ -291,5 +314,11 @@ bool mm_wrk_handle_commands(struct mm_wrk *w)
 	}
 	(void)mm_shm_ring_release(&w->cmd);
 	mm_wrk_commit(w);
-	return true;
+	return why;
+}
+
+/* Did the reason of MM_WRK_CMDS_WAIT go away (a request completed, or the connection)? */
+bool mm_wrk_commands_may_go_on(const struct mm_wrk *w)
+{
+	return !pending_full(w);
 }

@@ -118,6 +118,24 @@ static void do_read(struct mm_wrk *w)
 	do_write(w);
 }
 
+/*
+ * One batch of commands (mm_wrk_handle_commands), then say how to go on: another batch at the
+ * end of this turn of the loop (cmd_more: the loop does not sleep), once a request completes
+ * (cmd_waiting), once the in-ring has room (its space doorbell), or on the doorbell: armed
+ * before sleeping, and arm says 1 when commands slipped in meanwhile.
+ */
+static void run_commands(struct mm_wrk *w)
+{
+	enum mm_wrk_cmds why = mm_wrk_handle_commands(w);
+
+	w->cmd_more = why == MM_WRK_CMDS_MORE;
+	w->cmd_waiting = why == MM_WRK_CMDS_WAIT;
+	if (why == MM_WRK_CMDS_DONE && !mm_wrk_conn_is_done(w->conn) &&
+	    mm_shm_ring_consumer_arm(&w->cmd) == 1)
+		w->cmd_more = true;
+	do_write(w);
+}
+
 static void resume_reading(struct mm_wrk *w)
 {
 	(void)mm_shm_ring_doorbell_drain(w->in.efd_space);
@@ -130,18 +148,14 @@ static void resume_reading(struct mm_wrk *w)
 	(void)mm_wrk_loop_unwatch(w->loop, MM_WRK_TOK(MM_WRK_TOK_SPACE, w->idx, 0));
 	if (w->sock >= 0)
 		do_read(w);
-	(void)mm_wrk_handle_commands(w);
+	run_commands(w);
 }
 
 static void on_commands(struct mm_wrk *w)
 {
 	(void)mm_shm_ring_doorbell_drain(w->cmd.efd_data);
 	mm_shm_ring_consumer_disarm(&w->cmd);
-	/* Re-arm before sleeping; arm says 1 when commands slipped in meanwhile. */
-	while (mm_wrk_handle_commands(w) && !mm_wrk_conn_is_done(w->conn) &&
-	       mm_shm_ring_consumer_arm(&w->cmd) == 1)
-		;
-	do_write(w);
+	run_commands(w);
 }
 
 /*
@@ -459,14 +473,19 @@ static bool finish_turn(struct mm_wrk_proc *p)
 		mm_log_set_session(w->cfg->name);
 		if (w->read_more && !mm_wrk_conn_is_done(w->conn))
 			do_read(w);
+		if (w->cmd_waiting && mm_wrk_commands_may_go_on(w))
+			w->cmd_more = true;
+		if (w->cmd_more && !mm_wrk_conn_is_done(w->conn))
+			run_commands(w);
 		do_write(w);
 		mm_wrk_sock_sync(w);
 		mm_wrk_commit(w);
 		tell_failures(w);
 		if (p->after)
 			p->after(w);
-		if (w->read_more && !mm_wrk_conn_is_done(w->conn)) {
-			p->active[keep++] = w; /* packets poll cannot see: next turn too */
+		if ((w->read_more || w->cmd_more) && !mm_wrk_conn_is_done(w->conn)) {
+			/* packets poll cannot see, or commands left: next turn too */
+			p->active[keep++] = w;
 			more = true;
 		} else {
 			w->active = false;
