@@ -36,9 +36,22 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/mqttmux-deb-XXXXXX")
 pkgs=(mqttmux libmqttmux0 libmqttmux-dev python3-mqttmux)
 installed_before=0
 dpkg-query -W -f='${Status}' mqttmux 2>/dev/null | grep -q 'install ok installed' && installed_before=1
+# A dpkg run that was killed (a machine stopped mid-install) makes every apt-get refuse until
+# it is finished; and a package removed but not purged keeps its conffiles, which would stand
+# in for the shipped /etc/mqttmux/mqttmux.cfg. Start from a clean state in both cases.
+if [ -n "$(dpkg --audit 2>/dev/null)" ]; then
+  echo "# dpkg reports an interrupted run: dpkg --configure -a" >&2
+  dpkg --configure -a >&2 || true
+fi
+if [ "$installed_before" = 0 ]; then
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'config-files' &&
+      dpkg --purge "$p" >/dev/null 2>&1
+  done
+fi
 cleanup() {
   if [ "$installed_before" = 0 ]; then
-    apt-get purge -y -qq "${pkgs[@]}" >"$work/purge.log" 2>&1 || cat "$work/purge.log" >&2
+    apt-get purge -y -qq -o DPkg::Lock::Timeout=300 "${pkgs[@]}" >"$work/purge.log" 2>&1 || cat "$work/purge.log" >&2
     # what tmpfiles.d and the daemon made for the package's user
     for d in /run/mqttmux /var/lib/mqttmux; do
       [ -d "$d" ] && [ "$(stat -c %U "$d")" = mqttmux ] && rm -rf "$d"
@@ -73,7 +86,7 @@ done
 check "lintian reports no error" "$work/lintian.log" lintian --fail-on error "$changes"
 
 check "apt install ./mqttmux_*.deb (with libmqttmux0, libmqttmux-dev, python3-mqttmux)" \
-  "$work/apt.log" apt-get install -y -q "$work"/mqttmux_*.deb "$work"/libmqttmux0_*.deb \
+  "$work/apt.log" apt-get install -y -q -o DPkg::Lock::Timeout=300 "$work"/mqttmux_*.deb "$work"/libmqttmux0_*.deb \
   "$work"/libmqttmux-dev_*.deb "$work"/python3-mqttmux_*.deb
 check "the Python module loads the installed library" "$work/python.log" \
   env -u MQTTMUX_LIBRARY /usr/bin/python3 -c 'import mqttmux; print(mqttmux.version())'
