@@ -603,7 +603,8 @@ struct mqttmux_session_metrics {
 	double message_rate, avg_message_rate, bytes_rate; /* per second, sent + received */
 };
 
-/* A metrics snapshot: the manager sums and every session, in config order. */
+/* A metrics snapshot: the manager sums and every session, sorted by session name (the order
+ * of the Prometheus text, which sorts series by label). */
 struct mqttmux_metrics {
 	uint64_t active_sessions;
 	uint64_t total_messages, total_bytes, error_count, reconnect_count; /* never go down */
