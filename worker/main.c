@@ -289,6 +289,7 @@ static int setup(struct mm_wrk *w, const struct args *a)
 	w->pending = calloc(w->n_pending_cap, sizeof(*w->pending));
 	w->rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull | 1;
 	w->sock = -1;
+	mm_wrk_ra_init(&w->ra);
 	rc = mm_wrk_loop_new(&w->proc->loop, a->backend, &fallback);
 	w->loop = w->proc->loop;
 	if (rc < 0 || !w->pending)

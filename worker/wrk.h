@@ -24,6 +24,7 @@
 #include "stats.h"
 #include "wrk_fsm.h"
 #include "wrk_loop.h"
+#include "wrk_readahead.h"
 #include "wrk_tls.h"
 
 /*
@@ -96,9 +97,10 @@ struct mm_wrk {
 	struct mm_wrk_loop *loop; /* proc->loop */
 	struct mm_shm_ring in, cmd;
 	struct mm_stats_block *stats;
-	uint32_t max_rec;  /* largest in-ring record a message can need */
-	uint64_t sock_gen; /* generation of the watched broker socket */
-	int sock;	   /* the watched socket, or -1 */
+	uint32_t max_rec;    /* largest in-ring record a message can need */
+	uint64_t sock_gen;   /* generation of the watched broker socket */
+	int sock;	     /* the watched socket, or -1 */
+	struct mm_wrk_ra ra; /* read-ahead under libmosquitto on <sock> (wrk_readahead.h) */
 	uint32_t sock_events;
 	bool paused;	/* not reading: the in-ring lacks room */
 	bool read_more; /* packets may wait where poll cannot see them (budget, TLS buffer) */

@@ -340,6 +340,7 @@ int mm_wrk_mqtt_reset(struct mm_wrk *w)
 	int rc;
 
 	mm_wrk_pending_fail_all(w, -ECONNRESET, true);
+	mm_wrk_ra_detach(&w->ra); /* the socket goes */
 	rc = mosquitto_reinitialise(w->mosq, w->cfg->client_id, w->cfg->clean_session, w);
 	if (rc != MOSQ_ERR_SUCCESS)
 		return mm_wrk_mosq_errno(rc, -ENOMEM);
@@ -354,6 +355,7 @@ void mm_wrk_mqtt_free(struct mm_wrk *w)
 	if (w->mosq)
 		mosquitto_destroy(w->mosq);
 	w->mosq = NULL;
+	mm_wrk_ra_free(&w->ra);
 	mm_wrk_tls_done(&w->tls);
 }
 

@@ -79,7 +79,7 @@ static bool more_to_read(struct mm_wrk *w, int budget)
 
 	if (w->sock < 0 || w->paused)
 		return false;
-	if (budget == 0)
+	if (budget == 0 || mm_wrk_ra_pending(&w->ra))
 		return true;
 	ssl = mosquitto_ssl_get(w->mosq);
 	return ssl && (SSL_pending(ssl) > 0 || SSL_has_pending(ssl));
@@ -91,6 +91,7 @@ static void do_read(struct mm_wrk *w)
 	int rc, budget;
 
 	w->read_more = false;
+	mm_wrk_ra_rearm(&w->ra);
 	for (budget = READ_BUDGET; budget > 0 && w->sock >= 0; budget--) {
 		if (mm_shm_ring_has_room(&w->in, room_needed(w)) != 1 && pause_reading(w))
 			break;
