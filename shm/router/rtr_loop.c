@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The router's setup and its epoll loop: the inherited session rings, router.sock, the signalfd
- * and the supervisor channel. One thread, one epoll; everything is edge-free (level-triggered)
- * and every handler drains what it was woken for, in batches.
+ * and the supervisor channel. One thread, one epoll; everything is level-triggered but the
+ * sessions' data doorbells (watch_in_data), and every handler drains what it was woken for, in
+ * batches.
  */
 #include <errno.h>
 #include <signal.h>
@@ -20,11 +21,27 @@
 
 #define GAP_WAKE_NS MM_NS_PER_SEC /* client_gap reports: at most once a second */
 
-int mm_rtr_watch(struct mm_rtr *r, int fd, unsigned kind, uint32_t val)
+static int watch(struct mm_rtr *r, int fd, uint32_t events, unsigned kind, uint32_t val)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = MM_RTR_TOK(kind, val) };
+	struct epoll_event ev = { .events = events, .data.u64 = MM_RTR_TOK(kind, val) };
 
 	return epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) == -1 ? -errno : 0;
+}
+
+int mm_rtr_watch(struct mm_rtr *r, int fd, unsigned kind, uint32_t val)
+{
+	return watch(r, fd, EPOLLIN, kind, val);
+}
+
+/*
+ * A session's data doorbell is watched edge-triggered and never read: every eventfd write
+ * wakes the epoll once, whatever the counter holds, so a wake-up costs the epoll_wait alone
+ * and not a read() besides (issue 14). The counter only grows by one per sleep of ours; it
+ * would take 2^64 of them to fill. The other fds stay level-triggered (see above).
+ */
+static int watch_in_data(struct mm_rtr *r, const struct mm_rtr_session *s)
+{
+	return watch(r, s->fds[MM_FD_SESS_IN_DATA], EPOLLIN | EPOLLET, MM_RTR_T_IN_DATA, s->idx);
 }
 
 /* Attach session <i>'s rings from the descriptors starting at <fd>. */
@@ -51,7 +68,7 @@ static int attach_session(struct mm_rtr *r, size_t i, int fd)
 		return mm_log_errno(rc, "session '%s': cmd-ring refused (%s)", s->name, why);
 	rc = mm_rtr_sub_session_added(&r->sub, s->idx);
 	if (rc == 0)
-		rc = mm_rtr_watch(r, s->fds[MM_FD_SESS_IN_DATA], MM_RTR_T_IN_DATA, s->idx);
+		rc = watch_in_data(r, s);
 	if (rc == 0)
 		rc = mm_rtr_watch(r, s->fds[MM_FD_SESS_CMD_SPACE], MM_RTR_T_CMD_SPACE, s->idx);
 	return rc;
@@ -247,7 +264,6 @@ static void dispatch(struct mm_rtr *r, uint64_t tok)
 		on_chan(r);
 		break;
 	case MM_RTR_T_IN_DATA:
-		(void)mm_shm_ring_doorbell_drain(r->sess[v].fds[MM_FD_SESS_IN_DATA]);
 		mm_shm_ring_consumer_disarm(&r->sess[v].in);
 		r->sess[v].armed = false;
 		mm_rtr_drain_session(r, &r->sess[v]);
