@@ -215,7 +215,26 @@ static int leave_armed(struct mqttmux *c)
 	return rc < 0 ? -EPROTO : rc;
 }
 
-/* Sleep on the epoll until the ring, the socket or the reconnect timer wakes us, at most <ms>. */
+/* What woke wait_events: the fds whose readiness the next turn must look at. */
+#define FIRED_RING 1u /* the delivery ring's doorbell */
+#define FIRED_SOCK 2u /* router.sock (frames, or its loss) */
+#define FIRED_ALL  3u /* not known: the caller's own poll may have seen either */
+
+static unsigned fired_of(const struct mqttmux *c, const struct epoll_event *ev, int n)
+{
+	unsigned f = 0;
+
+	for (int i = 0; i < n; i++)
+		f |= ev[i].data.fd == c->sock			     ? FIRED_SOCK
+		     : ev[i].data.fd == c->fds[MM_PROTO_FD_DLV_DATA] ? FIRED_RING
+								     : 0;
+	return f;
+}
+
+/*
+ * Sleep on the epoll until the ring, the socket or the reconnect timer wakes us, at most <ms>.
+ * Returns the FIRED_* bits of what woke it (FIRED_ALL when unsure), or -errno.
+ */
 static int wait_events(struct mqttmux *c, int ms)
 {
 	struct epoll_event ev[3];
@@ -223,19 +242,21 @@ static int wait_events(struct mqttmux *c, int ms)
 
 	if (mm_cl_conn_is_offline(c->conn)) {
 		rc = epoll_wait(c->epfd, ev, 3, ms);
-		return rc < 0 && errno != EINTR ? -errno : 0;
+		return rc < 0 && errno != EINTR ? -errno : (int)FIRED_ALL;
 	}
 	if (c->depth == 1) {
 		rc = mm_shm_ring_consumer_arm(&c->dlv);
 		if (rc != 0)
-			return rc < 0 ? -EPROTO : 0;
+			return rc < 0 ? -EPROTO : (int)FIRED_ALL;
 	} else if (ms < 0 || ms > 1) {
 		ms = 1; /* nested: cannot arm without releasing; poll the ring instead */
 	}
 	rc = epoll_wait(c->epfd, ev, 3, ms);
 	if (c->depth == 1)
 		mm_shm_ring_consumer_disarm(&c->dlv);
-	return rc < 0 && errno != EINTR ? -errno : 0;
+	if (rc < 0)
+		return errno != EINTR ? -errno : (int)FIRED_ALL;
+	return (int)fired_of(c, ev, rc);
 }
 
 /*
@@ -256,8 +277,15 @@ static int dispatch_offline(struct mqttmux *c, int64_t deadline)
 	}
 }
 
+/*
+ * One turn after another until records were handled or the deadline passed. A turn looks at
+ * the doorbell and the socket only when they may have fired: at entry (the caller's poll may
+ * have seen them) and when our own wait says so, which saves a read or a recvmsg per wake-up
+ * at everyday rates (issue 14). The ring itself is looked at in every turn.
+ */
 static int dispatch_once(struct mqttmux *c, int64_t deadline)
 {
+	unsigned fired = FIRED_ALL;
 	int n, rc;
 
 	for (;;) {
@@ -265,10 +293,13 @@ static int dispatch_once(struct mqttmux *c, int64_t deadline)
 		if (mm_cl_conn_is_offline(c->conn) &&
 		    ((n = dispatch_offline(c, deadline)) != 0 || mm_cl_conn_is_offline(c->conn)))
 			return n;
-		(void)mm_shm_ring_doorbell_drain(c->fds[MM_PROTO_FD_DLV_DATA]);
-		if ((rc = mm_cl_service_sock(c)) == -ENOTCONN) {
+		if (fired & FIRED_RING)
+			(void)mm_shm_ring_doorbell_drain(c->fds[MM_PROTO_FD_DLV_DATA]);
+		rc = fired & FIRED_SOCK ? mm_cl_service_sock(c) : 0;
+		if (rc == -ENOTCONN) {
 			/* the router is gone: handled on the next turn */
 			(void)mm_cl_fsm_feed(&c->conn, MM_CL_EV_NOTICED);
+			fired = FIRED_ALL;
 			continue;
 		}
 		if (rc < 0)
@@ -283,12 +314,15 @@ static int dispatch_once(struct mqttmux *c, int64_t deadline)
 			/* more is pending: keep mqttmux_fd readable for the caller's poll */
 			if (rc == 1 && n > 0)
 				(void)eventfd_write(c->fds[MM_PROTO_FD_DLV_DATA], 1);
-			if (rc == 1 && n == 0)
+			if (rc == 1 && n == 0) {
+				fired = FIRED_ALL;
 				continue;
+			}
 			return n;
 		}
 		if ((rc = wait_events(c, mm_time_left_ms(deadline))) < 0)
 			return rc;
+		fired = (unsigned)rc;
 	}
 }
 
