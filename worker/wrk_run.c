@@ -484,6 +484,9 @@ static bool finish_turn(struct mm_wrk_proc *p)
 		tell_failures(w);
 		if (p->after)
 			p->after(w);
+		/* bytes read ahead outside do_read (OpenSSL's handshake in loop_write) */
+		if (mm_wrk_ra_pending(&w->ra) && !w->paused)
+			w->read_more = true;
 		if ((w->read_more || w->cmd_more) && !mm_wrk_conn_is_done(w->conn)) {
 			/* packets poll cannot see, or commands left: next turn too */
 			p->active[keep++] = w;
