@@ -27,14 +27,16 @@
 #define MM_CFG_PORT_MQTTS    8883
 
 /* Ring sizes (clients.ring_size, performance.ring_size): powers of two in this range. */
-#define MM_CFG_RING_MIN	    (64u * 1024)
-#define MM_CFG_RING_MAX	    (1024u * 1024 * 1024)
+#define MM_CFG_RING_MIN		  (64u * 1024)
+#define MM_CFG_RING_MAX		  (1024u * 1024 * 1024)
 /* A message must fit in half a ring minus this much room for the record and its metadata. */
-#define MM_CFG_RING_RESERVE 64u
+#define MM_CFG_RING_RESERVE	  64u
 /* Largest MQTT packet (the Remaining Length limit). */
-#define MM_CFG_MESSAGE_MAX  268435455u
+#define MM_CFG_MESSAGE_MAX	  268435455u
+/* performance.latency_budget_us: at most 100 ms of coalescing (docs/configuration.md). */
+#define MM_CFG_LATENCY_BUDGET_MAX 100000u
 /* Upper bound of every duration (seconds) and of reconnect.factor. */
-#define MM_CFG_SECONDS_MAX  86400
+#define MM_CFG_SECONDS_MAX	  86400
 
 /* Room for the reason mm_cfg_broker_parse() refused a URL. */
 #define MM_CFG_WHY_MAX 160
@@ -125,9 +127,10 @@ struct mm_cfg_reconnect {
 };
 
 struct mm_cfg_perf {
-	uint64_t ring_size;	   /* in-ring bytes: power of two, MM_CFG_RING_MIN..MAX */
-	uint32_t max_message_size; /* < ring_size / 2 - MM_CFG_RING_RESERVE */
-	int max_pending;	   /* 1..65535 publishes in flight */
+	uint64_t ring_size;	    /* in-ring bytes: power of two, MM_CFG_RING_MIN..MAX */
+	uint32_t max_message_size;  /* < ring_size / 2 - MM_CFG_RING_RESERVE */
+	int max_pending;	    /* 1..65535 publishes in flight */
+	uint32_t latency_budget_us; /* 0 (off)..MM_CFG_LATENCY_BUDGET_MAX: worker coalescing */
 };
 
 struct mm_cfg_session {

@@ -68,7 +68,7 @@ static bool reconnect_eq(const struct mm_cfg_reconnect *a, const struct mm_cfg_r
 static bool perf_eq(const struct mm_cfg_perf *a, const struct mm_cfg_perf *b)
 {
 	return a->ring_size == b->ring_size && a->max_message_size == b->max_message_size &&
-	       a->max_pending == b->max_pending;
+	       a->max_pending == b->max_pending && a->latency_budget_us == b->latency_budget_us;
 }
 
 static bool auth_eq(const struct mm_cfg_session *a, const struct mm_cfg_session *b)

@@ -158,6 +158,11 @@ static const struct mm_cfg_key perf_keys[] = {
 	  .min = 1,
 	  .max = MM_CFG_MESSAGE_MAX },
 	{ .name = "max_pending", .kind = MM_CFG_K_INT, P(max_pending), .min = 1, .max = 65535 },
+	{ .name = "latency_budget_us",
+	  .kind = MM_CFG_K_U32,
+	  P(latency_budget_us),
+	  .min = 0,
+	  .max = MM_CFG_LATENCY_BUDGET_MAX },
 	{ .name = NULL },
 #undef P
 };

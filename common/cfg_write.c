@@ -109,6 +109,7 @@ static void put_tuning(FILE *f, const struct mm_cfg_session *s)
 	put_u64(f, "\t\t\t", "ring_size", s->perf.ring_size);
 	put_u64(f, "\t\t\t", "max_message_size", s->perf.max_message_size);
 	put_u64(f, "\t\t\t", "max_pending", (unsigned long long)s->perf.max_pending);
+	put_u64(f, "\t\t\t", "latency_budget_us", s->perf.latency_budget_us);
 	fputs("\t\t};\n", f);
 }
 

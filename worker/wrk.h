@@ -197,10 +197,17 @@ struct mm_wrk_proc {
 	uint32_t n_active;
 	bool tick_fast; /* the tick timer is armed at its 1 s floor (wrk_run.c) */
 	bool stopping;
+	uint64_t hold_ns; /* performance.latency_budget_us, the smallest; 0: off (wrk_hold.c) */
+	uint64_t last_read_ns;		 /* when the last turn that read messages began */
 	void (*after)(struct mm_wrk *w); /* called for each session touched, after the turn */
 };
 
 /* wrk_run.c */
 int mm_wrk_run(struct mm_wrk_proc *p);
+
+/* wrk_hold.c */
+void mm_wrk_hold_init(struct mm_wrk_proc *p);
+uint64_t mm_wrk_hold_mark(const struct mm_wrk_proc *p);
+void mm_wrk_hold(struct mm_wrk_proc *p, uint64_t woke_ns, uint64_t mark);
 
 #endif /* MM_WRK_H */

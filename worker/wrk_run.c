@@ -540,6 +540,7 @@ int mm_wrk_run(struct mm_wrk_proc *p)
 
 	if (rc < 0)
 		return mm_log_errno(rc, "setting up the event loop failed"), 1;
+	mm_wrk_hold_init(p);
 	for (uint32_t i = 0; i < p->n; i++)
 		start_one(p->sess[i], now);
 	if (p->chan_fd >= 0)
@@ -552,12 +553,18 @@ int mm_wrk_run(struct mm_wrk_proc *p)
 	while (!all_done(p)) {
 		/* Packets poll cannot see (budget, TLS buffer) mean: look at events, then read on.
 		 */
+		uint64_t woke, mark;
+
 		n = mm_wrk_loop_wait(p->loop, evs, 32, more ? 0 : -1);
 		if (n < 0)
 			return mm_log_errno(n, "waiting for events failed"), 1;
+		woke = p->hold_ns ? mm_time_mono_ns() : 0;
+		mark = mm_wrk_hold_mark(p);
 		for (int i = 0; i < n; i++)
 			dispatch(p, &evs[i]);
 		more = finish_turn(p);
+		if (!more)
+			mm_wrk_hold(p, woke, mark); /* latency_budget_us: gather the next ones */
 	}
 	return finish(p);
 }

@@ -231,6 +231,20 @@ Test(worker, receives_10000_qos2_messages_over_tcp_in_order)
 	end_clean();
 }
 
+/*
+ * performance.latency_budget_us (wrk_hold.c): a worker that sleeps between read turns to gather
+ * messages still takes a stream whole and in order.
+ */
+Test(worker, latency_budget_gathers_a_stream_whole_and_in_order)
+{
+	cr_assert_eq(t_broker_start(&B, &Plain), 0);
+	start_worker(write_config(tcp_url(), "subscriptions = ( { topic = \"t/#\"; qos = 1; } );"
+					     " performance = { latency_budget_us = 2000; };"),
+		     1u << 22);
+	stream_and_check(10000, 1, false, NULL);
+	end_clean();
+}
+
 static void stream_tls(int qos)
 {
 	struct t_certs c;

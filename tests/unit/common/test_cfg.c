@@ -37,7 +37,8 @@ static const char full_cfg[] =
 	"    will = { topic = \"status/plant\"; payload = \"offline\"; qos = 2; retain = true; };\n"
 	"    tls = { ca_file = \"ca.pem\"; cert_file = \"c.pem\"; key_file = \"c.key\";\n"
 	"            server_name = \"broker.example\"; skip_verify = true; };\n"
-	"    performance = { ring_size = 8388608; max_message_size = 32768; max_pending = 5000; };\n"
+	"    performance = { ring_size = 8388608; max_message_size = 32768; max_pending = 5000;"
+	" latency_budget_us = 500; };\n"
 	"  },\n"
 	"  { name = \"cloud\"; brokers = [ \"mqtt://cloud\" ]; client_id = \"c\"; }\n"
 	");\n";
@@ -130,6 +131,7 @@ Test(common_cfg, loads_every_session_field_as_written)
 	cr_expect_eq(s->perf.ring_size, 8388608);
 	cr_expect_eq(s->perf.max_message_size, 32768);
 	cr_expect_eq(s->perf.max_pending, 5000);
+	cr_expect_eq(s->perf.latency_budget_us, 500);
 	cr_expect_null(mm_cfg_session_find(t_cfg, "nope"));
 	cr_expect_null(mm_cfg_session_find(NULL, "plant"));
 }
@@ -180,6 +182,7 @@ Test(common_cfg, applies_the_defaults_when_keys_are_omitted)
 	cr_expect_eq(s->perf.ring_size, 1u << 20);
 	cr_expect_eq(s->perf.max_message_size, 256u << 10);
 	cr_expect_eq(s->perf.max_pending, 1000);
+	cr_expect_eq(s->perf.latency_budget_us, 0);
 }
 
 /* Names are looked up when the file is loaded; a list may mix ids and names. */
@@ -248,9 +251,9 @@ Test(common_cfg, refuses_a_64_bit_literal_past_its_range)
 {
 	cr_assert_eq(t_cfg_load("clients = { ring_size = 9223372036854775808L; };\n"), -EINVAL);
 	t_cfg_dump();
-	cr_expect_geq(t_cfg_diag_find("t.cfg:1:", "'ring_size': integer 9223372036854775808L",
-				      "64-bit"),
-		      0);
+	cr_expect_geq(
+		t_cfg_diag_find("t.cfg:1:", "'ring_size': integer 9223372036854775808L", "64-bit"),
+		0);
 }
 
 Test(common_cfg, strips_one_crlf_from_the_password_file)
@@ -328,9 +331,9 @@ static void refuse_writable(mode_t mode, gid_t gid)
 	mm_cfg_diag_done(&t_cfg_diag);
 	cr_expect_eq(mm_cfg_load(t_cfg_at("w.cfg"), &t_cfg, &t_cfg_diag), -EINVAL);
 	t_cfg_dump();
-	cr_expect_geq(t_cfg_diag_find("w.cfg: is writable by its group or others", want,
-				      "chmod go-w"),
-		      0);
+	cr_expect_geq(
+		t_cfg_diag_find("w.cfg: is writable by its group or others", want, "chmod go-w"),
+		0);
 	cr_expect_null(t_cfg);
 }
 

@@ -41,7 +41,7 @@ static const char every_key[] =
 	"    tls = { ca_file = \"ca.pem\"; cert_file = \"c.pem\"; key_file = \"c.key\";\n"
 	"            server_name = \"broker\"; skip_verify = true; };\n"
 	"    performance = { ring_size = 2097152; max_message_size = 65536;\n"
-	"                    max_pending = 33; };\n"
+	"                    max_pending = 33; latency_budget_us = 250; };\n"
 	"  },\n"
 	"  { name = \"cloud\"; brokers = [ \"tcp://h\" ]; client_id = \"gw\"; }\n"
 	");\n";
