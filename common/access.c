@@ -79,9 +79,21 @@ bool mm_access_member(const struct mm_access_peer *p, const uid_t *uids, size_t 
 	return false;
 }
 
+bool mm_access_is_owner(const struct mm_access_peer *p)
+{
+	return p->uid == 0 || p->uid == geteuid();
+}
+
 bool mm_access_client_allowed(const struct mm_cfg_clients *c, const struct mm_access_peer *p)
 {
-	if (p->uid == 0 || p->uid == geteuid())
+	if (mm_access_is_owner(p))
 		return true;
 	return mm_access_member(p, c->allow_uids, c->n_allow_uids, c->allow_gids, c->n_allow_gids);
+}
+
+bool mm_access_admin(const struct mm_cfg_clients *c, const struct mm_access_peer *p)
+{
+	if (mm_access_is_owner(p))
+		return true;
+	return mm_access_member(p, c->admin_uids, c->n_admin_uids, c->admin_gids, c->n_admin_gids);
 }

@@ -42,4 +42,13 @@ bool mm_access_member(const struct mm_access_peer *p, const uid_t *uids, size_t 
 /* clients.allow_uids / allow_gids: root, the daemon's own uid, or a member (above). */
 bool mm_access_client_allowed(const struct mm_cfg_clients *c, const struct mm_access_peer *p);
 
+/* Root or the daemon's own uid: a peer who can read whatever the daemon can. */
+bool mm_access_is_owner(const struct mm_access_peer *p);
+
+/*
+ * clients.admin_uids / admin_gids: may add, remove, restart and reload. Root, the daemon's own
+ * uid, or a member; being allowed to connect (allow_uids) is not enough.
+ */
+bool mm_access_admin(const struct mm_cfg_clients *c, const struct mm_access_peer *p);
+
 #endif /* MM_ACCESS_H */

@@ -28,6 +28,8 @@
 #define DEFAULT_CLIENT_RING_SIZE (4u * 1024 * 1024)
 #define DEFAULT_REJOIN_GRACE	 10.0 /* s: see docs/configuration.md, "Why these defaults" */
 #define DEFAULT_BLOCK_TIMEOUT	 30.0 /* s: idem */
+#define DEFAULT_CONTROL_PER_UID	 8    /* of MM_CTL_MAX_CONNS (64): 8 users fill it */
+#define DEFAULT_CONTROL_TIMEOUT	 30.0 /* s: long enough to type a command by hand */
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug", NULL };
 static const char *const on_full_names[] = { "drop", "block", NULL };
@@ -75,11 +77,11 @@ static int id_of_name(const char *name, bool group, unsigned int *ret)
 	return grp || pwp ? 0 : -ENOENT;
 }
 
-/* One element of allow_uids / allow_gids: an id (0 .. 2^32 - 2) or a user or group name. */
+/* One element of a *_uids / *_gids list: an id (0 .. 2^32 - 2) or a user or group name. */
 static void id_read(struct mm_cfg_ctx *c, const config_setting_t *e, const char *key,
 		    unsigned int i, unsigned int *ret)
 {
-	bool group = !strcmp(key, "allow_gids");
+	bool group = strstr(key, "_gids") != NULL;
 	long long v = mm_cfg_is_int(e) ? config_setting_get_int64(e) : -1;
 	const char *name = config_setting_get_string(e);
 	int r;
@@ -141,6 +143,20 @@ static void gids_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj
 
 	_Static_assert(sizeof(gid_t) == sizeof(unsigned int), "gid_t is an unsigned int");
 	ids_read(c, s, "allow_gids", &cl->allow_gids, &cl->n_allow_gids);
+}
+
+static void admin_uids_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj)
+{
+	struct mm_cfg_clients *cl = obj;
+
+	ids_read(c, s, "admin_uids", &cl->admin_uids, &cl->n_admin_uids);
+}
+
+static void admin_gids_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj)
+{
+	struct mm_cfg_clients *cl = obj;
+
+	ids_read(c, s, "admin_gids", &cl->admin_gids, &cl->n_admin_gids);
 }
 
 /*
@@ -213,6 +229,8 @@ static const struct mm_cfg_key metrics_keys[] = {
 static const struct mm_cfg_key clients_keys[] = {
 	{ .name = "allow_uids", .kind = MM_CFG_K_CUSTOM, .read = uids_read },
 	{ .name = "allow_gids", .kind = MM_CFG_K_CUSTOM, .read = gids_read },
+	{ .name = "admin_uids", .kind = MM_CFG_K_CUSTOM, .read = admin_uids_read },
+	{ .name = "admin_gids", .kind = MM_CFG_K_CUSTOM, .read = admin_gids_read },
 	{ .name = "ring_size",
 	  .kind = MM_CFG_K_U64,
 	  .off = offsetof(struct mm_cfg_clients, ring_size),
@@ -231,6 +249,15 @@ static const struct mm_cfg_key clients_keys[] = {
 	  .kind = MM_CFG_K_DOUBLE,
 	  .off = offsetof(struct mm_cfg_clients, block_timeout),
 	  .max = MM_CFG_SECONDS_MAX },
+	{ .name = "control_per_uid",
+	  .kind = MM_CFG_K_INT,
+	  .off = offsetof(struct mm_cfg_clients, control_per_uid),
+	  .min = 1,
+	  .max = 64 },
+	{ .name = "control_timeout",
+	  .kind = MM_CFG_K_DOUBLE,
+	  .off = offsetof(struct mm_cfg_clients, control_timeout),
+	  .max = MM_CFG_SECONDS_MAX },
 	{ .name = NULL },
 };
 
@@ -240,6 +267,8 @@ static void clients_check(struct mm_cfg_ctx *c, const config_setting_t *g, void 
 
 	mm_cfg_check_range(c, g, "block_timeout", cl->block_timeout > 0, "greater than 0",
 			   cl->block_timeout);
+	mm_cfg_check_range(c, g, "control_timeout", cl->control_timeout > 0, "greater than 0",
+			   cl->control_timeout);
 }
 
 static const struct mm_cfg_key restart_keys[] = {
@@ -293,6 +322,8 @@ static struct mm_cfg *cfg_new(const char *path)
 	cfg->clients.on_full = MM_CFG_ON_FULL_DROP;
 	cfg->clients.rejoin_grace = DEFAULT_REJOIN_GRACE;
 	cfg->clients.block_timeout = DEFAULT_BLOCK_TIMEOUT;
+	cfg->clients.control_per_uid = DEFAULT_CONTROL_PER_UID;
+	cfg->clients.control_timeout = DEFAULT_CONTROL_TIMEOUT;
 	cfg->restart =
 		(struct mm_cfg_restart){ .initial = 0.1, .max = 30.0, .burst = 5, .window = 10.0 };
 	if (!cfg->path || !cfg->runtime_dir || !cfg->state_dir) {
@@ -355,9 +386,15 @@ static int parse(struct mm_cfg_ctx *c, config_t *lc, const char *path)
 	char *text = NULL;
 	int r;
 
-	r = mm_cfg_text_read(c, path, &text);
+	r = c->src_fd > 0 ? mm_cfg_text_read_fd(c, c->src_fd, &text) : mm_cfg_text_read(c, path, &text);
 	if (r < 0)
 		return r;
+	/* libconfig would open the file with our rights: refused wherever the word is. */
+	if (c->no_files && strstr(text, "@include")) {
+		free(text);
+		(void)mm_cfg_text_bad(c, path, "may not use @include when added over control.sock");
+		return -EPERM;
+	}
 	/* @include "x" names a file relative to the config file's directory, like every path. */
 	config_set_include_dir(lc, c->dir);
 	if (config_read_string(lc, text) == CONFIG_TRUE) {
@@ -435,6 +472,8 @@ void mm_cfg_free(struct mm_cfg *cfg)
 	free(cfg->sessions);
 	free(cfg->clients.allow_uids);
 	free(cfg->clients.allow_gids);
+	free(cfg->clients.admin_uids);
+	free(cfg->clients.admin_gids);
 	free(cfg->metrics.textfile);
 	free(cfg->metrics.http_host);
 	free(cfg->runtime_dir);
@@ -531,13 +570,26 @@ static int load_one(struct mm_cfg_ctx *c, const char *path, struct one_session *
 int mm_cfg_load_session(const char *path, const struct mm_cfg *base, struct mm_cfg_session **ret,
 			struct mm_cfg_diag *diag)
 {
-	struct mm_cfg_ctx c = { .path = path };
+	const struct mm_cfg_session_src src = { .path = path, .fd = -1 };
+
+	return mm_cfg_load_session_src(&src, base, ret, diag);
+}
+
+/* mm_cfg_load_session() from <src> (cfg.h). A passed file whose directory we cannot see
+ * resolves relative names against "/". */
+int mm_cfg_load_session_src(const struct mm_cfg_session_src *src, const struct mm_cfg *base,
+			    struct mm_cfg_session **ret, struct mm_cfg_diag *diag)
+{
+	const char *path = src->path;
+	struct mm_cfg_ctx c = { .path = path, .src_fd = src->fd, .no_files = src->no_files };
 	struct one_session o = { .sess = calloc(1, sizeof(*o.sess)) };
 	struct mm_cfg_diag scratch;
 	char *dir = NULL;
 	int r;
 
 	r = o.sess ? config_dir(path, &dir) : -ENOMEM;
+	if (r < 0 && r != -ENOMEM && src->fd >= 0)
+		r = (dir = strdup("/")) ? 0 : -ENOMEM;
 	mm_cfg_diag_init(&scratch);
 	c.diag = diag ? diag : &scratch;
 	c.dir = dir;

@@ -173,10 +173,16 @@ struct mm_cfg_clients {
 	size_t n_allow_uids;
 	gid_t *allow_gids;
 	size_t n_allow_gids;
+	uid_t *admin_uids; /* who may add, remove, restart, reload (root and ours always may) */
+	size_t n_admin_uids;
+	gid_t *admin_gids;
+	size_t n_admin_gids;
 	uint64_t ring_size; /* per-client delivery ring: power of two, MM_CFG_RING_MIN..MAX */
 	enum mm_cfg_on_full on_full; /* the policy of a client that does not choose its own */
 	double rejoin_grace;	     /* s, 0..: how long in-rings wait for clients to come back */
 	double block_timeout;	     /* s, > 0: longest one blocking client may hold a session */
+	int control_per_uid;	     /* control.sock connections one uid may hold (not root's) */
+	double control_timeout;	     /* s, > 0: a control connection idle this long is closed */
 };
 
 /* Restart policy of the supervisor for every child (seconds). */
@@ -204,6 +210,22 @@ int mm_cfg_load(const char *path, struct mm_cfg **ret, struct mm_cfg_diag *diag)
 void mm_cfg_free(struct mm_cfg *cfg);
 int mm_cfg_load_session(const char *path, const struct mm_cfg *base, struct mm_cfg_session **ret,
 			struct mm_cfg_diag *diag);
+
+/*
+ * A session file a client opened itself and passed over control.sock (SCM_RIGHTS): the daemon
+ * reads it from the descriptor, never by its name. <path> is the name the client gave, for
+ * messages and to resolve relative file names. With <no_files> the block may name no file
+ * (@include, password_file, tls.*_file): the daemon would open them with its own rights on
+ * behalf of a client who may not read them (docs/security.md).
+ */
+struct mm_cfg_session_src {
+	const char *path;
+	int fd; /* < 0: open <path> as mm_cfg_load_session() does */
+	bool no_files;
+};
+
+int mm_cfg_load_session_src(const struct mm_cfg_session_src *src, const struct mm_cfg *base,
+			    struct mm_cfg_session **ret, struct mm_cfg_diag *diag);
 void mm_cfg_session_free(struct mm_cfg_session *s);
 const struct mm_cfg_session *mm_cfg_session_find(const struct mm_cfg *cfg, const char *name);
 bool mm_cfg_session_equal(const struct mm_cfg_session *a, const struct mm_cfg_session *b);

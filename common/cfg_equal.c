@@ -116,8 +116,12 @@ static bool top_eq(const struct mm_cfg *a, const struct mm_cfg *b)
 	       a->metrics.http_port == b->metrics.http_port &&
 	       ids_eq(ca->allow_uids, ca->n_allow_uids, cb->allow_uids, cb->n_allow_uids) &&
 	       ids_eq(ca->allow_gids, ca->n_allow_gids, cb->allow_gids, cb->n_allow_gids) &&
+	       ids_eq(ca->admin_uids, ca->n_admin_uids, cb->admin_uids, cb->n_admin_uids) &&
+	       ids_eq(ca->admin_gids, ca->n_admin_gids, cb->admin_gids, cb->n_admin_gids) &&
 	       ca->ring_size == cb->ring_size && ca->on_full == cb->on_full &&
 	       ca->rejoin_grace == cb->rejoin_grace && ca->block_timeout == cb->block_timeout &&
+	       ca->control_per_uid == cb->control_per_uid &&
+	       ca->control_timeout == cb->control_timeout &&
 	       a->restart.initial == b->restart.initial && a->restart.max == b->restart.max &&
 	       a->restart.burst == b->restart.burst && a->restart.window == b->restart.window;
 }

@@ -85,6 +85,16 @@ int mm_cfg_open_checked(struct mm_cfg_ctx *c, const config_setting_t *s, const c
 	struct stat st;
 	int fd, r;
 
+	if (c->no_files) {
+		mm_cfg_bad(c, s, key,
+			   "names '%s': a session added over control.sock by a user other than "
+			   "root or the daemon's may not name files (the daemon would read them "
+			   "with its own rights); put it in the config file",
+			   file);
+		if (!c->err)
+			c->err = -EPERM;
+		return -EPERM;
+	}
 	/* O_NONBLOCK: a FIFO must not block the load; it is refused below anyway. */
 	fd = open_nofollow(file, secret);
 	if (fd == -1) {
@@ -144,7 +154,7 @@ static int read_text(int fd, size_t size, char **ret)
 }
 
 /* A problem with the config file as a whole: "path: message", counted. Returns -EINVAL. */
-static int text_bad(struct mm_cfg_ctx *c, const char *path, const char *why)
+int mm_cfg_text_bad(struct mm_cfg_ctx *c, const char *path, const char *why)
 {
 	c->problems++;
 	if (mm_cfg_diag_add(c->diag, "%s: %s", path, why) < 0)
@@ -167,7 +177,7 @@ int mm_cfg_text_read(struct mm_cfg_ctx *c, const char *path, char **ret)
 
 	fd = open_nofollow(path, true);
 	if (fd == -1 && errno == ELOOP)
-		return text_bad(c, path, "is a symbolic link: name the file itself");
+		return mm_cfg_text_bad(c, path, "is a symbolic link: name the file itself");
 	if (fd == -1)
 		return -errno;
 	r = fstat(fd, &st) == -1 ? -errno : 0;
@@ -175,17 +185,48 @@ int mm_cfg_text_read(struct mm_cfg_ctx *c, const char *path, char **ret)
 		r = -EISDIR;
 	why = r == 0 ? file_why(&st, false, buf, sizeof(buf)) : NULL;
 	if (why)
-		r = text_bad(c, path, why);
+		r = mm_cfg_text_bad(c, path, why);
 	else if (r == 0 && (uint64_t)st.st_size > CFG_TEXT_MAX)
-		r = text_bad(c, path, "is larger than 16 MiB");
+		r = mm_cfg_text_bad(c, path, "is larger than 16 MiB");
 	if (r == 0)
 		r = read_text(fd, (size_t)st.st_size, &text);
 	close(fd);
 	if (r == 0 && strlen(text) != (size_t)st.st_size) {
 		free(text);
-		return text_bad(c, path, "holds a NUL byte");
+		return mm_cfg_text_bad(c, path, "holds a NUL byte");
 	}
 	if (r == 0)
 		*ret = text;
 	return r;
+}
+
+/*
+ * Read the session file a client opened and passed (SCM_RIGHTS): a regular file (a FIFO or a
+ * device could block or never end), at most CFG_TEXT_MAX bytes, without a NUL byte, read from
+ * its start. Its owner and mode are the client's business: the daemon reads only what the
+ * client could. Returns as mm_cfg_text_read().
+ */
+int mm_cfg_text_read_fd(struct mm_cfg_ctx *c, int fd, char **ret)
+{
+	char *text = NULL;
+	struct stat st;
+	int r;
+
+	if (fstat(fd, &st) == -1)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return mm_cfg_text_bad(c, c->path, "is not a regular file");
+	if ((uint64_t)st.st_size > CFG_TEXT_MAX)
+		return mm_cfg_text_bad(c, c->path, "is larger than 16 MiB");
+	if (lseek(fd, 0, SEEK_SET) == -1)
+		return -errno;
+	r = read_text(fd, (size_t)st.st_size, &text);
+	if (r < 0)
+		return r;
+	if (strlen(text) != (size_t)st.st_size) {
+		free(text);
+		return mm_cfg_text_bad(c, c->path, "holds a NUL byte");
+	}
+	*ret = text;
+	return 0;
 }

@@ -25,6 +25,8 @@ struct mm_cfg_ctx {
 	const struct mm_cfg_clients *clients; /* for cross-checks against clients.ring_size */
 	unsigned int problems;		      /* problems reported so far */
 	int err;			      /* first -errno that is not a config problem */
+	int src_fd;    /* > 0: the text is read from this descriptor, not from <path> */
+	bool no_files; /* refuse every file the text names (@include, secrets, tls.*) */
 };
 
 enum mm_cfg_kind {
@@ -80,6 +82,8 @@ void mm_cfg_oom(struct mm_cfg_ctx *c);
 int mm_cfg_open_checked(struct mm_cfg_ctx *c, const config_setting_t *s, const char *key,
 			const char *file, enum mm_cfg_file_check check);
 int mm_cfg_text_read(struct mm_cfg_ctx *c, const char *path, char **ret);
+int mm_cfg_text_read_fd(struct mm_cfg_ctx *c, int fd, char **ret);
+int mm_cfg_text_bad(struct mm_cfg_ctx *c, const char *path, const char *why);
 
 /* cfg_lex.c: integer literals libconfig would truncate (checked on the text). */
 void mm_cfg_lex_text(struct mm_cfg_ctx *c, const char *file, const char *text, size_t len);

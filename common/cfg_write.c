@@ -171,10 +171,14 @@ static void put_top(FILE *f, const struct mm_cfg *cfg)
 	fputs("};\nclients = {\n", f);
 	put_ids(f, "allow_uids", cfg->clients.allow_uids, cfg->clients.n_allow_uids);
 	put_ids(f, "allow_gids", cfg->clients.allow_gids, cfg->clients.n_allow_gids);
+	put_ids(f, "admin_uids", cfg->clients.admin_uids, cfg->clients.n_admin_uids);
+	put_ids(f, "admin_gids", cfg->clients.admin_gids, cfg->clients.n_admin_gids);
 	put_u64(f, "\t", "ring_size", cfg->clients.ring_size);
 	put_key_str(f, "\t", "on_full", mm_cfg_on_full_to_string(cfg->clients.on_full));
 	put_double(f, "\t", "rejoin_grace", cfg->clients.rejoin_grace);
 	put_double(f, "\t", "block_timeout", cfg->clients.block_timeout);
+	put_u64(f, "\t", "control_per_uid", (unsigned long long)cfg->clients.control_per_uid);
+	put_double(f, "\t", "control_timeout", cfg->clients.control_timeout);
 	fputs("};\nrestart = {\n", f);
 	put_double(f, "\t", "initial", cfg->restart.initial);
 	put_double(f, "\t", "max", cfg->restart.max);

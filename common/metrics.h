@@ -200,6 +200,14 @@ struct mm_metrics_reload {
 	double last_ok_s;    /* Unix time of the last successful load, start included */
 };
 
+/* control.sock connections the supervisor refused or closed, by reason (docs/security.md). */
+struct mm_metrics_control {
+	uint64_t per_uid;   /* refused: the uid holds clients.control_per_uid already */
+	uint64_t full;	    /* refused: every connection slot taken */
+	uint64_t idle;	    /* closed: idle for clients.control_timeout */
+	uint64_t not_admin; /* commands refused: not an administrator */
+};
+
 /* Daemon-wide input. The retired_* counts are the totals of removed sessions. */
 struct mm_metrics_input {
 	const struct mm_metrics_session *sessions;
@@ -214,6 +222,7 @@ struct mm_metrics_input {
 	const struct mm_metrics_process *procs; /* supervisor, router, workers; may be empty */
 	size_t nprocs;
 	const struct mm_metrics_reload *reload; /* NULL: no reload families */
+	const struct mm_metrics_control *control; /* NULL: no control family */
 };
 
 /*

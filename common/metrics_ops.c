@@ -105,9 +105,32 @@ static void put_reload(struct mm_metrics_buf *b, const struct mm_metrics_reload 
 	mm_metrics_sample_u64(b, total, &l, 1, r->ok);
 }
 
+static void put_control(struct mm_metrics_buf *b, const struct mm_metrics_control *c)
+{
+	static const char name[] = "mqttmux_control_refused_total";
+	const struct {
+		const char *reason;
+		uint64_t v;
+	} rows[] = { { "full", c->full },
+		     { "idle", c->idle },
+		     { "not_admin", c->not_admin },
+		     { "per_uid", c->per_uid } };
+
+	mm_metrics_family(b, name, MM_METRICS_COUNTER,
+			  "control.sock connections refused or closed, and commands refused, by "
+			  "reason (full, idle, not_admin, per_uid).");
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		struct mm_metrics_label l = { "reason", rows[i].reason };
+
+		mm_metrics_sample_u64(b, name, &l, 1, rows[i].v);
+	}
+}
+
 void mm_metrics_render_ops(struct mm_metrics_buf *b, const struct mm_metrics_input *in)
 {
 	put_procs(b, in);
 	if (in->reload)
 		put_reload(b, in->reload);
+	if (in->control)
+		put_control(b, in->control);
 }

@@ -76,6 +76,7 @@ struct mm_sup {
 	/* totals of sessions whose stats blocks are gone (removed, or new rings) */
 	uint64_t retired_msgs, retired_bytes, retired_errors, retired_reconnects;
 	struct mm_metrics_reload reloads; /* results of SIGHUP and `reload` (sup_reload.c) */
+	struct mm_metrics_control ctl_refused; /* control.sock bounds (sup_ctl.c) */
 };
 
 int mm_sup_mkdir_p(const char *path, unsigned mode);
@@ -134,8 +135,10 @@ int mm_sup_state_save(const struct mm_sup *s, const char *prefix,
 		      const struct mm_cfg_session *sess);
 int mm_sup_state_unlink(const char *dir, const char *prefix, const char *name);
 int mm_sup_state_subs_file(const char *name, char *buf);
-int mm_sup_state_add(struct mm_sup *s, const char *path, struct mm_cfg_diag *diag);
-int mm_sup_state_remove(struct mm_sup *s, const char *name, struct mm_cfg_diag *diag);
+int mm_sup_state_add(struct mm_sup *s, const struct mm_cfg_session_src *src, const char *who,
+		     struct mm_cfg_diag *diag);
+int mm_sup_state_remove(struct mm_sup *s, const char *name, const char *who,
+			struct mm_cfg_diag *diag);
 
 /* sup_clients.c: the clients a stopped daemon had, expected back by the next one */
 void mm_sup_clients_save(struct mm_sup *s);

@@ -60,7 +60,7 @@ int mm_sup_ctl_open(struct mm_sup *s)
 	if (!ctl)
 		return -ENOMEM;
 	for (size_t i = 0; i < MM_CTL_MAX_CONNS; i++)
-		ctl->conns[i].fd = -1;
+		ctl->conns[i].fd = ctl->conns[i].passed_fd = -1;
 	if ((size_t)snprintf(ctl->path, sizeof(ctl->path), "%s/%s", s->cfg->runtime_dir,
 			     MM_CTL_SOCK_NAME) >= sizeof(ctl->path))
 		fd = -ENAMETOOLONG;
@@ -81,9 +81,11 @@ static void conn_close(struct mm_ctl_conn *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
+	if (c->passed_fd >= 0)
+		close(c->passed_fd);
 	free(c->out);
 	memset(c, 0, sizeof(*c));
-	c->fd = -1;
+	c->fd = c->passed_fd = -1;
 }
 
 /* Close every connection and the socket, and remove the socket file. */
@@ -104,13 +106,22 @@ void mm_sup_ctl_close(struct mm_sup *s)
 /* Tell a client we will not serve it (best effort, never blocks) and close it. */
 static void refuse(int fd, const char *why)
 {
-	struct mm_ctl_conn tmp = { .fd = -1 };
+	struct mm_ctl_conn tmp = { .fd = -1, .passed_fd = -1 };
 
 	mm_sup_ctl_error(&tmp, "%s", why);
 	if (tmp.out)
 		(void)send(fd, tmp.out, tmp.out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	free(tmp.out);
 	close(fd);
+}
+
+static int conns_of(const struct mm_sup_ctl *ctl, uid_t uid)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < MM_CTL_MAX_CONNS; i++)
+		n += ctl->conns[i].fd >= 0 && ctl->conns[i].uid == uid;
+	return n;
 }
 
 static struct mm_ctl_conn *free_slot(struct mm_sup_ctl *ctl)
@@ -142,15 +153,29 @@ static void accept_one(struct mm_sup *s, int fd)
 		refuse(fd, why);
 		return;
 	}
+	if (!mm_access_is_owner(&uc) && conns_of(s->ctl, uc.uid) >= s->cfg->clients.control_per_uid) {
+		s->ctl_refused.per_uid++;
+		mm_log(MM_LOG_WARNING,
+		       "control socket: uid %u (pid %ld) holds %d connections"
+		       " (clients.control_per_uid), refusing one",
+		       (unsigned)uc.uid, (long)uc.pid, s->cfg->clients.control_per_uid);
+		refuse(fd, "too many connections for this uid");
+		return;
+	}
 	c = free_slot(s->ctl);
 	if (!c) {
+		s->ctl_refused.full++;
 		mm_log(MM_LOG_WARNING, "control socket: more than %d connections, refusing one",
 		       MM_CTL_MAX_CONNS);
 		refuse(fd, "too many connections");
 		return;
 	}
 	c->fd = fd;
+	c->active_ns = mm_time_mono_ns();
 	c->uid = uc.uid;
+	c->pid = uc.pid;
+	c->admin = mm_access_admin(&s->cfg->clients, &uc);
+	c->owner = mm_access_is_owner(&uc);
 }
 
 static void accept_some(struct mm_sup *s)
@@ -212,19 +237,55 @@ static int flush(struct mm_ctl_conn *c)
 			return -1;
 		c->out_off += (size_t)n;
 	}
+	if (c->out)
+		c->active_ns = mm_time_mono_ns(); /* answered: the idle time starts now */
 	free(c->out);
 	c->out = NULL;
 	c->out_len = c->out_off = c->out_cap = 0;
 	return 0;
 }
 
+/*
+ * Keep the first descriptor of an SCM_RIGHTS message for the next `add` (it replaces one kept
+ * before) and close any others: a peer cannot make us hold more than one.
+ */
+static void take_fds(struct mm_ctl_conn *c, struct msghdr *m)
+{
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
+		size_t n;
+
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(fd));
+			if (i == 0 && c->passed_fd >= 0)
+				close(c->passed_fd);
+			if (i == 0)
+				c->passed_fd = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
 /* Read what fits in the line buffer. Returns 0, or -1 if the connection broke. */
 static int fill(struct mm_ctl_conn *c)
 {
-	ssize_t n = recv(c->fd, c->in + c->in_len, MM_CTL_LINE_MAX - c->in_len, MSG_DONTWAIT);
+	union {
+		char buf[CMSG_SPACE(MM_CTL_PASS_FDS_MAX * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { c->in + c->in_len, MM_CTL_LINE_MAX - c->in_len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	ssize_t n = recvmsg(c->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
 	if (n == -1)
 		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	take_fds(c, &m);
 	if (n == 0)
 		c->eof = true;
 	c->in_len += (size_t)n;
@@ -272,6 +333,7 @@ static int run_lines(struct mm_sup *s, struct mm_ctl_conn *c)
 	char line[MM_CTL_LINE_MAX + 1];
 
 	for (int i = 0; i < MM_CTL_LINES_PER_TURN && runnable(c); i++) {
+		c->active_ns = mm_time_mono_ns();
 		if (next_line(c, line)) {
 			mm_sup_ctl_command(s, c, line);
 		} else {
@@ -331,6 +393,43 @@ static void service(struct mm_sup *s, struct mm_ctl_conn *c, short revents)
 		conn_close(c);
 }
 
+/* May <c> be closed for idling? Not while a `wait` or an `events` stream is its business. */
+static bool idles(const struct mm_ctl_conn *c)
+{
+	return c->fd >= 0 && !c->waiting && !c->events;
+}
+
+static uint64_t idle_limit_ns(const struct mm_sup *s)
+{
+	return (uint64_t)(s->cfg->clients.control_timeout * 1e9);
+}
+
+/*
+ * Close the connections that ran no command for clients.control_timeout (or never read the
+ * reply): each holds one of MM_CTL_MAX_CONNS slots, and a quiet peer must not keep them.
+ */
+static void close_idle(struct mm_sup *s)
+{
+	uint64_t now = mm_time_mono_ns(), limit = idle_limit_ns(s);
+
+	for (size_t i = 0; i < MM_CTL_MAX_CONNS; i++) {
+		struct mm_ctl_conn *c = &s->ctl->conns[i];
+
+		if (!idles(c) || now - c->active_ns <= limit)
+			continue;
+		s->ctl_refused.idle++;
+		mm_log(MM_LOG_INFO,
+		       "control socket: uid %u (pid %ld) idle for %g s (clients.control_timeout):"
+		       " closed",
+		       (unsigned)c->uid, (long)c->pid, s->cfg->clients.control_timeout);
+		if (!c->out)
+			mm_sup_ctl_error(c, "idle for more than %g s: closed",
+					 s->cfg->clients.control_timeout);
+		(void)flush(c);
+		conn_close(c);
+	}
+}
+
 /* Handle the poll results of the entries mm_sup_ctl_pollfds() filled, and every waiter. */
 void mm_sup_ctl_dispatch(struct mm_sup *s, const struct pollfd *pfd)
 {
@@ -338,6 +437,7 @@ void mm_sup_ctl_dispatch(struct mm_sup *s, const struct pollfd *pfd)
 
 	if (!ctl)
 		return;
+	close_idle(s);
 	for (size_t i = 0; i < MM_CTL_MAX_CONNS; i++) {
 		struct mm_ctl_conn *c = &ctl->conns[i];
 
@@ -347,6 +447,15 @@ void mm_sup_ctl_dispatch(struct mm_sup *s, const struct pollfd *pfd)
 	}
 	if (pfd[0].revents & POLLIN)
 		accept_some(s);
+}
+
+/* <ms>, or less: until <c> has idled for clients.control_timeout (and 1 ms more). */
+static int idle_timeout(const struct mm_sup *s, const struct mm_ctl_conn *c, int ms)
+{
+	uint64_t end = c->active_ns + idle_limit_ns(s), now = mm_time_mono_ns();
+	uint64_t left = end > now ? (end - now) / MM_NS_PER_MS + 1 : 0;
+
+	return ms < 0 || left < (uint64_t)ms ? (int)(left < INT32_MAX ? left : INT32_MAX) : ms;
 }
 
 /* <ms> capped so that pending waits are re-checked every MM_CTL_RECHECK_MS, and 0 while a
@@ -363,6 +472,8 @@ int mm_sup_ctl_timeout(const struct mm_sup *s, int ms)
 			return 0;
 		if (c->fd >= 0 && c->waiting && ms > MM_CTL_RECHECK_MS)
 			ms = MM_CTL_RECHECK_MS;
+		if (idles(c))
+			ms = idle_timeout(s, c, ms);
 	}
 	return ms;
 }

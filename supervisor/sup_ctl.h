@@ -31,10 +31,16 @@
 #define MM_CTL_LINES_PER_TURN 32	   /* commands run per connection per loop turn */
 #define MM_CTL_EVENTS_BUF     (256u << 10) /* unsent `events` lines per reader, at most */
 #define MM_CTL_OUT_MIN	      1024u	   /* first allocation of a reply buffer */
+#define MM_CTL_PASS_FDS_MAX   4 /* descriptors read per message; more are closed by the kernel */
 
 struct mm_ctl_conn {
 	int fd; /* -1: free slot */
 	uid_t uid;
+	pid_t pid;	/* of the peer when it connected, for the log */
+	bool admin;	/* may add, remove, restart, reload (clients.admin_uids/admin_gids) */
+	bool owner;	/* root or our uid: may name files the daemon reads */
+	int passed_fd;	/* a descriptor the peer sent (SCM_RIGHTS) for its next `add`, or -1 */
+	uint64_t active_ns; /* CLOCK_MONOTONIC: accepted, or its last command run or answered */
 	bool eof;     /* the peer shut down its writing side */
 	bool closing; /* close once the reply is written */
 	size_t in_len;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "mm_time.h"
@@ -234,6 +235,7 @@ void mm_sup_ctl_wait_check(struct mm_sup *s, struct mm_ctl_conn *c)
 
 	if (!c->waiting)
 		return;
+	c->active_ns = mm_time_mono_ns(); /* a wait is not idle: its idle time starts after */
 	if (!c->wait_all && !find_child(s, c->wait_name)) {
 		c->waiting = false;
 		mm_sup_ctl_error(c, "session '%s' was removed", c->wait_name);
@@ -292,7 +294,8 @@ static void cmd_restart(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, in
 	if (!found)
 		return;
 	ch = &s->children[found - s->children];
-	mm_log(MM_LOG_INFO, "session '%s': restart requested on the control socket", ch->name);
+	mm_log(MM_LOG_INFO, "session '%s': restart requested on the control socket by uid %u (pid %ld)",
+	       ch->name, (unsigned)c->uid, (long)c->pid);
 	ch->respawn = true;
 	mm_sup_apply(s, ch, MM_CHILD_EV_STOP_REQ);
 	reply_ok(c, NULL, NULL);
@@ -352,34 +355,64 @@ static void state_error(struct mm_ctl_conn *c, const char *cmd, const char *arg,
 			 cmd);
 	else if (r == -ENOENT && !strcmp(cmd, MM_CTL_CMD_REMOVE))
 		snprintf(msg, sizeof(msg), "unknown session '%.64s'", arg);
+	else if (r == -EPERM)
+		snprintf(msg, sizeof(msg),
+			 "%s '%.200s': permission denied: the daemon opens no file for this user; "
+			 "send the session file open (mqttmux session add does) and name no file "
+			 "in it",
+			 cmd, arg);
 	else if (r == -EINVAL && mm_cfg_diag_count(diag))
 		snprintf(msg, sizeof(msg), "%s failed: nothing changed", cmd);
 	else
 		snprintf(msg, sizeof(msg), "%s '%.200s': %s", cmd, arg, strerror(-r));
 	/* A system error (state_dir full or unwritable, ...) is the admin's business too. */
-	if (r != -EEXIST && r != -ENOENT && r != -EINVAL)
+	if (r != -EEXIST && r != -ENOENT && r != -EINVAL && r != -EPERM)
 		mm_log(MM_LOG_ERROR, "control: %s", msg);
-	if (r == -EINVAL && mm_cfg_diag_count(diag))
+	if ((r == -EINVAL || r == -EPERM) && mm_cfg_diag_count(diag))
 		reply_problems(c, msg, diag);
 	else
 		mm_sup_ctl_error(c, "%s", msg);
 }
 
-/* add FILE (a session block the daemon reads) | remove NAME: change the running set. */
+/*
+ * add FILE: the session file comes as the descriptor the client opened and sent with the line
+ * (SCM_RIGHTS), FILE naming it. Only root and our own uid, who can read what we can, may have
+ * us open FILE ourselves, or a file the block names (docs/security.md).
+ */
+static int state_add(struct mm_sup *s, struct mm_ctl_conn *c, const char *file, const char *who,
+		     struct mm_cfg_diag *diag)
+{
+	const struct mm_cfg_session_src src = { .path = file,
+						.fd = c->passed_fd,
+						.no_files = !c->owner };
+	int r;
+
+	if (src.fd < 0 && !c->owner)
+		return -EPERM;
+	r = mm_sup_state_add(s, &src, who, diag);
+	if (c->passed_fd >= 0)
+		close(c->passed_fd);
+	c->passed_fd = -1;
+	return r;
+}
+
+/* add FILE | remove NAME: change the running set. */
 static void cmd_state(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int argc)
 {
 	struct mm_cfg_diag diag;
+	char who[64];
 	int r;
 
 	if (argc != 2) {
 		mm_sup_ctl_error(c, "usage: %s", is_add(argv[0]) ? "add FILE" : "remove NAME");
 		return;
 	}
+	snprintf(who, sizeof(who), "uid %u (pid %ld)", (unsigned)c->uid, (long)c->pid);
 	mm_cfg_diag_init(&diag);
 	if (is_add(argv[0]))
-		r = mm_sup_state_add(s, argv[1], &diag);
+		r = state_add(s, c, argv[1], who, &diag);
 	else
-		r = mm_sup_state_remove(s, argv[1], &diag);
+		r = mm_sup_state_remove(s, argv[1], who, &diag);
 	if (r == 0)
 		reply_ok(c, NULL, NULL);
 	else
@@ -488,10 +521,43 @@ static void cmd_help(struct mm_ctl_conn *c)
 	reply_ok(c, "commands", a);
 }
 
+static bool is_admin_cmd(const char *cmd)
+{
+	return is(cmd, MM_CTL_CMD_RESTART) || is(cmd, MM_CTL_CMD_RELOAD) || is(cmd, MM_CTL_CMD_ADD) ||
+	       is(cmd, MM_CTL_CMD_REMOVE);
+}
+
+/*
+ * Administration is for root, our uid and clients.admin_uids/admin_gids; being allowed to
+ * connect (allow_uids) gives data access and status only. Every attempt is logged with who.
+ */
+static bool admin_gate(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int argc)
+{
+	const char *arg = argc > 1 ? argv[1] : "";
+
+	if (c->admin) {
+		mm_log(MM_LOG_INFO, "control: uid %u (pid %ld) asks: %s%s%.200s", (unsigned)c->uid,
+		       (long)c->pid, argv[0], argc > 1 ? " " : "", arg);
+		return true;
+	}
+	s->ctl_refused.not_admin++;
+	mm_log(MM_LOG_WARNING,
+	       "control: uid %u (pid %ld) refused: %s%s%.200s (not in clients.admin_uids or "
+	       "admin_gids)",
+	       (unsigned)c->uid, (long)c->pid, argv[0], argc > 1 ? " " : "", arg);
+	mm_sup_ctl_error(c,
+			 "%s: permission denied: uid %u is not an administrator "
+			 "(clients.admin_uids, admin_gids)",
+			 argv[0], (unsigned)c->uid);
+	return false;
+}
+
 static void dispatch(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int argc)
 {
 	const char *cmd = argv[0];
 
+	if (is_admin_cmd(cmd) && !admin_gate(s, c, argv, argc))
+		return;
 	if (is(cmd, MM_CTL_CMD_PING))
 		reply_ok(c, "reply", json_object_new_string("pong"));
 	else if (is(cmd, MM_CTL_CMD_STATUS))

@@ -388,6 +388,7 @@ int mm_sup_metrics_text(struct mm_sup *s, struct mm_metrics_buf *b)
 	in.procs = procs;
 	in.nprocs = mm_sup_procs_fill(s, procs, s->n_children + 2);
 	in.reload = &s->reloads;
+	in.control = &s->ctl_refused;
 	r = mm_metrics_render(b, &in);
 out_free:
 	free(procs);

@@ -494,13 +494,15 @@ static struct mm_cfg *load_main(const struct mm_sup *s, struct mm_cfg_diag *diag
  * then apply the config file plus state_dir like a reload. Returns 0, -EINVAL with the
  * problems in <diag>, -EEXIST if the config file has that name, or -errno.
  */
-int mm_sup_state_add(struct mm_sup *s, const char *path, struct mm_cfg_diag *diag)
+int mm_sup_state_add(struct mm_sup *s, const struct mm_cfg_session_src *src, const char *who,
+		     struct mm_cfg_diag *diag)
 {
 	struct mm_cfg_session *sess = NULL;
+	const char *path = src->path;
 	struct mm_cfg *cfg;
 	int r;
 
-	r = mm_cfg_load_session(path, s->cfg, &sess, diag);
+	r = mm_cfg_load_session_src(src, s->cfg, &sess, diag);
 	if (r < 0)
 		return r;
 	cfg = load_main(s, diag, &r);
@@ -511,7 +513,8 @@ int mm_sup_state_add(struct mm_sup *s, const char *path, struct mm_cfg_diag *dia
 	if (r == 0)
 		r = mm_sup_state_unlink(s->cfg->state_dir, MM_SUP_TOMB_PREFIX, sess->name);
 	if (r == 0)
-		mm_log(MM_LOG_INFO, "session '%s' added from '%s'", sess->name, path);
+		mm_log(MM_LOG_INFO, "session '%s' added from '%s'%s by %s", sess->name, path,
+		       src->fd >= 0 ? " (sent open)" : "", who);
 	mm_cfg_session_free(sess);
 	if (r < 0) {
 		mm_cfg_free(cfg);
@@ -527,7 +530,8 @@ int mm_sup_state_add(struct mm_sup *s, const char *path, struct mm_cfg_diag *dia
  * apply like a reload. Returns 0, -ENOENT for an unknown session, -EINVAL (problems of the
  * config file in <diag>) or -errno.
  */
-int mm_sup_state_remove(struct mm_sup *s, const char *name, struct mm_cfg_diag *diag)
+int mm_sup_state_remove(struct mm_sup *s, const char *name, const char *who,
+			struct mm_cfg_diag *diag)
 {
 	const struct mm_cfg_session *sess;
 	struct mm_cfg *cfg;
@@ -547,7 +551,7 @@ int mm_sup_state_remove(struct mm_sup *s, const char *name, struct mm_cfg_diag *
 		mm_cfg_free(cfg);
 		return r;
 	}
-	mm_log(MM_LOG_INFO, "session '%s' removed on the control socket%s", name,
+	mm_log(MM_LOG_INFO, "session '%s' removed on the control socket by %s%s", name, who,
 	       sess ? " (it stays removed while the config file keeps its block)" : "");
 	mm_sup_state_merge(s, cfg);
 	mm_sup_reload_apply(s, cfg);

@@ -22,6 +22,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <limits.h>
@@ -84,9 +85,9 @@ static int ctl_connect(void)
 }
 
 /* Returns 0 or -1 with errno set. */
-static int send_all(int fd, const char *buf, size_t len)
+static int send_all(int fd, const char *buf, size_t len, int pass_fd)
 {
-	int r = mm_ctl_io_send(fd, buf, len);
+	int r = mm_ctl_io_send_fd(fd, buf, len, pass_fd);
 
 	errno = -r;
 	return r < 0 ? -1 : 0;
@@ -133,7 +134,8 @@ static bool refused(const char *cmd, json_object *o)
  * Send <line>, read and parse the reply. Prints what went wrong and returns NULL; a reply
  * {"ok": false, "error": ...} is printed as "mqttmux: <cmd>: <error>" and also NULL.
  */
-static json_object *call(const char *cmd, const char *line, int timeout_ms, char **raw)
+static json_object *call_fd(const char *cmd, const char *line, int pass_fd, int timeout_ms,
+			    char **raw)
 {
 	int fd = ctl_connect();
 	json_object *o = NULL;
@@ -142,7 +144,8 @@ static json_object *call(const char *cmd, const char *line, int timeout_ms, char
 	if (fd < 0)
 		return NULL;
 	/* a refused peer may find the socket closed before it sends: the reason is still there */
-	if ((send_all(fd, line, strlen(line)) < 0 && errno != EPIPE && errno != ECONNRESET) ||
+	if ((send_all(fd, line, strlen(line), pass_fd) < 0 && errno != EPIPE &&
+	     errno != ECONNRESET) ||
 	    !(text = read_line(fd, timeout_ms)))
 		fprintf(stderr, "mqttmux: %s: no reply from mqttmuxd: %s\n", cmd, strerror(errno));
 	else if (!(o = json_tokener_parse(text)))
@@ -157,6 +160,11 @@ static json_object *call(const char *cmd, const char *line, int timeout_ms, char
 	else
 		free(text);
 	return o;
+}
+
+static json_object *call(const char *cmd, const char *line, int timeout_ms, char **raw)
+{
+	return call_fd(cmd, line, -1, timeout_ms, raw);
 }
 
 static const char *str(json_object *row, const char *key)
@@ -274,12 +282,15 @@ static int cmd_simple(int argc, char **argv)
 	return o ? 0 : 1;
 }
 
-/* session add -c FILE: the daemon reads FILE, so it gets the absolute path. */
+/*
+ * session add -c FILE: we open FILE with our rights and send it open; its absolute name
+ * resolves the relative names in it (the daemon never opens FILE for us).
+ */
 static int session_add(int argc, char **argv)
 {
 	char line[PATH_MAX + 16], *path = NULL;
 	json_object *o;
-	int c;
+	int c, fd;
 
 	while ((c = getopt(argc, argv, "+c:")) != -1) {
 		if (c != 'c')
@@ -298,9 +309,16 @@ static int session_add(int argc, char **argv)
 		free(path);
 		return path ? 1 : usage();
 	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1) {
+		fprintf(stderr, "mqttmux: session add: '%s': %s\n", path, strerror(errno));
+		free(path);
+		return 1;
+	}
 	snprintf(line, sizeof(line), MM_CTL_CMD_ADD " %s\n", path);
 	free(path);
-	o = call("session add", line, MM_CTL_CALL_MS, NULL);
+	o = call_fd("session add", line, fd, MM_CTL_CALL_MS, NULL);
+	close(fd);
 	json_object_put(o);
 	return o ? 0 : 1;
 }
@@ -344,7 +362,7 @@ static int cmd_metrics(int argc, char **argv)
 	fd = ctl_connect();
 	if (fd < 0)
 		return 1;
-	if (send_all(fd, MM_CTL_CMD_METRICS "\n", sizeof(MM_CTL_CMD_METRICS)) < 0 ||
+	if (send_all(fd, MM_CTL_CMD_METRICS "\n", sizeof(MM_CTL_CMD_METRICS), -1) < 0 ||
 	    !(text = read_metrics(fd, &len))) {
 		fprintf(stderr, "mqttmux: metrics: no complete reply from the daemon\n");
 		close(fd);
@@ -458,7 +476,7 @@ static int cmd_events(int argc, char **argv)
 		return 1;
 	snprintf(line, sizeof(line), MM_CTL_CMD_EVENTS "%s%s\n", session ? " " : "",
 		 session ? session : "");
-	if (send_all(fd, line, strlen(line)) < 0) {
+	if (send_all(fd, line, strlen(line), -1) < 0) {
 		fprintf(stderr, "mqttmux: events: %s\n", strerror(errno));
 		close(fd);
 		return 1;

@@ -6,6 +6,8 @@
  * snapshot. No client handle, no state between calls. See docs/client.md ("Sessions").
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -53,9 +55,15 @@ static int name_cmd(const char *dir, const char *cmd, const char *name)
 	return call_ok(dir, line, MM_CTL_CALL_MS);
 }
 
+/*
+ * The daemon reads the session file from the descriptor we open here, with our rights; the
+ * absolute name only resolves the relative names in it and goes into messages.
+ */
 MQTTMUX_PUBLIC int mqttmux_session_add(const char *runtime_dir, const char *path)
 {
 	char line[PATH_MAX + 8], *abs;
+	struct mm_ctl_io_res res;
+	int fd, r;
 
 	if (!path || !path[0])
 		return -EINVAL;
@@ -66,9 +74,16 @@ MQTTMUX_PUBLIC int mqttmux_session_add(const char *runtime_dir, const char *path
 		free(abs);
 		return -EINVAL;
 	}
+	fd = open(abs, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	r = fd == -1 ? -errno : 0;
 	snprintf(line, sizeof(line), MM_CTL_CMD_ADD " %s\n", abs);
 	free(abs);
-	return call_ok(runtime_dir, line, MM_CTL_CALL_MS);
+	if (r < 0)
+		return r;
+	r = mm_ctl_io_call_fd(runtime_dir, line, fd, MM_CTL_CALL_MS, &res);
+	mm_ctl_io_res_done(&res);
+	close(fd);
+	return r;
 }
 
 MQTTMUX_PUBLIC int mqttmux_session_remove(const char *runtime_dir, const char *name)

@@ -80,6 +80,39 @@ int mm_ctl_io_send(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/*
+ * Send all of <buf>, the descriptor <pass_fd> (SCM_RIGHTS) with its first byte when it is not
+ * -1: `add` gives the daemon the session file the client opened, never its name alone.
+ */
+int mm_ctl_io_send_fd(int fd, const char *buf, size_t len, int pass_fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *h;
+	ssize_t n;
+
+	if (pass_fd < 0 || !len)
+		return mm_ctl_io_send(fd, buf, len);
+	memset(&u, 0, sizeof(u));
+	m.msg_control = u.buf;
+	m.msg_controllen = sizeof(u.buf);
+	h = CMSG_FIRSTHDR(&m);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &pass_fd, sizeof(int));
+	do
+		n = sendmsg(fd, &m, MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -errno;
+	return mm_ctl_io_send(fd, buf + n, len - (size_t)n);
+}
+
 /* Where a metrics reply ends: just after its "# EOF" line, or NULL if not there yet. */
 static const char *metrics_end(const char *buf, size_t len)
 {
@@ -221,6 +254,13 @@ static int daemon_error(struct mm_ctl_io_res *res)
  */
 int mm_ctl_io_call(const char *dir, const char *line, int timeout_ms, struct mm_ctl_io_res *res)
 {
+	return mm_ctl_io_call_fd(dir, line, -1, timeout_ms, res);
+}
+
+/* mm_ctl_io_call() sending <pass_fd> (if not -1) with the line: see mm_ctl_io_send_fd(). */
+int mm_ctl_io_call_fd(const char *dir, const char *line, int pass_fd, int timeout_ms,
+		      struct mm_ctl_io_res *res)
+{
 	size_t len = 0;
 	int fd, r;
 
@@ -228,7 +268,7 @@ int mm_ctl_io_call(const char *dir, const char *line, int timeout_ms, struct mm_
 	fd = mm_ctl_io_connect(mm_ctl_io_dir(dir), res->err, sizeof(res->err));
 	if (fd < 0)
 		return fd;
-	r = mm_ctl_io_send(fd, line, strlen(line));
+	r = mm_ctl_io_send_fd(fd, line, strlen(line), pass_fd);
 	if (r == 0 || refused_early(r))
 		r = mm_ctl_io_read(fd, timeout_ms, false, &res->raw, &len);
 	close(fd);

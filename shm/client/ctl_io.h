@@ -27,7 +27,10 @@ const char *mm_ctl_io_dir(const char *dir);
 int mm_ctl_io_connect(const char *dir, char *err, size_t size);
 int mm_ctl_io_send(int fd, const char *buf, size_t len);
 int mm_ctl_io_read(int fd, int timeout_ms, bool metrics, char **ret, size_t *ret_len);
+int mm_ctl_io_send_fd(int fd, const char *buf, size_t len, int pass_fd);
 int mm_ctl_io_call(const char *dir, const char *line, int timeout_ms, struct mm_ctl_io_res *res);
+int mm_ctl_io_call_fd(const char *dir, const char *line, int pass_fd, int timeout_ms,
+		      struct mm_ctl_io_res *res);
 void mm_ctl_io_res_done(struct mm_ctl_io_res *res);
 int mm_ctl_io_metrics(const char *dir, int timeout_ms, char **text, size_t *len, char *err,
 		      size_t err_size);

@@ -234,6 +234,16 @@ void mm_rtr_done_free(struct mm_rtr_client *c);
 void mm_rtr_sub_changed(void *arg, uint32_t session, const char *filter, int old_qos, int new_qos);
 int mm_rtr_sub_room(struct mm_rtr *r, int sess, uint32_t len);
 void mm_rtr_drain_pub(struct mm_rtr *r, struct mm_rtr_client *c);
+
+/*
+ * Is reading <c>'s pub-ring on hold? While a worker's cmd-ring is full (pub_stalled), and while
+ * PUB_DONEs wait for room in c's delivery ring: then the client must read before it may
+ * publish more, and the router's memory for it stays bounded.
+ */
+static inline bool mm_rtr_publish_held(const struct mm_rtr_client *c)
+{
+	return c->pub_stalled || c->done_head;
+}
 void mm_rtr_cmd_space(struct mm_rtr *r, struct mm_rtr_session *s);
 void mm_rtr_completion(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_shm_rec *rec);
 void mm_rtr_pend_drop_all(struct mm_rtr *r);

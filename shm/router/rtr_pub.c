@@ -406,13 +406,17 @@ static void commit_cmds(struct mm_rtr *r)
 		}
 }
 
-/* Drain up to MM_RTR_BATCH publishes of <c>; garbage disconnects it. */
+/*
+ * Drain up to MM_RTR_BATCH publishes of <c>; garbage disconnects it. Not while PUB_DONEs wait
+ * for room in its delivery ring (mm_rtr_publish_held): a client that publishes and never reads
+ * is slowed by its own full pub-ring, and its queue holds one batch at most.
+ */
 void mm_rtr_drain_pub(struct mm_rtr *r, struct mm_rtr_client *c)
 {
 	struct mm_shm_rec rec;
 	int rc = 0;
 
-	for (int i = 0; i < MM_RTR_BATCH && !c->pub_stalled; i++) {
+	for (int i = 0; i < MM_RTR_BATCH && !mm_rtr_publish_held(c); i++) {
 		rc = mm_shm_ring_peek(&c->pub, &rec);
 		if (rc <= 0)
 			break;

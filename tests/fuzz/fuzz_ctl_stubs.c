@@ -24,9 +24,13 @@ void mm_sup_reload(struct mm_sup *s)
 }
 
 /* add: a path naming "bad" has problems, any other is not there. */
-int mm_sup_state_add(struct mm_sup *s, const char *path, struct mm_cfg_diag *diag)
+int mm_sup_state_add(struct mm_sup *s, const struct mm_cfg_session_src *src, const char *who,
+		     struct mm_cfg_diag *diag)
 {
+	const char *path = src->path;
+
 	(void)s;
+	(void)who;
 	if (strstr(path, "bad")) {
 		(void)mm_cfg_diag_add(diag, "%s:1: 'name' in session 'x': is bad", path);
 		return -EINVAL;
@@ -34,8 +38,10 @@ int mm_sup_state_add(struct mm_sup *s, const char *path, struct mm_cfg_diag *dia
 	return -ENOENT;
 }
 
-int mm_sup_state_remove(struct mm_sup *s, const char *name, struct mm_cfg_diag *diag)
+int mm_sup_state_remove(struct mm_sup *s, const char *name, const char *who,
+			struct mm_cfg_diag *diag)
 {
+	(void)who;
 	(void)diag;
 	for (size_t i = 0; i < s->n_children; i++)
 		if (s->children[i].name && !strcmp(s->children[i].name, name))
