@@ -50,14 +50,15 @@ struct b_rxs {
 
 /* The processes under test. */
 struct b_stack {
-	char *dir;     /* private temp dir: configs, logs, runtime dir */
-	char *run;     /* mqttmuxd runtime_dir */
-	uint16_t port; /* broker port on 127.0.0.1 */
-	pid_t broker;  /* mosquitto */
-	pid_t daemon;  /* mqttmuxd, 0 when not running */
-	pid_t router;  /* its mqttmux-router */
-	pid_t worker;  /* the worker of session "b" */
-	unsigned ring; /* clients.ring_size */
+	char *dir;	    /* private temp dir: configs, logs, runtime dir */
+	char *run;	    /* mqttmuxd runtime_dir */
+	uint16_t port;	    /* broker port on 127.0.0.1 */
+	pid_t broker;	    /* mosquitto */
+	pid_t daemon;	    /* mqttmuxd, 0 when not running */
+	pid_t router;	    /* its mqttmux-router */
+	pid_t worker;	    /* the worker of session "b" */
+	unsigned ring;	    /* clients.ring_size */
+	uint32_t budget_us; /* the session's performance.latency_budget_us (0: off) */
 };
 
 /* A publisher run. */

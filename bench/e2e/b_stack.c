@@ -202,8 +202,9 @@ int b_daemon_start(struct b_stack *s)
 		 "clients = { ring_size = %u; };\n"
 		 "sessions = ( { name = \"b\"; brokers = [ \"tcp://127.0.0.1:%u\" ];"
 		 " client_id = \"bench-e2e\";"
-		 " subscriptions = ( { topic = \"%s\"; qos = 0; } ); } );\n",
-		 s->run, s->dir, s->ring, s->port, B_E2E_FILTER);
+		 " subscriptions = ( { topic = \"%s\"; qos = 0; } );"
+		 " performance = { latency_budget_us = %u; }; } );\n",
+		 s->run, s->dir, s->ring, s->port, B_E2E_FILTER, s->budget_us);
 	snprintf(path, sizeof(path), "%s/mqttmux.cfg", s->dir);
 	snprintf(log, sizeof(log), "%s/mqttmuxd.log", s->dir);
 	if ((rc = write_text(path, cfg)) < 0)

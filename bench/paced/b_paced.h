@@ -90,11 +90,12 @@ void b_run_free(struct b_run *r);
 struct b_opts {
 	uint32_t rates[8];
 	unsigned nrates;
-	uint32_t msgs_min; /* at least this many messages per run */
-	double secs[8];	   /* seconds per run, per rate */
-	unsigned rounds;   /* interleaved; medians reported */
-	bool sc_pass;	   /* an extra pass per subject and rate with syscall counters */
-	uint32_t warmup;   /* unpaced messages before each measured stream */
+	uint32_t msgs_min;  /* at least this many messages per run */
+	double secs[8];	    /* seconds per run, per rate */
+	unsigned rounds;    /* interleaved; medians reported */
+	bool sc_pass;	    /* an extra pass per subject and rate with syscall counters */
+	uint32_t warmup;    /* unpaced messages before each measured stream */
+	uint32_t budget_us; /* the session's performance.latency_budget_us (0: off) */
 	bool subj[_B_SUBJ_MAX];
 };
 void b_report_rate(const struct b_opts *o, uint32_t rate, struct b_run (*runs)[_B_SUBJ_MAX],

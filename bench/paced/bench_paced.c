@@ -95,6 +95,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: bench-paced [--rates R1,R2,...] [--secs S] [--min-msgs N] [--rounds N]\n"
 		"                   [--no-syscalls] [--subjects plain,msub,mqttmux] [--warmup N]\n"
+		"                   [--latency-budget US] (the session's latency_budget_us)\n"
 		"defaults: --rates 100,1000,10000, 20/10/5 s per run, --min-msgs 2000, "
 		"--rounds 3, --warmup %u (unpaced, before each measured stream)\n",
 		B_WARMUP_MSGS);
@@ -128,15 +129,11 @@ static int parse_subjects(const char *arg, struct b_opts *o)
 static int parse(int argc, char **argv, struct b_opts *o)
 {
 	static const struct option lo[] = {
-		{ "rates", 1, NULL, 'r' },
-		{ "secs", 1, NULL, 's' },
-		{ "min-msgs", 1, NULL, 'm' },
-		{ "rounds", 1, NULL, 'k' },
-		{ "no-syscalls", 0, NULL, 'S' },
-		{ "subjects", 1, NULL, 'j' },
-		{ "warmup", 1, NULL, 'w' },
-		{ "help", 0, NULL, 'h' },
-		{ 0 },
+		{ "rates", 1, NULL, 'r' },	 { "secs", 1, NULL, 's' },
+		{ "min-msgs", 1, NULL, 'm' },	 { "rounds", 1, NULL, 'k' },
+		{ "no-syscalls", 0, NULL, 'S' }, { "subjects", 1, NULL, 'j' },
+		{ "warmup", 1, NULL, 'w' },	 { "latency-budget", 1, NULL, 'b' },
+		{ "help", 0, NULL, 'h' },	 { 0 },
 	};
 	double secs = 0;
 	int c, rc = 0;
@@ -156,6 +153,8 @@ static int parse(int argc, char **argv, struct b_opts *o)
 			o->warmup = (uint32_t)strtoul(optarg, NULL, 10);
 		else if (c == 'j')
 			rc = parse_subjects(optarg, o);
+		else if (c == 'b')
+			o->budget_us = (uint32_t)strtoul(optarg, NULL, 10);
 		else if (c == 'h')
 			usage(stdout), exit(0);
 		else
@@ -184,8 +183,9 @@ static void header(const struct b_opts *o)
 	       "(mosquitto_loop, 1 s timeout), mosquitto_sub -F '%%U %%p' (TZ=UTC0, into a "
 	       "file), mqttmux (worker + router + 1 libmqttmux client, callback route, "
 	       "mqttmux_dispatch 1 s); the Go seed is not available here\n");
-	printf("%u round(s), interleaved; syscalls: %s\n", o->rounds,
-	       o->sc_pass ? "one extra pass with tracepoint counters" : "not counted");
+	printf("%u round(s), interleaved; syscalls: %s; session latency_budget_us = %u\n",
+	       o->rounds, o->sc_pass ? "one extra pass with tracepoint counters" : "not counted",
+	       o->budget_us);
 }
 
 int main(int argc, char **argv)
@@ -206,6 +206,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	s.ring = 4u << 20;
+	s.budget_us = o.budget_us;
 	header(&o);
 	if ((rc = b_broker_start(&s)) < 0) {
 		fprintf(stderr, "bench-paced: broker: %s\n", strerror(-rc));
