@@ -106,6 +106,7 @@ struct mqttmux {
 	uint64_t next_req, lost;
 	uint64_t token;	      /* HELLO.token: random, non-zero, the same on every (re)connect */
 	int route_qos, depth; /* depth: nesting of dispatch inside callbacks */
+	bool entry_known;     /* the last dispatch ended on what its own wait reported */
 	uint8_t on_full;      /* MM_PROTO_ON_FULL_* of every route (mqttmux_open_opts) */
 	enum mm_cl_conn conn; /* the connection's state (client_fsm.h) */
 	int fatal;	      /* -EPROTO once the delivery ring was corrupt: permanent */

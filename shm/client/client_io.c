@@ -279,15 +279,21 @@ static int dispatch_offline(struct mqttmux *c, int64_t deadline)
 
 /*
  * One turn after another until records were handled or the deadline passed. A turn looks at
- * the doorbell and the socket only when they may have fired: at entry (the caller's poll may
- * have seen them) and when our own wait says so, which saves a read or a recvmsg per wake-up
- * at everyday rates (issue 14). The ring itself is looked at in every turn.
+ * the doorbell and the socket only when they may have fired, which saves a read and a recvmsg
+ * per wake-up at everyday rates (issue 14): after our own wait, what it reported; at entry,
+ * both, unless the previous call ended right after its own wait consumed what that reported
+ * (then anything newer shows in the ring, or in our next wait, which is level-triggered).
+ * A caller polling mqttmux_fd that calls in for a frame on the socket then needs one call
+ * more at most: a call that did not end that way leaves the next entry to look at both. The
+ * ring itself is looked at in every turn.
  */
 static int dispatch_once(struct mqttmux *c, int64_t deadline)
 {
-	unsigned fired = FIRED_ALL;
+	unsigned fired = c->entry_known && c->depth == 1 ? 0 : FIRED_ALL;
+	bool waited = false;
 	int n, rc;
 
+	c->entry_known = false;
 	for (;;) {
 		mm_cl_flush_pending(c);
 		if (mm_cl_conn_is_offline(c->conn) &&
@@ -300,6 +306,7 @@ static int dispatch_once(struct mqttmux *c, int64_t deadline)
 			/* the router is gone: handled on the next turn */
 			(void)mm_cl_fsm_feed(&c->conn, MM_CL_EV_NOTICED);
 			fired = FIRED_ALL;
+			waited = false;
 			continue;
 		}
 		if (rc < 0)
@@ -316,13 +323,16 @@ static int dispatch_once(struct mqttmux *c, int64_t deadline)
 				(void)eventfd_write(c->fds[MM_PROTO_FD_DLV_DATA], 1);
 			if (rc == 1 && n == 0) {
 				fired = FIRED_ALL;
+				waited = false;
 				continue;
 			}
+			c->entry_known = waited && rc == 0 && n > 0;
 			return n;
 		}
 		if ((rc = wait_events(c, mm_time_left_ms(deadline))) < 0)
 			return rc;
 		fired = (unsigned)rc;
+		waited = fired != FIRED_ALL;
 	}
 }
 
