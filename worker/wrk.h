@@ -71,13 +71,18 @@ struct mm_wrk_pending {
  * The worker's view of the stats block's unacked bitmap (see wrk_unacked.c):
  * one bit per MQTT packet id in each set.
  */
-#define MM_WRK_MIDS_WORDS (65536 / 64)
+#define MM_WRK_MIDS_WORDS   (65536 / 64)
+/* A filter no session holds: its UNSUBSCRIBE is the probe of wrk_unacked.c. */
+#define MM_WRK_PROBE_FILTER "$mqttmux/ack-probe"
+
 struct mm_wrk_unacked {
 	uint64_t maybe_seen[MM_WRK_MIDS_WORDS]; /* a redelivery of these ids is flagged DUP */
 	uint64_t queued[MM_WRK_MIDS_WORDS];	/* in the ring, ack queued but not written */
-	uint64_t aging[2][MM_WRK_MIDS_WORDS];	/* ack written this tick [0], the one before [1] */
-	bool aging_used[2];
-	uint16_t queued_ids[4096]; /* the first ids of <queued>, for a cheap flush */
+	uint64_t written[MM_WRK_MIDS_WORDS];	/* ack written, no probe sent after it yet */
+	uint64_t probed[MM_WRK_MIDS_WORDS];	/* ack written before the probe in flight */
+	bool written_any;			/* <written> has a bit set */
+	int probe_mid;				/* the probe's UNSUBSCRIBE in flight, 0: none */
+	uint16_t queued_ids[4096];		/* the first ids of <queued>, for a cheap flush */
 	size_t n_queued;
 };
 
@@ -115,6 +120,7 @@ struct mm_wrk {
 	uint32_t attempt;      /* connection attempts since the last success; 0 before the first */
 	uint64_t pace_at;      /* the pacer's slot this session holds (CLOCK_MONOTONIC), 0: none */
 	uint64_t connected_ns;
+	uint64_t heard_ns;    /* bytes last came from the broker (CLOCK_MONOTONIC) */
 	uint32_t sub_waiting; /* SUBACKs outstanding before READY */
 	struct mm_wrk_filter *filters;
 	size_t n_filters, cap_filters;
@@ -144,6 +150,9 @@ enum mm_wrk_act mm_wrk_conn_feed(struct mm_wrk *w, enum mm_wrk_conn_ev ev, int c
 				 const char *reason);
 void mm_wrk_conn_lost(struct mm_wrk *w, int code, const char *reason);
 void mm_wrk_conn_timed_out(struct mm_wrk *w);
+uint64_t mm_wrk_conn_quiet_ns(const struct mm_wrk *w, uint64_t now);
+void mm_wrk_conn_check_silence(struct mm_wrk *w, uint64_t now);
+void mm_wrk_conn_reading_again(struct mm_wrk *w);
 void mm_wrk_sock_sync(struct mm_wrk *w);
 
 /* wrk_bridge.c */
@@ -178,7 +187,9 @@ int mm_wrk_filter_remove(struct mm_wrk *w, const char *topic, size_t len);
 void mm_wrk_unacked_inherit(struct mm_wrk *w);
 bool mm_wrk_unacked_mark(struct mm_wrk *w, uint16_t mid);
 void mm_wrk_unacked_flush(struct mm_wrk *w);
-void mm_wrk_unacked_age(struct mm_wrk *w);
+bool mm_wrk_unacked_probe(struct mm_wrk *w);
+bool mm_wrk_unacked_probe_answered(struct mm_wrk *w, int mid);
+bool mm_wrk_unacked_pending(const struct mm_wrk *w);
 void mm_wrk_unacked_lost(struct mm_wrk *w);
 void mm_wrk_unacked_forget(struct mm_wrk *w);
 

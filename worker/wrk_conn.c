@@ -296,3 +296,63 @@ void mm_wrk_conn_timed_out(struct mm_wrk *w)
 		 w->cfg->connect_timeout);
 	mm_wrk_conn_lost(w, -ETIMEDOUT, why);
 }
+
+/*
+ * How long a live connection may stay silent: 1.5 x keepalive, what MQTT gives the broker to
+ * tell a dead client. libmosquitto alone would take up to 2 x keepalive (a PINGREQ once
+ * keepalive passed without traffic, then another keepalive for its PINGRESP); a black-holed
+ * path (nothing forwarded, nothing closed) must be left sooner. A broker that is alive answers
+ * that PINGREQ at once: the tick comes when keepalive has passed (mm_wrk_conn_quiet_ns), so
+ * the PINGREQ leaves on time and its PINGRESP has half a keepalive. 0: no limit (keepalive 0,
+ * not connected, or not reading because the in-ring is full: then the silence is ours).
+ */
+static uint64_t keepalive_ns(const struct mm_wrk *w)
+{
+	if (!w->cfg->keepalive || w->paused || w->sock < 0 || !mm_wrk_conn_is_up(w->conn))
+		return 0;
+	return (uint64_t)w->cfg->keepalive * MM_NS_PER_SEC;
+}
+
+/*
+ * Nanoseconds from <now> to the next moment the broker's silence matters: keepalive after it
+ * was last heard (libmosquitto's PINGREQ is due), then 1.5 x keepalive (the connection ends).
+ * 0: the limit has passed; UINT64_MAX: no limit.
+ */
+uint64_t mm_wrk_conn_quiet_ns(const struct mm_wrk *w, uint64_t now)
+{
+	uint64_t ka = keepalive_ns(w), ping = w->heard_ns + ka, end = w->heard_ns + ka * 3 / 2;
+
+	if (!ka)
+		return UINT64_MAX;
+	if (ping > now)
+		return ping - now;
+	return end > now ? end - now : 0;
+}
+
+/*
+ * Nothing came from the broker for 1.5 x keepalive: the path is dead even if no side closed it.
+ * shutdown() sends our FIN (the socket itself is libmosquitto's, closed at the next attempt).
+ */
+void mm_wrk_conn_check_silence(struct mm_wrk *w, uint64_t now)
+{
+	char why[96];
+
+	if (mm_wrk_conn_quiet_ns(w, now) != 0)
+		return;
+	snprintf(why, sizeof(why), "nothing from the broker for %.1f s (1.5 x keepalive)",
+		 (double)(now - w->heard_ns) / 1e9);
+	(void)shutdown(w->sock, SHUT_RDWR);
+	mm_wrk_conn_lost(w, -ETIMEDOUT, why);
+}
+
+/*
+ * The worker reads again after its in-ring was full. The broker's silence did not count
+ * meanwhile (the silence was ours); what waits in the socket gets half a keepalive to show.
+ */
+void mm_wrk_conn_reading_again(struct mm_wrk *w)
+{
+	uint64_t now = mm_time_mono_ns(), ka = (uint64_t)w->cfg->keepalive * MM_NS_PER_SEC;
+
+	if (w->heard_ns + ka < now)
+		w->heard_ns = now - ka;
+}

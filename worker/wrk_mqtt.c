@@ -77,6 +77,7 @@ static void on_connect(struct mosquitto *m, void *ud, int rc, int flags,
 	}
 	(void)mm_wrk_fsm_feed(&w->conn, MM_WRK_CONN_EV_CONNACK);
 	w->connected_ns = mm_time_mono_ns();
+	w->heard_ns = w->connected_ns;
 	(void)mm_wrk_loop_timer_cancel(w->loop, MM_WRK_TOK(MM_WRK_TOK_CONNECT, w->idx, 0));
 	if (!(flags & 0x01)) /* no session present: nothing will come again */
 		mm_wrk_unacked_forget(w);
@@ -165,10 +166,13 @@ static void on_subscribe(struct mosquitto *m, void *ud, int mid, int qos_count, 
 static void on_unsubscribe(struct mosquitto *m, void *ud, int mid, const mosquitto_property *props)
 {
 	struct mm_wrk *w = ud;
-	struct mm_wrk_pending *p = mm_wrk_pending_take(w, mid);
+	struct mm_wrk_pending *p;
 
 	(void)m;
 	(void)props;
+	if (mm_wrk_unacked_probe_answered(w, mid))
+		return;
+	p = mm_wrk_pending_take(w, mid);
 	count_filters(w);
 	if (p && p->req_id)
 		mm_wrk_emit_completion(w, MM_REC_CMD_UNSUB, p->req_id, 0, 0);

@@ -24,10 +24,11 @@
 #include "mm_time.h"
 #include "wrk.h"
 
-#define TICK_MIN_NS 1000000000ull /* the tick while acks age, and its floor */
-#define STOP_NS	    3000000000ull /* graceful DISCONNECT must be done by then */
-#define READ_BUDGET 64		  /* packets per wake-up, so signals and commands get a turn */
-#define ROOM_SLACK  4096u	  /* in-ring room for events and completions besides a message */
+#define TICK_MIN_NS	 1000000000ull /* the tick while acks age, and its floor */
+#define STOP_NS		 3000000000ull /* graceful DISCONNECT must be done by then */
+#define READ_BUDGET	 64	       /* packets per wake-up, so signals and commands get a turn */
+#define ROOM_SLACK	 4096u	    /* in-ring room for events and completions besides a message */
+#define SILENCE_SLACK_NS 2000000ull /* the tick at a silence mark comes just after it */
 
 static uint32_t room_needed(const struct mm_wrk *w)
 {
@@ -89,6 +90,7 @@ static void do_read(struct mm_wrk *w)
 {
 	uint64_t before;
 	int rc, budget;
+	bool heard = false;
 
 	w->read_more = false;
 	mm_wrk_ra_rearm(&w->ra);
@@ -109,10 +111,14 @@ static void do_read(struct mm_wrk *w)
 		 * may come from libmosquitto's internal socketpair write for the queued PUBACK
 		 * (pitfall 3), and more packets may be waiting.
 		 */
-		if (((errno == EAGAIN || errno == EWOULDBLOCK) && w->n_on_message == before) ||
-		    mosquitto_socket(w->mosq) != w->sock)
+		if ((errno == EAGAIN || errno == EWOULDBLOCK) && w->n_on_message == before)
+			break;
+		heard = true;
+		if (mosquitto_socket(w->mosq) != w->sock)
 			break;
 	}
+	if (heard)
+		w->heard_ns = mm_time_mono_ns();
 	w->read_more = more_to_read(w, budget);
 	/* Ack after commit: the messages are in the ring before their PUBACKs are written. */
 	mm_wrk_commit(w);
@@ -146,6 +152,7 @@ static void resume_reading(struct mm_wrk *w)
 		return;
 	}
 	w->paused = false;
+	mm_wrk_conn_reading_again(w);
 	(void)mm_wrk_loop_unwatch(w->loop, MM_WRK_TOK(MM_WRK_TOK_SPACE, w->idx, 0));
 	if (w->sock >= 0)
 		do_read(w);
@@ -249,28 +256,32 @@ static void tell_failures(struct mm_wrk *w)
  * its heartbeat and its keepalive need: every MM_CHAN_HEARTBEAT_NS, or every keepalive / 4 if
  * that is sooner (the tick calls mosquitto_loop_misc, which sends PINGREQ once keepalive
  * seconds passed without traffic, so a ping leaves at most keepalive / 4 late, well inside the
- * broker's 1.5 x keepalive). While written acks age (mm_wrk_unacked_age) the tick is
- * TICK_MIN_NS: an ack stays marked in the stats block for one or two ticks, and that must stay
- * short; so is it while publish failures wait to be told.
+ * broker's 1.5 x keepalive). While written acks wait for their probe (wrk_unacked.c) the
+ * tick is TICK_MIN_NS: an ack stays marked in the stats block until the probe the next tick
+ * sends is answered, and that must stay short; so is it while publish failures wait to be
+ * told. And a tick comes when the broker's
+ * silence reaches keepalive (the PINGREQ is due) and its limit (mm_wrk_conn_check_silence),
+ * not up to a tick later.
  */
-static uint64_t tick_ns(const struct mm_wrk *w)
+static uint64_t tick_ns(const struct mm_wrk *w, uint64_t now)
 {
 	uint64_t ns = MM_CHAN_HEARTBEAT_NS, ka = (uint64_t)w->cfg->keepalive * MM_NS_PER_SEC / 4;
+	uint64_t quiet = mm_wrk_conn_quiet_ns(w, now);
 
-	if (w->unacked.aging_used[0] || w->unacked.aging_used[1] || failures_untold(w))
-		return TICK_MIN_NS;
-	if (ka && ka < ns)
+	if (mm_wrk_unacked_pending(w) || failures_untold(w))
+		ns = TICK_MIN_NS;
+	else if (ka && ka < ns)
 		ns = ka < TICK_MIN_NS ? TICK_MIN_NS : ka;
-	return ns;
+	return quiet < ns ? quiet + SILENCE_SLACK_NS : ns;
 }
 
 /* One tick for the whole process, at the shortest interval any of its sessions needs. */
 static uint64_t proc_tick_ns(const struct mm_wrk_proc *p)
 {
-	uint64_t ns = MM_CHAN_HEARTBEAT_NS;
+	uint64_t ns = MM_CHAN_HEARTBEAT_NS, now = mm_time_mono_ns();
 
-	for (uint32_t i = 0; i < p->n && ns > TICK_MIN_NS; i++) {
-		uint64_t t = tick_ns(p->sess[i]);
+	for (uint32_t i = 0; i < p->n; i++) {
+		uint64_t t = tick_ns(p->sess[i], now);
 
 		ns = t < ns ? t : ns;
 	}
@@ -281,7 +292,7 @@ static void arm_tick(struct mm_wrk_proc *p)
 {
 	uint64_t ns = proc_tick_ns(p);
 
-	p->tick_fast = ns == TICK_MIN_NS;
+	p->tick_fast = ns <= TICK_MIN_NS;
 	(void)mm_wrk_loop_timer(p->loop, MM_WRK_TOK(MM_WRK_TOK_MISC, 0, 0), ns);
 }
 
@@ -301,9 +312,12 @@ static void tick_one(struct mm_wrk *w, uint64_t now)
 		 */
 		mm_wrk_sock_sync(w);
 	}
-	/* Acks written a tick ago on a connection still up have reached the broker. */
-	if (mm_wrk_conn_is_up(w->conn) && w->sock >= 0 && mosquitto_socket(w->mosq) == w->sock)
-		mm_wrk_unacked_age(w);
+	if (w->sock >= 0)
+		mm_wrk_conn_check_silence(w, now);
+	/* Ask the broker to prove that the acks written since the last probe reached it. */
+	if (mm_wrk_conn_is_up(w->conn) && w->sock >= 0 && mosquitto_socket(w->mosq) == w->sock &&
+	    mm_wrk_unacked_probe(w))
+		mm_wrk_sock_sync(w);
 }
 
 static void on_tick(struct mm_wrk_proc *p)
@@ -497,7 +511,7 @@ static bool finish_turn(struct mm_wrk_proc *p)
 	}
 	p->n_active = keep;
 	/* Acks began to age (or failures wait) under a long idle tick: tick every second. */
-	if (!p->tick_fast && proc_tick_ns(p) == TICK_MIN_NS)
+	if (!p->tick_fast && proc_tick_ns(p) <= TICK_MIN_NS)
 		arm_tick(p);
 	return more;
 }
