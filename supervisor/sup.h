@@ -47,6 +47,7 @@ struct mm_sup {
 	char router_bin[PATH_MAX];  /* router binary */
 	char runtime_dir[PATH_MAX]; /* as at start: a reload does not move it */
 	struct mm_sup_child router; /* the router process (is_router); name "router" */
+	uint64_t clients_kept;	    /* hash of what state_dir/clients.txt holds; 0: no file */
 	struct mm_sup_policy policy;
 	struct mm_sup_child *children; /* one per session, in config order */
 	size_t n_children;
@@ -142,6 +143,7 @@ int mm_sup_state_remove(struct mm_sup *s, const char *name, const char *who,
 
 /* sup_clients.c: the clients a stopped daemon had, expected back by the next one */
 void mm_sup_clients_save(struct mm_sup *s);
+void mm_sup_clients_keep(struct mm_sup *s);
 void mm_sup_clients_restore(struct mm_sup *s);
 
 /* sup_router.c */

@@ -12,9 +12,12 @@
  * new block as connected slots before it starts its router, and deletes the file: the router
  * then waits for them, at most clients.rejoin_grace, exactly as after a router restart.
  *
+ * A daemon killed with SIGKILL writes nothing when it dies, so the running daemon keeps the
+ * file in step with its router's connected clients too (mm_sup_clients_keep, once a second
+ * while anything moves): its successor then waits for the clients it had a second before.
+ *
  * Format: "mqttmux-clients 1\n", then one "<token, 16 hex digits> <pid>\n" per client. Read
- * strictly: anything else ignores the whole file (logged). A daemon killed with SIGKILL writes
- * nothing; its successor then has no one to wait for.
+ * strictly: anything else ignores the whole file (logged).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -97,6 +100,51 @@ void mm_sup_clients_save(struct mm_sup *s)
 			     path, count);
 	else
 		mm_log(MM_LOG_INFO, "%u client(s) kept in '%s' for the next start", count, path);
+}
+
+/* FNV-1a of <len> bytes at <p>, never 0 (0 stands for "no file"). */
+static uint64_t text_hash(const char *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
+	return h ? h : 1;
+}
+
+/*
+ * While the daemon runs (each metrics sample): write clients.txt when the router's connected
+ * clients changed, delete it when there are none. Failures are logged once per change.
+ */
+void mm_sup_clients_keep(struct mm_sup *s)
+{
+	struct mm_sup_child *c = &s->router;
+	char path[PATH_MAX], *text;
+	uint64_t h = 0;
+	unsigned count;
+	size_t len;
+	int r = 0;
+
+	if (s->stopping || clients_path(s, path) < 0)
+		return;
+	if (!c->m.rst && (c->fds[MM_FD_WRK_STATS] < 0 ||
+			  mm_shm_rstats_attach(c->fds[MM_FD_WRK_STATS], &c->m.rst) < 0)) {
+		c->m.rst = NULL;
+		return;
+	}
+	text = connected_text(c->m.rst, &len, &count);
+	if (text)
+		h = text_hash(text, len);
+	if (h != s->clients_kept) {
+		if (text)
+			r = mm_sup_state_write(s->cfg->state_dir, CLIENTS_FILE, text, len);
+		else if (unlink(path) < 0 && errno != ENOENT)
+			r = -errno;
+		if (r < 0)
+			mm_log_errno(r, "cannot keep '%s' up to date, ignoring", path);
+		s->clients_kept = h;
+	}
+	free(text);
 }
 
 /* One "<token> <pid>" line into *token and *pid. Returns 0 or -EINVAL. */

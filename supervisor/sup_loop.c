@@ -489,9 +489,11 @@ static void run_timers(struct mm_sup *s)
 	run_due(s, now);
 	mm_sup_router_tick(s);
 	run_requests(s);
-	if (now >= s->sample_next)
+	if (now >= s->sample_next) {
 		s->sample_next = now + (mm_sup_metrics_sample(s, now) ? MM_SUP_SAMPLE_NS
 								      : MM_SUP_SAMPLE_IDLE_NS);
+		mm_sup_clients_keep(s);
+	}
 	mm_sup_metrics_tick(s, now);
 	mm_sup_notify_tick(s, mm_time_mono_ns());
 }

@@ -184,6 +184,7 @@ struct mm_rtr {
 	uint64_t next_gauges_ns; /* the next refresh of the client gauges (CLOCK_MONOTONIC) */
 	uint64_t next_gap_ns;	 /* ... not before this (CLOCK_MONOTONIC) */
 	bool stop;
+	bool exiting; /* dropping every client on the way out: their routes send no UNSUB */
 	uint64_t malformed, refused; /* counters */
 	struct mm_rstats_block *st;  /* the stats block (rtr_stats.c) */
 	struct mm_rtr_rstats d;

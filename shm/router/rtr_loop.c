@@ -371,8 +371,15 @@ int mm_rtr_run(struct mm_rtr *r)
 	return 0;
 }
 
+/*
+ * The router is gone after this. Its clients' routes end with it, not by their will: no
+ * UNSUBSCRIBE goes to the workers (which may outlive us for a moment when mqttmuxd was
+ * killed). A persistent session keeps its subscriptions at the broker, which queues for the
+ * clients while no daemon runs; they rejoin the next router.
+ */
 void mm_rtr_done(struct mm_rtr *r)
 {
+	r->exiting = true;
 	while (r->ncl)
 		mm_rtr_client_drop(r, r->cl[r->ncl - 1], 0, NULL);
 	mm_rtr_pend_drop_all(r);

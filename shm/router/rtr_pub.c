@@ -49,7 +49,7 @@ void mm_rtr_sub_changed(void *arg, uint32_t session, const char *filter, int old
 	bool wants = r->retain_sub && new_qos != MM_RTR_SUB_INACTIVE;
 
 	(void)old_qos;
-	if (session >= r->nsess)
+	if (session >= r->nsess || r->exiting)
 		return;
 	put_sub(&r->sess[session], INTERNAL_REQ | r->next_req++, filter, new_qos,
 		wants ? MM_REC_SUB_F_RETAINED : 0);

@@ -8,7 +8,10 @@
  * for the persistent session); mqttmuxd starts again; 50 more are published. Both clients
  * must come back by themselves and get all 200, each once (a repeat only with DUP). Run on
  * MQTT 3.1.1 and 5, with the workers on each loop backend (MQTTMUX_LOOP, set by meson).
+ * The same with a `kill -9` of mqttmuxd once the first 50 are in: the running daemon keeps
+ * state_dir/clients.txt up to date, so the next one waits for both clients all the same.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <mqttmux.h>
@@ -30,6 +33,7 @@
 #include "t_broker.h"
 #include "t_daemon.h"
 #include "t_helpers.h"
+#include "t_proc.h"
 
 #define BROKER_CONF "max_inflight_messages 0\nmax_queued_messages 0\n"
 #define N_BEFORE    50
@@ -302,7 +306,62 @@ static void expect_all(void)
 			cr_log_warn("seq %d: sub %d, library %d", i, o.seen[i], L.seen[i]);
 }
 
-static void stop_publish_start(const char *protocol)
+/* state_dir/clients.txt names <want> clients (the running daemon keeps it up to date). */
+static bool clients_kept(void *ud)
+{
+	char *path, buf[512];
+	int lines = 0;
+	FILE *f;
+
+	cr_assert_gt(asprintf(&path, "%s/state/clients.txt", Dir), 0);
+	f = fopen(path, "re");
+	free(path);
+	while (f && fgets(buf, sizeof(buf), f))
+		lines++;
+	if (f)
+		fclose(f);
+	return lines - 1 == *(int *)ud; /* the header line, then one per client */
+}
+
+struct kids {
+	pid_t pid[8];
+	int n;
+};
+
+/* Every process of the killed daemon has exited (and is reaped: we are their subreaper). */
+static bool kids_gone(void *ud)
+{
+	struct kids *k = ud;
+	int alive = 0;
+
+	for (int i = 0; i < k->n; i++)
+		if (k->pid[i] && (waitpid(k->pid[i], NULL, WNOHANG) == 0 ||
+				  (kill(k->pid[i], 0) == 0 && errno != ESRCH)))
+			alive++;
+	return alive == 0;
+}
+
+/* SIGKILL to mqttmuxd, as the OOM killer or a crash would; its children follow it. */
+static void kill_daemon(void)
+{
+	struct kids k = { .n = 0 };
+	int want = 2;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	cr_assert(t_wait_for(clients_kept, &want, 10000), "clients.txt never named both clients");
+	while (d && (e = readdir(d)))
+		if (atoi(e->d_name) > 0 && t_proc_ppid(atoi(e->d_name)) == Daemon && k.n < 8)
+			k.pid[k.n++] = atoi(e->d_name);
+	if (d)
+		closedir(d);
+	cr_assert_eq(kill(Daemon, SIGKILL), 0);
+	cr_assert_eq(waitpid(Daemon, NULL, 0), Daemon);
+	Daemon = 0;
+	cr_assert(t_wait_for(kids_gone, &k, 10000), "the daemon's children outlived it");
+}
+
+static void stop_publish_start(const char *protocol, bool kill9)
 {
 	struct t_broker_opts bo = { .extra_conf = BROKER_CONF };
 	int want = N_BEFORE;
@@ -321,7 +380,10 @@ static void stop_publish_start(const char *protocol)
 		cr_assert_fail("the first %d did not arrive: sub %d, library %d", N_BEFORE, o.got,
 			       atomic_load(&L.got));
 	}
-	t_daemon_stop(&Daemon); /* SIGTERM, as systemctl stop/restart */
+	if (kill9)
+		kill_daemon();
+	else
+		t_daemon_stop(&Daemon); /* SIGTERM, as systemctl stop/restart */
 	publish_range(N_BEFORE, N_BEFORE + N_DOWN);
 	start_daemon();
 	publish_range(N_BEFORE + N_DOWN, N_ALL);
@@ -330,10 +392,20 @@ static void stop_publish_start(const char *protocol)
 
 Test(restart, a_daemon_restart_loses_nothing_mqtt311)
 {
-	stop_publish_start("3.1.1");
+	stop_publish_start("3.1.1", false);
 }
 
 Test(restart, a_daemon_restart_loses_nothing_mqtt5)
 {
-	stop_publish_start("5");
+	stop_publish_start("5", false);
+}
+
+Test(restart, a_killed_daemon_loses_nothing_queued_mqtt311)
+{
+	stop_publish_start("3.1.1", true);
+}
+
+Test(restart, a_killed_daemon_loses_nothing_queued_mqtt5)
+{
+	stop_publish_start("5", true);
 }
