@@ -117,6 +117,12 @@ static void stream_down(struct pstream *s, uint64_t now)
 	s->retry_ns = now + 100000000ull;
 }
 
+/* mosquitto_publish() failed with <rc> after it had queued the message (libmosquitto 2.0). */
+static bool queued_anyway(int rc)
+{
+	return rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO;
+}
+
 /* Publish what is due on <s> by <due>. */
 static void stream_publish(struct pub *p, struct pstream *s, uint64_t due, uint64_t now)
 {
@@ -133,7 +139,12 @@ static void stream_publish(struct pub *p, struct pstream *s, uint64_t due, uint6
 		int mid = 0,
 		    rc = mosquitto_publish(s->m, &mid, topic, (int)len, buf, s->qos, false);
 
-		if (rc != MOSQ_ERR_SUCCESS) {
+		/*
+		 * A QoS >= 1 message libmosquitto could not send is still queued in it and goes out
+		 * after the reconnect: it was sent (and stream_down counts it as resent), or the
+		 * next one would carry its sequence number again.
+		 */
+		if (rc != MOSQ_ERR_SUCCESS && !(s->qos > 0 && mid > 0 && queued_anyway(rc))) {
 			stream_down(s, now);
 			return;
 		}
@@ -142,6 +153,10 @@ static void stream_publish(struct pub *p, struct pstream *s, uint64_t due, uint6
 		if (s->qos == 0 && lg_bits_set(&s->ack, s->next_seq) == 0)
 			s->acked++;
 		s->next_seq++;
+		if (rc != MOSQ_ERR_SUCCESS) {
+			stream_down(s, now);
+			return;
+		}
 	}
 }
 
