@@ -76,7 +76,7 @@ struct mm_sup {
 	char effective[PATH_MAX]; /* runtime_dir/effective.cfg while in use, else "" */
 	/* totals of sessions whose stats blocks are gone (removed, or new rings) */
 	uint64_t retired_msgs, retired_bytes, retired_errors, retired_reconnects;
-	struct mm_metrics_reload reloads; /* results of SIGHUP and `reload` (sup_reload.c) */
+	struct mm_metrics_reload reloads;      /* results of SIGHUP and `reload` (sup_reload.c) */
 	struct mm_metrics_control ctl_refused; /* control.sock bounds (sup_ctl.c) */
 };
 
