@@ -36,6 +36,8 @@ enum mm_chan_cmd {
 			      the stats event log (0: look at pub_failed); router: look at gaps */
 	MM_CHAN_SESSION_FAILED = 5, /* supervisor to router: arg = session index, value = 1 if
 				       permanent (exit 64/78), 0 if still retried (crash loop) */
+	MM_CHAN_UNROUTED = 6,	    /* router: arg = session index, value = messages of that session
+				       that matched no route since its last UNROUTED (at most 1/s) */
 	_MM_CHAN_CMD_MAX
 };
 

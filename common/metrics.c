@@ -96,6 +96,8 @@ static const struct field_family own_session_families[] = {
 	   "Highest in-ring fill seen since the daemon started."),
 	SF("mqttmux_session_oversize_dropped_total", COUNTER, U64, dropped_oversize,
 	   "Messages dropped because they exceed max_message_size."),
+	SF("mqttmux_session_unrouted_total", COUNTER, U64, unrouted,
+	   "Messages of the session that matched no client route."),
 };
 
 static const struct field_family client_families[] = {

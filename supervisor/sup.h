@@ -152,6 +152,7 @@ int mm_sup_router_spawn(struct mm_sup *s);
 void mm_sup_router_restart(struct mm_sup *s, const char *why);
 void mm_sup_router_tick(struct mm_sup *s);
 void mm_sup_router_session_failed(struct mm_sup *s, const char *name, bool permanent);
+void mm_sup_router_unrouted(struct mm_sup *s, uint32_t idx, uint64_t n);
 bool mm_sup_router_layout_changed(const struct mm_cfg *a, const struct mm_cfg *b);
 
 /* sup_metrics.c */
@@ -176,6 +177,7 @@ void mm_sup_events_added(struct mm_sup *s, const struct mm_sup_child *c);
 void mm_sup_events_removed(struct mm_sup *s, const struct mm_sup_child *c);
 void mm_sup_events_after(struct mm_sup *s, const struct mm_sup_child *c, enum mm_child_ev ev,
 			 bool was_failed);
+void mm_sup_events_unrouted(struct mm_sup *s, const struct mm_sup_child *c, uint64_t n);
 void mm_sup_events_free(struct mm_sup *s);
 
 /* sup_http.c: the optional metrics.http listener (opened at start; a reload does not move it) */

@@ -34,6 +34,7 @@ struct mm_sup_mstate {
 	struct mm_metrics_rate msgs, bytes;
 	bool rates; /* msgs and bytes initialised */
 	uint64_t hwm;
+	uint64_t unrouted; /* messages that matched no route (the router's MM_CHAN_UNROUTED) */
 };
 
 /* How mm_sup_child_fork() lays out descriptors: channel at 3, src[0..n-1] at 4..4+n-1. */

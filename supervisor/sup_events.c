@@ -449,6 +449,22 @@ static void client_block_timeout(struct mm_sup *s, struct ev_client *k,
 	publish(s, NULL, "client_block_timeout", mm_time_real_ns(), d);
 }
 
+/*
+ * <n> messages of session <c> matched no route (nobody asked for them, or the clients of a
+ * restarted daemon did not come back within clients.rejoin_grace): the router tells at most once
+ * a second per session, so this never floods readers either.
+ */
+void mm_sup_events_unrouted(struct mm_sup *s, const struct mm_sup_child *c, uint64_t n)
+{
+	struct json_object *d = json_object_new_object();
+
+	if (d) {
+		ADD(d, "count", json_object_new_uint64(n));
+		ADD(d, "total", json_object_new_uint64(c->m.unrouted));
+	}
+	publish(s, c->name, "messages_unrouted", mm_time_real_ns(), d);
+}
+
 /* On each router heartbeat: client_gap for every client that lost messages meanwhile. */
 static void client_gaps(struct mm_sup *s, const struct mm_sup_child *router)
 {

@@ -431,6 +431,8 @@ static void read_chan(struct mm_sup *s, struct mm_sup_child *c)
 			mm_sup_events_poll(s, c); /* in case an EVENT wake-up was lost */
 		} else if (r == 1 && m.cmd == MM_CHAN_EVENT) {
 			mm_sup_events_poll(s, c);
+		} else if (r == 1 && m.cmd == MM_CHAN_UNROUTED && c->is_router) {
+			mm_sup_router_unrouted(s, m.arg, m.value);
 		} else if (r <= 0) {
 			/* EOF or a broken channel: the process is going away. */
 			mm_sup_unwatch(s, c);

@@ -230,6 +230,7 @@ static void fill_session(const struct mm_sup *s, size_t i, struct mm_metrics_ses
 	o->ring_size = c->ring_size;
 	o->ring_fill = ring_fill(c);
 	o->ring_hwm = c->m.hwm;
+	o->unrouted = c->m.unrouted;
 	o->state = mm_sup_session_state(c, NULL);
 	if (cs) {
 		o->persistent = cs->persistent;

@@ -148,6 +148,30 @@ bool mm_sup_router_layout_changed(const struct mm_cfg *a, const struct mm_cfg *b
 }
 
 /*
+ * The router counted <n> messages of session <idx> (its index in the config the router was
+ * started with: the same names in the same order as s->cfg, or the router is restarted) that
+ * matched no route since its last report: added to the session's total
+ * (mqttmux_session_unrouted_total) and reported as a messages_unrouted event.
+ */
+void mm_sup_router_unrouted(struct mm_sup *s, uint32_t idx, uint64_t n)
+{
+	const char *name;
+
+	if (idx >= s->cfg->n_sessions || !n)
+		return;
+	name = s->cfg->sessions[idx].name;
+	for (size_t i = 0; i < s->n_children; i++) {
+		struct mm_sup_child *c = &s->children[i];
+
+		if (!c->remove && !strcmp(c->name, name)) {
+			c->m.unrouted += n;
+			mm_sup_events_unrouted(s, c, n);
+			return;
+		}
+	}
+}
+
+/*
  * Tell the router that session <name> failed (a crash loop, or an exit 64/78 when
  * <permanent>): it writes a session_failed CLIENT_EVENT for clients that asked for events.
  * Best effort: a router that is down hears nothing (the session's status still says failed).

@@ -91,6 +91,7 @@ struct mm_rtr_session {
 	bool cmd_dirty;	   /* cmd records reserved, not yet committed */
 	uint64_t cmd_lost; /* SUB/UNSUB that found the cmd-ring full */
 	uint64_t msgs, events;
+	uint64_t unrouted, unrouted_told; /* messages that matched no route; told the supervisor */
 };
 
 struct mm_rtr_client {
@@ -180,7 +181,8 @@ struct mm_rtr {
 	uint32_t resub_session; /* for the mm_rtr_sub_filters_for_session() callback */
 	uint64_t next_heartbeat_ns;
 	bool gap_pending; /* clients lost messages: the supervisor is to be told (rtr_loop.c) */
-	bool gauges_busy; /* a client ring held data at the last gauge refresh (rtr_stats.c) */
+	bool unrouted_pending; /* some session has unrouted messages not told yet */
+	bool gauges_busy;      /* a client ring held data at the last gauge refresh (rtr_stats.c) */
 	uint64_t next_gauges_ns; /* the next refresh of the client gauges (CLOCK_MONOTONIC) */
 	uint64_t next_gap_ns;	 /* ... not before this (CLOCK_MONOTONIC) */
 	bool stop;

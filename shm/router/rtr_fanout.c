@@ -227,6 +227,8 @@ static int on_msg(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_sh
 		if (s->held)
 			unhold(r, s, mt, 0);
 		r->d.unrouted++;
+		s->unrouted++;
+		r->unrouted_pending = true;
 		return 0;
 	}
 	/* a retained message only for the routes that asked for it (rtr_retain.c) */

@@ -215,6 +215,31 @@ static void gap_wake(struct mm_rtr *r)
 	r->next_gap_ns = now + GAP_WAKE_NS;
 }
 
+/*
+ * Messages that matched no route (nobody wanted them; after a restart: clients that did not come
+ * back within clients.rejoin_grace) are counted and told to the supervisor per session, which
+ * reports them (event messages_unrouted, mqttmux_session_unrouted_total). With the gap wake-up:
+ * at most once per GAP_WAKE_NS, so a stream nobody reads costs the supervisor one look a second.
+ */
+static void unrouted_tell(struct mm_rtr *r)
+{
+	if (!r->unrouted_pending || r->chan < 0 || mm_time_mono_ns() < r->next_gap_ns)
+		return;
+	r->unrouted_pending = false;
+	for (size_t i = 0; i < r->nsess; i++) {
+		struct mm_rtr_session *s = &r->sess[i];
+
+		if (s->unrouted == s->unrouted_told)
+			continue;
+		if (mm_chan_send(r->chan, MM_CHAN_UNROUTED, s->idx,
+				 s->unrouted - s->unrouted_told) < 0)
+			r->unrouted_pending = true; /* the channel is full: told a second later */
+		else
+			s->unrouted_told = s->unrouted;
+	}
+	r->gap_pending = true; /* the same once-a-second schedule as the gap wake-up */
+}
+
 /* Milliseconds the loop may sleep: until the next heartbeat or gap wake-up is due. */
 static int idle_timeout_ms(const struct mm_rtr *r)
 {
@@ -222,7 +247,7 @@ static int idle_timeout_ms(const struct mm_rtr *r)
 
 	if (r->chan < 0)
 		return -1;
-	if (r->gap_pending && r->next_gap_ns < at)
+	if ((r->gap_pending || r->unrouted_pending) && r->next_gap_ns < at)
 		at = r->next_gap_ns;
 	if (r->gauges_busy && r->next_gauges_ns < at)
 		at = r->next_gauges_ns;
@@ -360,6 +385,7 @@ int mm_rtr_run(struct mm_rtr *r)
 		for (int i = 0; i < n && !r->stop; i++)
 			dispatch(r, evs[i].data.u64);
 		heartbeat(r);
+		unrouted_tell(r);
 		gap_wake(r);
 		mm_rtr_retain_expire(r);
 		(void)mm_rtr_stats_gauges(r, mm_time_mono_ns());
@@ -368,6 +394,8 @@ int mm_rtr_run(struct mm_rtr *r)
 				mm_rtr_drain_session(r, &r->sess[i]);
 	}
 	drain_before_exit(r);
+	r->next_gap_ns = 0; /* the last second's unrouted messages, told now */
+	unrouted_tell(r);
 	return 0;
 }
 
