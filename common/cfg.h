@@ -247,6 +247,8 @@ int mm_cfg_broker_parse(const char *url, struct mm_cfg_broker *ret, char *why, s
 int mm_cfg_broker_format(const struct mm_cfg_broker *b, char *buf, size_t size);
 bool mm_cfg_topic_filter_valid(const char *filter);
 bool mm_cfg_topic_name_valid(const char *topic);
+/* NULL if <topic> is a valid topic name (no wildcard, 1..65535 bytes of UTF-8), else why not. */
+const char *mm_cfg_topic_name_why(const char *topic);
 bool mm_cfg_session_name_valid(const char *name);
 
 const char *mm_cfg_log_level_to_string(enum mm_cfg_log_level l);

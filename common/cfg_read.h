@@ -100,7 +100,6 @@ void mm_cfg_check_range(struct mm_cfg_ctx *c, const config_setting_t *g, const c
 
 /* cfg_check.c: syntax of the values. Each returns NULL when valid, else why not. */
 const char *mm_cfg_topic_filter_why(const char *filter);
-const char *mm_cfg_topic_name_why(const char *topic);
 const char *mm_cfg_session_name_why(const char *name);
 const char *mm_cfg_client_id_why(const char *id);
 const char *mm_cfg_utf8_why(const char *s);

@@ -98,6 +98,8 @@ static const struct field_family own_session_families[] = {
 	   "Messages dropped because they exceed max_message_size."),
 	SF("mqttmux_session_unrouted_total", COUNTER, U64, unrouted,
 	   "Messages of the session that matched no client route."),
+	SF("mqttmux_session_invalid_dropped_total", COUNTER, U64, dropped_invalid,
+	   "Messages from the broker dropped because their topic is not a valid topic name."),
 };
 
 static const struct field_family client_families[] = {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfg.h"
 #include "chan.h"
 #include "log.h"
 #include "mm_time.h"
@@ -138,6 +139,20 @@ static void drop_oversize(struct mm_wrk *w, const struct mosquitto_message *msg,
 }
 
 /*
+ * A topic no broker may send (a wildcard, invalid UTF-8, empty): never delivered, or a client
+ * routing "a/+" would see a message "published" to a filter. Counted and reported.
+ */
+static void drop_invalid(struct mm_wrk *w, const struct mosquitto_message *msg, const char *why)
+{
+	char text[256];
+
+	atomic_fetch_add_explicit(&w->stats->dropped_invalid, 1, memory_order_relaxed);
+	snprintf(text, sizeof(text), "invalid topic '%.160s' from the broker: %s", msg->topic, why);
+	mm_log(MM_LOG_WARNING, "message dropped: %s", text);
+	mm_wrk_emit_event(w, MM_EV_MSG_DROPPED, -EPROTO, text);
+}
+
+/*
  * The wire bytes of <props> in w->props_buf (grown as needed), as a view in *ret. Returns 0 or
  * -errno (-ENOMEM, -EBADMSG: a property libmosquitto handed us but cannot describe).
  */
@@ -191,12 +206,18 @@ void mm_wrk_on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
 		.topic = { (const uint8_t *)msg->topic, (uint32_t)strlen(msg->topic) },
 		.payload = { msg->payload, (uint32_t)msg->payloadlen },
 	};
+	const char *why;
 	size_t size;
 	uint8_t *p;
 	int rc;
 
 	(void)m;
 	w->n_on_message++;
+	why = mm_cfg_topic_name_why(msg->topic);
+	if (why) {
+		drop_invalid(w, msg, why);
+		return;
+	}
 	rc = props_bytes(w, props, &r.props);
 	if (rc < 0) {
 		drop_props(w, msg, rc);

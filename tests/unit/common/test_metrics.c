@@ -309,7 +309,7 @@ Test(common_metrics, writes_help_and_type_once_per_family)
 				     help);
 		}
 	}
-	cr_expect_eq(families, 68);
+	cr_expect_eq(families, 69);
 	mm_metrics_buf_done(&b);
 }
 

@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: MIT
+"""A hostile MQTT broker on loopback (issue 12): it speaks just enough MQTT 3.1.1 and 5 to
+accept a connection and a SUBSCRIBE, then sends the PUBLISH packets a test gives it, however
+malformed. Ours, for tests only: one thread, one client at a time."""
+import socket
+import struct
+import threading
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def utf8(s):
+    return struct.pack(">H", len(s)) + s
+
+
+def publish(topic, payload, v5, qos=0, mid=1):
+    """The bytes of a PUBLISH of <topic> (bytes, sent as given) and <payload>."""
+    body = utf8(topic)
+    if qos:
+        body += struct.pack(">H", mid)
+    if v5:
+        body += varint(0)  # no properties
+    body += payload
+    return bytes([0x30 | (qos << 1)]) + varint(len(body)) + body
+
+
+class HostileBroker:
+    """Accepts on 127.0.0.1:<port>; after the first SUBSCRIBE of a connection, sends each of
+    <packets> (raw bytes) once per connection, in order."""
+
+    def __init__(self, v5, packets):
+        self.v5 = v5
+        self.packets = packets
+        self.subscribed = threading.Event()
+        self.srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(4)
+        self.port = self.srv.getsockname()[1]
+        self.closing = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _read_packet(self, c):
+        head = c.recv(1)
+        if not head:
+            return None, None
+        n, shift = 0, 0
+        while True:
+            b = c.recv(1)
+            if not b:
+                return None, None
+            n |= (b[0] & 0x7F) << shift
+            shift += 7
+            if not b[0] & 0x80:
+                break
+        body = b""
+        while len(body) < n:
+            more = c.recv(n - len(body))
+            if not more:
+                return None, None
+            body += more
+        return head[0], body
+
+    def _suback(self, body):
+        mid = body[:2]
+        rest = body[2:]
+        if self.v5:  # skip the properties
+            n, shift, i = 0, 0, 0
+            while True:
+                n |= (rest[i] & 0x7F) << shift
+                shift += 7
+                i += 1
+                if not rest[i - 1] & 0x80:
+                    break
+            rest = rest[i + n:]
+        codes = bytearray()
+        while rest:
+            flen = struct.unpack(">H", rest[:2])[0]
+            codes.append(rest[2 + flen] & 0x03)  # grant the QoS asked for
+            rest = rest[3 + flen:]
+        payload = mid + (varint(0) if self.v5 else b"") + bytes(codes)
+        return bytes([0x90]) + varint(len(payload)) + payload
+
+    def _serve(self, c):
+        sent = False
+        while not self.closing:
+            kind, body = self._read_packet(c)
+            if kind is None:
+                return
+            t = kind >> 4
+            if t == 1:  # CONNECT
+                c.sendall(b"\x20\x03\x00\x00\x00" if self.v5 else b"\x20\x02\x00\x00")
+            elif t == 8:  # SUBSCRIBE
+                c.sendall(self._suback(body))
+                self.subscribed.set()
+                if not sent:
+                    sent = True
+                    for p in self.packets:
+                        c.sendall(p)
+            elif t == 10:  # UNSUBSCRIBE
+                c.sendall(bytes([0xB0]) + varint(2 + (1 if self.v5 else 0)) + body[:2] +
+                          (b"\x00" if self.v5 else b""))
+            elif t == 12:  # PINGREQ
+                c.sendall(b"\xd0\x00")
+            elif t == 14:  # DISCONNECT
+                return
+
+    def _run(self):
+        while not self.closing:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            with c:
+                try:
+                    self._serve(c)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.closing = True
+        self.srv.close()
