@@ -386,7 +386,8 @@ static int parse(struct mm_cfg_ctx *c, config_t *lc, const char *path)
 	char *text = NULL;
 	int r;
 
-	r = c->src_fd > 0 ? mm_cfg_text_read_fd(c, c->src_fd, &text) : mm_cfg_text_read(c, path, &text);
+	r = c->src_fd > 0 ? mm_cfg_text_read_fd(c, c->src_fd, &text)
+			  : mm_cfg_text_read(c, path, &text);
 	if (r < 0)
 		return r;
 	/* libconfig would open the file with our rights: refused wherever the word is. */

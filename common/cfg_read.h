@@ -74,8 +74,8 @@ struct mm_cfg_key {
 /* cfg_diag.c: reporting. s may be NULL (the message then carries the file name only). */
 void mm_cfg_bad(struct mm_cfg_ctx *c, const config_setting_t *s, const char *key, const char *fmt,
 		...) __attribute__((format(printf, 4, 5)));
-void mm_cfg_bad_at(struct mm_cfg_ctx *c, const char *file, unsigned int line, const char *fmt,
-		   ...) __attribute__((format(printf, 4, 5)));
+void mm_cfg_bad_at(struct mm_cfg_ctx *c, const char *file, unsigned int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 void mm_cfg_oom(struct mm_cfg_ctx *c);
 
 /* cfg_file.c: opening the config file and the files it names, with the ownership checks. */

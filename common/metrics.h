@@ -135,7 +135,7 @@ struct mm_metrics_session {
 	uint64_t restarts; /* worker processes started after the first */
 	uint64_t pub_ok, pub_failed;
 	uint64_t dropped_oversize;
-	uint64_t unrouted; /* messages that matched no client route (the router's count) */
+	uint64_t unrouted;	  /* messages that matched no client route (the router's count) */
 	uint64_t dropped_invalid; /* a broker's messages with an invalid topic */
 	uint64_t ring_size, ring_fill, ring_hwm; /* in-ring, bytes */
 	double last_msg_s, last_err_s;		 /* Unix seconds, 0 = never */
@@ -223,7 +223,7 @@ struct mm_metrics_input {
 	const char *version;
 	const struct mm_metrics_process *procs; /* supervisor, router, workers; may be empty */
 	size_t nprocs;
-	const struct mm_metrics_reload *reload; /* NULL: no reload families */
+	const struct mm_metrics_reload *reload;	  /* NULL: no reload families */
 	const struct mm_metrics_control *control; /* NULL: no control family */
 };
 

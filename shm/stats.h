@@ -101,7 +101,7 @@ struct mm_stats_block {
 	_Atomic uint64_t ring_full_waits;  /* times reading paused because the in-ring was full */
 	_Atomic uint64_t pub_ok;	   /* publish completions: success */
 	_Atomic uint64_t pub_failed;	   /* publish completions: error */
-	_Atomic uint64_t dropped_invalid;  /* messages with an invalid topic (wildcard...), dropped */
+	_Atomic uint64_t dropped_invalid;  /* messages with an invalid topic, dropped */
 	_Atomic uint64_t reserved_c[3];
 
 	/* timestamps, ns since the epoch, 0 = never */

@@ -153,7 +153,8 @@ static void accept_one(struct mm_sup *s, int fd)
 		refuse(fd, why);
 		return;
 	}
-	if (!mm_access_is_owner(&uc) && conns_of(s->ctl, uc.uid) >= s->cfg->clients.control_per_uid) {
+	if (!mm_access_is_owner(&uc) &&
+	    conns_of(s->ctl, uc.uid) >= s->cfg->clients.control_per_uid) {
 		s->ctl_refused.per_uid++;
 		mm_log(MM_LOG_WARNING,
 		       "control socket: uid %u (pid %ld) holds %d connections"
@@ -279,7 +280,9 @@ static int fill(struct mm_ctl_conn *c)
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = { c->in + c->in_len, MM_CTL_LINE_MAX - c->in_len };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+	struct msghdr m = { .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.buf,
 			    .msg_controllen = sizeof(u.buf) };
 	ssize_t n = recvmsg(c->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 

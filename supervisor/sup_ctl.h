@@ -36,13 +36,13 @@
 struct mm_ctl_conn {
 	int fd; /* -1: free slot */
 	uid_t uid;
-	pid_t pid;	/* of the peer when it connected, for the log */
-	bool admin;	/* may add, remove, restart, reload (clients.admin_uids/admin_gids) */
-	bool owner;	/* root or our uid: may name files the daemon reads */
-	int passed_fd;	/* a descriptor the peer sent (SCM_RIGHTS) for its next `add`, or -1 */
+	pid_t pid;	    /* of the peer when it connected, for the log */
+	bool admin;	    /* may add, remove, restart, reload (clients.admin_uids/admin_gids) */
+	bool owner;	    /* root or our uid: may name files the daemon reads */
+	int passed_fd;	    /* a descriptor the peer sent (SCM_RIGHTS) for its next `add`, or -1 */
 	uint64_t active_ns; /* CLOCK_MONOTONIC: accepted, or its last command run or answered */
-	bool eof;     /* the peer shut down its writing side */
-	bool closing; /* close once the reply is written */
+	bool eof;	    /* the peer shut down its writing side */
+	bool closing;	    /* close once the reply is written */
 	size_t in_len;
 	char in[MM_CTL_LINE_MAX];
 	char *out;			     /* reply being written (malloc'd), or NULL */

@@ -294,7 +294,8 @@ static void cmd_restart(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, in
 	if (!found)
 		return;
 	ch = &s->children[found - s->children];
-	mm_log(MM_LOG_INFO, "session '%s': restart requested on the control socket by uid %u (pid %ld)",
+	mm_log(MM_LOG_INFO,
+	       "session '%s': restart requested on the control socket by uid %u (pid %ld)",
 	       ch->name, (unsigned)c->uid, (long)c->pid);
 	ch->respawn = true;
 	mm_sup_apply(s, ch, MM_CHILD_EV_STOP_REQ);
@@ -523,8 +524,8 @@ static void cmd_help(struct mm_ctl_conn *c)
 
 static bool is_admin_cmd(const char *cmd)
 {
-	return is(cmd, MM_CTL_CMD_RESTART) || is(cmd, MM_CTL_CMD_RELOAD) || is(cmd, MM_CTL_CMD_ADD) ||
-	       is(cmd, MM_CTL_CMD_REMOVE);
+	return is(cmd, MM_CTL_CMD_RESTART) || is(cmd, MM_CTL_CMD_RELOAD) ||
+	       is(cmd, MM_CTL_CMD_ADD) || is(cmd, MM_CTL_CMD_REMOVE);
 }
 
 /*

@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <unistd.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -15,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client_metrics.h"
 #include "ctl_io.h"

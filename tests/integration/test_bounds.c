@@ -113,8 +113,8 @@ static void flooder(void)
 	if (!c)
 		_exit(2);
 	for (;;) {
-		int rc = mqttmux_publish_async(c, "nosuch", "t", payload, sizeof(payload), 0,
-					       false, NULL, NULL);
+		int rc = mqttmux_publish_async(c, "nosuch", "t", payload, sizeof(payload), 0, false,
+					       NULL, NULL);
 
 		if (rc == -EAGAIN)
 			usleep(100);
