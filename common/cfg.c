@@ -30,6 +30,8 @@
 #define DEFAULT_BLOCK_TIMEOUT	 30.0 /* s: idem */
 #define DEFAULT_CONTROL_PER_UID	 8    /* of MM_CTL_MAX_CONNS (64): 8 users fill it */
 #define DEFAULT_CONTROL_TIMEOUT	 30.0 /* s: long enough to type a command by hand */
+#define DEFAULT_CONNECT_RATE	 500  /* attempts/s, all workers: idem */
+#define DEFAULT_CONNECT_BURST	 100  /* attempts at once: idem */
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug", NULL };
 static const char *const on_full_names[] = { "drop", "block", NULL };
@@ -281,6 +283,27 @@ static const struct mm_cfg_key restart_keys[] = {
 #undef R
 };
 
+static const struct mm_cfg_key workers_keys[] = {
+#define W(f) .off = offsetof(struct mm_cfg_workers, f)
+	{ .name = "group_size",
+	  .kind = MM_CFG_K_INT,
+	  W(group_size),
+	  .min = 1,
+	  .max = MM_CFG_GROUP_MAX },
+	{ .name = "connect_rate",
+	  .kind = MM_CFG_K_INT,
+	  W(connect_rate),
+	  .min = 1,
+	  .max = MM_CFG_CONNECT_RATE_MAX },
+	{ .name = "connect_burst",
+	  .kind = MM_CFG_K_INT,
+	  W(connect_burst),
+	  .min = 1,
+	  .max = MM_CFG_CONNECT_RATE_MAX },
+	{ .name = NULL },
+#undef W
+};
+
 static const struct mm_cfg_key top_keys[] = {
 #define C(f) .off = offsetof(struct mm_cfg, f)
 	{ .name = "runtime_dir", .kind = MM_CFG_K_PATH, C(runtime_dir) },
@@ -302,6 +325,7 @@ static const struct mm_cfg_key top_keys[] = {
 	  C(restart),
 	  .sub = restart_keys,
 	  .read = restart_check },
+	{ .name = "workers", .kind = MM_CFG_K_GROUP, C(workers), .sub = workers_keys },
 	{ .name = "sessions", .kind = MM_CFG_K_CUSTOM, .read = mm_cfg_sessions_read },
 	{ .name = NULL },
 #undef C
@@ -326,6 +350,9 @@ static struct mm_cfg *cfg_new(const char *path)
 	cfg->clients.control_timeout = DEFAULT_CONTROL_TIMEOUT;
 	cfg->restart =
 		(struct mm_cfg_restart){ .initial = 0.1, .max = 30.0, .burst = 5, .window = 10.0 };
+	cfg->workers = (struct mm_cfg_workers){ .group_size = 1,
+						.connect_rate = DEFAULT_CONNECT_RATE,
+						.connect_burst = DEFAULT_CONNECT_BURST };
 	if (!cfg->path || !cfg->runtime_dir || !cfg->state_dir) {
 		mm_cfg_free(cfg);
 		return NULL;

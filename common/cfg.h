@@ -193,6 +193,20 @@ struct mm_cfg_restart {
 	double window;	/* > 0 */
 };
 
+/*
+ * How the daemon runs its workers (docs/configuration.md, `workers`; docs/scaling.md): up to
+ * group_size sessions in one worker process (1: one process each, the default), and the
+ * host's connect pacer every worker shares (shm/pace.h).
+ */
+struct mm_cfg_workers {
+	int group_size;	   /* 1..MM_CFG_GROUP_MAX sessions per worker process */
+	int connect_rate;  /* connection attempts a second, all workers together */
+	int connect_burst; /* attempts let through at once before the rate applies */
+};
+
+#define MM_CFG_GROUP_MAX	1000
+#define MM_CFG_CONNECT_RATE_MAX 1000000
+
 struct mm_cfg {
 	char *path;	   /* the file as given to mm_cfg_load() */
 	char *runtime_dir; /* absolute */
@@ -202,6 +216,7 @@ struct mm_cfg {
 	struct mm_cfg_metrics metrics;
 	struct mm_cfg_clients clients;
 	struct mm_cfg_restart restart;
+	struct mm_cfg_workers workers;
 	struct mm_cfg_session *sessions;
 	size_t n_sessions;
 };

@@ -123,7 +123,10 @@ static bool top_eq(const struct mm_cfg *a, const struct mm_cfg *b)
 	       ca->control_per_uid == cb->control_per_uid &&
 	       ca->control_timeout == cb->control_timeout &&
 	       a->restart.initial == b->restart.initial && a->restart.max == b->restart.max &&
-	       a->restart.burst == b->restart.burst && a->restart.window == b->restart.window;
+	       a->restart.burst == b->restart.burst && a->restart.window == b->restart.window &&
+	       a->workers.group_size == b->workers.group_size &&
+	       a->workers.connect_rate == b->workers.connect_rate &&
+	       a->workers.connect_burst == b->workers.connect_burst;
 }
 
 /*

@@ -184,6 +184,10 @@ static void put_top(FILE *f, const struct mm_cfg *cfg)
 	put_double(f, "\t", "max", cfg->restart.max);
 	put_u64(f, "\t", "burst", (unsigned long long)cfg->restart.burst);
 	put_double(f, "\t", "window", cfg->restart.window);
+	fputs("};\nworkers = {\n", f);
+	put_u64(f, "\t", "group_size", (unsigned long long)cfg->workers.group_size);
+	put_u64(f, "\t", "connect_rate", (unsigned long long)cfg->workers.connect_rate);
+	put_u64(f, "\t", "connect_burst", (unsigned long long)cfg->workers.connect_burst);
 	fputs("};\n", f);
 }
 

@@ -16,6 +16,11 @@
  *   8  cmd-ring data doorbell   the worker waits on it
  *   9  cmd-ring space doorbell  the worker rings it
  *  10  stats block memfd        the worker writes it     (shm/stats.h)
+ *  11  connect pacer memfd      the worker takes slots   (shm/pace.h), or closed
+ *
+ * A grouped worker (several --session, docs/worker.md "Grouped sessions") gets session i's
+ * seven descriptors at MM_FD_WRK_SESS(i, k), i.e. 4..10 for the first, 11..17 for the second,
+ * and the connect pacer after the last: MM_FD_WRK_PACE(n). One session is the case n = 1.
  *
  * Router (mqttmux-router --inherit-fds N [--stats-fd FD]): the channel at 3, then for each of
  * the N sessions, in config order, the same six ring descriptors a worker gets at 4..9 and in
@@ -41,6 +46,11 @@ enum mm_fd_wrk {
 	/* New worker descriptors go here, before the end (the session's validated config). */
 	_MM_FD_WRK_END
 };
+
+/* A worker of <n> sessions: descriptor <k> (enum mm_fd_wrk) of its session <i>, the pacer. */
+#define MM_FD_WRK_N	     (_MM_FD_WRK_END - MM_FD_WRK_IN_RING) /* descriptors per session */
+#define MM_FD_WRK_SESS(i, k) ((k) + (i)*MM_FD_WRK_N)
+#define MM_FD_WRK_PACE(n)    (MM_FD_WRK_IN_RING + (n)*MM_FD_WRK_N)
 
 /* One session's ring descriptors, as offsets in the router's block of MM_FD_SESS_N. */
 enum mm_fd_sess {

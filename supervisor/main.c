@@ -123,7 +123,10 @@ static int limits(const struct mm_cfg *cfg)
 	int r;
 
 	mm_sup_limits_raise();
-	r = mm_sup_limits_check(cfg->n_sessions, cfg->n_sessions, why, sizeof(why));
+	r = mm_sup_limits_check(cfg->n_sessions,
+				(cfg->n_sessions + (uint64_t)cfg->workers.group_size - 1) /
+					cfg->workers.group_size,
+				why, sizeof(why));
 	if (r < 0)
 		mm_log(MM_LOG_ERROR, "cannot start: %s", why);
 	return r;

@@ -78,6 +78,9 @@ struct mm_sup {
 	uint64_t retired_msgs, retired_bytes, retired_errors, retired_reconnects;
 	struct mm_metrics_reload reloads;      /* results of SIGHUP and `reload` (sup_reload.c) */
 	struct mm_metrics_control ctl_refused; /* control.sock bounds (sup_ctl.c) */
+	int pace_fd;		    /* the connect pacer every worker gets (shm/pace.h), or -1 */
+	struct mm_pace_block *pace; /* ... mapped, to set workers.connect_rate; or NULL */
+	uint32_t groups;	    /* grouped workers formed so far (their numbers) */
 };
 
 int mm_sup_mkdir_p(const char *path, unsigned mode);
@@ -94,6 +97,17 @@ void mm_sup_apply(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev)
 void mm_sup_apply_at(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev,
 		     uint64_t now_ns);
 void mm_sup_spawn(struct mm_sup *s, struct mm_sup_child *c);
+bool mm_sup_session_down(struct mm_sup *s, struct mm_sup_child *c);
+
+/* sup_group.c: up to workers.group_size sessions in one worker process */
+struct mm_sup_child *mm_sup_group_lead(struct mm_sup *s, struct mm_sup_child *c);
+struct mm_sup_child *mm_sup_group_at(struct mm_sup *s, struct mm_sup_child *lead, uint32_t gidx);
+size_t mm_sup_group_next(const struct mm_sup *s, const struct mm_sup_child *lead, size_t from);
+int mm_sup_group_spawn(struct mm_sup *s, struct mm_sup_child *lead);
+void mm_sup_groups_start(struct mm_sup *s);
+void mm_sup_group_down(struct mm_sup *s, struct mm_sup_child *lead);
+void mm_sup_pace_apply(struct mm_sup *s);
+void mm_sup_pace_close(struct mm_sup *s);
 
 /* sup_wait.c: sleeping on the channels (epoll), a fixed poll set and the timer heap */
 #define MM_SUP_NPFD	     (2 + MM_CTL_NFDS + MM_HTTP_NFDS)

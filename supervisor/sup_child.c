@@ -160,29 +160,49 @@ int mm_sup_child_fork(struct mm_sup_child *c, const struct mm_sup_exec *x)
 }
 
 /*
- * Fork and exec <worker> (absolute path) as "--config <config> --session <name> --inherit-fds"
- * (plus "--subs-file <path>" for a session that keeps its subscriptions in state_dir) with a
- * new channel at fd 3 and the session descriptors at 4..10 (see mm_sup_child_fork).
+ * Fork and exec <worker> (absolute path) as "--config <config> --session <name> ...
+ * --inherit-fds" for the <n> sessions of <v> (one, or a group: v[0] holds the process), each
+ * followed by "--subs-file <path>" if it keeps its subscriptions in state_dir, with a new
+ * channel at fd 3, the sessions' descriptors at MM_FD_WRK_SESS(i, k) and <pace_fd> (if >= 0)
+ * at MM_FD_WRK_PACE(n) (shm/fdmap.h). Sets v[0]'s process (see mm_sup_child_fork).
  */
-int mm_sup_child_spawn(struct mm_sup_child *c, const char *worker, const char *config)
+int mm_sup_child_spawn(struct mm_sup_child *const *v, uint32_t n, const char *worker,
+		       const char *config, int pace_fd)
 {
 	static char opt_config[] = "--config", opt_session[] = "--session",
 		    opt_inherit[] = "--inherit-fds", opt_subs[] = "--subs-file";
-	char subs[PATH_MAX];
-	char *argv[] = { (char *)worker, opt_config, (char *)config, opt_session, (char *)c->name,
-			 opt_inherit,	 NULL,	     NULL,	     NULL };
-	int tmp[_MM_FD_WRK_END];
+	size_t nfd = (size_t)n * MM_FD_WRK_N + 1, a = 0;
+	char **argv = calloc(4 * (size_t)n + 5, sizeof(*argv));
+	char(*subs)[PATH_MAX] = calloc(n, sizeof(*subs));
+	int *src = calloc(nfd, sizeof(*src)), *tmp = calloc(nfd + 1, sizeof(*tmp)), r = -ENOMEM;
 
-	if (mm_sup_state_subs_file(c->name, subs) > 0) {
-		argv[6] = opt_subs;
-		argv[7] = subs;
+	if (argv && subs && src && tmp) {
+		argv[a++] = (char *)worker;
+		argv[a++] = opt_config;
+		argv[a++] = (char *)config;
+		for (uint32_t i = 0; i < n; i++) {
+			argv[a++] = opt_session;
+			argv[a++] = v[i]->name;
+			if (mm_sup_state_subs_file(v[i]->name, subs[i]) > 0) {
+				argv[a++] = opt_subs;
+				argv[a++] = subs[i];
+			}
+			memcpy(&src[i * MM_FD_WRK_N], &v[i]->fds[MM_FD_WRK_IN_RING],
+			       MM_FD_WRK_N * sizeof(*src));
+		}
+		argv[a++] = opt_inherit;
+		src[nfd - 1] = pace_fd;
+		struct mm_sup_exec x = {
+			.argv = argv, .src = src, .tmp = tmp, .n = (unsigned)nfd - (pace_fd < 0)
+		};
+
+		r = mm_sup_child_fork(v[0], &x);
 	}
-	struct mm_sup_exec x = { .argv = argv,
-				 .src = &c->fds[MM_FD_WRK_IN_RING],
-				 .tmp = tmp,
-				 .n = _MM_FD_WRK_END - MM_FD_WRK_IN_RING };
-
-	return mm_sup_child_fork(c, &x);
+	free(argv);
+	free(subs);
+	free(src);
+	free(tmp);
+	return r;
 }
 
 /* Send <sig> to the running process (through its pidfd when we have one). Returns 0 or -errno. */

@@ -65,6 +65,9 @@ struct mm_sup_child {
 	bool remove;		 /* reload: gone from the config; forgotten once down */
 	bool respawn;		 /* reload: its block changed; started again once down */
 	bool is_router;		 /* the router, not a session's worker */
+	uint32_t group;		 /* grouped worker (sup_group.c): its number; 0: its own process */
+	uint32_t gidx;		 /* ... the session's index in that process (EVENT's arg) */
+	bool lead;		 /* ... this record holds the process: pidfd, channel, timers */
 	struct mm_sup_fsm fsm;
 	struct mm_sup_mstate m;
 	struct mm_sup_pcache pc;
@@ -74,12 +77,19 @@ int mm_sup_child_init(struct mm_sup_child *c, const struct mm_cfg_session *s);
 bool mm_sup_rings_differ(const struct mm_cfg_session *s, uint64_t ring_size, uint64_t cmd_size);
 void mm_sup_child_done(struct mm_sup_child *c);
 int mm_sup_child_fork(struct mm_sup_child *c, const struct mm_sup_exec *x);
-int mm_sup_child_spawn(struct mm_sup_child *c, const char *worker, const char *config);
+int mm_sup_child_spawn(struct mm_sup_child *const *v, uint32_t n, const char *worker,
+		       const char *config, int pace_fd);
 int mm_sup_child_signal(struct mm_sup_child *c, int sig);
 int mm_sup_child_stop(struct mm_sup_child *c);
 void mm_sup_child_reaped(struct mm_sup_child *c, int wstatus);
 const char *mm_sup_child_what(const struct mm_sup_child *c);
 const char *mm_sup_child_who(const struct mm_sup_child *c);
+
+/* A session of a group whose process another record holds (sup_group.c). */
+static inline bool mm_sup_child_member(const struct mm_sup_child *c)
+{
+	return c->group && !c->lead;
+}
 
 /* sup_bin.c: the helper binaries, found (or not) with a logged reason */
 int mm_sup_bin_usable(const char *path);

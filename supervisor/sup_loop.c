@@ -70,6 +70,7 @@ int mm_sup_init(struct mm_sup *s, struct mm_cfg *cfg, const char *config_path, i
 
 	memset(s, 0, sizeof(*s));
 	s->ep_fd = -1;
+	s->pace_fd = -1;
 	s->cfg = cfg;
 	s->config_path = config_path;
 	s->sig_fd = sig_fd;
@@ -78,6 +79,7 @@ int mm_sup_init(struct mm_sup *s, struct mm_cfg *cfg, const char *config_path, i
 	s->reloads.last_ok = true;
 	s->reloads.last_ok_s = (double)(mm_time_real_ns() / MM_NS_PER_MS) / 1e3;
 	mm_sup_policy_from_cfg(&s->policy, &cfg->restart);
+	mm_sup_pace_apply(s);
 	r = mm_sup_wait_open(s);
 	if (r < 0)
 		return mm_log_errno(r, "cannot set up the event loop");
@@ -111,7 +113,7 @@ static void kill_reap(struct mm_sup_child *c)
 {
 	int st = 0;
 
-	if (c->pid > 0) {
+	if (c->pid > 0 && !mm_sup_child_member(c)) {
 		(void)mm_sup_child_signal(c, SIGKILL);
 		(void)waitpid(c->pid, &st, 0);
 	}
@@ -129,10 +131,12 @@ void mm_sup_done(struct mm_sup *s)
 		kill_reap(&s->children[i]);
 	free(s->children);
 	mm_sup_wait_close(s);
+	mm_sup_pace_close(s);
 	mm_cfg_free(s->cfg);
 	memset(s, 0, sizeof(*s));
 	s->sig_fd = -1;
 	s->ep_fd = -1;
+	s->pace_fd = -1;
 }
 
 /* Feed <ev> at <now> to the machine of <c>, and move <c>'s timer to its new deadline. */
@@ -149,20 +153,41 @@ static enum mm_sup_act feed(struct mm_sup *s, struct mm_sup_child *c, enum mm_ch
 	return act;
 }
 
+/*
+ * Feed <ev> to <c>, and to the members of its group after it (sup_group.c): they take the same
+ * step at the same time, and share its process id. Returns <c>'s action.
+ */
+static enum mm_sup_act feed_all(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev,
+				uint64_t now)
+{
+	enum mm_sup_act act = feed(s, c, ev, now);
+
+	for (size_t i = mm_sup_group_next(s, c, 0); i < s->n_children;
+	     i = mm_sup_group_next(s, c, i + 1)) {
+		s->children[i].pid = c->pid;
+		s->children[i].wstatus = c->wstatus;
+		(void)feed(s, &s->children[i], ev, now);
+	}
+	return act;
+}
+
 /* Spawn the worker of <c> until it works or the state machine schedules a retry. */
 void mm_sup_spawn(struct mm_sup *s, struct mm_sup_child *c)
 {
 	enum mm_sup_act act = MM_SUP_ACT_SPAWN;
 
 	while (act == MM_SUP_ACT_SPAWN) {
+		struct mm_sup_child *one = c;
 		int r = c->is_router ? mm_sup_router_spawn(s)
-				     : mm_sup_child_spawn(c, s->worker, mm_sup_child_config(s));
+			: c->group   ? mm_sup_group_spawn(s, c)
+				   : mm_sup_child_spawn(&one, 1, s->worker, mm_sup_child_config(s),
+							s->pace_fd);
 
 		if (r == 0) {
 			if ((r = mm_sup_watch(s, c)) < 0)
 				mm_log_errno(r, "%s: cannot watch its channel",
 					     mm_sup_child_who(c));
-			(void)feed(s, c, MM_CHILD_EV_SPAWNED, mm_time_mono_ns());
+			(void)feed_all(s, c, MM_CHILD_EV_SPAWNED, mm_time_mono_ns());
 			mm_log(c->fsm.starts > 1 ? MM_LOG_INFO : MM_LOG_DEBUG,
 			       "%s [%ld] started (start %u)", mm_sup_child_what(c), (long)c->pid,
 			       c->fsm.starts);
@@ -170,28 +195,25 @@ void mm_sup_spawn(struct mm_sup *s, struct mm_sup_child *c)
 		}
 		mm_log_errno(r, "%s: spawning '%s' failed", mm_sup_child_who(c),
 			     c->is_router ? s->router_bin : s->worker);
-		act = feed(s, c, MM_CHILD_EV_EXITED, mm_time_mono_ns());
+		act = feed_all(s, c, MM_CHILD_EV_EXITED, mm_time_mono_ns());
 	}
 }
 
-/* A session removed by a reload goes away; one whose block changed starts again. */
-static void after_down(struct mm_sup *s, struct mm_sup_child *c)
+/*
+ * Session <c>'s process is down on request: a session removed by a reload goes away (false);
+ * one whose block changed gets new rings if it needs them (false if that failed).
+ */
+bool mm_sup_session_down(struct mm_sup *s, struct mm_sup_child *c)
 {
 	const struct mm_cfg_session *sess;
 
-	if (c->is_router) {
-		mm_sup_router_tick(s);
-		return;
-	}
 	if (c->remove) {
 		mm_log(MM_LOG_INFO, "session '%s' removed", c->name);
 		mm_sup_events_removed(s, c);
 		mm_sup_metrics_retire(s, c);
 		mm_sup_child_done(c);
-		return;
+		return false;
 	}
-	if (!c->respawn)
-		return;
 	c->respawn = false;
 	sess = mm_cfg_session_find(s->cfg, c->name);
 	if (sess && mm_sup_rings_differ(sess, c->ring_size, c->cmd_size)) {
@@ -201,11 +223,29 @@ static void after_down(struct mm_sup *s, struct mm_sup_child *c)
 		if (mm_sup_child_init(c, sess) < 0) {
 			mm_log(MM_LOG_ERROR, "session '%s': new rings failed, dropped", sess->name);
 			mm_sup_child_done(c);
-			return;
+			return false;
 		}
 	}
-	mm_sup_spawn(s, c);
-	mm_sup_router_tick(s);
+	return true;
+}
+
+/* A session removed by a reload goes away; one whose block changed starts again. */
+static void after_down(struct mm_sup *s, struct mm_sup_child *c)
+{
+	if (c->is_router) {
+		mm_sup_router_tick(s);
+		return;
+	}
+	if (c->group) {
+		mm_sup_group_down(s, c);
+		return;
+	}
+	if (!c->remove && !c->respawn)
+		return;
+	if (mm_sup_session_down(s, c))
+		mm_sup_spawn(s, c);
+	if (c->name)
+		mm_sup_router_tick(s);
 }
 
 static const char *kill_reason(const struct mm_sup_child *c, enum mm_child_ev ev)
@@ -224,10 +264,17 @@ static const char *kill_reason(const struct mm_sup_child *c, enum mm_child_ev ev
  */
 void mm_sup_apply_at(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev, uint64_t now_ns)
 {
-	bool was_failed = c->fsm.failed;
-	enum mm_sup_act act = feed(s, c, ev, now_ns);
+	bool was_failed;
+	enum mm_sup_act act;
 
+	if (mm_sup_child_member(c) && !(c = mm_sup_group_lead(s, c)))
+		return;
+	was_failed = c->fsm.failed;
+	act = feed_all(s, c, ev, now_ns);
 	mm_sup_events_after(s, c, ev, was_failed);
+	for (size_t i = mm_sup_group_next(s, c, 0); i < s->n_children;
+	     i = mm_sup_group_next(s, c, i + 1))
+		mm_sup_events_after(s, &s->children[i], ev, was_failed);
 	if (c->fsm.failed && !was_failed)
 		mm_log(MM_LOG_WARNING,
 		       "%s failed: more than %u starts in %.1f s; retrying every %.1f s",
@@ -261,7 +308,7 @@ static struct mm_sup_child *find_pid(struct mm_sup *s, pid_t pid)
 	if (s->router.pid == pid)
 		return &s->router;
 	for (size_t i = 0; i < s->n_children; i++)
-		if (s->children[i].pid == pid)
+		if (s->children[i].pid == pid && !mm_sup_child_member(&s->children[i]))
 			return &s->children[i];
 	return NULL;
 }
@@ -430,7 +477,10 @@ static void read_chan(struct mm_sup *s, struct mm_sup_child *c)
 			mm_sup_apply(s, c, MM_CHILD_EV_HEARTBEAT);
 			mm_sup_events_poll(s, c); /* in case an EVENT wake-up was lost */
 		} else if (r == 1 && m.cmd == MM_CHAN_EVENT) {
-			mm_sup_events_poll(s, c);
+			/* arg: the session's index in its process (sup_group.c) */
+			struct mm_sup_child *of = mm_sup_group_at(s, c, m.arg);
+
+			mm_sup_events_poll(s, of ? of : c);
 		} else if (r == 1 && m.cmd == MM_CHAN_UNROUTED && c->is_router) {
 			mm_sup_router_unrouted(s, m.arg, m.value);
 		} else if (r <= 0) {
@@ -455,6 +505,9 @@ static void take_beat(struct mm_sup *s, struct mm_sup_child *c, uint64_t now)
 	if (c->is_router || c->fsm.state != MM_CHILD_UP || !(st = mm_sup_child_stats(c)))
 		return;
 	mm_sup_events_poll(s, c);
+	for (size_t i = mm_sup_group_next(s, c, 0); i < s->n_children;
+	     i = mm_sup_group_next(s, c, i + 1))
+		mm_sup_events_poll(s, &s->children[i]);
 	beat = atomic_load_explicit(&st->beat_ns, memory_order_relaxed);
 	if (beat > c->fsm.beat_ns && beat <= now)
 		mm_sup_apply_at(s, c, MM_CHILD_EV_HEARTBEAT, beat);
@@ -572,8 +625,7 @@ int mm_sup_run(struct mm_sup *s)
 
 	mm_log(MM_LOG_INFO, "supervising %zu session(s) with '%s'", s->n_children, s->worker);
 	mm_sup_notify_init(mm_time_mono_ns());
-	for (size_t i = 0; i < s->n_children; i++)
-		mm_sup_spawn(s, &s->children[i]);
+	mm_sup_groups_start(s);
 	mm_sup_spawn(s, &s->router);
 	s->sample_next = mm_time_mono_ns() + MM_SUP_SAMPLE_NS;
 	mm_sup_metrics_sample(s, mm_time_mono_ns());

@@ -198,7 +198,7 @@ size_t mm_sup_procs_fill(struct mm_sup *s, struct mm_metrics_process *out, size_
 	for (size_t i = 0; i < s->n_children && n < cap; i++) {
 		struct mm_sup_child *c = &s->children[i];
 
-		if (c->name && c->pid > 0 &&
+		if (c->name && c->pid > 0 && !mm_sup_child_member(c) &&
 		    read_proc(&c->pc, c->pid, "worker", c->name, &out[n]) == 0)
 			n++;
 	}

@@ -89,8 +89,8 @@ static void add_new(struct mm_sup *s)
 			mm_sup_child_done(&s->children[s->n_children - 1]);
 			continue;
 		}
-		mm_sup_spawn(s, &s->children[s->n_children - 1]);
 	}
+	mm_sup_groups_start(s);
 }
 
 /*
@@ -114,6 +114,7 @@ void mm_sup_reload_apply(struct mm_sup *s, struct mm_cfg *cfg)
 	mm_log_set_json(cfg->log_format == MM_CFG_LOG_JSON);
 	mm_sup_state_sync(s);
 	mm_sup_policy_from_cfg(&s->policy, &cfg->restart);
+	mm_sup_pace_apply(s);
 	/* The flags are set first: a child without a process goes down at once and acts on them. */
 	for (size_t i = 0; i < s->n_children; i++)
 		if (s->children[i].remove || s->children[i].respawn)

@@ -102,7 +102,8 @@ static uint64_t round_up(uint64_t ns, uint64_t slot)
 /* Put the next deadline of <c>'s state machine in the timer heap (or take it out). */
 void mm_sup_timer_sync(struct mm_sup *s, struct mm_sup_child *c)
 {
-	uint64_t at = c->name ? mm_sup_fsm_next_ns(&c->fsm) : 0;
+	/* A group's members follow its lead's timers (sup_group.c). */
+	uint64_t at = c->name && !mm_sup_child_member(c) ? mm_sup_fsm_next_ns(&c->fsm) : 0;
 
 	if (at && c->fsm.state == MM_CHILD_UP)
 		at = round_up(at, MM_SUP_CHECK_SLOT_NS);

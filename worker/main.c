@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mqttmux-worker: one MQTT session in one process.
+ * mqttmux-worker: one MQTT session in one process, or a group of them (workers.group_size).
  *
- *   mqttmux-worker --config FILE --session NAME [--inherit-fds] [--loop auto|uring|epoll]
- *                  [--subs-file PATH]
+ *   mqttmux-worker --config FILE --session NAME [--subs-file PATH] [--session NAME ...]
+ *                  [--inherit-fds] [--loop auto|uring|epoll]
  *
- * With --inherit-fds the rings, doorbells and stats block arrive at the fixed descriptors of
- * enum mm_fd_wrk in shm/fdmap.h (from the supervisor, or a test acting as one). Without it the
- * worker runs standalone for debugging: it creates its own rings and prints every record it writes
- * to stdout, one line each. --subs-file keeps the filters of SUB commands in PATH across restarts
- * (wrk_subs_state.c). Exit codes: 0 stopped, 1 runtime failure, 64 usage, 78 config.
+ * With --inherit-fds the rings, doorbells and stats block of each session arrive at the fixed
+ * descriptors of shm/fdmap.h (MM_FD_WRK_SESS(i, k) for the i-th --session), and the daemon's
+ * connect pacer after them, if open (from the supervisor, or a test acting as one). Without it
+ * the worker runs one session standalone for debugging: it creates its own rings and prints
+ * every record it writes to stdout, one line each. --subs-file keeps the filters of SUB
+ * commands of the session named before it in PATH across restarts (wrk_subs_state.c). Exit
+ * codes: 0 stopped, 1 runtime failure, 64 usage, 78 config.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -26,23 +29,27 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pace.h"
 #include "usage.h"
 #include "wrk.h"
 #include "wrk_subs_state.h"
 
 struct args {
-	const char *config, *session;
-	const char *subs_file; /* NULL: SUB commands are not kept across restarts */
+	const char *config;
+	const char **session;	/* n names */
+	const char **subs_file; /* per session; NULL: SUB commands are not kept across restarts */
+	uint32_t n;
 	bool inherit;
 	enum mm_wrk_backend backend;
 	enum mm_log_level level;
 };
 
-static const char Usage[] = "usage: mqttmux-worker --config FILE --session NAME [--inherit-fds]\n"
-			    "                      [--loop auto|uring|epoll] [--subs-file PATH]\n"
-			    "                      [--verbose]\n"
-			    "       mqttmux-worker --help | --version\n"
-			    "One MQTT session of mqttmuxd, which starts it; see mqttmuxd(8).\n";
+static const char Usage[] =
+	"usage: mqttmux-worker --config FILE --session NAME [--subs-file PATH]\n"
+	"                      [--session NAME [--subs-file PATH] ...] [--inherit-fds]\n"
+	"                      [--loop auto|uring|epoll] [--verbose]\n"
+	"       mqttmux-worker --help | --version\n"
+	"The MQTT sessions of one worker process of mqttmuxd, which starts it; see mqttmuxd(8).\n";
 
 static int usage(void)
 {
@@ -62,6 +69,24 @@ static int parse_loop(const char *s, enum mm_wrk_backend *ret)
 	return -EINVAL;
 }
 
+/* One more option; <argc> bounds the number of sessions (a->session has room for it). */
+static int parse_opt(int c, struct args *a)
+{
+	if (c == 'c')
+		a->config = optarg;
+	else if (c == 's' && a->n < MM_WRK_MAX_SESSIONS)
+		a->session[a->n++] = optarg;
+	else if (c == 'i')
+		a->inherit = true;
+	else if (c == 'v')
+		a->level = MM_LOG_DEBUG;
+	else if (c == 'f' && a->n)
+		a->subs_file[a->n - 1] = optarg[0] ? optarg : NULL;
+	else if (c != 'l' || parse_loop(optarg, &a->backend) < 0)
+		return -EINVAL;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
@@ -78,23 +103,18 @@ static int parse_args(int argc, char **argv, struct args *a)
 	int c;
 
 	*a = (struct args){ .level = MM_LOG_INFO };
+	a->session = calloc((size_t)argc, sizeof(*a->session));
+	a->subs_file = calloc((size_t)argc, sizeof(*a->subs_file));
+	if (!a->session || !a->subs_file)
+		return -ENOMEM;
 	while ((c = getopt_long(argc, argv, "c:s:il:vf:h", opts, NULL)) != -1) {
 		if (c == 'h' || c == 'V')
 			return c;
-		if (c == 'c')
-			a->config = optarg;
-		else if (c == 's')
-			a->session = optarg;
-		else if (c == 'i')
-			a->inherit = true;
-		else if (c == 'v')
-			a->level = MM_LOG_DEBUG;
-		else if (c == 'f' && optarg[0])
-			a->subs_file = optarg;
-		else if (c != 'l' || parse_loop(optarg, &a->backend) < 0)
+		if (parse_opt(c, a) < 0)
 			return -EINVAL;
 	}
-	if (optind != argc || !a->config || !a->session)
+	/* Standalone mode prints one session's records: a group needs a supervisor. */
+	if (optind != argc || !a->config || !a->n || (a->n > 1 && !a->inherit))
 		return -EINVAL;
 	return 0;
 }
@@ -127,20 +147,25 @@ static int make_own_fds(const struct mm_cfg_session *s)
 	return rc;
 }
 
+/* Session w->idx's descriptors (shm/fdmap.h). */
+#define FD(w, k) MM_FD_WRK_SESS((int)(w)->idx, k)
+
 static int attach_fds(struct mm_wrk *w)
 {
 	char why[MM_SHM_RING_WHY_MAX] = "";
 	int rc;
 
-	rc = mm_shm_ring_attach(&w->in, MM_FD_WRK_IN_RING, MM_SHM_RING_PRODUCER, MM_FD_WRK_IN_DATA,
-				MM_FD_WRK_IN_SPACE, why, sizeof(why));
+	rc = mm_shm_ring_attach(&w->in, FD(w, MM_FD_WRK_IN_RING), MM_SHM_RING_PRODUCER,
+				FD(w, MM_FD_WRK_IN_DATA), FD(w, MM_FD_WRK_IN_SPACE), why,
+				sizeof(why));
 	if (rc < 0)
 		return mm_log_errno(rc, "in-ring refused (%s)", why);
-	rc = mm_shm_ring_attach(&w->cmd, MM_FD_WRK_CMD_RING, MM_SHM_RING_CONSUMER,
-				MM_FD_WRK_CMD_DATA, MM_FD_WRK_CMD_SPACE, why, sizeof(why));
+	rc = mm_shm_ring_attach(&w->cmd, FD(w, MM_FD_WRK_CMD_RING), MM_SHM_RING_CONSUMER,
+				FD(w, MM_FD_WRK_CMD_DATA), FD(w, MM_FD_WRK_CMD_SPACE), why,
+				sizeof(why));
 	if (rc < 0)
 		return mm_log_errno(rc, "cmd-ring refused (%s)", why);
-	rc = mm_shm_stats_attach(MM_FD_WRK_STATS, &w->stats);
+	rc = mm_shm_stats_attach(FD(w, MM_FD_WRK_STATS), &w->stats);
 	if (rc < 0)
 		return mm_log_errno(rc, "stats block refused");
 	/* The first worker of a stats block has no predecessor's ids to inherit. */
@@ -183,14 +208,14 @@ static void drain_to_stdout(struct mm_wrk *w)
 	fflush(stdout);
 }
 
-/* The saved subscriptions of this process (--subs-file); the loop's after-hook reaches them. */
-static struct mm_wrk_subs_state Subs;
+/* The saved subscriptions of each session (--subs-file); the loop's after-hook reaches them. */
+static struct mm_wrk_subs_state *Subs;
 
 static void after_loop(struct mm_wrk *w)
 {
 	if (w->standalone)
 		drain_to_stdout(w);
-	mm_wrk_subs_sync(&Subs, w);
+	mm_wrk_subs_sync(&Subs[w->idx], w);
 }
 
 static int block_signals(void)
@@ -209,8 +234,7 @@ static int block_signals(void)
 	return fd == -1 ? -errno : fd;
 }
 
-static int load_session(const struct args *a, struct mm_cfg **cfg,
-			const struct mm_cfg_session **ret)
+static int load_config(const struct args *a, struct mm_cfg **cfg)
 {
 	struct mm_cfg_diag diag;
 	int rc;
@@ -222,14 +246,21 @@ static int load_session(const struct args *a, struct mm_cfg **cfg,
 			mm_cfg_diag_print(&diag, stderr);
 		else
 			mm_log_errno(rc, "cannot read config '%s'", a->config);
-		mm_cfg_diag_done(&diag);
-		return EX_CONFIG;
 	}
 	mm_cfg_diag_done(&diag);
-	*ret = mm_cfg_session_find(*cfg, a->session);
-	if (!*ret) {
-		mm_log(MM_LOG_ERROR, "not in '%s'", a->config);
-		return EX_CONFIG;
+	return rc < 0 ? EX_CONFIG : 0;
+}
+
+/* Each session's config, in w[i].cfg. */
+static int find_sessions(const struct args *a, const struct mm_cfg *cfg, struct mm_wrk *w)
+{
+	for (uint32_t i = 0; i < a->n; i++) {
+		w[i].cfg = mm_cfg_session_find(cfg, a->session[i]);
+		if (!w[i].cfg) {
+			mm_log_set_session(a->session[i]);
+			mm_log(MM_LOG_ERROR, "not in '%s'", a->config);
+			return EX_CONFIG;
+		}
 	}
 	return 0;
 }
@@ -237,17 +268,23 @@ static int load_session(const struct args *a, struct mm_cfg **cfg,
 /*
  * Cap the worker's address space (DESIGN.md §6): a hostile broker, or a bug, can at worst
  * kill this worker, never starve the host. The cap leaves room for the libraries, io_uring,
- * the session's rings (mapped once each) and many messages of the largest size in flight:
- * MM_WRK_AS_BASE + 4 x ring_size + 64 x max_message_size. MQTTMUX_WORKER_AS_LIMIT (bytes; 0:
- * no cap) overrides it. Not under AddressSanitizer/ThreadSanitizer, which reserve terabytes.
+ * each session's rings (mapped once each) and many messages of the largest size in flight:
+ * MM_WRK_AS_BASE + the sum over its sessions of 4 x ring_size + 64 x max_message_size.
+ * MQTTMUX_WORKER_AS_LIMIT (bytes; 0: no cap) overrides it. Not under AddressSanitizer/
+ * ThreadSanitizer, which reserve terabytes.
  */
-static void cap_memory(const struct mm_cfg_session *s)
+static void cap_memory(const struct mm_wrk *w, uint32_t n)
 {
 	const char *env = getenv("MQTTMUX_WORKER_AS_LIMIT");
-	uint64_t limit = MM_WRK_AS_BASE + 4 * s->perf.ring_size +
-			 mm_rec_cmd_ring_size(s->perf.max_message_size) +
-			 64ull * s->perf.max_message_size;
+	uint64_t limit = MM_WRK_AS_BASE;
 	struct rlimit rl;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct mm_cfg_session *s = w[i].cfg;
+
+		limit += 4 * s->perf.ring_size + mm_rec_cmd_ring_size(s->perf.max_message_size) +
+			 64ull * s->perf.max_message_size;
+	}
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 	return;
@@ -273,12 +310,41 @@ static void cap_memory(const struct mm_cfg_session *s)
 			     (unsigned long long)limit);
 }
 
-static int setup(struct mm_wrk *w, const struct args *a)
+/*
+ * The daemon's connect pacer, if the supervisor passed one: 0, or why it was refused. Before
+ * the process opens anything (even its log): a descriptor of its own could sit on that number.
+ */
+static int attach_pacer(struct mm_wrk_proc *p, const struct args *a)
 {
-	char why[256] = "";
+	int fd = MM_FD_WRK_PACE((int)a->n), rc;
+
+	if (!a->inherit || fcntl(fd, F_GETFD) == -1)
+		return 0;
+	rc = mm_shm_pace_attach(fd, &p->pace);
+	(void)close(fd);
+	return rc;
+}
+
+/* The process's loop. */
+static int setup_proc(struct mm_wrk_proc *p, const struct args *a)
+{
 	const char *fallback = NULL;
 	int rc;
 
+	rc = mm_wrk_loop_new(&p->loop, a->backend, &fallback);
+	if (rc < 0)
+		return mm_log_errno(rc, "event loop"), 1;
+	if (fallback)
+		mm_log(MM_LOG_WARNING, "io_uring unavailable (%s): using epoll", fallback);
+	return 0;
+}
+
+static int setup(struct mm_wrk *w, const struct args *a)
+{
+	char why[256] = "";
+	int rc;
+
+	mm_log_set_session(w->cfg->name);
 	if (!a->inherit && (rc = make_own_fds(w->cfg)) < 0)
 		return mm_log_errno(rc, "creating the rings failed"), 1;
 	if (attach_fds(w) < 0)
@@ -287,69 +353,119 @@ static int setup(struct mm_wrk *w, const struct args *a)
 	w->max_rec = MM_REC_MSG_FIXED + w->cfg->perf.max_message_size;
 	w->n_pending_cap = (size_t)w->cfg->perf.max_pending * 2 + 64;
 	w->pending = calloc(w->n_pending_cap, sizeof(*w->pending));
-	w->rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull | 1;
+	w->rng = ((uint64_t)getpid() << 16 ^ w->idx) * 0x9e3779b97f4a7c15ull | 1;
 	w->sock = -1;
 	mm_wrk_ra_init(&w->ra);
-	rc = mm_wrk_loop_new(&w->proc->loop, a->backend, &fallback);
 	w->loop = w->proc->loop;
-	if (rc < 0 || !w->pending)
-		return mm_log_errno(rc < 0 ? rc : -ENOMEM, "event loop"), 1;
-	if (fallback)
-		mm_log(MM_LOG_WARNING, "io_uring unavailable (%s): using epoll", fallback);
+	if (!w->pending)
+		return mm_log_errno(-ENOMEM, "event loop"), 1;
 	atomic_store_explicit(&w->stats->backend, mm_wrk_loop_backend(w->loop),
 			      memory_order_relaxed);
 	for (size_t i = 0; i < w->cfg->n_subs; i++)
 		if (mm_wrk_filter_add(w, w->cfg->subs[i].topic, strlen(w->cfg->subs[i].topic),
 				      w->cfg->subs[i].qos, true) < 0)
 			return 1;
-	Subs.path = a->subs_file;
-	if (mm_wrk_subs_restore(&Subs, w) < 0)
+	Subs[w->idx].path = a->subs_file[w->idx];
+	if (mm_wrk_subs_restore(&Subs[w->idx], w) < 0)
 		return mm_log_errno(-ENOMEM, "restoring the saved subscriptions"), 1;
 	if (mm_wrk_mqtt_new(w, why, sizeof(why)) < 0)
 		return mm_log(MM_LOG_ERROR, "%s", why), EX_CONFIG;
 	return 0;
 }
 
+static void free_session(struct mm_wrk *w)
+{
+	mm_wrk_mqtt_free(w);
+	free(w->pending);
+	free(w->props_buf);
+	for (size_t i = 0; i < w->n_filters; i++)
+		free(w->filters[i].topic);
+	free(w->filters);
+	mm_wrk_subs_state_done(&Subs[w->idx]);
+}
+
+/*
+ * The sessions' records, from anonymous pages: each holds 40 KiB of id bitmaps (wrk.h), and
+ * pages nobody writes stay shared zero pages instead of being cleared up front.
+ */
+static struct mm_wrk *sessions_new(uint32_t n)
+{
+	void *m = mmap(NULL, n * sizeof(struct mm_wrk), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return m == MAP_FAILED ? NULL : m;
+}
+
+/* Set up the process and every session, then run them; the process's exit code. */
+static int run(struct mm_wrk_proc *p, struct mm_wrk *w, const struct args *a)
+{
+	int rc;
+
+	p->sig_fd = block_signals();
+	p->chan_fd = a->inherit && fcntl(MM_FD_CHAN, F_GETFD) != -1 ? MM_FD_CHAN : -1;
+	rc = p->sig_fd < 0 ? 1 : setup_proc(p, a);
+	for (uint32_t i = 0; rc == 0 && i < a->n; i++)
+		rc = setup(&w[i], a);
+	return rc ? rc : mm_wrk_run(p);
+}
+
 int main(int argc, char **argv)
 {
-	const struct mm_cfg_session *sess = NULL;
 	struct mm_cfg *cfg = NULL;
-	/* static: a zeroed stack copy would touch its 40 KiB of id bitmaps (wrk.h) at once */
-	static struct mm_wrk w;
-	struct mm_wrk *one[1] = { &w }, *active[1];
-	struct mm_wrk_proc p = { .sess = one, .n = 1, .active = active, .after = after_loop };
+	struct mm_wrk *w = NULL, **sess = NULL, **active = NULL;
+	struct mm_wrk_proc p = { .sig_fd = -1, .chan_fd = -1, .after = after_loop };
 	struct args a;
 	int rc;
 
 	rc = parse_args(argc, argv, &a);
+	if (rc == -ENOMEM)
+		return fputs("mqttmux-worker: out of memory\n", stderr), 1;
 	if (rc < 0)
 		return usage();
 	if (rc > 0)
 		return mm_usage_help_version(rc == 'h', "mqttmux-worker", Usage);
 	(void)prctl(PR_SET_DUMPABLE, 0); /* the password is in our memory */
+	rc = attach_pacer(&p, &a);
 	mm_log_init("mqttmux-worker", a.level);
-	mm_log_set_session(a.session); /* every record names the session (log.h) */
-	rc = load_session(&a, &cfg, &sess);
-	if (rc)
-		return rc;
-	cap_memory(sess);
-	w.cfg = sess;
-	w.proc = &p;
-	p.sig_fd = block_signals();
-	p.chan_fd = a.inherit && fcntl(MM_FD_CHAN, F_GETFD) != -1 ? MM_FD_CHAN : -1;
-	mosquitto_lib_init();
-	rc = p.sig_fd < 0 ? 1 : setup(&w, &a);
-	if (rc == 0)
-		rc = mm_wrk_run(&p);
-	mm_wrk_mqtt_free(&w);
-	mosquitto_lib_cleanup();
+	mm_log_set_session(a.session[0]); /* every record names the session (log.h) */
+	if (rc < 0)			  /* connecting unpaced beats not connecting */
+		mm_log_errno(rc, "connect pacer refused: connecting without it");
+	rc = load_config(&a, &cfg);
+	w = rc ? NULL : sessions_new(a.n);
+	sess = calloc(a.n, sizeof(*sess));
+	active = calloc(a.n, sizeof(*active));
+	Subs = calloc(a.n, sizeof(*Subs));
+	if (!rc && (!w || !sess || !active || !Subs)) {
+		mm_log_errno(-ENOMEM, "%u sessions", a.n);
+		rc = 1;
+	}
+	if (!rc)
+		rc = find_sessions(&a, cfg, w);
+	if (!rc) {
+		for (uint32_t i = 0; i < a.n; i++) {
+			w[i].proc = &p;
+			w[i].idx = i;
+			sess[i] = &w[i];
+		}
+		p.sess = sess;
+		p.n = a.n;
+		p.active = active;
+		cap_memory(w, a.n);
+		mosquitto_lib_init();
+		rc = run(&p, w, &a);
+		for (uint32_t i = 0; i < a.n; i++)
+			free_session(&w[i]);
+		mosquitto_lib_cleanup();
+	}
 	mm_wrk_loop_free(p.loop);
-	free(w.pending);
-	free(w.props_buf);
-	for (size_t i = 0; i < w.n_filters; i++)
-		free(w.filters[i].topic);
-	free(w.filters);
-	mm_wrk_subs_state_done(&Subs);
+	mm_shm_pace_detach(p.pace);
+	if (w)
+		(void)munmap(w, a.n * sizeof(*w));
+	free(sess);
+	free(active);
+	free(Subs);
+	free(a.session);
+	free(a.subs_file);
 	mm_cfg_free(cfg);
 	return rc;
 }

@@ -25,6 +25,7 @@ static const char full_cfg[] =
 	"clients = { allow_uids = [ 0, 1000 ]; allow_gids = [ 27 ]; ring_size = 4194304; "
 	"on_full = \"block\"; rejoin_grace = 4.5; block_timeout = 2; };\n"
 	"restart = { initial = 0.2; max = 20.0; burst = 7; window = 15.0; };\n"
+	"workers = { group_size = 100; connect_rate = 2000; connect_burst = 50; };\n"
 	"sessions = (\n"
 	"  { name = \"plant\"; brokers = [ \"tcp://127.0.0.1:1883\", \"mqtts://backup:8884\",\n"
 	"                                  \"unix:///run/mosq.sock\", \"tls://[::1]\" ];\n"
@@ -69,6 +70,9 @@ Test(common_cfg, loads_every_top_level_field_as_written)
 	cr_expect_eq(t_cfg->restart.max, 20.0);
 	cr_expect_eq(t_cfg->restart.burst, 7);
 	cr_expect_eq(t_cfg->restart.window, 15.0);
+	cr_expect_eq(t_cfg->workers.group_size, 100);
+	cr_expect_eq(t_cfg->workers.connect_rate, 2000);
+	cr_expect_eq(t_cfg->workers.connect_burst, 50);
 	cr_assert_eq(t_cfg->n_sessions, 2);
 	cr_expect_eq(mm_cfg_diag_count(&t_cfg_diag), 0);
 }
@@ -158,6 +162,9 @@ Test(common_cfg, applies_the_defaults_when_keys_are_omitted)
 	cr_expect_eq(t_cfg->restart.max, 30.0);
 	cr_expect_eq(t_cfg->restart.burst, 5);
 	cr_expect_eq(t_cfg->restart.window, 10.0);
+	cr_expect_eq(t_cfg->workers.group_size, 1);
+	cr_expect_eq(t_cfg->workers.connect_rate, 500);
+	cr_expect_eq(t_cfg->workers.connect_burst, 100);
 	s = &t_cfg->sessions[0];
 	expect_broker(&s->brokers[0], MM_CFG_SCHEME_TCP, false, "h", 1883, "");
 	cr_expect_null(s->username);

@@ -30,6 +30,7 @@ static const char every_key[] =
 	"            block_timeout = 7.5; admin_uids = [ 1001 ]; admin_gids = [ 27 ];\n"
 	"            control_per_uid = 3; control_timeout = 4.5; };\n"
 	"restart = { initial = 0.25; max = 12.5; burst = 7; window = 3.3; };\n"
+	"workers = { group_size = 10; connect_rate = 123; connect_burst = 4; };\n"
 	"sessions = (\n"
 	"  { name = \"plant\"; brokers = [ \"tcp://127.0.0.1:1884\", \"mqtts://backup\",\n"
 	"                                 \"unix:///run/m.sock\" ];\n"
