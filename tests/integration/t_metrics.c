@@ -30,6 +30,7 @@
 
 #include "t_daemon.h"
 #include "t_helpers.h"
+#include "t_mosq.h"
 
 struct t_broker B;
 char *Dir, *Cfg, *Log, *Run, *Sock, *Prom;
@@ -190,7 +191,7 @@ void publish(int n)
 	m = mosquitto_new("met-pub", true, &acked);
 	cr_assert_not_null(m);
 	mosquitto_publish_callback_set(m, on_publish);
-	cr_assert_eq(mosquitto_connect(m, "127.0.0.1", B.port, 30), MOSQ_ERR_SUCCESS);
+	cr_assert(t_mosq_connect(m, "127.0.0.1", B.port, 30, 30000), "publisher: no CONNACK");
 	for (int i = 0; i < n; i++)
 		cr_assert_eq(mosquitto_publish(m, NULL, "t/x", 5, "hello", 1, false), 0);
 	while (acked < n && t_now_ns() < deadline)
@@ -333,7 +334,7 @@ static void pace_run(struct pace *p, const char *topic, unsigned rate, unsigned 
 
 	mosquitto_lib_init();
 	m = mosquitto_new(NULL, true, NULL);
-	if (!m || mosquitto_connect(m, "127.0.0.1", B.port, 60) != MOSQ_ERR_SUCCESS)
+	if (!m || !t_mosq_connect(m, "127.0.0.1", B.port, 60, 30000))
 		_exit(2);
 	t0 = t_now_ns();
 	for (unsigned i = 0; i < total && i < PACE_MAX; i++) {

@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 
 #include "t_helpers.h"
+#include "t_mosq.h"
 
 /* Pieces of MQTT-valid UTF-8: ASCII, two-, three- and four-byte sequences. */
 static const char *const Glyphs[] = { "a",
@@ -203,7 +204,7 @@ void t_pub5_open(struct t_pub5 *p, const char *host, int port)
 	cr_assert_eq(mosquitto_int_option(p->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5), 0);
 	mosquitto_publish_v5_callback_set(p->m, pub5_acked);
 	(void)mosquitto_max_inflight_messages_set(p->m, 0);
-	cr_assert_eq(mosquitto_connect(p->m, host, port, 30), MOSQ_ERR_SUCCESS);
+	cr_assert(t_mosq_connect(p->m, host, port, 30, 30000), "publisher: no CONNACK");
 	cr_assert_eq(mosquitto_loop_start(p->m), MOSQ_ERR_SUCCESS);
 }
 

@@ -33,6 +33,7 @@
 #include "t_broker.h"
 #include "t_daemon.h"
 #include "t_helpers.h"
+#include "t_mosq.h"
 
 #define BROKER_CONF "max_inflight_messages 0\nmax_queued_messages 0\n"
 #define N_BLOCKED   20000
@@ -219,7 +220,7 @@ static void publish_range(const char *topic, int from, int to)
 
 	cr_assert_not_null(m);
 	mosquitto_publish_callback_set(m, count_ack);
-	cr_assert_eq(mosquitto_connect(m, "127.0.0.1", B.port, 60), 0);
+	cr_assert(t_mosq_connect(m, "127.0.0.1", B.port, 60, 30000), "publisher: no CONNACK");
 	for (int i = from; i < to; i++) {
 		int len = snprintf(buf, sizeof(buf), "%d", i);
 
@@ -245,7 +246,7 @@ static void publish_interleaved(int a0, int na, int b0, int nb)
 
 	cr_assert_not_null(m);
 	mosquitto_publish_callback_set(m, count_ack);
-	cr_assert_eq(mosquitto_connect(m, "127.0.0.1", B.port, 60), 0);
+	cr_assert(t_mosq_connect(m, "127.0.0.1", B.port, 60, 30000), "publisher: no CONNACK");
 	for (int i = 0, j = 0; i < na; i++) {
 		int len = snprintf(buf, sizeof(buf), "%d", a0 + i);
 
@@ -344,7 +345,7 @@ static void probe_until(const char *topic, bool (*done)(void *), void *ud)
 	struct mosquitto *m = mosquitto_new(NULL, true, NULL);
 
 	cr_assert_not_null(m);
-	cr_assert_eq(mosquitto_connect(m, "127.0.0.1", B.port, 30), 0);
+	cr_assert(t_mosq_connect(m, "127.0.0.1", B.port, 30, 30000), "publisher: no CONNACK");
 	for (int i = 0; !t_wait_for(done, ud, 300); i++) {
 		cr_assert_lt(i, 100, "no probe arrived on %s", topic);
 		cr_assert_eq(mosquitto_publish(m, NULL, topic, 5, "probe", 1, false), 0);
@@ -360,7 +361,7 @@ static void publish_probe(const char *topic)
 	struct mosquitto *m = mosquitto_new(NULL, true, NULL);
 
 	cr_assert_not_null(m);
-	cr_assert_eq(mosquitto_connect(m, "127.0.0.1", B.port, 30), 0);
+	cr_assert(t_mosq_connect(m, "127.0.0.1", B.port, 30, 30000), "publisher: no CONNACK");
 	cr_assert_eq(mosquitto_publish(m, NULL, topic, 5, "probe", 1, false), 0);
 	(void)mosquitto_loop(m, 10, 1);
 	(void)mosquitto_disconnect(m);

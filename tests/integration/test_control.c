@@ -31,6 +31,7 @@
 #include "t_broker.h"
 #include "t_daemon.h"
 #include "t_helpers.h"
+#include "t_mosq.h"
 
 #define NOBODY 65534
 
@@ -169,7 +170,7 @@ static void publish(int n)
 	m = mosquitto_new("ctl-pub", true, &acked);
 	cr_assert_not_null(m);
 	mosquitto_publish_callback_set(m, on_publish);
-	cr_assert_eq(mosquitto_connect(m, "127.0.0.1", B.port, 30), MOSQ_ERR_SUCCESS);
+	cr_assert(t_mosq_connect(m, "127.0.0.1", B.port, 30, 30000), "publisher: no CONNACK");
 	for (int i = 0; i < n; i++)
 		cr_assert_eq(mosquitto_publish(m, NULL, "t/x", 5, "hello", 1, false), 0);
 	while (acked < n && t_now_ns() < deadline)

@@ -27,6 +27,7 @@
 #include "t_daemon.h"
 #include "t_e2e.h"
 #include "t_helpers.h"
+#include "t_mosq.h"
 
 #define BROKER_CONF "max_inflight_messages 0\nmax_queued_messages 0\n"
 #define WAIT_MS	    20000
@@ -129,7 +130,7 @@ static void pub_open(struct pub *p)
 	cr_assert_not_null(p->m);
 	mosquitto_publish_callback_set(p->m, pub_acked);
 	(void)mosquitto_max_inflight_messages_set(p->m, 0);
-	cr_assert_eq(mosquitto_connect(p->m, B.host, B.port, 30), MOSQ_ERR_SUCCESS);
+	cr_assert(t_mosq_connect(p->m, B.host, B.port, 30, 30000), "publisher: no CONNACK");
 	cr_assert_eq(mosquitto_loop_start(p->m), MOSQ_ERR_SUCCESS);
 }
 

@@ -31,6 +31,7 @@
 #include "t_broker.h"
 #include "t_daemon.h"
 #include "t_helpers.h"
+#include "t_mosq.h"
 
 /* "extra" as the daemon names its state file: never the raw name. */
 #define EXTRA_FILE "session-6578747261.cfg"
@@ -399,7 +400,7 @@ Test(persist, route_subscriptions_survive_restart)
 	mosquitto_lib_init();
 	pub = mosquitto_new(NULL, true, NULL);
 	cr_assert_not_null(pub);
-	cr_assert_eq(mosquitto_connect(pub, B.host, B.port, 30), MOSQ_ERR_SUCCESS);
+	cr_assert(t_mosq_connect(pub, B.host, B.port, 30, 30000), "publisher: no CONNACK");
 	cr_assert_eq(mosquitto_loop_start(pub), MOSQ_ERR_SUCCESS);
 	cr_expect(t_wait_for(x_delivered, pub, 10000), "keep received nothing on x/1");
 	(void)mosquitto_disconnect(pub);

@@ -32,6 +32,7 @@
 #include "t_broker.h"
 #include "t_daemon.h"
 #include "t_helpers.h"
+#include "t_mosq.h"
 #include "t_router.h"
 #include "t_worker.h"
 
@@ -400,7 +401,7 @@ static struct mosquitto *publisher(void)
 	struct mosquitto *m = mosquitto_new(NULL, true, NULL);
 
 	cr_assert_not_null(m);
-	cr_assert_eq(mosquitto_connect(m, "127.0.0.1", B.port, 30), MOSQ_ERR_SUCCESS);
+	cr_assert(t_mosq_connect(m, "127.0.0.1", B.port, 30, 30000), "publisher: no CONNACK");
 	cr_assert_eq(mosquitto_loop_start(m), MOSQ_ERR_SUCCESS);
 	return m;
 }

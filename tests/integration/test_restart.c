@@ -36,6 +36,7 @@
 #include "t_broker.h"
 #include "t_daemon.h"
 #include "t_helpers.h"
+#include "t_mosq.h"
 #include "t_proc.h"
 
 #define BROKER_CONF "max_inflight_messages 0\nmax_queued_messages 0\n"
@@ -274,7 +275,7 @@ static void publish_range(int from, int to)
 
 	cr_assert_not_null(m);
 	mosquitto_publish_callback_set(m, count_ack);
-	cr_assert_eq(mosquitto_connect(m, "127.0.0.1", B.port, 30), 0);
+	cr_assert(t_mosq_connect(m, "127.0.0.1", B.port, 30, 30000), "publisher: no CONNACK");
 	for (int i = from; i < to; i++) {
 		snprintf(buf, sizeof(buf), "%d", i);
 		publish(m, buf);
@@ -293,7 +294,7 @@ static void wait_probed(bool (*probed)(void *))
 	struct mosquitto *m = mosquitto_new(NULL, true, NULL);
 
 	cr_assert_not_null(m);
-	cr_assert_eq(mosquitto_connect(m, "127.0.0.1", B.port, 30), 0);
+	cr_assert(t_mosq_connect(m, "127.0.0.1", B.port, 30, 30000), "publisher: no CONNACK");
 	for (int i = 0; !t_wait_for(probed, NULL, 300); i++) {
 		cr_assert_lt(i, 100, "the routes never got a probe; see %s", Out);
 		cr_assert_eq(mosquitto_publish(m, NULL, "t/probe", 5, "probe", 1, false), 0);

@@ -27,6 +27,7 @@
 #include "t_broker.h"
 #include "t_daemon.h"
 #include "t_helpers.h"
+#include "t_mosq.h"
 
 #define NMSG 25
 
@@ -252,7 +253,7 @@ static void publish_some(void)
 	mosquitto_lib_init();
 	m = mosquitto_new("sapi-pub", true, NULL);
 	cr_assert_not_null(m);
-	cr_assert_eq(mosquitto_connect(m, "127.0.0.1", B.port, 30), MOSQ_ERR_SUCCESS);
+	cr_assert(t_mosq_connect(m, "127.0.0.1", B.port, 30, 30000), "publisher: no CONNACK");
 	for (int i = 0; i < NMSG; i++) {
 		char topic[32];
 

@@ -25,6 +25,7 @@
 #include "t_broker.h"
 #include "t_daemon.h"
 #include "t_helpers.h"
+#include "t_mosq.h"
 
 #define MAX_KIDS 8
 
@@ -727,7 +728,7 @@ static pid_t start_publisher(void)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		mosquitto_lib_init();
 		m = mosquitto_new("sup-load-pub", true, NULL);
-		if (!m || mosquitto_connect(m, "127.0.0.1", B.port, 30) != MOSQ_ERR_SUCCESS)
+		if (!m || !t_mosq_connect(m, "127.0.0.1", B.port, 30, 30000))
 			_exit(1);
 		for (unsigned i = 0;; i++) {
 			snprintf(topic, sizeof(topic), "load/%u", i % 16);

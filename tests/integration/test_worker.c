@@ -20,6 +20,7 @@
 #include "t_broker.h"
 #include "t_certs.h"
 #include "t_helpers.h"
+#include "t_mosq.h"
 #include "t_worker.h"
 
 /*
@@ -135,7 +136,8 @@ static void publish_seq(const struct t_broker *b, int n, int qos, size_t pad, bo
 	mosquitto_max_inflight_messages_set(m, 0);
 	if (tls)
 		cr_assert_eq(mosquitto_tls_set(m, c->ca.cert, NULL, NULL, NULL, NULL), 0);
-	cr_assert_eq(mosquitto_connect(m, tls ? "localhost" : b->host, b->port, 30), 0);
+	cr_assert(t_mosq_connect(m, tls ? "localhost" : b->host, b->port, 30, 30000),
+		  "publisher: no CONNACK");
 	for (int i = 0; i < n; i++) {
 		int len = snprintf(buf, 32, "%d", i);
 
@@ -295,7 +297,7 @@ Test(worker, oversized_message_is_counted_reported_and_the_session_goes_on)
 					     "performance = { max_message_size = 1024; };"),
 		     1u << 20);
 	memset(big, 'y', sizeof(big));
-	cr_assert_eq(mosquitto_connect(m, B.host, B.port, 30), 0);
+	cr_assert(t_mosq_connect(m, B.host, B.port, 30, 30000), "publisher: no CONNACK");
 	cr_assert_eq(mosquitto_publish(m, NULL, "t/big", sizeof(big), big, 1, false), 0);
 	cr_assert_eq(mosquitto_publish(m, NULL, "t/small", 1, "0", 1, false), 0);
 	for (int i = 0; i < 20; i++)
@@ -486,7 +488,7 @@ Test(worker, mqtt5_properties_reach_the_ring_at_every_qos)
 					     "subscriptions = ( { topic = \"t/#\"; qos = 2; } );"),
 		     1u << 20);
 	cr_assert_eq(mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5), 0);
-	cr_assert_eq(mosquitto_connect(m, B.host, B.port, 30), 0);
+	cr_assert(t_mosq_connect(m, B.host, B.port, 30, 30000), "publisher: no CONNACK");
 	for (int qos = 0; qos <= 2; qos++)
 		cr_assert_eq(mosquitto_publish_v5(m, NULL, "t/p", 1, "x", qos, false, props), 0);
 	for (int i = 0; i < 20; i++)

@@ -26,6 +26,7 @@
 #include "t_broker.h"
 #include "t_certs.h"
 #include "t_helpers.h"
+#include "t_mosq.h"
 #include "t_worker.h"
 
 /*
@@ -324,7 +325,7 @@ static void pub_open(struct pub *p, const struct t_broker *b)
 	cr_assert_not_null(p->m);
 	mosquitto_publish_callback_set(p->m, pub_acked);
 	(void)mosquitto_max_inflight_messages_set(p->m, 0);
-	cr_assert_eq(mosquitto_connect(p->m, b->host, b->port, 30), 0);
+	cr_assert(t_mosq_connect(p->m, b->host, b->port, 30, 30000), "publisher: no CONNACK");
 }
 
 static void pub_close(struct pub *p)
