@@ -22,6 +22,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -157,6 +159,22 @@ static int run(struct mm_cfg *cfg, const char *config_path)
 	return r < 0 ? 1 : 0;
 }
 
+/*
+ * A metrics listener on every interface serves session names, brokers and client names to
+ * whoever can reach the host: allowed (Prometheus exporters do it), but said, at --check and
+ * at every start.
+ */
+static void warn_exposure(const struct mm_cfg *cfg)
+{
+	const char *h = cfg->metrics.http_host;
+
+	if (h && (!h[0] || !strcmp(h, "0.0.0.0") || !strcmp(h, "::")))
+		mm_log(MM_LOG_WARNING,
+		       "metrics.http listens on every interface (port %u): anybody who can reach "
+		       "this host reads the metrics; give a loopback or private address to limit it",
+		       cfg->metrics.http_port);
+}
+
 int main(int argc, char **argv)
 {
 	char config_path[PATH_MAX];
@@ -169,7 +187,10 @@ int main(int argc, char **argv)
 	if (a.help || a.version)
 		return mm_usage_help_version(a.help, "mqttmuxd", Usage);
 	mm_log_init("mqttmuxd", MM_LOG_INFO);
+	(void)prctl(PR_SET_DUMPABLE, 0); /* the config's passwords are in our memory */
 	r = load(a.config, &cfg);
+	if (r == 0)
+		warn_exposure(cfg);
 	if (a.check || r) {
 		if (!r)
 			printf("config OK\n");

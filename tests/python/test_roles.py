@@ -162,3 +162,16 @@ def test_a_fifo_as_session_file_is_refused_at_once(broker):
         assert names(d) == [b"s"]  # and the supervisor still answers
     finally:
         d.close()
+
+
+@pytest.mark.parametrize("http,warned", [(":9183", True), ("0.0.0.0:9183", True),
+                                         ("[::]:9183", True), ("127.0.0.1:9183", False)])
+def test_a_metrics_listener_on_every_interface_is_said(tmp_path, http, warned):
+    """--check (which binds nothing) warns about metrics.http on every interface."""
+    cfg = tmp_path / "m.cfg"
+    cfg.write_text('runtime_dir = "%s";\nmetrics = { http = "%s"; };\nsessions = ();\n'
+                   % (tmp_path, http))
+    r = subprocess.run([mmtest.MQTTMUXD, "--check", "-c", str(cfg)], capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0, r
+    assert (b"listens on every interface" in r.stderr) == warned, r
