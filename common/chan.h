@@ -9,6 +9,11 @@
  * (graceful: DISCONNECT, then exit 0). A worker also sends EVENT after each entry it writes to
  * its stats block's event log (a wake-up only: the log is the data; docs/events.md). EOF on
  * either side means the other is gone: a child whose supervisor vanished stops at once.
+ *
+ * The router's channel also carries the changes of its session table (docs/router.md, "Live
+ * sessions"): those records have a body after the 16 bytes (at most MM_CHAN_BODY_MAX) and
+ * descriptors (SCM_RIGHTS, at most MM_CHAN_FDS_MAX); mm_chan_send_msg() and mm_chan_recv_msg()
+ * carry them. A record is one datagram, so a body never mixes with the next record.
  */
 #ifndef MM_CHAN_H
 #define MM_CHAN_H
@@ -17,6 +22,8 @@
 #include <stdint.h>
 
 #define MM_CHAN_MSG_SIZE 16u
+#define MM_CHAN_BODY_MAX 256u /* bytes after the 16, for the records that have a body */
+#define MM_CHAN_FDS_MAX	 8    /* descriptors one record may carry */
 
 /*
  * How often a child proves its loop turns: the router sends HEARTBEAT, a worker stores its
@@ -38,6 +45,14 @@ enum mm_chan_cmd {
 				       permanent (exit 64/78), 0 if still retried (crash loop) */
 	MM_CHAN_UNROUTED = 6,	    /* router: arg = session index, value = messages of that session
 				       that matched no route since its last UNROUTED (at most 1/s) */
+	MM_CHAN_SESSION_ADD = 7,    /* supervisor to router: arg = session index, body = its name,
+				       6 descriptors (enum mm_fd_sess): a new session, or new rings
+				       for the session of that index */
+	MM_CHAN_SESSION_REMOVE =
+		8,	     /* supervisor to router: arg = session index; its worker is gone */
+	MM_CHAN_CLIENTS = 9, /* supervisor to router: 1 descriptor, a ROUTER handoff blob
+				(shm/handoff.h) whose client options replace the running
+				ones; its sessions are ignored */
 	_MM_CHAN_CMD_MAX
 };
 
@@ -51,5 +66,18 @@ void mm_chan_pack(uint8_t buf[MM_CHAN_MSG_SIZE], const struct mm_chan_msg *m);
 int mm_chan_unpack(const uint8_t *buf, size_t len, struct mm_chan_msg *ret);
 int mm_chan_send(int fd, uint32_t cmd, uint32_t arg, uint64_t value);
 int mm_chan_recv(int fd, struct mm_chan_msg *ret);
+
+/* What came with a record besides its 16 bytes (mm_chan_recv_msg). */
+struct mm_chan_extra {
+	uint8_t body[MM_CHAN_BODY_MAX];
+	size_t len;		  /* body bytes */
+	int fds[MM_CHAN_FDS_MAX]; /* received descriptors, close-on-exec; the caller owns them */
+	unsigned nfds;
+};
+
+int mm_chan_send_msg(int fd, const struct mm_chan_msg *m, const void *body, size_t len,
+		     const int *fds, unsigned nfds);
+int mm_chan_recv_msg(int fd, struct mm_chan_msg *ret, struct mm_chan_extra *x);
+void mm_chan_extra_close(struct mm_chan_extra *x);
 
 #endif /* MM_CHAN_H */
