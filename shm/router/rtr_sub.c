@@ -526,6 +526,36 @@ int mm_rtr_sub_session_removed(struct mm_rtr_sub *t, uint32_t session)
 	return 0;
 }
 
+int mm_rtr_sub_remove_session(struct mm_rtr_sub *t, uint32_t session, mm_rtr_sub_route_fn *fn,
+			      void *arg)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < t->nclients;) {
+		struct rtr_client *c = t->clients[i];
+		struct rtr_route **pp = &c->routes, *r;
+
+		while ((r = *pp)) {
+			uint32_t id = r->id;
+
+			if (r->session != (int32_t)session) {
+				pp = &r->cnext;
+				continue;
+			}
+			*pp = r->cnext;
+			route_drop(t, r);
+			if (fn)
+				fn(arg, c->id, id);
+			n++;
+		}
+		if (c->routes)
+			i++;
+		else
+			client_put(t, c); /* the next client moved to <i> */
+	}
+	return n;
+}
+
 int mm_rtr_sub_filters_for_session(const struct mm_rtr_sub *t, uint32_t session,
 				   mm_rtr_sub_filter_fn *fn, void *arg)
 {

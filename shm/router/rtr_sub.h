@@ -56,6 +56,8 @@ struct mm_rtr_match {
  */
 typedef void mm_rtr_sub_change_fn(void *arg, uint32_t session, const char *filter, int old_qos,
 				  int new_qos);
+/* Called by mm_rtr_sub_remove_session() once per route removed. */
+typedef void mm_rtr_sub_route_fn(void *arg, uint32_t client, uint32_t route_id);
 /* Called by mm_rtr_sub_filters_for_session() once per active filter. */
 typedef void mm_rtr_sub_filter_fn(void *arg, const char *filter, int qos);
 
@@ -127,6 +129,14 @@ int mm_rtr_sub_session_added(struct mm_rtr_sub *t, uint32_t session);
  * Reports nothing (its worker is gone). Returns 0 or -ENOENT.
  */
 int mm_rtr_sub_session_removed(struct mm_rtr_sub *t, uint32_t session);
+
+/*
+ * Remove every route of <session> alone (all-session routes stay), reporting the changes
+ * they cause, and call <fn> (may be NULL) with the client and route id of each once it is
+ * gone; <fn> must not call back into the matcher. Returns the number of routes removed.
+ */
+int mm_rtr_sub_remove_session(struct mm_rtr_sub *t, uint32_t session, mm_rtr_sub_route_fn *fn,
+			      void *arg);
 
 /*
  * Call <fn> for every filter active on <session>, with the QoS to subscribe with: what a

@@ -141,3 +141,46 @@ Test(router_sub_count, lists_what_a_restarted_worker_must_subscribe)
 	cr_expect_eq(listed_qos(&ls, "c"), 1);
 	mm_rtr_sub_done(&t);
 }
+
+struct removed {
+	uint32_t client[8], id[8];
+	int n;
+};
+
+static void on_removed(void *arg, uint32_t client, uint32_t id)
+{
+	struct removed *rm = arg;
+
+	cr_assert_lt(rm->n, 8);
+	rm->client[rm->n] = client;
+	rm->id[rm->n++] = id;
+}
+
+Test(router_sub_count, removing_a_session_ends_its_own_routes_and_keeps_the_others)
+{
+	const struct mm_rtr_match *m;
+	struct removed rm = { 0 };
+	struct evlog l = { 0 };
+	struct mm_rtr_sub t;
+
+	cr_assert_eq(mm_rtr_sub_init(&t, t_sub_on_change, &l), 0);
+	cr_assert_eq(mm_rtr_sub_session_added(&t, 1), 0);
+	cr_assert_eq(mm_rtr_sub_session_added(&t, 2), 0);
+	cr_assert_eq(t_sub_add(&t, 1, 1, 1, "a", 1), 0);
+	cr_assert_eq(t_sub_add(&t, 1, 2, 2, "a", 1), 0);
+	cr_assert_eq(t_sub_add(&t, 2, 7, 1, "b", 0), 0);
+	cr_assert_eq(t_sub_add(&t, 2, 8, MM_RTR_SESSION_ALL, "c", 0), 0);
+	l.n = 0;
+	cr_assert_eq(mm_rtr_sub_remove_session(&t, 1, on_removed, &rm), 2);
+	cr_assert_eq(rm.n, 2);
+	cr_expect((rm.client[0] == 1 && rm.id[0] == 1) || (rm.client[1] == 1 && rm.id[1] == 1));
+	cr_expect((rm.client[0] == 2 && rm.id[0] == 7) || (rm.client[1] == 2 && rm.id[1] == 7));
+	cr_expect_eq(l.n, 2, "'a' and 'b' go inactive on session 1");
+	cr_expect_eq(t_sub_match(&t, 1, "a", &m), 0);
+	cr_expect_eq(t_sub_match(&t, 2, "a", &m), 1, "the route of session 2 stays");
+	cr_expect_eq(t_sub_match(&t, 1, "c", &m), 1, "the all-session route stays");
+	cr_expect_eq(mm_rtr_sub_remove_session(&t, 1, NULL, NULL), 0);
+	cr_expect_eq(mm_rtr_sub_remove(&t, 1, 1), -ENOENT);
+	cr_expect_eq(mm_rtr_sub_remove(&t, 1, 2), 0);
+	mm_rtr_sub_done(&t);
+}
