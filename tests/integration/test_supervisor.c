@@ -487,10 +487,16 @@ Test(supervisor, sigterm_stops_every_worker_and_exits_0)
 	cr_expect(t_wait_for(clean_disconnects, NULL, 2000), "no clean DISCONNECT from both");
 }
 
-/* kill -9 of mqttmuxd, 20 times: the workers follow within 1 s, a new one starts cleanly. */
+/*
+ * kill -9 of mqttmuxd, 20 times: the workers follow (PR_SET_PDEATHSIG), a new one starts
+ * cleanly. They follow within milliseconds on an idle machine; the deadlines are 10 s because
+ * the kernel's teardown of an ASan process (terabytes of shadow mappings) can take over a
+ * second on a loaded 2-core machine. The slowest round is logged.
+ */
 Test(supervisor, kill9_of_the_daemon_takes_every_worker_with_it)
 {
 	static const char *const names[] = { "one", "two" };
+	uint64_t t0, slowest = 0;
 
 	write_config(names, 2);
 	for (int round = 0; round < 20; round++) {
@@ -505,12 +511,17 @@ Test(supervisor, kill9_of_the_daemon_takes_every_worker_with_it)
 		g.pids[0] = worker_of(Daemon, "one");
 		g.pids[1] = worker_of(Daemon, "two");
 		g.pids[2] = worker_of(Daemon, NULL);
+		t0 = t_now_ns();
 		cr_assert_eq(kill(Daemon, SIGKILL), 0);
-		cr_assert_eq(reap_within(Daemon, 1000, &st), 0);
+		cr_assert_eq(reap_within(Daemon, 10000, &st), 0);
 		Daemon = 0;
-		cr_assert(t_wait_for(all_gone, &g, 1000), "round %d: a child outlived mqttmuxd",
+		cr_assert(t_wait_for(all_gone, &g, 10000), "round %d: a child outlived mqttmuxd",
 			  round);
+		if (t_now_ns() - t0 > slowest)
+			slowest = t_now_ns() - t0;
 	}
+	cr_log_info("kill -9: every child gone within %.1f ms (slowest of 20 rounds)",
+		    (double)slowest / 1e6);
 	cr_expect_eq(count_lines(Log, "another mqttmuxd", NULL), 0);
 }
 
