@@ -135,8 +135,7 @@ void mm_cfg_bad(struct mm_cfg_ctx *c, const config_setting_t *s, const char *key
 }
 
 /* Report one problem at <line> of <file>, where no libconfig setting stands for it. */
-void mm_cfg_bad_at(struct mm_cfg_ctx *c, const char *file, unsigned int line, const char *fmt,
-		   ...)
+void mm_cfg_bad_at(struct mm_cfg_ctx *c, const char *file, unsigned int line, const char *fmt, ...)
 {
 	va_list ap;
 	char *msg;

@@ -11,8 +11,9 @@
  * Holding only pays when a window gathers two messages or more: a turn that read two or more,
  * or one that came within half a budget of the previous read turn. A slower stream is not
  * held: there a hold would add a wake-up, not save one (bench-paced at 1,000 msg/s with a
- * 1,000 us budget and a whole budget as the bar: 1.26 worker wake-ups per message, not 0.74). A process that runs a group of
- * sessions holds only if every session has a budget, and by the smallest.
+ * 1,000 us budget and a whole budget as the bar: 1.26 worker wake-ups per message, not 0.74). A
+ * process that runs a group of sessions holds only if every session has a budget, and by the
+ * smallest.
  */
 #include <errno.h>
 #include <time.h>

@@ -235,12 +235,13 @@ Test(common_cfg, takes_integers_where_numbers_are_expected)
 /* Only integer literals are checked: strings, comments, names and floats are left alone. */
 Test(common_cfg, leaves_big_numbers_alone_where_libconfig_keeps_them)
 {
-	cr_assert_eq(t_cfg_load("# 99999999999\n/* 4294967356 */ // 4294967356\n"
-				"restart = { initial = 1e-3; max = 8.64e+4; window = 2.5E+3; };\n"
-				"clients = { ring_size = 4194304L; };\n"
-				"sessions = ( { name = \"a-4294967356\"; brokers = [ \"tcp://h\" ];\n"
-				"  client_id = \"4294967356\"; keepalive = -0; } );\n"),
-		     0);
+	cr_assert_eq(
+		t_cfg_load("# 99999999999\n/* 4294967356 */ // 4294967356\n"
+			   "restart = { initial = 1e-3; max = 8.64e+4; window = 2.5E+3; };\n"
+			   "clients = { ring_size = 4194304L; };\n"
+			   "sessions = ( { name = \"a-4294967356\"; brokers = [ \"tcp://h\" ];\n"
+			   "  client_id = \"4294967356\"; keepalive = -0; } );\n"),
+		0);
 	t_cfg_dump();
 	cr_expect_eq(t_cfg->restart.max, 86400.0);
 	cr_expect_eq(t_cfg->clients.ring_size, 4194304);
