@@ -9,6 +9,7 @@
  * inflate). Needs RLIMIT_NOFILE of about 2,100 (skipped below that).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,28 @@ static void clients(void)
 	}
 }
 
+/*
+ * The daemon has written state_dir/clients.txt for all N_CLIENTS clients (sup_clients.c: on its
+ * next metrics sample after the router's clients change). Its write and fsyncs are start-up
+ * work, not idle wake-ups: the window starts after them.
+ */
+static bool clients_kept(void *ud)
+{
+	char path[PATH_MAX], line[128];
+	int n = 0;
+	FILE *f;
+
+	(void)ud;
+	snprintf(path, sizeof(path), "%s/state/clients.txt", Dir);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		n += strncmp(line, "mqttmux-clients ", 16) != 0; /* not the header line */
+	fclose(f);
+	return n >= N_CLIENTS;
+}
+
 static bool read_sample(struct sample *s)
 {
 	char buf[4096], *p;
@@ -181,6 +204,8 @@ Test(scale, two_hundred_sessions_get_ready_and_then_sleep)
 			   (const char *const[]){ "wait", "-t", "300", NULL }),
 		     0, "not all %d sessions ready: %s", N_SESSIONS, err);
 	clients();
+	cr_assert(t_wait_for(clients_kept, NULL, 30000), "clients.txt never listed the %d clients",
+		  N_CLIENTS);
 	n = sample_all(a);
 	sleep(WINDOW_S); /* the measurement window itself: nothing to wait for */
 	for (int i = 0; i < n; i++) {
