@@ -420,10 +420,13 @@ int main(int argc, char **argv)
 	rc = parse_args(argc, argv, &a);
 	if (rc == -ENOMEM)
 		return fputs("mqttmux-worker: out of memory\n", stderr), 1;
-	if (rc < 0)
+	if (rc != 0) {
+		free(a.session);
+		free(a.subs_file);
+		if (rc > 0)
+			return mm_usage_help_version(rc == 'h', "mqttmux-worker", Usage);
 		return usage();
-	if (rc > 0)
-		return mm_usage_help_version(rc == 'h', "mqttmux-worker", Usage);
+	}
 	(void)prctl(PR_SET_DUMPABLE, 0); /* the password is in our memory */
 	rc = attach_pacer(&p, &a);
 	mm_log_init("mqttmux-worker", a.level);

@@ -177,6 +177,19 @@ static void new_route(struct sc_env *e)
 	mqttmux_close(c);
 }
 
+/* The daemon's log holds more than <base> ENOSPC lines (the worker's, written when it can). */
+struct enospc_wait {
+	const char *log;
+	int base;
+};
+
+static bool more_enospc(void *ud)
+{
+	const struct enospc_wait *w = ud;
+
+	return count_in(w->log, "No space left on device") > w->base;
+}
+
 static int restored(struct sc_env *e)
 {
 	char **names = NULL;
@@ -215,6 +228,8 @@ static int disk_full(struct sc_env *e, const char *fs)
 	       1, "");
 	enospc = count_in(e->log, "No space left on device");
 	new_route(e);
+	/* the worker saves the subscriptions after its SUBSCRIBE: wait for its log line */
+	(void)sc_wait(more_enospc, &(struct enospc_wait){ e->log, enospc }, SC_WAIT_MS);
 	sc_fig(e, "subs_error_logged", count_in(e->log, "No space left on device") - enospc, SC_GE,
 	       1, "");
 	sc_fig(e, "saved_files", nsaved, SC_GE, 1, "");
