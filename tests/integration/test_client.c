@@ -28,6 +28,7 @@
 #include "ring.h"
 #include "t_broker.h"
 #include "t_helpers.h"
+#include "t_mosq.h"
 #include "t_router.h"
 #include "t_worker.h"
 
@@ -167,24 +168,12 @@ static void dispatch_until(struct mqttmux *c, const int *n, int want, int ms)
 		cr_assert_geq(mqttmux_dispatch(c, 20), 0);
 }
 
-static void on_connect(struct mosquitto *m, void *ud, int rc)
-{
-	(void)m;
-	*(int *)ud = rc == 0 ? 1 : -1;
-}
-
 static struct mosquitto *plain_client(void)
 {
-	static int connected;
-	struct mosquitto *m = mosquitto_new("plain-pub", true, &connected);
+	struct mosquitto *m = mosquitto_new("plain-pub", true, NULL);
 
-	connected = 0;
 	cr_assert_not_null(m);
-	mosquitto_connect_callback_set(m, on_connect);
-	cr_assert_eq(mosquitto_connect(m, "127.0.0.1", B.port, 5), MOSQ_ERR_SUCCESS);
-	for (int i = 0; i < 100 && connected == 0; i++)
-		mosquitto_loop(m, 50, 1);
-	cr_assert_eq(connected, 1);
+	cr_assert(t_mosq_connect(m, "127.0.0.1", B.port, 5, 30000), "plain-pub: no CONNACK");
 	return m;
 }
 

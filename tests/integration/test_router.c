@@ -28,6 +28,7 @@
 #include "ring.h"
 #include "t_broker.h"
 #include "t_helpers.h"
+#include "t_mosq.h"
 #include "t_router.h"
 #include "t_worker.h"
 
@@ -572,19 +573,13 @@ Test(router, stranger_uid_refused_without_fds)
 
 /* ---- end to end: a real worker on a real broker ---- */
 
-static void on_connect(struct mosquitto *m, void *ud, int rc)
-{
-	(void)m;
-	*(int *)ud = rc == 0 ? 1 : -1;
-}
-
 Test(router, end_to_end_real_worker)
 {
 	struct mosquitto *pubc;
 	struct t_rclient c;
 	struct t_rrec t;
 	char *url;
-	int fds[NSESS][MM_FD_SESS_N], connected = 0;
+	int fds[NSESS][MM_FD_SESS_N];
 
 	cr_assert_eq(t_broker_start(&B, NULL), 0);
 	cr_assert(asprintf(&url, "tcp://127.0.0.1:%d", B.port) > 0);
@@ -599,13 +594,9 @@ Test(router, end_to_end_real_worker)
 	t_cl_register(&c, Run);
 	cr_assert_eq(t_cl_route(&c, 3, "a", "e2e/#", 0), 0);
 
-	pubc = mosquitto_new("e2e-pub", true, &connected);
+	pubc = mosquitto_new("e2e-pub", true, NULL);
 	cr_assert_not_null(pubc);
-	mosquitto_connect_callback_set(pubc, on_connect);
-	cr_assert_eq(mosquitto_connect(pubc, "127.0.0.1", B.port, 5), MOSQ_ERR_SUCCESS);
-	for (int i = 0; i < 100 && connected == 0; i++)
-		mosquitto_loop(pubc, 50, 1);
-	cr_assert_eq(connected, 1);
+	cr_assert(t_mosq_connect(pubc, "127.0.0.1", B.port, 5, 30000), "e2e-pub: no CONNACK");
 	/* the worker subscribes asynchronously: publish until one arrives */
 	bool got = false;
 
