@@ -244,6 +244,7 @@ int mm_cfg_load_session_src(const struct mm_cfg_session_src *src, const struct m
 void mm_cfg_session_free(struct mm_cfg_session *s);
 const struct mm_cfg_session *mm_cfg_session_find(const struct mm_cfg *cfg, const char *name);
 bool mm_cfg_session_equal(const struct mm_cfg_session *a, const struct mm_cfg_session *b);
+bool mm_cfg_clients_equal(const struct mm_cfg_clients *a, const struct mm_cfg_clients *b);
 bool mm_cfg_equal(const struct mm_cfg *a, const struct mm_cfg *b);
 
 /* cfg_write.c: the writer; mm_cfg_load() and mm_cfg_load_session() read its text back equal. */

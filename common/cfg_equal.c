@@ -104,24 +104,27 @@ static bool ids_eq(const unsigned int *a, size_t na, const unsigned int *b, size
 	return na == nb && (!na || memcmp(a, b, na * sizeof(*a)) == 0);
 }
 
+/* True if the client options <a> and <b> are the same (the lists in the same order). */
+bool mm_cfg_clients_equal(const struct mm_cfg_clients *a, const struct mm_cfg_clients *b)
+{
+	return ids_eq(a->allow_uids, a->n_allow_uids, b->allow_uids, b->n_allow_uids) &&
+	       ids_eq(a->allow_gids, a->n_allow_gids, b->allow_gids, b->n_allow_gids) &&
+	       ids_eq(a->admin_uids, a->n_admin_uids, b->admin_uids, b->n_admin_uids) &&
+	       ids_eq(a->admin_gids, a->n_admin_gids, b->admin_gids, b->n_admin_gids) &&
+	       a->ring_size == b->ring_size && a->on_full == b->on_full &&
+	       a->rejoin_grace == b->rejoin_grace && a->block_timeout == b->block_timeout &&
+	       a->control_per_uid == b->control_per_uid && a->control_timeout == b->control_timeout;
+}
+
 static bool top_eq(const struct mm_cfg *a, const struct mm_cfg *b)
 {
-	const struct mm_cfg_clients *ca = &a->clients, *cb = &b->clients;
-
 	return str_eq(a->runtime_dir, b->runtime_dir) && str_eq(a->state_dir, b->state_dir) &&
 	       a->log_level == b->log_level && a->log_format == b->log_format &&
 	       str_eq(a->metrics.textfile, b->metrics.textfile) &&
 	       a->metrics.textfile_interval == b->metrics.textfile_interval &&
 	       str_eq(a->metrics.http_host, b->metrics.http_host) &&
 	       a->metrics.http_port == b->metrics.http_port &&
-	       ids_eq(ca->allow_uids, ca->n_allow_uids, cb->allow_uids, cb->n_allow_uids) &&
-	       ids_eq(ca->allow_gids, ca->n_allow_gids, cb->allow_gids, cb->n_allow_gids) &&
-	       ids_eq(ca->admin_uids, ca->n_admin_uids, cb->admin_uids, cb->n_admin_uids) &&
-	       ids_eq(ca->admin_gids, ca->n_admin_gids, cb->admin_gids, cb->n_admin_gids) &&
-	       ca->ring_size == cb->ring_size && ca->on_full == cb->on_full &&
-	       ca->rejoin_grace == cb->rejoin_grace && ca->block_timeout == cb->block_timeout &&
-	       ca->control_per_uid == cb->control_per_uid &&
-	       ca->control_timeout == cb->control_timeout &&
+	       mm_cfg_clients_equal(&a->clients, &b->clients) &&
 	       a->restart.initial == b->restart.initial && a->restart.max == b->restart.max &&
 	       a->restart.burst == b->restart.burst && a->restart.window == b->restart.window &&
 	       a->workers.group_size == b->workers.group_size &&

@@ -16,16 +16,20 @@
  *   8  cmd-ring data doorbell   the worker waits on it
  *   9  cmd-ring space doorbell  the worker rings it
  *  10  stats block memfd        the worker writes it     (shm/stats.h)
- *  11  connect pacer memfd      the worker takes slots   (shm/pace.h), or closed
+ *  11  its session, validated   a SESSION handoff blob   (shm/handoff.h); the worker reads
+ *      and packed               it once at start and closes it
+ *  12  connect pacer memfd      the worker takes slots   (shm/pace.h), or closed
  *
  * A grouped worker (several --session, docs/worker.md "Grouped sessions") gets session i's
- * seven descriptors at MM_FD_WRK_SESS(i, k), i.e. 4..10 for the first, 11..17 for the second,
+ * eight descriptors at MM_FD_WRK_SESS(i, k), i.e. 4..11 for the first, 12..19 for the second,
  * and the connect pacer after the last: MM_FD_WRK_PACE(n). One session is the case n = 1.
  *
  * Router (mqttmux-router --inherit-fds N [--stats-fd FD]): the channel at 3, then for each of
- * the N sessions, in config order, the same six ring descriptors a worker gets at 4..9 and in
- * the same order (the roles swap: the router consumes the in-ring and produces the cmd-ring),
- * then the router stats block (shm/rstats.h) at MM_FD_RTR_STATS(N). The supervisor keeps one
+ * the N sessions of its table, in table order, the same six ring descriptors a worker gets at
+ * 4..9 and in the same order (the roles swap: the router consumes the in-ring and produces the
+ * cmd-ring), then its table (a ROUTER handoff blob, shm/handoff.h) at MM_FD_RTR_TABLE(N) and
+ * the router stats block (shm/rstats.h) at MM_FD_RTR_STATS(N). Sessions added later come over
+ * the channel with their descriptors (common/chan.h, SESSION_ADD). The supervisor keeps one
  * set of copies per session, indexed by the worker's numbers, and hands it to both.
  */
 #ifndef MM_SHM_FDMAP_H
@@ -43,12 +47,16 @@ enum mm_fd_wrk {
 	MM_FD_WRK_CMD_DATA = 8,	 /* cmd-ring data doorbell: the worker waits on it */
 	MM_FD_WRK_CMD_SPACE = 9, /* cmd-ring space doorbell: the worker rings it */
 	MM_FD_WRK_STATS = 10,	 /* stats block memfd: the worker writes it */
-	/* New worker descriptors go here, before the end (the session's validated config). */
+	/* New descriptors the supervisor keeps per session go here, before the end. */
 	_MM_FD_WRK_END
 };
 
-/* A worker of <n> sessions: descriptor <k> (enum mm_fd_wrk) of its session <i>, the pacer. */
-#define MM_FD_WRK_N	     (_MM_FD_WRK_END - MM_FD_WRK_IN_RING) /* descriptors per session */
+/* After those, made anew for each spawn: its validated session (a SESSION handoff blob). */
+#define MM_FD_WRK_SESSION _MM_FD_WRK_END
+
+/* A worker of <n> sessions: descriptor <k> (enum mm_fd_wrk, or MM_FD_WRK_SESSION) of its
+ * session <i>, the pacer. */
+#define MM_FD_WRK_N	     (MM_FD_WRK_SESSION + 1 - MM_FD_WRK_IN_RING) /* descriptors per session */
 #define MM_FD_WRK_SESS(i, k) ((k) + (i)*MM_FD_WRK_N)
 #define MM_FD_WRK_PACE(n)    (MM_FD_WRK_IN_RING + (n)*MM_FD_WRK_N)
 
@@ -65,9 +73,10 @@ enum mm_fd_sess {
 
 #define MM_FD_RTR_FIRST 4 /* session 0's in-ring memfd */
 
-/* Router: descriptor <k> (enum mm_fd_sess) of session <i>, and the stats block after <n>. */
+/* Router: descriptor <k> (enum mm_fd_sess) of session <i>; the table and stats after <n>. */
 #define MM_FD_RTR_SESS(i, k) (MM_FD_RTR_FIRST + (i)*MM_FD_SESS_N + (k))
-#define MM_FD_RTR_STATS(n)   (MM_FD_RTR_FIRST + (n)*MM_FD_SESS_N)
+#define MM_FD_RTR_TABLE(n)   (MM_FD_RTR_FIRST + (n)*MM_FD_SESS_N)
+#define MM_FD_RTR_STATS(n)   (MM_FD_RTR_TABLE(n) + 1)
 
 /* The worker's six ring descriptors are a session block, so one copy serves both children. */
 _Static_assert(MM_FD_WRK_IN_RING == MM_FD_CHAN + 1, "the worker's rings follow the channel");
@@ -78,5 +87,8 @@ _Static_assert(MM_FD_WRK_IN_RING + MM_FD_SESS_CMD_RING == MM_FD_WRK_CMD_RING, "r
 _Static_assert(MM_FD_WRK_IN_RING + MM_FD_SESS_CMD_DATA == MM_FD_WRK_CMD_DATA, "ring order");
 _Static_assert(MM_FD_WRK_IN_RING + MM_FD_SESS_CMD_SPACE == MM_FD_WRK_CMD_SPACE, "ring order");
 _Static_assert(MM_FD_WRK_STATS == MM_FD_WRK_IN_RING + MM_FD_SESS_N, "stats after the rings");
+_Static_assert(MM_FD_WRK_SESSION == MM_FD_WRK_STATS + 1, "the session after the stats block");
+
+int mm_fdmap_place(int chan, const int *src, unsigned n, int *tmp);
 
 #endif /* MM_SHM_FDMAP_H */

@@ -387,6 +387,7 @@ static void put_router(struct hw *w, const void *obj)
 	put_le(w, t->n_sessions, 4);
 	for (size_t i = 0; i < t->n_sessions; i++) {
 		put_le(w, t->sessions[i].idx, 4);
+		put_le(w, t->sessions[i].max_msg, 4);
 		put_str(w, t->sessions[i].name);
 	}
 }
@@ -427,12 +428,13 @@ static void get_router(struct hr *r, struct mm_handoff_router *t)
 	r->bad |= !(t->clients.rejoin_grace >= 0 && t->clients.rejoin_grace <= MM_CFG_SECONDS_MAX);
 	t->clients.block_timeout = get_double(r);
 	r->bad |= !(t->clients.block_timeout > 0 && t->clients.block_timeout <= MM_CFG_SECONDS_MAX);
-	t->n_sessions = get_count(r, 4 + 4);
+	t->n_sessions = get_count(r, 4 + 4 + 4);
 	t->sessions = calloc(t->n_sessions ? t->n_sessions : 1, sizeof(*t->sessions));
 	if (!t->sessions)
 		r->oom = r->bad = true;
 	for (size_t i = 0; i < t->n_sessions && !r->bad; i++) {
 		t->sessions[i].idx = (uint32_t)get_le(r, 4);
+		t->sessions[i].max_msg = (uint32_t)get_le(r, 4);
 		get_fixed(r, t->sessions[i].name, sizeof(t->sessions[i].name));
 		r->bad |= !mm_cfg_session_name_valid(t->sessions[i].name);
 	}

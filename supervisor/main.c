@@ -186,8 +186,13 @@ int main(int argc, char **argv)
 		return usage();
 	if (a.help || a.version)
 		return mm_usage_help_version(a.help, "mqttmuxd", Usage);
+	/*
+	 * Every session's password is in our memory once the config is loaded: no core dump, no
+	 * ptrace or /proc/<pid>/mem by other processes of our user. (The workers do the same; the
+	 * router, which gets no secret, stays dumpable.)
+	 */
+	(void)prctl(PR_SET_DUMPABLE, 0);
 	mm_log_init("mqttmuxd", MM_LOG_INFO);
-	(void)prctl(PR_SET_DUMPABLE, 0); /* the config's passwords are in our memory */
 	r = load(a.config, &cfg);
 	if (r == 0)
 		warn_exposure(cfg);
@@ -205,7 +210,7 @@ int main(int argc, char **argv)
 	}
 	mm_log_init("mqttmuxd", (enum mm_log_level)cfg->log_level);
 	mm_log_set_json(cfg->log_format == MM_CFG_LOG_JSON); /* children inherit it */
-	/* Workers read the same file; they must find it whatever their working directory. */
+	/* reload reads the same file again; it must find it whatever the working directory. */
 	if (!realpath(a.config, config_path)) {
 		mm_log_errno(-errno, "realpath('%s')", a.config);
 		mm_cfg_free(cfg);

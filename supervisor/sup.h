@@ -41,8 +41,9 @@ struct mm_sup_request {
 };
 
 struct mm_sup {
-	struct mm_cfg *cfg;	    /* owned; replaced by a successful reload */
-	const char *config_path;    /* absolute, handed to every worker; borrowed */
+	struct mm_cfg *cfg;	    /* owned: the running set, as validated (nothing else reads the
+				       file); replaced by a successful reload, changed by add/remove */
+	const char *config_path;    /* absolute; borrowed */
 	char worker[PATH_MAX];	    /* worker binary */
 	char router_bin[PATH_MAX];  /* router binary */
 	char runtime_dir[PATH_MAX]; /* as at start: a reload does not move it */
@@ -71,9 +72,10 @@ struct mm_sup {
 	uint64_t start_ns;		 /* CLOCK_MONOTONIC at mm_sup_init() */
 	uint64_t sample_ns;		 /* last metrics sample (rates, high-water marks) */
 	struct mm_sup_request hup, usr1; /* coalesced SIGHUP reloads and SIGUSR1 dumps */
-	/* state_dir (sup_state.c): does the running set differ from the config file? */
-	bool state_changed;
-	char effective[PATH_MAX]; /* runtime_dir/effective.cfg while in use, else "" */
+	/* the session names of the config file at its last load (sup_state.c: add, remove) */
+	char **file_names;
+	size_t n_file_names;
+	uint64_t next_idx; /* session indexes handed out so far (sup_router.c) */
 	/* totals of sessions whose stats blocks are gone (removed, or new rings) */
 	uint64_t retired_msgs, retired_bytes, retired_errors, retired_reconnects;
 	struct mm_metrics_reload reloads;      /* results of SIGHUP and `reload` (sup_reload.c) */
@@ -93,6 +95,7 @@ void mm_sup_done(struct mm_sup *s);
 
 /* sup_loop.c, for sup_reload.c */
 int mm_sup_child_add(struct mm_sup *s, const struct mm_cfg_session *sess);
+int mm_sup_worker_spawn(struct mm_sup *s, struct mm_sup_child *c);
 void mm_sup_apply(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev);
 void mm_sup_apply_at(struct mm_sup *s, struct mm_sup_child *c, enum mm_child_ev ev,
 		     uint64_t now_ns);
@@ -136,6 +139,8 @@ int mm_sup_limits_check(uint64_t n, uint64_t procs, char *why, size_t size);
 /* sup_reload.c */
 void mm_sup_reload(struct mm_sup *s);
 void mm_sup_reload_apply(struct mm_sup *s, struct mm_cfg *cfg);
+void mm_sup_start_new(struct mm_sup *s);
+void mm_sup_stop_removed(struct mm_sup *s, const char *name);
 
 /* sup_state.c: sessions added and removed at run time, kept in state_dir */
 #define MM_SUP_STATE_PREFIX   "session-"
@@ -144,12 +149,12 @@ void mm_sup_reload_apply(struct mm_sup *s, struct mm_cfg *cfg);
 #define MM_SUP_STATE_NAME_MAX (8 + 2 * MM_CFG_NAME_MAX + 5)
 void mm_sup_state_merge(struct mm_sup *s, struct mm_cfg *cfg);
 void mm_sup_state_sync(struct mm_sup *s);
-const char *mm_sup_child_config(const struct mm_sup *s);
+void mm_sup_state_done(struct mm_sup *s);
 int mm_sup_state_write(const char *dir, const char *file, const char *text, size_t len);
 int mm_sup_state_save(const struct mm_sup *s, const char *prefix,
 		      const struct mm_cfg_session *sess);
 int mm_sup_state_unlink(const char *dir, const char *prefix, const char *name);
-int mm_sup_state_subs_file(const char *name, char *buf);
+int mm_sup_state_subs_file(const struct mm_sup *s, const char *name, char *buf);
 int mm_sup_state_add(struct mm_sup *s, const struct mm_cfg_session_src *src, const char *who,
 		     struct mm_cfg_diag *diag);
 int mm_sup_state_remove(struct mm_sup *s, const char *name, const char *who,
@@ -168,6 +173,10 @@ void mm_sup_router_tick(struct mm_sup *s);
 void mm_sup_router_session_failed(struct mm_sup *s, const char *name, bool permanent);
 void mm_sup_router_unrouted(struct mm_sup *s, uint32_t idx, uint64_t n);
 bool mm_sup_router_layout_changed(const struct mm_cfg *a, const struct mm_cfg *b);
+uint32_t mm_sup_router_next_idx(struct mm_sup *s);
+void mm_sup_router_session_add(struct mm_sup *s, const struct mm_sup_child *c);
+void mm_sup_router_session_remove(struct mm_sup *s, const struct mm_sup_child *c);
+void mm_sup_router_clients(struct mm_sup *s);
 
 /* sup_metrics.c */
 #define MM_SUP_SAMPLE_NS      MM_NS_PER_SEC	   /* rates and high-water marks: once a second */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "handoff.h"
 #include "mm_time.h"
 #include "records.h"
 #include "ring.h"
@@ -40,26 +41,34 @@ static uint64_t in_ring_start(void)
 }
 
 /*
- * Create the session's rings, doorbells and stats block into c->fds, all close-on-exec.
- * Returns 0, -ENOMEM or the -errno of the failing call; on error mm_sup_child_done() cleans up.
+ * A record with no process and no descriptors, called <name> (copied), its machine down: the
+ * start of a worker's record and of the router's. Returns 0 or -ENOMEM.
  */
-int mm_sup_child_init(struct mm_sup_child *c, const struct mm_cfg_session *s)
+int mm_sup_child_reset(struct mm_sup_child *c, const char *name)
 {
-	int r;
-
 	memset(c, 0, sizeof(*c));
 	c->pidfd = -1;
 	c->chan_fd = -1;
 	for (int i = 0; i < _MM_FD_WRK_END; i++)
 		c->fds[i] = -1;
 	mm_sup_fsm_init(&c->fsm);
+	c->name = strdup(name);
+	return c->name ? 0 : -ENOMEM;
+}
+
+/*
+ * Create the session's rings, doorbells and stats block into c->fds, all close-on-exec.
+ * Returns 0, -ENOMEM or the -errno of the failing call; on error mm_sup_child_done() cleans up.
+ */
+int mm_sup_child_init(struct mm_sup_child *c, const struct mm_cfg_session *s)
+{
+	int r = mm_sup_child_reset(c, s->name);
+
 	c->ring_size = s->perf.ring_size;
 	c->cmd_size = mm_rec_cmd_ring_size(s->perf.max_message_size);
-	c->name = strdup(s->name);
-	if (!c->name)
-		return -ENOMEM;
-	r = mm_shm_ring_create_at("mqttmux-in", s->perf.ring_size, 1, in_ring_start(),
-				  &c->fds[MM_FD_WRK_IN_RING]);
+	if (r == 0)
+		r = mm_shm_ring_create_at("mqttmux-in", s->perf.ring_size, 1, in_ring_start(),
+					  &c->fds[MM_FD_WRK_IN_RING]);
 	if (r == 0)
 		r = mm_shm_ring_create("mqttmux-cmd", c->cmd_size, 1, &c->fds[MM_FD_WRK_CMD_RING]);
 	if (r == 0)
@@ -103,19 +112,10 @@ void mm_sup_child_done(struct mm_sup_child *c)
 static __attribute__((noreturn)) void child_exec(const struct mm_sup_exec *x, int chan,
 						 pid_t parent)
 {
-	int end = MM_FD_CHAN + 1 + (int)x->n;
 	sigset_t none;
 
-	/* A source may already sit on a target number: move everything above them first. */
-	x->tmp[0] = fcntl(chan, F_DUPFD_CLOEXEC, end);
-	for (unsigned i = 0; i < x->n; i++)
-		x->tmp[i + 1] = fcntl(x->src[i], F_DUPFD_CLOEXEC, end);
-	for (unsigned i = 0; i <= x->n; i++)
-		if (x->tmp[i] < 0 || dup2(x->tmp[i], MM_FD_CHAN + (int)i) == -1)
-			_exit(127);
-	/* Only the documented descriptors (and stdio) cross exec. */
-	(void)close_range((unsigned)end, ~0u, 0);
-
+	if (mm_fdmap_place(chan, x->src, x->n, x->tmp) == -1)
+		_exit(127);
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int sig = 1; sig < NSIG; sig++)
@@ -160,49 +160,68 @@ int mm_sup_child_fork(struct mm_sup_child *c, const struct mm_sup_exec *x)
 }
 
 /*
- * Fork and exec <worker> (absolute path) as "--config <config> --session <name> ...
- * --inherit-fds" for the <n> sessions of <v> (one, or a group: v[0] holds the process), each
- * followed by "--subs-file <path>" if it keeps its subscriptions in state_dir, with a new
- * channel at fd 3, the sessions' descriptors at MM_FD_WRK_SESS(i, k) and <pace_fd> (if >= 0)
- * at MM_FD_WRK_PACE(n) (shm/fdmap.h). Sets v[0]'s process (see mm_sup_child_fork).
+ * Fork and exec <worker> (absolute path) as "--session <name> ... --inherit-fds" for the <n>
+ * sessions of <v> (one, or a group: v[0] holds the process), each followed by
+ * "--subs-file <path>" if it keeps its subscriptions in state_dir, with a new channel at fd 3,
+ * each session's ring and stats descriptors at MM_FD_WRK_SESS(i, k), then its block as the
+ * supervisor validated it, secrets included, in a sealed memfd at
+ * MM_FD_WRK_SESS(i, MM_FD_WRK_SESSION) (shm/handoff.h), and the connect pacer (if open) at
+ * MM_FD_WRK_PACE(n) (shm/fdmap.h). The worker reads no config file, and a restarted one gets
+ * what was validated whatever the file says by then. Sets v[0]'s process (see
+ * mm_sup_child_fork). Returns 0, -ENOENT (a session not in the running config) or -errno.
  */
-int mm_sup_child_spawn(struct mm_sup_child *const *v, uint32_t n, const char *worker,
-		       const char *config, int pace_fd)
+int mm_sup_child_spawn(struct mm_sup *s, struct mm_sup_child *const *v, uint32_t n)
 {
-	static char opt_config[] = "--config", opt_session[] = "--session",
-		    opt_inherit[] = "--inherit-fds", opt_subs[] = "--subs-file";
+	static char opt_session[] = "--session", opt_inherit[] = "--inherit-fds",
+		    opt_subs[] = "--subs-file";
 	size_t nfd = (size_t)n * MM_FD_WRK_N + 1, a = 0;
-	char **argv = calloc(4 * (size_t)n + 5, sizeof(*argv));
+	char **argv = calloc(4 * (size_t)n + 3, sizeof(*argv));
 	char(*subs)[PATH_MAX] = calloc(n, sizeof(*subs));
 	int *src = calloc(nfd, sizeof(*src)), *tmp = calloc(nfd + 1, sizeof(*tmp)), r = -ENOMEM;
+	uint32_t i = 0;
 
 	if (argv && subs && src && tmp) {
-		argv[a++] = (char *)worker;
-		argv[a++] = opt_config;
-		argv[a++] = (char *)config;
-		for (uint32_t i = 0; i < n; i++) {
+		argv[a++] = s->worker;
+		for (r = 0; r == 0 && i < n; i++) {
+			const struct mm_cfg_session *sess = mm_cfg_session_find(s->cfg, v[i]->name);
+			int *dst = &src[i * MM_FD_WRK_N];
+
 			argv[a++] = opt_session;
 			argv[a++] = v[i]->name;
-			if (mm_sup_state_subs_file(v[i]->name, subs[i]) > 0) {
+			if (mm_sup_state_subs_file(s, v[i]->name, subs[i]) > 0) {
 				argv[a++] = opt_subs;
 				argv[a++] = subs[i];
 			}
-			memcpy(&src[i * MM_FD_WRK_N], &v[i]->fds[MM_FD_WRK_IN_RING],
-			       MM_FD_WRK_N * sizeof(*src));
+			memcpy(dst, &v[i]->fds[MM_FD_WRK_IN_RING],
+			       (MM_FD_WRK_N - 1) * sizeof(*src));
+			r = sess ? mm_handoff_session_open(sess) : -ENOENT;
+			dst[MM_FD_WRK_N - 1] = r;
+			r = r < 0 ? r : 0;
 		}
-		argv[a++] = opt_inherit;
-		src[nfd - 1] = pace_fd;
-		struct mm_sup_exec x = {
-			.argv = argv, .src = src, .tmp = tmp, .n = (unsigned)nfd - (pace_fd < 0)
-		};
+		if (r == 0) {
+			argv[a++] = opt_inherit;
+			src[nfd - 1] = s->pace_fd;
+			struct mm_sup_exec x = { .argv = argv, .src = src, .tmp = tmp,
+						 .n = (unsigned)nfd - (s->pace_fd < 0) };
 
-		r = mm_sup_child_fork(v[0], &x);
+			r = mm_sup_child_fork(v[0], &x);
+		}
+		/* the worker has its copies: the secrets live in no file of ours */
+		for (uint32_t k = 0; k < i; k++)
+			if (src[k * MM_FD_WRK_N + MM_FD_WRK_N - 1] >= 0)
+				close(src[k * MM_FD_WRK_N + MM_FD_WRK_N - 1]);
 	}
 	free(argv);
 	free(subs);
 	free(src);
 	free(tmp);
 	return r;
+}
+
+/* Spawn the worker of session <c> alone. Returns what mm_sup_child_spawn does. */
+int mm_sup_worker_spawn(struct mm_sup *s, struct mm_sup_child *c)
+{
+	return mm_sup_child_spawn(s, &c, 1);
 }
 
 /* Send <sig> to the running process (through its pidfd when we have one). Returns 0 or -errno. */

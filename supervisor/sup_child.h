@@ -4,7 +4,8 @@
  * cmd-ring, their doorbells and the stats block. The supervisor creates those once per session
  * (mm_sup_child_init) and keeps them across worker restarts, so counters and unread ring
  * contents survive a crash; each spawn hands them to the new worker at the fixed descriptors
- * below, with a fresh control channel at fd 3.
+ * of shm/fdmap.h, with a fresh control channel at fd 3 and the session block the supervisor
+ * validated, packed in a sealed memfd (shm/handoff.h): the worker reads no config file.
  *
  * The router is supervised through the same record (is_router set, fds[] unused but for
  * fds[MM_FD_WRK_STATS], the router stats block): it gets the six ring descriptors of every
@@ -27,6 +28,8 @@
 #include "sup_fsm.h"
 
 /* What the metrics keep per session (sup_metrics.c): mappings, rate state, high-water mark. */
+struct mm_sup;
+
 struct mm_sup_mstate {
 	struct mm_stats_block *st;   /* stats block, mapped read-only once; or NULL */
 	struct mm_rstats_block *rst; /* the router's: its stats block, mapped once; or NULL */
@@ -54,10 +57,11 @@ struct mm_sup_pcache {
 };
 
 struct mm_sup_child {
-	char *name;  /* session name (owned) */
-	pid_t pid;   /* running process, 0 when none */
-	int pidfd;   /* pidfd of pid, or -1 (signals go through it: no pid reuse race) */
-	int chan_fd; /* our end of the control channel, or -1 */
+	char *name;   /* session name (owned) */
+	uint32_t idx; /* session index: the router's and its clients' name for it (sup_router.c) */
+	pid_t pid;    /* running process, 0 when none */
+	int pidfd;    /* pidfd of pid, or -1 (signals go through it: no pid reuse race) */
+	int chan_fd;  /* our end of the control channel, or -1 */
 	int fds[_MM_FD_WRK_END]; /* session descriptors by target number; [0..3] unused (-1) */
 	int wstatus;		 /* wait status of the last process reaped */
 	uint64_t ring_size;	 /* in-ring size the rings were created with */
@@ -73,12 +77,12 @@ struct mm_sup_child {
 	struct mm_sup_pcache pc;
 };
 
+int mm_sup_child_reset(struct mm_sup_child *c, const char *name);
 int mm_sup_child_init(struct mm_sup_child *c, const struct mm_cfg_session *s);
 bool mm_sup_rings_differ(const struct mm_cfg_session *s, uint64_t ring_size, uint64_t cmd_size);
 void mm_sup_child_done(struct mm_sup_child *c);
 int mm_sup_child_fork(struct mm_sup_child *c, const struct mm_sup_exec *x);
-int mm_sup_child_spawn(struct mm_sup_child *const *v, uint32_t n, const char *worker,
-		       const char *config, int pace_fd);
+int mm_sup_child_spawn(struct mm_sup *s, struct mm_sup_child *const *v, uint32_t n);
 int mm_sup_child_signal(struct mm_sup_child *c, int sig);
 int mm_sup_child_stop(struct mm_sup_child *c);
 void mm_sup_child_reaped(struct mm_sup_child *c, int wstatus);

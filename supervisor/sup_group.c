@@ -71,7 +71,7 @@ int mm_sup_group_spawn(struct mm_sup *s, struct mm_sup_child *lead)
 		v[n++] = &s->children[i];
 	for (uint32_t k = 0; k < n; k++)
 		v[k]->gidx = k;
-	r = mm_sup_child_spawn(v, n, s->worker, mm_sup_child_config(s), s->pace_fd);
+	r = mm_sup_child_spawn(s, v, n);
 	for (uint32_t k = 1; r == 0 && k < n; k++)
 		v[k]->pid = lead->pid;
 	free(v);

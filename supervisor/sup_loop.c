@@ -41,6 +41,8 @@ static uint64_t next_rand(struct mm_sup *s)
  */
 int mm_sup_child_add(struct mm_sup *s, const struct mm_cfg_session *sess)
 {
+	struct mm_sup_child *c;
+	uint32_t idx;
 	int r;
 
 	if (s->n_children == s->cap_children) {
@@ -52,11 +54,15 @@ int mm_sup_child_add(struct mm_sup *s, const struct mm_cfg_session *sess)
 		s->children = n;
 		s->cap_children = cap;
 	}
-	r = mm_sup_child_init(&s->children[s->n_children], sess);
+	idx = mm_sup_router_next_idx(s);
+	c = &s->children[s->n_children];
+	r = mm_sup_child_init(c, sess);
+	c->idx = idx;
 	s->n_children++;
 	if (r < 0)
 		return mm_log_errno(r, "session '%s': creating rings failed", sess->name);
-	mm_sup_events_added(s, &s->children[s->n_children - 1]);
+	mm_sup_events_added(s, c);
+	mm_sup_router_session_add(s, c);
 	return 0;
 }
 
@@ -132,6 +138,7 @@ void mm_sup_done(struct mm_sup *s)
 	free(s->children);
 	mm_sup_wait_close(s);
 	mm_sup_pace_close(s);
+	mm_sup_state_done(s);
 	mm_cfg_free(s->cfg);
 	memset(s, 0, sizeof(*s));
 	s->sig_fd = -1;
@@ -177,11 +184,9 @@ void mm_sup_spawn(struct mm_sup *s, struct mm_sup_child *c)
 	enum mm_sup_act act = MM_SUP_ACT_SPAWN;
 
 	while (act == MM_SUP_ACT_SPAWN) {
-		struct mm_sup_child *one = c;
 		int r = c->is_router ? mm_sup_router_spawn(s)
 			: c->group   ? mm_sup_group_spawn(s, c)
-				   : mm_sup_child_spawn(&one, 1, s->worker, mm_sup_child_config(s),
-							s->pace_fd);
+				     : mm_sup_worker_spawn(s, c);
 
 		if (r == 0) {
 			if ((r = mm_sup_watch(s, c)) < 0)
@@ -206,26 +211,36 @@ void mm_sup_spawn(struct mm_sup *s, struct mm_sup_child *c)
 bool mm_sup_session_down(struct mm_sup *s, struct mm_sup_child *c)
 {
 	const struct mm_cfg_session *sess;
+	bool changed;
 
 	if (c->remove) {
 		mm_log(MM_LOG_INFO, "session '%s' removed", c->name);
+		mm_sup_router_session_remove(s, c);
 		mm_sup_events_removed(s, c);
 		mm_sup_metrics_retire(s, c);
 		mm_sup_child_done(c);
 		return false;
 	}
+	changed = c->respawn; /* a group's other sessions come down with it, unchanged */
 	c->respawn = false;
 	sess = mm_cfg_session_find(s->cfg, c->name);
 	if (sess && mm_sup_rings_differ(sess, c->ring_size, c->cmd_size)) {
-		/* A new ring size means new rings: the session starts afresh. */
+		/* New ring sizes mean new rings: the session starts afresh, under its index. */
+		uint32_t idx = c->idx;
+
 		mm_sup_metrics_retire(s, c);
 		mm_sup_child_done(c);
 		if (mm_sup_child_init(c, sess) < 0) {
 			mm_log(MM_LOG_ERROR, "session '%s': new rings failed, dropped", sess->name);
+			mm_sup_router_session_remove(s, &(struct mm_sup_child){ .idx = idx });
 			mm_sup_child_done(c);
 			return false;
 		}
+		c->idx = idx;
 	}
+	/* new rings, or the same with a new max_message_size: the router takes it as it runs */
+	if (changed)
+		mm_sup_router_session_add(s, c);
 	return true;
 }
 

@@ -5,9 +5,10 @@
  * sessions are compared block by block (mm_cfg_session_equal): removed sessions are stopped
  * and forgotten, changed ones are stopped and started again (with new rings only if their
  * ring size changed), added ones are started, and unchanged ones are not touched at all.
- * The router is restarted when the ordered set of sessions or a ring size changed.
- * The new file is merged with state_dir first (sup_state.c); `add` and `remove` on the control
- * socket go through mm_sup_reload_apply() as well.
+ * The router is never restarted: it learns of each change over its channel (sup_router.c),
+ * and new client options too. The new file is merged with state_dir first (sup_state.c).
+ * `add` and `remove` on the control socket change the running set in place (sup_state.c):
+ * they never read the config file, whose edits take effect only through a reload.
  */
 #include <string.h>
 
@@ -77,14 +78,15 @@ static bool running(const struct mm_sup *s, const char *name)
 	return false;
 }
 
-static void add_new(struct mm_sup *s)
+/* Start every session of the running config that has no worker record yet. */
+void mm_sup_start_new(struct mm_sup *s)
 {
 	for (size_t i = 0; i < s->cfg->n_sessions; i++) {
 		const struct mm_cfg_session *sess = &s->cfg->sessions[i];
 
 		if (running(s, sess->name))
 			continue;
-		mm_log(MM_LOG_INFO, "reload: session '%s' added", sess->name);
+		mm_log(MM_LOG_INFO, "session '%s' added", sess->name);
 		if (mm_sup_child_add(s, sess) < 0) {
 			mm_sup_child_done(&s->children[s->n_children - 1]);
 			continue;
@@ -99,10 +101,9 @@ static void add_new(struct mm_sup *s)
  */
 void mm_sup_reload_apply(struct mm_sup *s, struct mm_cfg *cfg)
 {
+	bool clients = !mm_cfg_clients_equal(&s->cfg->clients, &cfg->clients);
 	size_t changed;
-	bool layout;
 
-	layout = mm_sup_router_layout_changed(s->cfg, cfg);
 	if (!str_equal(cfg->runtime_dir, s->cfg->runtime_dir) ||
 	    !str_equal(cfg->state_dir, s->cfg->state_dir))
 		mm_log(MM_LOG_WARNING, "reload: runtime_dir and state_dir change only on restart");
@@ -119,12 +120,26 @@ void mm_sup_reload_apply(struct mm_sup *s, struct mm_cfg *cfg)
 	for (size_t i = 0; i < s->n_children; i++)
 		if (s->children[i].remove || s->children[i].respawn)
 			mm_sup_apply(s, &s->children[i], MM_CHILD_EV_STOP_REQ);
-	add_new(s);
-	/* The router cannot take sessions at run time yet: it restarts with the new set. */
-	if (layout)
-		mm_sup_router_restart(s, "the set of sessions changed");
+	mm_sup_start_new(s);
+	if (clients)
+		mm_sup_router_clients(s);
 	mm_log(MM_LOG_INFO, "applied '%s': %zu session(s) removed or changed", s->config_path,
 	       changed);
+}
+
+/* `remove NAME`: the worker of session <name> (not a namesake already stopping) stops. */
+void mm_sup_stop_removed(struct mm_sup *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_children; i++) {
+		struct mm_sup_child *c = &s->children[i];
+
+		if (c->name && !c->remove && !strcmp(c->name, name)) {
+			c->remove = true;
+			c->respawn = false;
+			mm_sup_apply(s, c, MM_CHILD_EV_STOP_REQ);
+			return;
+		}
+	}
 }
 
 /* Count the reload's result for mqttmux_config_* (docs/metrics.md, "Reloads"). */

@@ -2,41 +2,46 @@
 /*
  * The router child: one mqttmux-router process, supervised with the same state machine as a
  * worker (READY, HEARTBEAT, backoff, crash-loop mark, exit 64/78 not restarted). It is spawned
- * as "--config FILE --runtime-dir DIR --inherit-fds N --stats-fd M" with its channel at fd 3,
- * from fd 4 the six ring descriptors of every session in config order (docs/router.md): the
- * same objects the session's worker gets; and at M = 4 + 6 * N the router stats block
- * (shm/rstats.h), created once in mm_sup_router_init() and the same for every router instance.
+ * as "--inherit-fds N --stats-fd M" with its channel at fd 3, from fd 4 the six ring
+ * descriptors of each of the N sessions (the same objects the session's worker gets), then its
+ * table at MM_FD_RTR_TABLE(N): a ROUTER handoff blob with the sessions' indexes and names, the
+ * client options and runtime_dir, and no broker secret; and at M the router stats block
+ * (shm/rstats.h), created once in mm_sup_router_init() and the same for every router instance
+ * (shm/fdmap.h has the map).
  *
- * The router cannot take sessions at run time yet, so a reload that adds, removes, reorders or
- * re-creates the rings of a session restarts it with the new set (mm_sup_router_restart). The
- * restart waits until every re-created ring exists (mm_sup_router_tick).
+ * Live sessions (docs/router.md): the router is not restarted when sessions come and go. Each
+ * session has an index for the daemon's life, handed out in order and reused only after the
+ * whole index space went round (clients see it in DELIVER and SESSIONS). A session added, a
+ * session whose rings were made anew and a session removed (once its worker is gone) reach the
+ * router as SESSION_ADD and SESSION_REMOVE on its channel, with the ring descriptors; new client
+ * options after a reload as CLIENTS. A router that is not running hears nothing: the next one
+ * gets the whole table at spawn. A router that stops reading its channel is restarted.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chan.h"
+#include "handoff.h"
 #include "log.h"
+#include "mm_time.h"
 #include "records.h"
 #include "sup.h"
+
+#define SEND_WAIT_MS 2000 /* a router that cannot take a record for this long is restarted */
 
 /* Set up the router's record (no process yet) and find its binary. Returns 0 or -errno. */
 int mm_sup_router_init(struct mm_sup *s)
 {
 	struct mm_sup_child *c = &s->router;
-	int r;
+	int r = mm_sup_child_reset(c, "router");
 
-	memset(c, 0, sizeof(*c));
-	c->pidfd = -1;
-	c->chan_fd = -1;
-	for (int i = 0; i < _MM_FD_WRK_END; i++)
-		c->fds[i] = -1;
-	mm_sup_fsm_init(&c->fsm);
+	if (r < 0)
+		return r;
 	c->is_router = true;
-	c->name = strdup("router");
-	if (!c->name)
-		return -ENOMEM;
 	/* once for the daemon's life: router counters never reset across router restarts */
 	r = mm_shm_rstats_create("mqttmux-rstats", &c->fds[MM_FD_WRK_STATS]);
 	if (r < 0)
@@ -44,73 +49,101 @@ int mm_sup_router_init(struct mm_sup *s)
 	return mm_sup_router_path(s->router_bin, sizeof(s->router_bin));
 }
 
-static const struct mm_sup_child *session_child(const struct mm_sup *s, const char *name)
+/*
+ * The index of a new session: the next one in order, skipping those in use, round at
+ * MM_RTR_SESSION_MAX. Clients tell sessions apart by index (and name), so an index comes back
+ * only after every other one was handed out.
+ */
+uint32_t mm_sup_router_next_idx(struct mm_sup *s)
 {
-	for (size_t i = 0; i < s->n_children; i++)
-		if (s->children[i].name && !s->children[i].remove &&
-		    !strcmp(s->children[i].name, name))
-			return &s->children[i];
-	return NULL;
-}
+	uint32_t idx = 0;
 
-/* The six descriptors of every configured session, in config order. -ENOENT if one lacks. */
-static int collect_fds(const struct mm_sup *s, int *out)
-{
-	for (size_t i = 0; i < s->cfg->n_sessions; i++) {
-		const struct mm_sup_child *c = session_child(s, s->cfg->sessions[i].name);
+	for (unsigned tries = 0; tries < MM_CHAN_SESSION_IDX_MAX; tries++) {
+		bool used = false;
 
-		for (int k = 0; k < MM_FD_SESS_N; k++) {
-			if (!c || c->fds[MM_FD_WRK_IN_RING + k] < 0)
-				return -ENOENT;
-			out[i * MM_FD_SESS_N + (size_t)k] = c->fds[MM_FD_WRK_IN_RING + k];
-		}
+		idx = (uint32_t)(s->next_idx++ % MM_CHAN_SESSION_IDX_MAX);
+		if (s->next_idx <= MM_CHAN_SESSION_IDX_MAX)
+			return idx; /* not round yet: never used */
+		for (size_t i = 0; i < s->n_children && !used; i++)
+			used = s->children[i].name && s->children[i].idx == idx;
+		if (!used)
+			break;
 	}
-	return 0;
+	return idx;
 }
 
-/* Fork and exec the router with the current session set. Returns 0 or -errno. */
+/*
+ * The performance.max_message_size the router enforces for <c>'s publishes: its block in the
+ * running config (a session being removed is no longer there: its publishes fail anyway).
+ */
+static uint32_t max_msg_of(const struct mm_sup *s, const struct mm_sup_child *c)
+{
+	const struct mm_cfg_session *sess = c->remove ? NULL : mm_cfg_session_find(s->cfg, c->name);
+
+	return sess ? sess->perf.max_message_size : 0;
+}
+
+/* The sessions that have rings, in children order: the router's table at spawn. */
+static size_t table_of(const struct mm_sup *s, struct mm_handoff_rsess *t, int *fds)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_children; i++) {
+		const struct mm_sup_child *c = &s->children[i];
+
+		if (!c->name || c->fds[MM_FD_WRK_IN_RING] < 0)
+			continue;
+		t[n].idx = c->idx;
+		t[n].max_msg = max_msg_of(s, c);
+		snprintf(t[n].name, sizeof(t[n].name), "%s", c->name);
+		memcpy(&fds[n * MM_FD_SESS_N], &c->fds[MM_FD_WRK_IN_RING],
+		       MM_FD_SESS_N * sizeof(int));
+		n++;
+	}
+	return n;
+}
+
+/* The router's options as a table without sessions (runtime_dir fixed at start). */
+static struct mm_handoff_router options(const struct mm_sup *s)
+{
+	return (struct mm_handoff_router){ .runtime_dir = s->runtime_dir,
+					   .clients = s->cfg->clients };
+}
+
+/* Fork and exec the router with the current session table. Returns 0 or -errno. */
 int mm_sup_router_spawn(struct mm_sup *s)
 {
-	static char opt_config[] = "--config", opt_dir[] = "--runtime-dir",
-		    opt_inherit[] = "--inherit-fds", opt_stats[] = "--stats-fd";
-	size_t n = s->cfg->n_sessions * MM_FD_SESS_N;
-	unsigned nsrc = (unsigned)n + 1; /* and the router stats block */
-	int *src = calloc(n + 1, sizeof(int)), *tmp = calloc(n + 2, sizeof(int)), r = -ENOMEM;
+	static char opt_inherit[] = "--inherit-fds", opt_stats[] = "--stats-fd";
+	struct mm_handoff_router t = options(s);
+	size_t cap = s->n_children ? s->n_children : 1, n;
+	int *src = calloc(cap * MM_FD_SESS_N + 2, sizeof(int));
+	int *tmp = calloc(cap * MM_FD_SESS_N + 3, sizeof(int)), r = -ENOMEM, blob = -1;
 	char count[24], stats[24];
-	char *argv[] = { s->router_bin, opt_config,	(char *)mm_sup_child_config(s),
-			 opt_dir,	s->runtime_dir, opt_inherit,
-			 count,		opt_stats,	stats,
-			 NULL };
+	char *argv[] = { s->router_bin, opt_inherit, count, opt_stats, stats, NULL };
 
-	snprintf(count, sizeof(count), "%zu", s->cfg->n_sessions);
-	snprintf(stats, sizeof(stats), "%zu", MM_FD_RTR_STATS(s->cfg->n_sessions));
-	if (src && tmp)
-		r = collect_fds(s, src);
-	if (r == 0) {
-		struct mm_sup_exec x = { .argv = argv, .src = src, .tmp = tmp, .n = nsrc };
+	t.sessions = calloc(cap, sizeof(*t.sessions));
+	if (!src || !tmp || !t.sessions)
+		goto out;
+	n = t.n_sessions = table_of(s, t.sessions, src);
+	blob = r = mm_handoff_router_open(&t);
+	if (r >= 0) {
+		struct mm_sup_exec x = {
+			.argv = argv, .src = src, .tmp = tmp, .n = (unsigned)(n * MM_FD_SESS_N + 2)
+		};
 
-		src[n] = s->router.fds[MM_FD_WRK_STATS];
+		snprintf(count, sizeof(count), "%zu", n);
+		snprintf(stats, sizeof(stats), "%d", MM_FD_RTR_STATS((int)n));
+		src[n * MM_FD_SESS_N] = blob;
+		src[n * MM_FD_SESS_N + 1] = s->router.fds[MM_FD_WRK_STATS];
 		r = mm_sup_child_fork(&s->router, &x);
 	}
+out:
+	if (blob >= 0)
+		close(blob);
+	free(t.sessions);
 	free(src);
 	free(tmp);
 	return r;
-}
-
-/* Some session's rings are about to be re-created: the router must wait for them. */
-static bool rings_pending(const struct mm_sup *s)
-{
-	for (size_t i = 0; i < s->n_children; i++) {
-		const struct mm_sup_child *c = &s->children[i];
-		const struct mm_cfg_session *sess;
-
-		if (!c->name || c->remove || !c->respawn)
-			continue;
-		sess = mm_cfg_session_find(s->cfg, c->name);
-		if (sess && mm_sup_rings_differ(sess, c->ring_size, c->cmd_size))
-			return true;
-	}
-	return false;
 }
 
 /* Each loop turn (and when the router goes down): start a router restart that was waiting. */
@@ -118,33 +151,87 @@ void mm_sup_router_tick(struct mm_sup *s)
 {
 	struct mm_sup_child *c = &s->router;
 
-	if (s->stopping || !c->respawn || c->fsm.state != MM_CHILD_DOWN || rings_pending(s))
+	if (s->stopping || !c->respawn || c->fsm.state != MM_CHILD_DOWN)
 		return;
 	c->respawn = false;
 	mm_sup_spawn(s, c);
 }
 
-/* Stop the router (if running) and start it again with the current session set. */
+/* Stop the router (if running) and start it again with the current session table. */
 void mm_sup_router_restart(struct mm_sup *s, const char *why)
 {
-	if (s->stopping)
+	if (s->stopping || s->router.respawn)
 		return;
-	mm_log(MM_LOG_INFO, "router: restarting it (%s)", why);
+	mm_log(MM_LOG_WARNING, "router: restarting it (%s)", why);
 	s->router.respawn = true;
 	mm_sup_apply(s, &s->router, MM_CHILD_EV_STOP_REQ);
 }
 
-/* Does the router need other descriptors for <b> than for <a>? */
-bool mm_sup_router_layout_changed(const struct mm_cfg *a, const struct mm_cfg *b)
+/*
+ * Send one record to the router, waiting up to SEND_WAIT_MS for room: a live router reads its
+ * channel at once. A router that is not running misses nothing (its successor gets the whole
+ * table); one that does not take the record in time is restarted for the same reason.
+ */
+static void send_rtr(struct mm_sup *s, const struct mm_chan_msg *m, const void *body, size_t len,
+		     const int *fds, unsigned nfds)
 {
-	if (a->n_sessions != b->n_sessions)
-		return true;
-	for (size_t i = 0; i < a->n_sessions; i++)
-		if (strcmp(a->sessions[i].name, b->sessions[i].name) ||
-		    mm_sup_rings_differ(&b->sessions[i], a->sessions[i].perf.ring_size,
-					mm_rec_cmd_ring_size(a->sessions[i].perf.max_message_size)))
-			return true;
-	return false;
+	int fd = s->router.chan_fd, r;
+	uint64_t deadline = mm_time_mono_ns() + SEND_WAIT_MS * 1000000ull;
+
+	if (fd < 0 || s->router.respawn)
+		return;
+	while ((r = mm_chan_send_msg(fd, m, body, len, fds, nfds)) == -EAGAIN) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		uint64_t now = mm_time_mono_ns();
+
+		if (now >= deadline)
+			break;
+		(void)poll(&p, 1, (int)((deadline - now) / 1000000 + 1));
+	}
+	if (r == -EAGAIN)
+		mm_sup_router_restart(s, "it does not read its channel");
+	else if (r < 0 && r != -EPIPE && r != -ECONNRESET)
+		mm_log_errno(r, "router: cannot send record %u", m->cmd);
+}
+
+/*
+ * Session <c> is new, has new rings, or a new max_message_size: the router takes it as it
+ * runs. Body: u32 max_message_size (LE), then the name.
+ */
+void mm_sup_router_session_add(struct mm_sup *s, const struct mm_sup_child *c)
+{
+	struct mm_chan_msg m = { .cmd = MM_CHAN_SESSION_ADD, .arg = c->idx };
+	uint8_t body[4 + MM_CFG_NAME_MAX];
+	uint32_t max = max_msg_of(s, c);
+	size_t len = strlen(c->name);
+
+	for (int i = 0; i < 4; i++)
+		body[i] = (uint8_t)(max >> (8 * i));
+	memcpy(body + 4, c->name, len);
+	send_rtr(s, &m, body, 4 + len, &c->fds[MM_FD_WRK_IN_RING], MM_FD_SESS_N);
+}
+
+/* Session <c> is gone (its worker too): the router ends its routes and tells its clients. */
+void mm_sup_router_session_remove(struct mm_sup *s, const struct mm_sup_child *c)
+{
+	struct mm_chan_msg m = { .cmd = MM_CHAN_SESSION_REMOVE, .arg = c->idx };
+
+	send_rtr(s, &m, NULL, 0, NULL, 0);
+}
+
+/* After a reload: the running router takes the new client options (for new clients). */
+void mm_sup_router_clients(struct mm_sup *s)
+{
+	struct mm_handoff_router t = options(s);
+	struct mm_chan_msg m = { .cmd = MM_CHAN_CLIENTS };
+	int blob = mm_handoff_router_open(&t);
+
+	if (blob < 0) {
+		mm_log_errno(blob, "router: cannot pass the new client options");
+		return;
+	}
+	send_rtr(s, &m, NULL, 0, &blob, 1);
+	close(blob);
 }
 
 /*
@@ -178,11 +265,13 @@ void mm_sup_router_unrouted(struct mm_sup *s, uint32_t idx, uint64_t n)
  */
 void mm_sup_router_session_failed(struct mm_sup *s, const char *name, bool permanent)
 {
-	for (size_t i = 0; i < s->cfg->n_sessions; i++)
-		if (!strcmp(s->cfg->sessions[i].name, name)) {
-			if (s->router.chan_fd >= 0)
-				(void)mm_chan_send(s->router.chan_fd, MM_CHAN_SESSION_FAILED,
-						   (uint32_t)i, permanent);
+	for (size_t i = 0; i < s->n_children; i++) {
+		const struct mm_sup_child *c = &s->children[i];
+
+		if (c->name && !c->remove && !strcmp(c->name, name) && s->router.chan_fd >= 0) {
+			(void)mm_chan_send(s->router.chan_fd, MM_CHAN_SESSION_FAILED, c->idx,
+					   permanent);
 			return;
 		}
+	}
 }

@@ -10,9 +10,11 @@
  * its worker (--subs-file, worker/wrk_subs_state.c); the supervisor names it and deletes it
  * when the session leaves the running set or stops keeping its subscriptions.
  *
- * The running set is always the config file, minus tombstoned sessions, plus the state files:
- * mm_sup_state_merge() builds it, at start and on every reload, add and remove. When it differs
- * from the config file, the router and the workers read it from runtime_dir/effective.cfg.
+ * The running set is the config file, minus tombstoned sessions, plus the state files:
+ * mm_sup_state_merge() builds it at start and on every reload. `add` and `remove` change the
+ * running set in place and write their state file: they never read the config file again, so
+ * an edit on disk takes effect only through a reload, after it is validated. No child reads a
+ * config file either: each gets what it needs from the running set (shm/handoff.h).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -26,15 +28,7 @@
 #include "log.h"
 #include "sup.h"
 
-#define EFFECTIVE_NAME "effective.cfg"
-#define SUBS_SUFFIX    ".txt"
-
-/*
- * The running supervisor, for mm_sup_state_subs_file(): mm_sup_child_spawn() has no other way
- * to the running config. Set by mm_sup_state_sync(), that is every time s->cfg is replaced
- * (start, reload, add, remove). There is one supervisor per process.
- */
-static const struct mm_sup *Running;
+#define SUBS_SUFFIX ".txt"
 
 /* "<prefix><hex of name><suffix>"; prefix and suffix as long as those of MM_SUP_STATE_NAME_MAX. */
 static void hex_name(char *buf, const char *prefix, const char *name, const char *suffix)
@@ -351,16 +345,50 @@ static size_t restore(const char *dir, struct mm_cfg *cfg)
 	return added;
 }
 
+static void names_free(struct mm_sup *s)
+{
+	for (size_t i = 0; i < s->n_file_names; i++)
+		free(s->file_names[i]);
+	free(s->file_names);
+	s->file_names = NULL;
+	s->n_file_names = 0;
+}
+
+/* Remember the session names of the config file (<cfg> as loaded), for add and remove. */
+static void names_keep(struct mm_sup *s, const struct mm_cfg *cfg)
+{
+	names_free(s);
+	s->file_names = calloc(cfg->n_sessions ? cfg->n_sessions : 1, sizeof(*s->file_names));
+	for (size_t i = 0; s->file_names && i < cfg->n_sessions; i++)
+		if ((s->file_names[s->n_file_names] = strdup(cfg->sessions[i].name)))
+			s->n_file_names++;
+}
+
+/* Is <name> a session of the config file (at its last load)? */
+static bool in_file(const struct mm_sup *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_file_names; i++)
+		if (!strcmp(s->file_names[i], name))
+			return true;
+	return false;
+}
+
+void mm_sup_state_done(struct mm_sup *s)
+{
+	names_free(s);
+}
+
 /*
  * Turn <cfg>, just loaded from the config file, into the running set: tombstoned sessions out,
  * the sessions of the state files in. Problems with a state file are logged, the file skipped.
  */
 void mm_sup_state_merge(struct mm_sup *s, struct mm_cfg *cfg)
 {
-	size_t removed = apply_tombstones(cfg->state_dir, cfg);
-	size_t added = restore(cfg->state_dir, cfg);
+	size_t added;
 
-	s->state_changed = removed || added;
+	names_keep(s, cfg);
+	(void)apply_tombstones(cfg->state_dir, cfg);
+	added = restore(cfg->state_dir, cfg);
 	if (added)
 		mm_log(MM_LOG_INFO, "restored %zu session(s) added at run time", added);
 }
@@ -375,15 +403,15 @@ static bool keeps_subs(const struct mm_cfg_session *sess)
  * (PATH_MAX bytes; state_dir is created 0700 if missing), 0 if the session does not keep them
  * (not persistent with resume_subs, or no running config yet), or -errno (logged).
  */
-int mm_sup_state_subs_file(const char *name, char *buf)
+int mm_sup_state_subs_file(const struct mm_sup *s, const char *name, char *buf)
 {
 	char file[MM_SUP_STATE_NAME_MAX];
 	const char *dir;
 	int r;
 
-	if (!Running || !keeps_subs(mm_cfg_session_find(Running->cfg, name)))
+	if (!keeps_subs(mm_cfg_session_find(s->cfg, name)))
 		return 0;
-	dir = Running->cfg->state_dir;
+	dir = s->cfg->state_dir;
 	hex_name(file, MM_SUP_SUBS_PREFIX, name, SUBS_SUFFIX);
 	r = mm_sup_mkdir_p(dir, 0700);
 	if (r == 0)
@@ -438,122 +466,94 @@ static void prune_subs(const struct mm_cfg *cfg, bool starting)
 		free(list);
 }
 
-/*
- * The running set changed (or the daemon starts): delete stale subscriptions files, and write
- * runtime_dir/effective.cfg if the running set differs from the config file.
- */
+/* The running set changed (or the daemon starts): delete stale subscriptions files. */
 void mm_sup_state_sync(struct mm_sup *s)
 {
-	char path[PATH_MAX], *text = NULL;
-	size_t len = 0;
-	FILE *f;
-	int r;
-
-	Running = s;
 	prune_subs(s->cfg, s->n_children == 0);
-	s->effective[0] = '\0';
-	if (path_in(path, s->runtime_dir, EFFECTIVE_NAME) < 0)
-		return;
-	if (!s->state_changed) {
-		(void)unlink(path);
-		return;
-	}
-	f = open_memstream(&text, &len);
-	if (f) {
-		mm_cfg_write(f, s->cfg);
-		r = fclose(f) ? -ENOMEM : 0;
-	} else {
-		r = -ENOMEM;
-	}
-	if (r == 0)
-		r = mm_sup_state_write(s->runtime_dir, EFFECTIVE_NAME, text, len);
-	free(text);
+}
+
+/* Append <sess> (moved: the running config owns it from now on) to the running set. */
+static int run_added(struct mm_sup *s, struct mm_cfg_session *sess)
+{
+	int r = append(s->cfg, sess);
+
 	if (r < 0)
-		mm_log_errno(r, "cannot write '%s'", path);
-	else
-		memcpy(s->effective, path, sizeof(path));
-}
-
-/* The config file the router and the workers are started with. */
-const char *mm_sup_child_config(const struct mm_sup *s)
-{
-	return s->effective[0] ? s->effective : s->config_path;
-}
-
-/* The config file as it is now, or NULL with its problems in <diag> (or *err set). */
-static struct mm_cfg *load_main(const struct mm_sup *s, struct mm_cfg_diag *diag, int *err)
-{
-	struct mm_cfg *cfg = NULL;
-
-	*err = mm_cfg_load(s->config_path, &cfg, diag);
-	return *err < 0 ? NULL : cfg;
+		return r;
+	mm_sup_state_sync(s);
+	mm_sup_start_new(s);
+	return 0;
 }
 
 /*
  * add: load and check the session file <path> against the running set, save it in state_dir,
- * then apply the config file plus state_dir like a reload. Returns 0, -EINVAL with the
- * problems in <diag>, -EEXIST if the config file has that name, or -errno.
+ * then start it. The config file is not read: a session of that name there (even one removed
+ * at run time) makes it -EEXIST. Returns 0, -EINVAL with the problems in <diag>, -EEXIST, or
+ * -errno.
  */
 int mm_sup_state_add(struct mm_sup *s, const struct mm_cfg_session_src *src, const char *who,
 		     struct mm_cfg_diag *diag)
 {
 	struct mm_cfg_session *sess = NULL;
-	const char *path = src->path;
-	struct mm_cfg *cfg;
 	int r;
 
 	r = mm_cfg_load_session_src(src, s->cfg, &sess, diag);
 	if (r < 0)
 		return r;
-	cfg = load_main(s, diag, &r);
-	if (cfg && mm_cfg_session_find(cfg, sess->name))
+	if (in_file(s, sess->name))
 		r = -EEXIST;
 	if (r == 0)
 		r = mm_sup_state_save(s, MM_SUP_STATE_PREFIX, sess);
 	if (r == 0)
 		r = mm_sup_state_unlink(s->cfg->state_dir, MM_SUP_TOMB_PREFIX, sess->name);
 	if (r == 0)
-		mm_log(MM_LOG_INFO, "session '%s' added from '%s'%s by %s", sess->name, path,
+		mm_log(MM_LOG_INFO, "session '%s' added from '%s'%s by %s", sess->name, src->path,
 		       src->fd >= 0 ? " (sent open)" : "", who);
-	mm_cfg_session_free(sess);
-	if (r < 0) {
-		mm_cfg_free(cfg);
-		return r;
+	if (r == 0)
+		r = run_added(s, sess);
+	if (r < 0)
+		mm_cfg_session_free(sess);
+	return r;
+}
+
+/* Take session <name> out of the running config (freed). */
+static void drop_running(struct mm_cfg *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_sessions; i++) {
+		if (strcmp(cfg->sessions[i].name, name))
+			continue;
+		drop(&cfg->sessions[i]);
+		memmove(&cfg->sessions[i], &cfg->sessions[i + 1],
+			(cfg->n_sessions - i - 1) * sizeof(*cfg->sessions));
+		cfg->n_sessions--;
+		return;
 	}
-	mm_sup_state_merge(s, cfg);
-	mm_sup_reload_apply(s, cfg);
-	return 0;
 }
 
 /*
- * remove NAME: delete its state file; if the config file has it, leave a tombstone. Then
- * apply like a reload. Returns 0, -ENOENT for an unknown session, -EINVAL (problems of the
- * config file in <diag>) or -errno.
+ * remove NAME: delete its state file; if the config file has it, leave a tombstone holding its
+ * running block. Then stop it. The config file is not read. Returns 0, -ENOENT for an unknown
+ * session, or -errno.
  */
 int mm_sup_state_remove(struct mm_sup *s, const char *name, const char *who,
 			struct mm_cfg_diag *diag)
 {
-	const struct mm_cfg_session *sess;
-	struct mm_cfg *cfg;
-	int r;
+	const struct mm_cfg_session *sess = mm_cfg_session_find(s->cfg, name);
+	bool file = sess && in_file(s, name);
+	int r = 0;
 
-	if (!mm_cfg_session_find(s->cfg, name))
+	(void)diag;
+	if (!sess)
 		return -ENOENT;
-	cfg = load_main(s, diag, &r);
-	if (!cfg)
-		return r;
-	sess = mm_cfg_session_find(cfg, name);
-	if (sess)
+	if (file)
 		r = mm_sup_state_save(s, MM_SUP_TOMB_PREFIX, sess);
 	if (r == 0)
 		r = mm_sup_state_unlink(s->cfg->state_dir, MM_SUP_STATE_PREFIX, name);
-	if (r < 0) {
-		mm_cfg_free(cfg);
+	if (r < 0)
 		return r;
-	}
 	mm_log(MM_LOG_INFO, "session '%s' removed on the control socket by %s%s", name, who,
-	       sess ? " (it stays removed while the config file keeps its block)" : "");
-	mm_sup_state_merge(s, cfg);
-	mm_sup_reload_apply(s, cfg);
+	       file ? " (it stays removed while the config file keeps its block)" : "");
+	mm_sup_stop_removed(s, name);
+	drop_running(s->cfg, name);
+	mm_sup_state_sync(s);
 	return 0;
 }

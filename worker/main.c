@@ -2,16 +2,22 @@
 /*
  * mqttmux-worker: one MQTT session in one process, or a group of them (workers.group_size).
  *
- *   mqttmux-worker --config FILE --session NAME [--subs-file PATH] [--session NAME ...]
- *                  [--inherit-fds] [--loop auto|uring|epoll]
+ *   mqttmux-worker --session NAME [--subs-file PATH] [--session NAME ...] --inherit-fds
+ *                  [--loop auto|uring|epoll]
+ *   mqttmux-worker --config FILE --session NAME [--loop ...]          (standalone, debugging)
  *
- * With --inherit-fds the rings, doorbells and stats block of each session arrive at the fixed
- * descriptors of shm/fdmap.h (MM_FD_WRK_SESS(i, k) for the i-th --session), and the daemon's
- * connect pacer after them, if open (from the supervisor, or a test acting as one). Without it
- * the worker runs one session standalone for debugging: it creates its own rings and prints
- * every record it writes to stdout, one line each. --subs-file keeps the filters of SUB
+ * With --inherit-fds (from the supervisor, or a test acting as one) the rings, doorbells and
+ * stats block of each session arrive at the fixed descriptors of shm/fdmap.h
+ * (MM_FD_WRK_SESS(i, k) for the i-th --session), each followed by the session itself, as the
+ * supervisor validated it, secrets included, in a sealed SESSION handoff blob at
+ * MM_FD_WRK_SESS(i, MM_FD_WRK_SESSION) (shm/handoff.h), and the daemon's connect pacer after
+ * the last session, if open. A supervised worker reads no config file, so a restart runs on
+ * what was validated whatever the file on disk says. Without --inherit-fds the worker runs one
+ * session standalone for debugging: it reads the session from FILE, creates its own rings and
+ * prints every record it writes to stdout, one line each. --subs-file keeps the filters of SUB
  * commands of the session named before it in PATH across restarts (wrk_subs_state.c). Exit
- * codes: 0 stopped, 1 runtime failure, 64 usage, 78 config.
+ * codes: 0 stopped, 1 runtime failure, 64 usage (also: no usable handoff blob), 78 config
+ * (standalone).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +34,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "handoff.h"
 #include "log.h"
 #include "pace.h"
 #include "usage.h"
@@ -45,9 +52,10 @@ struct args {
 };
 
 static const char Usage[] =
-	"usage: mqttmux-worker --config FILE --session NAME [--subs-file PATH]\n"
-	"                      [--session NAME [--subs-file PATH] ...] [--inherit-fds]\n"
+	"usage: mqttmux-worker --session NAME [--subs-file PATH]\n"
+	"                      [--session NAME [--subs-file PATH] ...] --inherit-fds\n"
 	"                      [--loop auto|uring|epoll] [--verbose]\n"
+	"       mqttmux-worker --config FILE --session NAME [--loop ...] [--verbose]\n"
 	"       mqttmux-worker --help | --version\n"
 	"The MQTT sessions of one worker process of mqttmuxd, which starts it; see mqttmuxd(8).\n";
 
@@ -113,8 +121,11 @@ static int parse_args(int argc, char **argv, struct args *a)
 		if (parse_opt(c, a) < 0)
 			return -EINVAL;
 	}
-	/* Standalone mode prints one session's records: a group needs a supervisor. */
-	if (optind != argc || !a->config || !a->n || (a->n > 1 && !a->inherit))
+	/*
+	 * Supervised: the sessions come validated, never from a file; standalone: one session
+	 * from FILE (it prints one session's records: a group needs a supervisor).
+	 */
+	if (optind != argc || !a->n || !a->inherit == !a->config || (a->n > 1 && !a->inherit))
 		return -EINVAL;
 	return 0;
 }
@@ -234,7 +245,8 @@ static int block_signals(void)
 	return fd == -1 ? -errno : fd;
 }
 
-static int load_config(const struct args *a, struct mm_cfg **cfg)
+/* Standalone: the config file <a->config>, loaded and checked. */
+static int load_file(const struct args *a, struct mm_cfg **cfg)
 {
 	struct mm_cfg_diag diag;
 	int rc;
@@ -263,6 +275,44 @@ static int find_sessions(const struct args *a, const struct mm_cfg *cfg, struct 
 		}
 	}
 	return 0;
+}
+
+/*
+ * Supervised: the session <a->session[i]> the supervisor validated, from its handoff blob at
+ * MM_FD_WRK_SESS(i, MM_FD_WRK_SESSION) (then closed), in w[i].cfg and handed[i].
+ */
+static int load_handoff(const struct args *a, uint32_t i, struct mm_wrk *w,
+			struct mm_cfg_session **handed)
+{
+	int fd = MM_FD_WRK_SESS((int)i, MM_FD_WRK_SESSION);
+	int rc = mm_handoff_session_read(fd, &handed[i]);
+
+	mm_log_set_session(a->session[i]);
+	if (rc < 0) {
+		mm_log_errno(rc, "no usable session at fd %d (a SESSION handoff blob)", fd);
+		return EX_USAGE;
+	}
+	if (strcmp(handed[i]->name, a->session[i])) {
+		mm_log(MM_LOG_ERROR, "--session '%s' but the handoff holds session '%s'",
+		       a->session[i], handed[i]->name);
+		return EX_USAGE;
+	}
+	w[i].cfg = handed[i];
+	return 0;
+}
+
+/* Each session's config, in w[i].cfg: from the handoff blobs, or standalone from the file. */
+static int load_sessions(const struct args *a, struct mm_cfg **cfg, struct mm_wrk *w,
+			 struct mm_cfg_session **handed)
+{
+	int rc = 0;
+
+	if (!a->inherit)
+		return load_file(a, cfg) ? EX_CONFIG : find_sessions(a, *cfg, w);
+	for (uint32_t i = 0; rc == 0 && i < a->n; i++)
+		rc = load_handoff(a, i, w, handed);
+	mm_log_set_session(a->session[0]);
+	return rc;
 }
 
 /*
@@ -413,6 +463,7 @@ int main(int argc, char **argv)
 {
 	struct mm_cfg *cfg = NULL;
 	struct mm_wrk *w = NULL, **sess = NULL, **active = NULL;
+	struct mm_cfg_session **handed = NULL; /* supervised: each session's handoff, decoded */
 	struct mm_wrk_proc p = { .sig_fd = -1, .chan_fd = -1, .after = after_loop };
 	struct args a;
 	int rc;
@@ -433,17 +484,18 @@ int main(int argc, char **argv)
 	mm_log_set_session(a.session[0]); /* every record names the session (log.h) */
 	if (rc < 0)			  /* connecting unpaced beats not connecting */
 		mm_log_errno(rc, "connect pacer refused: connecting without it");
-	rc = load_config(&a, &cfg);
-	w = rc ? NULL : sessions_new(a.n);
+	rc = 0;
+	w = sessions_new(a.n);
 	sess = calloc(a.n, sizeof(*sess));
 	active = calloc(a.n, sizeof(*active));
 	Subs = calloc(a.n, sizeof(*Subs));
-	if (!rc && (!w || !sess || !active || !Subs)) {
+	handed = calloc(a.n, sizeof(*handed));
+	if (!w || !sess || !active || !Subs || !handed) {
 		mm_log_errno(-ENOMEM, "%u sessions", a.n);
 		rc = 1;
 	}
 	if (!rc)
-		rc = find_sessions(&a, cfg, w);
+		rc = load_sessions(&a, &cfg, w, handed);
 	if (!rc) {
 		for (uint32_t i = 0; i < a.n; i++) {
 			w[i].proc = &p;
@@ -467,6 +519,9 @@ int main(int argc, char **argv)
 	free(sess);
 	free(active);
 	free(Subs);
+	for (uint32_t i = 0; handed && i < a.n; i++)
+		mm_cfg_session_free(handed[i]);
+	free(handed);
 	free(a.session);
 	free(a.subs_file);
 	mm_cfg_free(cfg);

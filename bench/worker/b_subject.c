@@ -22,6 +22,7 @@
 
 #include "b_worker.h"
 #include "fdmap.h"
+#include "handoff.h"
 #include "records.h"
 #include "ring.h"
 #include "stats.h"
@@ -39,6 +40,7 @@ struct wk {
 	struct mm_shm_ring in;
 	struct mm_stats_block *stats;
 	char cfg_path[256], log_path[256];
+	int blob; /* the session as mqttmuxd hands it over (shm/handoff.h), while spawning */
 	pid_t pid;
 	struct b_sysc sc;
 };
@@ -111,36 +113,55 @@ static int make_fds(struct wk *k)
 	return rc;
 }
 
-/* In the child: every descriptor to its fixed number, stderr to the log, then exec. */
+#define NSRC (MM_FD_WRK_SESSION + 1 - MM_FD_WRK_IN_RING) /* rings, stats, session */
+
+/* In the child: every descriptor to its fixed number (as mqttmuxd does), stderr to the log. */
 static __attribute__((noreturn)) void wk_child(const struct wk *k)
 {
-	int tmp[_MM_FD_WRK_END],
+	int src[NSRC], tmp[NSRC + 1],
 		log = open(k->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
 	if (log >= 0)
 		(void)dup2(log, 2);
 	if (k->cfg->pin)
 		(void)b_pin(1);
-	/* Out of the way first: a descriptor may already sit on another's target number. */
-	for (int i = MM_FD_CHAN; i < _MM_FD_WRK_END; i++)
-		tmp[i] = fcntl(k->fds[i], F_DUPFD_CLOEXEC, 100);
-	for (int i = MM_FD_CHAN; i < _MM_FD_WRK_END; i++)
-		if (tmp[i] < 0 || dup2(tmp[i], i) == -1)
-			_exit(127);
-	execl(b_worker_binary(), "mqttmux-worker", "--config", k->cfg_path, "--session", "bench",
-	      "--inherit-fds", "--loop", backend_names[k->backend], (char *)NULL);
+	memcpy(src, &k->fds[MM_FD_WRK_IN_RING], (NSRC - 1) * sizeof(int));
+	src[NSRC - 1] = k->blob;
+	if (mm_fdmap_place(k->fds[MM_FD_CHAN], src, NSRC, tmp) == -1)
+		_exit(127);
+	execl(b_worker_binary(), "mqttmux-worker", "--session", "bench", "--inherit-fds", "--loop",
+	      backend_names[k->backend], (char *)NULL);
 	_exit(127);
+}
+
+/* The session "bench" of the config just written, validated and packed as mqttmuxd does. */
+static int wk_blob(struct wk *k)
+{
+	struct mm_cfg *c = NULL;
+	const struct mm_cfg_session *sess;
+	int rc = mm_cfg_load(k->cfg_path, &c, NULL);
+
+	sess = rc == 0 ? mm_cfg_session_find(c, "bench") : NULL;
+	k->blob = sess ? mm_handoff_session_open(sess) : rc < 0 ? rc : -ENOENT;
+	mm_cfg_free(c);
+	return k->blob < 0 ? k->blob : 0;
 }
 
 static int wk_spawn(struct wk *k)
 {
-	int go = -1;
+	int go = -1, rc = wk_blob(k);
 
+	if (rc < 0)
+		return rc;
 	k->pid = b_fork_held(&go);
-	if (k->pid < 0)
+	if (k->pid < 0) {
+		close(k->blob);
 		return k->pid;
+	}
 	if (k->pid == 0)
 		wk_child(k);
+	close(k->blob);
+	k->blob = -1;
 	close(k->fds[MM_FD_CHAN]);
 	k->fds[MM_FD_CHAN] = -1;
 	/* The child waits for this: all of its life is counted. */

@@ -51,6 +51,9 @@ static int handle_frame(struct mqttmux *c, size_t len, const struct mm_proto_hdr
 			       : -ENOTCONN;
 	if (h->type == MM_PROTO_SESSIONS)
 		(void)mm_cl_on_sessions(c, len);
+	if (h->type == MM_PROTO_ROUTE_ACK ||
+	    (h->type == MM_PROTO_ERROR && !(h->flags & MM_PROTO_F_FATAL)))
+		mm_cl_rereg_answer(c, h, len);
 	if (h->type == MM_PROTO_ERROR && (h->flags & MM_PROTO_F_FATAL))
 		(void)mm_cl_fsm_feed(&c->conn, MM_CL_EV_FAILED);
 	return mm_cl_conn_can_send(c->conn) ? 0 : -ENOTCONN;
@@ -586,6 +589,35 @@ MQTTMUX_PUBLIC int mqttmux_route_stop(struct mqttmux_route *r)
 		return 0; /* no router knows it: a reconnect will not register it again */
 	rc = send_frame(c, mm_proto_pack_route_del(c->frame, MM_PROTO_MAX_FRAME, &d));
 	return rc < 0 ? rc : ctl_wait(c, d.seq);
+}
+
+/*
+ * ROUTE_ADD, without waiting, for every route whose session came (back) while the router ran
+ * (client_sessions.c); mm_cl_rereg_answer() takes the answers. Returns 0 or -ENOTCONN (the
+ * reconnect registers every route anyway).
+ */
+int mm_cl_rereg_send(struct mqttmux *c)
+{
+	c->rereg = false;
+	for (struct mqttmux_route *r = c->routes; r; r = r->next) {
+		size_t sl = r->session ? strlen(r->session) : 0;
+		struct mm_proto_route_add a = {
+			.seq = ++c->seq,
+			.route_id = r->id,
+			.qos = r->qos,
+			.on_full = r->on_full,
+			.session = { (const uint8_t *)r->session, (uint32_t)sl },
+			.filter = { (const uint8_t *)r->filter, (uint32_t)strlen(r->filter) }
+		};
+
+		if (!r->rereg)
+			continue;
+		r->rereg = false;
+		r->rereg_seq = a.seq;
+		if (send_frame(c, mm_proto_pack_route_add(c->frame, MM_PROTO_MAX_FRAME, &a)) < 0)
+			return -ENOTCONN;
+	}
+	return 0;
 }
 
 /* REJOINED: every route is registered again (after WELCOME when there is none). */

@@ -105,6 +105,8 @@ static int reregister(struct mqttmux *c, struct mqttmux_route *r)
 	int rc = mm_cl_route_register(c, r, true);
 
 	r->registered = rc == 0;
+	r->rereg = false;
+	r->rereg_seq = 0;
 	return rc == -ENOTCONN || rc == -ETIMEDOUT ? rc : 0;
 }
 

@@ -208,6 +208,14 @@ int mm_cl_on_client_event(struct mqttmux *c, const struct mm_shm_rec *rec)
 
 	if (mm_rec_client_event_unpack(rec->data, rec->len, &m) < 0)
 		return -EPROTO;
+	if ((m.kind == MM_CLIENT_EV_SESSION_ADDED || m.kind == MM_CLIENT_EV_SESSION_REMOVED) &&
+	    m.session.len && m.session.len <= MM_PROTO_NAME_MAX) {
+		char name[MM_PROTO_NAME_MAX + 1];
+
+		memcpy(name, m.session.p, m.session.len);
+		name[m.session.len] = '\0';
+		mm_cl_sessions_live(c, ev_type_of(m.kind), name, m.session_idx);
+	}
 	if (!c->evh)
 		return 0;
 	s = malloc((size_t)m.session.len + m.text.len + 2);

@@ -62,6 +62,8 @@ struct mqttmux_route {
 	char *session, *filter; /* copies, to register the route again after a router restart */
 	uint8_t qos, on_full;
 	bool registered;       /* the current router acknowledged it */
+	bool rereg;	       /* its session came (back): ROUTE_ADD again (client_sessions.c) */
+	uint32_t rereg_seq;    /* that ROUTE_ADD's seq while its answer is awaited, or 0 */
 	struct mm_cl_qmsg **q; /* listen: ring of <depth> copies */
 	size_t depth, head, n;
 	struct mm_cl_qmsg *cur; /* the message mqttmux_next returned last */
@@ -89,6 +91,12 @@ struct mm_cl_evh {
 	mqttmux_event_fn *fn;
 	void *ud;
 	bool dead; /* removed while events were being delivered: freed afterwards */
+};
+
+/* One session of the router's list: its name and index. */
+struct mm_cl_sess {
+	char *name;
+	uint32_t idx;
 };
 
 /* A session_added / session_removed found by the sessions-list diff, delivered by dispatch. */
@@ -122,10 +130,11 @@ struct mqttmux {
 	struct mm_cl_evh *evh;
 	int next_evh, emitting;
 	struct mm_cl_pend *pend, **pend_tail;
-	uint32_t sess_seq;	 /* the SESSIONS_LIST whose answer is awaited, 0: none */
-	char **sess, **sess_new; /* the sessions list: last complete, being received */
+	uint32_t sess_seq;		    /* the SESSIONS_LIST whose answer is awaited, 0: none */
+	struct mm_cl_sess *sess, *sess_new; /* the sessions list: last complete, being received */
 	size_t n_sess, n_sess_new;
 	bool have_sess;
+	bool rereg;	/* some route has rereg set */
 	char *scratch;	/* session and topic of the message being dispatched, NUL-terminated */
 	uint8_t *frame; /* MM_PROTO_MAX_FRAME bytes, for control frames */
 };
@@ -141,6 +150,7 @@ void mm_cl_disconnect(struct mqttmux *c);
 int mm_cl_route_register(struct mqttmux *c, struct mqttmux_route *r, bool rejoin);
 int mm_cl_send_rejoined(struct mqttmux *c);
 int mm_cl_ask_sessions(struct mqttmux *c);
+int mm_cl_rereg_send(struct mqttmux *c);
 
 /* client_io.c */
 int mm_cl_drain(struct mqttmux *c);
@@ -166,5 +176,7 @@ void mm_cl_events_done(struct mqttmux *c);
 int mm_cl_on_sessions(struct mqttmux *c, size_t len);
 void mm_cl_sessions_restart(struct mqttmux *c);
 void mm_cl_sessions_done(struct mqttmux *c);
+void mm_cl_sessions_live(struct mqttmux *c, int type, const char *name, uint32_t idx);
+void mm_cl_rereg_answer(struct mqttmux *c, const struct mm_proto_hdr *h, size_t len);
 
 #endif /* MM_CLIENT_INT_H */

@@ -314,6 +314,8 @@ static int dispatch_once(struct mqttmux *c, int64_t deadline)
 		mm_cl_flush_pending(c); /* a SESSIONS answer may have made some */
 		if ((n = mm_cl_drain(c)) < 0)
 			return n;
+		if (c->rereg)
+			(void)mm_cl_rereg_send(c); /* sessions came (back) for some routes */
 		if (n > 0 || mm_time_left_ms(deadline) == 0) {
 			rc = leave_armed(c);
 			if (rc < 0)

@@ -4,7 +4,8 @@
  * signals), rtr_client.c (router.sock: credentials, registration, frames), rtr_fanout.c
  * (in-ring -> delivery rings: DELIVER, GAP, block), rtr_pub.c (pub-rings and SUB/UNSUB/PUB
  * into the worker cmd-rings, completions back), rtr_pub_done.c (the PUB_DONE queue of each
- * client), rtr_stats.c (the stats block), rtr_rejoin.c (the clients of a previous router).
+ * client), rtr_stats.c (the stats block), rtr_rejoin.c (the clients of a previous router),
+ * rtr_table.c (the session table, changed at run time), rtr_chan.c (the supervisor channel).
  * docs/router.md has the rules.
  * Process-local; nothing here is shared memory.
  */
@@ -18,6 +19,7 @@
 #include "cfg.h"
 #include "fd_pause.h"
 #include "fdmap.h"
+#include "handoff.h"
 #include "proto.h"
 #include "records.h"
 #include "ring.h"
@@ -73,8 +75,8 @@ struct mm_rtr_expect {
 };
 
 struct mm_rtr_session {
-	const char *name; /* the config's */
-	uint32_t idx;
+	char name[MM_CFG_NAME_MAX + 1];
+	uint32_t idx;		  /* the supervisor's: DELIVER.session_idx, epoll tokens */
 	uint32_t max_msg;	  /* the config's performance.max_message_size */
 	uint32_t n_windows;	  /* retained windows open on this session (rtr_retain.c) */
 	uint64_t replay_until_ns; /* CLOCK_MONOTONIC: every route takes retained messages */
@@ -92,6 +94,8 @@ struct mm_rtr_session {
 	uint64_t cmd_lost; /* SUB/UNSUB that found the cmd-ring full */
 	uint64_t msgs, events;
 	uint64_t unrouted, unrouted_told; /* messages that matched no route; told the supervisor */
+	bool retiring; /* a namesake was added: the name is the new session's (rtr_table.c) */
+	bool removing; /* being removed: no more SUBSCRIBE changes for its worker */
 };
 
 struct mm_rtr_client {
@@ -163,11 +167,15 @@ struct mm_rtr_done {
 };
 
 struct mm_rtr {
-	const struct mm_cfg *cfg;
-	const char *runtime_dir;
+	struct mm_handoff_router *opts;	      /* owned: runtime_dir and client options (the table's
+						 sessions are in sess[] once set up) */
+	const struct mm_cfg_clients *clients; /* &opts->clients */
+	const char *runtime_dir;	      /* opts->runtime_dir */
 	struct mm_rtr_sub sub;
-	struct mm_rtr_session *sess;
-	size_t nsess;
+	struct mm_rtr_session **sess; /* the session table, in no order (rtr_table.c) */
+	size_t nsess, cap_sess;
+	struct mm_rtr_session **by_idx; /* by session index, NULL where none */
+	size_t n_by_idx;
 	struct mm_rtr_client **cl;
 	size_t ncl, cl_cap;
 	struct mm_rtr_pend *pend[MM_RTR_PEND_BUCKETS];
@@ -202,11 +210,15 @@ struct mm_rtr {
 };
 
 /* rtr_loop.c */
-int mm_rtr_init(struct mm_rtr *r, const struct mm_cfg *cfg, const char *runtime_dir, int first_fd,
-		int stats_fd);
+int mm_rtr_init(struct mm_rtr *r, struct mm_handoff_router *opts, int first_fd, int stats_fd);
 int mm_rtr_run(struct mm_rtr *r);
 void mm_rtr_done(struct mm_rtr *r);
 int mm_rtr_watch(struct mm_rtr *r, int fd, unsigned kind, uint32_t val);
+int mm_rtr_watch_edge(struct mm_rtr *r, int fd, unsigned kind, uint32_t val);
+int mm_rtr_scratch_fit(struct mm_rtr *r, uint64_t ring_size);
+
+/* rtr_chan.c */
+void mm_rtr_chan_input(struct mm_rtr *r);
 
 /* rtr_client.c */
 int mm_rtr_listen(struct mm_rtr *r);
@@ -232,6 +244,7 @@ void mm_rtr_forward_event(struct mm_rtr *r, const struct mm_rtr_session *s,
 int mm_rtr_put_pub_done(struct mm_rtr_client *c, uint64_t req_id, int32_t result, int32_t reason);
 void mm_rtr_flush_done(struct mm_rtr_client *c);
 void mm_rtr_done_free(struct mm_rtr_client *c);
+void mm_rtr_held_drop(struct mm_rtr *r, struct mm_rtr_session *s);
 
 /* rtr_pub.c */
 void mm_rtr_sub_changed(void *arg, uint32_t session, const char *filter, int old_qos, int new_qos);
@@ -251,7 +264,15 @@ void mm_rtr_cmd_space(struct mm_rtr *r, struct mm_rtr_session *s);
 void mm_rtr_completion(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_shm_rec *rec);
 void mm_rtr_pend_drop_all(struct mm_rtr *r);
 void mm_rtr_worker_started(struct mm_rtr *r, struct mm_rtr_session *s, uint64_t cmd_pos);
-int mm_rtr_session_find(const struct mm_rtr *r, const struct mm_bytes *name);
+size_t mm_rtr_pend_fail_session(struct mm_rtr *r, uint32_t idx, uint64_t cmd_pos);
+
+/* rtr_table.c */
+struct mm_rtr_session *mm_rtr_session_at(const struct mm_rtr *r, uint32_t idx);
+struct mm_rtr_session *mm_rtr_session_named(const struct mm_rtr *r, const char *name, size_t len);
+int mm_rtr_session_add(struct mm_rtr *r, const struct mm_handoff_rsess *e, const int *fds,
+		       bool tell);
+int mm_rtr_session_remove(struct mm_rtr *r, uint32_t idx);
+void mm_rtr_table_free(struct mm_rtr *r);
 
 /* rtr_retain.c */
 void mm_rtr_retain_route_added(struct mm_rtr *r, uint32_t client, uint32_t route, int sess);
@@ -261,6 +282,7 @@ void mm_rtr_retain_expire(struct mm_rtr *r);
 int mm_rtr_retain_filter(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_rec_msg *m,
 			 const struct mm_rtr_match *mt, int n, const struct mm_rtr_match **ret);
 void mm_rtr_retain_done(struct mm_rtr *r);
+void mm_rtr_retain_session_gone(struct mm_rtr *r, uint32_t idx);
 void mm_rtr_retain_subscribe(struct mm_rtr *r, int sess, const char *filter, uint8_t qos);
 
 /* rtr_block.c: policy block, bounded by clients.block_timeout */

@@ -21,7 +21,7 @@
 
 static uint64_t timeout_ns(const struct mm_rtr *r)
 {
-	return (uint64_t)(r->cfg->clients.block_timeout * (double)MM_NS_PER_SEC);
+	return (uint64_t)(r->clients->block_timeout * (double)MM_NS_PER_SEC);
 }
 
 /* <c> lacks room for a message of <s> that it blocks on: start its clock if not running. */
@@ -41,12 +41,13 @@ void mm_rtr_block_progress(struct mm_rtr_client *c)
 
 static void switch_to_drop(struct mm_rtr *r, struct mm_rtr_client *c)
 {
-	const char *sess = c->block_session < r->nsess ? r->sess[c->block_session].name : "?";
+	const struct mm_rtr_session *s = mm_rtr_session_at(r, c->block_session);
+	const char *sess = s ? s->name : "?";
 
 	mm_log(MM_LOG_WARNING,
 	       "client %u ('%s', pid %ld) held session '%s' for %g s (clients.block_timeout): "
 	       "switched to drop; its losses are counted and reported by GAPs",
-	       c->id, c->name, (long)c->pid, sess, r->cfg->clients.block_timeout);
+	       c->id, c->name, (long)c->pid, sess, r->clients->block_timeout);
 	c->forced_drop = true;
 	c->block_since_ns = 0;
 	c->owe_block_event = (c->features & MM_PROTO_FEAT_EVENTS) != 0;
@@ -89,12 +90,13 @@ static const char Event_text[] = "clients.block_timeout: switched to drop";
 /* The BLOCK_TIMEOUT CLIENT_EVENT owed to <c>. */
 static struct mm_rec_client_event block_event(const struct mm_rtr *r, const struct mm_rtr_client *c)
 {
-	const char *sess = c->block_session < r->nsess ? r->sess[c->block_session].name : "";
+	const struct mm_rtr_session *s = mm_rtr_session_at(r, c->block_session);
+	const char *sess = s ? s->name : "";
 
 	return (struct mm_rec_client_event){
-		.session_idx = c->block_session < r->nsess ? c->block_session : MM_REC_SESSION_ANY,
+		.session_idx = s ? c->block_session : MM_REC_SESSION_ANY,
 		.kind = MM_CLIENT_EV_BLOCK_TIMEOUT,
-		.code = (int32_t)r->cfg->clients.block_timeout,
+		.code = (int32_t)r->clients->block_timeout,
 		.session = { (const uint8_t *)sess, (uint32_t)strlen(sess) },
 		.text = { (const uint8_t *)Event_text, sizeof(Event_text) - 1 },
 	};

@@ -149,7 +149,7 @@ static void accept_one(struct mm_rtr *r, int s)
 	struct mm_access_peer cr;
 
 	/* root, our uid, clients.allow_uids, or a group of allow_gids (access.h) */
-	if (mm_access_peer_read(s, &cr) < 0 || !mm_access_client_allowed(&r->cfg->clients, &cr)) {
+	if (mm_access_peer_read(s, &cr) < 0 || !mm_access_client_allowed(r->clients, &cr)) {
 		r->refused++;
 		mm_rtr_stats_bump(&r->st->clients_refused);
 		mm_log(MM_LOG_WARNING, "refused peer uid %u gid %u pid %d", cr.uid, cr.gid, cr.pid);

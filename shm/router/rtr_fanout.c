@@ -19,14 +19,16 @@
 /* Writes a GAP record for the losses of <c> not yet reported. Returns 0 or -EAGAIN etc. */
 static int put_gap(struct mm_rtr *r, struct mm_rtr_client *c)
 {
-	struct mm_rec_gap g = { .lost = c->lost, .session_idx = c->lost_session };
+	const struct mm_rtr_session *s = mm_rtr_session_at(r, c->lost_session);
+	struct mm_rec_gap g = { .lost = c->lost, .session_idx = MM_REC_SESSION_ANY };
 	void *p;
 	size_t sz;
 	int rc;
 
-	if (g.session_idx != MM_REC_SESSION_ANY) {
-		g.session.p = (const uint8_t *)r->sess[g.session_idx].name;
-		g.session.len = (uint32_t)strlen(r->sess[g.session_idx].name);
+	if (s) { /* (a session removed since has no name to give: the losses count as "any") */
+		g.session_idx = s->idx;
+		g.session.p = (const uint8_t *)s->name;
+		g.session.len = (uint32_t)strlen(s->name);
 	}
 	sz = mm_rec_gap_size(&g);
 	rc = mm_shm_ring_reserve(&c->dlv, (uint32_t)sz, MM_REC_GAP, 0, &p);
@@ -208,6 +210,13 @@ static struct mm_rtr_client *find_blocker(struct mm_rtr *r, const struct mm_rtr_
 		mm_shm_ring_producer_disarm(&c->dlv);
 	}
 	return NULL;
+}
+
+/* <s> goes away with a message held: its clients lost it (counted as dropped). */
+void mm_rtr_held_drop(struct mm_rtr *r, struct mm_rtr_session *s)
+{
+	if (s->held)
+		unhold(r, s, NULL, 0);
 }
 
 /* Fan one MSG record out. Returns 0, or -EAGAIN when a BLOCK client lacks room (not popped). */
@@ -394,5 +403,5 @@ void mm_rtr_unblock(struct mm_rtr *r, struct mm_rtr_client *c)
 			c->dirty = false;
 	}
 	for (size_t i = 0; i < r->nsess; i++)
-		r->sess[i].blocked = false; /* the loop re-checks their rings before sleeping */
+		r->sess[i]->blocked = false; /* the loop re-checks their rings before sleeping */
 }

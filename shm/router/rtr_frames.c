@@ -20,7 +20,7 @@ static int proto_error(struct mm_rtr_client *c, uint32_t seq, const char *why)
 
 static int make_rings(struct mm_rtr *r, struct mm_rtr_client *c)
 {
-	uint64_t size = r->cfg->clients.ring_size;
+	uint64_t size = r->clients->ring_size;
 	int rc = mm_shm_ring_create("mqttmux-dlv", size, 1, &c->fds[MM_PROTO_FD_DLV_RING]);
 
 	if (rc == 0)
@@ -119,14 +119,18 @@ static int route_refused(struct mm_rtr_client *c, uint32_t seq, int err)
 static int on_route_add(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t *buf, size_t len)
 {
 	struct mm_proto_route_add a;
+	const struct mm_rtr_session *s = NULL;
+	int sess = MM_RTR_SESSION_ALL, rc;
 	struct mm_rtr_route rt;
 	char *filter;
-	int sess = MM_RTR_SESSION_ALL, rc;
 
 	if (mm_proto_unpack_route_add(buf, len, &a) < 0)
 		return proto_error(c, 0, "malformed ROUTE_ADD");
-	if (a.session.len && (sess = mm_rtr_session_find(r, &a.session)) < 0)
+	if (a.session.len &&
+	    !(s = mm_rtr_session_named(r, (const char *)a.session.p, a.session.len)))
 		return route_refused(c, a.seq, ENOENT);
+	if (s)
+		sess = (int)s->idx;
 	if (c->nroutes >= MM_RTR_MAX_ROUTES)
 		return route_refused(c, a.seq, ENOSPC);
 	/* acknowledged only once every SUBSCRIBE it may need is surely in the cmd-rings */
@@ -141,7 +145,7 @@ static int on_route_add(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t
 				    .filter = filter,
 				    .qos = a.qos,
 				    .on_full = a.on_full == MM_PROTO_ON_FULL_DEFAULT
-						       ? r->cfg->clients.on_full
+						       ? r->clients->on_full
 					       : a.on_full == MM_PROTO_ON_FULL_BLOCK
 						       ? MM_CFG_ON_FULL_BLOCK
 						       : MM_CFG_ON_FULL_DROP };
@@ -154,7 +158,7 @@ static int on_route_add(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t
 	}
 	r->retain_sub = false;
 	for (size_t i = 0; i < r->nsess; i++)
-		r->sess[i].retain_sent = false;
+		r->sess[i]->retain_sent = false;
 	free(filter);
 	if (rc < 0)
 		return route_refused(c, a.seq, rc == -E2BIG ? EINVAL : -rc);
@@ -208,10 +212,12 @@ static int on_sessions_list(struct mm_rtr *r, struct mm_rtr_client *c, const uin
 		struct mm_proto_sessions m = { .seq = l.seq, .entries = e };
 		ssize_t n;
 
-		for (; m.count < SESSIONS_PER_FRAME && i < r->nsess; i++, m.count++) {
-			const struct mm_rtr_session *s = &r->sess[i];
+		for (; m.count < SESSIONS_PER_FRAME && i < r->nsess; i++) {
+			const struct mm_rtr_session *s = r->sess[i];
 
-			e[m.count] = (struct mm_proto_session_entry){
+			if (s->retiring)
+				continue; /* its name belongs to the namesake that replaces it */
+			e[m.count++] = (struct mm_proto_session_entry){
 				.idx = s->idx,
 				.state = s->state,
 				.name = { (const uint8_t *)s->name, (uint32_t)strlen(s->name) }

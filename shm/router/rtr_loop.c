@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The router's setup and its epoll loop: the inherited session rings, router.sock, the signalfd
- * and the supervisor channel. One thread, one epoll; everything is level-triggered but the
- * sessions' data doorbells (watch_in_data), and every handler drains what it was woken for, in
- * batches.
+ * The router's setup and its epoll loop: the inherited session rings (rtr_table.c), router.sock,
+ * the signalfd and the supervisor channel (rtr_chan.c). One thread, one epoll; everything is
+ * level-triggered but the sessions' data doorbells (mm_rtr_watch_edge), and every handler
+ * drains what it was woken for, in batches.
  */
 #include <errno.h>
 #include <signal.h>
@@ -37,41 +37,31 @@ int mm_rtr_watch(struct mm_rtr *r, int fd, unsigned kind, uint32_t val)
  * A session's data doorbell is watched edge-triggered and never read: every eventfd write
  * wakes the epoll once, whatever the counter holds, so a wake-up costs the epoll_wait alone
  * and not a read() besides (issue 14). The counter only grows by one per sleep of ours; it
- * would take 2^64 of them to fill. The other fds stay level-triggered (see above).
+ * would take 2^64 of them to fill. A doorbell already rung when it is added is reported once
+ * (epoll looks at it on EPOLL_CTL_ADD). The other fds stay level-triggered (see above).
  */
-static int watch_in_data(struct mm_rtr *r, const struct mm_rtr_session *s)
+int mm_rtr_watch_edge(struct mm_rtr *r, int fd, unsigned kind, uint32_t val)
 {
-	return watch(r, s->fds[MM_FD_SESS_IN_DATA], EPOLLIN | EPOLLET, MM_RTR_T_IN_DATA, s->idx);
+	return watch(r, fd, EPOLLIN | EPOLLET, kind, val);
 }
 
-/* Attach session <i>'s rings from the descriptors starting at <fd>. */
-static int attach_session(struct mm_rtr *r, size_t i, int fd)
+/*
+ * Make the scratch buffer hold a record of a pub-ring of <ring_size> bytes (and a frame).
+ * Returns 0 or -ENOMEM (the old buffer stays).
+ */
+int mm_rtr_scratch_fit(struct mm_rtr *r, uint64_t ring_size)
 {
-	struct mm_rtr_session *s = &r->sess[i];
-	char why[MM_SHM_RING_WHY_MAX] = "";
-	int rc;
+	size_t want = ring_size > MM_PROTO_MAX_FRAME ? (size_t)ring_size : MM_PROTO_MAX_FRAME;
+	uint8_t *p;
 
-	s->name = r->cfg->sessions[i].name;
-	s->idx = (uint32_t)i;
-	s->max_msg = r->cfg->sessions[i].perf.max_message_size;
-	for (int k = 0; k < MM_FD_SESS_N; k++)
-		s->fds[k] = fd + k;
-	rc = mm_shm_ring_attach(&s->in, s->fds[MM_FD_SESS_IN_RING], MM_SHM_RING_CONSUMER,
-				s->fds[MM_FD_SESS_IN_DATA], s->fds[MM_FD_SESS_IN_SPACE], why,
-				sizeof(why));
-	if (rc < 0)
-		return mm_log_errno(rc, "session '%s': in-ring refused (%s)", s->name, why);
-	rc = mm_shm_ring_attach(&s->cmd, s->fds[MM_FD_SESS_CMD_RING], MM_SHM_RING_PRODUCER,
-				s->fds[MM_FD_SESS_CMD_DATA], s->fds[MM_FD_SESS_CMD_SPACE], why,
-				sizeof(why));
-	if (rc < 0)
-		return mm_log_errno(rc, "session '%s': cmd-ring refused (%s)", s->name, why);
-	rc = mm_rtr_sub_session_added(&r->sub, s->idx);
-	if (rc == 0)
-		rc = watch_in_data(r, s);
-	if (rc == 0)
-		rc = mm_rtr_watch(r, s->fds[MM_FD_SESS_CMD_SPACE], MM_RTR_T_CMD_SPACE, s->idx);
-	return rc;
+	if (want <= r->scratch_cap)
+		return 0;
+	p = realloc(r->scratch, want);
+	if (!p)
+		return -ENOMEM;
+	r->scratch = p;
+	r->scratch_cap = want;
+	return 0;
 }
 
 static int open_signals(void)
@@ -89,44 +79,51 @@ static int open_signals(void)
 	return fd == -1 ? -errno : fd;
 }
 
+/* The sessions of the table the router starts with: session <i>'s rings from <first_fd> + 6i. */
+static int add_initial(struct mm_rtr *r, int first_fd)
+{
+	for (size_t i = 0; i < r->opts->n_sessions; i++) {
+		int fds[MM_FD_SESS_N], rc;
+
+		for (int k = 0; k < MM_FD_SESS_N; k++)
+			fds[k] = first_fd + (int)i * MM_FD_SESS_N + k;
+		rc = mm_rtr_session_add(r, &r->opts->sessions[i], fds, false);
+		if (rc < 0)
+			return mm_log_errno(rc, "session '%s' [%u] refused",
+					    r->opts->sessions[i].name, r->opts->sessions[i].idx);
+	}
+	return 0;
+}
+
 /*
- * Set the router up: <cfg> gives the sessions (in order) whose 6 descriptors each start at
- * <first_fd>; a channel is expected at MM_FD_CHAN when r->chan is set >= 0 by the caller.
- * Returns 0 or -errno (logged).
+ * Set the router up from <opts> (owned by <r> from now on: mm_rtr_done() frees it): its
+ * sessions, in order, have their 6 descriptors each from <first_fd>; a channel is expected at
+ * MM_FD_CHAN when r->chan is set >= 0 by the caller. Returns 0 or -errno (logged).
  */
-int mm_rtr_init(struct mm_rtr *r, const struct mm_cfg *cfg, const char *runtime_dir, int first_fd,
-		int stats_fd)
+int mm_rtr_init(struct mm_rtr *r, struct mm_handoff_router *opts, int first_fd, int stats_fd)
 {
 	int rc;
 
-	r->cfg = cfg;
-	r->runtime_dir = runtime_dir;
+	r->opts = opts;
+	r->clients = &opts->clients;
+	r->runtime_dir = opts->runtime_dir;
 	r->lsock = r->sigfd = -1;
 	r->next_client = 1;
 	r->next_req = 1;
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r->epfd == -1)
 		return mm_log_errno(-errno, "epoll_create1");
-	r->scratch_cap = cfg->clients.ring_size > MM_PROTO_MAX_FRAME ? cfg->clients.ring_size
-								     : MM_PROTO_MAX_FRAME;
-	r->scratch = malloc(r->scratch_cap);
-	if (!r->scratch)
-		return -ENOMEM;
+	rc = mm_rtr_scratch_fit(r, opts->clients.ring_size);
+	if (rc < 0)
+		return rc;
 	rc = mm_rtr_stats_open(r, stats_fd);
 	if (rc < 0)
 		return mm_log_errno(rc, "the stats block (--stats-fd %d) is unusable", stats_fd);
 	rc = mm_rtr_sub_init(&r->sub, mm_rtr_sub_changed, r);
+	if (rc == 0)
+		rc = add_initial(r, first_fd);
 	if (rc < 0)
 		return rc;
-	r->nsess = cfg->n_sessions;
-	r->sess = calloc(r->nsess ? r->nsess : 1, sizeof(*r->sess));
-	if (!r->sess)
-		return -ENOMEM;
-	for (size_t i = 0; i < r->nsess; i++) {
-		rc = attach_session(r, i, first_fd + (int)i * MM_FD_SESS_N);
-		if (rc < 0)
-			return rc;
-	}
 	r->sigfd = open_signals();
 	if (r->sigfd < 0)
 		return mm_log_errno(r->sigfd, "signalfd");
@@ -136,47 +133,6 @@ int mm_rtr_init(struct mm_rtr *r, const struct mm_cfg *cfg, const char *runtime_
 	if (rc == 0)
 		rc = mm_rtr_listen(r);
 	return rc;
-}
-
-/* The supervisor marked a session failed: clients that asked for events hear it. */
-static void session_failed(struct mm_rtr *r, struct mm_rtr_session *s, bool permanent)
-{
-	static const char perm[] = "worker exited with a usage or config error: not restarted",
-			  loop[] = "crash loop: still retried at the restart cap";
-	struct mm_rec_event e = { .kind = MM_CLIENT_EV_SESSION_FAILED,
-				  .code = permanent ? 1 : 0,
-				  .text = { (const uint8_t *)(permanent ? perm : loop),
-					    (uint32_t)(permanent ? sizeof(perm) : sizeof(loop)) -
-						    1 } };
-
-	e.time_ns = mm_time_real_ns();
-	mm_log(MM_LOG_INFO, "session '%s': failed (%s)", s->name, permanent ? "permanent" : "loop");
-	mm_rtr_forward_event(r, s, &e);
-	mm_rtr_commit_clients(r);
-}
-
-static void on_chan(struct mm_rtr *r)
-{
-	struct mm_chan_msg m;
-	int rc;
-
-	while ((rc = mm_chan_recv(r->chan, &m)) != -EAGAIN) {
-		if (rc == -EBADMSG) {
-			mm_log(MM_LOG_WARNING, "control channel: malformed record, ignoring");
-			continue;
-		}
-		if (rc <= 0) {
-			mm_log(MM_LOG_INFO, "control channel closed: the supervisor is gone");
-			r->stop = true;
-			return;
-		}
-		if (m.cmd == MM_CHAN_STOP) {
-			mm_log(MM_LOG_INFO, "stop requested by the supervisor");
-			r->stop = true;
-		} else if (m.cmd == MM_CHAN_SESSION_FAILED && m.arg < r->nsess) {
-			session_failed(r, &r->sess[m.arg], m.value != 0);
-		}
-	}
 }
 
 static void on_signal(struct mm_rtr *r)
@@ -227,7 +183,7 @@ static void unrouted_tell(struct mm_rtr *r)
 		return;
 	r->unrouted_pending = false;
 	for (size_t i = 0; i < r->nsess; i++) {
-		struct mm_rtr_session *s = &r->sess[i];
+		struct mm_rtr_session *s = r->sess[i];
 
 		if (s->unrouted == s->unrouted_told)
 			continue;
@@ -277,6 +233,7 @@ static void dispatch(struct mm_rtr *r, uint64_t tok)
 {
 	unsigned kind = MM_RTR_TOK_KIND(tok);
 	uint32_t v = MM_RTR_TOK_VAL(tok);
+	struct mm_rtr_session *s;
 
 	switch (kind) {
 	case MM_RTR_T_LISTEN:
@@ -286,15 +243,18 @@ static void dispatch(struct mm_rtr *r, uint64_t tok)
 		on_signal(r);
 		break;
 	case MM_RTR_T_CHAN:
-		on_chan(r);
+		mm_rtr_chan_input(r);
 		break;
 	case MM_RTR_T_IN_DATA:
-		mm_shm_ring_consumer_disarm(&r->sess[v].in);
-		r->sess[v].armed = false;
-		mm_rtr_drain_session(r, &r->sess[v]);
+		if (!(s = mm_rtr_session_at(r, v)))
+			break; /* removed earlier in this batch of events */
+		mm_shm_ring_consumer_disarm(&s->in);
+		s->armed = false;
+		mm_rtr_drain_session(r, s);
 		break;
 	case MM_RTR_T_CMD_SPACE:
-		mm_rtr_cmd_space(r, &r->sess[v]);
+		if ((s = mm_rtr_session_at(r, v)))
+			mm_rtr_cmd_space(r, s);
 		break;
 	default:
 		on_client_event(r, kind, v);
@@ -312,7 +272,7 @@ static bool arm_all(struct mm_rtr *r)
 	bool pending = false;
 
 	for (size_t i = 0; i < r->nsess; i++) {
-		struct mm_rtr_session *s = &r->sess[i];
+		struct mm_rtr_session *s = r->sess[i];
 		int rc;
 
 		if (s->dead || s->blocked || r->holding || s->armed)
@@ -348,7 +308,7 @@ static void drain_before_exit(struct mm_rtr *r)
 	struct mm_shm_rec rec;
 
 	for (size_t i = 0; i < r->nsess; i++) {
-		struct mm_rtr_session *s = &r->sess[i];
+		struct mm_rtr_session *s = r->sess[i];
 
 		for (int k = 0; k < MM_RTR_EXIT_BATCHES && !r->holding && !s->dead && !s->blocked &&
 				mm_shm_ring_peek(&s->in, &rec) > 0;
@@ -371,7 +331,7 @@ int mm_rtr_run(struct mm_rtr *r)
 	if (r->chan >= 0)
 		(void)mm_chan_send(r->chan, MM_CHAN_READY, 0, (uint64_t)getpid());
 	for (size_t i = 0; i < r->nsess; i++)
-		mm_rtr_drain_session(r, &r->sess[i]);
+		mm_rtr_drain_session(r, r->sess[i]);
 	while (!r->stop) {
 		bool held = r->holding;
 		int n, timeout = arm_all(r) ? 0 : held ? 20 : idle_timeout_ms(r);
@@ -391,7 +351,7 @@ int mm_rtr_run(struct mm_rtr *r)
 		(void)mm_rtr_stats_gauges(r, mm_time_mono_ns());
 		if (held && !mm_rtr_holding(r))
 			for (size_t i = 0; i < r->nsess; i++)
-				mm_rtr_drain_session(r, &r->sess[i]);
+				mm_rtr_drain_session(r, r->sess[i]);
 	}
 	drain_before_exit(r);
 	r->next_gap_ns = 0; /* the last second's unrouted messages, told now */
@@ -412,12 +372,9 @@ void mm_rtr_done(struct mm_rtr *r)
 		mm_rtr_client_drop(r, r->cl[r->ncl - 1], 0, NULL);
 	mm_rtr_pend_drop_all(r);
 	mm_rtr_retain_done(r);
-	for (size_t i = 0; r->sess && i < r->nsess; i++) {
-		free(r->sess[i].held_ids);
-		mm_shm_ring_detach(&r->sess[i].in);
-		mm_shm_ring_detach(&r->sess[i].cmd);
-	}
-	free(r->sess);
+	mm_rtr_table_free(r);
+	mm_handoff_router_free(r->opts);
+	r->opts = NULL;
 	free(r->cl);
 	free(r->scratch);
 	mm_rtr_stats_close(r);

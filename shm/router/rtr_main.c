@@ -2,12 +2,15 @@
 /*
  * mqttmux-router: the shared-memory fan-out between the session workers and local clients.
  *
- *   mqttmux-router --config FILE [--runtime-dir DIR] --inherit-fds N [--verbose]
+ *   mqttmux-router --inherit-fds N [--stats-fd FD] [--verbose]
  *
- * Inherited descriptors (from mqttmuxd, or a test acting as it): fd 3 is the control channel
- * (or closed), then for each of the N sessions of the config, in config order, 6 descriptors
- * (enum mm_fd_sess in shm/fdmap.h) starting at fd 4. N must equal the number of sessions in the
- * config. Exit codes: 0 stopped, 1 runtime failure, 64 usage, 78 config.
+ * Inherited descriptors (shm/fdmap.h; from mqttmuxd, or a test acting as it): fd 3 is the
+ * control channel (or closed), then for each of the N sessions of its table 6 descriptors
+ * (enum mm_fd_sess) from fd 4, then the table itself at MM_FD_RTR_TABLE(N): a ROUTER handoff
+ * blob (shm/handoff.h) with the sessions' indexes and names, the client options and the
+ * runtime directory, as the supervisor validated them. The router reads no config file.
+ * N must equal the number of sessions in the table. Exit codes: 0 stopped, 1 runtime failure,
+ * 64 usage.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,14 +28,12 @@
 #include "usage.h"
 
 struct args {
-	const char *config, *runtime_dir;
 	long nfds, stats_fd;
 	enum mm_log_level level;
 };
 
 static const char Usage[] =
-	"usage: mqttmux-router --config FILE [--runtime-dir DIR] --inherit-fds N [--stats-fd FD]\n"
-	"                      [--verbose]\n"
+	"usage: mqttmux-router --inherit-fds N [--stats-fd FD] [--verbose]\n"
 	"       mqttmux-router --help | --version\n"
 	"The router of mqttmuxd, which starts it; see mqttmuxd(8).\n";
 
@@ -45,8 +46,6 @@ static int usage(void)
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "runtime-dir", required_argument, NULL, 'd' },
 		{ "inherit-fds", required_argument, NULL, 'i' },
 		{ "stats-fd", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -58,13 +57,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 	int c;
 
 	*a = (struct args){ .nfds = -1, .stats_fd = -1, .level = MM_LOG_INFO };
-	while ((c = getopt_long(argc, argv, "c:d:i:s:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:s:vh", opts, NULL)) != -1) {
 		if (c == 'h' || c == 'V') {
 			return c;
-		} else if (c == 'c') {
-			a->config = optarg;
-		} else if (c == 'd') {
-			a->runtime_dir = optarg;
 		} else if (c == 'i') {
 			a->nfds = strtol(optarg, &end, 10);
 			if (*end || a->nfds < 0 || a->nfds > MM_RTR_SESSION_MAX)
@@ -79,28 +74,23 @@ static int parse_args(int argc, char **argv, struct args *a)
 			return -EINVAL;
 		}
 	}
-	return optind != argc || !a->config || a->nfds < 0 ? -EINVAL : 0;
+	return optind != argc || a->nfds < 0 ? -EINVAL : 0;
 }
 
-static int load(const struct args *a, struct mm_cfg **cfg)
+/* The table the supervisor validated (never the config file): EX_* on failure, logged. */
+static int read_table(const struct args *a, struct mm_handoff_router **ret)
 {
-	struct mm_cfg_diag diag;
-	int rc;
+	int rc = mm_handoff_router_read((int)MM_FD_RTR_TABLE(a->nfds), ret);
 
-	mm_cfg_diag_init(&diag);
-	rc = mm_cfg_load(a->config, cfg, &diag);
 	if (rc < 0) {
-		if (diag.n)
-			mm_cfg_diag_print(&diag, stderr);
-		else
-			mm_log_errno(rc, "cannot read config '%s'", a->config);
+		mm_log_errno(rc, "no usable session table at fd %ld (a ROUTER handoff blob)",
+			     MM_FD_RTR_TABLE(a->nfds));
+		return EX_USAGE;
 	}
-	mm_cfg_diag_done(&diag);
-	if (rc < 0)
-		return EX_CONFIG;
-	if ((size_t)a->nfds != (*cfg)->n_sessions) {
-		mm_log(MM_LOG_ERROR, "--inherit-fds %ld but the config has %zu sessions", a->nfds,
-		       (*cfg)->n_sessions);
+	if ((*ret)->n_sessions != (size_t)a->nfds) {
+		mm_log(MM_LOG_ERROR, "--inherit-fds %ld but the table has %zu sessions", a->nfds,
+		       (*ret)->n_sessions);
+		mm_handoff_router_free(*ret);
 		return EX_USAGE;
 	}
 	return 0;
@@ -109,7 +99,7 @@ static int load(const struct args *a, struct mm_cfg **cfg)
 int main(int argc, char **argv)
 {
 	struct mm_rtr r = { .chan = -1, .epfd = -1 };
-	struct mm_cfg *cfg = NULL;
+	struct mm_handoff_router *table = NULL;
 	struct args a;
 	int rc;
 
@@ -120,23 +110,22 @@ int main(int argc, char **argv)
 		return mm_usage_help_version(rc == 'h', "mqttmux-router", Usage);
 	mm_log_init("mqttmux-router", a.level);
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	rc = load(&a, &cfg);
+	if (a.stats_fd >= 0 && a.stats_fd < MM_FD_RTR_STATS(a.nfds)) {
+		mm_log(MM_LOG_ERROR, "--stats-fd %ld overlaps the sessions and the table",
+		       a.stats_fd);
+		return EX_USAGE;
+	}
+	rc = read_table(&a, &table);
 	if (rc)
 		return rc;
 	if (fcntl(MM_FD_CHAN, F_GETFD) != -1) {
 		r.chan = MM_FD_CHAN;
 		(void)fcntl(r.chan, F_SETFD, FD_CLOEXEC);
 	}
-	if (a.stats_fd >= 0 && a.stats_fd < MM_FD_RTR_STATS(a.nfds)) {
-		mm_log(MM_LOG_ERROR, "--stats-fd %ld overlaps the session descriptors", a.stats_fd);
-		return EX_USAGE;
-	}
 	if (a.stats_fd >= 0)
 		(void)fcntl((int)a.stats_fd, F_SETFD, FD_CLOEXEC);
-	rc = mm_rtr_init(&r, cfg, a.runtime_dir ? a.runtime_dir : cfg->runtime_dir, MM_FD_RTR_FIRST,
-			 (int)a.stats_fd);
+	rc = mm_rtr_init(&r, table, MM_FD_RTR_FIRST, (int)a.stats_fd);
 	rc = rc < 0 ? 1 : mm_rtr_run(&r);
 	mm_rtr_done(&r);
-	mm_cfg_free(cfg);
 	return rc;
 }

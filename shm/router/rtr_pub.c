@@ -47,13 +47,14 @@ void mm_rtr_sub_changed(void *arg, uint32_t session, const char *filter, int old
 {
 	struct mm_rtr *r = arg;
 	bool wants = r->retain_sub && new_qos != MM_RTR_SUB_INACTIVE;
+	struct mm_rtr_session *s = mm_rtr_session_at(r, session);
 
 	(void)old_qos;
-	if (session >= r->nsess || r->exiting)
-		return;
-	put_sub(&r->sess[session], INTERNAL_REQ | r->next_req++, filter, new_qos,
+	if (!s || s->removing || r->exiting)
+		return; /* (a route for a session not there yet counts, but has no worker) */
+	put_sub(s, INTERNAL_REQ | r->next_req++, filter, new_qos,
 		wants ? MM_REC_SUB_F_RETAINED : 0);
-	r->sess[session].retain_sent |= wants;
+	s->retain_sent |= wants;
 }
 
 /*
@@ -65,9 +66,9 @@ void mm_rtr_sub_changed(void *arg, uint32_t session, const char *filter, int old
 void mm_rtr_retain_subscribe(struct mm_rtr *r, int sess, const char *filter, uint8_t qos)
 {
 	for (size_t i = 0; i < r->nsess; i++) {
-		struct mm_rtr_session *s = &r->sess[i];
+		struct mm_rtr_session *s = r->sess[i];
 
-		if (sess != MM_RTR_SESSION_ALL && (size_t)sess != i)
+		if (sess != MM_RTR_SESSION_ALL && (uint32_t)sess != s->idx)
 			continue;
 		if (!s->retain_sent)
 			put_sub(s, INTERNAL_REQ | r->next_req++, filter, qos,
@@ -90,9 +91,10 @@ int mm_rtr_sub_room(struct mm_rtr *r, int sess, uint32_t len)
 	for (size_t i = 0; i < r->nsess; i++) {
 		int rc;
 
-		if ((sess != MM_RTR_SESSION_ALL && (size_t)sess != i) || r->sess[i].dead)
+		if ((sess != MM_RTR_SESSION_ALL && (uint32_t)sess != r->sess[i]->idx) ||
+		    r->sess[i]->dead)
 			continue;
-		rc = mm_shm_ring_has_room(&r->sess[i].cmd, size);
+		rc = mm_shm_ring_has_room(&r->sess[i]->cmd, size);
 		if (rc == 0)
 			return -EAGAIN;
 		if (rc < 0)
@@ -177,21 +179,19 @@ static void resub_one(void *arg, const char *filter, int qos)
 }
 
 /*
- * A new worker process runs session <s>: the filters of the routes are subscribed again, and
- * every publish that the previous process took from the cmd-ring (its PUB record ends at or
- * before <cmd_pos>) but did not complete fails with -ECONNRESET: it may or may not have
- * reached the broker. Publishes still in the ring are executed by the new process.
+ * Fail with -ECONNRESET every publish to session <idx> whose PUB record ends at or before
+ * <cmd_pos> in its cmd-ring (UINT64_MAX: all of them): a worker took it and ended before it
+ * completed, so it may or may not have reached the broker. Returns how many failed.
  */
-void mm_rtr_worker_started(struct mm_rtr *r, struct mm_rtr_session *s, uint64_t cmd_pos)
+size_t mm_rtr_pend_fail_session(struct mm_rtr *r, uint32_t idx, uint64_t cmd_pos)
 {
 	size_t failed = 0;
-	int n;
 
 	for (size_t i = 0; i < MM_RTR_PEND_BUCKETS; i++)
 		for (struct mm_rtr_pend **pp = &r->pend[i]; *pp;) {
 			struct mm_rtr_pend *p = *pp;
 
-			if (p->session != s->idx || p->cmd_end > cmd_pos) {
+			if (p->session != idx || p->cmd_end > cmd_pos) {
 				pp = &p->next;
 				continue;
 			}
@@ -200,6 +200,20 @@ void mm_rtr_worker_started(struct mm_rtr *r, struct mm_rtr_session *s, uint64_t 
 			free(p);
 			failed++;
 		}
+	return failed;
+}
+
+/*
+ * A new worker process runs session <s>: the filters of the routes are subscribed again, and
+ * every publish that the previous process took from the cmd-ring (its PUB record ends at or
+ * before <cmd_pos>) but did not complete fails with -ECONNRESET: it may or may not have
+ * reached the broker. Publishes still in the ring are executed by the new process.
+ */
+void mm_rtr_worker_started(struct mm_rtr *r, struct mm_rtr_session *s, uint64_t cmd_pos)
+{
+	size_t failed = mm_rtr_pend_fail_session(r, s->idx, cmd_pos);
+	int n;
+
 	r->resub_session = s->idx;
 	n = mm_rtr_sub_filters_for_session(&r->sub, s->idx, resub_one, r);
 	mm_log(MM_LOG_INFO,
@@ -227,15 +241,6 @@ void mm_rtr_completion(struct mm_rtr *r, struct mm_rtr_session *s, const struct 
 		return;
 	pend_done(r, p, c.result, c.reason);
 	free(p);
-}
-
-int mm_rtr_session_find(const struct mm_rtr *r, const struct mm_bytes *name)
-{
-	for (size_t i = 0; i < r->nsess; i++)
-		if (strlen(r->sess[i].name) == name->len &&
-		    !memcmp(r->sess[i].name, name->p, name->len))
-			return (int)i;
-	return -ENOENT;
 }
 
 static int done_reason(struct mm_rtr *r, struct mm_rtr_client *c, uint64_t creq, int result,
@@ -311,6 +316,12 @@ static int put_pub(struct mm_rtr *r, struct mm_rtr_client *c, struct mm_rtr_sess
 	return pend_add(r, r->next_req++, c->id, cp->req_id, s, grp);
 }
 
+/* Does a publish to every session go to <s>? Not if it is broken or being replaced. */
+static bool pub_all_takes(const struct mm_rtr_session *s)
+{
+	return !s->dead && !s->retiring;
+}
+
 /*
  * A publish to every session: every live session's cmd-ring must have room first, so the
  * parts go out together or not at all. Completes (one PUB_DONE) when every part has.
@@ -327,11 +338,11 @@ static int forward_pub_all(struct mm_rtr *r, struct mm_rtr_client *c,
 	for (size_t i = 0; i < r->nsess; i++) {
 		int rc;
 
-		if (r->sess[i].dead)
+		if (!pub_all_takes(r->sess[i]))
 			continue;
-		if (over_limit(r, c, cp, &r->sess[i]))
+		if (over_limit(r, c, cp, r->sess[i]))
 			return 0;
-		rc = cmd_room(&r->sess[i], size);
+		rc = cmd_room(r->sess[i], size);
 		if (rc == 0)
 			return -EAGAIN;
 		if (rc < 0)
@@ -345,9 +356,9 @@ static int forward_pub_all(struct mm_rtr *r, struct mm_rtr_client *c,
 		return done_now(r, c, cp->req_id, -ENOMEM);
 	*g = (struct mm_rtr_pubgrp){ .creq = cp->req_id, .client = c->id, .remaining = live };
 	for (size_t i = 0; i < r->nsess; i++) {
-		if (r->sess[i].dead)
+		if (!pub_all_takes(r->sess[i]))
 			continue;
-		if (put_pub(r, c, &r->sess[i], cp, g) < 0 && g->result == 0)
+		if (put_pub(r, c, r->sess[i], cp, g) < 0 && g->result == 0)
 			g->result = -ENOMEM; /* reserve cannot fail after the room check */
 		if (g->result < 0 && --g->remaining == 0) {
 			int32_t res = g->result;
@@ -368,7 +379,7 @@ static int forward_pub(struct mm_rtr *r, struct mm_rtr_client *c, const struct m
 	struct mm_rec_client_pub cp;
 	struct mm_rec_pub wp;
 	struct mm_rtr_session *s;
-	int idx, rc;
+	int rc;
 
 	if (rec->type != MM_REC_CLIENT_PUB || rec->len > r->scratch_cap)
 		return -EPROTO;
@@ -382,10 +393,9 @@ static int forward_pub(struct mm_rtr *r, struct mm_rtr_client *c, const struct m
 	}
 	if (cp.flags & MM_REC_F_ALL)
 		return forward_pub_all(r, c, &cp);
-	idx = mm_rtr_session_find(r, &cp.session);
-	if (idx < 0 || r->sess[idx].dead)
+	s = mm_rtr_session_named(r, (const char *)cp.session.p, cp.session.len);
+	if (!s || s->dead)
 		return done_now(r, c, cp.req_id, -ENOENT);
-	s = &r->sess[idx];
 	if (over_limit(r, c, &cp, s))
 		return 0;
 	pub_rec(&wp, 0, &cp);
@@ -400,9 +410,9 @@ static int forward_pub(struct mm_rtr *r, struct mm_rtr_client *c, const struct m
 static void commit_cmds(struct mm_rtr *r)
 {
 	for (size_t i = 0; i < r->nsess; i++)
-		if (r->sess[i].cmd_dirty) {
-			(void)mm_shm_ring_commit(&r->sess[i].cmd);
-			r->sess[i].cmd_dirty = false;
+		if (r->sess[i]->cmd_dirty) {
+			(void)mm_shm_ring_commit(&r->sess[i]->cmd);
+			r->sess[i]->cmd_dirty = false;
 		}
 }
 

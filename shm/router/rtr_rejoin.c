@@ -20,7 +20,7 @@
 /* clients.rejoin_grace in ns */
 static uint64_t grace_ns(const struct mm_rtr *r)
 {
-	return (uint64_t)(r->cfg->clients.rejoin_grace * (double)MM_NS_PER_SEC);
+	return (uint64_t)(r->clients->rejoin_grace * (double)MM_NS_PER_SEC);
 }
 
 /* The clients the previous router had: expected back. Their slots become "gone" meanwhile. */
@@ -60,7 +60,7 @@ int mm_rtr_rejoin_start(struct mm_rtr *r)
 		r->holding = true;
 		r->hold_until_ns = mm_time_mono_ns() + grace_ns(r);
 		mm_log(MM_LOG_INFO, "waiting up to %g s for %zu client(s) of the previous router",
-		       r->cfg->clients.rejoin_grace, r->n_expect);
+		       r->clients->rejoin_grace, r->n_expect);
 	}
 	return 0;
 }
@@ -98,7 +98,7 @@ bool mm_rtr_holding(struct mm_rtr *r)
 		mm_log(MM_LOG_WARNING,
 		       "%zu client(s) of the previous router did not come back "
 		       "within %g s (clients.rejoin_grace): delivering without them",
-		       r->n_expect, r->cfg->clients.rejoin_grace);
+		       r->n_expect, r->clients->rejoin_grace);
 	r->holding = false;
 	r->n_expect = 0;
 	return false;

@@ -54,8 +54,10 @@ static uint64_t topic_hash(const uint8_t *p, size_t n)
 
 static void win_free(struct mm_rtr *r, struct mm_rtr_rwin *w)
 {
-	if (w->session < r->nsess && r->sess[w->session].n_windows)
-		r->sess[w->session].n_windows--;
+	struct mm_rtr_session *s = mm_rtr_session_at(r, w->session);
+
+	if (s && s->n_windows)
+		s->n_windows--;
 	r->retain.topics -= w->n;
 	r->retain.n--;
 	free(w->set);
@@ -140,7 +142,8 @@ static struct mm_rtr_rwin *win_find(struct mm_rtr *r, uint32_t client, uint32_t 
 static struct mm_rtr_rwin *win_new(struct mm_rtr *r, uint32_t client, uint32_t route,
 				   uint32_t session, uint64_t until)
 {
-	struct mm_rtr_rwin *w = calloc(1, sizeof(*w));
+	struct mm_rtr_session *s = mm_rtr_session_at(r, session);
+	struct mm_rtr_rwin *w = s ? calloc(1, sizeof(*w)) : NULL;
 	size_t b = bucket(client, route, session);
 
 	if (!w)
@@ -152,7 +155,7 @@ static struct mm_rtr_rwin *win_new(struct mm_rtr *r, uint32_t client, uint32_t r
 				   .until_ns = until };
 	r->retain.b[b] = w;
 	r->retain.n++;
-	r->sess[session].n_windows++;
+	s->n_windows++;
 	return w;
 }
 
@@ -178,10 +181,11 @@ void mm_rtr_retain_route_added(struct mm_rtr *r, uint32_t client, uint32_t route
 	uint64_t until = mm_time_mono_ns() + MM_RTR_RETAIN_WINDOW_NS;
 
 	for (size_t i = 0; i < r->nsess; i++) {
-		if ((sess != MM_RTR_SESSION_ALL && (size_t)sess != i) || r->sess[i].dead)
+		uint32_t idx = r->sess[i]->idx;
+
+		if ((sess != MM_RTR_SESSION_ALL && (uint32_t)sess != idx) || r->sess[i]->dead)
 			continue;
-		if (!win_find(r, client, route, (uint32_t)i, 0) &&
-		    !win_new(r, client, route, (uint32_t)i, until))
+		if (!win_find(r, client, route, idx, 0) && !win_new(r, client, route, idx, until))
 			mm_log(MM_LOG_WARNING,
 			       "out of memory: route %u of client %u gets no retained "
 			       "messages",
@@ -192,6 +196,12 @@ void mm_rtr_retain_route_added(struct mm_rtr *r, uint32_t client, uint32_t route
 static bool of_session(const struct mm_rtr_rwin *w, const void *arg)
 {
 	return w->session == *(const uint32_t *)arg;
+}
+
+/* Session <idx> leaves the table (rtr_table.c): its windows go with it. */
+void mm_rtr_retain_session_gone(struct mm_rtr *r, uint32_t idx)
+{
+	win_sweep(r, of_session, &idx);
 }
 
 void mm_rtr_retain_connected(struct mm_rtr *r, struct mm_rtr_session *s, bool first)

@@ -18,11 +18,12 @@
 #include <stdint.h>
 
 #include "cfg.h"
+#include "chan.h"
 
 /* Session value of a route that applies to every session, present and future. */
 #define MM_RTR_SESSION_ALL   (-1)
 /* Session indexes are 0..MM_RTR_SESSION_MAX-1. */
-#define MM_RTR_SESSION_MAX   65536
+#define MM_RTR_SESSION_MAX   ((int)MM_CHAN_SESSION_IDX_MAX)
 /* Deepest filter accepted (levels); bounds the recursion of the matcher. */
 #define MM_RTR_SUB_DEPTH_MAX 256
 /* The old_qos/new_qos value of a filter that has no route on a session. */

@@ -15,6 +15,7 @@
 #include <criterion/criterion.h>
 
 #include "chan.h"
+#include "handoff.h"
 #include "records.h"
 #include "t_helpers.h"
 
@@ -35,54 +36,108 @@ void t_make_session(struct t_rsess *s)
 		     0);
 }
 
-/* In the child: channel at 3, the sessions' descriptors from 4 on, then exec the router. */
-static __attribute__((noreturn)) void router_child(const char *binary, const char *dir,
-						   const char *cfg, int chan,
-						   int (*fds)[MM_FD_SESS_N], int nsess)
+/*
+ * In the child: channel at 3, the sessions' descriptors from 4 on, the table after them, placed
+ * by the code mqttmuxd uses (mm_fdmap_place), then exec the router.
+ */
+static __attribute__((noreturn)) void router_child(const char *binary, const char *dir, int chan,
+						   int (*fds)[MM_FD_SESS_N], int nsess, int table)
 {
-	int tmp[MM_FD_RTR_STATS(T_RSESS_MAX) + 1], log, end = MM_FD_RTR_STATS(nsess);
-	char *logp;
+	int src[MM_FD_SESS_N * T_RSESS_MAX + 1], tmp[MM_FD_SESS_N * T_RSESS_MAX + 2], log;
+	char *logp, count[16];
 
 	if (asprintf(&logp, "%s/router.log", dir) > 0 &&
 	    (log = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) >= 0)
 		dup2(log, 2);
-	tmp[MM_FD_CHAN] = fcntl(chan, F_DUPFD_CLOEXEC, 100);
 	for (int i = 0; i < nsess; i++)
-		for (int k = 0; k < MM_FD_SESS_N; k++)
-			tmp[MM_FD_RTR_SESS(i, k)] = fcntl(fds[i][k], F_DUPFD_CLOEXEC, 100);
-	for (int i = MM_FD_CHAN; i < end; i++)
-		if (tmp[i] < 0 || dup2(tmp[i], i) == -1)
-			_exit(127);
-	(void)close_range((unsigned)end, ~0u, 0);
-	execl(binary, "mqttmux-router", "--config", cfg, "--inherit-fds", "2", "--verbose",
-	      (char *)NULL);
+		memcpy(&src[i * MM_FD_SESS_N], fds[i], sizeof(fds[i]));
+	src[nsess * MM_FD_SESS_N] = table;
+	if (mm_fdmap_place(chan, src, (unsigned)(nsess * MM_FD_SESS_N + 1), tmp) == -1)
+		_exit(127);
+	snprintf(count, sizeof(count), "%d", nsess);
+	execl(binary, "mqttmux-router", "--inherit-fds", count, "--verbose", (char *)NULL);
 	_exit(127);
 }
 
 /*
- * Fork <binary> --config <cfg> with <nsess> sessions' rings <fds> and its stderr in
- * <dir>/router.log (its pid in <router>, set at once); wait (TMO) for its READY on the
- * channel, returned in <chan>.
+ * The router's table for the first <nsess> sessions of config file <cfg>, indexes 0.., packed
+ * in a handoff blob as mqttmuxd packs it (the router reads no config file).
+ */
+static int table_blob(const char *cfg, int nsess)
+{
+	struct mm_handoff_rsess ts[T_RSESS_MAX];
+	struct mm_handoff_router t;
+	struct mm_cfg *c = NULL;
+	int blob;
+
+	cr_assert_eq(mm_cfg_load(cfg, &c, NULL), 0, "cannot load %s", cfg);
+	cr_assert_geq(c->n_sessions, (size_t)nsess);
+	for (int i = 0; i < nsess; i++) {
+		ts[i].idx = (uint32_t)i;
+		ts[i].max_msg = c->sessions[i].perf.max_message_size;
+		snprintf(ts[i].name, sizeof(ts[i].name), "%s", c->sessions[i].name);
+	}
+	t = (struct mm_handoff_router){ .runtime_dir = c->runtime_dir,
+					.clients = c->clients,
+					.sessions = ts,
+					.n_sessions = (size_t)nsess };
+	blob = mm_handoff_router_open(&t);
+	cr_assert_geq(blob, 0);
+	mm_cfg_free(c);
+	return blob;
+}
+
+/*
+ * Fork <binary> with the first <nsess> sessions of <cfg> (rings <fds>, indexes 0..) and its
+ * stderr in <dir>/router.log (its pid in <router>, set at once); wait (TMO) for its READY on
+ * the channel, returned in <chan>.
  */
 void t_router_start(const char *binary, const char *dir, const char *cfg, int (*fds)[MM_FD_SESS_N],
 		    int nsess, pid_t *router, int *chan)
 {
 	struct mm_chan_msg m;
 	struct pollfd p;
-	int sp[2];
+	int sp[2], table;
 
 	cr_assert_leq(nsess, T_RSESS_MAX);
+	table = table_blob(cfg, nsess);
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
 	*router = fork();
 	cr_assert_neq(*router, -1);
 	if (*router == 0)
-		router_child(binary, dir, cfg, sp[1], fds, nsess);
+		router_child(binary, dir, sp[1], fds, nsess, table);
+	close(table);
 	close(sp[1]);
 	*chan = sp[0];
 	p = (struct pollfd){ .fd = *chan, .events = POLLIN };
 	cr_assert_eq(poll(&p, 1, TMO), 1, "router not ready (see %s/router.log)", dir);
 	cr_assert_eq(mm_chan_recv(*chan, &m), 1);
 	cr_assert_eq(m.cmd, MM_CHAN_READY);
+}
+
+/*
+ * As mqttmuxd: session <idx> <name> with the rings <fds> joins the running router, with the
+ * default performance.max_message_size (256 KiB).
+ */
+void t_router_add(int chan, uint32_t idx, const char *name, const int *fds)
+{
+	struct mm_chan_msg m = { .cmd = MM_CHAN_SESSION_ADD, .arg = idx };
+	uint8_t body[4 + MM_CFG_NAME_MAX];
+	size_t len = strlen(name);
+
+	cr_assert_leq(len, (size_t)MM_CFG_NAME_MAX);
+	for (int i = 0; i < 4; i++)
+		body[i] = (uint8_t)((256u * 1024) >> (8 * i));
+	memcpy(body + 4, name, len);
+	cr_assert_eq(mm_chan_send_msg(chan, &m, body, 4 + len, fds, MM_FD_SESS_N), 0);
+}
+
+/* As mqttmuxd: session <idx> leaves the running router (its worker is gone). */
+void t_router_remove(int chan, uint32_t idx)
+{
+	struct mm_chan_msg m = { .cmd = MM_CHAN_SESSION_REMOVE, .arg = idx };
+
+	cr_assert_eq(mm_chan_send_msg(chan, &m, NULL, 0, NULL, 0), 0);
 }
 
 /* ---- the test-side client ---- */

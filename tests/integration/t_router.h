@@ -44,6 +44,8 @@ struct t_rrec {
 void t_make_session(struct t_rsess *s);
 void t_router_start(const char *binary, const char *dir, const char *cfg, int (*fds)[MM_FD_SESS_N],
 		    int nsess, pid_t *router, int *chan);
+void t_router_add(int chan, uint32_t idx, const char *name, const int *fds);
+void t_router_remove(int chan, uint32_t idx);
 int t_cl_connect(struct t_rclient *c, const char *run);
 ssize_t t_cl_recv(struct t_rclient *c, uint8_t *buf, int *fds, int *nfds, int tmo);
 int t_cl_send_hello(struct t_rclient *c, uint16_t major);

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "handoff.h"
 #include "t_helpers.h"
 
 const char *t_worker_binary(void)
@@ -50,6 +51,27 @@ static int make_fds(struct t_worker *t, uint64_t in_size)
 	return rc;
 }
 
+/* Load <config> as the supervisor does; its problems go to t->diag. */
+static int load(struct t_worker *t, const char *config, const char *session)
+{
+	struct mm_cfg_diag diag;
+	FILE *f;
+	size_t len;
+	int rc;
+
+	mm_cfg_diag_init(&diag);
+	rc = mm_cfg_load(config, &t->cfg, &diag);
+	f = open_memstream(&t->diag, &len);
+	if (f) {
+		(void)mm_cfg_diag_print(&diag, f);
+		fclose(f);
+	}
+	mm_cfg_diag_done(&diag);
+	if (rc == 0 && !(t->sess = mm_cfg_session_find(t->cfg, session)))
+		rc = -ENOENT;
+	return rc;
+}
+
 int t_worker_init(struct t_worker *t, const char *config, const char *session,
 		  uint64_t in_ring_size)
 {
@@ -63,7 +85,9 @@ int t_worker_init(struct t_worker *t, const char *config, const char *session,
 	t->session = strdup(session);
 	if (asprintf(&t->log_path, "%s.%s.log", config, session) < 0)
 		return -ENOMEM;
-	rc = make_fds(t, in_ring_size);
+	rc = load(t, config, session);
+	if (rc == 0)
+		rc = make_fds(t, in_ring_size);
 	if (rc == 0)
 		rc = mm_shm_ring_attach(&t->in, t->fds[MM_FD_WRK_IN_RING], MM_SHM_RING_CONSUMER,
 					t->fds[MM_FD_WRK_IN_DATA], t->fds[MM_FD_WRK_IN_SPACE], NULL,
@@ -77,39 +101,45 @@ int t_worker_init(struct t_worker *t, const char *config, const char *session,
 	return rc;
 }
 
-/* In the child: put every descriptor at its fixed number, then exec the worker. */
-static __attribute__((noreturn)) void child(struct t_worker *t, int chan)
+#define NSRC (MM_FD_WRK_SESSION + 1 - MM_FD_WRK_IN_RING) /* rings, stats, session */
+
+/*
+ * In the child: every descriptor at its number as the supervisor places them (the same code:
+ * mm_fdmap_place, which also keeps the test's own libmosquitto sockets, lacking CLOEXEC, out),
+ * then exec the worker.
+ */
+static __attribute__((noreturn)) void child(struct t_worker *t, int chan, int blob)
 {
-	int tmp[_MM_FD_WRK_END],
+	int src[NSRC], tmp[NSRC + 1],
 		log = open(t->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
 	if (log >= 0)
 		dup2(log, 2);
-	tmp[MM_FD_CHAN] = fcntl(chan, F_DUPFD_CLOEXEC, 100);
-	for (int i = MM_FD_WRK_IN_RING; i < _MM_FD_WRK_END; i++)
-		tmp[i] = fcntl(t->fds[i], F_DUPFD_CLOEXEC, 100);
-	for (int i = MM_FD_CHAN; i < _MM_FD_WRK_END; i++)
-		if (tmp[i] < 0 || dup2(tmp[i], i) == -1)
-			_exit(127);
-	/* libmosquitto sockets of the test's own clients lack CLOEXEC: keep them out. */
-	(void)close_range(_MM_FD_WRK_END, ~0u, 0);
-	execl(t_worker_binary(), "mqttmux-worker", "--config", t->config, "--session", t->session,
-	      "--inherit-fds", "--verbose", (char *)NULL);
+	memcpy(src, &t->fds[MM_FD_WRK_IN_RING], (NSRC - 1) * sizeof(int));
+	src[NSRC - 1] = blob;
+	if (mm_fdmap_place(chan, src, NSRC, tmp) == -1)
+		_exit(127);
+	execl(t_worker_binary(), "mqttmux-worker", "--session", t->session, "--inherit-fds",
+	      "--verbose", (char *)NULL);
 	_exit(127);
 }
 
+/* As the supervisor spawns a worker: a fresh channel, and the session in a handoff blob. */
 int t_worker_spawn(struct t_worker *t)
 {
-	int sp[2];
+	int sp[2], blob = mm_handoff_session_open(t->sess);
 
+	if (blob < 0)
+		return blob;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
 		return -errno;
 	t->pid = fork();
 	if (t->pid == -1)
 		return -errno;
 	if (t->pid == 0)
-		child(t, sp[1]);
+		child(t, sp[1], blob);
 	close(sp[1]);
+	close(blob);
 	t->chan = sp[0];
 	return 0;
 }
@@ -182,6 +212,8 @@ void t_worker_free(struct t_worker *t)
 	for (int i = MM_FD_WRK_IN_RING; i < _MM_FD_WRK_END; i++)
 		if (t->fds[i] >= 0)
 			close(t->fds[i]);
+	mm_cfg_free(t->cfg);
+	free(t->diag);
 	free(t->config);
 	free(t->session);
 	free(t->log_path);

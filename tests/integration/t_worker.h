@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A test acting as the supervisor of one mqttmux-worker: it creates the session's rings,
- * doorbells and stats block, spawns the real worker binary with them at the fixed
- * descriptors (--inherit-fds), and reads the in-ring as the router would.
+ * A test acting as the supervisor of one mqttmux-worker: it loads the config, creates the
+ * session's rings, doorbells and stats block, spawns the real worker binary with them and its
+ * validated session at the fixed descriptors (--inherit-fds, shm/fdmap.h, shm/handoff.h: the
+ * same code mqttmuxd uses), and reads the in-ring as the router would.
  */
 #ifndef T_WORKER_H
 #define T_WORKER_H
@@ -11,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cfg.h"
 #include "fdmap.h"
 #include "records.h"
 #include "ring.h"
@@ -25,6 +27,9 @@ struct t_worker {
 	struct mm_shm_ring cmd;	 /* we produce */
 	struct mm_stats_block *stats;
 	char *config, *session, *log_path;
+	struct mm_cfg *cfg;		   /* <config> as loaded by t_worker_init, or NULL */
+	const struct mm_cfg_session *sess; /* the session handed to the worker */
+	char *diag;			   /* the problems loading <config> found, or NULL */
 	/* what the reader saw */
 	uint64_t msgs, events[16], completions;
 	bool ready;
@@ -33,9 +38,17 @@ struct t_worker {
 /* Record callback for t_worker_read: return false to stop reading. */
 typedef bool t_worker_rec_fn(struct t_worker *t, const struct mm_shm_rec *rec, void *ud);
 
+/*
+ * Load <config> as the supervisor does (its problems in t->diag) and make the rings of
+ * <session>. Returns 0, the loader's -errno (-EINVAL: see t->diag), -ENOENT (no such session),
+ * or a ring error. t_worker_free() is needed either way.
+ */
 int t_worker_init(struct t_worker *t, const char *config, const char *session,
 		  uint64_t in_ring_size);
-/* Start the worker on the rings of <t>; again after it ended, on the same rings and stats. */
+/*
+ * Start the worker on the rings of <t> with its session in a handoff blob, as mqttmuxd does;
+ * again after it ended, on the same rings and stats.
+ */
 int t_worker_spawn(struct t_worker *t);
 int t_worker_stop(struct t_worker *t, int timeout_ms);
 int t_worker_kill9(struct t_worker *t);

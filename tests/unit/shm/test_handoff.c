@@ -148,11 +148,11 @@ Test(shm_handoff, a_session_blob_is_not_a_router_blob)
 	free(buf);
 }
 
-static const struct mm_handoff_rsess Golden_sessions[] = { { 7, "a" }, { 9, "b.c" } };
+static const struct mm_handoff_rsess Golden_sessions[] = { { 7, 4096, "a" }, { 9, 0, "b.c" } };
 
 /*
  * runtime_dir "/r", uids [1000], gids [], ring 65536, on_full block, rejoin_grace 2.5,
- * block_timeout 2.0, sessions 7 "a", 9 "b.c".
+ * block_timeout 2.0, sessions 7 "a" (max_message_size 4096), 9 "b.c" (0).
  */
 static const uint8_t Golden_router[] = {
 	0x4d, 0x4d, 0x48, 0x4f, 0x01, 0x00, 0x02, 0x00,	     /* "MMHO", version 1, kind 2 */
@@ -164,8 +164,10 @@ static const uint8_t Golden_router[] = {
 	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x40,	     /* rejoin_grace 2.5 */
 	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40,	     /* block_timeout 2.0 */
 	0x02, 0x00, 0x00, 0x00,				     /* 2 sessions */
-	0x07, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 'a', /* 7 "a" */
-	0x09, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 'b', '.', 'c', /* 9 "b.c" */
+	0x07, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00,	     /* 7, 4096 */
+	0x01, 0x00, 0x00, 0x00, 'a',			     /* "a" */
+	0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,	     /* 9, 0 */
+	0x03, 0x00, 0x00, 0x00, 'b',  '.',  'c',	     /* "b.c" */
 };
 
 Test(shm_handoff, the_router_table_packs_to_the_golden_bytes_and_back)
@@ -199,6 +201,7 @@ Test(shm_handoff, the_router_table_packs_to_the_golden_bytes_and_back)
 	cr_expect_eq(back->clients.block_timeout, 2.0);
 	cr_assert_eq(back->n_sessions, 2);
 	cr_expect_eq(back->sessions[1].idx, 9);
+	cr_expect_eq(back->sessions[0].max_msg, 4096);
 	cr_expect_str_eq(back->sessions[1].name, "b.c");
 	for (ssize_t len = 0; len < n; len++)
 		cr_expect_eq(mm_handoff_router_unpack(buf, (size_t)len, &back), -EBADMSG);
