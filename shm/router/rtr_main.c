@@ -32,10 +32,9 @@ struct args {
 	enum mm_log_level level;
 };
 
-static const char Usage[] =
-	"usage: mqttmux-router --inherit-fds N [--stats-fd FD] [--verbose]\n"
-	"       mqttmux-router --help | --version\n"
-	"The router of mqttmuxd, which starts it; see mqttmuxd(8).\n";
+static const char Usage[] = "usage: mqttmux-router --inherit-fds N [--stats-fd FD] [--verbose]\n"
+			    "       mqttmux-router --help | --version\n"
+			    "The router of mqttmuxd, which starts it; see mqttmuxd(8).\n";
 
 static int usage(void)
 {
