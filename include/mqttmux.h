@@ -12,10 +12,10 @@
  * the calling thread. The library starts no thread, logs nothing and is not thread-safe: use
  * one client per thread, or serialize the calls. Errors are negative errno values.
  *
- * Router restarts (mqttmuxd restarts the router when it dies and whenever a session is added or
- * removed) are not errors: the client delivers what the old router had written, fails the
- * publishes in flight with -ECONNRESET, reconnects by itself (10 ms, doubling to 500 ms, for
- * as long as the application dispatches), registers every route again and reports it as
+ * Router restarts (mqttmuxd restarts the router when it dies; sessions added or removed reach
+ * the running router without one) are not errors: the client delivers what the old router had
+ * written, fails the publishes in flight with -ECONNRESET, reconnects by itself (10 ms, doubling to
+ * 500 ms, for as long as the application dispatches), registers every route again and reports it as
  * router_disconnected / router_reconnected events (mqttmux_on_event). No message is delivered
  * twice.
  *
@@ -378,9 +378,9 @@ MQTTMUX_PUBLIC int mqttmux_set_route_qos(struct mqttmux *c, int qos);
  * The route counts for sessions added later too. When this client's ring is full the
  * router drops the message for it and reports a GAP (on_full drop).
  *
- * The route is registered again, with the same filter and QoS, after every router restart; if
- * the new router refuses it (its session was removed) it receives nothing until a later
- * restart accepts it.
+ * The route is registered again, with the same filter and QoS, after every router restart. A
+ * route bound to a session that is removed receives nothing (session_removed says why) until
+ * a session of that name is added again: the library then registers it again by itself.
  *
  * The route is acknowledged once the SUBSCRIBE it needs is queued for each session's worker
  * (a command ring that stays full for 5 s: EAGAIN), so a message published through one of

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libmqttmux across router restarts (docs/client.md, "Router restarts"; docs/protocol.md,
- * "Router restarts"). mqttmuxd restarts the router when it dies and whenever a session is
- * added or removed; the application should notice nothing but events. When the socket
+ * "Router restarts"). mqttmuxd restarts the router when it dies (never for a session added or
+ * removed: client_sessions.c); the application should notice nothing but events. When the socket
  * reaches EOF, dispatch comes here:
  *
  *   lost        drain the old delivery ring to its end (the dead router wrote its last
