@@ -198,3 +198,17 @@ pid_t b_plain_spawn(int port, unsigned n, int page_fd, int *ret_ready)
 	*ret_ready = fds[0];
 	return pid;
 }
+
+/* Wait for one byte on <fd>: 0, -ETIMEDOUT, or -EPIPE at EOF (the writer died). */
+int b_wait_byte(int fd, uint64_t timeout_ns)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c;
+	int n = poll(&p, 1, (int)(timeout_ns / 1000000));
+
+	if (n == 0)
+		return -ETIMEDOUT;
+	if (n < 0)
+		return -errno;
+	return read(fd, &c, 1) == 1 ? 0 : -EPIPE;
+}

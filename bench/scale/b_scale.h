@@ -150,6 +150,7 @@ struct results {
 	char load_before[64], load_after[64];
 };
 
+/* b_plain.c */
 int b_wait_byte(int fd, uint64_t timeout_ns);
 
 /* b_report.c */

@@ -37,19 +37,6 @@
 #define READY_TIMEOUT_S 600
 #define B_PAGE_FD	100 /* where the page's memfd stays for the baseline process */
 
-int b_wait_byte(int fd, uint64_t timeout_ns)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	char c;
-	int n = poll(&p, 1, (int)(timeout_ns / 1000000));
-
-	if (n == 0)
-		return -ETIMEDOUT;
-	if (n < 0)
-		return -errno;
-	return read(fd, &c, 1) == 1 ? 0 : -EPIPE;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
