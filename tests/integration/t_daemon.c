@@ -183,6 +183,21 @@ char *t_ctl_command(const char *sock, const char *line)
 	return r;
 }
 
+/* <line> on the control socket <sock> must answer {"ok":true...} within <ms>. */
+void t_ctl_ok(const char *sock, const char *line, int ms)
+{
+	int fd = t_ctl_connect(sock);
+	char *reply;
+
+	cr_assert_geq(fd, 0, "no control socket %s", sock);
+	t_ctl_send(fd, line);
+	reply = t_ctl_read_reply(fd, ms);
+	close(fd);
+	cr_assert(reply && strstr(reply, "\"ok\":true"), "'%s' failed: %s", line,
+		  reply ? reply : "(no reply)");
+	free(reply);
+}
+
 /* For t_wait_for: the control socket <sock> (a char *) answers ping. */
 bool t_ctl_pongs(void *sock)
 {

@@ -30,6 +30,7 @@ int t_ctl_connect(const char *sock);
 char *t_ctl_read_reply(int fd, int ms);
 void t_ctl_send(int fd, const char *s);
 char *t_ctl_command(const char *sock, const char *line);
+void t_ctl_ok(const char *sock, const char *line, int ms);
 bool t_ctl_pongs(void *sock);
 int t_cli(const char *cli, const char *run, char *out, size_t osize, char *err, size_t esize,
 	  const char *const *args);

@@ -101,29 +101,10 @@ static void write_config(const char *proto, const char *b_extra)
 	free(b);
 }
 
-/* A command on the control socket that must succeed within <ms>. */
-static void ctl_ok_within(const char *line, int ms)
-{
-	int fd = t_ctl_connect(Sock);
-	char *reply;
-
-	cr_assert_geq(fd, 0, "no control socket");
-	t_ctl_send(fd, line);
-	reply = t_ctl_read_reply(fd, ms);
-	close(fd);
-	cr_assert(reply && strstr(reply, "\"ok\":true"), "'%s' failed: %s", line,
-		  reply ? reply : "(no reply)");
-	free(reply);
-}
-
 /* A command on the control socket that must succeed. */
 static void ctl_ok(const char *line)
 {
-	char *reply = t_ctl_command(Sock, line);
-
-	cr_assert(reply && strstr(reply, "\"ok\":true"), "'%s' failed: %s", line,
-		  reply ? reply : "(no reply)");
-	free(reply);
+	t_ctl_ok(Sock, line, 5000);
 }
 
 static void start_daemon(void)
@@ -131,7 +112,7 @@ static void start_daemon(void)
 	Daemon = t_daemon_spawn(MQTTMUXD_PATH, Cfg, Log, MQTTMUX_WORKER_PATH, MQTTMUX_ROUTER_PATH,
 				NULL);
 	cr_assert(t_wait_for(t_ctl_pongs, Sock, WAIT_MS), "control socket never answered");
-	ctl_ok_within("wait * 20\n", WAIT_MS);
+	t_ctl_ok(Sock, "wait * 20\n", WAIT_MS);
 }
 
 /* What the client saw. */
@@ -261,18 +242,11 @@ static struct mqttmux *client_on_a(struct seen *s, struct mosquitto *m)
 
 static const char *Proto; /* of the running test: "3.1.1" or "5" */
 
-/* Steps 0..4 add s1..s5, steps 5..8 remove s1..s4, all on the control socket. */
-static void add_remove(int k)
+/* `add` a session file holding session <name> with <proto>. */
+static void add_session(const char *name, const char *proto)
 {
-	char name[16], *path, *block, *text, line[512];
+	char *path, *block = session_block(name, proto, NULL), *text, line[512];
 
-	if (k >= N_ADD) {
-		snprintf(line, sizeof(line), "remove s%d\n", k - N_ADD + 1);
-		ctl_ok(line);
-		return;
-	}
-	snprintf(name, sizeof(name), "s%d", k + 1);
-	block = session_block(name, Proto, NULL);
 	cr_assert_gt(asprintf(&path, "%s/%s.cfg", Dir, name), 0);
 	cr_assert_gt(asprintf(&text, "session = %s;\n", block), 0);
 	t_write_text(path, text);
@@ -281,6 +255,20 @@ static void add_remove(int k)
 	free(path);
 	free(block);
 	free(text);
+}
+
+/* Steps 0..4 add s1..s5, steps 5..8 remove s1..s4, all on the control socket. */
+static void add_remove(int k)
+{
+	char name[16], line[64];
+
+	if (k >= N_ADD) {
+		snprintf(line, sizeof(line), "remove s%d\n", k - N_ADD + 1);
+		ctl_ok(line);
+		return;
+	}
+	snprintf(name, sizeof(name), "s%d", k + 1);
+	add_session(name, Proto);
 }
 
 /* Step k: rewrite the config with another keepalive for session "b", and SIGHUP. */
@@ -319,10 +307,10 @@ static void run_stream_test(const char *proto, bool reload)
 	cr_expect_eq(t_daemon_child(Daemon, NULL), router, "the router was restarted");
 	cr_expect_eq(t_daemon_child(Daemon, "a"), worker_a, "session a's worker was restarted");
 	if (reload) {
-		ctl_ok_within("wait b 20\n", WAIT_MS);
+		t_ctl_ok(Sock, "wait b 20\n", WAIT_MS);
 		cr_expect_neq(t_daemon_child(Daemon, "b"), worker_b, "b was not restarted");
 	} else {
-		ctl_ok_within("wait s5 20\n", WAIT_MS);
+		t_ctl_ok(Sock, "wait s5 20\n", WAIT_MS);
 		cr_expect_eq(s.ev[MQTTMUX_EV_SESSION_ADDED], N_ADD);
 		cr_expect_eq(s.ev[MQTTMUX_EV_SESSION_REMOVED], N_REMOVE);
 	}
@@ -368,28 +356,19 @@ ParameterizedTest(int *proto, live, qos1_stream_on_a_through_sighup_reloads_that
 
 Test(live, sessions_added_at_run_time_are_all_ready)
 {
-	char *path, line[512];
 	int64_t t0, tadd, t1;
 
 	write_config("5", NULL);
 	start_daemon();
 	t0 = mm_time_mono_ms();
 	for (int i = 0; i < N_MANY; i++) {
-		char name[16], *block, *text;
+		char name[16];
 
 		snprintf(name, sizeof(name), "m%03d", i);
-		block = session_block(name, "5", NULL);
-		cr_assert_gt(asprintf(&path, "%s/%s.cfg", Dir, name), 0);
-		cr_assert_gt(asprintf(&text, "session = %s;\n", block), 0);
-		t_write_text(path, text);
-		snprintf(line, sizeof(line), "add %s\n", path);
-		ctl_ok(line);
-		free(path);
-		free(block);
-		free(text);
+		add_session(name, "5");
 	}
 	tadd = mm_time_mono_ms();
-	ctl_ok_within("wait * 60\n", 70000);
+	t_ctl_ok(Sock, "wait * 60\n", 70000);
 	t1 = mm_time_mono_ms();
 	cr_log_info("%d sessions added at run time: added after %lld ms, all ready after %lld ms",
 		    N_MANY, (long long)(tadd - t0), (long long)(t1 - t0));

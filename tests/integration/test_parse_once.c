@@ -60,16 +60,7 @@ TestSuite(parse_once, .init = setup, .fini = teardown, .timeout = 120);
 
 static void ctl_ok(const char *line, int ms)
 {
-	int fd = t_ctl_connect(Sock);
-	char *reply;
-
-	cr_assert_geq(fd, 0, "no control socket");
-	t_ctl_send(fd, line);
-	reply = t_ctl_read_reply(fd, ms);
-	close(fd);
-	cr_assert(reply && strstr(reply, "\"ok\":true"), "'%s' failed: %s", line,
-		  reply ? reply : "(no reply)");
-	free(reply);
+	t_ctl_ok(Sock, line, ms);
 }
 
 static void start_daemon(void)
