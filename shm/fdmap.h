@@ -35,6 +35,8 @@
 #ifndef MM_SHM_FDMAP_H
 #define MM_SHM_FDMAP_H
 
+#include <spawn.h>
+
 /* Every child of the supervisor, worker or router. */
 #define MM_FD_CHAN 3 /* control channel socket (SOCK_SEQPACKET), or closed */
 
@@ -89,6 +91,8 @@ _Static_assert(MM_FD_WRK_IN_RING + MM_FD_SESS_CMD_SPACE == MM_FD_WRK_CMD_SPACE, 
 _Static_assert(MM_FD_WRK_STATS == MM_FD_WRK_IN_RING + MM_FD_SESS_N, "stats after the rings");
 _Static_assert(MM_FD_WRK_SESSION == MM_FD_WRK_STATS + 1, "the session after the stats block");
 
-int mm_fdmap_place(int chan, const int *src, unsigned n, int *tmp);
+int mm_fdmap_actions(posix_spawn_file_actions_t *fa, const int *all, unsigned n, int *tmp);
+int mm_fdmap_place(const int *all, unsigned n, int *tmp);
+pid_t mm_fdmap_spawn(char *const *argv, int err_fd, const int *all, unsigned n, int *tmp);
 
 #endif /* MM_SHM_FDMAP_H */

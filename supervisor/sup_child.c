@@ -2,8 +2,10 @@
 /*
  * Spawning, signalling and forgetting one worker process (see sup_child.h). The worker's
  * control channel doubles as the death pipe: the worker stops as soon as it reads EOF on it,
- * which happens when the supervisor dies for any reason; PR_SET_PDEATHSIG(SIGKILL) is the
- * second net for a worker that is not reading its channel.
+ * which happens when the supervisor dies for any reason; PR_SET_PDEATHSIG(SIGKILL), which the
+ * worker and the router set first thing, is the second net for one that is not reading its
+ * channel. Children are started with posix_spawn (vfork-like: no copy of our memory, whose
+ * mappings grow with the sessions), so a spawn costs the same at 10 sessions and at 1,000.
  */
 #include "sup_child.h"
 
@@ -108,51 +110,32 @@ void mm_sup_child_done(struct mm_sup_child *c)
 	c->name = NULL;
 }
 
-/* In the forked child: never returns. Only async-signal-safe calls from here on. */
-static __attribute__((noreturn)) void child_exec(const struct mm_sup_exec *x, int chan,
-						 pid_t parent)
-{
-	sigset_t none;
-
-	if (mm_fdmap_place(chan, x->src, x->n, x->tmp) == -1)
-		_exit(127);
-	sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int sig = 1; sig < NSIG; sig++)
-		(void)signal(sig, SIG_DFL);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
-		_exit(127);
-	execv(x->argv[0], x->argv);
-	_exit(127);
-}
-
 static int pidfd_open_compat(pid_t pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
 /*
- * Fork and exec x->argv with a new control channel at fd 3 and x->src at 4, 5, ... The child
+ * Start x->argv with a new control channel at fd 3 and x->fds[1..n] at 4, 5, ... The child
  * inherits our stderr. On success c->pid, c->pidfd and c->chan_fd are set and 0 is returned;
- * -errno otherwise (nothing is left behind). An exec failure shows up later as exit status 127.
+ * -errno otherwise (nothing is left behind). A missing binary is -ENOENT at once (posix_spawn
+ * reports exec failures).
  */
 int mm_sup_child_fork(struct mm_sup_child *c, const struct mm_sup_exec *x)
 {
-	pid_t parent = getpid(), pid;
-	int sp[2], r;
+	pid_t pid;
+	int sp[2];
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) == -1)
 		return -errno;
-	pid = fork();
-	if (pid == -1) {
-		r = -errno;
-		close(sp[0]);
-		close(sp[1]);
-		return r;
-	}
-	if (pid == 0)
-		child_exec(x, sp[1], parent);
+	x->fds[0] = sp[1];
+	/* The child sets PR_SET_PDEATHSIG itself; till then our channel's EOF stops it. */
+	pid = mm_fdmap_spawn(x->argv, -1, x->fds, x->n + 1, x->tmp);
 	close(sp[1]);
+	if (pid < 0) {
+		close(sp[0]);
+		return pid;
+	}
 	c->pid = pid;
 	c->chan_fd = sp[0];
 	c->pidfd = pidfd_open_compat(pid);
@@ -177,10 +160,11 @@ int mm_sup_child_spawn(struct mm_sup *s, struct mm_sup_child *const *v, uint32_t
 	size_t nfd = (size_t)n * MM_FD_WRK_N + 1, a = 0;
 	char **argv = calloc(4 * (size_t)n + 3, sizeof(*argv));
 	char(*subs)[PATH_MAX] = calloc(n, sizeof(*subs));
-	int *src = calloc(nfd, sizeof(*src)), *tmp = calloc(nfd + 1, sizeof(*tmp)), r = -ENOMEM;
+	int *fds = calloc(nfd + 1, sizeof(*fds)), *tmp = calloc(nfd + 1, sizeof(*tmp)), r = -ENOMEM;
+	int *src = fds ? &fds[1] : NULL; /* fds[0]: the channel (mm_sup_child_fork) */
 	uint32_t i = 0;
 
-	if (argv && subs && src && tmp) {
+	if (argv && subs && fds && tmp) {
 		argv[a++] = s->worker;
 		for (r = 0; r == 0 && i < n; i++) {
 			const struct mm_cfg_session *sess = mm_cfg_session_find(s->cfg, v[i]->name);
@@ -201,7 +185,7 @@ int mm_sup_child_spawn(struct mm_sup *s, struct mm_sup_child *const *v, uint32_t
 		if (r == 0) {
 			argv[a++] = opt_inherit;
 			src[nfd - 1] = s->pace_fd;
-			struct mm_sup_exec x = { .argv = argv, .src = src, .tmp = tmp,
+			struct mm_sup_exec x = { .argv = argv, .fds = fds, .tmp = tmp,
 						 .n = (unsigned)nfd - (s->pace_fd < 0) };
 
 			r = mm_sup_child_fork(v[0], &x);
@@ -213,7 +197,7 @@ int mm_sup_child_spawn(struct mm_sup *s, struct mm_sup_child *const *v, uint32_t
 	}
 	free(argv);
 	free(subs);
-	free(src);
+	free(fds);
 	free(tmp);
 	return r;
 }

@@ -40,11 +40,11 @@ struct mm_sup_mstate {
 	uint64_t unrouted; /* messages that matched no route (the router's MM_CHAN_UNROUTED) */
 };
 
-/* How mm_sup_child_fork() lays out descriptors: channel at 3, src[0..n-1] at 4..4+n-1. */
+/* How mm_sup_child_fork() lays out descriptors: channel at 3, fds[1..n] at 4..4+n-1. */
 struct mm_sup_exec {
 	char *const *argv; /* argv[0]: absolute path of the binary */
-	const int *src;
-	int *tmp; /* n + 1 entries of scratch, allocated by the caller before the fork */
+	int *fds;	   /* n + 1 entries: [0] is filled with the new channel, [1..n] the sources */
+	int *tmp;	   /* n + 1 entries of scratch */
 	unsigned n;
 };
 

@@ -116,32 +116,32 @@ int mm_sup_router_spawn(struct mm_sup *s)
 	static char opt_inherit[] = "--inherit-fds", opt_stats[] = "--stats-fd";
 	struct mm_handoff_router t = options(s);
 	size_t cap = s->n_children ? s->n_children : 1, n;
-	int *src = calloc(cap * MM_FD_SESS_N + 2, sizeof(int));
+	int *fds = calloc(cap * MM_FD_SESS_N + 3, sizeof(int));
 	int *tmp = calloc(cap * MM_FD_SESS_N + 3, sizeof(int)), r = -ENOMEM, blob = -1;
 	char count[24], stats[24];
 	char *argv[] = { s->router_bin, opt_inherit, count, opt_stats, stats, NULL };
 
 	t.sessions = calloc(cap, sizeof(*t.sessions));
-	if (!src || !tmp || !t.sessions)
+	if (!fds || !tmp || !t.sessions)
 		goto out;
-	n = t.n_sessions = table_of(s, t.sessions, src);
+	n = t.n_sessions = table_of(s, t.sessions, &fds[1]);
 	blob = r = mm_handoff_router_open(&t);
 	if (r >= 0) {
 		struct mm_sup_exec x = {
-			.argv = argv, .src = src, .tmp = tmp, .n = (unsigned)(n * MM_FD_SESS_N + 2)
+			.argv = argv, .fds = fds, .tmp = tmp, .n = (unsigned)(n * MM_FD_SESS_N + 2)
 		};
 
 		snprintf(count, sizeof(count), "%zu", n);
 		snprintf(stats, sizeof(stats), "%d", MM_FD_RTR_STATS((int)n));
-		src[n * MM_FD_SESS_N] = blob;
-		src[n * MM_FD_SESS_N + 1] = s->router.fds[MM_FD_WRK_STATS];
+		fds[1 + n * MM_FD_SESS_N] = blob;
+		fds[2 + n * MM_FD_SESS_N] = s->router.fds[MM_FD_WRK_STATS];
 		r = mm_sup_child_fork(&s->router, &x);
 	}
 out:
 	if (blob >= 0)
 		close(blob);
 	free(t.sessions);
-	free(src);
+	free(fds);
 	free(tmp);
 	return r;
 }

@@ -479,6 +479,8 @@ int main(int argc, char **argv)
 		return usage();
 	}
 	(void)prctl(PR_SET_DUMPABLE, 0); /* the password is in our memory */
+	if (a.inherit) /* the second net after the channel's EOF: nothing outlives mqttmuxd */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	rc = attach_pacer(&p, &a);
 	mm_log_init("mqttmux-worker", a.level);
 	mm_log_set_session(a.session[0]); /* every record names the session (log.h) */

@@ -143,7 +143,7 @@ static int check_cost(const struct opts *o, const struct b_env *e, struct fig *f
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		if (!freopen("/dev/null", "w", stdout))
+		if (!freopen("/dev/null", "w", stdout) || setenv("MQTTMUX_WORKER", o->worker, 1))
 			_exit(127);
 		execl(o->daemon, "mqttmuxd", "--check", "-c", path, (char *)NULL);
 		_exit(127);

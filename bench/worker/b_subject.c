@@ -118,16 +118,17 @@ static int make_fds(struct wk *k)
 /* In the child: every descriptor to its fixed number (as mqttmuxd does), stderr to the log. */
 static __attribute__((noreturn)) void wk_child(const struct wk *k)
 {
-	int src[NSRC], tmp[NSRC + 1],
+	int all[NSRC + 1], tmp[NSRC + 1],
 		log = open(k->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
 	if (log >= 0)
 		(void)dup2(log, 2);
 	if (k->cfg->pin)
 		(void)b_pin(1);
-	memcpy(src, &k->fds[MM_FD_WRK_IN_RING], (NSRC - 1) * sizeof(int));
-	src[NSRC - 1] = k->blob;
-	if (mm_fdmap_place(k->fds[MM_FD_CHAN], src, NSRC, tmp) == -1)
+	all[0] = k->fds[MM_FD_CHAN];
+	memcpy(&all[1], &k->fds[MM_FD_WRK_IN_RING], (NSRC - 1) * sizeof(int));
+	all[NSRC] = k->blob;
+	if (mm_fdmap_place(all, NSRC + 1, tmp) == -1)
 		_exit(127);
 	execl(b_worker_binary(), "mqttmux-worker", "--session", "bench", "--inherit-fds", "--loop",
 	      backend_names[k->backend], (char *)NULL);

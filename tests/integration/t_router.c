@@ -37,26 +37,31 @@ void t_make_session(struct t_rsess *s)
 }
 
 /*
- * In the child: channel at 3, the sessions' descriptors from 4 on, the table after them, placed
- * by the code mqttmuxd uses (mm_fdmap_place), then exec the router.
+ * As mqttmuxd starts the router, with the same code (mm_fdmap_spawn): channel at 3, the
+ * sessions' descriptors from 4 on, the table after them; stderr to <dir>/router.log.
  */
-static __attribute__((noreturn)) void router_child(const char *binary, const char *dir, int chan,
-						   int (*fds)[MM_FD_SESS_N], int nsess, int table)
+static pid_t spawn_router(const char *binary, const char *dir, int chan, int (*fds)[MM_FD_SESS_N],
+			  int nsess, int table)
 {
-	int src[MM_FD_SESS_N * T_RSESS_MAX + 1], tmp[MM_FD_SESS_N * T_RSESS_MAX + 2], log;
+	static char opt_inherit[] = "--inherit-fds", opt_verbose[] = "--verbose";
+	int all[MM_FD_SESS_N * T_RSESS_MAX + 2], tmp[MM_FD_SESS_N * T_RSESS_MAX + 2], log = -1;
 	char *logp, count[16];
+	char *argv[] = { (char *)binary, opt_inherit, count, opt_verbose, NULL };
+	pid_t pid;
 
-	if (asprintf(&logp, "%s/router.log", dir) > 0 &&
-	    (log = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) >= 0)
-		dup2(log, 2);
+	if (asprintf(&logp, "%s/router.log", dir) > 0) {
+		log = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		free(logp);
+	}
+	all[0] = chan;
 	for (int i = 0; i < nsess; i++)
-		memcpy(&src[i * MM_FD_SESS_N], fds[i], sizeof(fds[i]));
-	src[nsess * MM_FD_SESS_N] = table;
-	if (mm_fdmap_place(chan, src, (unsigned)(nsess * MM_FD_SESS_N + 1), tmp) == -1)
-		_exit(127);
+		memcpy(&all[1 + i * MM_FD_SESS_N], fds[i], sizeof(fds[i]));
+	all[1 + nsess * MM_FD_SESS_N] = table;
 	snprintf(count, sizeof(count), "%d", nsess);
-	execl(binary, "mqttmux-router", "--inherit-fds", count, "--verbose", (char *)NULL);
-	_exit(127);
+	pid = mm_fdmap_spawn(argv, log, all, (unsigned)(nsess * MM_FD_SESS_N + 2), tmp);
+	if (log >= 0)
+		close(log);
+	return pid;
 }
 
 /*
@@ -102,10 +107,8 @@ void t_router_start(const char *binary, const char *dir, const char *cfg, int (*
 	cr_assert_leq(nsess, T_RSESS_MAX);
 	table = table_blob(cfg, nsess);
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
-	*router = fork();
-	cr_assert_neq(*router, -1);
-	if (*router == 0)
-		router_child(binary, dir, sp[1], fds, nsess, table);
+	*router = spawn_router(binary, dir, sp[1], fds, nsess, table);
+	cr_assert_gt(*router, 0, "cannot start %s: %s", binary, strerror(-*router));
 	close(table);
 	close(sp[1]);
 	*chan = sp[0];

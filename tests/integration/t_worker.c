@@ -104,42 +104,39 @@ int t_worker_init(struct t_worker *t, const char *config, const char *session,
 #define NSRC (MM_FD_WRK_SESSION + 1 - MM_FD_WRK_IN_RING) /* rings, stats, session */
 
 /*
- * In the child: every descriptor at its number as the supervisor places them (the same code:
- * mm_fdmap_place, which also keeps the test's own libmosquitto sockets, lacking CLOEXEC, out),
- * then exec the worker.
+ * As the supervisor spawns a worker, with the same code (mm_fdmap_spawn, which also keeps the
+ * test's own libmosquitto sockets, lacking CLOEXEC, out): a fresh channel, the rings and the
+ * session in a handoff blob; the worker's stderr to its log.
  */
-static __attribute__((noreturn)) void child(struct t_worker *t, int chan, int blob)
-{
-	int src[NSRC], tmp[NSRC + 1],
-		log = open(t->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-
-	if (log >= 0)
-		dup2(log, 2);
-	memcpy(src, &t->fds[MM_FD_WRK_IN_RING], (NSRC - 1) * sizeof(int));
-	src[NSRC - 1] = blob;
-	if (mm_fdmap_place(chan, src, NSRC, tmp) == -1)
-		_exit(127);
-	execl(t_worker_binary(), "mqttmux-worker", "--session", t->session, "--inherit-fds",
-	      "--verbose", (char *)NULL);
-	_exit(127);
-}
-
-/* As the supervisor spawns a worker: a fresh channel, and the session in a handoff blob. */
 int t_worker_spawn(struct t_worker *t)
 {
-	int sp[2], blob = mm_handoff_session_open(t->sess);
+	static char opt_session[] = "--session", opt_inherit[] = "--inherit-fds",
+		    opt_verbose[] = "--verbose";
+	char *argv[] = {
+		(char *)t_worker_binary(), opt_session, t->session, opt_inherit, opt_verbose, NULL
+	};
+	int sp[2], fds[NSRC + 1], tmp[NSRC + 1], log;
 
-	if (blob < 0)
-		return blob;
+	fds[NSRC] = mm_handoff_session_open(t->sess);
+	if (fds[NSRC] < 0)
+		return fds[NSRC];
+	log = open(t->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
 		return -errno;
-	t->pid = fork();
-	if (t->pid == -1)
-		return -errno;
-	if (t->pid == 0)
-		child(t, sp[1], blob);
+	fds[0] = sp[1];
+	memcpy(&fds[1], &t->fds[MM_FD_WRK_IN_RING], (NSRC - 1) * sizeof(int));
+	t->pid = mm_fdmap_spawn(argv, log, fds, NSRC + 1, tmp);
 	close(sp[1]);
-	close(blob);
+	close(fds[NSRC]);
+	if (log >= 0)
+		close(log);
+	if (t->pid < 0) {
+		int rc = t->pid;
+
+		close(sp[0]);
+		t->pid = 0;
+		return rc;
+	}
 	t->chan = sp[0];
 	return 0;
 }
