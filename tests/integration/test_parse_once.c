@@ -32,8 +32,14 @@
 #define WAIT_MS 30000
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define BACK_MS 10000 /* a sanitized worker starts far slower */
+/*
+ * A sanitized router maps terabytes readable (shadow, allocator space) and keeps its heap in
+ * them: reading it all through /proc/<pid>/mem takes hours. The plain build scans.
+ */
+#define SCAN	false
 #else
 #define BACK_MS 2000
+#define SCAN	true
 #endif
 
 static char *Dir, *Run, *Cfg, *Log, *Sock;
@@ -375,9 +381,9 @@ Test(parse_once, no_secret_outside_the_workers)
 	procs[n++] = t_daemon_child(Daemon, "p2");
 	for (int i = 0; i < n; i++)
 		cr_assert_gt(procs[i], 0, "process %d not found", i);
-	cr_expect(memory_has(procs[1], s.probe), "the scan does not find the router's sessions");
+	cr_expect(!SCAN || memory_has(procs[1], s.probe), "the scan misses the router's sessions");
 	for (int k = 0; k < N_SECRET; k++) {
-		cr_expect(!memory_has(procs[1], s.pw[k]), "password %d in the router's memory", k);
+		cr_expect(!SCAN || !memory_has(procs[1], s.pw[k]), "password %d in the router", k);
 		for (int i = 0; i < n; i++) {
 			cr_expect(!proc_file_has(procs[i], "cmdline", s.pw[k]),
 				  "password %d in the command line of %d", k, procs[i]);
