@@ -11,49 +11,34 @@
 #include <string.h>
 
 #include "handoff.h"
+#include "wire.h"
 
-/* Writer: counts only while p is NULL. */
-struct hw {
-	uint8_t *p;
-	size_t off;
-};
-
-/* Reader: sticky-bad on the first short read or bad value; allocations fail into oom. */
+/* The reader of common/wire.h, and whether an allocation failed (-ENOMEM, not -EBADMSG). */
 struct hr {
-	const uint8_t *p;
-	size_t len, off;
-	bool bad, oom;
+	struct pr r;
+	bool oom;
 };
 
-static void put_le(struct hw *w, uint64_t v, unsigned n)
+static void put_le(struct pw *w, uint64_t v, unsigned n)
 {
-	for (unsigned i = 0; w->p && i < n; i++)
-		w->p[w->off + i] = (uint8_t)(v >> (8 * i));
-	w->off += n;
+	pw_le(w, v, n);
 }
 
-static void put_bytes(struct hw *w, const void *b, size_t n)
+/* A string: u16 length and the bytes (no NUL), at most MM_CFG_STR_MAX. */
+static void put_str(struct pw *w, const char *s)
 {
-	put_le(w, n, 4);
-	if (w->p && n)
-		memcpy(w->p + w->off, b, n);
-	w->off += n;
-}
-
-static void put_str(struct hw *w, const char *s)
-{
-	put_bytes(w, s, strlen(s));
+	pw_str(w, (struct mm_bytes){ (const uint8_t *)s, (uint32_t)strlen(s) }, MM_CFG_STR_MAX);
 }
 
 /* An optional string: u8 present, then the string. */
-static void put_ostr(struct hw *w, const char *s)
+static void put_ostr(struct pw *w, const char *s)
 {
 	put_le(w, s != NULL, 1);
 	if (s)
 		put_str(w, s);
 }
 
-static void put_double(struct hw *w, double d)
+static void put_double(struct pw *w, double d)
 {
 	uint64_t v;
 
@@ -63,37 +48,20 @@ static void put_double(struct hw *w, double d)
 
 static uint64_t get_le(struct hr *r, unsigned n)
 {
-	uint64_t v = 0;
-
-	if (r->bad || n > r->len - r->off) {
-		r->bad = true;
-		return 0;
-	}
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)r->p[r->off + i] << (8 * i);
-	r->off += n;
-	return v;
+	return pr_le(&r->r, n);
 }
 
-/* A string of at most <max> bytes without NUL, copied into malloc'd memory; NULL if bad. */
+/* A string of at most <max> bytes, copied into malloc'd memory (NUL-terminated); or NULL. */
 static char *get_str(struct hr *r, size_t max)
 {
-	size_t n = (size_t)get_le(r, 4);
+	struct mm_bytes b = pr_str(&r->r, max > MM_CFG_STR_MAX ? MM_CFG_STR_MAX : (uint32_t)max);
 	char *s;
 
-	if (r->bad || n > max || n > r->len - r->off || memchr(r->p + r->off, 0, n)) {
-		r->bad = true;
+	if (r->r.bad)
 		return NULL;
-	}
-	s = malloc(n + 1);
-	if (!s) {
-		r->oom = true;
-		r->bad = true;
-		return NULL;
-	}
-	memcpy(s, r->p + r->off, n);
-	s[n] = '\0';
-	r->off += n;
+	s = strndup(b.len ? (const char *)b.p : "", b.len);
+	if (!s)
+		r->oom = r->r.bad = true;
 	return s;
 }
 
@@ -102,7 +70,7 @@ static char *get_ostr(struct hr *r, size_t max)
 	uint64_t present = get_le(r, 1);
 
 	if (present > 1)
-		r->bad = true;
+		r->r.bad = true;
 	return present == 1 ? get_str(r, max) : NULL;
 }
 
@@ -130,7 +98,7 @@ static bool get_bool(struct hr *r)
 	uint64_t v = get_le(r, 1);
 
 	if (v > 1)
-		r->bad = true;
+		r->r.bad = true;
 	return v == 1;
 }
 
@@ -139,12 +107,12 @@ static size_t get_count(struct hr *r, size_t min_size)
 {
 	size_t n = (size_t)get_le(r, 4);
 
-	if (!r->bad && n > (r->len - r->off) / min_size)
-		r->bad = true;
-	return r->bad ? 0 : n;
+	if (!r->r.bad && n > (r->r.len - r->r.off) / min_size)
+		r->r.bad = true;
+	return r->r.bad ? 0 : n;
 }
 
-static void put_header(struct hw *w, enum mm_handoff_kind kind)
+static void put_header(struct pw *w, enum mm_handoff_kind kind)
 {
 	put_le(w, MM_HANDOFF_MAGIC, 4);
 	put_le(w, MM_HANDOFF_VERSION, 2);
@@ -155,12 +123,12 @@ static void get_header(struct hr *r, enum mm_handoff_kind kind)
 {
 	if (get_le(r, 4) != MM_HANDOFF_MAGIC || get_le(r, 2) != MM_HANDOFF_VERSION ||
 	    get_le(r, 2) != kind)
-		r->bad = true;
+		r->r.bad = true;
 }
 
 /* ---- the session ---- */
 
-static void put_broker(struct hw *w, const struct mm_cfg_broker *b)
+static void put_broker(struct pw *w, const struct mm_cfg_broker *b)
 {
 	put_le(w, b->scheme, 1);
 	put_le(w, b->tls, 1);
@@ -169,7 +137,7 @@ static void put_broker(struct hw *w, const struct mm_cfg_broker *b)
 	put_str(w, b->path);
 }
 
-static void put_session(struct hw *w, const struct mm_cfg_session *s)
+static void put_session(struct pw *w, const struct mm_cfg_session *s)
 {
 	put_header(w, MM_HANDOFF_SESSION);
 	put_str(w, s->name);
@@ -181,7 +149,9 @@ static void put_session(struct hw *w, const struct mm_cfg_session *s)
 	put_ostr(w, s->password_file);
 	put_le(w, s->password != NULL, 1);
 	if (s->password)
-		put_bytes(w, s->password, s->password_len);
+		pw_str(w,
+		       (struct mm_bytes){ (const uint8_t *)s->password, (uint32_t)s->password_len },
+		       MM_CFG_STR_MAX);
 	put_le(w, s->protocol, 1);
 	put_le(w, (uint32_t)s->keepalive, 4);
 	put_le(w, s->clean_session, 1);
@@ -214,21 +184,29 @@ static void put_session(struct hw *w, const struct mm_cfg_session *s)
 }
 
 /* Run <put> twice: count, then write into a buffer of exactly that size. */
-static ssize_t pack_twice(void (*put)(struct hw *, const void *), const void *obj, uint8_t **ret)
+static ssize_t pack_twice(void (*put)(struct pw *, const void *), const void *obj, uint8_t **ret)
 {
-	struct hw w = { 0 };
+	struct pw w = { 0 };
+	ssize_t n;
 
 	put(&w, obj);
-	w.p = malloc(w.off ? w.off : 1);
+	if (w.err)
+		return w.err;
+	w = (struct pw){ .p = malloc(w.off ? w.off : 1), .cap = w.off };
 	if (!w.p)
 		return -ENOMEM;
-	w.off = 0;
 	put(&w, obj);
+	n = pw_end(&w);
+	if (n < 0) {
+		explicit_bzero(w.p, w.cap);
+		free(w.p);
+		return n;
+	}
 	*ret = w.p;
-	return (ssize_t)w.off;
+	return n;
 }
 
-static void put_session_any(struct hw *w, const void *obj)
+static void put_session_any(struct pw *w, const void *obj)
 {
 	put_session(w, obj);
 }
@@ -243,7 +221,7 @@ static void get_broker(struct hr *r, struct mm_cfg_broker *b)
 	uint64_t scheme = get_le(r, 1);
 
 	b->scheme = scheme < _MM_CFG_SCHEME_MAX ? (enum mm_cfg_scheme)scheme : MM_CFG_SCHEME_TCP;
-	r->bad |= scheme >= _MM_CFG_SCHEME_MAX;
+	r->r.bad |= scheme >= _MM_CFG_SCHEME_MAX;
 	b->tls = get_bool(r);
 	get_fixed(r, b->host, sizeof(b->host));
 	b->port = (uint16_t)get_le(r, 2);
@@ -252,34 +230,20 @@ static void get_broker(struct hr *r, struct mm_cfg_broker *b)
 
 static void get_password(struct hr *r, struct mm_cfg_session *s)
 {
-	size_t n;
-
 	if (!get_bool(r))
 		return;
-	n = (size_t)get_le(r, 4);
-	if (r->bad || n > r->len - r->off) {
-		r->bad = true;
-		return;
-	}
-	s->password = malloc(n + 1);
-	if (!s->password) {
-		r->oom = r->bad = true;
-		return;
-	}
-	memcpy(s->password, r->p + r->off, n);
-	s->password[n] = '\0';
-	s->password_len = n;
-	r->off += n;
+	s->password = get_str(r, MM_CFG_STR_MAX);
+	s->password_len = s->password ? strlen(s->password) : 0;
 }
 
 static void get_lists(struct hr *r, struct mm_cfg_session *s)
 {
-	size_t n = get_count(r, 4 + 1 + 4 + 2 + 4);
+	size_t n = get_count(r, 1 + 1 + 2 + 2 + 2);
 
 	s->brokers = calloc(n ? n : 1, sizeof(*s->brokers));
 	r->oom |= !s->brokers;
-	r->bad |= !s->brokers || n == 0;
-	for (size_t i = 0; i < n && !r->bad; i++, s->n_brokers++)
+	r->r.bad |= !s->brokers || n == 0;
+	for (size_t i = 0; i < n && !r->r.bad; i++, s->n_brokers++)
 		get_broker(r, &s->brokers[i]);
 	s->client_id = get_str(r, MM_CFG_STR_MAX);
 	s->username = get_ostr(r, MM_CFG_STR_MAX);
@@ -289,15 +253,15 @@ static void get_lists(struct hr *r, struct mm_cfg_session *s)
 
 static void get_subs(struct hr *r, struct mm_cfg_session *s)
 {
-	size_t n = get_count(r, 4 + 1);
+	size_t n = get_count(r, 2 + 1);
 
 	s->subs = calloc(n ? n : 1, sizeof(*s->subs));
 	r->oom |= !s->subs;
-	r->bad |= !s->subs;
-	for (size_t i = 0; i < n && !r->bad; i++, s->n_subs++) {
+	r->r.bad |= !s->subs;
+	for (size_t i = 0; i < n && !r->r.bad; i++, s->n_subs++) {
 		s->subs[i].topic = get_str(r, MM_CFG_STR_MAX);
 		s->subs[i].qos = (int)get_le(r, 1);
-		r->bad |= s->subs[i].qos > 2;
+		r->r.bad |= s->subs[i].qos > 2;
 	}
 }
 
@@ -308,7 +272,7 @@ static void get_will_tls(struct hr *r, struct mm_cfg_session *s)
 	s->will.payload = get_ostr(r, MM_CFG_STR_MAX);
 	s->will.qos = (int)get_le(r, 1);
 	s->will.retain = get_bool(r);
-	r->bad |= s->will.qos > 2;
+	r->r.bad |= s->will.qos > 2;
 	s->tls.ca_file = get_ostr(r, MM_HANDOFF_MAX);
 	s->tls.cert_file = get_ostr(r, MM_HANDOFF_MAX);
 	s->tls.key_file = get_ostr(r, MM_HANDOFF_MAX);
@@ -325,15 +289,15 @@ static void get_session(struct hr *r, struct mm_cfg_session *s)
 	get_lists(r, s);
 	proto = get_le(r, 1);
 	s->protocol = proto < _MM_CFG_PROTOCOL_MAX ? (enum mm_cfg_protocol)proto : 0;
-	r->bad |= proto >= _MM_CFG_PROTOCOL_MAX;
+	r->r.bad |= proto >= _MM_CFG_PROTOCOL_MAX;
 	s->keepalive = (int)get_le(r, 4);
-	r->bad |= s->keepalive < 0 || s->keepalive > 65535;
+	r->r.bad |= s->keepalive < 0 || s->keepalive > 65535;
 	s->clean_session = get_bool(r);
 	s->auto_reconnect = get_bool(r);
 	s->persistent = get_bool(r);
 	s->resume_subs = get_bool(r);
 	s->connect_timeout = get_double(r);
-	r->bad |= !(s->connect_timeout > 0 && s->connect_timeout <= MM_CFG_SECONDS_MAX);
+	r->r.bad |= !(s->connect_timeout > 0 && s->connect_timeout <= MM_CFG_SECONDS_MAX);
 	s->reconnect.initial = get_double(r);
 	s->reconnect.max = get_double(r);
 	s->reconnect.factor = get_double(r);
@@ -343,19 +307,19 @@ static void get_session(struct hr *r, struct mm_cfg_session *s)
 	s->perf.ring_size = get_le(r, 8);
 	s->perf.max_message_size = (uint32_t)get_le(r, 4);
 	s->perf.max_pending = (int)get_le(r, 4);
-	r->bad |= !s->name || !mm_cfg_session_name_valid(s->name) || !s->client_id ||
-		  s->perf.max_pending < 1 || r->off != r->len;
+	r->r.bad |= !s->name || !mm_cfg_session_name_valid(s->name) || !s->client_id ||
+		    s->perf.max_pending < 1 || r->r.off != r->r.len;
 }
 
 int mm_handoff_session_unpack(const uint8_t *buf, size_t len, struct mm_cfg_session **ret)
 {
-	struct hr r = { .p = buf, .len = len };
+	struct hr r = { .r = { .p = buf, .len = len } };
 	struct mm_cfg_session *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return -ENOMEM;
 	get_session(&r, s);
-	if (r.bad) {
+	if (r.r.bad) {
 		mm_cfg_session_free(s);
 		return r.oom ? -ENOMEM : -EBADMSG;
 	}
@@ -365,14 +329,14 @@ int mm_handoff_session_unpack(const uint8_t *buf, size_t len, struct mm_cfg_sess
 
 /* ---- the router's table ---- */
 
-static void put_ids(struct hw *w, const unsigned int *ids, size_t n)
+static void put_ids(struct pw *w, const unsigned int *ids, size_t n)
 {
 	put_le(w, n, 4);
 	for (size_t i = 0; i < n; i++)
 		put_le(w, ids[i], 4);
 }
 
-static void put_router(struct hw *w, const void *obj)
+static void put_router(struct pw *w, const void *obj)
 {
 	const struct mm_handoff_router *t = obj;
 
@@ -404,7 +368,7 @@ static size_t get_ids(struct hr *r, unsigned int **ret)
 
 	*ret = calloc(n ? n : 1, sizeof(**ret));
 	if (!*ret) {
-		r->oom = r->bad = true;
+		r->oom = r->r.bad = true;
 		return 0;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -423,33 +387,33 @@ static void get_router(struct hr *r, struct mm_handoff_router *t)
 	t->clients.ring_size = get_le(r, 8);
 	on_full = get_le(r, 1);
 	t->clients.on_full = on_full < _MM_CFG_ON_FULL_MAX ? (enum mm_cfg_on_full)on_full : 0;
-	r->bad |= on_full >= _MM_CFG_ON_FULL_MAX || !t->runtime_dir;
+	r->r.bad |= on_full >= _MM_CFG_ON_FULL_MAX || !t->runtime_dir;
 	t->clients.rejoin_grace = get_double(r);
-	r->bad |= !(t->clients.rejoin_grace >= 0 && t->clients.rejoin_grace <= MM_CFG_SECONDS_MAX);
+	r->r.bad |= !(t->clients.rejoin_grace >= 0 && t->clients.rejoin_grace <= MM_CFG_SECONDS_MAX);
 	t->clients.block_timeout = get_double(r);
-	r->bad |= !(t->clients.block_timeout > 0 && t->clients.block_timeout <= MM_CFG_SECONDS_MAX);
-	t->n_sessions = get_count(r, 4 + 4 + 4);
+	r->r.bad |= !(t->clients.block_timeout > 0 && t->clients.block_timeout <= MM_CFG_SECONDS_MAX);
+	t->n_sessions = get_count(r, 4 + 4 + 2);
 	t->sessions = calloc(t->n_sessions ? t->n_sessions : 1, sizeof(*t->sessions));
 	if (!t->sessions)
-		r->oom = r->bad = true;
-	for (size_t i = 0; i < t->n_sessions && !r->bad; i++) {
+		r->oom = r->r.bad = true;
+	for (size_t i = 0; i < t->n_sessions && !r->r.bad; i++) {
 		t->sessions[i].idx = (uint32_t)get_le(r, 4);
 		t->sessions[i].max_msg = (uint32_t)get_le(r, 4);
 		get_fixed(r, t->sessions[i].name, sizeof(t->sessions[i].name));
-		r->bad |= !mm_cfg_session_name_valid(t->sessions[i].name);
+		r->r.bad |= !mm_cfg_session_name_valid(t->sessions[i].name);
 	}
-	r->bad |= r->off != r->len;
+	r->r.bad |= r->r.off != r->r.len;
 }
 
 int mm_handoff_router_unpack(const uint8_t *buf, size_t len, struct mm_handoff_router **ret)
 {
-	struct hr r = { .p = buf, .len = len };
+	struct hr r = { .r = { .p = buf, .len = len } };
 	struct mm_handoff_router *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return -ENOMEM;
 	get_router(&r, t);
-	if (r.bad) {
+	if (r.r.bad) {
 		mm_handoff_router_free(t);
 		return r.oom ? -ENOMEM : -EBADMSG;
 	}
