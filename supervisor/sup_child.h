@@ -43,8 +43,8 @@ struct mm_sup_mstate {
 /* How mm_sup_child_fork() lays out descriptors: channel at 3, fds[1..n] at 4..4+n-1. */
 struct mm_sup_exec {
 	char *const *argv; /* argv[0]: absolute path of the binary */
-	int *fds;	   /* n + 1 entries: [0] is filled with the new channel, [1..n] the sources */
-	int *tmp;	   /* n + 1 entries of scratch */
+	int *fds; /* n + 1 entries: [0] is filled with the new channel, [1..n] the sources */
+	int *tmp; /* n + 1 entries of scratch */
 	unsigned n;
 };
 
