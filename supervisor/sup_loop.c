@@ -198,7 +198,8 @@ void mm_sup_spawn(struct mm_sup *s, struct mm_sup_child *c)
 			       c->fsm.starts);
 			return;
 		}
-		mm_log_errno(r, "%s: spawning '%s' failed", mm_sup_child_who(c),
+		/* posix_spawn reports a failed exec here (a binary removed since the start) */
+		mm_log_errno(r, "%s: cannot execute '%s'", mm_sup_child_who(c),
 			     c->is_router ? s->router_bin : s->worker);
 		act = feed_all(s, c, MM_CHILD_EV_EXITED, mm_time_mono_ns());
 	}
