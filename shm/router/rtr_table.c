@@ -237,18 +237,24 @@ int mm_rtr_session_add(struct mm_rtr *r, const struct mm_handoff_rsess *e, const
 	s->max_msg = e->max_msg;
 	s->state = 0xff;
 	rc = rings_attach(r, s, fds);
-	if (rc == 0)
-		rc = mm_rtr_sub_session_added(&r->sub, idx);
 	if (rc < 0) {
-		rings_detach(r, s);
 		free(s);
 		return rc;
 	}
 	old = mm_rtr_session_named(r, name, strlen(name));
-	if (old)
-		old->retiring = true;
 	r->by_idx[idx] = s;
 	r->sess[r->nsess++] = s;
+	/* in the table first: the SUBs of all-session filters go into its cmd-ring */
+	rc = mm_rtr_sub_session_added(&r->sub, idx);
+	if (rc < 0) {
+		r->by_idx[idx] = NULL;
+		r->nsess--;
+		rings_detach(r, s);
+		free(s);
+		return rc;
+	}
+	if (old)
+		old->retiring = true;
 	if (tell) {
 		mm_log(MM_LOG_INFO, "session '%s' [%u] added", name, idx);
 		announce(r, s, MM_CLIENT_EV_SESSION_ADDED);

@@ -21,7 +21,14 @@
 
 void t_make_session(struct t_rsess *s)
 {
-	cr_assert_eq(mm_shm_ring_create("in", 1u << 20, 1, &s->fds[MM_FD_SESS_IN_RING]), 0);
+	t_make_session_at(s, 0);
+}
+
+/* As t_make_session, with the in-ring's positions (DELIVER seq) starting at <start>. */
+void t_make_session_at(struct t_rsess *s, uint64_t start)
+{
+	cr_assert_eq(mm_shm_ring_create_at("in", 1u << 20, 1, start, &s->fds[MM_FD_SESS_IN_RING]),
+		     0);
 	cr_assert_eq(mm_shm_ring_create("cmd", 1u << 16, 1, &s->fds[MM_FD_SESS_CMD_RING]), 0);
 	for (int i = 0; i < MM_FD_SESS_N; i++)
 		if (i != MM_FD_SESS_IN_RING && i != MM_FD_SESS_CMD_RING)

@@ -42,6 +42,7 @@ struct t_rrec {
 #define T_RSESS_MAX 8 /* sessions t_router_start hands over */
 
 void t_make_session(struct t_rsess *s);
+void t_make_session_at(struct t_rsess *s, uint64_t start);
 void t_router_start(const char *binary, const char *dir, const char *cfg, int (*fds)[MM_FD_SESS_N],
 		    int nsess, pid_t *router, int *chan);
 void t_router_add(int chan, uint32_t idx, const char *name, const int *fds);
