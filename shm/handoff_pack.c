@@ -181,6 +181,7 @@ static void put_session(struct pw *w, const struct mm_cfg_session *s)
 	put_le(w, s->perf.ring_size, 8);
 	put_le(w, s->perf.max_message_size, 4);
 	put_le(w, (uint32_t)s->perf.max_pending, 4);
+	put_le(w, s->perf.latency_budget_us, 4);
 }
 
 /* Run <put> twice: count, then write into a buffer of exactly that size. */
@@ -307,8 +308,10 @@ static void get_session(struct hr *r, struct mm_cfg_session *s)
 	s->perf.ring_size = get_le(r, 8);
 	s->perf.max_message_size = (uint32_t)get_le(r, 4);
 	s->perf.max_pending = (int)get_le(r, 4);
+	s->perf.latency_budget_us = (uint32_t)get_le(r, 4);
 	r->r.bad |= !s->name || !mm_cfg_session_name_valid(s->name) || !s->client_id ||
-		    s->perf.max_pending < 1 || r->r.off != r->r.len;
+		    s->perf.max_pending < 1 ||
+		    s->perf.latency_budget_us > MM_CFG_LATENCY_BUDGET_MAX || r->r.off != r->r.len;
 }
 
 int mm_handoff_session_unpack(const uint8_t *buf, size_t len, struct mm_cfg_session **ret)

@@ -36,7 +36,8 @@ static const char full_cfg[] =
 	"    will = { topic = \"status/plant\"; payload = \"offline\"; qos = 2; retain = true; };\n"
 	"    tls = { ca_file = \"ca.pem\"; cert_file = \"c.pem\"; key_file = \"c.key\";\n"
 	"            server_name = \"broker.example\"; skip_verify = true; };\n"
-	"    performance = { ring_size = 8388608; max_message_size = 32768; max_pending = 5000; };\n"
+	"    performance = { ring_size = 8388608; max_message_size = 32768; max_pending = 5000;\n"
+	"                    latency_budget_us = 2000; };\n"
 	"  },\n"
 	"  { name = \"cloud\"; brokers = [ \"mqtt://cloud\" ]; client_id = \"c\"; }\n"
 	");\n";
@@ -74,6 +75,7 @@ Test(shm_handoff, a_session_with_every_key_comes_back_equal_with_its_password)
 	cr_expect_str_eq(back->tls.key_file, t_cfg_at("c.key"));
 	cr_expect_eq(back->n_brokers, 4);
 	cr_expect_str_eq(back->brokers[2].path, "/run/mosq.sock");
+	cr_expect_eq(back->perf.latency_budget_us, 2000);
 	mm_cfg_session_free(back);
 }
 
