@@ -172,7 +172,6 @@ void mm_sup_router_restart(struct mm_sup *s, const char *why);
 void mm_sup_router_tick(struct mm_sup *s);
 void mm_sup_router_session_failed(struct mm_sup *s, const char *name, bool permanent);
 void mm_sup_router_unrouted(struct mm_sup *s, uint32_t idx, uint64_t n);
-bool mm_sup_router_layout_changed(const struct mm_cfg *a, const struct mm_cfg *b);
 uint32_t mm_sup_router_next_idx(struct mm_sup *s);
 void mm_sup_router_session_add(struct mm_sup *s, const struct mm_sup_child *c);
 void mm_sup_router_session_remove(struct mm_sup *s, const struct mm_sup_child *c);
