@@ -235,22 +235,18 @@ void mm_sup_router_clients(struct mm_sup *s)
 }
 
 /*
- * The router counted <n> messages of session <idx> (its index in the config the router was
- * started with: the same names in the same order as s->cfg, or the router is restarted) that
- * matched no route since its last report: added to the session's total
- * (mqttmux_session_unrouted_total) and reported as a messages_unrouted event.
+ * The router counted <n> messages of session <idx> (the session's index for the daemon's life,
+ * * c->idx, as in the router's live table) that matched no route since its last report: added to
+ * the session's total (mqttmux_session_unrouted_total) and reported as a messages_unrouted event.
  */
 void mm_sup_router_unrouted(struct mm_sup *s, uint32_t idx, uint64_t n)
 {
-	const char *name;
-
-	if (idx >= s->cfg->n_sessions || !n)
+	if (!n)
 		return;
-	name = s->cfg->sessions[idx].name;
 	for (size_t i = 0; i < s->n_children; i++) {
 		struct mm_sup_child *c = &s->children[i];
 
-		if (!c->remove && !strcmp(c->name, name)) {
+		if (c->name && c->idx == idx) {
 			c->m.unrouted += n;
 			mm_sup_events_unrouted(s, c, n);
 			return;
