@@ -37,8 +37,8 @@ enum mm_handoff_kind {
 
 /* One session as the router knows it. */
 struct mm_handoff_rsess {
-	uint32_t idx;			/* the session index the supervisor gave it */
-	uint32_t max_msg;		/* its performance.max_message_size: bigger publishes fail */
+	uint32_t idx;	  /* the session index the supervisor gave it */
+	uint32_t max_msg; /* its performance.max_message_size: bigger publishes fail */
 	char name[MM_CFG_NAME_MAX + 1]; /* NUL-terminated */
 };
 

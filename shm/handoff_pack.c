@@ -392,9 +392,11 @@ static void get_router(struct hr *r, struct mm_handoff_router *t)
 	t->clients.on_full = on_full < _MM_CFG_ON_FULL_MAX ? (enum mm_cfg_on_full)on_full : 0;
 	r->r.bad |= on_full >= _MM_CFG_ON_FULL_MAX || !t->runtime_dir;
 	t->clients.rejoin_grace = get_double(r);
-	r->r.bad |= !(t->clients.rejoin_grace >= 0 && t->clients.rejoin_grace <= MM_CFG_SECONDS_MAX);
+	r->r.bad |=
+		!(t->clients.rejoin_grace >= 0 && t->clients.rejoin_grace <= MM_CFG_SECONDS_MAX);
 	t->clients.block_timeout = get_double(r);
-	r->r.bad |= !(t->clients.block_timeout > 0 && t->clients.block_timeout <= MM_CFG_SECONDS_MAX);
+	r->r.bad |=
+		!(t->clients.block_timeout > 0 && t->clients.block_timeout <= MM_CFG_SECONDS_MAX);
 	t->n_sessions = get_count(r, 4 + 4 + 2);
 	t->sessions = calloc(t->n_sessions ? t->n_sessions : 1, sizeof(*t->sessions));
 	if (!t->sessions)

@@ -185,7 +185,9 @@ int mm_sup_child_spawn(struct mm_sup *s, struct mm_sup_child *const *v, uint32_t
 		if (r == 0) {
 			argv[a++] = opt_inherit;
 			src[nfd - 1] = s->pace_fd;
-			struct mm_sup_exec x = { .argv = argv, .fds = fds, .tmp = tmp,
+			struct mm_sup_exec x = { .argv = argv,
+						 .fds = fds,
+						 .tmp = tmp,
 						 .n = (unsigned)nfd - (s->pace_fd < 0) };
 
 			r = mm_sup_child_fork(v[0], &x);

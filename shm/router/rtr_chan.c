@@ -43,8 +43,8 @@ static void session_add(struct mm_rtr *r, const struct mm_chan_msg *m, struct mm
 		       x->nfds, x->len);
 		return;
 	}
-	e.max_msg = (uint32_t)x->body[0] | (uint32_t)x->body[1] << 8 |
-		    (uint32_t)x->body[2] << 16 | (uint32_t)x->body[3] << 24;
+	e.max_msg = (uint32_t)x->body[0] | (uint32_t)x->body[1] << 8 | (uint32_t)x->body[2] << 16 |
+		    (uint32_t)x->body[3] << 24;
 	memcpy(e.name, x->body + 4, len);
 	e.name[len] = '\0';
 	x->nfds = 0; /* mm_rtr_session_add() owns them now, whatever happens */
