@@ -21,6 +21,9 @@
 /* Seconds to wait for the broker, the daemon or the first READY before giving up. */
 #define B_START_S 10
 
+/* Seconds for the daemon's reply to a control command that is not a `wait`. */
+#define B_CTL_S 60
+
 struct b_env {
 	char *dir;	/* private temp dir: configs, logs, runtime_dir */
 	int port;	/* the broker's TCP port on 127.0.0.1 */
@@ -39,6 +42,7 @@ int b_broker_restart(struct b_env *e, uint64_t down_ns);
 int b_daemon_start(struct b_env *e, const char *mqttmuxd, const char *worker);
 int b_daemon_start_cfg(struct b_env *e, const char *mqttmuxd, const char *worker, const char *cfg);
 int b_ctl(struct b_env *e, const char *cmd, char *reply, size_t size);
+int b_ctl_within(struct b_env *e, const char *cmd, char *reply, size_t size, uint64_t timeout_ns);
 pid_t b_status_pid(struct b_env *e);
 void b_env_free(struct b_env *e, bool keep);
 

@@ -136,7 +136,7 @@ static bool ends_with(const char *buf, size_t len, const char *end)
 /*
  * Send <cmd> on a new control-socket connection to the daemon of <run> and read its reply up to
  * and including <end> ("\n" for a JSON reply, "\n# EOF\n" for metrics). *ret_len: reply bytes;
- * *ret_ns: connect to the reply's last byte. 0 or -errno.
+ * *ret_ns: connect to the reply's last byte. 0 or -errno (-ETIMEDOUT after B_QUERY_S).
  */
 int b_ctl_query(const char *run, const char *cmd, const char *end, size_t *ret_len,
 		uint64_t *ret_ns)
@@ -168,6 +168,9 @@ int b_ctl_query(const char *run, const char *cmd, const char *end, size_t *ret_l
 			buf = more;
 			cap *= 2;
 		}
+		rc = b_wait_readable(fd, t0 + B_QUERY_S * 1000000000ull);
+		if (rc)
+			break;
 		n = read(fd, buf + len, cap - len);
 		if (n <= 0)
 			rc = n < 0 ? -errno : -EPROTO;

@@ -18,7 +18,8 @@
 #include "b_restart.h"
 #include "b_scale.h"
 
-#define WARMUP_S 1.0
+#define WARMUP_S    1.0
+#define PUB_GRACE_S 60.0 /* the publisher's run may take this much longer on a loaded machine */
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -111,7 +112,9 @@ int b_lat_run(const struct b_lat_cfg *cfg, struct b_rxpage *page, struct b_lat_r
 	(void)b_sample_read(cfg->router, &a);
 	t0 = mm_time_mono_ns();
 	atomic_store(&page->record, 1);
-	if (waitpid(pub, &st, 0) != pub || !WIFEXITED(st) || WEXITSTATUS(st))
+	if (b_wait_exit(pub, (uint64_t)((cfg->secs + PUB_GRACE_S) * 1e9), &st) < 0)
+		return -ETIMEDOUT;
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
 		return -EIO;
 	b_sleep_ns(200000000); /* the last messages in flight */
 	atomic_store(&page->record, 0);

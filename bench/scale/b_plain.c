@@ -199,16 +199,31 @@ pid_t b_plain_spawn(int port, unsigned n, int page_fd, int *ret_ready)
 	return pid;
 }
 
+/* Until <fd> is readable (or at EOF), or <deadline_ns> (CLOCK_MONOTONIC). 0 or -errno. */
+int b_wait_readable(int fd, uint64_t deadline_ns)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		uint64_t now = mm_time_mono_ns();
+		int n;
+
+		if (now >= deadline_ns)
+			return -ETIMEDOUT;
+		n = poll(&p, 1, (int)((deadline_ns - now) / 1000000 + 1));
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
 /* Wait for one byte on <fd>: 0, -ETIMEDOUT, or -EPIPE at EOF (the writer died). */
 int b_wait_byte(int fd, uint64_t timeout_ns)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int rc = b_wait_readable(fd, mm_time_mono_ns() + timeout_ns);
 	char c;
-	int n = poll(&p, 1, (int)(timeout_ns / 1000000));
 
-	if (n == 0)
-		return -ETIMEDOUT;
-	if (n < 0)
-		return -errno;
+	if (rc)
+		return rc;
 	return read(fd, &c, 1) == 1 ? 0 : -EPIPE;
 }

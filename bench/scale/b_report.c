@@ -66,6 +66,8 @@ void b_print_results(const struct bench *b, const struct results *r)
 	       r->busy_pct, r->load_before, r->load_after);
 	printf("\n%-26s %14s %14s\n", "figure", "mqttmux", "plain (1 proc)");
 	printf("%-26s %12.3f s %12.3f s\n", "start to all ready", r->ready_s, r->plain_ready_s);
+	printf("%-26s %12.3f s %12.3f s  (CPU of every process, fork to ready)\n", "start-up CPU",
+	       r->startup_cpu_s, r->plain_startup_cpu_s);
 	printf("\nper kind       procs    RSS MiB    PSS MiB  PrivDirty PSS/proc   CPU %%   wake/s"
 	       "  wake/s\n"
 	       "                                                        MiB   1 core"

@@ -114,6 +114,7 @@ uint32_t b_lat_since(const void *payload, size_t len, uint64_t now_ns);
 pid_t b_pub_spawn(int port, unsigned nsessions, unsigned rate, double secs);
 
 /* b_cli.c: libmqttmux clients, and control-socket commands with large replies */
+#define B_QUERY_S 60 /* a reply to one control-socket query, at most */
 pid_t b_client_spawn(const char *run, struct b_rxpage *page, unsigned idx, unsigned nclients,
 		     unsigned nsessions, int *ret_ready);
 int b_ctl_query(const char *run, const char *cmd, const char *end, size_t *ret_len,
@@ -138,6 +139,7 @@ struct bench {
 
 struct results {
 	double plain_ready_s, ready_s;
+	double plain_startup_cpu_s, startup_cpu_s; /* CPU of all processes, fork to ready */
 	struct b_procs before, after, plain_before, plain_after;
 	double window_s;
 	double ping_ms[2], status_ms[2], metrics_ms[2], cli_ms[2]; /* median, max */
@@ -152,6 +154,9 @@ struct results {
 
 /* b_plain.c */
 int b_wait_byte(int fd, uint64_t timeout_ns);
+int b_wait_readable(int fd, uint64_t deadline_ns);
+int b_wait_exit(pid_t pid, uint64_t timeout_ns, int *ret_status);
+void b_phase(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* b_report.c */
 void b_print_results(const struct bench *b, const struct results *r);

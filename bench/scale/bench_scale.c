@@ -22,6 +22,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,47 @@
 #include "b_restart.h"
 #include "b_scale.h"
 
-#define READY_TIMEOUT_S 600
+#define READY_TIMEOUT_S 600 /* the baseline's SUBACKs, the daemon's `wait *` */
+#define CLIENT_S	60  /* a client's routes registered */
 #define B_PAGE_FD	100 /* where the page's memfd stays for the baseline process */
+
+static char Phase[256] = "setting up";
+
+/*
+ * Say what the bench does now and what it waits for: every wait has a deadline, and when one
+ * passes (or anything fails) the run ends with this text, so that a run that gives up on a
+ * loaded machine says where.
+ */
+void b_phase(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(Phase, sizeof(Phase), fmt, ap);
+	va_end(ap);
+}
+
+/* Reap <pid> within <timeout_ns>; past it, SIGKILL it and return -ETIMEDOUT. */
+int b_wait_exit(pid_t pid, uint64_t timeout_ns, int *ret_status)
+{
+	uint64_t deadline = mm_time_mono_ns() + timeout_ns;
+	int st = 0;
+
+	while (mm_time_mono_ns() < deadline) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid) {
+			*ret_status = st;
+			return 0;
+		}
+		if (r < 0)
+			return -errno;
+		b_sleep_ns(10 * 1000000ull);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -ETIMEDOUT;
+}
 
 static void usage(FILE *f)
 {
@@ -194,21 +234,45 @@ static const char *worker_binary(void)
 	return w && *w ? w : MQTTMUX_WORKER_PATH;
 }
 
+/* The CPU time of <pid> so far, in seconds. */
+static int cpu_now(pid_t pid, double *ret_s)
+{
+	struct b_sample x;
+	int rc = b_sample_read(pid, &x);
+
+	*ret_s = (double)x.cpu_ns / 1e9;
+	return rc;
+}
+
+/* The CPU time of <root> and its children so far, in seconds (what a start cost). */
+static int tree_cpu(pid_t root, double *ret_s)
+{
+	struct b_procs p = { 0 };
+	int rc = b_procs_tree(root, &p);
+	uint64_t ns = 0;
+
+	for (size_t i = 0; !rc && i < p.n; i++)
+		ns += p.s[i].cpu_ns;
+	*ret_s = (double)ns / 1e9;
+	b_procs_free(&p);
+	return rc;
+}
+
 static int start_plain(const struct bench *b, const struct b_env *e, struct results *r,
 		       pid_t *ret_pid)
 {
 	uint64_t t0 = mm_time_mono_ns();
 	int fd, rc;
 
+	b_phase("starting the baseline: waiting %d s for its %u SUBACKs", READY_TIMEOUT_S, b->n);
 	*ret_pid = b_plain_spawn(e->port, b->n, B_PAGE_FD, &fd);
 	if (*ret_pid < 0)
 		return *ret_pid;
 	rc = b_wait_byte(fd, READY_TIMEOUT_S * 1000000000ull);
 	close(fd);
 	r->plain_ready_s = (double)(mm_time_mono_ns() - t0) / 1e9;
-	if (rc)
-		fprintf(stderr, "bench-scale: the baseline process never got its %u SUBACKs\n",
-			b->n);
+	if (!rc)
+		rc = cpu_now(*ret_pid, &r->plain_startup_cpu_s);
 	return rc;
 }
 
@@ -221,17 +285,20 @@ static int start_daemon(const struct bench *b, struct b_env *e, struct results *
 
 	if (!cfg)
 		return -ENOMEM;
+	b_phase("starting mqttmuxd: waiting for its control socket");
 	rc = b_daemon_start_cfg(e, MQTTMUXD_PATH, worker_binary(), cfg);
 	free(cfg);
 	snprintf(cmd, sizeof(cmd), "wait * %d", READY_TIMEOUT_S);
+	b_phase("starting mqttmuxd: `%s` (every session ready)", cmd);
 	if (!rc)
-		rc = b_ctl(e, cmd, reply, sizeof(reply));
+		rc = b_ctl_within(e, cmd, reply, sizeof(reply),
+				  (READY_TIMEOUT_S + B_CTL_S) * 1000000000ull);
 	r->ready_s = (double)(mm_time_mono_ns() - t0) / 1e9;
 	if (!rc && !strstr(reply, "\"ok\":true")) {
-		fprintf(stderr, "bench-scale: not all sessions ready: %.300s\n", reply);
+		b_phase("starting mqttmuxd: not all sessions ready: %.200s", reply);
 		rc = -ETIMEDOUT;
 	}
-	return rc;
+	return rc ? rc : tree_cpu(e->daemon, &r->startup_cpu_s);
 }
 
 static int start_clients(const struct bench *b, const struct b_env *e, struct b_rxpage *page,
@@ -244,13 +311,12 @@ static int start_clients(const struct bench *b, const struct b_env *e, struct b_
 	for (unsigned j = 0; j < b->clients && !rc; j++) {
 		int fd;
 
+		b_phase("client %u of %u: waiting %d s for its routes", j, b->clients, CLIENT_S);
 		pids[j] = b_client_spawn(run, page, j, b->clients, b->n, &fd);
 		if (pids[j] < 0)
 			return pids[j];
-		rc = b_wait_byte(fd, 60 * 1000000000ull);
+		rc = b_wait_byte(fd, CLIENT_S * 1000000000ull);
 		close(fd);
-		if (rc)
-			fprintf(stderr, "bench-scale: client %u did not register its routes\n", j);
 	}
 	return rc;
 }
@@ -277,6 +343,7 @@ static int idle_window(const struct bench *b, const struct b_env *e, const pid_t
 	uint64_t t0;
 	int rc;
 
+	b_phase("idle window (%.0f s after %.0f s to settle)", b->idle_s, b->settle_s);
 	sleep_s(b->settle_s);
 	rc = b_procs_tree(e->daemon, &r->before);
 	for (unsigned j = 0; !rc && j < b->clients; j++)
@@ -327,6 +394,8 @@ static int time_queries(const struct bench *b, const struct b_env *e, const char
 	for (unsigned i = 0; !rc && i < b->queries; i++) {
 		uint64_t ns;
 
+		b_phase("control socket: `%s` %u of %u, waiting %d s for its reply", cmd, i + 1,
+			b->queries, B_QUERY_S);
 		rc = b_ctl_query(run, cmd, end, ret_len, &ns);
 		v[i] = (double)ns / 1e6;
 	}
@@ -352,7 +421,8 @@ static double cli_once(const char *run)
 		execl(MQTTMUX_CLI_PATH, "mqttmux", "-d", run, "status", "--json", (char *)NULL);
 		_exit(127);
 	}
-	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+	if (pid < 0 || b_wait_exit(pid, B_QUERY_S * 1000000000ull, &st) < 0 || !WIFEXITED(st) ||
+	    WEXITSTATUS(st))
 		return -1;
 	return (double)(mm_time_mono_ns() - t0) / 1e6;
 }
@@ -373,9 +443,12 @@ static int control_latency(const struct bench *b, const struct b_env *e, struct 
 		rc = time_queries(b, e, "metrics", "\n# EOF\n", r->metrics_ms, &r->metrics_len,
 				  &r->metrics_cpu_ms);
 	v = calloc(b->queries, sizeof(*v));
-	for (unsigned i = 0; !rc && v && i < b->queries; i++)
+	for (unsigned i = 0; !rc && v && i < b->queries; i++) {
+		b_phase("control socket: `mqttmux status --json` %u of %u (%d s at most)", i + 1,
+			b->queries, B_QUERY_S);
 		if ((v[i] = cli_once(run)) < 0)
 			rc = -EIO;
+	}
 	if (!rc && v)
 		med_max(v, b->queries, r->cli_ms);
 	free(v);
@@ -407,6 +480,8 @@ static int latency(const struct bench *b, const struct b_env *e, struct results 
 		if (!strcmp(p.s[i].comm, "mqttmux-router"))
 			r->lat.router = p.s[i].pid;
 	b_procs_free(&p);
+	b_phase("latency run: %u msg/s for %.0f s, waiting for the publisher to finish", b->rate,
+		b->load_s);
 	return rc ? rc : b_lat_run(&r->lat, page, &r->lat_r);
 }
 
@@ -429,12 +504,14 @@ static int run_all(const struct bench *b, struct b_env *e, struct results *r, st
 		rc = control_latency(b, e, r);
 	if (!rc && b->load_s > 0)
 		rc = latency(b, e, r, page);
-	if (!rc && b->storm_s > 0)
+	if (!rc && b->storm_s > 0) {
+		b_phase("restart storm: the broker down %.1f s, then everyone back", b->storm_s);
 		rc = b_storm_run(e, b->n, b->plain, b->storm_s, page, &r->storm);
+	}
 	stop_pids(clients, b->clients);
 	stop_pids(&plain, 1);
 	if (rc)
-		fprintf(stderr, "bench-scale: %s\n", strerror(-rc));
+		fprintf(stderr, "bench-scale: gave up in phase: %s: %s\n", Phase, strerror(-rc));
 	return rc;
 }
 
