@@ -5,7 +5,9 @@
  * processes; each session delivers exactly its own stream to its route; a SIGKILL of one group's
  * process restarts that group, every session of it counts the restart (and only those), the
  * other group keeps its process, and afterwards every session delivers exactly its stream
- * again. On MQTT 3.1.1 and 5. The 1,000-session figures are in bench/scale.
+ * again. On MQTT 3.1.1 and 5. A reload that removes one member restarts that group without it
+ * (and no other). meson runs the suite on both worker loop backends. The 1,000-session figures
+ * are in bench/scale.
  */
 #include <signal.h>
 #include <stdatomic.h>
@@ -34,6 +36,7 @@ static struct mqttmux *C;
 static unsigned char Seen[N_SESS][2 * N_MSGS];
 static unsigned Got[N_SESS], Foreign;
 static int Idx[N_SESS];
+static bool Gone[N_SESS]; /* removed by a reload: not in status, not published to */
 
 static void setup(void)
 {
@@ -56,25 +59,31 @@ static void teardown(void)
 
 TestSuite(group, .init = setup, .fini = teardown, .timeout = 300);
 
-static void start(const char *protocol)
+/* The config: sessions g0..g(N_SESS-1) in groups of GROUP, without g<skip> (-1: none). */
+static void write_cfg(const char *protocol, int skip)
 {
-	FILE *f;
+	FILE *f = fopen(Cfg, "we");
 
-	cr_assert_gt(asprintf(&Cfg, "%s/mqttmux.cfg", Dir), 0);
-	f = fopen(Cfg, "we");
 	cr_assert_not_null(f);
 	fprintf(f,
 		"runtime_dir = \"%s\";\nstate_dir = \"%s/state\";\n"
 		"workers = { group_size = %d; };\nsessions = (\n",
 		Run, Dir, GROUP);
-	for (int i = 0; i < N_SESS; i++)
-		fprintf(f,
-			"  { name = \"g%d\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
-			" client_id = \"group-%d\"; protocol = \"%s\";\n"
-			"    subscriptions = ( { topic = \"grp/%d/#\"; qos = 1; } ); }%s\n",
-			i, B.port, i, protocol, i, i + 1 < N_SESS ? "," : "");
+	for (int i = 0, n = 0; i < N_SESS; i++)
+		if (i != skip)
+			fprintf(f,
+				"%s  { name = \"g%d\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
+				" client_id = \"group-%d\"; protocol = \"%s\";\n"
+				"    subscriptions = ( { topic = \"grp/%d/#\"; qos = 1; } ); }\n",
+				n++ ? "," : "", i, B.port, i, protocol, i);
 	fputs(");\n", f);
 	cr_assert_eq(fclose(f), 0);
+}
+
+static void start(const char *protocol)
+{
+	cr_assert_gt(asprintf(&Cfg, "%s/mqttmux.cfg", Dir), 0);
+	write_cfg(protocol, -1);
 	Daemon = t_daemon_spawn(MQTTMUXD_PATH, Cfg, Log, MQTTMUX_WORKER_PATH, NULL, NULL);
 	cr_assert(t_wait_for(t_ctl_pongs, Sock, 20000), "control socket never answered");
 }
@@ -109,6 +118,10 @@ static void status(long *pid, long *restarts, bool *all_connected)
 
 	*all_connected = true;
 	for (int i = 0; i < N_SESS; i++) {
+		if (Gone[i]) {
+			pid[i] = restarts[i] = 0;
+			continue;
+		}
 		pid[i] = field(a, i, "pid");
 		restarts[i] = field(a, i, "restarts");
 		*all_connected &= connected(a, i);
@@ -160,9 +173,18 @@ static void on_published(struct mosquitto *m, void *ud, int mid)
 	atomic_fetch_add((_Atomic int *)ud, 1);
 }
 
+static int live_sessions(void)
+{
+	int n = 0;
+
+	for (int i = 0; i < N_SESS; i++)
+		n += !Gone[i];
+	return n;
+}
+
 static bool acked(void *ud)
 {
-	return atomic_load((_Atomic int *)ud) >= N_SESS * N_MSGS;
+	return atomic_load((_Atomic int *)ud) >= live_sessions() * N_MSGS;
 }
 
 static bool got_all(void *ud)
@@ -171,7 +193,7 @@ static bool got_all(void *ud)
 
 	(void)mqttmux_dispatch(C, 20);
 	for (int i = 0; i < N_SESS; i++)
-		if (Got[i] < want)
+		if (!Gone[i] && Got[i] < want)
 			return false;
 	return true;
 }
@@ -194,6 +216,8 @@ static void round_trip(int r)
 			char topic[32], payload[16];
 			int len = snprintf(payload, sizeof(payload), "%d", r * N_MSGS + k);
 
+			if (Gone[i])
+				continue;
 			snprintf(topic, sizeof(topic), "grp/%d/x", i);
 			cr_assert_eq(mosquitto_publish(m, NULL, topic, len, payload, 1, false), 0);
 		}
@@ -206,7 +230,7 @@ static void round_trip(int r)
 		  Got[1], Got[2], Got[3], Got[4], Got[5]);
 	(void)mqttmux_dispatch(C, 200); /* anything extra would show up as a duplicate */
 	for (int i = 0; i < N_SESS; i++)
-		for (int k = r * N_MSGS; k < (r + 1) * N_MSGS; k++)
+		for (int k = r * N_MSGS; k < (r + 1) * N_MSGS && !Gone[i]; k++)
 			cr_expect_eq(Seen[i][k], 1, "g%d message %d arrived %u times", i, k,
 				     Seen[i][k]);
 	cr_expect_eq(Foreign, 0, "%u messages reached another session's route", Foreign);
@@ -227,16 +251,42 @@ static bool restarted(void *ud)
 	       a->pid[0] > 0 && a->pid[0] != a->old[0];
 }
 
-static void run(const char *protocol)
+static void wait_ready(void)
 {
 	char out[1024], err[1024];
+
+	cr_assert_eq(t_cli(MQTTMUX_CLI_PATH, Run, out, sizeof(out), err, sizeof(err),
+			   (const char *const[]){ "wait", "-t", "60", NULL }),
+		     0, "not all ready: %s", err);
+}
+
+/* Every session runs on the loop backend meson chose (MQTTMUX_LOOP), if it chose one. */
+static void check_backend(void)
+{
+	static char out[1 << 18];
+	const char *want = getenv("MQTTMUX_LOOP");
+	char err[1024], line[128];
+
+	if (!want || !*want)
+		return;
+	cr_assert_eq(t_cli(MQTTMUX_CLI_PATH, Run, out, sizeof(out), err, sizeof(err),
+			   (const char *const[]){ "metrics", NULL }),
+		     0, "metrics: %s", err);
+	for (int i = 0; i < N_SESS; i++) {
+		snprintf(line, sizeof(line),
+			 "mqttmux_session_event_loop_info{session=\"g%d\",backend=\"%s\"} 1", i,
+			 strcmp(want, "uring") ? want : "io_uring");
+		cr_expect_not_null(strstr(out, line), "no '%s' in the metrics", line);
+	}
+}
+
+static void run(const char *protocol)
+{
 	struct after a = { 0 };
 	bool up;
 
 	start(protocol);
-	cr_assert_eq(t_cli(MQTTMUX_CLI_PATH, Run, out, sizeof(out), err, sizeof(err),
-			   (const char *const[]){ "wait", "-t", "60", NULL }),
-		     0, "not all ready: %s", err);
+	wait_ready();
 	status(a.old, a.restarts, &up);
 	/* 2 processes: g0..g2 share one, g3..g5 the other */
 	for (int i = 0; i < N_SESS; i++) {
@@ -245,6 +295,7 @@ static void run(const char *protocol)
 		cr_assert_eq(a.restarts[i], 0);
 	}
 	cr_assert_neq(a.old[0], a.old[GROUP], "the two groups share a process");
+	check_backend();
 	routes();
 	round_trip(0);
 
@@ -270,4 +321,47 @@ Test(group, six_sessions_in_two_processes_deliver_and_restart_as_groups_mqtt311)
 Test(group, six_sessions_in_two_processes_deliver_and_restart_as_groups_mqtt5)
 {
 	run("5");
+}
+
+/* g1 is gone; g0 and g2 run again, together, in a new process, connected. */
+static bool regrouped(void *ud)
+{
+	struct after *a = ud;
+	json_object *arr = t_status_json(MQTTMUX_CLI_PATH, Run);
+	bool gone = t_json_row(arr, "g1") == NULL, up;
+
+	json_object_put(arr);
+	status(a->pid, a->restarts, &up);
+	return gone && up && a->pid[0] > 0 && a->pid[0] != a->old[0] && a->pid[2] == a->pid[0];
+}
+
+/*
+ * A reload that removes one member of a group (docs/worker.md, "Reloads and control commands"):
+ * the group stops, the removed session goes, the others start again in one process, the other
+ * group keeps its process, and every remaining session delivers exactly its stream. Nothing here
+ * depends on the protocol: MQTT 3.1.1 only.
+ */
+Test(group, a_reload_that_removes_a_member_restarts_its_group_without_it)
+{
+	struct after a = { 0 };
+	bool up;
+
+	start("3.1.1");
+	wait_ready();
+	status(a.old, a.restarts, &up);
+	routes();
+	round_trip(0);
+
+	Gone[1] = true;
+	write_cfg("3.1.1", 1);
+	cr_assert_eq(kill(Daemon, SIGHUP), 0);
+	cr_assert(t_wait_for(regrouped, &a, WAIT_MS),
+		  "group A not regrouped: pids %ld %ld (was %ld)", a.pid[0], a.pid[2], a.old[0]);
+	wait_ready();
+	for (int i = GROUP; i < N_SESS; i++) {
+		cr_expect_eq(a.pid[i], a.old[i], "g%d's process changed", i);
+		cr_expect_eq(a.restarts[i], 0, "g%d restarted", i);
+	}
+	round_trip(1);
+	t_daemon_stop(&Daemon);
 }
