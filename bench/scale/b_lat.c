@@ -112,7 +112,7 @@ int b_lat_run(const struct b_lat_cfg *cfg, struct b_rxpage *page, struct b_lat_r
 	(void)b_sample_read(cfg->router, &a);
 	t0 = mm_time_mono_ns();
 	atomic_store(&page->record, 1);
-	if (b_wait_exit(pub, (uint64_t)((cfg->secs + PUB_GRACE_S) * 1e9), &st) < 0)
+	if (b_wait_exit(pub, (uint64_t)((cfg->secs + PUB_GRACE_S) * 1e9), &st, NULL) < 0)
 		return -ETIMEDOUT;
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
 		return -EIO;

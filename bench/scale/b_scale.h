@@ -140,10 +140,13 @@ struct bench {
 struct results {
 	double plain_ready_s, ready_s;
 	double plain_startup_cpu_s, startup_cpu_s; /* CPU of all processes, fork to ready */
+	double startup_sup_s, startup_router_s;	   /* ... of the supervisor, of the router */
 	struct b_procs before, after, plain_before, plain_after;
 	double window_s;
 	double ping_ms[2], status_ms[2], metrics_ms[2], cli_ms[2]; /* median, max */
 	double status_cpu_ms, metrics_cpu_ms; /* the supervisor's CPU per query, mean */
+	double cli_cpu_ms,
+		cli_daemon_cpu_ms; /* per `mqttmux status --json`: its CPU, the daemon's */
 	struct b_lat_cfg lat;
 	struct b_lat_result lat_r;
 	struct b_storm_result storm;
@@ -155,7 +158,8 @@ struct results {
 /* b_plain.c */
 int b_wait_byte(int fd, uint64_t timeout_ns);
 int b_wait_readable(int fd, uint64_t deadline_ns);
-int b_wait_exit(pid_t pid, uint64_t timeout_ns, int *ret_status);
+struct rusage;
+int b_wait_exit(pid_t pid, uint64_t timeout_ns, int *ret_status, struct rusage *ru);
 void b_phase(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* b_report.c */

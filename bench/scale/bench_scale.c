@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <sysexits.h>
 #include <time.h>
@@ -55,14 +56,17 @@ void b_phase(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Reap <pid> within <timeout_ns>; past it, SIGKILL it and return -ETIMEDOUT. */
-int b_wait_exit(pid_t pid, uint64_t timeout_ns, int *ret_status)
+/*
+ * Reap <pid> within <timeout_ns> (its resource usage in *ru if not NULL); past it, SIGKILL it
+ * and return -ETIMEDOUT.
+ */
+int b_wait_exit(pid_t pid, uint64_t timeout_ns, int *ret_status, struct rusage *ru)
 {
 	uint64_t deadline = mm_time_mono_ns() + timeout_ns;
 	int st = 0;
 
 	while (mm_time_mono_ns() < deadline) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
+		pid_t r = wait4(pid, &st, WNOHANG, ru);
 
 		if (r == pid) {
 			*ret_status = st;
@@ -244,16 +248,21 @@ static int cpu_now(pid_t pid, double *ret_s)
 	return rc;
 }
 
-/* The CPU time of <root> and its children so far, in seconds (what a start cost). */
-static int tree_cpu(pid_t root, double *ret_s)
+/* The CPU time of <root> and its children so far, in seconds, per kind (what a start cost). */
+static int tree_cpu(pid_t root, struct results *r)
 {
 	struct b_procs p = { 0 };
 	int rc = b_procs_tree(root, &p);
-	uint64_t ns = 0;
 
-	for (size_t i = 0; !rc && i < p.n; i++)
-		ns += p.s[i].cpu_ns;
-	*ret_s = (double)ns / 1e9;
+	for (size_t i = 0; !rc && i < p.n; i++) {
+		double s = (double)p.s[i].cpu_ns / 1e9;
+
+		r->startup_cpu_s += s;
+		if (p.s[i].pid == root)
+			r->startup_sup_s += s;
+		else if (!strcmp(p.s[i].comm, "mqttmux-router"))
+			r->startup_router_s += s;
+	}
 	b_procs_free(&p);
 	return rc;
 }
@@ -298,7 +307,7 @@ static int start_daemon(const struct bench *b, struct b_env *e, struct results *
 		b_phase("starting mqttmuxd: not all sessions ready: %.200s", reply);
 		rc = -ETIMEDOUT;
 	}
-	return rc ? rc : tree_cpu(e->daemon, &r->startup_cpu_s);
+	return rc ? rc : tree_cpu(e->daemon, r);
 }
 
 static int start_clients(const struct bench *b, const struct b_env *e, struct b_rxpage *page,
@@ -408,11 +417,20 @@ static int time_queries(const struct bench *b, const struct b_env *e, const char
 	return rc;
 }
 
-/* `mqttmux -d RUN status --json` as a process, output to /dev/null: fork to exit, in ms. */
-static double cli_once(const char *run)
+static double tv_ms(struct timeval tv)
+{
+	return (double)tv.tv_sec * 1e3 + (double)tv.tv_usec / 1e3;
+}
+
+/*
+ * `mqttmux -d RUN status --json` as a process, output to /dev/null: fork to exit, in ms; its
+ * CPU time (user + system) added to *cpu_ms.
+ */
+static double cli_once(const char *run, double *cpu_ms)
 {
 	uint64_t t0 = mm_time_mono_ns();
 	pid_t pid = fork();
+	struct rusage ru;
 	int st = 0;
 
 	if (pid == 0) {
@@ -421,14 +439,16 @@ static double cli_once(const char *run)
 		execl(MQTTMUX_CLI_PATH, "mqttmux", "-d", run, "status", "--json", (char *)NULL);
 		_exit(127);
 	}
-	if (pid < 0 || b_wait_exit(pid, B_QUERY_S * 1000000000ull, &st) < 0 || !WIFEXITED(st) ||
-	    WEXITSTATUS(st))
+	if (pid < 0 || b_wait_exit(pid, B_QUERY_S * 1000000000ull, &st, &ru) < 0 ||
+	    !WIFEXITED(st) || WEXITSTATUS(st))
 		return -1;
+	*cpu_ms += tv_ms(ru.ru_utime) + tv_ms(ru.ru_stime);
 	return (double)(mm_time_mono_ns() - t0) / 1e6;
 }
 
 static int control_latency(const struct bench *b, const struct b_env *e, struct results *r)
 {
+	struct b_sample s0, s1;
 	char run[512];
 	size_t len;
 	double *v;
@@ -443,12 +463,16 @@ static int control_latency(const struct bench *b, const struct b_env *e, struct 
 		rc = time_queries(b, e, "metrics", "\n# EOF\n", r->metrics_ms, &r->metrics_len,
 				  &r->metrics_cpu_ms);
 	v = calloc(b->queries, sizeof(*v));
+	(void)b_sample_read(e->daemon, &s0);
 	for (unsigned i = 0; !rc && v && i < b->queries; i++) {
 		b_phase("control socket: `mqttmux status --json` %u of %u (%d s at most)", i + 1,
 			b->queries, B_QUERY_S);
-		if ((v[i] = cli_once(run)) < 0)
+		if ((v[i] = cli_once(run, &r->cli_cpu_ms)) < 0)
 			rc = -EIO;
 	}
+	(void)b_sample_read(e->daemon, &s1);
+	r->cli_cpu_ms /= b->queries;
+	r->cli_daemon_cpu_ms = (double)(s1.cpu_ns - s0.cpu_ns) / 1e6 / b->queries;
 	if (!rc && v)
 		med_max(v, b->queries, r->cli_ms);
 	free(v);
