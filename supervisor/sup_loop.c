@@ -543,6 +543,13 @@ static void run_due(struct mm_sup *s, uint64_t now)
 			(void)mm_sup_timers_set(&s->timers, id, 0);
 			continue;
 		}
+		/*
+		 * What the child already said counts before its deadline is judged: a turn reads
+		 * at most 256 channels (sup_wait.c), and after a long spawn loop (1,000 workers
+		 * on a loaded machine) many READYs wait unread while their 10 s run out.
+		 */
+		if (c->chan_fd >= 0)
+			read_chan(s, c);
 		take_beat(s, c, now);
 		if (mm_sup_fsm_due(&c->fsm, now, &ev))
 			mm_sup_apply_at(s, c, ev, now);
