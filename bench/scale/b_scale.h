@@ -74,7 +74,8 @@ struct b_lat_cfg {
 };
 
 struct b_lat_result {
-	uint64_t sent, got;		 /* messages published, and received by the clients */
+	/* messages published, received by the clients, received by the baseline */
+	uint64_t sent, got, plain_got;
 	size_t n_mqttmux, n_plain;	 /* latency samples */
 	double w2c[3], p2c[3], plain[3]; /* p50, p99, max in us */
 	double router_cpu_pct, busy_pct;
