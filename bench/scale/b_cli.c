@@ -33,7 +33,10 @@ static void on_msg(struct mqttmux_route *r, const struct mqttmux_msg *msg, void 
 	(void)r;
 	(void)ud;
 	if (atomic_load_explicit(&Page->record, memory_order_relaxed) && rx->nlat < B_LAT_MAX) {
-		rx->w2c[rx->nlat] = now > msg->recv_ns ? (uint32_t)(now - msg->recv_ns) : 0;
+		uint64_t w2c = now > msg->recv_ns ? now - msg->recv_ns : 0;
+
+		rx->w2c[rx->nlat] =
+			w2c < UINT32_MAX ? (uint32_t)w2c : UINT32_MAX; /* 4.29 s or more */
 		rx->p2c[rx->nlat++] = b_lat_since(msg->payload, msg->payload_len, now);
 	}
 	atomic_store_explicit(&rx->n, n + 1, memory_order_relaxed);

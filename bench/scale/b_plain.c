@@ -52,7 +52,10 @@ static void on_connect(struct mosquitto *m, void *ud, int rc)
 	(void)mosquitto_subscribe(m, NULL, filter, 1);
 }
 
-/* CLOCK_REALTIME <now_ns> minus the send stamp in a b_load.c payload, in ns (0 if none). */
+/*
+ * CLOCK_REALTIME <now_ns> minus the send stamp in a b_load.c payload, in ns (0 if none),
+ * at most UINT32_MAX.
+ */
 uint32_t b_lat_since(const void *payload, size_t len, uint64_t now_ns)
 {
 	uint64_t sent;
@@ -60,7 +63,10 @@ uint32_t b_lat_since(const void *payload, size_t len, uint64_t now_ns)
 	if (len < 16)
 		return 0;
 	memcpy(&sent, (const char *)payload + 8, 8);
-	return now_ns > sent && now_ns - sent < UINT32_MAX ? (uint32_t)(now_ns - sent) : 0;
+	if (now_ns <= sent)
+		return 0;
+	/* a lag past 4.29 s (a broker far behind on a loaded machine) counts as that much */
+	return now_ns - sent < UINT32_MAX ? (uint32_t)(now_ns - sent) : UINT32_MAX;
 }
 
 static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
