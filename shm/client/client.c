@@ -226,6 +226,8 @@ static int attach(struct mqttmux *c)
 	ev.data.fd = c->sock;
 	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->sock, &ev) == -1)
 		return -errno;
+	/* edge-triggered, never read: dispatch's epoll_wait takes its edge (client_io.c) */
+	ev.events = EPOLLIN | EPOLLET;
 	ev.data.fd = c->fds[MM_PROTO_FD_DLV_DATA];
 	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) == -1)
 		return -errno;

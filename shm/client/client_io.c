@@ -232,6 +232,21 @@ static unsigned fired_of(const struct mqttmux *c, const struct epoll_event *ev, 
 }
 
 /*
+ * What is ready now, without sleeping: one epoll_wait(0) tells whether the doorbell or the
+ * socket fired, where a doorbell read and a recvmsg would take two calls. It also takes the
+ * doorbell's edge (the doorbell is edge-triggered in the epoll and never read), so a caller
+ * polling mqttmux_fd does not see it again once the ring is drained. On failure: look at the
+ * socket (the ring is looked at in every turn anyway).
+ */
+static unsigned probe_fired(struct mqttmux *c)
+{
+	struct epoll_event ev[3];
+	int rc = epoll_wait(c->epfd, ev, 3, 0);
+
+	return rc < 0 ? FIRED_SOCK : fired_of(c, ev, rc);
+}
+
+/*
  * Sleep on the epoll until the ring, the socket or the reconnect timer wakes us, at most <ms>.
  * Returns the FIRED_* bits of what woke it (FIRED_ALL when unsure), or -errno.
  */
@@ -278,13 +293,14 @@ static int dispatch_offline(struct mqttmux *c, int64_t deadline)
 }
 
 /*
- * One turn after another until records were handled or the deadline passed. A turn looks at
- * the doorbell and the socket only when they may have fired, which saves a read and a recvmsg
- * per wake-up at everyday rates (issue 14): after our own wait, what it reported; at entry,
- * both, unless the previous call ended right after its own wait consumed what that reported
- * (then anything newer shows in the ring, or in our next wait, which is level-triggered).
- * A caller polling mqttmux_fd that calls in for a frame on the socket then needs one call
- * more at most: a call that did not end that way leaves the next entry to look at both. The
+ * One turn after another until records were handled or the deadline passed. A turn reads the
+ * socket only when it may have fired, and never reads the doorbell (edge-triggered: the
+ * epoll_wait that reports it takes it), which saves a read and a recvmsg per wake-up at
+ * everyday rates (issue 14): after our own wait, what it reported; at entry, what a
+ * non-blocking epoll_wait reports (probe_fired), unless the previous call ended right after
+ * its own wait consumed what that reported (then anything newer shows in the ring, or in our
+ * next wait). A caller polling mqttmux_fd that calls in for a frame on the socket then needs
+ * one call more at most: a call that did not end that way leaves the next entry to probe. The
  * ring itself is looked at in every turn.
  */
 static int dispatch_once(struct mqttmux *c, int64_t deadline)
@@ -299,8 +315,8 @@ static int dispatch_once(struct mqttmux *c, int64_t deadline)
 		if (mm_cl_conn_is_offline(c->conn) &&
 		    ((n = dispatch_offline(c, deadline)) != 0 || mm_cl_conn_is_offline(c->conn)))
 			return n;
-		if (fired & FIRED_RING)
-			(void)mm_shm_ring_doorbell_drain(c->fds[MM_PROTO_FD_DLV_DATA]);
+		if (fired == FIRED_ALL)
+			fired = probe_fired(c);
 		rc = fired & FIRED_SOCK ? mm_cl_service_sock(c) : 0;
 		if (rc == -ENOTCONN) {
 			/* the router is gone: handled on the next turn */
