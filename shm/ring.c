@@ -394,6 +394,45 @@ int mm_shm_ring_reserve(struct mm_shm_ring *r, uint32_t len, uint16_t type, uint
 }
 
 /*
+ * Producer: publish every record reserved since the last commit, without the doorbell.
+ * Returns 1 if anything was published, 0 if not. The caller must call mm_shm_ring_bell_due
+ * (and ring efd_data if it says so) before it sleeps or exits: until then a sleeping consumer
+ * does not know. mm_shm_ring_commit does both at once.
+ */
+int mm_shm_ring_publish(struct mm_shm_ring *r)
+{
+	if (r->pos == r->pub)
+		return 0;
+	/*
+	 * Release: the record bytes written above are complete before the consumer sees them.
+	 * Sequentially consistent, with the load of consumer_sleeping in mm_shm_ring_bell_due,
+	 * because this is one half of Dekker's pattern; the other half is mm_shm_ring_consumer_arm
+	 * (seq_cst store of the flag, seq_cst load of prod_pos). In the single total order of
+	 * seq_cst operations, either the consumer's re-check sees the new prod_pos or we see its
+	 * flag: it never sleeps on published data. (A seq_cst store is one locked instruction on
+	 * x86, the price of a fence; ThreadSanitizer models it, which it does not for standalone
+	 * fences.)
+	 */
+	atomic_store_explicit(&r->hdr->prod_pos, r->pos, memory_order_seq_cst);
+	r->pub = r->pos;
+	return 1;
+}
+
+/*
+ * Producer, after mm_shm_ring_publish (at once or later, but before it sleeps): 1 if the
+ * consumer sleeps, and then the flag is taken and the caller must write efd_data; else 0.
+ * The seq_cst load is the second half of the Dekker pattern described in publish: it may
+ * come any time after the store, and either it sees the flag or the consumer's re-check
+ * sees the data.
+ */
+int mm_shm_ring_bell_due(struct mm_shm_ring *r)
+{
+	if (!atomic_load_explicit(&r->hdr->consumer_sleeping, memory_order_seq_cst))
+		return 0;
+	return atomic_exchange_explicit(&r->hdr->consumer_sleeping, 0, memory_order_relaxed) != 0;
+}
+
+/*
  * Producer: publish every record reserved since the last commit, and ring the data doorbell
  * if the consumer is asleep. Returns 1 if the doorbell was rung, 0 if not, or -errno from
  * the eventfd write.
@@ -402,22 +441,7 @@ int mm_shm_ring_commit(struct mm_shm_ring *r)
 {
 	int rc;
 
-	if (r->pos == r->pub)
-		return 0;
-	/*
-	 * Release: the record bytes written above are complete before the consumer sees them.
-	 * Sequentially consistent, with the load of consumer_sleeping below, because this is one
-	 * half of Dekker's pattern; the other half is mm_shm_ring_consumer_arm (seq_cst store of
-	 * the flag, seq_cst load of prod_pos). In the single total order of seq_cst operations,
-	 * either the consumer's re-check sees the new prod_pos or we see its flag: it never
-	 * sleeps on published data. (A seq_cst store is one locked instruction on x86, the
-	 * price of a fence; ThreadSanitizer models it, which it does not for standalone fences.)
-	 */
-	atomic_store_explicit(&r->hdr->prod_pos, r->pos, memory_order_seq_cst);
-	r->pub = r->pos;
-	if (!atomic_load_explicit(&r->hdr->consumer_sleeping, memory_order_seq_cst))
-		return 0;
-	if (!atomic_exchange_explicit(&r->hdr->consumer_sleeping, 0, memory_order_relaxed))
+	if (!mm_shm_ring_publish(r) || !mm_shm_ring_bell_due(r))
 		return 0;
 	rc = ring_doorbell(r->efd_data);
 	return rc < 0 ? rc : 1;

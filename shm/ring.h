@@ -68,6 +68,8 @@ int mm_shm_ring_doorbell_drain(int efd);
 int mm_shm_ring_reserve(struct mm_shm_ring *r, uint32_t len, uint16_t type, uint16_t flags,
 			void **ret_payload);
 int mm_shm_ring_commit(struct mm_shm_ring *r);
+int mm_shm_ring_publish(struct mm_shm_ring *r);
+int mm_shm_ring_bell_due(struct mm_shm_ring *r);
 int mm_shm_ring_producer_arm(struct mm_shm_ring *r, uint32_t len);
 void mm_shm_ring_producer_disarm(struct mm_shm_ring *r);
 int mm_shm_ring_wait_space(struct mm_shm_ring *r, uint32_t len, int timeout_ms);

@@ -112,6 +112,7 @@ struct mm_wrk {
 	enum mm_wrk_conn conn; /* the connection's state (wrk_fsm.h) */
 	int linger_fd;	       /* stopping: our copy of the broker socket (wrk_run.c), or -1 */
 	bool uncommitted;      /* records reserved in the in-ring, not yet committed */
+	bool bell_check;       /* committed since the last mm_wrk_bells: does the router sleep? */
 	bool standalone;       /* no supervisor: we also drain our own in-ring to stdout */
 	uint64_t failed_told;  /* stats->pub_failed the supervisor was last told of */
 	uint64_t next_tell_ns; /* ... and when it may be told again (CLOCK_MONOTONIC) */
@@ -164,6 +165,7 @@ void mm_wrk_emit_completion(struct mm_wrk *w, uint16_t cmd, uint64_t req_id, int
 void mm_wrk_on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg,
 		       const mosquitto_property *props);
 void mm_wrk_commit(struct mm_wrk *w);
+void mm_wrk_bells(struct mm_wrk_proc *p, bool now);
 
 /* wrk_cmd.c */
 #define MM_WRK_CMD_BATCH 256 /* commands per turn of the loop */
@@ -207,6 +209,7 @@ struct mm_wrk_proc {
 	struct mm_pace_block *pace; /* the daemon's connect pacer (shm/pace.h), or NULL */
 	uint32_t n_active;
 	bool tick_fast; /* the tick timer is armed at its 1 s floor (wrk_run.c) */
+	bool bells;	/* some session has bell_check set (mm_wrk_bells) */
 	bool stopping;
 	uint64_t hold_ns; /* performance.latency_budget_us, the smallest; 0: off (wrk_hold.c) */
 	uint64_t last_read_ns;		 /* when the last turn that read messages began */

@@ -56,6 +56,8 @@ void mm_wrk_hold(struct mm_wrk_proc *p, uint64_t woke_ns, uint64_t mark)
 	p->last_read_ns = woke_ns;
 	if (read < 2 && (last == 0 || woke_ns - last >= p->hold_ns / 2))
 		return; /* a slow stream: nothing to gather */
+	/* this turn's messages go to the router now, not after the hold */
+	mm_wrk_bells(p, true);
 	until = woke_ns + p->hold_ns;
 	ts.tv_sec = (time_t)(until / MM_NS_PER_SEC);
 	ts.tv_nsec = (long)(until % MM_NS_PER_SEC);

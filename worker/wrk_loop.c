@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mm_time.h"
 #include "wrk_loop_backend.h"
@@ -176,6 +177,20 @@ int mm_wrk_loop_modify(struct mm_wrk_loop *l, uint64_t token, uint32_t events)
 int mm_wrk_loop_unwatch(struct mm_wrk_loop *l, uint64_t token)
 {
 	return l->ops->unwatch(l->b, token);
+}
+
+int mm_wrk_loop_bell(struct mm_wrk_loop *l, int efd)
+{
+	uint64_t one = 1;
+
+	if (efd < 0)
+		return -EBADF;
+	if (l->ops->bell && l->ops->bell(l->b, efd) == 0)
+		return 0;
+	/* EAGAIN: the counter is saturated, the reader is due to wake anyway */
+	if (write(efd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		return -errno;
+	return 0;
 }
 
 /* Remove the timer <token>. Returns 0 or -ENOENT. */

@@ -82,6 +82,14 @@ int mm_wrk_loop_modify(struct mm_wrk_loop *l, uint64_t token, uint32_t events);
 int mm_wrk_loop_unwatch(struct mm_wrk_loop *l, uint64_t token);
 
 /*
+ * Ring eventfd <efd> (write 1) no later than the next wait: io_uring queues the write and
+ * sends it with the wait's own io_uring_enter (one system call per wake-up, not two); epoll,
+ * or an io_uring that cannot queue it, writes at once. Call it only when the loop's next wait
+ * comes soon (a caller about to sleep otherwise, or to exit, writes itself); freeing the loop
+ * sends what is queued. Returns 0 or -errno.
+ */
+int mm_wrk_loop_bell(struct mm_wrk_loop *l, int efd);
+/*
  * One-shot timer: report MM_WRK_EV_TIMER for <token> once, <ns> nanoseconds from now
  * (CLOCK_MONOTONIC). Arming a token that is armed replaces its deadline. Returns 0 or -errno.
  */

@@ -29,7 +29,12 @@ struct mm_wrk_backend_ops {
 	 * front end waits again), -EINTR (the front end waits again) or another -errno.
 	 */
 	int (*poll)(void *b, struct mm_wrk_event *evs, int max, int64_t timeout_ns);
-	/* Release everything; NULL is a no-op. */
+	/*
+	 * Optional: write 1 to eventfd <efd> with the next wait's entry into the kernel, not in
+	 * a system call of its own (io_uring). Returns 0, or -errno: the front end writes then.
+	 */
+	int (*bell)(void *b, int efd);
+	/* Release everything, sending what is queued first; NULL is a no-op. */
 	void (*free)(void *b);
 };
 

@@ -36,6 +36,14 @@
  * loop entered the kernel a second time to sleep, once per wake-up (issue 14: 1.6 enters per
  * message at 10,000 msg/s). Where the kernel offers it (IORING_FEAT_CQE_SKIP, Linux 5.17),
  * updates carry IOSQE_CQE_SKIP_SUCCESS: only a refused update (-EALREADY, -ENOENT) posts.
+ *
+ * Doorbells ride along. The router's doorbell (an eventfd write, rung when the router sleeps)
+ * was the third system call of a wake-up at everyday rates. ur_bell queues it as a WRITE with
+ * IOSQE_CQE_SKIP_SUCCESS, so the io_uring_enter that submits the poll updates and sleeps also
+ * rings it, first (SQEs are issued in order, before the wait). The eventfd is non-blocking,
+ * so the kernel writes it inline, not from a worker thread. A failed write posts a CQE, which
+ * is dropped: the only failure of a valid eventfd is EAGAIN, a counter already due to wake.
+ * Without CQE_SKIP the front end writes itself.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +64,7 @@ enum ud_kind {
 	UD_POLL = 1, /* the multishot poll of a watch */
 	UD_UPDATE,   /* POLL_REMOVE with IORING_POLL_UPDATE_EVENTS */
 	UD_REMOVE,   /* POLL_REMOVE ending the poll */
+	UD_BELL,     /* a doorbell's eventfd write (mm_wrk_loop_bell); posts only on failure */
 };
 
 struct uslot {
@@ -249,6 +258,8 @@ static void handle_cqe(struct uring *u, const struct io_uring_cqe *cqe)
 		if (cqe->res == -EALREADY)
 			s->remove_again = true;
 		break;
+	case UD_BELL:
+		break; /* a failed doorbell write: EAGAIN, the reader is due to wake anyway */
 	}
 }
 
@@ -325,6 +336,23 @@ static int ur_poll(void *b, struct mm_wrk_event *evs, int max, int64_t timeout_n
 	if (n == 0 && r == -EINTR)
 		return -EINTR;
 	return n;
+}
+
+static int ur_bell(void *b, int efd)
+{
+	static const uint64_t one = 1; /* read by the kernel at submission, so it must stay */
+	struct uring *u = b;
+	struct io_uring_sqe *sqe;
+
+	if (!u->cqe_skip)
+		return -EOPNOTSUPP;
+	sqe = get_sqe(u);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_write(sqe, efd, &one, sizeof(one), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_BELL, 0, 0));
+	io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+	return 0;
 }
 
 static int ur_watch(void *b, int fd, uint32_t events, uint64_t token)
@@ -422,6 +450,7 @@ static void ur_free(void *b)
 
 	if (!u)
 		return;
+	(void)io_uring_submit(&u->ring); /* doorbells still queued */
 	io_uring_queue_exit(&u->ring);
 	free(u->slots);
 	free(u);
@@ -504,5 +533,6 @@ const struct mm_wrk_backend_ops mm_wrk_uring_ops = {
 	.modify = ur_modify,
 	.unwatch = ur_unwatch,
 	.poll = ur_poll,
+	.bell = ur_bell,
 	.free = ur_free,
 };

@@ -538,6 +538,7 @@ static int finish(struct mm_wrk_proc *p)
 		mm_wrk_commit(w);
 		code = w->exit_code > code ? w->exit_code : code;
 	}
+	mm_wrk_bells(p, true);
 	return code;
 }
 
@@ -569,9 +570,12 @@ int mm_wrk_run(struct mm_wrk_proc *p)
 		 */
 		uint64_t woke, mark;
 
+		mm_wrk_bells(p, false); /* with the wait's own io_uring_enter */
 		n = mm_wrk_loop_wait(p->loop, evs, 32, more ? 0 : -1);
-		if (n < 0)
+		if (n < 0) {
+			mm_wrk_bells(p, true);
 			return mm_log_errno(n, "waiting for events failed"), 1;
+		}
 		woke = p->hold_ns ? mm_time_mono_ns() : 0;
 		mark = mm_wrk_hold_mark(p);
 		for (int i = 0; i < n; i++)
