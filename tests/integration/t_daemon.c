@@ -72,6 +72,44 @@ void t_daemon_teardown(pid_t *daemon, const char *log, struct t_broker *b, const
 	t_rmtree(dir);
 }
 
+void t_daemon_free_paths(char **const paths[])
+{
+	for (; *paths; paths++) {
+		free(**paths);
+		**paths = NULL;
+	}
+}
+
+pid_t t_daemon_start_v311_v5(const char *daemon, const char *worker, const char *router,
+			     const char *dir, const char *log, int port, const char *tag,
+			     const char *extra)
+{
+	char *cfg, *sock, *text;
+	pid_t pid;
+
+	cr_assert_gt(asprintf(&cfg, "%s/mqttmux.cfg", dir), 0);
+	cr_assert_gt(asprintf(&sock, "%s/run/control.sock", dir), 0);
+	cr_assert_gt(asprintf(&text,
+			      "runtime_dir = \"%s/run\";\nstate_dir = \"%s/state\";\n%s\n"
+			      "sessions = (\n"
+			      "  { name = \"v311\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
+			      " client_id = \"%s-311\"; protocol = \"3.1.1\"; },\n"
+			      "  { name = \"v5\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
+			      " client_id = \"%s-5\"; protocol = \"5\"; }\n);\n",
+			      dir, dir, extra ? extra : "", port, tag, port, tag),
+		     0);
+	t_write_text(cfg, text);
+	free(text);
+	pid = t_daemon_spawn(daemon, cfg, log, worker, router, NULL);
+	free(cfg);
+	if (!t_wait_for(t_ctl_pongs, sock, 10000)) {
+		free(sock);
+		cr_assert_fail("control socket never answered");
+	}
+	free(sock);
+	return pid;
+}
+
 /* Fork <daemon> -c <cfg> [<opt>] with its output appended to <log>; <router> may be NULL. */
 pid_t t_daemon_spawn(const char *daemon, const char *cfg, const char *log, const char *worker,
 		     const char *router, const char *opt)

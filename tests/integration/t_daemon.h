@@ -18,6 +18,18 @@ void t_daemon_setup(const char *tag, char **dir, char **log, char **run, char **
 void t_daemon_dump_log(const char *log);
 void t_daemon_kill(pid_t *daemon, const char *log);
 void t_daemon_teardown(pid_t *daemon, const char *log, struct t_broker *b, const char *dir);
+/* free() each of the NULL-terminated <paths> and set it to NULL (a suite's teardown). */
+void t_daemon_free_paths(char **const paths[]);
+/*
+ * For the suites with one session per protocol on one broker (bounds, flood): write
+ * <dir>/mqttmux.cfg (runtime_dir <dir>/run, as t_daemon_setup names it, state_dir <dir>/state,
+ * the top-level settings <extra>, sessions "v311" on MQTT 3.1.1 and "v5" on MQTT 5 at
+ * 127.0.0.1:<port> with client ids "<tag>-311" and "<tag>-5"), spawn <daemon> with <worker> and
+ * <router>, and wait until its control socket answers. The daemon's pid.
+ */
+pid_t t_daemon_start_v311_v5(const char *daemon, const char *worker, const char *router,
+			     const char *dir, const char *log, int port, const char *tag,
+			     const char *extra);
 pid_t t_daemon_spawn(const char *daemon, const char *cfg, const char *log, const char *worker,
 		     const char *router, const char *opt);
 struct rlimit;

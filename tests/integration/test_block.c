@@ -14,7 +14,6 @@
  * Workers run on each loop backend (MQTTMUX_LOOP, set by meson).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <mqttmux.h>
 #include <poll.h>
 #include <pthread.h>
@@ -23,9 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -35,6 +32,7 @@
 #include "t_daemon.h"
 #include "t_helpers.h"
 #include "t_mosq.h"
+#include "t_sub.h"
 
 #define BROKER_CONF "max_inflight_messages 0\nmax_queued_messages 0\n"
 #define N_BLOCKED   20000
@@ -98,20 +96,9 @@ static void teardown(void)
 	memset(&P, 0, sizeof(P));
 	lib_close(&X);
 	lib_close(&Y);
-	if (Sub > 0) {
-		kill(Sub, SIGKILL);
-		kill(Sub, SIGCONT);
-		waitpid(Sub, NULL, 0);
-	}
-	Sub = 0;
+	t_sub_kill(&Sub);
 	t_daemon_teardown(&Daemon, Log, &B, Dir);
-	free(Dir);
-	free(Cfg);
-	free(Log);
-	free(Run);
-	free(Sock);
-	free(Out);
-	Dir = Cfg = Log = Run = Sock = Out = NULL;
+	t_daemon_free_paths((char **const[]){ &Dir, &Cfg, &Log, &Run, &Sock, &Out, NULL });
 	mosquitto_lib_cleanup();
 }
 
@@ -151,25 +138,12 @@ static void start_broker(void)
 	cr_assert_eq(t_broker_start(&B, &o), 0);
 }
 
-/* ---- messages: payload "<n>" on <x>/seq, "probe" on <x>/probe ---- */
-
-static int parse_seq(const void *p, size_t len)
-{
-	char buf[16];
-
-	if (len == 5 && !memcmp(p, "probe", 5))
-		return -1;
-	if (len == 0 || len >= sizeof(buf))
-		return -2;
-	memcpy(buf, p, len);
-	buf[len] = '\0';
-	return atoi(buf);
-}
+/* ---- messages: payload "<n>" on <x>/seq, "probe" on <x>/probe (t_seq_parse) ---- */
 
 static void on_msg(struct mqttmux_route *r, const struct mqttmux_msg *m, void *ud)
 {
 	struct lib *l = ud;
-	int seq = parse_seq(m->payload, m->payload_len);
+	int seq = t_seq_parse(m->payload, m->payload_len);
 
 	(void)r;
 	if (seq == -1) {
@@ -264,62 +238,26 @@ static void wait_got(struct lib *l, int n, int ms)
 
 static void start_sub(const char *const *extra)
 {
-	const char *argv[16] = { "mqttmux", "-d", Run, "sub", "-s", "a", "-t", "a/#", "-q", "1" };
-	size_t n = 10;
+	const char *args[16] = { "-d", Run, "sub", "-s", "a", "-t", "a/#", "-q", "1" };
+	size_t n = 9;
 
 	while (extra && *extra)
-		argv[n++] = *extra++;
-	argv[n] = NULL;
-	Sub = fork();
-	cr_assert_neq(Sub, -1);
-	if (Sub == 0) {
-		int o = open(Out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-		if (o < 0 || dup2(o, 1) == -1 || prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
-			_exit(127);
-		execv(MQTTMUX_CLI_PATH, (char *const *)argv);
-		_exit(127);
-	}
+		args[n++] = *extra++;
+	args[n] = NULL;
+	Sub = t_sub_spawn(MQTTMUX_CLI_PATH, Out, args);
+	cr_assert_gt(Sub, 0, "fork: %s", strerror(-Sub));
 }
 
-struct sub_out {
-	int got, dups, probes;
-};
-
-static void read_sub(struct sub_out *o)
+static void read_sub(struct t_sub_out *o)
 {
 	static unsigned char seen[MAX_N];
-	char line[64];
-	FILE *f = fopen(Out, "re");
 
-	memset(o, 0, sizeof(*o));
-	memset(seen, 0, sizeof(seen));
-	while (f && fgets(line, sizeof(line), f)) {
-		int seq = parse_seq(line, strcspn(line, "\n"));
-
-		if (seq == -1)
-			o->probes++;
-		else if (seq >= 0 && seq < MAX_N && seen[seq])
-			o->dups++;
-		else if (seq >= 0 && seq < MAX_N && (seen[seq] = 1))
-			o->got++;
-	}
-	if (f)
-		fclose(f);
-}
-
-static bool sub_probed(void *ud)
-{
-	struct sub_out o;
-
-	(void)ud;
-	read_sub(&o);
-	return o.probes > 0;
+	t_sub_read(Out, seen, MAX_N, o);
 }
 
 static bool sub_has(void *ud)
 {
-	struct sub_out o;
+	struct t_sub_out o;
 
 	read_sub(&o);
 	return o.got >= *(int *)ud;
@@ -491,13 +429,13 @@ Test(block, a_stopped_block_client_loses_nothing_and_other_sessions_keep_their_r
 	int want = N_BLOCKED, five = 5;
 	struct window before, during;
 	uint64_t stop_ns;
-	struct sub_out o;
+	struct t_sub_out o;
 
 	start_broker();
 	start_daemon("block_timeout = 60.0;");
 	start_sub(extra);
 	lib_open(&Y, MQTTMUX_ON_FULL_DROP, "b", "b/#", true);
-	probe_until("a/probe", sub_probed, NULL);
+	probe_until("a/probe", t_sub_probed, Out);
 	probe_until("b/probe", lib_probed, &Y);
 	pacer_start(&P);
 	cr_assert(t_wait_for(y_has, &five, 30000), "session b's stream never arrived");

@@ -40,7 +40,7 @@
 #define IDLE_TIMEOUT_S	 3 /* clients.control_timeout here */
 
 static struct t_broker B;
-static char *Dir, *Cfg, *Log, *Run, *Sock;
+static char *Dir, *Log, *Run, *Sock;
 static pid_t Daemon;
 
 static void setup(void)
@@ -52,12 +52,7 @@ static void setup(void)
 static void teardown(void)
 {
 	t_daemon_teardown(&Daemon, Log, &B, Dir);
-	free(Dir);
-	free(Cfg);
-	free(Log);
-	free(Run);
-	free(Sock);
-	Dir = Cfg = Log = Run = Sock = NULL;
+	t_daemon_free_paths((char **const[]){ &Dir, &Log, &Run, &Sock, NULL });
 }
 
 TestSuite(bounds, .init = setup, .fini = teardown, .timeout = 300);
@@ -75,23 +70,8 @@ static void open_up(const char *dir, const char *run)
 
 static void start_daemon(const char *extra)
 {
-	char *text;
-
-	cr_assert_gt(asprintf(&text,
-			      "runtime_dir = \"%s\";\nstate_dir = \"%s/state\";\n%s\n"
-			      "sessions = (\n"
-			      "  { name = \"v311\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
-			      " client_id = \"bounds-311\"; protocol = \"3.1.1\"; },\n"
-			      "  { name = \"v5\"; brokers = [ \"tcp://127.0.0.1:%d\" ];"
-			      " client_id = \"bounds-5\"; protocol = \"5\"; }\n);\n",
-			      Run, Dir, extra, B.port, B.port),
-		     0);
-	cr_assert_gt(asprintf(&Cfg, "%s/mqttmux.cfg", Dir), 0);
-	t_write_text(Cfg, text);
-	free(text);
-	Daemon = t_daemon_spawn(MQTTMUXD_PATH, Cfg, Log, MQTTMUX_WORKER_PATH, MQTTMUX_ROUTER_PATH,
-				NULL);
-	cr_assert(t_wait_for(t_ctl_pongs, Sock, 10000), "control socket never answered");
+	Daemon = t_daemon_start_v311_v5(MQTTMUXD_PATH, MQTTMUX_WORKER_PATH, MQTTMUX_ROUTER_PATH,
+					Dir, Log, B.port, "bounds", extra);
 	cr_assert_eq(mqttmux_wait_all_sessions(Run, 60000), 0, "sessions not ready");
 }
 

@@ -16,7 +16,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <mqttmux.h>
 #include <poll.h>
 #include <pthread.h>
@@ -25,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +36,7 @@
 #include "t_helpers.h"
 #include "t_mosq.h"
 #include "t_proc.h"
+#include "t_sub.h"
 
 #define BROKER_CONF "max_inflight_messages 0\nmax_queued_messages 0\n"
 #define N_BEFORE    50
@@ -74,19 +73,9 @@ static void teardown(void)
 		mqttmux_close(L.c);
 	}
 	memset(&L, 0, sizeof(L));
-	if (Sub > 0) {
-		kill(Sub, SIGKILL);
-		waitpid(Sub, NULL, 0);
-	}
-	Sub = 0;
+	t_sub_kill(&Sub);
 	t_daemon_teardown(&Daemon, Log, &B, Dir);
-	free(Dir);
-	free(Cfg);
-	free(Log);
-	free(Run);
-	free(Sock);
-	free(Out);
-	Dir = Cfg = Log = Run = Sock = Out = NULL;
+	t_daemon_free_paths((char **const[]){ &Dir, &Cfg, &Log, &Run, &Sock, &Out, NULL });
 	mosquitto_lib_cleanup();
 }
 
@@ -124,23 +113,9 @@ static void start_daemon(void)
 		     0, "session p not ready: %s", err);
 }
 
-/* "<n>" or "probe": -1 for a probe, -2 for anything else. */
-static int parse_seq(const void *p, size_t len)
-{
-	char buf[16];
-
-	if (len == 5 && !memcmp(p, "probe", 5))
-		return -1;
-	if (len == 0 || len >= sizeof(buf))
-		return -2;
-	memcpy(buf, p, len);
-	buf[len] = '\0';
-	return atoi(buf);
-}
-
 static void on_msg(struct mqttmux_route *r, const struct mqttmux_msg *m, void *ud)
 {
-	int seq = parse_seq(m->payload, m->payload_len);
+	int seq = t_seq_parse(m->payload, m->payload_len);
 
 	(void)r;
 	(void)ud;
@@ -186,52 +161,21 @@ static void start_lib_client(void)
 
 static void start_sub(void)
 {
-	Sub = fork();
-	cr_assert_neq(Sub, -1);
-	if (Sub == 0) {
-		int o = open(Out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-		if (o < 0 || dup2(o, 1) == -1 || prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
-			_exit(127);
-		execl(MQTTMUX_CLI_PATH, "mqttmux", "-d", Run, "sub", "-s", "p", "-t", "t/#", "-q",
-		      "1", (char *)NULL);
-		_exit(127);
-	}
+	Sub = t_sub_spawn(
+		MQTTMUX_CLI_PATH, Out,
+		(const char *const[]){ "-d", Run, "sub", "-s", "p", "-t", "t/#", "-q", "1", NULL });
+	cr_assert_gt(Sub, 0, "fork: %s", strerror(-Sub));
 }
 
-/* What `mqttmux sub` printed: sequence numbers seen, repeats, probes. */
+/* What `mqttmux sub` printed (sequence numbers seen, repeats, probes). */
 struct sub_out {
-	int got, dups, probes;
+	struct t_sub_out n;
 	unsigned char seen[N_ALL];
 };
 
 static void read_sub(struct sub_out *o)
 {
-	char line[64];
-	FILE *f = fopen(Out, "re");
-
-	memset(o, 0, sizeof(*o));
-	while (f && fgets(line, sizeof(line), f)) {
-		int seq = parse_seq(line, strcspn(line, "\n"));
-
-		if (seq == -1)
-			o->probes++;
-		else if (seq >= 0 && seq < N_ALL && o->seen[seq])
-			o->dups++;
-		else if (seq >= 0 && seq < N_ALL && (o->seen[seq] = 1))
-			o->got++;
-	}
-	if (f)
-		fclose(f);
-}
-
-static bool sub_probed(void *ud)
-{
-	struct sub_out o;
-
-	(void)ud;
-	read_sub(&o);
-	return o.probes > 0;
+	t_sub_read(Out, o->seen, N_ALL, &o->n);
 }
 
 static bool both_probed(void *ud)
@@ -240,7 +184,7 @@ static bool both_probed(void *ud)
 
 	(void)ud;
 	read_sub(&o);
-	return o.probes > 0 && atomic_load(&L.probes) > 0;
+	return o.n.probes > 0 && atomic_load(&L.probes) > 0;
 }
 
 static bool both_have(void *ud)
@@ -249,7 +193,7 @@ static bool both_have(void *ud)
 	int want = *(int *)ud;
 
 	read_sub(&o);
-	return o.got >= want && atomic_load(&L.got) >= want;
+	return o.n.got >= want && atomic_load(&L.got) >= want;
 }
 
 static void publish(struct mosquitto *m, const char *payload)
@@ -289,13 +233,13 @@ static void publish_range(int from, int to)
 }
 
 /* Probe until <probed> says the clients have their route in place (a probe reached them). */
-static void wait_probed(bool (*probed)(void *))
+static void wait_probed(bool (*probed)(void *), void *ud)
 {
 	struct mosquitto *m = mosquitto_new(NULL, true, NULL);
 
 	cr_assert_not_null(m);
 	cr_assert(t_mosq_connect(m, "127.0.0.1", B.port, 30, 30000), "publisher: no CONNACK");
-	for (int i = 0; !t_wait_for(probed, NULL, 300); i++) {
+	for (int i = 0; !t_wait_for(probed, ud, 300); i++) {
 		cr_assert_lt(i, 100, "the routes never got a probe; see %s", Out);
 		cr_assert_eq(mosquitto_publish(m, NULL, "t/probe", 5, "probe", 1, false), 0);
 		(void)mosquitto_loop(m, 10, 1);
@@ -307,7 +251,7 @@ static void wait_probed(bool (*probed)(void *))
 
 static void wait_routes(void)
 {
-	wait_probed(both_probed);
+	wait_probed(both_probed, NULL);
 }
 
 static void expect_all(void)
@@ -318,8 +262,8 @@ static void expect_all(void)
 	if (!t_wait_for(both_have, &want, 60000))
 		t_daemon_dump_log(Log);
 	read_sub(&o);
-	cr_expect_eq(o.got, N_ALL, "mqttmux sub got %d of %d", o.got, N_ALL);
-	cr_expect_eq(o.dups, 0, "mqttmux sub printed %d repeats", o.dups);
+	cr_expect_eq(o.n.got, N_ALL, "mqttmux sub got %d of %d", o.n.got, N_ALL);
+	cr_expect_eq(o.n.dups, 0, "mqttmux sub printed %d repeats", o.n.dups);
 	cr_expect_eq(atomic_load(&L.got), N_ALL, "the library client got %d of %d",
 		     atomic_load(&L.got), N_ALL);
 	cr_expect_eq(atomic_load(&L.dups_unflagged), 0, "%d repeats without DUP",
@@ -400,7 +344,7 @@ static void stop_publish_start(const char *protocol, bool kill9)
 		struct sub_out o;
 
 		read_sub(&o);
-		cr_assert_fail("the first %d did not arrive: sub %d, library %d", N_BEFORE, o.got,
+		cr_assert_fail("the first %d did not arrive: sub %d, library %d", N_BEFORE, o.n.got,
 			       atomic_load(&L.got));
 	}
 	if (kill9)
@@ -480,7 +424,7 @@ Test(restart, what_the_grace_cannot_save_is_counted_and_reported)
 	write_config_with("5", "clients = { rejoin_grace = 1.0; };");
 	start_daemon();
 	start_sub();
-	wait_probed(sub_probed);
+	wait_probed(t_sub_probed, Out);
 	t_daemon_stop(&Daemon);
 	cr_assert_eq(kill(Sub, SIGSTOP), 0);
 	publish_range(N_BEFORE, N_BEFORE + N_DOWN);
