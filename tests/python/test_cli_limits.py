@@ -2,14 +2,37 @@
 """Publishes up to the session's max_message_size (issue 10): a 200,000-byte file from
 `mqttmux pub -f` reaches a plain mosquitto_sub byte for byte on MQTT 3.1.1 and 5, and one over
 the limit (the default 262,144 bytes of topic, payload and properties) fails with a line that
-names the limit.
+names the limit. The worker sends the publish: each runs once per worker loop backend.
 """
 import os
 import subprocess
 
 import pytest
 
+import mmtest
 from test_cli_parity import PROTOS, uniq
+
+
+@pytest.fixture(scope="module", params=["uring", "epoll"])
+def daemon(broker, request):
+    """conftest's daemon ("v311" and "v5"), its workers on the loop backend <request.param>."""
+    saved = os.environ.get("MQTTMUX_LOOP")
+    os.environ["MQTTMUX_LOOP"] = request.param
+    try:
+        d = mmtest.Daemon(broker, [{"name": "v311", "protocol": "3.1.1"},
+                                   {"name": "v5", "protocol": "5"}])
+    finally:
+        if saved is None:
+            del os.environ["MQTTMUX_LOOP"]
+        else:
+            os.environ["MQTTMUX_LOOP"] = saved
+    try:
+        r = d.cli("metrics")
+        assert ('mqttmux_session_event_loop_info{session="v5",backend="%s"} 1'
+                % {"uring": "io_uring", "epoll": "epoll"}[request.param]).encode() in r.stdout
+        yield d
+    finally:
+        d.close()
 
 
 @pytest.mark.parametrize("proto", PROTOS, ids=[p[0] for p in PROTOS])
