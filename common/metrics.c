@@ -100,6 +100,10 @@ static const struct field_family own_session_families[] = {
 	   "Messages of the session that matched no client route."),
 	SF("mqttmux_session_invalid_dropped_total", COUNTER, U64, dropped_invalid,
 	   "Messages from the broker dropped because their topic is not a valid topic name."),
+	SF("mqttmux_session_packets_refused_total", COUNTER, U64, refused_packets,
+	   "Broker packets over max_message_size plus headroom: the connection was closed."),
+	SF("mqttmux_session_quarantined_total", COUNTER, U64, quarantined,
+	   "Poison messages (they killed the worker twice in a row): acked, kept, not delivered."),
 };
 
 static const struct field_family client_families[] = {

@@ -137,6 +137,8 @@ struct mm_metrics_session {
 	uint64_t dropped_oversize;
 	uint64_t unrouted;	  /* messages that matched no client route (the router's count) */
 	uint64_t dropped_invalid; /* a broker's messages with an invalid topic */
+	uint64_t refused_packets; /* a broker's packets over the size bound */
+	uint64_t quarantined;	  /* poison messages acked, kept in state_dir, not delivered */
 	uint64_t ring_size, ring_fill, ring_hwm; /* in-ring, bytes */
 	double last_msg_s, last_err_s;		 /* Unix seconds, 0 = never */
 	double msg_rate, avg_msg_rate, bytes_rate;

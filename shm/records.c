@@ -111,6 +111,7 @@ const char *mm_event_kind_to_string(unsigned kind)
 		[MM_EV_SUB_FAILED] = "subscribe_failed",
 		[MM_EV_ERROR] = "error",
 		[MM_EV_STARTED] = "worker_started",
+		[MM_EV_MSG_QUARANTINED] = "message_quarantined",
 	};
 
 	return kind < _MM_EV_KIND_MAX ? names[kind] : "unknown";

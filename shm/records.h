@@ -80,6 +80,7 @@ enum mm_event_kind {
 	MM_EV_SUB_FAILED,   /* a filter the broker refused (text: filter) */
 	MM_EV_ERROR,	    /* any other reportable problem */
 	MM_EV_STARTED,	    /* a worker process attached; attempt:delay_ms = its cmd-ring start */
+	MM_EV_MSG_QUARANTINED, /* a poison message acked, not delivered (text: where it is kept) */
 	_MM_EV_KIND_MAX
 };
 

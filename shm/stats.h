@@ -40,7 +40,7 @@
 
 #define MM_STATS_MAGIC	     0x5354534du /* "MSTS" little-endian */
 #define MM_STATS_VER_MAJOR   1
-#define MM_STATS_VER_MINOR   3 /* 1.1: the event log; 1.2: beat_ns; 1.3: broker */
+#define MM_STATS_VER_MINOR   4 /* 1.1: the event log; 1.2: beat_ns; 1.3: broker; 1.4: poison */
 #define MM_STATS_SIZE	     16384u
 #define MM_STATS_UNACKED_OFF 4096u
 #define MM_STATS_EV_OFF	     12288u
@@ -102,7 +102,9 @@ struct mm_stats_block {
 	_Atomic uint64_t pub_ok;	   /* publish completions: success */
 	_Atomic uint64_t pub_failed;	   /* publish completions: error */
 	_Atomic uint64_t dropped_invalid;  /* messages with an invalid topic, dropped */
-	_Atomic uint64_t reserved_c[3];
+	_Atomic uint64_t refused_packets;  /* broker packets over the size bound: disconnected */
+	_Atomic uint64_t quarantined;	   /* poison messages acked, written to state_dir */
+	_Atomic uint64_t reserved_c[1];
 
 	/* timestamps, ns since the epoch, 0 = never */
 	_Alignas(64) _Atomic uint64_t last_msg_ns;
@@ -127,7 +129,17 @@ struct mm_stats_block {
 
 	/* the event log's head: seq of the newest entry, 0 = none yet (stored with release) */
 	_Alignas(64) _Atomic uint64_t ev_head;
-	uint8_t pad1[4096 - 328];
+	/*
+	 * Poison messages (worker/wrk_guard.c). <poison_busy>: the hash of the PUBLISH libmosquitto
+	 * is handling, 0 between packets; a worker that finds it set at start knows its
+	 * predecessor died on that message. <poison_hash>: the message that killed workers,
+	 * <poison_deaths> times in a row.
+	 */
+	_Atomic uint64_t poison_busy;
+	_Atomic uint64_t poison_hash;
+	_Atomic uint32_t poison_deaths;
+	uint32_t reserved1;
+	uint8_t pad1[4096 - 352];
 
 	/* bit <mid>: committed to the in-ring, ack maybe not received (see above) */
 	_Atomic uint64_t unacked[65536 / 64];
@@ -145,6 +157,7 @@ _Static_assert(offsetof(struct mm_stats_block, broker) == 288, "stats block is A
 _Static_assert(offsetof(struct mm_stats_block, unacked) == MM_STATS_UNACKED_OFF,
 	       "stats block is ABI");
 _Static_assert(offsetof(struct mm_stats_block, ev_head) == 320, "stats block is ABI");
+_Static_assert(offsetof(struct mm_stats_block, poison_busy) == 328, "stats block is ABI");
 _Static_assert(offsetof(struct mm_stats_block, events) == MM_STATS_EV_OFF, "stats block is ABI");
 _Static_assert(sizeof(struct mm_stats_block) == MM_STATS_SIZE, "stats block fits");
 

@@ -86,6 +86,7 @@ struct mm_sup {
 };
 
 int mm_sup_mkdir_p(const char *path, unsigned mode);
+int mm_sup_state_dirs(const char *state_dir);
 int mm_sup_lock(const char *runtime_dir, int *ret_fd);
 int mm_sup_signals_open(void);
 

@@ -341,6 +341,9 @@ static void from_worker(struct mm_sup *s, struct ev_sess *e, const struct mm_sta
 	case MM_EV_MSG_DROPPED:
 		publish(s, e->name, "message_dropped", ns, code_reason(ev->code, ev->text));
 		break;
+	case MM_EV_MSG_QUARANTINED:
+		publish(s, e->name, "message_quarantined", ns, code_reason(ev->code, ev->text));
+		break;
 	case MM_EV_SUB_FAILED:
 		e->sub_errors = true;
 		publish(s, e->name, "subscribe_failed", ns, code_reason(ev->code, ev->text));

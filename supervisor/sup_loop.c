@@ -98,9 +98,9 @@ int mm_sup_init(struct mm_sup *s, struct mm_cfg *cfg, const char *config_path, i
 	r = mm_sup_worker_path(s->worker, sizeof(s->worker));
 	if (r < 0)
 		return r;
-	r = mm_sup_mkdir_p(cfg->state_dir, 0700);
+	r = mm_sup_state_dirs(cfg->state_dir);
 	if (r < 0)
-		mm_log_errno(r, "cannot create state_dir '%s'", cfg->state_dir);
+		mm_log_errno(r, "cannot create state_dir '%s' and its quarantine/", cfg->state_dir);
 	mm_sup_state_merge(s, cfg);
 	mm_sup_state_sync(s);
 	mm_sup_clients_restore(s);

@@ -200,6 +200,8 @@ static void fill_counters(const struct mm_sup_child *c, struct mm_metrics_sessio
 	o->pub_failed = LOAD(st->pub_failed);
 	o->dropped_oversize = LOAD(st->dropped_oversize);
 	o->dropped_invalid = LOAD(st->dropped_invalid);
+	o->refused_packets = LOAD(st->refused_packets);
+	o->quarantined = LOAD(st->quarantined);
 	o->last_msg_s = secs_ms(LOAD(st->last_msg_ns));
 	o->last_err_s = secs_ms(LOAD(st->last_err_ns));
 	o->state = mm_sup_session_state(c, st);

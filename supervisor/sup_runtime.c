@@ -44,6 +44,22 @@ int mm_sup_mkdir_p(const char *path, unsigned mode)
 }
 
 /*
+ * state_dir and its quarantine/, where workers keep poison messages (worker/wrk_guard.c),
+ * both 0700: a message from a broker may be anybody's secret.
+ */
+int mm_sup_state_dirs(const char *state_dir)
+{
+	char q[PATH_MAX];
+	int r = mm_sup_mkdir_p(state_dir, 0700);
+
+	if (r < 0)
+		return r;
+	if ((size_t)snprintf(q, sizeof(q), "%s/quarantine", state_dir) >= sizeof(q))
+		return -ENAMETOOLONG;
+	return mm_sup_mkdir_p(q, 0700);
+}
+
+/*
  * Take the exclusive lock <runtime_dir>/mqttmuxd.lock (flock, released by the kernel when we
  * die however we die) and write our pid into it. The descriptor is close-on-exec, so children
  * never hold it. Returns 0 and the descriptor in *ret_fd, -EWOULDBLOCK if another instance

@@ -54,7 +54,7 @@ struct args {
 static const char Usage[] =
 	"usage: mqttmux-worker --session NAME [--subs-file PATH]\n"
 	"                      [--session NAME [--subs-file PATH] ...] --inherit-fds\n"
-	"                      [--loop auto|uring|epoll] [--verbose]\n"
+	"                      [--loop auto|uring|epoll] [--state-dir DIR] [--verbose]\n"
 	"       mqttmux-worker --config FILE --session NAME [--loop ...] [--verbose]\n"
 	"       mqttmux-worker --help | --version\n"
 	"The MQTT sessions of one worker process of mqttmuxd, which starts it; see mqttmuxd(8).\n";
@@ -88,6 +88,8 @@ static int parse_opt(int c, struct args *a)
 		a->inherit = true;
 	else if (c == 'v')
 		a->level = MM_LOG_DEBUG;
+	else if (c == 'd')
+		mm_wrk_guard_set_state_dir(optarg[0] ? optarg : NULL);
 	else if (c == 'f' && a->n)
 		a->subs_file[a->n - 1] = optarg[0] ? optarg : NULL;
 	else if (c != 'l' || parse_loop(optarg, &a->backend) < 0)
@@ -104,6 +106,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "loop", required_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "subs-file", required_argument, NULL, 'f' },
+		{ "state-dir", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -115,7 +118,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->subs_file = calloc((size_t)argc, sizeof(*a->subs_file));
 	if (!a->session || !a->subs_file)
 		return -ENOMEM;
-	while ((c = getopt_long(argc, argv, "c:s:il:vf:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:il:vf:d:h", opts, NULL)) != -1) {
 		if (c == 'h' || c == 'V')
 			return c;
 		if (parse_opt(c, a) < 0)
@@ -406,6 +409,7 @@ static int setup(struct mm_wrk *w, const struct args *a)
 	w->rng = ((uint64_t)getpid() << 16 ^ w->idx) * 0x9e3779b97f4a7c15ull | 1;
 	w->sock = -1;
 	mm_wrk_ra_init(&w->ra);
+	mm_wrk_guard_start(w);
 	w->loop = w->proc->loop;
 	if (!w->pending)
 		return mm_log_errno(-ENOMEM, "event loop"), 1;

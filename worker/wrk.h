@@ -102,10 +102,12 @@ struct mm_wrk {
 	struct mm_wrk_loop *loop; /* proc->loop */
 	struct mm_shm_ring in, cmd;
 	struct mm_stats_block *stats;
-	uint32_t max_rec;    /* largest in-ring record a message can need */
-	uint64_t sock_gen;   /* generation of the watched broker socket */
-	int sock;	     /* the watched socket, or -1 */
-	struct mm_wrk_ra ra; /* read-ahead under libmosquitto on <sock> (wrk_readahead.h) */
+	uint32_t max_rec;	   /* largest in-ring record a message can need */
+	uint64_t sock_gen;	   /* generation of the watched broker socket */
+	int sock;		   /* the watched socket, or -1 */
+	struct mm_wrk_ra ra;	   /* read-ahead under libmosquitto on <sock> (wrk_readahead.h) */
+	struct mm_wrk_frame frame; /* the framing guard over it (wrk_frame.h, wrk_guard.c) */
+	uint32_t n_substituted;	   /* quarantine stand-ins libmosquitto has not yet delivered */
 	uint32_t sock_events;
 	bool paused;	/* not reading: the in-ring lacks room */
 	bool read_more; /* packets may wait where poll cannot see them (budget, TLS buffer) */
@@ -184,6 +186,15 @@ int mm_wrk_pending_add(struct mm_wrk *w, int mid, uint16_t cmd, uint64_t req_id,
 void mm_wrk_pending_fail_all(struct mm_wrk *w, int32_t result, bool resent_too);
 int mm_wrk_filter_add(struct mm_wrk *w, const char *topic, size_t len, int qos, bool from_cfg);
 int mm_wrk_filter_remove(struct mm_wrk *w, const char *topic, size_t len);
+
+/* wrk_guard.c */
+#define MM_WRK_POISON_DEATHS	2 /* deaths in a row on one message before its quarantine */
+#define MM_WRK_QUARANTINE_TOPIC "$mqttmux/quarantined" /* a quarantined message's stand-in */
+void mm_wrk_guard_set_state_dir(const char *dir);
+void mm_wrk_guard_start(struct mm_wrk *w);
+void mm_wrk_guard_done(struct mm_wrk *w);
+struct mm_wrk_frame *mm_wrk_guard_frame(struct mm_wrk *w);
+bool mm_wrk_guard_is_stand_in(struct mm_wrk *w, const char *topic);
 
 /* wrk_unacked.c */
 void mm_wrk_unacked_inherit(struct mm_wrk *w);

@@ -252,6 +252,8 @@ void mm_wrk_on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
 
 	(void)m;
 	w->n_on_message++;
+	if (mm_wrk_guard_is_stand_in(w, msg->topic))
+		return;
 	why = mm_cfg_topic_name_why(msg->topic);
 	if (why) {
 		drop_invalid(w, msg, why);

@@ -240,7 +240,8 @@ void mm_wrk_sock_sync(struct mm_wrk *w)
 	if (w->sock < 0) {
 		w->sock = s;
 		w->sock_gen++;
-		(void)mm_wrk_ra_attach(&w->ra, s); /* without memory: reads go straight */
+		/* without memory: reads go straight */
+		(void)mm_wrk_ra_attach(&w->ra, s, mm_wrk_guard_frame(w));
 		if (mm_wrk_loop_watch(w->loop, s, ev,
 				      MM_WRK_TOK(MM_WRK_TOK_SOCK, w->idx, w->sock_gen)) < 0)
 			mm_wrk_conn_lost(w, -EIO, "cannot watch the broker socket");

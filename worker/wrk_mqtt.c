@@ -360,6 +360,7 @@ void mm_wrk_mqtt_free(struct mm_wrk *w)
 		mosquitto_destroy(w->mosq);
 	w->mosq = NULL;
 	mm_wrk_ra_free(&w->ra);
+	mm_wrk_frame_free(&w->frame);
 	mm_wrk_tls_done(&w->tls);
 }
 

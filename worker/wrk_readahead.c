@@ -53,21 +53,20 @@ static ssize_t fill(struct mm_wrk_ra *ra)
 	return r;
 }
 
-ssize_t read(int fd, void *buf, size_t n)
+/* A read of <ra>'s socket through its buffer (the source of the framing guard). */
+static ssize_t ra_read(void *ctx, void *buf, size_t n)
 {
-	struct mm_wrk_ra *ra = fd >= 0 && fd < RA_FDS ? ra_of_fd[fd] : NULL;
+	struct mm_wrk_ra *ra = ctx;
 	ssize_t r;
 	size_t k;
 
-	if (!ra || n == 0)
-		return sys_read(fd, buf, n);
 	if (ra->head == ra->tail) {
 		if (ra->drained) {
 			errno = EAGAIN;
 			return -1;
 		}
 		if (n >= MM_WRK_RA_SIZE) /* a large payload: no copy */
-			return sys_read(fd, buf, n);
+			return sys_read(ra->fd, buf, n);
 		r = fill(ra);
 		if (r <= 0)
 			return r;
@@ -79,18 +78,32 @@ ssize_t read(int fd, void *buf, size_t n)
 	return (ssize_t)k;
 }
 
+ssize_t read(int fd, void *buf, size_t n)
+{
+	struct mm_wrk_ra *ra = fd >= 0 && fd < RA_FDS ? ra_of_fd[fd] : NULL;
+
+	if (!ra || n == 0)
+		return sys_read(fd, buf, n);
+	if (ra->frame)
+		return mm_wrk_frame_read(ra->frame, ra_read, ra, buf, n);
+	return ra_read(ra, buf, n);
+}
+
 void mm_wrk_ra_init(struct mm_wrk_ra *ra)
 {
 	*ra = (struct mm_wrk_ra){ .fd = -1 };
 }
 
-int mm_wrk_ra_attach(struct mm_wrk_ra *ra, int fd)
+int mm_wrk_ra_attach(struct mm_wrk_ra *ra, int fd, struct mm_wrk_frame *frame)
 {
 	mm_wrk_ra_detach(ra);
 	if (fd < 0 || fd >= RA_FDS)
-		return 0; /* read straight */
+		return frame ? -ERANGE : 0; /* read straight, without the guard */
 	if (!ra->buf && !(ra->buf = malloc(MM_WRK_RA_SIZE)))
 		return -ENOMEM;
+	ra->frame = frame;
+	if (frame)
+		mm_wrk_frame_reset(frame);
 	ra->fd = fd;
 	ra_of_fd[fd] = ra;
 	return 0;
@@ -100,6 +113,9 @@ void mm_wrk_ra_detach(struct mm_wrk_ra *ra)
 {
 	if (ra->fd >= 0 && ra_of_fd[ra->fd] == ra)
 		ra_of_fd[ra->fd] = NULL;
+	if (ra->frame)
+		mm_wrk_frame_reset(ra->frame);
+	ra->frame = NULL;
 	ra->fd = -1;
 	ra->head = ra->tail = 0;
 	ra->drained = false;
@@ -112,7 +128,8 @@ void mm_wrk_ra_rearm(struct mm_wrk_ra *ra)
 
 bool mm_wrk_ra_pending(const struct mm_wrk_ra *ra)
 {
-	return ra->fd >= 0 && ra->head < ra->tail;
+	return ra->fd >= 0 &&
+	       (ra->head < ra->tail || (ra->frame && mm_wrk_frame_pending(ra->frame)));
 }
 
 void mm_wrk_ra_free(struct mm_wrk_ra *ra)

@@ -12,20 +12,27 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "wrk_frame.h"
+
 #define MM_WRK_RA_SIZE 16384u /* a TLS record and a bit: what one wake-up usually holds */
 
 struct mm_wrk_ra {
-	int fd;	       /* the attached socket, or -1 */
-	uint32_t head; /* next byte to hand out */
-	uint32_t tail; /* end of the bytes read */
-	bool drained;  /* the last fill came back short: the socket had no more then */
-	uint8_t *buf;  /* MM_WRK_RA_SIZE bytes, allocated at the first attach */
+	int fd;			    /* the attached socket, or -1 */
+	uint32_t head;		    /* next byte to hand out */
+	uint32_t tail;		    /* end of the bytes read */
+	bool drained;		    /* the last fill came back short: the socket had no more then */
+	uint8_t *buf;		    /* MM_WRK_RA_SIZE bytes, allocated at the first attach */
+	struct mm_wrk_frame *frame; /* the framing guard over it (plain MQTT), or NULL */
 };
 
 /* A fresh, detached buffer. */
 void mm_wrk_ra_init(struct mm_wrk_ra *ra);
-/* Serve socket <fd> through <ra> from now on. -ENOMEM (then reads go straight to the kernel). */
-int mm_wrk_ra_attach(struct mm_wrk_ra *ra, int fd);
+/*
+ * Serve socket <fd> through <ra> from now on, and through the framing guard <frame> if not
+ * NULL (a plain MQTT socket: the bytes are MQTT packets). -ENOMEM, -ERANGE (then reads go
+ * straight to the kernel, unguarded).
+ */
+int mm_wrk_ra_attach(struct mm_wrk_ra *ra, int fd, struct mm_wrk_frame *frame);
 /* The socket is gone or replaced: drop what is buffered, read it no more. */
 void mm_wrk_ra_detach(struct mm_wrk_ra *ra);
 /* The loop saw the socket readable (or may have): the next empty read asks the kernel. */

@@ -100,6 +100,7 @@ static void do_read(struct mm_wrk *w)
 		before = w->n_on_message;
 		errno = 0;
 		rc = mosquitto_loop_read(w->mosq, 1);
+		mm_wrk_guard_done(w);
 		if (rc != MOSQ_ERR_SUCCESS) {
 			mm_wrk_commit(w);
 			mm_wrk_conn_lost(w, mm_wrk_mosq_errno(rc, -ECONNRESET),

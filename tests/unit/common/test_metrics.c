@@ -309,7 +309,7 @@ Test(common_metrics, writes_help_and_type_once_per_family)
 				     help);
 		}
 	}
-	cr_expect_eq(families, 69);
+	cr_expect_eq(families, 71);
 	mm_metrics_buf_done(&b);
 }
 
