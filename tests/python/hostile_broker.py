@@ -20,24 +20,41 @@ def utf8(s):
     return struct.pack(">H", len(s)) + s
 
 
-def publish(topic, payload, v5, qos=0, mid=1):
-    """The bytes of a PUBLISH of <topic> (bytes, sent as given) and <payload>."""
+def publish(topic, payload, v5, qos=0, mid=1, props=b""):
+    """The bytes of a PUBLISH of <topic> (bytes, sent as given) and <payload>; under MQTT 5
+    with the property bytes <props>, sent as given."""
     body = utf8(topic)
     if qos:
         body += struct.pack(">H", mid)
     if v5:
-        body += varint(0)  # no properties
+        body += varint(len(props)) + props
     body += payload
     return bytes([0x30 | (qos << 1)]) + varint(len(body)) + body
 
 
+class Step:
+    """What one connection gets after its first SUBSCRIBE: <suback> (raw bytes, or None for
+    a proper SUBACK), then <packets>, then <stream> bytes of zeros (a body the worker should
+    never read), and then, if <close>, the end of the connection (FIN, then the broker reads
+    until the worker closes, so nothing it sent is lost to a reset)."""
+
+    def __init__(self, name, packets, suback=None, stream=0, close=True):
+        self.name, self.packets, self.suback = name, packets, suback
+        self.stream, self.close = stream, close
+
+
 class HostileBroker:
     """Accepts on 127.0.0.1:<port>; after the first SUBSCRIBE of a connection, sends each of
-    <packets> (raw bytes) once per connection, in order."""
+    <packets> (raw bytes) once per connection, in order. With <steps> (a list of Step), the
+    n-th connection that subscribes plays steps[n] instead (the last one again once they are
+    all played); on_step(n, step), if given, runs first. The packet ids of the PUBACKs it got
+    are in <pubacks>, the steps played in <played>."""
 
-    def __init__(self, v5, packets):
+    def __init__(self, v5, packets=(), steps=None, on_step=None):
         self.v5 = v5
         self.packets = packets
+        self.steps, self.on_step = steps, on_step
+        self.played, self.pubacks = [], []
         self.subscribed = threading.Event()
         self.srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -89,6 +106,34 @@ class HostileBroker:
         payload = mid + (varint(0) if self.v5 else b"") + bytes(codes)
         return bytes([0x90]) + varint(len(payload)) + payload
 
+    def _play(self, c, body):
+        """The next step on connection <c>; False: the connection is over."""
+        n = len(self.played)
+        step = self.steps[min(n, len(self.steps) - 1)]
+        if self.on_step:
+            self.on_step(n, step)
+        self.played.append(step.name)
+        c.sendall(step.suback if step.suback is not None else self._suback(body))
+        self.subscribed.set()
+        try:
+            for p in step.packets:
+                c.sendall(p)
+            chunk = bytes(1 << 20)
+            for _ in range(step.stream >> 20):
+                c.sendall(chunk)
+        except OSError:
+            return False  # the worker closed the connection: as it should, for some steps
+        if not step.close:
+            return True
+        c.shutdown(socket.SHUT_WR)
+        c.settimeout(30)
+        while True:
+            kind, body = self._read_packet(c)
+            if kind is None:
+                return False
+            if kind >> 4 == 4:  # PUBACK
+                self.pubacks.append(struct.unpack(">H", body[:2])[0])
+
     def _serve(self, c):
         sent = False
         while not self.closing:
@@ -98,6 +143,10 @@ class HostileBroker:
             t = kind >> 4
             if t == 1:  # CONNECT
                 c.sendall(b"\x20\x03\x00\x00\x00" if self.v5 else b"\x20\x02\x00\x00")
+            elif t == 8 and self.steps and not sent:
+                sent = True
+                if not self._play(c, body):
+                    return
             elif t == 8:  # SUBSCRIBE
                 c.sendall(self._suback(body))
                 self.subscribed.set()
@@ -105,6 +154,8 @@ class HostileBroker:
                     sent = True
                     for p in self.packets:
                         c.sendall(p)
+            elif t == 4:  # PUBACK
+                self.pubacks.append(struct.unpack(">H", body[:2])[0])
             elif t == 10:  # UNSUBSCRIBE
                 c.sendall(bytes([0xB0]) + varint(2 + (1 if self.v5 else 0)) + body[:2] +
                           (b"\x00" if self.v5 else b""))

@@ -138,9 +138,10 @@ class Broker:
 class Daemon:
     """mqttmuxd with <sessions> (dicts: name, protocol, client_id, extra) on <broker>."""
 
-    def __init__(self, broker, sessions, extra="", wait=True, journal=None):
+    def __init__(self, broker, sessions, extra="", wait=True, journal=None, env=None):
         """journal: None, or the path of a journal socket: stderr is then "the journal"
-        (JOURNAL_STREAM names the log file) and records go to that socket."""
+        (JOURNAL_STREAM names the log file) and records go to that socket. env: more
+        environment for the daemon (and so its children)."""
         self.dir = tempfile.mkdtemp(prefix="mqttmux-pyt-d-")
         os.chmod(self.dir, 0o755)
         self.run = os.path.join(self.dir, "run")
@@ -160,6 +161,7 @@ class Daemon:
         self.env = dict(os.environ, MQTTMUX_WORKER=WORKER, MQTTMUX_ROUTER=ROUTER,
                         MQTTMUX_RUNTIME_DIR=self.run)
         self.env.pop("JOURNAL_STREAM", None)
+        self.env.update(env or {})
         out = open(self.log, "ab")
         if journal is not None:
             st = os.fstat(out.fileno())
