@@ -193,7 +193,6 @@ int mm_wrk_filter_remove(struct mm_wrk *w, const char *topic, size_t len);
 void mm_wrk_guard_set_state_dir(const char *dir);
 void mm_wrk_guard_start(struct mm_wrk *w);
 void mm_wrk_guard_done(struct mm_wrk *w);
-struct mm_wrk_frame *mm_wrk_guard_frame(struct mm_wrk *w);
 bool mm_wrk_guard_is_stand_in(struct mm_wrk *w, const char *topic);
 
 /* wrk_unacked.c */

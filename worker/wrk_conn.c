@@ -241,7 +241,7 @@ void mm_wrk_sock_sync(struct mm_wrk *w)
 		w->sock = s;
 		w->sock_gen++;
 		/* without memory: reads go straight */
-		(void)mm_wrk_ra_attach(&w->ra, s, mm_wrk_guard_frame(w));
+		(void)mm_wrk_ra_attach(&w->ra, s, &w->frame, w->tls_on);
 		if (mm_wrk_loop_watch(w->loop, s, ev,
 				      MM_WRK_TOK(MM_WRK_TOK_SOCK, w->idx, w->sock_gen)) < 0)
 			mm_wrk_conn_lost(w, -EIO, "cannot watch the broker socket");

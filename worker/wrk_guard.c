@@ -19,7 +19,9 @@
  *   MM_WRK_QUARANTINE_TOPIC with the same QoS and packet id, which it acknowledges as usual
  *   and the worker never delivers. So a persistent session is not held hostage.
  *
- * The hash covers the whole packet but the DUP bit (a redelivery sets it): FNV-1a, 64 bits.
+ * The hash covers the packet's length and its first HASH_BYTES bytes but the DUP bit (a
+ * redelivery sets it): FNV-1a, 64 bits. The header, topic, packet id and properties are in
+ * there; a byte at a time over a 256 KiB payload would cost a stream of large messages.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +38,7 @@
 #define PUBLISH	    3
 #define DUP_BIT	    0x08u
 #define QUAR_SUBDIR "quarantine"
+#define HASH_BYTES  4096u
 
 static const char *State_dir; /* --state-dir, or NULL: quarantined messages are not written */
 /*
@@ -52,9 +55,9 @@ void mm_wrk_guard_set_state_dir(const char *dir)
 
 static uint64_t packet_hash(const uint8_t *p, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = 0xcbf29ce484222325ull ^ n;
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && i < HASH_BYTES; i++) {
 		h ^= i ? p[i] : (p[i] & ~DUP_BIT);
 		h *= 0x100000001b3ull;
 	}
@@ -223,12 +226,6 @@ void mm_wrk_guard_done(struct mm_wrk *w)
 	if (h == atomic_load_explicit(&w->stats->poison_hash, memory_order_relaxed))
 		atomic_store_explicit(&w->stats->poison_deaths, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->stats->poison_busy, 0, memory_order_relaxed);
-}
-
-/* The guard of the socket being attached: plain MQTT only (TLS bytes are not packets). */
-struct mm_wrk_frame *mm_wrk_guard_frame(struct mm_wrk *w)
-{
-	return w->tls_on ? NULL : &w->frame;
 }
 
 /* on_message: a quarantined message's stand-in, not to be delivered. */

@@ -24,7 +24,10 @@
  */
 #include "wrk_readahead.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -84,9 +87,59 @@ ssize_t read(int fd, void *buf, size_t n)
 
 	if (!ra || n == 0)
 		return sys_read(fd, buf, n);
-	if (ra->frame)
+	if (ra->frame && !ra->frame_tls)
 		return mm_wrk_frame_read(ra->frame, ra_read, ra, buf, n);
-	return ra_read(ra, buf, n);
+	return ra_read(ra, buf, n); /* TLS records for OpenSSL, or no guard */
+}
+
+typedef int (*ssl_read_fn)(SSL *ssl, void *buf, int num);
+
+static ssl_read_fn real_ssl_read(void)
+{
+	static ssl_read_fn f;
+
+	if (!f)
+		*(void **)&f = dlsym(RTLD_NEXT, "SSL_read");
+	return f;
+}
+
+/* OpenSSL's SSL_read as the source of a TLS socket's guard; <last> keeps what it returned. */
+struct ssl_src {
+	SSL *ssl;
+	int last;
+};
+
+static ssize_t ssl_src_read(void *ctx, void *buf, size_t n)
+{
+	struct ssl_src *s = ctx;
+
+	s->last = real_ssl_read()(s->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
+	if (s->last > 0)
+		return s->last;
+	errno = EAGAIN; /* what it was, SSL_get_error tells libmosquitto */
+	return s->last < 0 ? -1 : 0;
+}
+
+/*
+ * libmosquitto reads MQTT from a TLS broker with SSL_read: the worker defines it too, so that
+ * the framing guard sees those bytes as read() sees a plain socket's. A failure of OpenSSL's
+ * own is returned as it was, so SSL_get_error says what it says; a refusal of the guard
+ * returns -1 after a successful read, which SSL_get_error calls SSL_ERROR_SYSCALL, and
+ * libmosquitto drops the connection. Any other SSL object is OpenSSL's business alone.
+ */
+int SSL_read(SSL *ssl, void *buf, int num)
+{
+	int fd = SSL_get_fd(ssl);
+	struct mm_wrk_ra *ra = fd >= 0 && fd < RA_FDS ? ra_of_fd[fd] : NULL;
+	struct ssl_src s = { .ssl = ssl, .last = -1 };
+	ssize_t r;
+
+	if (!ra || !ra->frame || !ra->frame_tls || num <= 0)
+		return real_ssl_read()(ssl, buf, num);
+	r = mm_wrk_frame_read(ra->frame, ssl_src_read, &s, buf, (size_t)num);
+	if (r > 0)
+		return (int)r;
+	return ra->frame->refused ? -1 : s.last;
 }
 
 void mm_wrk_ra_init(struct mm_wrk_ra *ra)
@@ -94,7 +147,7 @@ void mm_wrk_ra_init(struct mm_wrk_ra *ra)
 	*ra = (struct mm_wrk_ra){ .fd = -1 };
 }
 
-int mm_wrk_ra_attach(struct mm_wrk_ra *ra, int fd, struct mm_wrk_frame *frame)
+int mm_wrk_ra_attach(struct mm_wrk_ra *ra, int fd, struct mm_wrk_frame *frame, bool tls)
 {
 	mm_wrk_ra_detach(ra);
 	if (fd < 0 || fd >= RA_FDS)
@@ -102,6 +155,7 @@ int mm_wrk_ra_attach(struct mm_wrk_ra *ra, int fd, struct mm_wrk_frame *frame)
 	if (!ra->buf && !(ra->buf = malloc(MM_WRK_RA_SIZE)))
 		return -ENOMEM;
 	ra->frame = frame;
+	ra->frame_tls = tls;
 	if (frame)
 		mm_wrk_frame_reset(frame);
 	ra->fd = fd;

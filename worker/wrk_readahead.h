@@ -22,17 +22,18 @@ struct mm_wrk_ra {
 	uint32_t tail;		    /* end of the bytes read */
 	bool drained;		    /* the last fill came back short: the socket had no more then */
 	uint8_t *buf;		    /* MM_WRK_RA_SIZE bytes, allocated at the first attach */
-	struct mm_wrk_frame *frame; /* the framing guard over it (plain MQTT), or NULL */
+	struct mm_wrk_frame *frame; /* the framing guard of its MQTT bytes, or NULL */
+	bool frame_tls;		    /* ... which come through SSL_read, not read() */
 };
 
 /* A fresh, detached buffer. */
 void mm_wrk_ra_init(struct mm_wrk_ra *ra);
 /*
- * Serve socket <fd> through <ra> from now on, and through the framing guard <frame> if not
- * NULL (a plain MQTT socket: the bytes are MQTT packets). -ENOMEM, -ERANGE (then reads go
- * straight to the kernel, unguarded).
+ * Serve socket <fd> through <ra> from now on, and its MQTT bytes through the framing guard
+ * <frame> if not NULL: read() on a plain socket, SSL_read if <tls>. -ENOMEM, -ERANGE (then
+ * reads go straight to the kernel or OpenSSL, unguarded).
  */
-int mm_wrk_ra_attach(struct mm_wrk_ra *ra, int fd, struct mm_wrk_frame *frame);
+int mm_wrk_ra_attach(struct mm_wrk_ra *ra, int fd, struct mm_wrk_frame *frame, bool tls);
 /* The socket is gone or replaced: drop what is buffered, read it no more. */
 void mm_wrk_ra_detach(struct mm_wrk_ra *ra);
 /* The loop saw the socket readable (or may have): the next empty read asks the kernel. */

@@ -50,8 +50,9 @@ class HostileBroker:
     all played); on_step(n, step), if given, runs first. The packet ids of the PUBACKs it got
     are in <pubacks>, the steps played in <played>."""
 
-    def __init__(self, v5, packets=(), steps=None, on_step=None):
-        self.v5 = v5
+    def __init__(self, v5, packets=(), steps=None, on_step=None, tls=None):
+        """tls: an ssl.SSLContext to serve TLS with, or None."""
+        self.v5, self.tls = v5, tls
         self.packets = packets
         self.steps, self.on_step = steps, on_step
         self.played, self.pubacks = [], []
@@ -170,6 +171,12 @@ class HostileBroker:
                 c, _ = self.srv.accept()
             except OSError:
                 return
+            try:
+                if self.tls:
+                    c = self.tls.wrap_socket(c, server_side=True)
+            except OSError:
+                c.close()
+                continue
             with c:
                 try:
                     self._serve(c)

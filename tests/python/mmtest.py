@@ -136,7 +136,8 @@ class Broker:
 
 
 class Daemon:
-    """mqttmuxd with <sessions> (dicts: name, protocol, client_id, extra) on <broker>."""
+    """mqttmuxd with <sessions> (dicts: name, protocol, client_id, extra, port, scheme) on
+    <broker>."""
 
     def __init__(self, broker, sessions, extra="", wait=True, journal=None, env=None):
         """journal: None, or the path of a journal socket: stderr is then "the journal"
@@ -149,9 +150,9 @@ class Daemon:
         self.log = os.path.join(self.dir, "mqttmuxd.log")
         rows = []
         for s in sessions:
-            rows.append('  { name = "%s"; brokers = [ "tcp://127.0.0.1:%d" ]; '
+            rows.append('  { name = "%s"; brokers = [ "%s://127.0.0.1:%d" ]; '
                         'client_id = "%s"; protocol = "%s"; %s }'
-                        % (s["name"], s.get("port", broker.port),
+                        % (s["name"], s.get("scheme", "tcp"), s.get("port", broker.port),
                            s.get("client_id", "mm-" + s["name"]),
                            s.get("protocol", "3.1.1"), s.get("extra", "")))
         with open(self.cfg, "w") as f:

@@ -14,10 +14,12 @@ the oversized packet is refused and counted, only the poison message kills worke
 2 restarts), and it is then quarantined: acknowledged, kept in state_dir/quarantine,
 counted and reported. MQTT 5's poison is real: libmosquitto 2.0.11 aborts on an unknown
 property identifier. Under 3.1.1 no packet is known to abort it, so the worker aborts on the
-topic MQTTMUX_WORKER_TEST_ABORT_TOPIC names (worker/wrk_guard.c)."""
+topic MQTTMUX_WORKER_TEST_ABORT_TOPIC names (worker/wrk_guard.c). The oversized packet and
+the poison are played over TLS too, where libmosquitto reads MQTT with SSL_read."""
 import glob
 import os
 import re
+import ssl
 import struct
 import subprocess
 import threading
@@ -164,5 +166,65 @@ def test_every_malformed_case_from_a_broker(broker, protocol):
             if p:
                 p.kill()
                 p.wait()
+        d.close()
+        hb.close()
+
+
+def tls_context(d):
+    """A certificate for 127.0.0.1 (self-signed: it is its own CA file) and a server context."""
+    key, cert = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx, cert
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+def test_a_tls_broker_is_bounded_and_its_poison_quarantined(broker, protocol, tmp_path):
+    """The same guard on a TLS session, where libmosquitto reads MQTT with SSL_read: the
+    oversized packet is refused from its header, and the poison is quarantined."""
+    v5 = protocol == "5"
+    ctx, cert = tls_context(str(tmp_path))
+    seen = {}
+    poison = steps(v5)[-1].packets[0]
+    tls_steps = [Step("remaining_length", [b"\x30" + varint(268435455)], stream=64 << 20,
+                      close=False),
+                 Step("poison1", [poison], close=False), Step("poison2", [poison], close=False),
+                 Step("poison3", [poison, publish(b"good/end", b"ok", v5)], close=False)]
+
+    def on_step(n, step):
+        if step.name in ("remaining_length", "poison1"):
+            pid = worker_pid(d, "hb")
+            seen[step.name] = (pid, vm_hwm(pid))
+
+    hb = HostileBroker(v5, steps=tls_steps, on_step=on_step, tls=ctx)
+    d = mmtest.Daemon(broker, [{"name": "hb", "port": hb.port, "protocol": protocol,
+                                "scheme": "ssl",
+                                "extra": 'reconnect = { initial = 0.1; max = 0.2; }; '
+                                         'tls = { ca_file = "%s"; };' % cert}], wait=False,
+                      env={"MQTTMUX_WORKER_TEST_ABORT_TOPIC": "" if v5 else "poison/x"})
+    got, sub = [], None
+    try:
+        sub = d.popen("sub", "-s", "hb", "-t", "#", "-q", "1", "-v")
+        reader = threading.Thread(target=lines_until, args=(sub, b"good/end ok", got))
+        reader.start()
+        reader.join(240)
+        assert got == [b"good/end ok"], (hb.played, got, d.text())
+        assert POISON_MID in hb.pubacks, hb.pubacks
+        m = d.cli("metrics").stdout
+        assert b'mqttmux_session_packets_refused_total{session="hb"} 1\n' in m, m
+        assert b'mqttmux_session_quarantined_total{session="hb"} 1\n' in m, m
+        (pid, before), (pid2, after) = seen["remaining_length"], seen["poison1"]
+        assert pid == pid2 and after - before < 8 << 20, (pid, pid2, before, after)
+        print("TLS worker VmHWM: %d KiB before the 256 MiB packet, %d KiB after"
+              % (before >> 10, after >> 10))
+        text = d.text()
+        assert "AddressSanitizer" not in text and "runtime error:" not in text, text
+    finally:
+        if sub:
+            sub.kill()
+            sub.wait()
         d.close()
         hb.close()
