@@ -40,6 +40,17 @@ struct mm_sup_request {
 	uint64_t merged;  /* requests merged into the pending one */
 };
 
+/* State files written by the commands of one loop turn, made durable together (sup_journal.c). */
+struct mm_sup_journal_op {
+	char *tmp; /* a temporary file to rename to <dst>, or NULL: delete <dst> */
+	char *dst;
+};
+struct mm_sup_journal {
+	struct mm_sup_journal_op *ops; /* in command order */
+	size_t n, cap;
+	char dir[PATH_MAX]; /* state_dir, to sync */
+};
+
 struct mm_sup {
 	struct mm_cfg *cfg;	    /* owned: the running set, as validated (nothing else reads the
 				       file); replaced by a successful reload, changed by add/remove */
@@ -75,7 +86,8 @@ struct mm_sup {
 	/* the session names of the config file at its last load (sup_state.c: add, remove) */
 	char **file_names;
 	size_t n_file_names;
-	uint64_t next_idx; /* session indexes handed out so far (sup_router.c) */
+	struct mm_sup_journal journal; /* add/remove of this loop turn, not yet durable */
+	uint64_t next_idx;	       /* session indexes handed out so far (sup_router.c) */
 	/* totals of sessions whose stats blocks are gone (removed, or new rings) */
 	uint64_t retired_msgs, retired_bytes, retired_errors, retired_reconnects;
 	struct mm_metrics_reload reloads;      /* results of SIGHUP and `reload` (sup_reload.c) */
@@ -151,15 +163,22 @@ void mm_sup_stop_removed(struct mm_sup *s, const char *name);
 void mm_sup_state_merge(struct mm_sup *s, struct mm_cfg *cfg);
 void mm_sup_state_sync(struct mm_sup *s);
 void mm_sup_state_done(struct mm_sup *s);
-int mm_sup_state_write(const char *dir, const char *file, const char *text, size_t len);
-int mm_sup_state_save(const struct mm_sup *s, const char *prefix,
-		      const struct mm_cfg_session *sess);
-int mm_sup_state_unlink(const char *dir, const char *prefix, const char *name);
+int mm_sup_state_save(struct mm_sup *s, const char *prefix, const struct mm_cfg_session *sess);
+int mm_sup_state_unlink(struct mm_sup *s, const char *prefix, const char *name);
 int mm_sup_state_subs_file(const struct mm_sup *s, const char *name, char *buf);
 int mm_sup_state_add(struct mm_sup *s, const struct mm_cfg_session_src *src, const char *who,
 		     struct mm_cfg_diag *diag);
 int mm_sup_state_remove(struct mm_sup *s, const char *name, const char *who,
 			struct mm_cfg_diag *diag);
+
+/* sup_journal.c: state_dir files written atomically and durably, alone or a turn's together */
+int mm_sup_state_write(const char *dir, const char *file, const char *text, size_t len);
+int mm_sup_journal_write(struct mm_sup_journal *j, const char *dir, const char *file,
+			 const char *text, size_t len);
+int mm_sup_journal_unlink(struct mm_sup_journal *j, const char *dir, const char *file);
+bool mm_sup_journal_pending(const struct mm_sup_journal *j);
+void mm_sup_journal_commit(struct mm_sup_journal *j);
+void mm_sup_journal_free(struct mm_sup_journal *j);
 
 /* sup_clients.c: the clients a stopped daemon had, expected back by the next one */
 void mm_sup_clients_save(struct mm_sup *s);

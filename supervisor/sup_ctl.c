@@ -200,9 +200,15 @@ static void accept_some(struct mm_sup *s)
 	}
 }
 
+/* Is a reply on its way out (not one held until the state files are durable)? */
+static bool sending(const struct mm_ctl_conn *c)
+{
+	return c->out && !c->held;
+}
+
 static bool can_read(const struct mm_ctl_conn *c)
 {
-	return !c->closing && !c->eof && !c->waiting && !c->events && !c->out &&
+	return !c->closing && !c->eof && !c->waiting && !c->events && !sending(c) &&
 	       c->in_len < MM_CTL_LINE_MAX;
 }
 
@@ -218,7 +224,7 @@ void mm_sup_ctl_pollfds(const struct mm_sup *s, struct pollfd *pfd)
 		const struct mm_ctl_conn *c = ctl ? &ctl->conns[i] : NULL;
 
 		pfd[i + 1] = (struct pollfd){ .fd = c ? c->fd : -1 };
-		if (c && c->out)
+		if (c && sending(c))
 			pfd[i + 1].events |= POLLOUT;
 		if (c && (can_read(c) || c->events))
 			pfd[i + 1].events |= POLLIN;
@@ -228,6 +234,8 @@ void mm_sup_ctl_pollfds(const struct mm_sup *s, struct pollfd *pfd)
 /* Write what we can of the pending reply. Returns 0, or -1 if the client is gone. */
 static int flush(struct mm_ctl_conn *c)
 {
+	if (c->held)
+		return 0;
 	while (c->out && c->out_off < c->out_len) {
 		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
 				 MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -320,16 +328,19 @@ static bool next_line(struct mm_ctl_conn *c, char *line)
 /* Is there a command to run now (a complete line, and no reply or wait in the way)? */
 static bool runnable(const struct mm_ctl_conn *c)
 {
-	if (c->fd < 0 || c->closing || c->waiting || c->events || c->out)
+	if (c->fd < 0 || c->closing || c->waiting || c->events || sending(c))
 		return false;
 	return memchr(c->in, '\n', c->in_len) || (c->eof && c->in_len) ||
 	       c->in_len == MM_CTL_LINE_MAX;
 }
 
 /*
- * Run complete lines, one at a time: the next only once the previous reply is written. At
- * most MM_CTL_LINES_PER_TURN, so that one busy client cannot starve the loop; the rest run
- * on the next turns (mm_sup_ctl_timeout() makes those immediate). Returns 0 or -1 (gone).
+ * Run complete lines, one at a time: the next only once the previous reply is written, or held
+ * (an `add` or `remove` wrote state files: its reply, and those after it, wait for the end of
+ * the turn, when the files of every command of the turn are made durable together; see
+ * supervisor/sup_journal.c). At most MM_CTL_LINES_PER_TURN, so that one busy client cannot
+ * starve the loop; the rest run on the next turns (mm_sup_ctl_timeout() makes those
+ * immediate). Returns 0 or -1 (gone).
  */
 static int run_lines(struct mm_sup *s, struct mm_ctl_conn *c)
 {
@@ -339,6 +350,7 @@ static int run_lines(struct mm_sup *s, struct mm_ctl_conn *c)
 		c->active_ns = mm_time_mono_ns();
 		if (next_line(c, line)) {
 			mm_sup_ctl_command(s, c, line);
+			c->held |= c->out && mm_sup_journal_pending(&s->journal);
 		} else {
 			mm_sup_ctl_error(c, "line too long (more than %d bytes)",
 					 MM_CTL_LINE_MAX - 1);
@@ -450,6 +462,23 @@ void mm_sup_ctl_dispatch(struct mm_sup *s, const struct pollfd *pfd)
 	}
 	if (pfd[0].revents & POLLIN)
 		accept_some(s);
+}
+
+/*
+ * The state files of this turn's commands are durable (mm_sup_journal_commit()): send the
+ * replies that waited for them.
+ */
+void mm_sup_ctl_release(struct mm_sup *s)
+{
+	for (size_t i = 0; s->ctl && i < MM_CTL_MAX_CONNS; i++) {
+		struct mm_ctl_conn *c = &s->ctl->conns[i];
+
+		if (c->fd < 0 || !c->held)
+			continue;
+		c->held = false;
+		if (flush(c) < 0 || done(c))
+			conn_close(c);
+	}
 }
 
 /* <ms>, or less: until <c> has idled for clients.control_timeout (and 1 ms more). */

@@ -43,6 +43,7 @@ struct mm_ctl_conn {
 	uint64_t active_ns; /* CLOCK_MONOTONIC: accepted, or its last command run or answered */
 	bool eof;	    /* the peer shut down its writing side */
 	bool closing;	    /* close once the reply is written */
+	bool held; /* <out> waits for the state files of this turn (mm_sup_ctl_release()) */
 	size_t in_len;
 	char in[MM_CTL_LINE_MAX];
 	char *out;			     /* reply being written (malloc'd), or NULL */
@@ -75,6 +76,7 @@ void mm_sup_ctl_close(struct mm_sup *s);
 void mm_sup_ctl_pollfds(const struct mm_sup *s, struct pollfd *pfd);
 void mm_sup_ctl_dispatch(struct mm_sup *s, const struct pollfd *pfd);
 int mm_sup_ctl_timeout(const struct mm_sup *s, int ms);
+void mm_sup_ctl_release(struct mm_sup *s);
 
 /* sup_ctl_reply.c */
 void mm_sup_ctl_reply(struct mm_ctl_conn *c, struct json_object *o);

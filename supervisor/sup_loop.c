@@ -632,6 +632,9 @@ static int poll_once(struct mm_sup *s)
 			read_chan(s, c);
 	}
 	mm_sup_ctl_dispatch(s, &s->pfd[2]);
+	/* the state files the commands of this turn wrote, made durable together; then answer */
+	mm_sup_journal_commit(&s->journal);
+	mm_sup_ctl_release(s);
 	mm_sup_http_dispatch(s, &s->pfd[2 + MM_CTL_NFDS]);
 	run_timers(s);
 	stop_router_after_workers(s);

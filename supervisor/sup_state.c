@@ -4,7 +4,8 @@
  * kept as "session-<hex of its name>.cfg", holding its block as mm_cfg_load_session() reads it;
  * a session of the config file removed at run time leaves "removed-<hex of its name>.cfg",
  * holding its block as it was then: while the config file still has that very block, the
- * session stays removed. Files are written atomically (temporary file, fsync, rename), 0600.
+ * session stays removed. Files are written atomically (temporary file, fsync, rename), 0600,
+ * those of one loop turn's commands together (sup_journal.c).
  *
  * A session with persistent and resume_subs also has "subs-<hex of its name>.txt", written by
  * its worker (--subs-file, worker/wrk_subs_state.c); the supervisor names it and deletes it
@@ -82,54 +83,6 @@ static int path_in(char *buf, const char *dir, const char *file)
 	return (size_t)snprintf(buf, PATH_MAX, "%s/%s", dir, file) >= PATH_MAX ? -ENAMETOOLONG : 0;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno != EINTR)
-			return -errno;
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-		}
-	}
-	return 0;
-}
-
-/* Replace <dir>/<file> by <text> atomically, mode 0600. Returns 0 or -errno. */
-int mm_sup_state_write(const char *dir, const char *file, const char *text, size_t len)
-{
-	char tmp[PATH_MAX], dst[PATH_MAX];
-	int fd, r, dfd;
-
-	r = path_in(dst, dir, file);
-	if (r == 0 && (size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", dst) >= sizeof(tmp))
-		r = -ENAMETOOLONG;
-	if (r < 0)
-		return r;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, text, len);
-	if (r == 0 && (fchmod(fd, 0600) < 0 || fsync(fd) < 0))
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, dst) < 0)
-		r = -errno;
-	if (r < 0) {
-		(void)unlink(tmp);
-		return r;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
-	return 0;
-}
-
 /* Session <sess> as text (malloc'd, *len bytes), or NULL. */
 static char *session_text(const struct mm_cfg_session *sess, size_t *len)
 {
@@ -146,8 +99,11 @@ static char *session_text(const struct mm_cfg_session *sess, size_t *len)
 	return buf;
 }
 
-/* Save <sess> as <prefix><hex>.cfg in state_dir (created 0700 if missing). */
-int mm_sup_state_save(const struct mm_sup *s, const char *prefix, const struct mm_cfg_session *sess)
+/*
+ * Save <sess> as <prefix><hex>.cfg in state_dir (created 0700 if missing), durably at the end
+ * of the loop turn (sup_journal.c).
+ */
+int mm_sup_state_save(struct mm_sup *s, const char *prefix, const struct mm_cfg_session *sess)
 {
 	char file[MM_SUP_STATE_NAME_MAX], *text;
 	size_t len;
@@ -160,22 +116,18 @@ int mm_sup_state_save(const struct mm_sup *s, const char *prefix, const struct m
 	if (!text)
 		return -ENOMEM;
 	file_name(file, prefix, sess->name);
-	r = mm_sup_state_write(s->cfg->state_dir, file, text, len);
+	r = mm_sup_journal_write(&s->journal, s->cfg->state_dir, file, text, len);
 	free(text);
 	return r;
 }
 
-/* Delete <prefix><hex of name>.cfg from <dir>; a missing file is fine. Returns 0 or -errno. */
-int mm_sup_state_unlink(const char *dir, const char *prefix, const char *name)
+/* Delete <prefix><hex of name>.cfg from state_dir at the end of the loop turn, if it is there. */
+int mm_sup_state_unlink(struct mm_sup *s, const char *prefix, const char *name)
 {
-	char file[MM_SUP_STATE_NAME_MAX], path[PATH_MAX];
-	int r;
+	char file[MM_SUP_STATE_NAME_MAX];
 
 	file_name(file, prefix, name);
-	r = path_in(path, dir, file);
-	if (r == 0 && unlink(path) < 0 && errno != ENOENT)
-		r = -errno;
-	return r;
+	return mm_sup_journal_unlink(&s->journal, s->cfg->state_dir, file);
 }
 
 /* Read all of <path> (malloc'd, NUL-terminated, *len bytes), or NULL with errno set. */
@@ -375,6 +327,7 @@ static bool in_file(const struct mm_sup *s, const char *name)
 
 void mm_sup_state_done(struct mm_sup *s)
 {
+	mm_sup_journal_commit(&s->journal);
 	names_free(s);
 }
 
@@ -386,6 +339,7 @@ void mm_sup_state_merge(struct mm_sup *s, struct mm_cfg *cfg)
 {
 	size_t added;
 
+	mm_sup_journal_commit(&s->journal); /* what this turn's commands wrote comes first */
 	names_keep(s, cfg);
 	(void)apply_tombstones(cfg->state_dir, cfg);
 	added = restore(cfg->state_dir, cfg);
@@ -504,7 +458,7 @@ int mm_sup_state_add(struct mm_sup *s, const struct mm_cfg_session_src *src, con
 	if (r == 0)
 		r = mm_sup_state_save(s, MM_SUP_STATE_PREFIX, sess);
 	if (r == 0)
-		r = mm_sup_state_unlink(s->cfg->state_dir, MM_SUP_TOMB_PREFIX, sess->name);
+		r = mm_sup_state_unlink(s, MM_SUP_TOMB_PREFIX, sess->name);
 	if (r == 0)
 		mm_log(MM_LOG_INFO, "session '%s' added from '%s'%s by %s", sess->name, src->path,
 		       src->fd >= 0 ? " (sent open)" : "", who);
@@ -547,7 +501,7 @@ int mm_sup_state_remove(struct mm_sup *s, const char *name, const char *who,
 	if (file)
 		r = mm_sup_state_save(s, MM_SUP_TOMB_PREFIX, sess);
 	if (r == 0)
-		r = mm_sup_state_unlink(s->cfg->state_dir, MM_SUP_STATE_PREFIX, name);
+		r = mm_sup_state_unlink(s, MM_SUP_STATE_PREFIX, name);
 	if (r < 0)
 		return r;
 	mm_log(MM_LOG_INFO, "session '%s' removed on the control socket by %s%s", name, who,

@@ -38,6 +38,13 @@ int mm_sup_state_add(struct mm_sup *s, const struct mm_cfg_session_src *src, con
 	return -ENOENT;
 }
 
+/* Nothing is journaled: replies are never held. */
+bool mm_sup_journal_pending(const struct mm_sup_journal *j)
+{
+	(void)j;
+	return false;
+}
+
 int mm_sup_state_remove(struct mm_sup *s, const char *name, const char *who,
 			struct mm_cfg_diag *diag)
 {

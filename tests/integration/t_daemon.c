@@ -221,6 +221,41 @@ char *t_ctl_command(const char *sock, const char *line)
 	return r;
 }
 
+/*
+ * Read <n> reply lines from <fd> within <ms> (commands sent at once on one connection): each
+ * must be {"ok":true...}. Returns how many came before EOF or the deadline.
+ */
+int t_ctl_read_oks(int fd, int n, int ms)
+{
+	uint64_t deadline = t_now_ns() + (uint64_t)ms * 1000000ull;
+	char buf[8192];
+	size_t len = 0;
+	int got = 0;
+
+	while (got < n && t_now_ns() < deadline) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		char *nl;
+		ssize_t r;
+
+		if (poll(&p, 1, (int)((deadline - t_now_ns()) / 1000000 + 1)) <= 0)
+			continue;
+		r = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+		buf[len] = '\0';
+		while ((nl = strchr(buf, '\n'))) {
+			*nl = '\0';
+			cr_assert(strstr(buf, "\"ok\":true"), "reply %d: %s", got + 1, buf);
+			got++;
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len + 1);
+		}
+		cr_assert_lt(len, sizeof(buf) - 1, "reply line too long");
+	}
+	return got;
+}
+
 /* <line> on the control socket <sock> must answer {"ok":true...} within <ms>. */
 void t_ctl_ok(const char *sock, const char *line, int ms)
 {

@@ -41,6 +41,7 @@ void t_write_text(const char *path, const char *text);
 int t_ctl_connect(const char *sock);
 char *t_ctl_read_reply(int fd, int ms);
 void t_ctl_send(int fd, const char *s);
+int t_ctl_read_oks(int fd, int n, int ms);
 char *t_ctl_command(const char *sock, const char *line);
 void t_ctl_ok(const char *sock, const char *line, int ms);
 bool t_ctl_pongs(void *sock);

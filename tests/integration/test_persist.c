@@ -6,7 +6,8 @@
  * tombstone for a session of the config file) and it stays gone after a restart; a broken or
  * clashing session file changes nothing. A session with persistent and resume_subs keeps the
  * filters of its routes in "subs-<hex>.txt": a restarted daemon subscribes them before any
- * client comes back, `session remove` deletes the file, and a hostile file is ignored.
+ * client comes back, `session remove` deletes the file, and a hostile file is ignored. An
+ * answered `add` or `remove` survives a kill -9 of the daemon.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -220,6 +221,57 @@ Test(persist, remove_survives_restart)
 	cr_expect_neq(CLI(out, err, "session", "add", "-c", file), 0);
 	cr_expect(strstr(err, "config file"), "%s", err);
 	cr_expect(state_exists(TWO_TOMB));
+	free(file);
+}
+
+/* Entries of state_dir whose name has no ".cfg" or ".txt" end: temporary files. */
+static int temp_count(void)
+{
+	DIR *d = opendir(State);
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+
+		n += e->d_name[0] != '.' && (len < 4 || (strcmp(e->d_name + len - 4, ".cfg") &&
+							 strcmp(e->d_name + len - 4, ".txt")));
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * An answered `add` or `remove` is on disk: commands sent at once on one connection are
+ * answered once the state files of the whole batch are durable (supervisor/sup_journal.c),
+ * and a kill -9 of the daemon right after the answers keeps every one of them.
+ */
+Test(persist, answered_adds_and_removes_survive_kill9)
+{
+	char *file = session_file("extra.sess", "extra", NULL), *line;
+	int fd;
+
+	start_daemon();
+	wait_ready("one");
+	fd = t_ctl_connect(Sock);
+	cr_assert_geq(fd, 0);
+	cr_assert_gt(asprintf(&line, "add %s\nremove two\n", file), 0);
+	t_ctl_send(fd, line);
+	cr_assert_eq(t_ctl_read_oks(fd, 2, 20000), 2);
+	cr_expect(state_exists(EXTRA_FILE));
+	cr_expect(state_exists(TWO_TOMB));
+	cr_expect_eq(temp_count(), 0);
+	cr_assert_eq(kill(Daemon, SIGKILL), 0);
+	cr_assert_eq(waitpid(Daemon, NULL, 0), Daemon);
+	Daemon = 0;
+	close(fd);
+	start_daemon();
+	wait_ready("extra");
+	wait_ready("one");
+	cr_expect(has_session("extra"));
+	cr_expect(!has_session("two"));
+	free(line);
 	free(file);
 }
 
