@@ -170,6 +170,7 @@ int mm_sup_state_add(struct mm_sup *s, const struct mm_cfg_session_src *src, con
 		     struct mm_cfg_diag *diag);
 int mm_sup_state_remove(struct mm_sup *s, const char *name, const char *who,
 			struct mm_cfg_diag *diag);
+void mm_sup_state_drop(struct mm_sup *s, const char *name);
 
 /* sup_journal.c: state_dir files written atomically and durably, alone or a turn's together */
 int mm_sup_state_write(const char *dir, const char *file, const char *text, size_t len);

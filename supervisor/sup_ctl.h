@@ -89,8 +89,11 @@ void mm_sup_ctl_error(struct mm_ctl_conn *c, const char *fmt, ...)
 void mm_sup_ctl_command(struct mm_sup *s, struct mm_ctl_conn *c, char *line);
 void mm_sup_ctl_wait_check(struct mm_sup *s, struct mm_ctl_conn *c);
 struct json_object *mm_sup_ctl_status(struct mm_sup *s, const char *name);
+
+/* sup_session.c */
 struct mm_sup_child;
 struct mm_stats_block;
+bool mm_sup_stats_current(const struct mm_sup_child *c, const struct mm_stats_block *st);
 enum mm_ctl_state mm_sup_session_state(const struct mm_sup_child *c,
 				       const struct mm_stats_block *st);
 

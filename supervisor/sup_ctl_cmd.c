@@ -32,47 +32,10 @@ static const struct mm_sup_child *find_child(const struct mm_sup *s, const char 
 	return NULL;
 }
 
-/* Is the stats block written by the current process of <c> (not a dead predecessor)? */
-static bool stats_current(const struct mm_sup_child *c, const struct mm_stats_block *st)
-{
-	return st && c->pid > 0 && c->fsm.state == MM_CHILD_UP &&
-	       atomic_load_explicit(&st->worker_pid, memory_order_relaxed) == (uint32_t)c->pid;
-}
-
-/*
- * The state of session <c> in the seed's codes, for `status` and the mqtt_session_status metric
- * alike (one table, docs/metrics.md): from its worker's stats block <st> (may be NULL) when that
- * is the current worker's, else from the restart state machine.
- */
-enum mm_ctl_state mm_sup_session_state(const struct mm_sup_child *c,
-				       const struct mm_stats_block *st)
-{
-	static const enum mm_ctl_state from_sess[_MM_SESS_STATE_MAX] = {
-		[MM_SESS_STOPPED] = MM_CTL_CLOSED,
-		[MM_SESS_CONNECTING] = MM_CTL_CONNECTING,
-		[MM_SESS_CONNECTED] = MM_CTL_CONNECTED,
-		[MM_SESS_READY] = MM_CTL_CONNECTED,
-		[MM_SESS_DISCONNECTED] = MM_CTL_DISCONNECTED,
-		[MM_SESS_RECONNECTING] = MM_CTL_RECONNECTING,
-	};
-	unsigned v;
-
-	if (c->fsm.failed || c->fsm.state == MM_CHILD_FAILED)
-		return MM_CTL_FAILED;
-	if (c->fsm.state == MM_CHILD_DOWN || c->fsm.state == MM_CHILD_STOPPING)
-		return MM_CTL_CLOSED;
-	if (c->fsm.state == MM_CHILD_BACKOFF)
-		return MM_CTL_RECONNECTING;
-	if (!stats_current(c, st))
-		return MM_CTL_CONNECTING;
-	v = atomic_load_explicit(&st->state, memory_order_relaxed);
-	return v < _MM_SESS_STATE_MAX ? from_sess[v] : MM_CTL_DISCONNECTED;
-}
-
 /* READY (connected and subscribed) in the stats block of its current worker. */
 static bool child_ready(const struct mm_sup_child *c, const struct mm_stats_block *st)
 {
-	return stats_current(c, st) &&
+	return mm_sup_stats_current(c, st) &&
 	       atomic_load_explicit(&st->state, memory_order_relaxed) == MM_SESS_READY;
 }
 
@@ -139,7 +102,7 @@ static struct json_object *beat_age(const struct mm_sup_child *c, const struct m
 {
 	uint64_t beat, now = mm_time_mono_ns();
 
-	if (!stats_current(c, st))
+	if (!mm_sup_stats_current(c, st))
 		return NULL;
 	beat = atomic_load_explicit(&st->beat_ns, memory_order_relaxed);
 	return json_object_new_double(beat && beat <= now ? (double)(now - beat) / 1e9 : 0.0);
@@ -414,6 +377,12 @@ static void cmd_state(struct mm_sup *s, struct mm_ctl_conn *c, char **argv, int 
 		r = state_add(s, c, argv[1], who, &diag);
 	else
 		r = mm_sup_state_remove(s, argv[1], who, &diag);
+	if (r == 0 && is_add(argv[0])) {
+		mm_sup_start_new(s);
+	} else if (r == 0) {
+		mm_sup_stop_removed(s, argv[1]);
+		mm_sup_state_drop(s, argv[1]);
+	}
 	if (r == 0)
 		reply_ok(c, NULL, NULL);
 	else

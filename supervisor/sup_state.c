@@ -434,15 +434,14 @@ static int run_added(struct mm_sup *s, struct mm_cfg_session *sess)
 	if (r < 0)
 		return r;
 	mm_sup_state_sync(s);
-	mm_sup_start_new(s);
 	return 0;
 }
 
 /*
- * add: load and check the session file <path> against the running set, save it in state_dir,
- * then start it. The config file is not read: a session of that name there (even one removed
- * at run time) makes it -EEXIST. Returns 0, -EINVAL with the problems in <diag>, -EEXIST, or
- * -errno.
+ * add: load and check the session file <path> against the running set, save it in state_dir
+ * and append it to the running set; the caller starts it (mm_sup_start_new()). The config file
+ * is not read: a session of that name there (even one removed at run time) makes it -EEXIST.
+ * Returns 0, -EINVAL with the problems in <diag>, -EEXIST, or -errno.
  */
 int mm_sup_state_add(struct mm_sup *s, const struct mm_cfg_session_src *src, const char *who,
 		     struct mm_cfg_diag *diag)
@@ -485,8 +484,9 @@ static void drop_running(struct mm_cfg *cfg, const char *name)
 
 /*
  * remove NAME: delete its state file; if the config file has it, leave a tombstone holding its
- * running block. Then stop it. The config file is not read. Returns 0, -ENOENT for an unknown
- * session, or -errno.
+ * running block. The caller then stops it (mm_sup_stop_removed()) and takes it out of the
+ * running set (mm_sup_state_drop()). The config file is not read. Returns 0, -ENOENT for an
+ * unknown session, or -errno.
  */
 int mm_sup_state_remove(struct mm_sup *s, const char *name, const char *who,
 			struct mm_cfg_diag *diag)
@@ -506,8 +506,12 @@ int mm_sup_state_remove(struct mm_sup *s, const char *name, const char *who,
 		return r;
 	mm_log(MM_LOG_INFO, "session '%s' removed on the control socket by %s%s", name, who,
 	       file ? " (it stays removed while the config file keeps its block)" : "");
-	mm_sup_stop_removed(s, name);
+	return 0;
+}
+
+/* Take session <name>, removed and stopped, out of the running set. */
+void mm_sup_state_drop(struct mm_sup *s, const char *name)
+{
 	drop_running(s->cfg, name);
 	mm_sup_state_sync(s);
-	return 0;
 }

@@ -38,6 +38,23 @@ int mm_sup_state_add(struct mm_sup *s, const struct mm_cfg_session_src *src, con
 	return -ENOENT;
 }
 
+void mm_sup_start_new(struct mm_sup *s)
+{
+	(void)s;
+}
+
+void mm_sup_stop_removed(struct mm_sup *s, const char *name)
+{
+	(void)s;
+	(void)name;
+}
+
+void mm_sup_state_drop(struct mm_sup *s, const char *name)
+{
+	(void)s;
+	(void)name;
+}
+
 /* Nothing is journaled: replies are never held. */
 bool mm_sup_journal_pending(const struct mm_sup_journal *j)
 {
