@@ -224,7 +224,10 @@ Test(persist, remove_survives_restart)
 	free(file);
 }
 
-/* Entries of state_dir whose name has no ".cfg" or ".txt" end: temporary files. */
+/*
+ * Temporary files of state files in state_dir ("session-..." or "removed-..." not ending in
+ * ".cfg"); clients.txt and a worker's subs file have temporary files of their own, any time.
+ */
 static int temp_count(void)
 {
 	DIR *d = opendir(State);
@@ -235,8 +238,8 @@ static int temp_count(void)
 	while ((e = readdir(d))) {
 		size_t len = strlen(e->d_name);
 
-		n += e->d_name[0] != '.' && (len < 4 || (strcmp(e->d_name + len - 4, ".cfg") &&
-							 strcmp(e->d_name + len - 4, ".txt")));
+		n += (!strncmp(e->d_name, "session-", 8) || !strncmp(e->d_name, "removed-", 8)) &&
+		     (len < 4 || strcmp(e->d_name + len - 4, ".cfg"));
 	}
 	closedir(d);
 	return n;
