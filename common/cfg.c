@@ -30,8 +30,16 @@
 #define DEFAULT_BLOCK_TIMEOUT	 30.0 /* s: idem */
 #define DEFAULT_CONTROL_PER_UID	 8    /* of MM_CTL_MAX_CONNS (64): 8 users fill it */
 #define DEFAULT_CONTROL_TIMEOUT	 30.0 /* s: long enough to type a command by hand */
-#define DEFAULT_CONNECT_RATE	 500  /* attempts/s, all workers: idem */
-#define DEFAULT_CONNECT_BURST	 100  /* attempts at once: idem */
+#define DEFAULT_MAX_CLIENTS	 1024 /* router.sock: see docs/security.md, "Bounds" */
+#define DEFAULT_MAX_CLIENTS_UID	 256
+#define DEFAULT_MAX_ROUTES	 4096
+#define DEFAULT_MAX_FILTER_LEN	 1024
+#define DEFAULT_MAX_PENDING	 1000
+#define DEFAULT_MAX_QUEUED	 (16u * 1024 * 1024)
+#define DEFAULT_HTTP_CONNS	 8
+#define DEFAULT_HTTP_TIMEOUT	 5.0 /* s: a scrape that takes longer is not a scrape */
+#define DEFAULT_CONNECT_RATE	 500 /* attempts/s, all workers: idem */
+#define DEFAULT_CONNECT_BURST	 100 /* attempts at once: idem */
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug", NULL };
 static const char *const on_full_names[] = { "drop", "block", NULL };
@@ -214,6 +222,8 @@ static void metrics_check(struct mm_cfg_ctx *c, const config_setting_t *g, void 
 	if (m->textfile_interval > 0 && !m->textfile)
 		mm_cfg_bad(c, config_setting_get_member(g, "textfile_interval"),
 			   "textfile_interval", "needs metrics.textfile (where to write)");
+	mm_cfg_check_range(c, g, "http_timeout", m->http_timeout > 0, "greater than 0",
+			   m->http_timeout);
 }
 
 static const struct mm_cfg_key metrics_keys[] = {
@@ -225,6 +235,15 @@ static const struct mm_cfg_key metrics_keys[] = {
 	  .off = offsetof(struct mm_cfg_metrics, textfile_interval),
 	  .max = 86400 },
 	{ .name = "http", .kind = MM_CFG_K_CUSTOM, .read = http_read },
+	{ .name = "http_max_connections",
+	  .kind = MM_CFG_K_INT,
+	  .off = offsetof(struct mm_cfg_metrics, http_max_connections),
+	  .min = 1,
+	  .max = MM_CFG_HTTP_CONNS_MAX },
+	{ .name = "http_timeout",
+	  .kind = MM_CFG_K_DOUBLE,
+	  .off = offsetof(struct mm_cfg_metrics, http_timeout),
+	  .max = 3600 },
 	{ .name = NULL },
 };
 
@@ -260,6 +279,19 @@ static const struct mm_cfg_key clients_keys[] = {
 	  .kind = MM_CFG_K_DOUBLE,
 	  .off = offsetof(struct mm_cfg_clients, control_timeout),
 	  .max = MM_CFG_SECONDS_MAX },
+#define L(f, lo, hi) \
+	.kind = MM_CFG_K_INT, .off = offsetof(struct mm_cfg_clients, f), .min = lo, .max = hi
+	{ .name = "max_clients", L(max_clients, 1, 65536) },
+	{ .name = "max_clients_per_uid", L(max_clients_per_uid, 1, 65536) },
+	{ .name = "max_routes", L(max_routes, 1, 1000000) },
+	{ .name = "max_filter_length", L(max_filter_length, 1, 65535) },
+	{ .name = "max_pending", L(max_pending, 1, 1000000) },
+#undef L
+	{ .name = "max_queued_bytes",
+	  .kind = MM_CFG_K_U64,
+	  .off = offsetof(struct mm_cfg_clients, max_queued_bytes),
+	  .min = 65536,
+	  .max = MM_CFG_RING_MAX },
 	{ .name = NULL },
 };
 
@@ -348,6 +380,14 @@ static struct mm_cfg *cfg_new(const char *path)
 	cfg->clients.block_timeout = DEFAULT_BLOCK_TIMEOUT;
 	cfg->clients.control_per_uid = DEFAULT_CONTROL_PER_UID;
 	cfg->clients.control_timeout = DEFAULT_CONTROL_TIMEOUT;
+	cfg->clients.max_clients = DEFAULT_MAX_CLIENTS;
+	cfg->clients.max_clients_per_uid = DEFAULT_MAX_CLIENTS_UID;
+	cfg->clients.max_routes = DEFAULT_MAX_ROUTES;
+	cfg->clients.max_filter_length = DEFAULT_MAX_FILTER_LEN;
+	cfg->clients.max_pending = DEFAULT_MAX_PENDING;
+	cfg->clients.max_queued_bytes = DEFAULT_MAX_QUEUED;
+	cfg->metrics.http_max_connections = DEFAULT_HTTP_CONNS;
+	cfg->metrics.http_timeout = DEFAULT_HTTP_TIMEOUT;
 	cfg->restart =
 		(struct mm_cfg_restart){ .initial = 0.1, .max = 30.0, .burst = 5, .window = 10.0 };
 	cfg->workers = (struct mm_cfg_workers){ .group_size = 1,

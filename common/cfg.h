@@ -166,7 +166,11 @@ struct mm_cfg_metrics {
 	double textfile_interval; /* seconds between periodic dumps; 0: only on SIGUSR1 */
 	char *http_host;	  /* NULL: no HTTP listener */
 	uint16_t http_port;
+	int http_max_connections; /* 1..MM_CFG_HTTP_CONNS_MAX served at once */
+	double http_timeout;	  /* s, > 0: accept to close of one connection, at most */
 };
+
+#define MM_CFG_HTTP_CONNS_MAX 64 /* metrics.http_max_connections, at most */
 
 struct mm_cfg_clients {
 	uid_t *allow_uids;
@@ -183,6 +187,13 @@ struct mm_cfg_clients {
 	double block_timeout;	     /* s, > 0: longest one blocking client may hold a session */
 	int control_per_uid;	     /* control.sock connections one uid may hold (not root's) */
 	double control_timeout;	     /* s, > 0: a control connection idle this long is closed */
+	/* router bounds (docs/security.md, "Bounds"): past one the client gets an error */
+	int max_clients;	   /* router.sock clients at once, everybody */
+	int max_clients_per_uid;   /* ... of one uid (root's and the daemon's: max_clients only) */
+	int max_routes;		   /* routes of one client */
+	int max_filter_length;	   /* bytes of one route's filter */
+	int max_pending;	   /* publishes of one client in flight in the router */
+	uint64_t max_queued_bytes; /* bytes of those publishes */
 };
 
 /* Restart policy of the supervisor for every child (seconds). */

@@ -113,7 +113,11 @@ bool mm_cfg_clients_equal(const struct mm_cfg_clients *a, const struct mm_cfg_cl
 	       ids_eq(a->admin_gids, a->n_admin_gids, b->admin_gids, b->n_admin_gids) &&
 	       a->ring_size == b->ring_size && a->on_full == b->on_full &&
 	       a->rejoin_grace == b->rejoin_grace && a->block_timeout == b->block_timeout &&
-	       a->control_per_uid == b->control_per_uid && a->control_timeout == b->control_timeout;
+	       a->control_per_uid == b->control_per_uid &&
+	       a->control_timeout == b->control_timeout && a->max_clients == b->max_clients &&
+	       a->max_clients_per_uid == b->max_clients_per_uid && a->max_routes == b->max_routes &&
+	       a->max_filter_length == b->max_filter_length && a->max_pending == b->max_pending &&
+	       a->max_queued_bytes == b->max_queued_bytes;
 }
 
 static bool top_eq(const struct mm_cfg *a, const struct mm_cfg *b)
@@ -124,6 +128,8 @@ static bool top_eq(const struct mm_cfg *a, const struct mm_cfg *b)
 	       a->metrics.textfile_interval == b->metrics.textfile_interval &&
 	       str_eq(a->metrics.http_host, b->metrics.http_host) &&
 	       a->metrics.http_port == b->metrics.http_port &&
+	       a->metrics.http_max_connections == b->metrics.http_max_connections &&
+	       a->metrics.http_timeout == b->metrics.http_timeout &&
 	       mm_cfg_clients_equal(&a->clients, &b->clients) &&
 	       a->restart.initial == b->restart.initial && a->restart.max == b->restart.max &&
 	       a->restart.burst == b->restart.burst && a->restart.window == b->restart.window &&

@@ -168,6 +168,9 @@ static void put_top(FILE *f, const struct mm_cfg *cfg)
 			 cfg->metrics.http_host, cfg->metrics.http_port);
 		put_key_str(f, "\t", "http", http);
 	}
+	put_u64(f, "\t", "http_max_connections",
+		(unsigned long long)cfg->metrics.http_max_connections);
+	put_double(f, "\t", "http_timeout", cfg->metrics.http_timeout);
 	fputs("};\nclients = {\n", f);
 	put_ids(f, "allow_uids", cfg->clients.allow_uids, cfg->clients.n_allow_uids);
 	put_ids(f, "allow_gids", cfg->clients.allow_gids, cfg->clients.n_allow_gids);
@@ -179,6 +182,13 @@ static void put_top(FILE *f, const struct mm_cfg *cfg)
 	put_double(f, "\t", "block_timeout", cfg->clients.block_timeout);
 	put_u64(f, "\t", "control_per_uid", (unsigned long long)cfg->clients.control_per_uid);
 	put_double(f, "\t", "control_timeout", cfg->clients.control_timeout);
+	put_u64(f, "\t", "max_clients", (unsigned long long)cfg->clients.max_clients);
+	put_u64(f, "\t", "max_clients_per_uid",
+		(unsigned long long)cfg->clients.max_clients_per_uid);
+	put_u64(f, "\t", "max_routes", (unsigned long long)cfg->clients.max_routes);
+	put_u64(f, "\t", "max_filter_length", (unsigned long long)cfg->clients.max_filter_length);
+	put_u64(f, "\t", "max_pending", (unsigned long long)cfg->clients.max_pending);
+	put_u64(f, "\t", "max_queued_bytes", cfg->clients.max_queued_bytes);
 	fputs("};\nrestart = {\n", f);
 	put_double(f, "\t", "initial", cfg->restart.initial);
 	put_double(f, "\t", "max", cfg->restart.max);

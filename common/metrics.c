@@ -157,6 +157,10 @@ static const char *const pub_result_names[_MM_METRICS_PUB_MAX] = {
 	[MM_METRICS_PUB_OTHER] = "other",
 };
 
+static const char *const limit_names[MM_METRICS_LIMITS] = {
+	"clients", "clients_per_uid", "routes", "filter_length", "pending", "queued_bytes",
+};
+
 static const char *obj_name(const void *obj)
 {
 	const char *name;
@@ -247,6 +251,21 @@ static void put_fields(struct mm_metrics_buf *b, const struct field_family *tab,
 }
 
 /* The router's counter families, then its publish completions by result. */
+/* The router's bounds hit (docs/security.md, "Bounds"). */
+static void put_limited(struct mm_metrics_buf *b, const struct mm_metrics_router *r)
+{
+	static const char name[] = "mqttmux_router_limited_total";
+	struct mm_metrics_label l = { "reason", NULL };
+
+	mm_metrics_family(b, name, MM_METRICS_COUNTER,
+			  "Router bounds hit, by reason: connections and routes refused, clients "
+			  "whose publishes were held (clients.max_*).");
+	for (unsigned i = 0; i < MM_METRICS_LIMITS; i++) {
+		l.value = limit_names[i];
+		mm_metrics_sample_u64(b, name, &l, 1, r->limited[i]);
+	}
+}
+
 static void put_router(struct mm_metrics_buf *b, const struct mm_metrics_router *r)
 {
 	static const char pub[] = "mqttmux_router_publish_completions_total";
@@ -260,6 +279,7 @@ static void put_router(struct mm_metrics_buf *b, const struct mm_metrics_router 
 		l.value = pub_result_names[i];
 		mm_metrics_sample_u64(b, pub, &l, 1, r->pub_results[i]);
 	}
+	put_limited(b, r);
 }
 
 static void put_manager(struct mm_metrics_buf *b, const struct mm_metrics_input *in)

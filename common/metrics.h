@@ -168,6 +168,9 @@ enum mm_metrics_pub_result {
 	_MM_METRICS_PUB_MAX
 };
 
+/* mqttmux_router_limited_total{reason}: the order of enum mm_rstats_limit (shm/rstats.h). */
+#define MM_METRICS_LIMITS 6
+
 struct mm_metrics_router {
 	uint64_t msgs_in;  /* records read from the sessions' in-rings */
 	uint64_t fanout;   /* copies written to client rings */
@@ -180,6 +183,7 @@ struct mm_metrics_router {
 	uint64_t pub_requests;			   /* PUBLISH requests from clients */
 	uint64_t pub_results[_MM_METRICS_PUB_MAX]; /* their completions by result */
 	uint64_t block_timeouts; /* blocking clients switched to drop (clients.block_timeout) */
+	uint64_t limited[MM_METRICS_LIMITS]; /* the router's bounds hit, by reason */
 };
 
 /*
@@ -212,6 +216,13 @@ struct mm_metrics_control {
 	uint64_t not_admin; /* commands refused: not an administrator */
 };
 
+/* metrics.http connections the supervisor refused or closed, by reason (docs/security.md). */
+struct mm_metrics_http {
+	uint64_t full;	  /* refused: every connection is being answered */
+	uint64_t evicted; /* closed before its request was read: a new connection needed the slot */
+	uint64_t timeout; /* closed: metrics.http_timeout after accept */
+};
+
 /* Daemon-wide input. The retired_* counts are the totals of removed sessions. */
 struct mm_metrics_input {
 	const struct mm_metrics_session *sessions;
@@ -227,6 +238,7 @@ struct mm_metrics_input {
 	size_t nprocs;
 	const struct mm_metrics_reload *reload;	  /* NULL: no reload families */
 	const struct mm_metrics_control *control; /* NULL: no control family */
+	const struct mm_metrics_http *http;	  /* NULL: no HTTP family */
 };
 
 /*

@@ -126,6 +126,24 @@ static void put_control(struct mm_metrics_buf *b, const struct mm_metrics_contro
 	}
 }
 
+static void put_http(struct mm_metrics_buf *b, const struct mm_metrics_http *h)
+{
+	static const char name[] = "mqttmux_http_refused_total";
+	const struct {
+		const char *reason;
+		uint64_t v;
+	} rows[] = { { "evicted", h->evicted }, { "full", h->full }, { "timeout", h->timeout } };
+
+	mm_metrics_family(b, name, MM_METRICS_COUNTER,
+			  "metrics.http connections refused or closed before their answer, by "
+			  "reason (evicted, full, timeout).");
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		struct mm_metrics_label l = { "reason", rows[i].reason };
+
+		mm_metrics_sample_u64(b, name, &l, 1, rows[i].v);
+	}
+}
+
 void mm_metrics_render_ops(struct mm_metrics_buf *b, const struct mm_metrics_input *in)
 {
 	put_procs(b, in);
@@ -133,4 +151,6 @@ void mm_metrics_render_ops(struct mm_metrics_buf *b, const struct mm_metrics_inp
 		put_reload(b, in->reload);
 	if (in->control)
 		put_control(b, in->control);
+	if (in->http)
+		put_http(b, in->http);
 }

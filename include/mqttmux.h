@@ -224,7 +224,8 @@ typedef void mqttmux_event_fn(struct mqttmux *c, const struct mqttmux_event *ev,
  *
  * Returns the client, owned by the caller (free it with mqttmux_close), or NULL with *err:
  * -ENAMETOOLONG, -ENOENT or -ECONNREFUSED (no router), -EACCES (refused by the router),
- * -EPROTONOSUPPORT (protocol version), -ETIMEDOUT, -EPROTO, -ENOMEM, or another -errno.
+ * -EPROTONOSUPPORT (protocol version), -EUSERS (clients.max_clients or max_clients_per_uid
+ * reached), -ETIMEDOUT, -EPROTO, -ENOMEM, or another -errno.
  */
 MQTTMUX_PUBLIC struct mqttmux *mqttmux_open(const char *runtime_dir, int *err);
 
@@ -388,7 +389,8 @@ MQTTMUX_PUBLIC int mqttmux_set_route_qos(struct mqttmux *c, int qos);
  *
  * Returns the route (owned by the client: mqttmux_route_stop or mqttmux_close frees it) or
  * NULL with errno set: EINVAL (bad argument or filter refused by the router), ENOSPC (too many
- * routes), ENOTCONN (the router is away: dispatch and retry), ETIMEDOUT, ENOMEM, EAGAIN (a
+ * routes: clients.max_routes), ENAMETOOLONG (the filter is longer than clients.max_filter_length),
+ * ENOTCONN (the router is away: dispatch and retry), ETIMEDOUT, ENOMEM, EAGAIN (a
  * session's command ring stayed full: retry), EMSGSIZE (the filter is longer than a session's
  * command ring takes: only with a small performance.max_message_size).
  */

@@ -26,7 +26,7 @@
 #include "cfg.h"
 
 #define MM_HANDOFF_MAGIC   0x4f484d4du /* "MMHO" read as little-endian bytes */
-#define MM_HANDOFF_VERSION 1u
+#define MM_HANDOFF_VERSION 2u	       /* 2: the router's clients.max_* bounds */
 #define MM_HANDOFF_MAX	   (64u << 20) /* largest blob a child accepts, bytes */
 
 enum mm_handoff_kind {

@@ -351,6 +351,12 @@ static void put_router(struct pw *w, const void *obj)
 	put_le(w, t->clients.on_full, 1);
 	put_double(w, t->clients.rejoin_grace);
 	put_double(w, t->clients.block_timeout);
+	put_le(w, (uint64_t)t->clients.max_clients, 4);
+	put_le(w, (uint64_t)t->clients.max_clients_per_uid, 4);
+	put_le(w, (uint64_t)t->clients.max_routes, 4);
+	put_le(w, (uint64_t)t->clients.max_filter_length, 4);
+	put_le(w, (uint64_t)t->clients.max_pending, 4);
+	put_le(w, t->clients.max_queued_bytes, 8);
 	put_le(w, t->n_sessions, 4);
 	for (size_t i = 0; i < t->n_sessions; i++) {
 		put_le(w, t->sessions[i].idx, 4);
@@ -379,6 +385,24 @@ static size_t get_ids(struct hr *r, unsigned int **ret)
 	return n;
 }
 
+/* The router's bounds (clients.max_*): each at least 1, as the config reader checked. */
+static void get_limits(struct hr *r, struct mm_cfg_clients *c)
+{
+	uint32_t v[5];
+
+	for (int i = 0; i < 5; i++) {
+		v[i] = (uint32_t)get_le(r, 4);
+		r->r.bad |= v[i] < 1 || v[i] > INT32_MAX;
+	}
+	c->max_clients = (int)v[0];
+	c->max_clients_per_uid = (int)v[1];
+	c->max_routes = (int)v[2];
+	c->max_filter_length = (int)v[3];
+	c->max_pending = (int)v[4];
+	c->max_queued_bytes = get_le(r, 8);
+	r->r.bad |= c->max_queued_bytes < 1;
+}
+
 static void get_router(struct hr *r, struct mm_handoff_router *t)
 {
 	uint64_t on_full;
@@ -397,6 +421,7 @@ static void get_router(struct hr *r, struct mm_handoff_router *t)
 	t->clients.block_timeout = get_double(r);
 	r->r.bad |=
 		!(t->clients.block_timeout > 0 && t->clients.block_timeout <= MM_CFG_SECONDS_MAX);
+	get_limits(r, &t->clients);
 	t->n_sessions = get_count(r, 4 + 4 + 2);
 	t->sessions = calloc(t->n_sessions ? t->n_sessions : 1, sizeof(*t->sessions));
 	if (!t->sessions)

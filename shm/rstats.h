@@ -40,9 +40,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MM_RSTATS_MAGIC	      0x5453524du /* "MRST" little-endian */
-#define MM_RSTATS_VER_MAJOR   1
-#define MM_RSTATS_VER_MINOR   2 /* 1.1: routes, ring_fill, ring_size; 1.2: block_timeouts */
+#define MM_RSTATS_MAGIC	    0x5453524du /* "MRST" little-endian */
+#define MM_RSTATS_VER_MAJOR 1
+#define MM_RSTATS_VER_MINOR \
+	3 /* 1.1: routes, ring_fill, ring_size; 1.2: block_timeouts; 1.3: limited */
 #define MM_RSTATS_SIZE	      36864u
 #define MM_RSTATS_MAX_CLIENTS 128u
 #define MM_RSTATS_LAT_OFF     512u
@@ -51,6 +52,21 @@
 #define MM_RSTATS_LAT_MIN_NS  1000ull /* upper bound of bucket 0 */
 #define MM_RSTATS_NAME_MAX    64u     /* name[] bytes, NUL included */
 #define MM_RSTATS_READ_TRIES  1000    /* seqlock retries of mm_rstats_client_read */
+
+/*
+ * The router's bounds (clients.max_*, docs/security.md "Bounds"): how often each was hit. A
+ * refused connection or route counts once; a client whose publishes are held counts once each
+ * time it reaches the bound (its pub-ring stays unread until it is back under).
+ */
+enum mm_rstats_limit {
+	MM_RSTATS_LIM_CLIENTS = 0,     /* connection refused: clients.max_clients */
+	MM_RSTATS_LIM_CLIENTS_PER_UID, /* connection refused: clients.max_clients_per_uid */
+	MM_RSTATS_LIM_ROUTES,	       /* route refused: clients.max_routes */
+	MM_RSTATS_LIM_FILTER_LENGTH,   /* route refused: clients.max_filter_length */
+	MM_RSTATS_LIM_PENDING,	       /* publishes held: clients.max_pending */
+	MM_RSTATS_LIM_QUEUED_BYTES,    /* publishes held: clients.max_queued_bytes */
+	MM_RSTATS_LIMITS
+};
 
 /* Client slot states (mm_rstats_client.state). */
 enum mm_rstats_client_state {
@@ -115,9 +131,10 @@ struct mm_rstats_block {
 	_Atomic uint64_t pub_enoent;
 	_Atomic uint64_t pub_emsgsize;
 	_Atomic uint64_t pub_other;
-	_Atomic uint64_t unrouted;	 /* messages that matched no client */
-	_Atomic uint64_t block_timeouts; /* (1.2) blocking clients switched to drop */
-	_Atomic uint64_t reserved_c[38];
+	_Atomic uint64_t unrouted;		    /* messages that matched no client */
+	_Atomic uint64_t block_timeouts;	    /* (1.2) blocking clients switched to drop */
+	_Atomic uint64_t limited[MM_RSTATS_LIMITS]; /* (1.3) bounds hit, enum mm_rstats_limit */
+	_Atomic uint64_t reserved_c[32];
 
 	/* latency histogram at 512: writer router */
 	_Atomic uint64_t lat[MM_RSTATS_LAT_BUCKETS]; /* not cumulative, see above */
@@ -141,6 +158,7 @@ _Static_assert(offsetof(struct mm_rstats_block, starts) == 64, "rstats block is 
 _Static_assert(offsetof(struct mm_rstats_block, pub_other) == 184, "rstats block is ABI");
 _Static_assert(offsetof(struct mm_rstats_block, unrouted) == 192, "rstats block is ABI");
 _Static_assert(offsetof(struct mm_rstats_block, block_timeouts) == 200, "rstats block is ABI");
+_Static_assert(offsetof(struct mm_rstats_block, limited) == 208, "rstats block is ABI");
 _Static_assert(offsetof(struct mm_rstats_block, lat) == MM_RSTATS_LAT_OFF, "rstats block is ABI");
 _Static_assert(offsetof(struct mm_rstats_block, lat_count) == 720, "rstats block is ABI");
 _Static_assert(offsetof(struct mm_rstats_block, clients) == MM_RSTATS_CLIENTS_OFF,

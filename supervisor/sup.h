@@ -92,6 +92,7 @@ struct mm_sup {
 	uint64_t retired_msgs, retired_bytes, retired_errors, retired_reconnects;
 	struct mm_metrics_reload reloads;      /* results of SIGHUP and `reload` (sup_reload.c) */
 	struct mm_metrics_control ctl_refused; /* control.sock bounds (sup_ctl.c) */
+	struct mm_metrics_http http_refused;   /* metrics.http bounds (sup_http.c) */
 	int pace_fd;		    /* the connect pacer every worker gets (shm/pace.h), or -1 */
 	struct mm_pace_block *pace; /* ... mapped, to set workers.connect_rate; or NULL */
 	uint32_t groups;	    /* grouped workers formed so far (their numbers) */
@@ -224,10 +225,9 @@ void mm_sup_events_unrouted(struct mm_sup *s, const struct mm_sup_child *c, uint
 void mm_sup_events_free(struct mm_sup *s);
 
 /* sup_http.c: the optional metrics.http listener (opened at start; a reload does not move it) */
-#define MM_HTTP_MAX_CONNS   8
-#define MM_HTTP_NFDS	    (1 + MM_HTTP_MAX_CONNS)
-#define MM_HTTP_REQ_MAX	    4096		/* request head, bytes */
-#define MM_HTTP_DEADLINE_NS (5 * MM_NS_PER_SEC) /* accept to close, at most */
+#define MM_HTTP_MAX_CONNS MM_CFG_HTTP_CONNS_MAX /* slots; metrics.http_max_connections used */
+#define MM_HTTP_NFDS	  (1 + MM_HTTP_MAX_CONNS)
+#define MM_HTTP_REQ_MAX	  4096 /* request head, bytes */
 struct mm_sup_http;
 void mm_sup_http_open(struct mm_sup *s);
 void mm_sup_http_close(struct mm_sup *s);

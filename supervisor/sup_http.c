@@ -3,7 +3,9 @@
  * The optional metrics.http listener: a minimal, bounded HTTP/1.x responder for GET /metrics,
  * driven by the supervisor's poll loop. Every socket is non-blocking; a request is at most
  * MM_HTTP_REQ_MAX bytes of head (the body, if any, is never read); a connection lives at most
- * MM_HTTP_DEADLINE_NS; at most MM_HTTP_MAX_CONNS at a time (more are closed at once). One
+ * metrics.http_timeout; at most metrics.http_max_connections at a time: a new one takes the
+ * slot of the oldest that has not sent its whole request yet (an idle or slow client cannot
+ * lock scrapes out), or is closed at once if every one is being answered. One
  * request per connection (Connection: close). GET or HEAD /metrics (a query string, as
  * Prometheus's params send, is ignored): 200 with the metrics text;
  * another path: 404; another method: 405; anything unparsable: 400; an oversized head: 431.
@@ -255,8 +257,37 @@ static void on_writable(struct mm_http_conn *c)
 	}
 }
 
-static void accept_some(struct mm_sup_http *h)
+/* The slot for a new connection: a free one, else the oldest still reading its head, or -1. */
+static int slot_for_new(struct mm_sup *s, int max)
 {
+	struct mm_sup_http *h = s->http;
+	int old = -1;
+
+	for (int i = 0; i < max; i++) {
+		const struct mm_http_conn *c = &h->conns[i];
+
+		if (c->fd < 0)
+			return i;
+		if (!c->out && (old < 0 || c->deadline_ns < h->conns[old].deadline_ns))
+			old = i;
+	}
+	if (old >= 0) {
+		s->http_refused.evicted++;
+		conn_close(&h->conns[old]);
+	}
+	return old;
+}
+
+static uint64_t http_timeout_ns(const struct mm_sup *s)
+{
+	return (uint64_t)(s->cfg->metrics.http_timeout * (double)MM_NS_PER_SEC);
+}
+
+static void accept_some(struct mm_sup *s)
+{
+	struct mm_sup_http *h = s->http;
+	int max = s->cfg->metrics.http_max_connections;
+
 	for (int k = 0; k < MM_HTTP_MAX_CONNS; k++) {
 		int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), i;
 
@@ -267,15 +298,17 @@ static void accept_some(struct mm_sup_http *h)
 				     mm_sup_nofile_text());
 		if (fd < 0)
 			return;
-		for (i = 0; i < MM_HTTP_MAX_CONNS && h->conns[i].fd >= 0; i++)
-			;
-		if (i == MM_HTTP_MAX_CONNS) {
-			close(fd); /* full: the client retries */
+		i = slot_for_new(s, max < MM_HTTP_MAX_CONNS ? max : MM_HTTP_MAX_CONNS);
+		if (i < 0) {
+			s->http_refused.full++;
+			close(fd); /* every one is being answered: the client retries */
 			continue;
 		}
 		h->conns[i] = (struct mm_http_conn){
-			.fd = fd, .deadline_ns = mm_time_mono_ns() + MM_HTTP_DEADLINE_NS
+			.fd = fd, .deadline_ns = mm_time_mono_ns() + http_timeout_ns(s)
 		};
+		/* a scraper sends its request with the connect: answered, it is not evictable */
+		on_readable(s, &h->conns[i]);
 	}
 }
 
@@ -314,9 +347,11 @@ void mm_sup_http_dispatch(struct mm_sup *s, const struct pollfd *pfd)
 			on_writable(c);
 		else if (c->fd >= 0 && pfd[i + 1].fd == c->fd && pfd[i + 1].revents)
 			on_readable(s, c);
-		if (c->fd >= 0 && now > c->deadline_ns)
+		if (c->fd >= 0 && now > c->deadline_ns) {
+			s->http_refused.timeout++;
 			conn_close(c);
+		}
 	}
 	if (pfd[0].revents)
-		accept_some(h);
+		accept_some(s);
 }

@@ -281,6 +281,9 @@ static void fill_router(const struct mm_sup *s, const struct mm_rstats_block *rb
 	o->pub_results[MM_METRICS_PUB_ENOENT] = LOAD(rb->pub_enoent);
 	o->pub_results[MM_METRICS_PUB_EMSGSIZE] = LOAD(rb->pub_emsgsize);
 	o->pub_results[MM_METRICS_PUB_OTHER] = LOAD(rb->pub_other);
+	_Static_assert(MM_METRICS_LIMITS == MM_RSTATS_LIMITS, "one reason per router bound");
+	for (unsigned i = 0; i < MM_METRICS_LIMITS; i++)
+		o->limited[i] = LOAD(rb->limited[i]);
 }
 
 /* Latency buckets in seconds: 1 us << k, k = 0 .. MM_RSTATS_LAT_BUCKETS - 1. */
@@ -393,6 +396,7 @@ int mm_sup_metrics_text(struct mm_sup *s, struct mm_metrics_buf *b)
 	in.nprocs = mm_sup_procs_fill(s, procs, s->n_children + 2);
 	in.reload = &s->reloads;
 	in.control = &s->ctl_refused;
+	in.http = s->http ? &s->http_refused : NULL;
 	r = mm_metrics_render(b, &in);
 out_free:
 	free(procs);

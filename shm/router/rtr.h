@@ -28,7 +28,6 @@
 
 #define MM_RTR_EXIT_BATCHES	 4096 /* batches per session drained at most when stopping */
 #define MM_RTR_BATCH		 256  /* records drained per ring per wake-up */
-#define MM_RTR_MAX_ROUTES	 4096 /* per client */
 #define MM_RTR_PEND_BUCKETS	 1024
 /* Retained messages (rtr_retain.c): how long a route's window stays open, and its bounds. */
 #define MM_RTR_RETAIN_WINDOW_NS	 (30ull * 1000000000)
@@ -116,6 +115,9 @@ struct mm_rtr_client {
 	struct mm_shm_ring dlv;		/* producer */
 	struct mm_shm_ring pub;		/* consumer (untrusted producer) */
 	uint32_t nroutes;
+	uint32_t n_pend;       /* publishes in flight in the router (clients.max_pending) */
+	uint64_t pend_bytes;   /* their bytes (clients.max_queued_bytes) */
+	bool pend_limited;     /* held by one of those two bounds (counted once per hold) */
 	uint64_t lost;	       /* not yet reported in a GAP */
 	uint32_t lost_session; /* or MM_REC_SESSION_ANY */
 	uint64_t delivered, dropped;
@@ -155,6 +157,7 @@ struct mm_rtr_pend {
 	uint64_t cmd_end; /* cmd-ring position after its PUB record */
 	uint32_t client;
 	uint32_t session;
+	uint32_t bytes;		   /* its PUB record: counted in the client's pend_bytes */
 	struct mm_rtr_pubgrp *grp; /* NULL unless part of a publish to every session */
 	struct mm_rtr_pend *next;
 };
@@ -252,14 +255,13 @@ int mm_rtr_sub_room(struct mm_rtr *r, int sess, uint32_t len);
 void mm_rtr_drain_pub(struct mm_rtr *r, struct mm_rtr_client *c);
 
 /*
- * Is reading <c>'s pub-ring on hold? While a worker's cmd-ring is full (pub_stalled), and while
- * PUB_DONEs wait for room in c's delivery ring: then the client must read before it may
- * publish more, and the router's memory for it stays bounded.
+ * Is reading <c>'s pub-ring on hold? While a worker's cmd-ring is full (pub_stalled), while
+ * PUB_DONEs wait for room in c's delivery ring (then the client must read before it may
+ * publish more), and while it has clients.max_pending publishes or clients.max_queued_bytes
+ * in flight: the router's memory for it stays bounded, and one client cannot fill a session's
+ * cmd-ring for everybody. The held client is slowed by its own full pub-ring (-EAGAIN).
  */
-static inline bool mm_rtr_publish_held(const struct mm_rtr_client *c)
-{
-	return c->pub_stalled || c->done_head;
-}
+bool mm_rtr_publish_held(struct mm_rtr *r, struct mm_rtr_client *c);
 void mm_rtr_cmd_space(struct mm_rtr *r, struct mm_rtr_session *s);
 void mm_rtr_completion(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_shm_rec *rec);
 void mm_rtr_pend_drop_all(struct mm_rtr *r);
@@ -303,6 +305,7 @@ bool mm_rtr_stats_gauges(struct mm_rtr *r, uint64_t now_ns);
 void mm_rtr_stats_pub_done(struct mm_rtr *r, struct mm_rtr_client *c, int32_t result);
 void mm_rtr_stats_latency(struct mm_rtr *r, uint64_t now_ns, uint64_t recv_ns);
 void mm_rtr_stats_bump(_Atomic uint64_t *counter);
+void mm_rtr_stats_limit(struct mm_rtr *r, enum mm_rstats_limit which);
 
 /* rtr_rejoin.c */
 int mm_rtr_rejoin_start(struct mm_rtr *r);

@@ -143,20 +143,59 @@ static void refuse_close(int s)
 	close(s);
 }
 
+/* Connections (registered or not) of <uid>. */
+static int conns_of(const struct mm_rtr *r, uid_t uid)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < r->ncl; i++)
+		n += r->cl[i]->uid == uid;
+	return n;
+}
+
+/*
+ * clients.max_clients (everybody) and clients.max_clients_per_uid (not root's or ours, as for
+ * control.sock): the bound hit, or NULL. A refused peer never gets rings, so it costs nothing.
+ */
+static const char *over_limit(struct mm_rtr *r, const struct mm_access_peer *cr)
+{
+	if (r->ncl >= (size_t)r->clients->max_clients) {
+		mm_rtr_stats_limit(r, MM_RSTATS_LIM_CLIENTS);
+		return "too many clients (clients.max_clients)";
+	}
+	if (!mm_access_is_owner(cr) && conns_of(r, cr->uid) >= r->clients->max_clients_per_uid) {
+		mm_rtr_stats_limit(r, MM_RSTATS_LIM_CLIENTS_PER_UID);
+		return "too many clients for this uid (clients.max_clients_per_uid)";
+	}
+	return NULL;
+}
+
+/* Refuse <s> with ERROR(<err>, fatal) <why>: counted, logged. */
+static void refuse(struct mm_rtr *r, int s, const struct mm_access_peer *cr, int err,
+		   const char *why)
+{
+	r->refused++;
+	mm_rtr_stats_bump(&r->st->clients_refused);
+	mm_log(MM_LOG_WARNING, "refused peer uid %u gid %u pid %d: %s", cr->uid, cr->gid, cr->pid,
+	       why);
+	(void)mm_rtr_send_error(s, 0, err, true, why);
+	refuse_close(s);
+}
+
 /* A new connection <s>: refused (peer not allowed), or a client waiting for its HELLO. */
 static void accept_one(struct mm_rtr *r, int s)
 {
 	struct mm_access_peer cr;
+	const char *why;
 
 	/* root, our uid, clients.allow_uids, or a group of allow_gids (access.h) */
 	if (mm_access_peer_read(s, &cr) < 0 || !mm_access_client_allowed(r->clients, &cr)) {
-		r->refused++;
-		mm_rtr_stats_bump(&r->st->clients_refused);
-		mm_log(MM_LOG_WARNING, "refused peer uid %u gid %u pid %d", cr.uid, cr.gid, cr.pid);
-		(void)mm_rtr_send_error(s, 0, EACCES, true,
-					"permission denied: uid not allowed by "
-					"clients.allow_uids/allow_gids");
-		refuse_close(s);
+		refuse(r, s, &cr, EACCES,
+		       "permission denied: uid not allowed by clients.allow_uids/allow_gids");
+		return;
+	}
+	if ((why = over_limit(r, &cr))) {
+		refuse(r, s, &cr, EUSERS, why);
 		return;
 	}
 	if (add_client(r, s, &cr) < 0) {

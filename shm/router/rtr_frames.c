@@ -103,14 +103,15 @@ static int send_ack(struct mm_rtr_client *c, uint32_t seq, uint32_t id, uint16_t
 
 static int route_refused(struct mm_rtr_client *c, uint32_t seq, int err)
 {
-	const char *why = err == EEXIST	  ? "route id already in use"
-			  : err == ENOENT ? "no such session"
-			  : err == ENOSPC ? "too many routes"
-			  : err == EINVAL ? "invalid topic filter"
-			  : err == EAGAIN ? "a session's command ring is full: try again"
-			  : err == EMSGSIZE
-				  ? "the filter is longer than a session's command ring takes"
-				  : "cannot add the route";
+	const char *why =
+		err == EEXIST	      ? "route id already in use"
+		: err == ENOENT	      ? "no such session"
+		: err == ENOSPC	      ? "too many routes (clients.max_routes)"
+		: err == ENAMETOOLONG ? "topic filter too long (clients.max_filter_length)"
+		: err == EINVAL	      ? "invalid topic filter"
+		: err == EAGAIN	      ? "a session's command ring is full: try again"
+		: err == EMSGSIZE     ? "the filter is longer than a session's command ring takes"
+				      : "cannot add the route";
 
 	(void)mm_rtr_send_error(c->sock, seq, err, false, why);
 	return 0;
@@ -131,8 +132,14 @@ static int on_route_add(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t
 		return route_refused(c, a.seq, ENOENT);
 	if (s)
 		sess = (int)s->idx;
-	if (c->nroutes >= MM_RTR_MAX_ROUTES)
+	if (c->nroutes >= (uint32_t)r->clients->max_routes) {
+		mm_rtr_stats_limit(r, MM_RSTATS_LIM_ROUTES);
 		return route_refused(c, a.seq, ENOSPC);
+	}
+	if (a.filter.len > (uint32_t)r->clients->max_filter_length) {
+		mm_rtr_stats_limit(r, MM_RSTATS_LIM_FILTER_LENGTH);
+		return route_refused(c, a.seq, ENAMETOOLONG);
+	}
 	/* acknowledged only once every SUBSCRIBE it may need is surely in the cmd-rings */
 	if ((rc = mm_rtr_sub_room(r, sess, a.filter.len)) < 0)
 		return route_refused(c, a.seq, -rc);

@@ -288,7 +288,7 @@ static bool arm_all(struct mm_rtr *r)
 	for (size_t i = 0; i < r->ncl; i++) {
 		struct mm_rtr_client *c = r->cl[i];
 
-		if (c->registered && !mm_rtr_publish_held(c) &&
+		if (c->registered && !mm_rtr_publish_held(r, c) &&
 		    mm_shm_ring_consumer_arm(&c->pub) == 1) {
 			mm_rtr_drain_pub(r, c);
 			pending = true;

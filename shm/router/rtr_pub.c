@@ -103,8 +103,8 @@ int mm_rtr_sub_room(struct mm_rtr *r, int sess, uint32_t len)
 	return 0;
 }
 
-static int pend_add(struct mm_rtr *r, uint64_t rreq, uint32_t client, uint64_t creq,
-		    const struct mm_rtr_session *s, struct mm_rtr_pubgrp *grp)
+static int pend_add(struct mm_rtr *r, uint64_t rreq, struct mm_rtr_client *c, uint64_t creq,
+		    const struct mm_rtr_session *s, uint32_t bytes, struct mm_rtr_pubgrp *grp)
 {
 	struct mm_rtr_pend *p = malloc(sizeof(*p));
 
@@ -113,12 +113,37 @@ static int pend_add(struct mm_rtr *r, uint64_t rreq, uint32_t client, uint64_t c
 	*p = (struct mm_rtr_pend){ .rreq = rreq,
 				   .creq = creq,
 				   .cmd_end = s->cmd.pos,
-				   .client = client,
+				   .client = c->id,
 				   .session = s->idx,
+				   .bytes = bytes,
 				   .grp = grp };
 	p->next = r->pend[rreq % MM_RTR_PEND_BUCKETS];
 	r->pend[rreq % MM_RTR_PEND_BUCKETS] = p;
+	c->n_pend++;
+	c->pend_bytes += bytes;
 	return 0;
+}
+
+/* <p> is no longer in flight: its client may have room to publish again. */
+static void pend_release(struct mm_rtr_client *cl, const struct mm_rtr_pend *p)
+{
+	if (!cl)
+		return;
+	cl->n_pend--;
+	cl->pend_bytes -= p->bytes;
+}
+
+bool mm_rtr_publish_held(struct mm_rtr *r, struct mm_rtr_client *c)
+{
+	bool many = c->n_pend >= (uint32_t)r->clients->max_pending;
+	bool big = c->pend_bytes >= r->clients->max_queued_bytes;
+
+	if (c->pub_stalled || c->done_head)
+		return true;
+	if ((many || big) && !c->pend_limited)
+		mm_rtr_stats_limit(r, many ? MM_RSTATS_LIM_PENDING : MM_RSTATS_LIM_QUEUED_BYTES);
+	c->pend_limited = many || big;
+	return c->pend_limited;
 }
 
 /* Remove and return the publish <rreq> (the caller frees it), or NULL. */
@@ -142,6 +167,7 @@ static void pend_done(struct mm_rtr *r, struct mm_rtr_pend *p, int32_t result, i
 	struct mm_rtr_pubgrp *g = p->grp;
 	struct mm_rtr_client *cl = mm_rtr_client_find(r, p->client);
 
+	pend_release(cl, p);
 	if (g) {
 		if (result < 0 && g->result == 0) {
 			g->result = result;
@@ -313,7 +339,7 @@ static int put_pub(struct mm_rtr *r, struct mm_rtr_client *c, struct mm_rtr_sess
 		return rc;
 	(void)mm_rec_pub_pack(p, mm_rec_pub_size(&wp), &wp);
 	s->cmd_dirty = true;
-	return pend_add(r, r->next_req++, c->id, cp->req_id, s, grp);
+	return pend_add(r, r->next_req++, c, cp->req_id, s, (uint32_t)mm_rec_pub_size(&wp), grp);
 }
 
 /* Does a publish to every session go to <s>? Not if it is broken or being replaced. */
@@ -418,15 +444,16 @@ static void commit_cmds(struct mm_rtr *r)
 
 /*
  * Drain up to MM_RTR_BATCH publishes of <c>; garbage disconnects it. Not while PUB_DONEs wait
- * for room in its delivery ring (mm_rtr_publish_held): a client that publishes and never reads
- * is slowed by its own full pub-ring, and its queue holds one batch at most.
+ * for room in its delivery ring, nor past its bounds (mm_rtr_publish_held): a client that
+ * publishes and never reads is slowed by its own full pub-ring, and its queue holds one batch
+ * at most.
  */
 void mm_rtr_drain_pub(struct mm_rtr *r, struct mm_rtr_client *c)
 {
 	struct mm_shm_rec rec;
 	int rc = 0;
 
-	for (int i = 0; i < MM_RTR_BATCH && !mm_rtr_publish_held(c); i++) {
+	for (int i = 0; i < MM_RTR_BATCH && !mm_rtr_publish_held(r, c); i++) {
 		rc = mm_shm_ring_peek(&c->pub, &rec);
 		if (rc <= 0)
 			break;

@@ -32,6 +32,12 @@ void mm_rtr_stats_bump(_Atomic uint64_t *counter)
 	add(counter, 1);
 }
 
+/* A bound of clients.max_* was hit (mqttmux_router_limited_total). */
+void mm_rtr_stats_limit(struct mm_rtr *r, enum mm_rstats_limit which)
+{
+	add(&r->st->limited[which], 1);
+}
+
 /*
  * Attach the block in <fd> (from the supervisor), or a private one when fd < 0 (a router run
  * by hand or by a test). Returns 0 or -errno.

@@ -55,7 +55,7 @@ static void write_config(const char *url, uint64_t ring_size)
 	cr_assert(
 		asprintf(&text,
 			 "runtime_dir = \"%s\";\n"
-			 "clients = { ring_size = %llu; };\n"
+			 "clients = { ring_size = %llu; max_filter_length = 65535; };\n"
 			 "sessions = ( { name = \"a\"; brokers = [ \"%s\" ]; client_id = \"ra\";\n"
 			 "  keepalive = 5; reconnect = { initial = 0.1; max = 0.5; };\n"
 			 "  performance = { max_message_size = 16384; }; },\n"

@@ -154,10 +154,12 @@ static const struct mm_handoff_rsess Golden_sessions[] = { { 7, 4096, "a" }, { 9
 
 /*
  * runtime_dir "/r", uids [1000], gids [], ring 65536, on_full block, rejoin_grace 2.5,
- * block_timeout 2.0, sessions 7 "a" (max_message_size 4096), 9 "b.c" (0).
+ * block_timeout 2.0, max_clients 1024, max_clients_per_uid 256, max_routes 4096,
+ * max_filter_length 1024, max_pending 1000, max_queued_bytes 16 MiB, sessions 7 "a"
+ * (max_message_size 4096), 9 "b.c" (0).
  */
 static const uint8_t Golden_router[] = {
-	0x4d, 0x4d, 0x48, 0x4f, 0x01, 0x00, 0x02, 0x00, /* "MMHO", version 1, kind 2 */
+	0x4d, 0x4d, 0x48, 0x4f, 0x02, 0x00, 0x02, 0x00, /* "MMHO", version 2, kind 2 */
 	0x02, 0x00, '/',  'r',				/* runtime_dir */
 	0x01, 0x00, 0x00, 0x00, 0xe8, 0x03, 0x00, 0x00, /* allow_uids [1000] */
 	0x00, 0x00, 0x00, 0x00,				/* allow_gids [] */
@@ -165,6 +167,10 @@ static const uint8_t Golden_router[] = {
 	0x01,						/* on_full block */
 	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x40, /* rejoin_grace 2.5 */
 	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, /* block_timeout 2.0 */
+	0x00, 0x04, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, /* max_clients, _per_uid */
+	0x00, 0x10, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, /* max_routes, max_filter_length */
+	0xe8, 0x03, 0x00, 0x00,				/* max_pending */
+	0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, /* max_queued_bytes */
 	0x02, 0x00, 0x00, 0x00,				/* 2 sessions */
 	0x07, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, /* 7, 4096 */
 	0x01, 0x00, 'a',				/* "a" */
@@ -182,7 +188,13 @@ Test(shm_handoff, the_router_table_packs_to_the_golden_bytes_and_back)
 			     .ring_size = 65536,
 			     .on_full = MM_CFG_ON_FULL_BLOCK,
 			     .rejoin_grace = 2.5,
-			     .block_timeout = 2.0 },
+			     .block_timeout = 2.0,
+			     .max_clients = 1024,
+			     .max_clients_per_uid = 256,
+			     .max_routes = 4096,
+			     .max_filter_length = 1024,
+			     .max_pending = 1000,
+			     .max_queued_bytes = 16u << 20 },
 		.sessions = (struct mm_handoff_rsess *)Golden_sessions,
 		.n_sessions = 2,
 	};
@@ -201,6 +213,9 @@ Test(shm_handoff, the_router_table_packs_to_the_golden_bytes_and_back)
 	cr_expect_eq(back->clients.on_full, MM_CFG_ON_FULL_BLOCK);
 	cr_expect_eq(back->clients.rejoin_grace, 2.5);
 	cr_expect_eq(back->clients.block_timeout, 2.0);
+	cr_expect_eq(back->clients.max_clients_per_uid, 256);
+	cr_expect_eq(back->clients.max_filter_length, 1024);
+	cr_expect_eq(back->clients.max_queued_bytes, 16u << 20);
 	cr_assert_eq(back->n_sessions, 2);
 	cr_expect_eq(back->sessions[1].idx, 9);
 	cr_expect_eq(back->sessions[0].max_msg, 4096);
