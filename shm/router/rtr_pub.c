@@ -80,7 +80,9 @@ void mm_rtr_retain_subscribe(struct mm_rtr *r, int sess, const char *filter, uin
 /*
  * Before a route on session <sess> (MM_RTR_SESSION_ALL: every session) with a filter of <len>
  * bytes is added: does every cmd-ring it may need a SUB in have room for one? The router is
- * the rings' only producer, so the room stays until the SUB is written. Returns 0, -EAGAIN
+ * the rings' only producer, so the room stays until the SUB is written. A SUB may fill a ring
+ * to half its size only: the other half stays for publishes, so a client adding routes as
+ * fast as it can does not starve other clients' publishes on that session. Returns 0, -EAGAIN
  * (a ring is full for now), -EMSGSIZE (the filter never fits a ring), or -EIO (a broken ring).
  */
 int mm_rtr_sub_room(struct mm_rtr *r, int sess, uint32_t len)
@@ -95,7 +97,8 @@ int mm_rtr_sub_room(struct mm_rtr *r, int sess, uint32_t len)
 		    r->sess[i]->dead)
 			continue;
 		rc = mm_shm_ring_has_room(&r->sess[i]->cmd, size);
-		if (rc == 0)
+		if (rc == 0 || (rc > 0 && mm_shm_ring_fill_bytes(&r->sess[i]->cmd) + size >
+						  r->sess[i]->cmd.cap / 2))
 			return -EAGAIN;
 		if (rc < 0)
 			return rc == -EMSGSIZE ? rc : -EIO;
