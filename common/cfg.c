@@ -115,7 +115,7 @@ static void id_read(struct mm_cfg_ctx *c, const config_setting_t *e, const char 
  * Read a list of user or group ids or names (resolved now, with the system's user and group
  * databases) into a new array of unsigned int.
  */
-static void ids_read(struct mm_cfg_ctx *c, const config_setting_t *s, const char *key,
+void mm_cfg_ids_read(struct mm_cfg_ctx *c, const config_setting_t *s, const char *key,
 		     unsigned int **ret, size_t *ret_n)
 {
 	unsigned int n = (unsigned int)config_setting_length(s), *ids;
@@ -144,7 +144,7 @@ static void uids_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj
 	struct mm_cfg_clients *cl = obj;
 
 	_Static_assert(sizeof(uid_t) == sizeof(unsigned int), "uid_t is an unsigned int");
-	ids_read(c, s, "allow_uids", &cl->allow_uids, &cl->n_allow_uids);
+	mm_cfg_ids_read(c, s, "allow_uids", &cl->allow_uids, &cl->n_allow_uids);
 }
 
 static void gids_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj)
@@ -152,21 +152,21 @@ static void gids_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj
 	struct mm_cfg_clients *cl = obj;
 
 	_Static_assert(sizeof(gid_t) == sizeof(unsigned int), "gid_t is an unsigned int");
-	ids_read(c, s, "allow_gids", &cl->allow_gids, &cl->n_allow_gids);
+	mm_cfg_ids_read(c, s, "allow_gids", &cl->allow_gids, &cl->n_allow_gids);
 }
 
 static void admin_uids_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj)
 {
 	struct mm_cfg_clients *cl = obj;
 
-	ids_read(c, s, "admin_uids", &cl->admin_uids, &cl->n_admin_uids);
+	mm_cfg_ids_read(c, s, "admin_uids", &cl->admin_uids, &cl->n_admin_uids);
 }
 
 static void admin_gids_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj)
 {
 	struct mm_cfg_clients *cl = obj;
 
-	ids_read(c, s, "admin_gids", &cl->admin_gids, &cl->n_admin_gids);
+	mm_cfg_ids_read(c, s, "admin_gids", &cl->admin_gids, &cl->n_admin_gids);
 }
 
 /*

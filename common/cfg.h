@@ -133,6 +133,20 @@ struct mm_cfg_perf {
 	uint32_t latency_budget_us; /* 0 (off)..MM_CFG_LATENCY_BUDGET_MAX: worker coalescing */
 };
 
+/*
+ * A session's own `clients` block: who may route from it and publish to it (docs/security.md,
+ * "Roles"). Without the block (set false) everybody allowed on the sockets may; with it only
+ * root, the daemon's uid and the members of these lists (primary or supplementary group).
+ */
+#define MM_CFG_ACCESS_MAX 256 /* ids in each list */
+struct mm_cfg_access {
+	bool set;
+	uid_t *allow_uids;
+	size_t n_allow_uids;
+	gid_t *allow_gids;
+	size_t n_allow_gids;
+};
+
 struct mm_cfg_session {
 	char *name; /* [A-Za-z0-9._-]{1,64}, unique in the file */
 	struct mm_cfg_broker *brokers;
@@ -159,6 +173,7 @@ struct mm_cfg_session {
 	struct mm_cfg_will will;
 	struct mm_cfg_tls tls;
 	struct mm_cfg_perf perf;
+	struct mm_cfg_access access; /* the session's `clients` block */
 };
 
 struct mm_cfg_metrics {

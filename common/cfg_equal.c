@@ -85,6 +85,15 @@ static bool auth_eq(const struct mm_cfg_session *a, const struct mm_cfg_session 
  * order, the password compared by content (so a changed password file counts as a change).
  * Contents of the TLS files are not compared, only their names. Two NULLs are equal.
  */
+static bool ids_eq(const unsigned int *a, size_t na, const unsigned int *b, size_t nb);
+
+static bool access_eq(const struct mm_cfg_access *a, const struct mm_cfg_access *b)
+{
+	return a->set == b->set &&
+	       ids_eq(a->allow_uids, a->n_allow_uids, b->allow_uids, b->n_allow_uids) &&
+	       ids_eq(a->allow_gids, a->n_allow_gids, b->allow_gids, b->n_allow_gids);
+}
+
 bool mm_cfg_session_equal(const struct mm_cfg_session *a, const struct mm_cfg_session *b)
 {
 	if (!a || !b)
@@ -96,7 +105,7 @@ bool mm_cfg_session_equal(const struct mm_cfg_session *a, const struct mm_cfg_se
 	       a->connect_timeout == b->connect_timeout &&
 	       reconnect_eq(&a->reconnect, &b->reconnect) && subs_eq(a, b) &&
 	       will_eq(&a->will, &b->will) && tls_eq(&a->tls, &b->tls) &&
-	       perf_eq(&a->perf, &b->perf);
+	       perf_eq(&a->perf, &b->perf) && access_eq(&a->access, &b->access);
 }
 
 static bool ids_eq(const unsigned int *a, size_t na, const unsigned int *b, size_t nb)

@@ -92,6 +92,8 @@ void mm_cfg_lex_text(struct mm_cfg_ctx *c, const char *file, const char *text, s
 void mm_cfg_read_group(struct mm_cfg_ctx *c, const config_setting_t *g,
 		       const struct mm_cfg_key *keys, void *obj);
 const char *mm_cfg_type_name(int type);
+void mm_cfg_ids_read(struct mm_cfg_ctx *c, const config_setting_t *s, const char *key,
+		     unsigned int **ret, size_t *ret_n);
 bool mm_cfg_is_int(const config_setting_t *s);
 bool mm_cfg_is_seq(const config_setting_t *s);
 char *mm_cfg_resolve(struct mm_cfg_ctx *c, const char *file);

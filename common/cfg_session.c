@@ -167,6 +167,37 @@ static const struct mm_cfg_key perf_keys[] = {
 #undef P
 };
 
+static void access_uids_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj)
+{
+	struct mm_cfg_access *a = obj;
+
+	mm_cfg_ids_read(c, s, "allow_uids", &a->allow_uids, &a->n_allow_uids);
+}
+
+static void access_gids_read(struct mm_cfg_ctx *c, const config_setting_t *s, void *obj)
+{
+	struct mm_cfg_access *a = obj;
+
+	mm_cfg_ids_read(c, s, "allow_gids", &a->allow_gids, &a->n_allow_gids);
+}
+
+/* The block is there (even empty: root and the daemon's user only); lists are bounded. */
+static void access_check(struct mm_cfg_ctx *c, const config_setting_t *g, void *obj)
+{
+	struct mm_cfg_access *a = obj;
+
+	a->set = true;
+	if (a->n_allow_uids > MM_CFG_ACCESS_MAX || a->n_allow_gids > MM_CFG_ACCESS_MAX)
+		mm_cfg_bad(c, g, "clients", "at most %d ids in allow_uids and in allow_gids",
+			   MM_CFG_ACCESS_MAX);
+}
+
+static const struct mm_cfg_key access_keys[] = {
+	{ .name = "allow_uids", .kind = MM_CFG_K_CUSTOM, .read = access_uids_read },
+	{ .name = "allow_gids", .kind = MM_CFG_K_CUSTOM, .read = access_gids_read },
+	{ .name = NULL },
+};
+
 static mm_cfg_read_fn brokers_read, subs_read, password_read;
 
 static const struct mm_cfg_key session_keys[] = {
@@ -207,6 +238,11 @@ static const struct mm_cfg_key session_keys[] = {
 	  S(perf),
 	  .sub = perf_keys,
 	  .read = perf_check },
+	{ .name = "clients",
+	  .kind = MM_CFG_K_GROUP,
+	  S(access),
+	  .sub = access_keys,
+	  .read = access_check },
 	{ .name = NULL },
 #undef S
 };
@@ -529,5 +565,7 @@ void mm_cfg_session_done(struct mm_cfg_session *s)
 	free(s->tls.cert_file);
 	free(s->tls.key_file);
 	free(s->tls.server_name);
+	free(s->access.allow_uids);
+	free(s->access.allow_gids);
 	*s = (struct mm_cfg_session){ 0 };
 }

@@ -113,6 +113,19 @@ static void put_tuning(FILE *f, const struct mm_cfg_session *s)
 	fputs("\t\t};\n", f);
 }
 
+static void put_ids(FILE *f, const char *key, const unsigned int *ids, size_t n);
+
+/* The session's own clients block, if it has one. */
+static void put_access(FILE *f, const struct mm_cfg_access *a)
+{
+	if (!a->set)
+		return;
+	fputs("\t\tclients = {\n", f);
+	put_ids(f, "\t\t\tallow_uids", a->allow_uids, a->n_allow_uids);
+	put_ids(f, "\t\t\tallow_gids", a->allow_gids, a->n_allow_gids);
+	fputs("\t\t};\n", f);
+}
+
 /* The members of session <s>, indented two tabs, without the braces around them. */
 static void put_session_body(FILE *f, const struct mm_cfg_session *s)
 {
@@ -131,6 +144,7 @@ static void put_session_body(FILE *f, const struct mm_cfg_session *s)
 	put_tuning(f, s);
 	put_subs(f, s);
 	put_will_tls(f, s);
+	put_access(f, &s->access);
 }
 
 /* Write "session = { ... };", the format of mm_cfg_load_session(). */
@@ -144,7 +158,7 @@ void mm_cfg_write_session(FILE *f, const struct mm_cfg_session *s)
 static void put_ids(FILE *f, const char *key, const unsigned int *ids, size_t n)
 {
 	/* A list, not an array: ids above INT_MAX are 64-bit, and arrays take one type only. */
-	fprintf(f, "\t%s = ( ", key);
+	fprintf(f, "%s = ( ", key);
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "%s%u%s", i ? ", " : "", ids[i], ids[i] > INT_MAX ? "L" : "");
 	fputs(" );\n", f);
@@ -172,10 +186,10 @@ static void put_top(FILE *f, const struct mm_cfg *cfg)
 		(unsigned long long)cfg->metrics.http_max_connections);
 	put_double(f, "\t", "http_timeout", cfg->metrics.http_timeout);
 	fputs("};\nclients = {\n", f);
-	put_ids(f, "allow_uids", cfg->clients.allow_uids, cfg->clients.n_allow_uids);
-	put_ids(f, "allow_gids", cfg->clients.allow_gids, cfg->clients.n_allow_gids);
-	put_ids(f, "admin_uids", cfg->clients.admin_uids, cfg->clients.n_admin_uids);
-	put_ids(f, "admin_gids", cfg->clients.admin_gids, cfg->clients.n_admin_gids);
+	put_ids(f, "\tallow_uids", cfg->clients.allow_uids, cfg->clients.n_allow_uids);
+	put_ids(f, "\tallow_gids", cfg->clients.allow_gids, cfg->clients.n_allow_gids);
+	put_ids(f, "\tadmin_uids", cfg->clients.admin_uids, cfg->clients.n_admin_uids);
+	put_ids(f, "\tadmin_gids", cfg->clients.admin_gids, cfg->clients.n_admin_gids);
 	put_u64(f, "\t", "ring_size", cfg->clients.ring_size);
 	put_key_str(f, "\t", "on_full", mm_cfg_on_full_to_string(cfg->clients.on_full));
 	put_double(f, "\t", "rejoin_grace", cfg->clients.rejoin_grace);

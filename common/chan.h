@@ -22,8 +22,8 @@
 #include <stdint.h>
 
 #define MM_CHAN_MSG_SIZE	16u
-#define MM_CHAN_BODY_MAX	256u /* bytes after the 16, for the records that have a body */
-#define MM_CHAN_FDS_MAX		8    /* descriptors one record may carry */
+#define MM_CHAN_BODY_MAX	4096u /* bytes after the 16, for the records that have a body */
+#define MM_CHAN_FDS_MAX		8     /* descriptors one record may carry */
 /* Session indexes (SESSION_ADD, SESSION_REMOVE, SESSION_FAILED) are 0..this - 1. */
 #define MM_CHAN_SESSION_IDX_MAX 65536u
 
@@ -47,8 +47,8 @@ enum mm_chan_cmd {
 				       permanent (exit 64/78), 0 if still retried (crash loop) */
 	MM_CHAN_UNROUTED = 6,	    /* router: arg = session index, value = messages of that session
 				       that matched no route since its last UNROUTED (at most 1/s) */
-	MM_CHAN_SESSION_ADD = 7,    /* supervisor to router: arg = session index, body = u32 LE
-				       max_message_size then the name, 6 descriptors (enum
+	MM_CHAN_SESSION_ADD = 7,    /* supervisor to router: arg = session index, body = its
+				       table entry (mm_handoff_rsess_pack), 6 descriptors (enum
 				       mm_fd_sess): a new session, or new rings (or limit) for the
 				       session of that index */
 	MM_CHAN_SESSION_REMOVE =

@@ -26,7 +26,7 @@
 #include "cfg.h"
 
 #define MM_HANDOFF_MAGIC   0x4f484d4du /* "MMHO" read as little-endian bytes */
-#define MM_HANDOFF_VERSION 2u	       /* 2: the router's clients.max_* bounds */
+#define MM_HANDOFF_VERSION 3u	       /* 2: clients.max_*; 3: each session's clients block */
 #define MM_HANDOFF_MAX	   (64u << 20) /* largest blob a child accepts, bytes */
 
 enum mm_handoff_kind {
@@ -35,12 +35,26 @@ enum mm_handoff_kind {
 	_MM_HANDOFF_KIND_MAX
 };
 
-/* One session as the router knows it. */
+/*
+ * One session as the router knows it: an entry of the ROUTER blob, and the body of a
+ * SESSION_ADD channel record (mm_handoff_rsess_pack). The access lists are borrowed when
+ * packing, owned after unpacking (mm_handoff_rsess_done, or mm_handoff_router_free).
+ */
 struct mm_handoff_rsess {
 	uint32_t idx;	  /* the session index the supervisor gave it */
 	uint32_t max_msg; /* its performance.max_message_size: bigger publishes fail */
 	char name[MM_CFG_NAME_MAX + 1]; /* NUL-terminated */
+	struct mm_cfg_access access;	/* its own clients block: who may route and publish */
 };
+
+/* Pack one session entry into malloc'd *ret. Returns its size or -ENOMEM. */
+ssize_t mm_handoff_rsess_pack(const struct mm_handoff_rsess *e, uint8_t **ret);
+
+/* Unpack one session entry of exactly <len> bytes. Returns 0, -EBADMSG or -ENOMEM. */
+int mm_handoff_rsess_unpack(const uint8_t *buf, size_t len, struct mm_handoff_rsess *e);
+
+/* Free the access lists of an unpacked entry. */
+void mm_handoff_rsess_done(struct mm_handoff_rsess *e);
 
 /*
  * The router's table. The supervisor fills one borrowing its own strings and arrays and packs

@@ -339,6 +339,27 @@ static void put_ids(struct pw *w, const unsigned int *ids, size_t n)
 		put_le(w, ids[i], 4);
 }
 
+/* One session of the router's table (also the body of a SESSION_ADD channel record). */
+static void put_rsess(struct pw *w, const struct mm_handoff_rsess *e)
+{
+	put_le(w, e->idx, 4);
+	put_le(w, e->max_msg, 4);
+	put_str(w, e->name);
+	put_le(w, e->access.set, 1);
+	put_ids(w, e->access.allow_uids, e->access.n_allow_uids);
+	put_ids(w, e->access.allow_gids, e->access.n_allow_gids);
+}
+
+static void put_rsess_any(struct pw *w, const void *obj)
+{
+	put_rsess(w, obj);
+}
+
+ssize_t mm_handoff_rsess_pack(const struct mm_handoff_rsess *e, uint8_t **ret)
+{
+	return pack_twice(put_rsess_any, e, ret);
+}
+
 static void put_router(struct pw *w, const void *obj)
 {
 	const struct mm_handoff_router *t = obj;
@@ -358,11 +379,8 @@ static void put_router(struct pw *w, const void *obj)
 	put_le(w, (uint64_t)t->clients.max_pending, 4);
 	put_le(w, t->clients.max_queued_bytes, 8);
 	put_le(w, t->n_sessions, 4);
-	for (size_t i = 0; i < t->n_sessions; i++) {
-		put_le(w, t->sessions[i].idx, 4);
-		put_le(w, t->sessions[i].max_msg, 4);
-		put_str(w, t->sessions[i].name);
-	}
+	for (size_t i = 0; i < t->n_sessions; i++)
+		put_rsess(w, &t->sessions[i]);
 }
 
 ssize_t mm_handoff_router_pack(const struct mm_handoff_router *t, uint8_t **ret)
@@ -403,6 +421,41 @@ static void get_limits(struct hr *r, struct mm_cfg_clients *c)
 	r->r.bad |= c->max_queued_bytes < 1;
 }
 
+static void get_rsess(struct hr *r, struct mm_handoff_rsess *e)
+{
+	struct mm_cfg_access *a = &e->access;
+
+	e->idx = (uint32_t)get_le(r, 4);
+	e->max_msg = (uint32_t)get_le(r, 4);
+	get_fixed(r, e->name, sizeof(e->name));
+	r->r.bad |= !mm_cfg_session_name_valid(e->name);
+	a->set = get_bool(r);
+	a->n_allow_uids = get_ids(r, &a->allow_uids);
+	a->n_allow_gids = get_ids(r, &a->allow_gids);
+	r->r.bad |= a->n_allow_uids > MM_CFG_ACCESS_MAX || a->n_allow_gids > MM_CFG_ACCESS_MAX;
+}
+
+int mm_handoff_rsess_unpack(const uint8_t *buf, size_t len, struct mm_handoff_rsess *e)
+{
+	struct hr r = { .r = { .p = buf, .len = len } };
+
+	*e = (struct mm_handoff_rsess){ 0 };
+	get_rsess(&r, e);
+	r.r.bad |= r.r.off != r.r.len;
+	if (r.r.bad) {
+		mm_handoff_rsess_done(e);
+		return r.oom ? -ENOMEM : -EBADMSG;
+	}
+	return 0;
+}
+
+void mm_handoff_rsess_done(struct mm_handoff_rsess *e)
+{
+	free(e->access.allow_uids);
+	free(e->access.allow_gids);
+	e->access = (struct mm_cfg_access){ 0 };
+}
+
 static void get_router(struct hr *r, struct mm_handoff_router *t)
 {
 	uint64_t on_full;
@@ -422,16 +475,12 @@ static void get_router(struct hr *r, struct mm_handoff_router *t)
 	r->r.bad |=
 		!(t->clients.block_timeout > 0 && t->clients.block_timeout <= MM_CFG_SECONDS_MAX);
 	get_limits(r, &t->clients);
-	t->n_sessions = get_count(r, 4 + 4 + 2);
+	t->n_sessions = get_count(r, 4 + 4 + 2 + 1 + 4 + 4);
 	t->sessions = calloc(t->n_sessions ? t->n_sessions : 1, sizeof(*t->sessions));
 	if (!t->sessions)
 		r->oom = r->r.bad = true;
-	for (size_t i = 0; i < t->n_sessions && !r->r.bad; i++) {
-		t->sessions[i].idx = (uint32_t)get_le(r, 4);
-		t->sessions[i].max_msg = (uint32_t)get_le(r, 4);
-		get_fixed(r, t->sessions[i].name, sizeof(t->sessions[i].name));
-		r->r.bad |= !mm_cfg_session_name_valid(t->sessions[i].name);
-	}
+	for (size_t i = 0; i < t->n_sessions && !r->r.bad; i++)
+		get_rsess(r, &t->sessions[i]);
 	r->r.bad |= r->r.off != r->r.len;
 }
 
@@ -458,6 +507,8 @@ void mm_handoff_router_free(struct mm_handoff_router *t)
 	free((char *)t->runtime_dir);
 	free(t->clients.allow_uids);
 	free(t->clients.allow_gids);
+	for (size_t i = 0; t->sessions && i < t->n_sessions; i++)
+		mm_handoff_rsess_done(&t->sessions[i]);
 	free(t->sessions);
 	free(t);
 }

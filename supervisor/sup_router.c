@@ -83,6 +83,14 @@ static uint32_t max_msg_of(const struct mm_sup *s, const struct mm_sup_child *c)
 	return sess ? sess->perf.max_message_size : 0;
 }
 
+/* The session's own clients block (borrowed), or none. */
+static struct mm_cfg_access access_of(const struct mm_sup *s, const struct mm_sup_child *c)
+{
+	const struct mm_cfg_session *sess = c->remove ? NULL : mm_cfg_session_find(s->cfg, c->name);
+
+	return sess ? sess->access : (struct mm_cfg_access){ 0 };
+}
+
 /* The sessions that have rings, in children order: the router's table at spawn. */
 static size_t table_of(const struct mm_sup *s, struct mm_handoff_rsess *t, int *fds)
 {
@@ -95,6 +103,7 @@ static size_t table_of(const struct mm_sup *s, struct mm_handoff_rsess *t, int *
 			continue;
 		t[n].idx = c->idx;
 		t[n].max_msg = max_msg_of(s, c);
+		t[n].access = access_of(s, c);
 		snprintf(t[n].name, sizeof(t[n].name), "%s", c->name);
 		memcpy(&fds[n * MM_FD_SESS_N], &c->fds[MM_FD_WRK_IN_RING],
 		       MM_FD_SESS_N * sizeof(int));
@@ -195,20 +204,28 @@ static void send_rtr(struct mm_sup *s, const struct mm_chan_msg *m, const void *
 }
 
 /*
- * Session <c> is new, has new rings, or a new max_message_size: the router takes it as it
- * runs. Body: u32 max_message_size (LE), then the name.
+ * Session <c> is new, has new rings, or a changed block (max_message_size, clients): the router
+ * takes it as it runs. Body: its table entry, as in the router's handoff blob.
  */
 void mm_sup_router_session_add(struct mm_sup *s, const struct mm_sup_child *c)
 {
 	struct mm_chan_msg m = { .cmd = MM_CHAN_SESSION_ADD, .arg = c->idx };
-	uint8_t body[4 + MM_CFG_NAME_MAX];
-	uint32_t max = max_msg_of(s, c);
-	size_t len = strlen(c->name);
+	struct mm_handoff_rsess e = { .idx = c->idx,
+				      .max_msg = max_msg_of(s, c),
+				      .access = access_of(s, c) };
+	uint8_t *body = NULL;
+	ssize_t n;
 
-	for (int i = 0; i < 4; i++)
-		body[i] = (uint8_t)(max >> (8 * i));
-	memcpy(body + 4, c->name, len);
-	send_rtr(s, &m, body, 4 + len, &c->fds[MM_FD_WRK_IN_RING], MM_FD_SESS_N);
+	snprintf(e.name, sizeof(e.name), "%s", c->name);
+	n = mm_handoff_rsess_pack(&e, &body);
+	if (n < 0 || (size_t)n > MM_CHAN_BODY_MAX) {
+		mm_log_errno(n < 0 ? (int)n : -EMSGSIZE, "session '%s': cannot tell the router",
+			     c->name);
+		free(body);
+		return;
+	}
+	send_rtr(s, &m, body, (size_t)n, &c->fds[MM_FD_WRK_IN_RING], MM_FD_SESS_N);
+	free(body);
 }
 
 /* Session <c> is gone (its worker too): the router ends its routes and tells its clients. */

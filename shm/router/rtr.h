@@ -75,11 +75,12 @@ struct mm_rtr_expect {
 
 struct mm_rtr_session {
 	char name[MM_CFG_NAME_MAX + 1];
-	uint32_t idx;		  /* the supervisor's: DELIVER.session_idx, epoll tokens */
-	uint32_t max_msg;	  /* the config's performance.max_message_size */
-	uint32_t n_windows;	  /* retained windows open on this session (rtr_retain.c) */
-	uint64_t replay_until_ns; /* CLOCK_MONOTONIC: every route takes retained messages */
-	bool retain_sent;	  /* a route add's SUB (F_RETAINED) went into the cmd-ring */
+	uint32_t idx;		     /* the supervisor's: DELIVER.session_idx, epoll tokens */
+	uint32_t max_msg;	     /* the config's performance.max_message_size */
+	struct mm_cfg_access access; /* its own clients block: who may route, publish (owned) */
+	uint32_t n_windows;	     /* retained windows open on this session (rtr_retain.c) */
+	uint64_t replay_until_ns;    /* CLOCK_MONOTONIC: every route takes retained messages */
+	bool retain_sent;	     /* a route add's SUB (F_RETAINED) went into the cmd-ring */
 	int fds[MM_FD_SESS_N];
 	struct mm_shm_ring in;	/* consumer */
 	struct mm_shm_ring cmd; /* producer */
@@ -114,6 +115,7 @@ struct mm_rtr_client {
 	int fds[MM_PROTO_WELCOME_NFDS]; /* our copies of the WELCOME descriptors */
 	struct mm_shm_ring dlv;		/* producer */
 	struct mm_shm_ring pub;		/* consumer (untrusted producer) */
+	struct mm_access_peer *peer;	/* SO_PEERCRED and groups: per-session access (owned) */
 	uint32_t nroutes;
 	uint32_t n_pend;       /* publishes in flight in the router (clients.max_pending) */
 	uint64_t pend_bytes;   /* their bytes (clients.max_queued_bytes) */
@@ -207,7 +209,9 @@ struct mm_rtr {
 	uint64_t hold_until_ns;
 	uint64_t batch_now_ns; /* CLOCK_REALTIME at the start of the current batch */
 	struct mm_rtr_retain
-		retain;		/* retained messages for the routes that asked (rtr_retain.c) */
+		retain; /* retained messages for the routes that asked (rtr_retain.c) */
+	struct mm_rtr_match *acc_mt; /* scratch: the matches a session's clients block keeps */
+	size_t acc_cap;
 	bool retain_sub;	/* a new route is being added: its SUBs carry F_RETAINED */
 	uint64_t batch_mono_ns; /* CLOCK_MONOTONIC at the start of the current batch */
 };
@@ -271,8 +275,7 @@ size_t mm_rtr_pend_fail_session(struct mm_rtr *r, uint32_t idx, uint64_t cmd_pos
 /* rtr_table.c */
 struct mm_rtr_session *mm_rtr_session_at(const struct mm_rtr *r, uint32_t idx);
 struct mm_rtr_session *mm_rtr_session_named(const struct mm_rtr *r, const char *name, size_t len);
-int mm_rtr_session_add(struct mm_rtr *r, const struct mm_handoff_rsess *e, const int *fds,
-		       bool tell);
+int mm_rtr_session_add(struct mm_rtr *r, struct mm_handoff_rsess *e, const int *fds, bool tell);
 int mm_rtr_session_remove(struct mm_rtr *r, uint32_t idx);
 void mm_rtr_table_free(struct mm_rtr *r);
 
@@ -286,6 +289,14 @@ int mm_rtr_retain_filter(struct mm_rtr *r, struct mm_rtr_session *s, const struc
 void mm_rtr_retain_done(struct mm_rtr *r);
 void mm_rtr_retain_session_gone(struct mm_rtr *r, uint32_t idx);
 void mm_rtr_retain_subscribe(struct mm_rtr *r, int sess, const char *filter, uint8_t qos);
+
+/* rtr_access.c: per-session data access (a session's clients block) */
+struct mm_access_peer;
+int mm_rtr_peer_keep(struct mm_rtr_client *c, const struct mm_access_peer *p);
+bool mm_rtr_may(const struct mm_rtr_client *c, const struct mm_rtr_session *s);
+int mm_rtr_access_filter(struct mm_rtr *r, const struct mm_rtr_session *s,
+			 const struct mm_rtr_match *mt, int n, const struct mm_rtr_match **ret);
+void mm_rtr_access_done(struct mm_rtr *r);
 
 /* rtr_block.c: policy block, bounded by clients.block_timeout */
 void mm_rtr_block_start(struct mm_rtr_client *c, const struct mm_rtr_session *s);

@@ -30,27 +30,24 @@ static void session_failed(struct mm_rtr *r, struct mm_rtr_session *s, bool perm
 	mm_rtr_commit_clients(r);
 }
 
-/* SESSION_ADD: the body is u32 max_message_size then the name; six ring descriptors with it. */
+/* SESSION_ADD: the body is the session's table entry (shm/handoff.h); its six ring descriptors. */
 static void session_add(struct mm_rtr *r, const struct mm_chan_msg *m, struct mm_chan_extra *x)
 {
-	struct mm_handoff_rsess e = { .idx = m->arg };
-	size_t len = x->len >= 4 ? x->len - 4 : 0;
+	struct mm_handoff_rsess e;
 	int rc;
 
-	if (x->nfds != MM_FD_SESS_N || len == 0 || len > MM_CFG_NAME_MAX) {
+	if (x->nfds != MM_FD_SESS_N || mm_handoff_rsess_unpack(x->body, x->len, &e) < 0 ||
+	    e.idx != m->arg) {
 		mm_log(MM_LOG_WARNING,
 		       "control channel: SESSION_ADD with %u descriptors and %zu body bytes, ignoring",
 		       x->nfds, x->len);
 		return;
 	}
-	e.max_msg = (uint32_t)x->body[0] | (uint32_t)x->body[1] << 8 | (uint32_t)x->body[2] << 16 |
-		    (uint32_t)x->body[3] << 24;
-	memcpy(e.name, x->body + 4, len);
-	e.name[len] = '\0';
 	x->nfds = 0; /* mm_rtr_session_add() owns them now, whatever happens */
 	rc = mm_rtr_session_add(r, &e, x->fds, true);
 	if (rc < 0)
 		mm_log_errno(rc, "session '%s' [%u] could not be added", e.name, e.idx);
+	mm_handoff_rsess_done(&e);
 }
 
 /* CLIENTS: a handoff blob whose client options apply to clients that connect from now on. */

@@ -100,6 +100,10 @@ static int add_client(struct mm_rtr *r, int sock, const struct mm_access_peer *c
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	if (mm_rtr_peer_keep(c, cr) < 0) {
+		free(c);
+		return -ENOMEM;
+	}
 	c->id = r->next_client++;
 	c->sock = sock;
 	c->uid = cr->uid;
@@ -243,6 +247,7 @@ void mm_rtr_client_drop(struct mm_rtr *r, struct mm_rtr_client *c, int err, cons
 			close(c->fds[k]);
 	close(c->sock);
 	mm_rtr_done_free(c);
+	free(c->peer);
 	free(c);
 	mm_rtr_unblock(r, NULL);
 }

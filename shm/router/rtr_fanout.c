@@ -242,7 +242,9 @@ static int on_msg(struct mm_rtr *r, struct mm_rtr_session *s, const struct mm_sh
 	}
 	/* a retained message only for the routes that asked for it (rtr_retain.c) */
 	n = mm_rtr_retain_filter(r, s, &m, mt, n, &mt);
-	if (n == 0) {
+	if (n > 0) /* the session's clients block: only the clients that may see it */
+		n = mm_rtr_access_filter(r, s, mt, n, &mt);
+	if (n <= 0) {
 		if (s->held)
 			unhold(r, s, mt, 0);
 		return 0;

@@ -108,6 +108,7 @@ static int route_refused(struct mm_rtr_client *c, uint32_t seq, int err)
 		: err == ENOENT	      ? "no such session"
 		: err == ENOSPC	      ? "too many routes (clients.max_routes)"
 		: err == ENAMETOOLONG ? "topic filter too long (clients.max_filter_length)"
+		: err == EACCES	      ? "permission denied: not in this session's clients block"
 		: err == EINVAL	      ? "invalid topic filter"
 		: err == EAGAIN	      ? "a session's command ring is full: try again"
 		: err == EMSGSIZE     ? "the filter is longer than a session's command ring takes"
@@ -130,6 +131,13 @@ static int on_route_add(struct mm_rtr *r, struct mm_rtr_client *c, const uint8_t
 	if (a.session.len &&
 	    !(s = mm_rtr_session_named(r, (const char *)a.session.p, a.session.len)))
 		return route_refused(c, a.seq, ENOENT);
+	if (s && !mm_rtr_may(c, s)) {
+		mm_log(MM_LOG_WARNING,
+		       "client %u ('%s', uid %u, pid %ld): route on session '%s' refused: not in its "
+		       "clients block",
+		       c->id, c->name, (unsigned)c->uid, (long)c->pid, s->name);
+		return route_refused(c, a.seq, EACCES);
+	}
 	if (s)
 		sess = (int)s->idx;
 	if (c->nroutes >= (uint32_t)r->clients->max_routes) {

@@ -372,6 +372,7 @@ void mm_rtr_done(struct mm_rtr *r)
 		mm_rtr_client_drop(r, r->cl[r->ncl - 1], 0, NULL);
 	mm_rtr_pend_drop_all(r);
 	mm_rtr_retain_done(r);
+	mm_rtr_access_done(r);
 	mm_rtr_table_free(r);
 	mm_handoff_router_free(r->opts);
 	r->opts = NULL;

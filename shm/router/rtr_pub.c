@@ -345,10 +345,13 @@ static int put_pub(struct mm_rtr *r, struct mm_rtr_client *c, struct mm_rtr_sess
 	return pend_add(r, r->next_req++, c, cp->req_id, s, (uint32_t)mm_rec_pub_size(&wp), grp);
 }
 
-/* Does a publish to every session go to <s>? Not if it is broken or being replaced. */
-static bool pub_all_takes(const struct mm_rtr_session *s)
+/*
+ * Does a publish of <c> to every session go to <s>? Not if it is broken or being replaced, nor
+ * if its clients block does not name <c>.
+ */
+static bool pub_all_takes(const struct mm_rtr_client *c, const struct mm_rtr_session *s)
 {
-	return !s->dead && !s->retiring;
+	return !s->dead && !s->retiring && mm_rtr_may(c, s);
 }
 
 /*
@@ -367,7 +370,7 @@ static int forward_pub_all(struct mm_rtr *r, struct mm_rtr_client *c,
 	for (size_t i = 0; i < r->nsess; i++) {
 		int rc;
 
-		if (!pub_all_takes(r->sess[i]))
+		if (!pub_all_takes(c, r->sess[i]))
 			continue;
 		if (over_limit(r, c, cp, r->sess[i]))
 			return 0;
@@ -385,7 +388,7 @@ static int forward_pub_all(struct mm_rtr *r, struct mm_rtr_client *c,
 		return done_now(r, c, cp->req_id, -ENOMEM);
 	*g = (struct mm_rtr_pubgrp){ .creq = cp->req_id, .client = c->id, .remaining = live };
 	for (size_t i = 0; i < r->nsess; i++) {
-		if (!pub_all_takes(r->sess[i]))
+		if (!pub_all_takes(c, r->sess[i]))
 			continue;
 		if (put_pub(r, c, r->sess[i], cp, g) < 0 && g->result == 0)
 			g->result = -ENOMEM; /* reserve cannot fail after the room check */
@@ -425,6 +428,8 @@ static int forward_pub(struct mm_rtr *r, struct mm_rtr_client *c, const struct m
 	s = mm_rtr_session_named(r, (const char *)cp.session.p, cp.session.len);
 	if (!s || s->dead)
 		return done_now(r, c, cp.req_id, -ENOENT);
+	if (!mm_rtr_may(c, s))
+		return done_now(r, c, cp.req_id, -EACCES); /* its clients block (rtr_access.c) */
 	if (over_limit(r, c, &cp, s))
 		return 0;
 	pub_rec(&wp, 0, &cp);

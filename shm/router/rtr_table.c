@@ -203,14 +203,22 @@ static int rings_replace(struct mm_rtr *r, struct mm_rtr_session *s, const int *
 	return 0;
 }
 
+/* <s> takes e's access lists (the previous ones are freed). */
+static void take_access(struct mm_rtr_session *s, struct mm_handoff_rsess *e)
+{
+	mm_handoff_rsess_done(&(struct mm_handoff_rsess){ .access = s->access });
+	s->access = e->access;
+	e->access = (struct mm_cfg_access){ 0 };
+}
+
 /*
  * Add session e->idx called e->name with its six ring descriptors <fds> (taken: closed on
  * failure), or give session e->idx new rings (or only a new max_message_size, the same rings
- * again). <tell>: clients hear session_added (not for the
- * table the router starts with). Returns 0, -EINVAL, -ENOMEM or the -errno of attaching.
+ * again). The session takes e->access (its clients block), also on a session it has.
+ * <tell>: clients hear session_added (not for the table the router starts with). Returns 0,
+ * -EINVAL, -ENOMEM or the -errno of attaching.
  */
-int mm_rtr_session_add(struct mm_rtr *r, const struct mm_handoff_rsess *e, const int *fds,
-		       bool tell)
+int mm_rtr_session_add(struct mm_rtr *r, struct mm_handoff_rsess *e, const int *fds, bool tell)
 {
 	struct mm_rtr_session *s = mm_rtr_session_at(r, e->idx), *old;
 	uint32_t idx = e->idx;
@@ -219,6 +227,7 @@ int mm_rtr_session_add(struct mm_rtr *r, const struct mm_handoff_rsess *e, const
 
 	if (s && !strcmp(s->name, name)) {
 		s->max_msg = e->max_msg;
+		take_access(s, e);
 		return rings_replace(r, s, fds);
 	}
 	rc = idx >= MM_RTR_SESSION_MAX || s || !mm_cfg_session_name_valid(name)
@@ -241,6 +250,7 @@ int mm_rtr_session_add(struct mm_rtr *r, const struct mm_handoff_rsess *e, const
 		free(s);
 		return rc;
 	}
+	take_access(s, e);
 	old = mm_rtr_session_named(r, name, strlen(name));
 	r->by_idx[idx] = s;
 	r->sess[r->nsess++] = s;
@@ -250,6 +260,7 @@ int mm_rtr_session_add(struct mm_rtr *r, const struct mm_handoff_rsess *e, const
 		r->by_idx[idx] = NULL;
 		r->nsess--;
 		rings_detach(r, s);
+		mm_handoff_rsess_done(&(struct mm_handoff_rsess){ .access = s->access });
 		free(s);
 		return rc;
 	}
@@ -295,6 +306,7 @@ int mm_rtr_session_remove(struct mm_rtr *r, uint32_t idx)
 	memmove(&r->sess[i], &r->sess[i + 1], (--r->nsess - i) * sizeof(*r->sess));
 	r->by_idx[idx] = NULL;
 	free(s->held_ids);
+	mm_handoff_rsess_done(&(struct mm_handoff_rsess){ .access = s->access });
 	free(s);
 	return 0;
 }
@@ -305,6 +317,7 @@ void mm_rtr_table_free(struct mm_rtr *r)
 	for (size_t i = 0; i < r->nsess; i++) {
 		rings_detach(r, r->sess[i]);
 		free(r->sess[i]->held_ids);
+		mm_handoff_rsess_done(&(struct mm_handoff_rsess){ .access = r->sess[i]->access });
 		free(r->sess[i]);
 	}
 	free(r->sess);

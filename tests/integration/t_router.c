@@ -88,6 +88,7 @@ static int table_blob(const char *cfg, int nsess)
 		ts[i].idx = (uint32_t)i;
 		ts[i].max_msg = c->sessions[i].perf.max_message_size;
 		snprintf(ts[i].name, sizeof(ts[i].name), "%s", c->sessions[i].name);
+		ts[i].access = c->sessions[i].access;
 	}
 	t = (struct mm_handoff_router){ .runtime_dir = c->runtime_dir,
 					.clients = c->clients,
@@ -132,14 +133,16 @@ void t_router_start(const char *binary, const char *dir, const char *cfg, int (*
 void t_router_add(int chan, uint32_t idx, const char *name, const int *fds)
 {
 	struct mm_chan_msg m = { .cmd = MM_CHAN_SESSION_ADD, .arg = idx };
-	uint8_t body[4 + MM_CFG_NAME_MAX];
-	size_t len = strlen(name);
+	struct mm_handoff_rsess e = { .idx = idx, .max_msg = 256u * 1024 };
+	uint8_t *body = NULL;
+	ssize_t n;
 
-	cr_assert_leq(len, (size_t)MM_CFG_NAME_MAX);
-	for (int i = 0; i < 4; i++)
-		body[i] = (uint8_t)((256u * 1024) >> (8 * i));
-	memcpy(body + 4, name, len);
-	cr_assert_eq(mm_chan_send_msg(chan, &m, body, 4 + len, fds, MM_FD_SESS_N), 0);
+	cr_assert_leq(strlen(name), (size_t)MM_CFG_NAME_MAX);
+	snprintf(e.name, sizeof(e.name), "%s", name);
+	n = mm_handoff_rsess_pack(&e, &body); /* the body mqttmuxd sends: the table entry */
+	cr_assert_gt(n, 0);
+	cr_assert_eq(mm_chan_send_msg(chan, &m, body, (size_t)n, fds, MM_FD_SESS_N), 0);
+	free(body);
 }
 
 /* As mqttmuxd: session <idx> leaves the running router (its worker is gone). */

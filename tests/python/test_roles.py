@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 import mmtest
-from test_access import as_nobody, daemon, nobody
+from test_access import EXTRA_GID, as_nobody, daemon, nobody
 
 pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="needs root to run clients as nobody")
 
@@ -175,3 +175,68 @@ def test_a_metrics_listener_on_every_interface_is_said(tmp_path, http, warned):
                        timeout=30)
     assert r.returncode == 0, r
     assert (b"listens on every interface" in r.stderr) == warned, r
+
+
+def sessions_daemon(broker):
+    """Sessions "s" (its clients block names nobody), "t" (group EXTRA_GID) and "open"."""
+    d = mmtest.Daemon(broker, [
+        {"name": "s", "extra": 'clients = { allow_uids = [ "nobody" ]; };'},
+        {"name": "t", "extra": "clients = { allow_gids = [ %d ]; };" % EXTRA_GID},
+        {"name": "open"}], extra='clients = { allow_uids = [ "nobody" ]; };')
+    os.chmod(d.dir, 0o755)
+    os.chmod(d.run, 0o755)
+    for sock in ("control.sock", "router.sock"):
+        os.chmod(os.path.join(d.run, sock), 0o666)
+    assert d.cli("wait", "-t", "30").returncode == 0
+    return d
+
+
+def test_a_session_clients_block_limits_its_data_to_its_members(broker):
+    d = sessions_daemon(broker)
+    try:
+        for sess in ("s", "open"):  # by user name; a session without the block
+            assert as_nobody(d, [], "pub", "-s", sess, "-t", "r/a", "-m", "x").returncode == 0
+            assert as_nobody(d, [], "sub", "-s", sess, "-t", "r/a", "-E").returncode == 0
+        for groups, ok in (([], False), ([EXTRA_GID], True), ([5, EXTRA_GID], True)):
+            pub = as_nobody(d, groups, "pub", "-s", "t", "-t", "r/a", "-m", "x")
+            sub = as_nobody(d, groups, "sub", "-s", "t", "-t", "r/a", "-E")
+            assert (pub.returncode == 0) == ok and (sub.returncode == 0) == ok, (pub, sub)
+            if not ok:
+                assert b"Permission denied" in pub.stderr, pub
+                assert b"Permission denied" in sub.stderr, sub
+        pw, _ = nobody()
+        assert re.search(r"uid %d, pid \d+\): route on session 't' refused" % pw.pw_uid,
+                         d.text()), d.text()
+        # root always may
+        assert d.cli("pub", "-s", "t", "-t", "r/a", "-m", "x").returncode == 0
+    finally:
+        d.close()
+
+
+def test_an_all_session_route_gets_only_the_sessions_it_may_see(broker):
+    """The three sessions share one broker, so each receives every message: nobody's route on
+    every session must show them as coming from "s" and "open" only, never from "t"."""
+    d = sessions_daemon(broker)
+    pw, _ = nobody()
+
+    def drop():
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    sub = subprocess.Popen([mmtest.MQTTMUX, "sub", "-t", "all/#", "-F", "%S %t", "-C", "20",
+                            "-W", "60"], env=d.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, preexec_fn=drop)
+    try:
+        mmtest.wait_for(lambda: sub.poll() is not None or
+                        d.cli("pub", "-s", "open", "-t", "all/x", "-m", "x").returncode == 0 and
+                        sub.poll() is not None, 60, "nobody's 20 messages")
+        out, err = sub.communicate(timeout=10)
+        lines = out.decode().split("\n")[:-1]
+        assert len(lines) == 20, (out, err)
+        assert not [ln for ln in lines if ln.startswith("t ")], lines
+        assert {ln.split()[0] for ln in lines} <= {"s", "open"}, lines
+    finally:
+        if sub.poll() is None:
+            sub.kill()
+            sub.wait()
+        d.close()

@@ -47,6 +47,7 @@ static const char every_key[] =
 	"            server_name = \"broker\"; skip_verify = true; };\n"
 	"    performance = { ring_size = 2097152; max_message_size = 65536;\n"
 	"                    max_pending = 33; latency_budget_us = 250; };\n"
+	"    clients = { allow_uids = [ 5 ]; allow_gids = [ 6, 7 ]; };\n"
 	"  },\n"
 	"  { name = \"cloud\"; brokers = [ \"tcp://h\" ]; client_id = \"gw\"; }\n"
 	");\n";
