@@ -101,29 +101,24 @@ void mm_cfg_oom(struct mm_cfg_ctx *c)
 }
 
 /*
- * Report one problem at setting <s> (NULL: the file itself). With a <key> the message reads
- * "file:line: 'group.key' in session 'x': <fmt>"; without one "file:line: <fmt> in session 'x'",
+ * Report one problem at <line> of <file>. With a <key> the message reads
+ * "file:line: 'group.key' in session 'x': <msg>"; without one "file:line: <msg> in session 'x'",
  * which suits "unknown key 'foo'". Messages never carry secret values: callers pass names only.
  */
-void mm_cfg_bad(struct mm_cfg_ctx *c, const config_setting_t *s, const char *key, const char *fmt,
-		...)
+static void cfg_vbad(struct mm_cfg_ctx *c, const char *file, unsigned int line, const char *key,
+		     const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
+static void cfg_vbad(struct mm_cfg_ctx *c, const char *file, unsigned int line, const char *key,
+		     const char *fmt, va_list ap)
 {
-	const char *file = s ? config_setting_source_file(s) : NULL;
-	unsigned int line = s ? config_setting_source_line(s) : 0;
-	va_list ap;
 	char *msg;
 	int r;
 
 	c->problems++;
-	va_start(ap, fmt);
-	r = vasprintf(&msg, fmt, ap);
-	va_end(ap);
-	if (r < 0) {
+	if (vasprintf(&msg, fmt, ap) < 0) {
 		mm_cfg_oom(c);
 		return;
 	}
-	if (!file)
-		file = c->path;
 	if (key)
 		r = mm_cfg_diag_add(c->diag, "%s:%u: '%s%s'%s: %s", file, line, c->group, key,
 				    c->where, msg);
@@ -134,23 +129,25 @@ void mm_cfg_bad(struct mm_cfg_ctx *c, const config_setting_t *s, const char *key
 		mm_cfg_oom(c);
 }
 
+/* Report one problem at setting <s> (NULL: the file itself); see cfg_vbad for the wording. */
+void mm_cfg_bad(struct mm_cfg_ctx *c, const config_setting_t *s, const char *key, const char *fmt,
+		...)
+{
+	const char *file = s ? config_setting_source_file(s) : NULL;
+	unsigned int line = s ? config_setting_source_line(s) : 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cfg_vbad(c, file ? file : c->path, line, key, fmt, ap);
+	va_end(ap);
+}
+
 /* Report one problem at <line> of <file>, where no libconfig setting stands for it. */
 void mm_cfg_bad_at(struct mm_cfg_ctx *c, const char *file, unsigned int line, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
-	int r;
 
-	c->problems++;
 	va_start(ap, fmt);
-	r = vasprintf(&msg, fmt, ap);
+	cfg_vbad(c, file, line, NULL, fmt, ap);
 	va_end(ap);
-	if (r < 0) {
-		mm_cfg_oom(c);
-		return;
-	}
-	r = mm_cfg_diag_add(c->diag, "%s:%u: %s%s", file, line, msg, c->where);
-	free(msg);
-	if (r < 0)
-		mm_cfg_oom(c);
 }
