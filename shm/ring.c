@@ -483,6 +483,43 @@ int mm_shm_ring_producer_arm(struct mm_shm_ring *r, uint32_t len)
 	return rc;
 }
 
+/*
+ * Producer: 1 if the consumer has released every byte before position <pos> (a position this
+ * side committed), 0 if not yet, -EPROTO if its position is corrupt. The worker acknowledges
+ * a message to the broker only once the router has released it (docs/reliability.md).
+ */
+int mm_shm_ring_consumed(struct mm_shm_ring *r, uint64_t pos)
+{
+	int rc;
+
+	if (r->other >= pos)
+		return 1;
+	rc = refresh_cons(r, memory_order_acquire);
+	if (rc < 0)
+		return rc;
+	return r->other >= pos;
+}
+
+/*
+ * Producer, before blocking on the space doorbell until the consumer has released every byte
+ * before <pos>: announce that we wait and re-check. The consumer rings at its next release,
+ * whatever it released. Returns 1 if it is released already (do not block; the flag is
+ * cleared), 0 if the caller may block on efd_space, or -EPROTO.
+ */
+int mm_shm_ring_producer_arm_consumed(struct mm_shm_ring *r, uint64_t pos)
+{
+	int rc;
+
+	/* seq_cst store, then seq_cst load in refresh_cons: Dekker's pattern with release. */
+	atomic_store_explicit(&r->hdr->producer_waiting, 1, memory_order_seq_cst);
+	rc = refresh_cons(r, memory_order_seq_cst);
+	if (rc == 0)
+		rc = r->other >= pos;
+	if (rc != 0)
+		mm_shm_ring_producer_disarm(r);
+	return rc;
+}
+
 /* Producer: we are awake again (or gave up waiting). */
 void mm_shm_ring_producer_disarm(struct mm_shm_ring *r)
 {

@@ -72,6 +72,8 @@ int mm_shm_ring_publish(struct mm_shm_ring *r);
 int mm_shm_ring_bell_due(struct mm_shm_ring *r);
 int mm_shm_ring_producer_arm(struct mm_shm_ring *r, uint32_t len);
 void mm_shm_ring_producer_disarm(struct mm_shm_ring *r);
+int mm_shm_ring_consumed(struct mm_shm_ring *r, uint64_t pos);
+int mm_shm_ring_producer_arm_consumed(struct mm_shm_ring *r, uint64_t pos);
 int mm_shm_ring_wait_space(struct mm_shm_ring *r, uint32_t len, int timeout_ms);
 
 int mm_shm_ring_peek(struct mm_shm_ring *r, struct mm_shm_rec *ret);

@@ -110,6 +110,11 @@ struct mm_wrk {
 	uint32_t n_substituted;	   /* quarantine stand-ins libmosquitto has not yet delivered */
 	uint32_t sock_events;
 	bool paused;	/* not reading: the in-ring lacks room */
+	bool space_watched; /* the in-ring's space doorbell is watched (wrk_ackgate.c) */
+	bool ack_due;	    /* acks queued for records not yet committed */
+	bool ack_shut;	    /* writes wait for the router to release <ack_at> */
+	uint64_t ack_at;    /* in-ring position the router must release before acks go, 0: none */
+	uint64_t ack_since_ns; /* when the oldest ack still held was committed */
 	bool read_more; /* packets may wait where poll cannot see them (budget, TLS buffer) */
 	enum mm_wrk_conn conn; /* the connection's state (wrk_fsm.h) */
 	int linger_fd;	       /* stopping: our copy of the broker socket (wrk_run.c), or -1 */
@@ -194,6 +199,12 @@ void mm_wrk_guard_set_state_dir(const char *dir);
 void mm_wrk_guard_start(struct mm_wrk *w);
 void mm_wrk_guard_done(struct mm_wrk *w);
 bool mm_wrk_guard_is_stand_in(struct mm_wrk *w, const char *topic);
+
+/* wrk_ackgate.c */
+void mm_wrk_space_watch(struct mm_wrk *w);
+void mm_wrk_ackgate_committed(struct mm_wrk *w);
+void mm_wrk_ackgate_reset(struct mm_wrk *w);
+bool mm_wrk_ackgate_may_write(struct mm_wrk *w);
 
 /* wrk_unacked.c */
 void mm_wrk_unacked_inherit(struct mm_wrk *w);

@@ -5,9 +5,10 @@
  * into the stats block's event log) and the completions of commands. The commands themselves,
  * from the cmd-ring, are wrk_cmd.c.
  *
- * Ack after commit: on_message runs inside mosquitto_loop_read, and with threaded_set(true)
- * the PUBACK it causes is only queued. wrk_run commits the in-ring after loop_read returns and
- * before loop_write sends the PUBACK, so a message the broker sees acknowledged is in the ring.
+ * Ack after the router: on_message runs inside mosquitto_loop_read, and with threaded_set(true)
+ * the PUBACK it causes is only queued. wrk_run commits the in-ring after loop_read returns, and
+ * writes the PUBACK once the router has released the message (wrk_ackgate.c), so a message the
+ * broker sees acknowledged is in the clients' delivery rings, which outlive the daemon.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -52,6 +53,8 @@ void mm_wrk_commit(struct mm_wrk *w)
 		w->bell_check = true;
 		w->proc->bells = true;
 	}
+	if (w->ack_due)
+		mm_wrk_ackgate_committed(w);
 }
 
 /*
@@ -231,7 +234,7 @@ static void drop_props(struct mm_wrk *w, const struct mosquitto_message *msg, in
 
 /*
  * libmosquitto's message callback: the message goes into the in-ring here, inside
- * mosquitto_loop_read (committed by wrk_run before the ack is written).
+ * mosquitto_loop_read (committed by wrk_run; the ack waits for the router, wrk_ackgate.c).
  */
 void mm_wrk_on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg,
 		       const mosquitto_property *props)
@@ -272,6 +275,7 @@ void mm_wrk_on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
 	p = reserve(w, size, MM_REC_MSG);
 	if (!p)
 		return;
+	w->ack_due |= msg->qos > 0; /* its ack waits for the router (wrk_ackgate.c) */
 	if (msg->qos > 0 && msg->mid > 0 && mm_wrk_unacked_mark(w, (uint16_t)msg->mid)) {
 		r.flags |= MM_REC_F_DUP;
 		atomic_fetch_add_explicit(&w->stats->dup_flagged, 1, memory_order_relaxed);

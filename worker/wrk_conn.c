@@ -95,6 +95,7 @@ static void report_loss(struct mm_wrk *w, int code, const char *reason)
 	mm_wrk_emit_event(w, MM_EV_DISCONNECTED, code, reason);
 	mm_wrk_pending_fail_all(w, -ECONNRESET, false);
 	mm_wrk_unacked_lost(w);
+	mm_wrk_ackgate_reset(w);
 }
 
 /* Arm the reconnect timer for the next broker in the list. */
@@ -126,6 +127,7 @@ static void attempt(struct mm_wrk *w)
 	int rc, code;
 
 	w->sub_waiting = 0;
+	mm_wrk_ackgate_reset(w); /* nothing queued survives into a new connection */
 	atomic_store_explicit(&w->stats->broker, (uint32_t)w->broker, memory_order_relaxed);
 	mm_wrk_set_state(w, MM_SESS_CONNECTING);
 	mm_wrk_emit_event(w, MM_EV_CONNECTING, (int32_t)w->attempt, host);
@@ -154,7 +156,7 @@ static uint32_t sock_events(struct mm_wrk *w)
 {
 	uint32_t ev = w->paused ? 0 : MM_WRK_EV_IN;
 
-	if (mosquitto_want_write(w->mosq))
+	if (mosquitto_want_write(w->mosq) && !w->ack_shut) /* a shut gate wakes us itself */
 		ev |= MM_WRK_EV_OUT;
 	return ev;
 }

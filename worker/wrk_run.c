@@ -2,7 +2,8 @@
 /*
  * The worker's loop driver: waits on the loop (broker socket, cmd-ring doorbell, in-ring
  * space doorbell, signals, timers) and drives libmosquitto by hand: loop_read until EAGAIN
- * while the in-ring has room for a maximum-size message, commit, then loop_write. The socket
+ * while the in-ring has room for a maximum-size message, commit, then loop_write once the
+ * router has taken what the queued acks acknowledge (wrk_ackgate.c). The socket
  * libmosquitto uses is re-read after every call into it (it is replaced at every reconnect,
  * often with the same number), and watched under a new generation each time.
  */
@@ -41,7 +42,7 @@ static void do_write(struct mm_wrk *w)
 {
 	int rc;
 
-	if (w->sock < 0 || !mosquitto_want_write(w->mosq))
+	if (w->sock < 0 || !mosquitto_want_write(w->mosq) || !mm_wrk_ackgate_may_write(w))
 		return;
 	rc = mosquitto_loop_write(w->mosq, 1);
 	if (rc != MOSQ_ERR_SUCCESS)
@@ -60,8 +61,7 @@ static bool pause_reading(struct mm_wrk *w)
 	if (!w->paused) {
 		w->paused = true;
 		atomic_fetch_add_explicit(&w->stats->ring_full_waits, 1, memory_order_relaxed);
-		(void)mm_wrk_loop_watch(w->loop, w->in.efd_space, MM_WRK_EV_IN,
-					MM_WRK_TOK(MM_WRK_TOK_SPACE, w->idx, 0));
+		mm_wrk_space_watch(w);
 	}
 	return true;
 }
@@ -144,17 +144,27 @@ static void run_commands(struct mm_wrk *w)
 	do_write(w);
 }
 
-static void resume_reading(struct mm_wrk *w)
+/*
+ * The router released in-ring bytes (the space doorbell): held acks may go (the gate looks
+ * again, and arms the doorbell again if they still wait), a paused read may go on.
+ */
+static void on_space(struct mm_wrk *w)
 {
 	(void)mm_shm_ring_doorbell_drain(w->in.efd_space);
 	mm_shm_ring_producer_disarm(&w->in);
+	if (w->ack_shut) {
+		w->ack_shut = false;
+		if (!w->paused)
+			do_write(w); /* a paused read re-arms first, below; the turn's end writes */
+	}
+	if (!w->paused)
+		return;
 	if (mm_shm_ring_has_room(&w->in, room_needed(w)) != 1) {
 		(void)pause_reading(w);
 		return;
 	}
 	w->paused = false;
 	mm_wrk_conn_reading_again(w);
-	(void)mm_wrk_loop_unwatch(w->loop, MM_WRK_TOK(MM_WRK_TOK_SPACE, w->idx, 0));
 	if (w->sock >= 0)
 		do_read(w);
 	run_commands(w);
@@ -260,7 +270,7 @@ static void tell_failures(struct mm_wrk *w)
  * broker's 1.5 x keepalive). While written acks wait for their probe (wrk_unacked.c) the
  * tick is TICK_MIN_NS: an ack stays marked in the stats block until the probe the next tick
  * sends is answered, and that must stay short; so is it while publish failures wait to be
- * told. And a tick comes when the broker's
+ * told, and while acks wait at the gate (its time limit, wrk_ackgate.c). And a tick comes when the broker's
  * silence reaches keepalive (the PINGREQ is due) and its limit (mm_wrk_conn_check_silence),
  * not up to a tick later.
  */
@@ -269,7 +279,7 @@ static uint64_t tick_ns(const struct mm_wrk *w, uint64_t now)
 	uint64_t ns = MM_CHAN_HEARTBEAT_NS, ka = (uint64_t)w->cfg->keepalive * MM_NS_PER_SEC / 4;
 	uint64_t quiet = mm_wrk_conn_quiet_ns(w, now);
 
-	if (mm_wrk_unacked_pending(w) || failures_untold(w))
+	if (mm_wrk_unacked_pending(w) || failures_untold(w) || w->ack_shut)
 		ns = TICK_MIN_NS;
 	else if (ka && ka < ns)
 		ns = ka < TICK_MIN_NS ? TICK_MIN_NS : ka;
@@ -309,6 +319,8 @@ static void tick_one(struct mm_wrk *w, uint64_t now)
 	tell_failures(w);
 	if (w->sock >= 0) {
 		(void)mosquitto_loop_misc(w->mosq);
+		if (w->ack_shut)
+			do_write(w); /* the gate's limit (wrk_ackgate.c) */
 		/* A keepalive timeout closes the socket inside loop_misc: see it before any event
 		 */
 		mm_wrk_sock_sync(w);
@@ -416,7 +428,7 @@ static void dispatch_session(struct mm_wrk *w, const struct mm_wrk_event *ev)
 		on_commands(w);
 		break;
 	case MM_WRK_TOK_SPACE:
-		resume_reading(w);
+		on_space(w);
 		break;
 	case MM_WRK_TOK_RECONNECT:
 		start_attempt(w);
