@@ -113,6 +113,7 @@ uint64_t sc_load_sum_qos(const struct sc_load *l, const char *key, int qos);
 uint64_t sc_load_top(const struct sc_load *l, const char *key);
 uint64_t sc_load_stream(const struct sc_load *l, int stream, const char *key);
 double sc_load_min_rate(const struct sc_load *l, int stream, int from_s, int to_s, int win);
+double sc_load_mean_rate(const struct sc_load *l, int stream, int from_s, int to_s);
 
 /* sc_kill.c: shared by the scenarios */
 int sc_world(struct sc_env *e, const struct sc_cfg *c);

@@ -214,3 +214,16 @@ double sc_load_min_rate(const struct sc_load *l, int i, int from_s, int to_s, in
 	}
 	return lo == 1e9 ? 0 : lo;
 }
+
+/* The mean receive rate of stream <i> in msgs/s over the seconds [from_s, to_s). */
+double sc_load_mean_rate(const struct sc_load *l, int i, int from_s, int to_s)
+{
+	json_object *s = stream_of(l, i), *ps;
+	double n = 0;
+
+	if (!s || !json_object_object_get_ex(s, "per_second", &ps) || to_s <= from_s)
+		return 0;
+	for (int k = from_s; k < to_s; k++)
+		n += json_object_get_double(json_object_array_get_idx(ps, (size_t)k));
+	return n / (to_s - from_s);
+}
