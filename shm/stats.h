@@ -20,7 +20,9 @@
  * The unacked bitmap has bit <mid> set while a QoS >= 1 message with packet id <mid> is in the
  * in-ring but its PUBACK/PUBREC may not have reached the broker: a written ack stays marked for
  * a second or two of a live connection (worker/wrk_bridge.c). A worker that starts finds the
- * bits its killed predecessor left, and flags the broker's redelivery of those ids as DUP.
+ * bits its killed predecessor left, and flags the broker's redelivery of those ids as DUP. A
+ * persistent session keeps the bitmap in its ids file instead (worker/wrk_ids.c), which
+ * outlives the daemon too; this one then stays zero.
  *
  * The event log is a ring of the worker's last MM_STATS_EV_N session events (connecting,
  * connected, ready, disconnected, ...; docs/events.md) for the supervisor, which turns them into

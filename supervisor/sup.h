@@ -160,6 +160,7 @@ void mm_sup_stop_removed(struct mm_sup *s, const char *name);
 #define MM_SUP_STATE_PREFIX   "session-"
 #define MM_SUP_TOMB_PREFIX    "removed-"
 #define MM_SUP_SUBS_PREFIX    "subs-" /* a worker's --subs-file: "subs-<hex of name>.txt" */
+#define MM_SUP_IDS_PREFIX     "ids-"  /* a worker's --ids-file: "ids-<hex of name>.bin" */
 #define MM_SUP_STATE_NAME_MAX (8 + 2 * MM_CFG_NAME_MAX + 5)
 void mm_sup_state_merge(struct mm_sup *s, struct mm_cfg *cfg);
 void mm_sup_state_sync(struct mm_sup *s);
@@ -167,6 +168,7 @@ void mm_sup_state_done(struct mm_sup *s);
 int mm_sup_state_save(struct mm_sup *s, const char *prefix, const struct mm_cfg_session *sess);
 int mm_sup_state_unlink(struct mm_sup *s, const char *prefix, const char *name);
 int mm_sup_state_subs_file(const struct mm_sup *s, const char *name, char *buf);
+int mm_sup_state_ids_file(const struct mm_sup *s, const char *name, char *buf);
 int mm_sup_state_add(struct mm_sup *s, const struct mm_cfg_session_src *src, const char *who,
 		     struct mm_cfg_diag *diag);
 int mm_sup_state_remove(struct mm_sup *s, const char *name, const char *who,

@@ -145,8 +145,9 @@ int mm_sup_child_fork(struct mm_sup_child *c, const struct mm_sup_exec *x)
 /*
  * Fork and exec <worker> (absolute path) as "--session <name> ... --inherit-fds" for the <n>
  * sessions of <v> (one, or a group: v[0] holds the process), each followed by
- * "--subs-file <path>" if it keeps its subscriptions in state_dir, then "--state-dir DIR"
- * (worker/wrk_guard.c quarantines poison messages there), with a new channel at fd 3,
+ * "--subs-file <path>" if it keeps its subscriptions in state_dir and "--ids-file <path>" if it
+ * is persistent (worker/wrk_ids.c), then "--state-dir DIR" (worker/wrk_guard.c quarantines
+ * poison messages there), with a new channel at fd 3,
  * each session's ring and stats descriptors at MM_FD_WRK_SESS(i, k), then its block as the
  * supervisor validated it, secrets included, in a sealed memfd at
  * MM_FD_WRK_SESS(i, MM_FD_WRK_SESSION) (shm/handoff.h), and the connect pacer (if open) at
@@ -157,10 +158,11 @@ int mm_sup_child_fork(struct mm_sup_child *c, const struct mm_sup_exec *x)
 int mm_sup_child_spawn(struct mm_sup *s, struct mm_sup_child *const *v, uint32_t n)
 {
 	static char opt_session[] = "--session", opt_inherit[] = "--inherit-fds",
-		    opt_subs[] = "--subs-file", opt_state[] = "--state-dir";
+		    opt_subs[] = "--subs-file", opt_state[] = "--state-dir",
+		    opt_ids[] = "--ids-file";
 	size_t nfd = (size_t)n * MM_FD_WRK_N + 1, a = 0;
-	char **argv = calloc(4 * (size_t)n + 5, sizeof(*argv));
-	char(*subs)[PATH_MAX] = calloc(n, sizeof(*subs));
+	char **argv = calloc(6 * (size_t)n + 5, sizeof(*argv));
+	char(*subs)[PATH_MAX] = calloc(2 * (size_t)n, sizeof(*subs)); /* subs, then ids files */
 	int *fds = calloc(nfd + 1, sizeof(*fds)), *tmp = calloc(nfd + 1, sizeof(*tmp)), r = -ENOMEM;
 	int *src = fds ? &fds[1] : NULL; /* fds[0]: the channel (mm_sup_child_fork) */
 	uint32_t i = 0;
@@ -176,6 +178,10 @@ int mm_sup_child_spawn(struct mm_sup *s, struct mm_sup_child *const *v, uint32_t
 			if (mm_sup_state_subs_file(s, v[i]->name, subs[i]) > 0) {
 				argv[a++] = opt_subs;
 				argv[a++] = subs[i];
+			}
+			if (mm_sup_state_ids_file(s, v[i]->name, subs[n + i]) > 0) {
+				argv[a++] = opt_ids;
+				argv[a++] = subs[n + i];
 			}
 			memcpy(dst, &v[i]->fds[MM_FD_WRK_IN_RING],
 			       (MM_FD_WRK_N - 1) * sizeof(*src));

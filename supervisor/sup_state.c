@@ -30,6 +30,7 @@
 #include "sup.h"
 
 #define SUBS_SUFFIX ".txt"
+#define IDS_SUFFIX  ".bin"
 
 /* "<prefix><hex of name><suffix>"; prefix and suffix as long as those of MM_SUP_STATE_NAME_MAX. */
 static void hex_name(char *buf, const char *prefix, const char *name, const char *suffix)
@@ -376,6 +377,57 @@ int mm_sup_state_subs_file(const struct mm_sup *s, const char *name, char *buf)
 	return 1;
 }
 
+/*
+ * Where the worker of session <name> keeps its unacked packet ids (worker/wrk_ids.c): 1 with
+ * the path in <buf> (PATH_MAX bytes) for a persistent session, whose broker redelivers across
+ * a daemon restart; 0 if not persistent (or no running config yet); -errno (logged).
+ */
+int mm_sup_state_ids_file(const struct mm_sup *s, const char *name, char *buf)
+{
+	const struct mm_cfg_session *sess = mm_cfg_session_find(s->cfg, name);
+	char file[MM_SUP_STATE_NAME_MAX];
+	int r;
+
+	if (!sess || !sess->persistent)
+		return 0;
+	hex_name(file, MM_SUP_IDS_PREFIX, name, IDS_SUFFIX);
+	r = mm_sup_mkdir_p(s->cfg->state_dir, 0700);
+	if (r == 0)
+		r = path_in(buf, s->cfg->state_dir, file);
+	if (r < 0)
+		return mm_log_errno(r, "session '%s': cannot keep its unacked ids in '%s'", name,
+				    s->cfg->state_dir);
+	return 1;
+}
+
+static int is_ids_file(const struct dirent *d)
+{
+	return !strncmp(d->d_name, MM_SUP_IDS_PREFIX, strlen(MM_SUP_IDS_PREFIX));
+}
+
+/* Delete the ids files of sessions that are gone or no longer persistent. */
+static void prune_ids(const struct mm_cfg *cfg)
+{
+	char path[PATH_MAX], name[MM_CFG_NAME_MAX + 1];
+	struct dirent **list;
+	int n = scandir(cfg->state_dir, &list, is_ids_file, alphasort);
+
+	for (int i = 0; i < n; i++) {
+		const char *file = list[i]->d_name;
+		const struct mm_cfg_session *sess = NULL;
+
+		if (name_of_prefixed(file, MM_SUP_IDS_PREFIX, name) == 0)
+			sess = mm_cfg_session_find(cfg, name);
+		if (!(sess && sess->persistent) && path_in(path, cfg->state_dir, file) == 0 &&
+		    unlink(path) == 0)
+			mm_log(MM_LOG_INFO,
+			       "deleted '%s': its session is gone or no longer persistent", path);
+		free(list[i]);
+	}
+	if (n >= 0)
+		free(list);
+}
+
 static int is_subs_file(const struct dirent *d)
 {
 	return !strncmp(d->d_name, MM_SUP_SUBS_PREFIX, strlen(MM_SUP_SUBS_PREFIX));
@@ -424,6 +476,7 @@ static void prune_subs(const struct mm_cfg *cfg, bool starting)
 void mm_sup_state_sync(struct mm_sup *s)
 {
 	prune_subs(s->cfg, s->n_children == 0);
+	prune_ids(s->cfg);
 }
 
 /* Append <sess> (moved: the running config owns it from now on) to the running set. */

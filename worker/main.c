@@ -2,7 +2,8 @@
 /*
  * mqttmux-worker: one MQTT session in one process, or a group of them (workers.group_size).
  *
- *   mqttmux-worker --session NAME [--subs-file PATH] [--session NAME ...] --inherit-fds
+ *   mqttmux-worker --session NAME [--subs-file PATH] [--ids-file PATH] [--session NAME ...]
+ *                  --inherit-fds
  *                  [--loop auto|uring|epoll]
  *   mqttmux-worker --config FILE --session NAME [--loop ...]          (standalone, debugging)
  *
@@ -15,7 +16,8 @@
  * what was validated whatever the file on disk says. Without --inherit-fds the worker runs one
  * session standalone for debugging: it reads the session from FILE, creates its own rings and
  * prints every record it writes to stdout, one line each. --subs-file keeps the filters of SUB
- * commands of the session named before it in PATH across restarts (wrk_subs_state.c). Exit
+ * commands of the session named before it in PATH across restarts (wrk_subs_state.c);
+ * --ids-file keeps its unacked packet ids there across daemon restarts (wrk_ids.c). Exit
  * codes: 0 stopped, 1 runtime failure, 64 usage (also: no usable handoff blob), 78 config
  * (standalone).
  */
@@ -45,6 +47,7 @@ struct args {
 	const char *config;
 	const char **session;	/* n names */
 	const char **subs_file; /* per session; NULL: SUB commands are not kept across restarts */
+	const char **ids_file;	/* per session; NULL: the unacked ids live in the stats block */
 	uint32_t n;
 	bool inherit;
 	enum mm_wrk_backend backend;
@@ -52,9 +55,10 @@ struct args {
 };
 
 static const char Usage[] =
-	"usage: mqttmux-worker --session NAME [--subs-file PATH]\n"
-	"                      [--session NAME [--subs-file PATH] ...] --inherit-fds\n"
-	"                      [--loop auto|uring|epoll] [--state-dir DIR] [--verbose]\n"
+	"usage: mqttmux-worker --session NAME [--subs-file PATH] [--ids-file PATH]\n"
+	"                      [--session NAME [--subs-file PATH] [--ids-file PATH] ...]\n"
+	"                      --inherit-fds [--loop auto|uring|epoll] [--state-dir DIR]\n"
+	"                      [--verbose]\n"
 	"       mqttmux-worker --config FILE --session NAME [--loop ...] [--verbose]\n"
 	"       mqttmux-worker --help | --version\n"
 	"The MQTT sessions of one worker process of mqttmuxd, which starts it; see mqttmuxd(8).\n";
@@ -92,6 +96,8 @@ static int parse_opt(int c, struct args *a)
 		mm_wrk_guard_set_state_dir(optarg[0] ? optarg : NULL);
 	else if (c == 'f' && a->n)
 		a->subs_file[a->n - 1] = optarg[0] ? optarg : NULL;
+	else if (c == 'I' && a->n)
+		a->ids_file[a->n - 1] = optarg[0] ? optarg : NULL;
 	else if (c != 'l' || parse_loop(optarg, &a->backend) < 0)
 		return -EINVAL;
 	return 0;
@@ -107,6 +113,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "subs-file", required_argument, NULL, 'f' },
 		{ "state-dir", required_argument, NULL, 'd' },
+		{ "ids-file", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -116,9 +123,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 	*a = (struct args){ .level = MM_LOG_INFO };
 	a->session = calloc((size_t)argc, sizeof(*a->session));
 	a->subs_file = calloc((size_t)argc, sizeof(*a->subs_file));
-	if (!a->session || !a->subs_file)
+	a->ids_file = calloc((size_t)argc, sizeof(*a->ids_file));
+	if (!a->session || !a->subs_file || !a->ids_file)
 		return -ENOMEM;
-	while ((c = getopt_long(argc, argv, "c:s:il:vf:d:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:il:vf:d:I:h", opts, NULL)) != -1) {
 		if (c == 'h' || c == 'V')
 			return c;
 		if (parse_opt(c, a) < 0)
@@ -419,6 +427,9 @@ static int setup(struct mm_wrk *w, const struct args *a)
 		if (mm_wrk_filter_add(w, w->cfg->subs[i].topic, strlen(w->cfg->subs[i].topic),
 				      w->cfg->subs[i].qos, true) < 0)
 			return 1;
+	/* a persistent session's ids outlive the daemon too (wrk_ids.c) */
+	if (a->ids_file[w->idx] && mm_wrk_ids_open(w, a->ids_file[w->idx]) == 0)
+		mm_wrk_unacked_inherit(w);
 	Subs[w->idx].path = a->subs_file[w->idx];
 	if (mm_wrk_subs_restore(&Subs[w->idx], w) < 0)
 		return mm_log_errno(-ENOMEM, "restoring the saved subscriptions"), 1;
@@ -430,6 +441,7 @@ static int setup(struct mm_wrk *w, const struct args *a)
 static void free_session(struct mm_wrk *w)
 {
 	mm_wrk_mqtt_free(w);
+	mm_wrk_ids_close(w);
 	free(w->pending);
 	free(w->props_buf);
 	for (size_t i = 0; i < w->n_filters; i++)
@@ -478,6 +490,7 @@ int main(int argc, char **argv)
 	if (rc != 0) {
 		free(a.session);
 		free(a.subs_file);
+		free(a.ids_file);
 		if (rc > 0)
 			return mm_usage_help_version(rc == 'h', "mqttmux-worker", Usage);
 		return usage();
@@ -530,6 +543,7 @@ int main(int argc, char **argv)
 	free(handed);
 	free(a.session);
 	free(a.subs_file);
+	free(a.ids_file);
 	mm_cfg_free(cfg);
 	return rc;
 }

@@ -109,7 +109,7 @@ struct mm_wrk {
 	struct mm_wrk_frame frame; /* the framing guard over it (wrk_frame.h, wrk_guard.c) */
 	uint32_t n_substituted;	   /* quarantine stand-ins libmosquitto has not yet delivered */
 	uint32_t sock_events;
-	bool paused;	/* not reading: the in-ring lacks room */
+	bool paused;	    /* not reading: the in-ring lacks room */
 	bool space_watched; /* the in-ring's space doorbell is watched (wrk_ackgate.c) */
 	bool ack_due;	    /* acks queued for records not yet committed */
 	bool ack_shut;	    /* writes wait for the router to release <ack_at> */
@@ -141,6 +141,8 @@ struct mm_wrk {
 	uint8_t *props_buf; /* the MQTT 5 properties of the message being committed */
 	size_t props_cap;
 	struct mm_wrk_unacked unacked;
+	_Atomic uint64_t *ids; /* the unacked bitmap kept (wrk_ids.c), NULL: the stats block's */
+	bool ids_mapped;
 	int exit_code;
 };
 
@@ -205,6 +207,10 @@ void mm_wrk_space_watch(struct mm_wrk *w);
 void mm_wrk_ackgate_committed(struct mm_wrk *w);
 void mm_wrk_ackgate_reset(struct mm_wrk *w);
 bool mm_wrk_ackgate_may_write(struct mm_wrk *w);
+
+/* wrk_ids.c */
+int mm_wrk_ids_open(struct mm_wrk *w, const char *path);
+void mm_wrk_ids_close(struct mm_wrk *w);
 
 /* wrk_unacked.c */
 void mm_wrk_unacked_inherit(struct mm_wrk *w);

@@ -5,7 +5,7 @@
  * rings of the clients that match it (which the clients keep mapped), or counted as unrouted
  * or dropped by policy. The in-ring is the daemon's memory: acknowledging at commit, as
  * before, lost what the router had not yet taken when mqttmuxd was killed (docs/reliability.md,
- * scenario 4).
+ * scenario 4). docs/worker.md, "Data path and the delivery contract", is the user's side.
  *
  * libmosquitto 2.0 queues the ack inside mosquitto_loop_read and has no call to hold one
  * packet back, so the gate holds every write of the session (acks, PINGREQ, commands' PUBLISH)

@@ -270,9 +270,9 @@ static void tell_failures(struct mm_wrk *w)
  * broker's 1.5 x keepalive). While written acks wait for their probe (wrk_unacked.c) the
  * tick is TICK_MIN_NS: an ack stays marked in the stats block until the probe the next tick
  * sends is answered, and that must stay short; so is it while publish failures wait to be
- * told, and while acks wait at the gate (its time limit, wrk_ackgate.c). And a tick comes when the broker's
- * silence reaches keepalive (the PINGREQ is due) and its limit (mm_wrk_conn_check_silence),
- * not up to a tick later.
+ * told, and while acks wait at the gate (its time limit, wrk_ackgate.c). And a tick comes when the
+ * broker's silence reaches keepalive (the PINGREQ is due) and its limit
+ * (mm_wrk_conn_check_silence), not up to a tick later.
  */
 static uint64_t tick_ns(const struct mm_wrk *w, uint64_t now)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Which received QoS >= 1 messages may be redeliveries (the MM_REC_F_DUP flag), from the
- * unacked bitmap of the stats block; see the comment below for the rules.
+ * unacked bitmap kept in the stats block or the ids file; see the comment below for the rules.
  */
 #include <string.h>
 
@@ -9,19 +9,19 @@
 
 /*
  * DUP detection. libmosquitto does not expose the DUP flag of an incoming PUBLISH, so we keep
- * our own truth in the stats block (which outlives us): bit <mid> of its unacked bitmap is set
- * from the commit of a QoS >= 1 message until its ack has surely reached the broker. A written
- * ack has not: a broker that dies, or that sees our connection reset (kill -9 with unread
- * input sends RST), drops the acks still in its socket buffer; a black-holed path swallows
- * them while it still looks alive (and while we still read what it forwarded before). The
- * proof is an answer to a packet sent after the acks: once a tick, while acks were written,
- * the worker sends an UNSUBSCRIBE of a filter it never holds (MM_WRK_PROBE_FILTER; MQTT
- * makes the broker answer it, [MQTT-3.10.4-5], and it changes nothing there), and its UNSUBACK
- * clears the bits of every ack written before it. When the connection is lost every bit still
- * set becomes "maybe seen"; a new worker starts with all the bits its predecessor left. The
- * broker's redelivery of a maybe-seen id, on a later connection, is flagged MM_REC_F_DUP.
- * Within one connection the broker reuses an id only after our ack, so there an id is never a
- * redelivery.
+ * our own truth in a bitmap that outlives us (the stats block's, which a daemon's kill takes
+ * with it, or for a persistent session the ids file of wrk_ids.c, which nothing takes): bit <mid>
+ * of its unacked bitmap is set from the commit of a QoS >= 1 message until its ack has surely
+ * reached the broker. A written ack has not: a broker that dies, or that sees our connection reset
+ * (kill -9 with unread input sends RST), drops the acks still in its socket buffer; a black-holed
+ * path swallows them while it still looks alive (and while we still read what it forwarded before).
+ * The proof is an answer to a packet sent after the acks: once a tick, while acks were written, the
+ * worker sends an UNSUBSCRIBE of a filter it never holds (MM_WRK_PROBE_FILTER; MQTT makes the
+ * broker answer it, [MQTT-3.10.4-5], and it changes nothing there), and its UNSUBACK clears the
+ * bits of every ack written before it. When the connection is lost every bit still set becomes
+ * "maybe seen"; a new worker starts with all the bits its predecessor left. The broker's redelivery
+ * of a maybe-seen id, on a later connection, is flagged MM_REC_F_DUP. Within one connection the
+ * broker reuses an id only after our ack, so there an id is never a redelivery.
  *
  * A bit whose message was not redelivered after all stays maybe-seen until the broker uses
  * that id again; that one message is then flagged DUP although it is new. DUP means "may have
@@ -32,20 +32,28 @@
 #define MID_WORD(mid) ((mid) / 64)
 #define MID_BIT(mid)  (1ull << ((mid) % 64))
 
-/* Clear <bits> in the stats block's unacked bitmap. */
+/* The bitmap that outlives us: the ids file's (wrk_ids.c) or the stats block's. */
+static _Atomic uint64_t *kept(struct mm_wrk *w)
+{
+	return w->ids ? w->ids : w->stats->unacked;
+}
+
+/* Clear <bits> in the kept unacked bitmap. */
 static void clear_stats(struct mm_wrk *w, const uint64_t *bits)
 {
+	_Atomic uint64_t *k = kept(w);
+
 	for (size_t i = 0; i < MM_WRK_MIDS_WORDS; i++)
 		if (bits[i])
-			atomic_fetch_and_explicit(&w->stats->unacked[i], ~bits[i],
-						  memory_order_relaxed);
+			atomic_fetch_and_explicit(&k[i], ~bits[i], memory_order_relaxed);
 }
 
 void mm_wrk_unacked_inherit(struct mm_wrk *w)
 {
+	_Atomic uint64_t *k = kept(w);
+
 	for (size_t i = 0; i < MM_WRK_MIDS_WORDS; i++)
-		w->unacked.maybe_seen[i] =
-			atomic_load_explicit(&w->stats->unacked[i], memory_order_relaxed);
+		w->unacked.maybe_seen[i] |= atomic_load_explicit(&k[i], memory_order_relaxed);
 }
 
 /* Message <mid> is in the ring; its ack is queued. Returns true if it is a redelivery. */
@@ -59,7 +67,7 @@ bool mm_wrk_unacked_mark(struct mm_wrk *w, uint16_t mid)
 	u->maybe_seen[i] &= ~bit;
 	u->written[i] &= ~bit;
 	u->probed[i] &= ~bit;
-	atomic_fetch_or_explicit(&w->stats->unacked[i], bit, memory_order_relaxed);
+	atomic_fetch_or_explicit(&kept(w)[i], bit, memory_order_relaxed);
 	if (!(u->queued[i] & bit)) {
 		u->queued[i] |= bit;
 		if (u->n_queued < sizeof(u->queued_ids) / sizeof(u->queued_ids[0]))
