@@ -16,8 +16,12 @@
  * A router that stalls (a restart still waiting for its clients, clients.rejoin_grace, or a
  * blocked client) must not cost the connection its keepalive: after ACK_GATE_MAX_NS, or half
  * the keepalive if that is sooner, the gate opens anyway and the acks go out as they used to,
- * with a warning. A session that stops writes at once: its DISCONNECT must leave, and what it
- * had not acknowledged the broker sends again.
+ * with a warning. Not while the session stops: the supervisor's death stops it (the channel's
+ * EOF), and then the router is dying too and will never release what the in-ring holds; the
+ * DISCONNECT waits behind the acks, and if the router does not release them before the stop
+ * timer (wrk_run.c) the connection closes without it: the broker sends the messages again
+ * (and publishes the will: the daemon did die). A daemon that stops gracefully stops its
+ * workers while its router runs, so their acks and DISCONNECTs go out within moments.
  */
 #include "log.h"
 #include "mm_time.h"
@@ -84,11 +88,12 @@ bool mm_wrk_ackgate_may_write(struct mm_wrk *w)
 	rc = mm_shm_ring_consumed(&w->in, w->ack_at);
 	if (rc == 0 && !w->paused && w->in.efd_space >= 0)
 		rc = mm_shm_ring_producer_arm_consumed(&w->in, w->ack_at);
-	if (rc != 0 || mm_wrk_conn_is_stopping(w->conn) || w->in.efd_space < 0) {
+	if (rc != 0 || w->in.efd_space < 0) {
 		gate_open(w); /* released (or a corrupt ring: nothing to wait for) */
 		return true;
 	}
-	if (mm_time_mono_ns() - w->ack_since_ns >= gate_limit_ns(w)) {
+	if (!mm_wrk_conn_is_stopping(w->conn) &&
+	    mm_time_mono_ns() - w->ack_since_ns >= gate_limit_ns(w)) {
 		mm_log(MM_LOG_WARNING,
 		       "the router has not taken the messages of the last %.1f s: "
 		       "acknowledging them anyway (keepalive)",
