@@ -48,7 +48,11 @@ static char *slurp(const char *path, long *len)
 	return buf;
 }
 
-/* Read every regular file of <dir> (but <skip>) into <s>. Returns how many. */
+/*
+ * Read every regular file of <dir> (but <skip>, and the workers' ids files: live bitmaps,
+ * mapped shared and written with every message, not state saved once) into <s>. Returns how
+ * many.
+ */
 static int snapshot(const char *dir, const char *skip, struct saved *s)
 {
 	DIR *d = opendir(dir);
@@ -58,7 +62,8 @@ static int snapshot(const char *dir, const char *skip, struct saved *s)
 	while (d && n < MAX_SAVED && (de = readdir(d))) {
 		char path[4096];
 
-		if (de->d_name[0] == '.' || !strcmp(de->d_name, skip))
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, skip) ||
+		    !strncmp(de->d_name, "ids-", 4))
 			continue;
 		snprintf(path, sizeof(path), "%.3800s/%.255s", dir, de->d_name);
 		snprintf(s[n].name, sizeof(s[n].name), "%s", de->d_name);
