@@ -87,6 +87,59 @@ static int id_of_name(const char *name, bool group, unsigned int *ret)
 	return grp || pwp ? 0 : -ENOENT;
 }
 
+/* "1000" as a number, or -1 when <s> is not all digits (or too large). */
+static long long numeric(const char *s)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || strspn(s, "0123456789") != strlen(s))
+		return -1;
+	v = strtoull(s, &end, 10);
+	return v > UINT_MAX - 1 ? -1 : (long long)v;
+}
+
+/*
+ * The top-level `user`: a user name or a numeric id the user database knows, to its uid and
+ * primary gid (either pointer may be NULL). 0, or -ENOENT / -errno.
+ */
+int mm_cfg_user_lookup(const char *name, uid_t *uid, gid_t *gid)
+{
+	char buf[16384];
+	struct passwd pw, *pwp = NULL;
+	long long n = numeric(name);
+	int r = n >= 0 ? getpwuid_r((uid_t)n, &pw, buf, sizeof(buf), &pwp)
+		       : getpwnam_r(name, &pw, buf, sizeof(buf), &pwp);
+
+	if (r)
+		return -r;
+	if (!pwp)
+		return -ENOENT;
+	if (uid)
+		*uid = pwp->pw_uid;
+	if (gid)
+		*gid = pwp->pw_gid;
+	return 0;
+}
+
+/* The top-level `group`: a group name or a numeric id the group database knows. */
+int mm_cfg_group_lookup(const char *name, gid_t *gid)
+{
+	char buf[16384];
+	struct group gr, *grp = NULL;
+	long long n = numeric(name);
+	int r = n >= 0 ? getgrgid_r((gid_t)n, &gr, buf, sizeof(buf), &grp)
+		       : getgrnam_r(name, &gr, buf, sizeof(buf), &grp);
+
+	if (r)
+		return -r;
+	if (!grp)
+		return -ENOENT;
+	if (gid)
+		*gid = grp->gr_gid;
+	return 0;
+}
+
 /* One element of a *_uids / *_gids list: an id (0 .. 2^32 - 2) or a user or group name. */
 static void id_read(struct mm_cfg_ctx *c, const config_setting_t *e, const char *key,
 		    unsigned int i, unsigned int *ret)
@@ -336,12 +389,26 @@ static const struct mm_cfg_key workers_keys[] = {
 #undef W
 };
 
+/* user: a user name or id the system knows (the daemon drops to it after start-up). */
+static const char *user_why(const char *v)
+{
+	return mm_cfg_user_lookup(v, NULL, NULL) < 0 ? "no such user" : NULL;
+}
+
+static const char *group_why(const char *v)
+{
+	return mm_cfg_group_lookup(v, NULL) < 0 ? "no such group" : NULL;
+}
+
 static const struct mm_cfg_key top_keys[] = {
 #define C(f) .off = offsetof(struct mm_cfg, f)
 	{ .name = "runtime_dir", .kind = MM_CFG_K_PATH, C(runtime_dir) },
 	{ .name = "state_dir", .kind = MM_CFG_K_PATH, C(state_dir) },
 	{ .name = "log_level", .kind = MM_CFG_K_ENUM, C(log_level), .names = log_level_names },
 	{ .name = "log_format", .kind = MM_CFG_K_ENUM, C(log_format), .names = log_format_names },
+	{ .name = "user", .kind = MM_CFG_K_STR, C(user), .check = user_why },
+	{ .name = "group", .kind = MM_CFG_K_STR, C(group), .check = group_why },
+	{ .name = "seccomp", .kind = MM_CFG_K_BOOL, C(seccomp) },
 	{ .name = "metrics",
 	  .kind = MM_CFG_K_GROUP,
 	  C(metrics),
@@ -374,6 +441,7 @@ static struct mm_cfg *cfg_new(const char *path)
 	cfg->runtime_dir = strdup(MQTTMUX_DEFAULT_DIR);
 	cfg->state_dir = strdup(DEFAULT_STATE_DIR);
 	cfg->log_level = MM_CFG_LOG_INFO;
+	cfg->seccomp = true;
 	cfg->clients.ring_size = DEFAULT_CLIENT_RING_SIZE;
 	cfg->clients.on_full = MM_CFG_ON_FULL_DROP;
 	cfg->clients.rejoin_grace = DEFAULT_REJOIN_GRACE;
@@ -488,6 +556,11 @@ static int load(struct mm_cfg_ctx *c, const char *path, struct mm_cfg *cfg)
 	config_init(&lc);
 	r = parse(c, &lc, path);
 	if (r == 0) {
+		const char *user = NULL;
+
+		/* before the sessions: the secrets may belong to the user we drop to */
+		c->has_user = config_lookup_string(&lc, "user", &user) &&
+			      mm_cfg_user_lookup(user, &c->user_uid, NULL) == 0;
 		mm_cfg_read_group(c, config_root_setting(&lc), top_keys, cfg);
 		clients_ring_check(c, config_root_setting(&lc), cfg);
 		r = c->err ? c->err : c->problems ? -EINVAL : 0;
@@ -545,6 +618,8 @@ void mm_cfg_free(struct mm_cfg *cfg)
 	free(cfg->metrics.textfile);
 	free(cfg->metrics.http_host);
 	free(cfg->runtime_dir);
+	free(cfg->user);
+	free(cfg->group);
 	free(cfg->state_dir);
 	free(cfg->path);
 	free(cfg);
@@ -661,6 +736,7 @@ int mm_cfg_load_session_src(const struct mm_cfg_session_src *src, const struct m
 	mm_cfg_diag_init(&scratch);
 	c.diag = diag ? diag : &scratch;
 	c.dir = dir;
+	c.has_user = base && base->user && mm_cfg_user_lookup(base->user, &c.user_uid, NULL) == 0;
 	if (r == 0)
 		r = load_one(&c, path, &o, base);
 	if (r == 0)

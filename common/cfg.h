@@ -239,6 +239,9 @@ struct mm_cfg {
 	char *state_dir;   /* absolute */
 	enum mm_cfg_log_level log_level;
 	enum mm_cfg_log_format log_format;
+	char *user;   /* NULL: keep running as started; else drop to this user (docs/security.md) */
+	char *group;  /* NULL: the user's primary group */
+	bool seccomp; /* the children's system call filter (common/sandbox.h); false: debugging */
 	struct mm_cfg_metrics metrics;
 	struct mm_cfg_clients clients;
 	struct mm_cfg_restart restart;
@@ -248,6 +251,9 @@ struct mm_cfg {
 };
 
 int mm_cfg_load(const char *path, struct mm_cfg **ret, struct mm_cfg_diag *diag);
+/* The top-level user and group (names or numeric ids) in the system's databases: 0 or -errno. */
+int mm_cfg_user_lookup(const char *name, uid_t *uid, gid_t *gid);
+int mm_cfg_group_lookup(const char *name, gid_t *gid);
 void mm_cfg_free(struct mm_cfg *cfg);
 int mm_cfg_load_session(const char *path, const struct mm_cfg *base, struct mm_cfg_session **ret,
 			struct mm_cfg_diag *diag);

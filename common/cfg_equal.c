@@ -133,6 +133,7 @@ static bool top_eq(const struct mm_cfg *a, const struct mm_cfg *b)
 {
 	return str_eq(a->runtime_dir, b->runtime_dir) && str_eq(a->state_dir, b->state_dir) &&
 	       a->log_level == b->log_level && a->log_format == b->log_format &&
+	       str_eq(a->user, b->user) && str_eq(a->group, b->group) && a->seccomp == b->seccomp &&
 	       str_eq(a->metrics.textfile, b->metrics.textfile) &&
 	       a->metrics.textfile_interval == b->metrics.textfile_interval &&
 	       str_eq(a->metrics.http_host, b->metrics.http_host) &&

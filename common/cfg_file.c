@@ -25,23 +25,27 @@
 /* The largest config or session file read, bytes: 1,000 sessions take well under 1 MiB. */
 #define CFG_TEXT_MAX (16u << 20)
 
-/* Root, or the user the daemon runs as (the effective uid: a --check as that user agrees). */
-static bool owner_ok(uid_t uid)
+/*
+ * Root, the user the daemon runs as (the effective uid: a --check as that user agrees), or the
+ * top-level `user` it drops to after start-up (it reads the files again at a reload).
+ */
+static bool owner_ok(const struct mm_cfg_ctx *c, uid_t uid)
 {
-	return uid == 0 || uid == geteuid();
+	return uid == 0 || uid == geteuid() || (c->has_user && uid == c->user_uid);
 }
 
 /*
  * Why the file of <st> may not hold a secret (<secret>) or the config (else), or NULL. <buf>
  * holds the text when one is built.
  */
-static const char *file_why(const struct stat *st, bool secret, char *buf, size_t size)
+static const char *file_why(const struct mm_cfg_ctx *c, const struct stat *st, bool secret,
+			    char *buf, size_t size)
 {
 	unsigned int mode = (unsigned int)(st->st_mode & 07777);
 
 	if (!S_ISREG(st->st_mode))
 		return "is not a regular file";
-	if (!owner_ok(st->st_uid)) {
+	if (!owner_ok(c, st->st_uid)) {
 		snprintf(buf, size,
 			 "is owned by uid %u: only root or the daemon's user (uid %u) may own it",
 			 (unsigned int)st->st_uid, (unsigned int)geteuid());
@@ -113,7 +117,7 @@ int mm_cfg_open_checked(struct mm_cfg_ctx *c, const config_setting_t *s, const c
 	}
 	r = -EINVAL;
 	if (secret)
-		why = file_why(&st, true, buf, sizeof(buf));
+		why = file_why(c, &st, true, buf, sizeof(buf));
 	else if (!S_ISREG(st.st_mode))
 		why = "is not a regular file";
 	if (why) {
@@ -183,7 +187,7 @@ int mm_cfg_text_read(struct mm_cfg_ctx *c, const char *path, char **ret)
 	r = fstat(fd, &st) == -1 ? -errno : 0;
 	if (r == 0 && S_ISDIR(st.st_mode))
 		r = -EISDIR;
-	why = r == 0 ? file_why(&st, false, buf, sizeof(buf)) : NULL;
+	why = r == 0 ? file_why(c, &st, false, buf, sizeof(buf)) : NULL;
 	if (why)
 		r = mm_cfg_text_bad(c, path, why);
 	else if (r == 0 && (uint64_t)st.st_size > CFG_TEXT_MAX)

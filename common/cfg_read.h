@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <libconfig.h>
 
@@ -27,6 +28,8 @@ struct mm_cfg_ctx {
 	int err;			      /* first -errno that is not a config problem */
 	int src_fd;    /* > 0: the text is read from this descriptor, not from <path> */
 	bool no_files; /* refuse every file the text names (@include, secrets, tls.*) */
+	bool has_user; /* the top-level `user` is set: <user_uid> may own files too */
+	uid_t user_uid;
 };
 
 enum mm_cfg_kind {

@@ -172,6 +172,9 @@ static void put_top(FILE *f, const struct mm_cfg *cfg)
 	put_key_str(f, "", "state_dir", cfg->state_dir);
 	put_key_str(f, "", "log_level", mm_cfg_log_level_to_string(cfg->log_level));
 	put_key_str(f, "", "log_format", mm_cfg_log_format_to_string(cfg->log_format));
+	put_key_str(f, "", "user", cfg->user);
+	put_key_str(f, "", "group", cfg->group);
+	fprintf(f, "seccomp = %s;\n", cfg->seccomp ? "true" : "false");
 	fputs("metrics = {\n", f);
 	put_key_str(f, "\t", "textfile", cfg->metrics.textfile);
 	if (cfg->metrics.textfile_interval > 0)

@@ -151,6 +151,8 @@ static int run(struct mm_cfg *cfg, const char *config_path)
 		return mm_log_errno(sig_fd, "signalfd"), 1;
 	}
 	r = mm_sup_init(&sup, cfg, config_path, sig_fd);
+	if (r == 0)
+		r = mm_sup_priv_drop(sup.cfg);
 	if (r == 0 && (r = mm_sup_run(&sup)) < 0)
 		mm_log_errno(r, "the supervisor loop failed");
 	mm_sup_done(&sup);
@@ -188,8 +190,8 @@ int main(int argc, char **argv)
 		return mm_usage_help_version(a.help, "mqttmuxd", Usage);
 	/*
 	 * Every session's password is in our memory once the config is loaded: no core dump, no
-	 * ptrace or /proc/<pid>/mem by other processes of our user. (The workers do the same; the
-	 * router, which gets no secret, stays dumpable.)
+	 * ptrace or /proc/<pid>/mem by other processes of our user. (The workers and the router
+	 * do the same.)
 	 */
 	(void)prctl(PR_SET_DUMPABLE, 0);
 	mm_log_init("mqttmuxd", MM_LOG_INFO);

@@ -105,6 +105,8 @@ int mm_sup_signals_open(void);
 
 int mm_sup_init(struct mm_sup *s, struct mm_cfg *cfg, const char *config_path, int sig_fd);
 int mm_sup_run(struct mm_sup *s);
+/* Become the config's user / group for good (sup_priv.c). 0 or -errno, logged. */
+int mm_sup_priv_drop(const struct mm_cfg *cfg);
 void mm_sup_done(struct mm_sup *s);
 
 /* sup_loop.c, for sup_reload.c */

@@ -27,6 +27,7 @@
 #include "mm_time.h"
 #include "records.h"
 #include "ring.h"
+#include "sandbox.h"
 #include "stats.h"
 #include "sup.h"
 
@@ -159,9 +160,9 @@ int mm_sup_child_spawn(struct mm_sup *s, struct mm_sup_child *const *v, uint32_t
 {
 	static char opt_session[] = "--session", opt_inherit[] = "--inherit-fds",
 		    opt_subs[] = "--subs-file", opt_state[] = "--state-dir",
-		    opt_ids[] = "--ids-file";
+		    opt_ids[] = "--ids-file", opt_nosec[] = MM_SANDBOX_OFF_OPT;
 	size_t nfd = (size_t)n * MM_FD_WRK_N + 1, a = 0;
-	char **argv = calloc(6 * (size_t)n + 5, sizeof(*argv));
+	char **argv = calloc(6 * (size_t)n + 6, sizeof(*argv));
 	char(*subs)[PATH_MAX] = calloc(2 * (size_t)n, sizeof(*subs)); /* subs, then ids files */
 	int *fds = calloc(nfd + 1, sizeof(*fds)), *tmp = calloc(nfd + 1, sizeof(*tmp)), r = -ENOMEM;
 	int *src = fds ? &fds[1] : NULL; /* fds[0]: the channel (mm_sup_child_fork) */
@@ -193,6 +194,8 @@ int mm_sup_child_spawn(struct mm_sup *s, struct mm_sup_child *const *v, uint32_t
 			argv[a++] = opt_state; /* where a poison message is quarantined */
 			argv[a++] = s->cfg->state_dir;
 			argv[a++] = opt_inherit;
+			if (!s->cfg->seccomp)
+				argv[a++] = opt_nosec;
 			src[nfd - 1] = s->pace_fd;
 			struct mm_sup_exec x = { .argv = argv,
 						 .fds = fds,

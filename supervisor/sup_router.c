@@ -29,6 +29,7 @@
 #include "log.h"
 #include "mm_time.h"
 #include "records.h"
+#include "sandbox.h"
 #include "sup.h"
 
 #define SEND_WAIT_MS 2000 /* a router that cannot take a record for this long is restarted */
@@ -122,13 +123,14 @@ static struct mm_handoff_router options(const struct mm_sup *s)
 /* Fork and exec the router with the current session table. Returns 0 or -errno. */
 int mm_sup_router_spawn(struct mm_sup *s)
 {
-	static char opt_inherit[] = "--inherit-fds", opt_stats[] = "--stats-fd";
+	static char opt_inherit[] = "--inherit-fds", opt_stats[] = "--stats-fd",
+		    opt_nosec[] = MM_SANDBOX_OFF_OPT;
 	struct mm_handoff_router t = options(s);
 	size_t cap = s->n_children ? s->n_children : 1, n;
 	int *fds = calloc(cap * MM_FD_SESS_N + 3, sizeof(int));
 	int *tmp = calloc(cap * MM_FD_SESS_N + 3, sizeof(int)), r = -ENOMEM, blob = -1;
 	char count[24], stats[24];
-	char *argv[] = { s->router_bin, opt_inherit, count, opt_stats, stats, NULL };
+	char *argv[] = { s->router_bin, opt_inherit, count, opt_stats, stats, NULL, NULL };
 
 	t.sessions = calloc(cap, sizeof(*t.sessions));
 	if (!fds || !tmp || !t.sessions)
@@ -141,6 +143,8 @@ int mm_sup_router_spawn(struct mm_sup *s)
 		};
 
 		snprintf(count, sizeof(count), "%zu", n);
+		if (!s->cfg->seccomp)
+			argv[5] = opt_nosec;
 		snprintf(stats, sizeof(stats), "%d", MM_FD_RTR_STATS((int)n));
 		fds[1 + n * MM_FD_SESS_N] = blob;
 		fds[2 + n * MM_FD_SESS_N] = s->router.fds[MM_FD_WRK_STATS];

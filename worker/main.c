@@ -39,6 +39,7 @@
 #include "handoff.h"
 #include "log.h"
 #include "pace.h"
+#include "sandbox.h"
 #include "usage.h"
 #include "wrk.h"
 #include "wrk_subs_state.h"
@@ -50,6 +51,7 @@ struct args {
 	const char **ids_file;	/* per session; NULL: the unacked ids live in the stats block */
 	uint32_t n;
 	bool inherit;
+	bool no_seccomp; /* --no-seccomp: the config's seccomp = false (debugging) */
 	enum mm_wrk_backend backend;
 	enum mm_log_level level;
 };
@@ -58,7 +60,7 @@ static const char Usage[] =
 	"usage: mqttmux-worker --session NAME [--subs-file PATH] [--ids-file PATH]\n"
 	"                      [--session NAME [--subs-file PATH] [--ids-file PATH] ...]\n"
 	"                      --inherit-fds [--loop auto|uring|epoll] [--state-dir DIR]\n"
-	"                      [--verbose]\n"
+	"                      [--no-seccomp] [--verbose]\n"
 	"       mqttmux-worker --config FILE --session NAME [--loop ...] [--verbose]\n"
 	"       mqttmux-worker --help | --version\n"
 	"The MQTT sessions of one worker process of mqttmuxd, which starts it; see mqttmuxd(8).\n";
@@ -94,6 +96,8 @@ static int parse_opt(int c, struct args *a)
 		a->level = MM_LOG_DEBUG;
 	else if (c == 'd')
 		mm_wrk_guard_set_state_dir(optarg[0] ? optarg : NULL);
+	else if (c == 'n')
+		a->no_seccomp = true;
 	else if (c == 'f' && a->n)
 		a->subs_file[a->n - 1] = optarg[0] ? optarg : NULL;
 	else if (c == 'I' && a->n)
@@ -114,6 +118,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "subs-file", required_argument, NULL, 'f' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "ids-file", required_argument, NULL, 'I' },
+		{ "no-seccomp", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -462,6 +467,51 @@ static struct mm_wrk *sessions_new(uint32_t n)
 	return m == MAP_FAILED ? NULL : m;
 }
 
+#ifdef MM_TEST_HOOKS
+/*
+ * The test of the filter (tests/python/test_privileges.py): with MQTTMUX_TEST_EXECVE naming
+ * one of our sessions, the first worker of that session (its stats block's first start) calls
+ * execve once the filter is on, as code a broker subverted would, and must die of SIGSYS.
+ * Compiled only into builds with tests (-Dtests=true; the Debian package builds without), and
+ * then only acted on with that variable in the daemon's environment.
+ */
+static void test_execve(const struct mm_wrk *w, uint32_t n)
+{
+	const char *name = getenv("MQTTMUX_TEST_EXECVE");
+	char *const argv[] = { (char *)"/bin/true", NULL };
+
+	for (uint32_t i = 0; name && i < n; i++)
+		if (!strcmp(name, w[i].cfg->name) &&
+		    atomic_load_explicit(&w[i].stats->starts, memory_order_relaxed) == 1) {
+			mm_log(MM_LOG_WARNING, "test: calling execve under the filter");
+			(void)execve(argv[0], argv, argv + 1);
+		}
+}
+#else
+static void test_execve(const struct mm_wrk *w, uint32_t n)
+{
+	(void)w;
+	(void)n;
+}
+#endif
+
+/*
+ * The system call filter (common/sandbox.h), once everything that opens, maps and initialises
+ * is done. Supervised workers only: a standalone worker is for debugging.
+ */
+static int enter_sandbox(const struct mm_wrk *w, const struct args *a)
+{
+	int rc;
+
+	if (!a->inherit || a->no_seccomp)
+		return 0;
+	rc = mm_sandbox_enter(MM_SANDBOX_WORKER);
+	if (rc < 0)
+		return mm_log_errno(rc, "cannot install the seccomp filter"), 1;
+	test_execve(w, a->n);
+	return 0;
+}
+
 /* Set up the process and every session, then run them; the process's exit code. */
 static int run(struct mm_wrk_proc *p, struct mm_wrk *w, const struct args *a)
 {
@@ -472,6 +522,8 @@ static int run(struct mm_wrk_proc *p, struct mm_wrk *w, const struct args *a)
 	rc = p->sig_fd < 0 ? 1 : setup_proc(p, a);
 	for (uint32_t i = 0; rc == 0 && i < a->n; i++)
 		rc = setup(&w[i], a);
+	if (rc == 0)
+		rc = enter_sandbox(w, a);
 	return rc ? rc : mm_wrk_run(p);
 }
 

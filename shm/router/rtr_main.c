@@ -25,14 +25,17 @@
 
 #include "log.h"
 #include "rtr.h"
+#include "sandbox.h"
 #include "usage.h"
 
 struct args {
 	long nfds, stats_fd;
 	enum mm_log_level level;
+	bool no_seccomp; /* --no-seccomp: the config's seccomp = false (debugging) */
 };
 
-static const char Usage[] = "usage: mqttmux-router --inherit-fds N [--stats-fd FD] [--verbose]\n"
+static const char Usage[] = "usage: mqttmux-router --inherit-fds N [--stats-fd FD] [--no-seccomp]\n"
+			    "                      [--verbose]\n"
 			    "       mqttmux-router --help | --version\n"
 			    "The router of mqttmuxd, which starts it; see mqttmuxd(8).\n";
 
@@ -48,6 +51,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "inherit-fds", required_argument, NULL, 'i' },
 		{ "stats-fd", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "no-seccomp", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -69,6 +73,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 				return -EINVAL;
 		} else if (c == 'v') {
 			a->level = MM_LOG_DEBUG;
+		} else if (c == 'n') {
+			a->no_seccomp = true;
 		} else {
 			return -EINVAL;
 		}
@@ -123,7 +129,11 @@ int main(int argc, char **argv)
 	}
 	if (a.stats_fd >= 0)
 		(void)fcntl((int)a.stats_fd, F_SETFD, FD_CLOEXEC);
+	(void)prctl(PR_SET_DUMPABLE, 0); /* no secret, but it faces untrusted clients */
 	rc = mm_rtr_init(&r, table, MM_FD_RTR_FIRST, (int)a.stats_fd);
+	/* router.sock is bound: the system call filter from here on (common/sandbox.h) */
+	if (rc >= 0 && !a.no_seccomp && (rc = mm_sandbox_enter(MM_SANDBOX_ROUTER)) < 0)
+		mm_log_errno(rc, "cannot install the seccomp filter");
 	rc = rc < 0 ? 1 : mm_rtr_run(&r);
 	mm_rtr_done(&r);
 	return rc;

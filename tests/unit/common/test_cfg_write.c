@@ -24,6 +24,7 @@ static const char every_key[] =
 	"state_dir = \"state\";\n"
 	"log_level = \"debug\";\n"
 	"log_format = \"json\";\n"
+	"user = \"root\"; group = \"root\"; seccomp = false;\n"
 	"metrics = { textfile = \"m.prom\"; textfile_interval = 15.0; http = \"[::1]:9883\";\n"
 	"            http_max_connections = 3; http_timeout = 2.5; };\n"
 	"clients = { allow_uids = [ 0, 1000 ]; allow_gids = [ 4294967294L ];\n"
