@@ -56,6 +56,7 @@ enum mm_chan_cmd {
 	MM_CHAN_CLIENTS = 9, /* supervisor to router: 1 descriptor, a ROUTER handoff blob
 				(shm/handoff.h) whose client options replace the running
 				ones; its sessions are ignored */
+	MM_CHAN_FAILED = 10, /* router: it cannot start, body = why (text, no NUL), then it exits */
 	_MM_CHAN_CMD_MAX
 };
 

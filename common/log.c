@@ -161,6 +161,8 @@ static void escape(char *out, size_t cap, const char *in)
 	out[n] = '\0';
 }
 
+static char last_error[256]; /* mm_log_last_error() */
+
 __attribute__((format(printf, 3, 0))) static void vlog(enum mm_log_level lvl, const char *suffix,
 						       const char *fmt, va_list ap)
 {
@@ -176,7 +178,19 @@ __attribute__((format(printf, 3, 0))) static void vlog(enum mm_log_level lvl, co
 	if (suffix && n >= 0 && (size_t)n < sizeof(line))
 		snprintf(line + n, sizeof(line) - (size_t)n, "%s", suffix);
 	escape(safe, sizeof(safe), line);
+	if (lvl == MM_LOG_ERROR) {
+		size_t len = strnlen(safe, sizeof(last_error) - 1);
+
+		memcpy(last_error, safe, len);
+		last_error[len] = '\0';
+	}
 	emit(lvl, safe);
+}
+
+/* The last error record of this process (escaped), "" if none: a child tells its parent. */
+const char *mm_log_last_error(void)
+{
+	return last_error;
 }
 
 void mm_log(enum mm_log_level lvl, const char *fmt, ...)

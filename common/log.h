@@ -42,6 +42,8 @@ void mm_log_set_json(bool json);
 void mm_log_set_session(const char *name);
 
 __attribute__((format(printf, 2, 3))) void mm_log(enum mm_log_level lvl, const char *fmt, ...);
+/* The text of the last error this process logged (escaped, truncated), or "". */
+const char *mm_log_last_error(void);
 /* Logs "<message>: <strerror(-err)>" and returns <err>, for "return mm_log_errno(r, ...)". */
 __attribute__((format(printf, 2, 3))) int mm_log_errno(int err, const char *fmt, ...);
 

@@ -59,7 +59,8 @@ struct mm_sup {
 	char router_bin[PATH_MAX];  /* router binary */
 	char runtime_dir[PATH_MAX]; /* as at start: a reload does not move it */
 	struct mm_sup_child router; /* the router process (is_router); name "router" */
-	uint64_t clients_kept;	    /* hash of what state_dir/clients.txt holds; 0: no file */
+	char router_why[MM_CHAN_BODY_MAX + 1]; /* why the last router could not start, or "" */
+	uint64_t clients_kept; /* hash of what state_dir/clients.txt holds; 0: no file */
 	struct mm_sup_policy policy;
 	struct mm_sup_child *children; /* one per session, in config order */
 	size_t n_children;
@@ -202,6 +203,7 @@ uint32_t mm_sup_router_next_idx(struct mm_sup *s);
 void mm_sup_router_session_add(struct mm_sup *s, const struct mm_sup_child *c);
 void mm_sup_router_session_remove(struct mm_sup *s, const struct mm_sup_child *c);
 void mm_sup_router_clients(struct mm_sup *s);
+void mm_sup_router_failed(struct mm_sup *s, const void *why, size_t len);
 
 /* sup_metrics.c */
 #define MM_SUP_SAMPLE_NS      MM_NS_PER_SEC	   /* rates and high-water marks: once a second */

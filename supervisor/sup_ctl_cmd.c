@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -111,6 +112,41 @@ static struct json_object *beat_age(const struct mm_sup_child *c, const struct m
 #define ADD(o, k, v) json_object_object_add((o), (k), (v))
 #define OFF(f)	     offsetof(struct mm_stats_block, f)
 
+/*
+ * Why the router is not up, or NULL (up, or nothing known yet: a first start): what the last
+ * router said before it exited (MM_CHAN_FAILED), else how it ended. In <buf>.
+ */
+static const char *router_down_why(const struct mm_sup *s, char *buf, size_t size)
+{
+	const struct mm_sup_child *c = &s->router;
+
+	if (c->fsm.state == MM_CHILD_UP)
+		return NULL;
+	if (s->router_why[0])
+		snprintf(buf, size, "%s", s->router_why);
+	else if (c->fsm.restarts && WIFEXITED(c->wstatus))
+		snprintf(buf, size, "the last one exited with status %d", WEXITSTATUS(c->wstatus));
+	else if (c->fsm.restarts && WIFSIGNALED(c->wstatus))
+		snprintf(buf, size, "the last one was killed by signal %d", WTERMSIG(c->wstatus));
+	else
+		return NULL;
+	return buf;
+}
+
+/*
+ * The router, in every row: clients reach a session only through it, so a session whose
+ * worker is connected is of no use while the router is down. "router": its state ("up",
+ * "backoff", ...), "router_error": why it is not up (what it said before it exited), or null.
+ */
+static void router_json(const struct mm_sup *s, struct json_object *o)
+{
+	char buf[MM_CHAN_BODY_MAX + 64];
+	const char *why = router_down_why(s, buf, sizeof(buf));
+
+	ADD(o, "router", json_object_new_string(mm_child_state_to_string(s->router.fsm.state)));
+	ADD(o, "router_error", why ? json_object_new_string(why) : NULL);
+}
+
 static struct json_object *session_json(const struct mm_sup *s, size_t i, struct mm_sup_child *c)
 {
 	const struct mm_stats_block *st = stats_of(c);
@@ -131,6 +167,7 @@ static struct json_object *session_json(const struct mm_sup *s, size_t i, struct
 		ADD(o, "reconnects", u64(st, OFF(reconnects)));
 		ADD(o, "last_error", last_error(st));
 		ADD(o, "heartbeat_age", beat_age(c, st));
+		router_json(s, o);
 	}
 	return o;
 }
@@ -170,8 +207,14 @@ static bool not_ready(struct mm_sup *s, const struct mm_ctl_conn *c, char *buf, 
 
 	buf[0] = '\0';
 	if (s->router.fsm.state != MM_CHILD_UP) {
-		len = (size_t)snprintf(buf, size, "router (%s)",
-				       mm_child_state_to_string(s->router.fsm.state));
+		char why[MM_CHAN_BODY_MAX + 64];
+
+		const char *r = router_down_why(s, why, sizeof(why));
+
+		len = (size_t)snprintf(buf, size, "router (%s%s%s)",
+				       mm_child_state_to_string(s->router.fsm.state), r ? ": " : "",
+				       r ? r : "");
+		len = len < size ? len : size;
 		*permanent |= s->router.fsm.state == MM_CHILD_FAILED;
 	}
 	for (size_t i = 0; i < s->n_children; i++) {

@@ -364,6 +364,19 @@ static enum mm_child_ev exit_event(const struct mm_sup *s, struct mm_sup_child *
 	return MM_CHILD_EV_EXITED;
 }
 
+/* A router that is gone may have said why before it went (MM_CHAN_FAILED): take it. */
+static void drain_why(struct mm_sup *s, struct mm_sup_child *c)
+{
+	struct mm_chan_extra x;
+	struct mm_chan_msg m;
+
+	while (c->chan_fd >= 0 && mm_chan_recv_msg(c->chan_fd, &m, &x) == 1) {
+		mm_chan_extra_close(&x);
+		if (m.cmd == MM_CHAN_FAILED)
+			mm_sup_router_failed(s, x.body, x.len);
+	}
+}
+
 static void reap(struct mm_sup *s)
 {
 	pid_t pid;
@@ -375,6 +388,8 @@ static void reap(struct mm_sup *s)
 
 		if (!c)
 			continue;
+		if (c->is_router)
+			drain_why(s, c);
 		ev = exit_event(s, c, st);
 		mm_sup_unwatch(s, c);
 		mm_sup_child_reaped(c, st);
@@ -482,13 +497,19 @@ static void read_signals(struct mm_sup *s)
 
 static void read_chan(struct mm_sup *s, struct mm_sup_child *c)
 {
+	struct mm_chan_extra x;
 	struct mm_chan_msg m;
 	int r;
 
-	while (c->chan_fd >= 0 && (r = mm_chan_recv(c->chan_fd, &m)) != -EAGAIN) {
+	while (c->chan_fd >= 0 && (r = mm_chan_recv_msg(c->chan_fd, &m, &x)) != -EAGAIN) {
+		mm_chan_extra_close(&x); /* no child sends descriptors */
 		if (r == 1 && m.cmd == MM_CHAN_READY) {
 			mm_log(MM_LOG_INFO, "%s [%ld] ready", mm_sup_child_what(c), (long)c->pid);
+			if (c->is_router)
+				s->router_why[0] = '\0';
 			mm_sup_apply(s, c, MM_CHILD_EV_READY);
+		} else if (r == 1 && m.cmd == MM_CHAN_FAILED && c->is_router) {
+			mm_sup_router_failed(s, x.body, x.len);
 		} else if (r == 1 && m.cmd == MM_CHAN_HEARTBEAT) {
 			mm_sup_apply(s, c, MM_CHILD_EV_HEARTBEAT);
 			mm_sup_events_poll(s, c); /* in case an EVENT wake-up was lost */

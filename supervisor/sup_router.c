@@ -292,3 +292,12 @@ void mm_sup_router_session_failed(struct mm_sup *s, const char *name, bool perma
 		}
 	}
 }
+
+/* The router said why it cannot start (MM_CHAN_FAILED): kept for `status` and `wait`. */
+void mm_sup_router_failed(struct mm_sup *s, const void *why, size_t len)
+{
+	if (len >= sizeof(s->router_why))
+		len = sizeof(s->router_why) - 1;
+	memcpy(s->router_why, why, len);
+	s->router_why[len] = '\0';
+}

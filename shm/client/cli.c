@@ -178,6 +178,15 @@ static const char *str(json_object *row, const char *key)
 
 static void print_table(json_object *a)
 {
+	json_object *r0 = json_object_array_get_idx(a, 0), *rs = NULL, *why = NULL;
+
+	/* the router is down: the sessions cannot reach any client, whatever their state says */
+	if (r0 && json_object_object_get_ex(r0, "router", &rs) &&
+	    strcmp(json_object_get_string(rs), "up")) {
+		(void)json_object_object_get_ex(r0, "router_error", &why);
+		printf("router down: %s\n",
+		       why ? json_object_get_string(why) : json_object_get_string(rs));
+	}
 	printf("%-16s %-12s %-28s %7s %8s %9s %9s %11s %11s %6s  %s\n", "NAME", "STATE", "BROKER",
 	       "PID", "RESTARTS", "MSGS_IN", "MSGS_OUT", "BYTES_IN", "BYTES_OUT", "RECONN",
 	       "LAST_ERROR");

@@ -23,6 +23,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "chan.h"
 #include "log.h"
 #include "rtr.h"
 #include "sandbox.h"
@@ -101,6 +102,20 @@ static int read_table(const struct args *a, struct mm_handoff_router **ret)
 	return 0;
 }
 
+/*
+ * We cannot start (a runtime_dir others may write, a socket we cannot bind...): tell the
+ * supervisor why before we exit, so that `status` and `wait` can say it (docs/router.md).
+ */
+static void tell_failed(const struct mm_rtr *r)
+{
+	const char *why = mm_log_last_error();
+	struct mm_chan_msg m = { .cmd = MM_CHAN_FAILED };
+	size_t len = strnlen(why, MM_CHAN_BODY_MAX);
+
+	if (r->chan >= 0 && len)
+		(void)mm_chan_send_msg(r->chan, &m, why, len, NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
 	struct mm_rtr r = { .chan = -1, .epfd = -1 };
@@ -134,6 +149,8 @@ int main(int argc, char **argv)
 	/* router.sock is bound: the system call filter from here on (common/sandbox.h) */
 	if (rc >= 0 && !a.no_seccomp && (rc = mm_sandbox_enter(MM_SANDBOX_ROUTER)) < 0)
 		mm_log_errno(rc, "cannot install the seccomp filter");
+	if (rc < 0)
+		tell_failed(&r);
 	rc = rc < 0 ? 1 : mm_rtr_run(&r);
 	mm_rtr_done(&r);
 	return rc;

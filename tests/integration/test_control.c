@@ -125,7 +125,9 @@ static void expect_exact_fields(json_object *r)
 					    "bytes_sent",
 					    "reconnects",
 					    "last_error",
-					    "heartbeat_age" };
+					    "heartbeat_age",
+					    "router",
+					    "router_error" };
 	size_t n = sizeof(keys) / sizeof(keys[0]);
 
 	cr_expect_eq(json_object_object_length(r), (int)n, "%s", json_object_to_json_string(r));
