@@ -49,12 +49,7 @@ static void teardown(void)
 	mqttmux_close(C);
 	C = NULL;
 	t_daemon_teardown(&Daemon, Log, &B, Dir);
-	free(Dir);
-	free(Log);
-	free(Run);
-	free(Sock);
-	free(Cfg);
-	Dir = Log = Run = Sock = Cfg = NULL;
+	t_daemon_free_paths((char **const[]){ &Dir, &Log, &Run, &Sock, &Cfg, NULL });
 }
 
 TestSuite(group, .init = setup, .fini = teardown, .timeout = 300);

@@ -54,11 +54,7 @@ static void setup(void)
 static void teardown(void)
 {
 	t_daemon_teardown(&Daemon, Log, &B, Dir);
-	free(Dir);
-	free(Run);
-	free(Cfg);
-	free(Log);
-	free(Sock);
+	t_daemon_free_paths((char **const[]){ &Dir, &Log, &Run, &Sock, &Cfg, NULL });
 }
 
 TestSuite(live, .init = setup, .fini = teardown, .timeout = 240);

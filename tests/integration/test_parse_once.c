@@ -55,11 +55,7 @@ static void setup(void)
 static void teardown(void)
 {
 	t_daemon_teardown(&Daemon, Log, &B, Dir);
-	free(Dir);
-	free(Run);
-	free(Cfg);
-	free(Log);
-	free(Sock);
+	t_daemon_free_paths((char **const[]){ &Dir, &Log, &Run, &Sock, &Cfg, NULL });
 }
 
 TestSuite(parse_once, .init = setup, .fini = teardown, .timeout = 120);

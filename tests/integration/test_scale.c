@@ -54,12 +54,7 @@ static void teardown(void)
 	for (int j = 0; j < N_CLIENTS; j++)
 		mqttmux_close(Clients[j]);
 	t_daemon_teardown(&Daemon, Log, &B, Dir);
-	free(Dir);
-	free(Log);
-	free(Run);
-	free(Sock);
-	free(Cfg);
-	Dir = Log = Run = Sock = Cfg = NULL;
+	t_daemon_free_paths((char **const[]){ &Dir, &Log, &Run, &Sock, &Cfg, NULL });
 }
 
 TestSuite(scale, .init = setup, .fini = teardown, .timeout = 600);
